@@ -1,0 +1,341 @@
+//! The channel algorithm: one lock-protected state per channel, as in Go's `runtime/chan.go`.
+//!
+//! Invariants (all under `Chan::inner`):
+//! - `buf.len() <= cap`; `cap == 0` is the unbuffered rendezvous, `usize::MAX` unbounded.
+//! - A live receiver packet waits in `recvq` only while `buf` is empty; a live sender packet
+//!   waits in `sendq` only while `buf` is full. Dead packets (waiter already committed or
+//!   aborted) may linger briefly; whoever meets one drops it.
+//! - A sender packet's slot holds its value until a receiver takes it, or until the sender
+//!   takes it back (timeout, close, or another select case won).
+//! - Once `closed` is set it never clears, and both wait queues are empty from then on.
+//! - Waiters are woken only after the lock is released.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Instant;
+
+use parking_lot::Mutex;
+
+use super::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
+use super::waiter::{Packet, Waiter};
+
+pub(crate) struct Chan<T> {
+    /// Guards the buffer, the wait queues and `closed`.
+    inner: Mutex<Inner<T>>,
+    cap: usize,
+    /// Mirror of `Inner::closed`, for lock-free `is_closed()`.
+    closed: AtomicBool,
+    pub(crate) senders: AtomicUsize,
+    pub(crate) receivers: AtomicUsize,
+}
+
+struct Inner<T> {
+    buf: VecDeque<T>,
+    closed: bool,
+    recvq: VecDeque<Arc<Packet<T>>>,
+    sendq: VecDeque<Arc<Packet<T>>>,
+}
+
+/// A waiter to wake once the lock is released.
+type Wake = Option<Arc<Waiter>>;
+
+#[inline]
+fn wake(w: Wake) {
+    if let Some(w) = w {
+        w.unpark();
+    }
+}
+
+/// Pops the first live packet not owned by `me` and commits its waiter. Dead packets met on the
+/// way are dropped; `me`'s own packets (a select sending and receiving on one channel) stay.
+fn commit_peer<T>(
+    q: &mut VecDeque<Arc<Packet<T>>>,
+    me: Option<&Arc<Waiter>>,
+) -> Option<Arc<Packet<T>>> {
+    let mut i = 0;
+    while i < q.len() {
+        if me.is_some_and(|me| q[i].belongs_to(me)) {
+            i += 1;
+            continue;
+        }
+        let p = q.remove(i)?;
+        if p.try_select() {
+            return Some(p);
+        }
+    }
+    None
+}
+
+/// `true` if a live packet not owned by `me` waits in `q`.
+fn has_peer<T>(q: &VecDeque<Arc<Packet<T>>>, me: &Arc<Waiter>) -> bool {
+    q.iter().any(|p| !p.belongs_to(me) && p.waiter.is_waiting())
+}
+
+impl<T> Chan<T> {
+    pub(crate) fn new(cap: usize) -> Self {
+        Chan {
+            inner: Mutex::new(Inner {
+                buf: VecDeque::with_capacity(cap.min(64)),
+                closed: false,
+                recvq: VecDeque::new(),
+                sendq: VecDeque::new(),
+            }),
+            cap,
+            closed: AtomicBool::new(false),
+            senders: AtomicUsize::new(1),
+            receivers: AtomicUsize::new(1),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn cap(&self) -> usize {
+        self.cap
+    }
+
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.inner.lock().buf.len()
+    }
+
+    #[inline]
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Caller holds `inner`. Sends without blocking; on success returns the receiver to wake.
+    fn try_send_locked(
+        &self,
+        g: &mut Inner<T>,
+        v: T,
+        me: Option<&Arc<Waiter>>,
+    ) -> Result<Wake, TrySendError<T>> {
+        if g.closed {
+            return Err(TrySendError::Closed(v));
+        }
+        let mut v = v;
+        // A waiting receiver means the buffer is empty: hand the value over directly.
+        loop {
+            let mut i = 0;
+            let mut found = None;
+            while i < g.recvq.len() {
+                if me.is_some_and(|me| g.recvq[i].belongs_to(me)) {
+                    i += 1;
+                    continue;
+                }
+                found = g.recvq.remove(i);
+                break;
+            }
+            let Some(p) = found else { break };
+            // The value goes into the slot before the commit, so the receiver finds it as soon
+            // as it sees itself selected.
+            p.put(v);
+            if p.try_select() {
+                return Ok(Some(p.waiter.clone()));
+            }
+            match p.take() {
+                Some(back) => v = back,
+                None => unreachable!("a dead packet's slot is touched by nobody else"),
+            }
+        }
+        if g.buf.len() < self.cap {
+            g.buf.push_back(v);
+            Ok(None)
+        } else {
+            Err(TrySendError::Full(v))
+        }
+    }
+
+    /// Caller holds `inner`. Receives without blocking; on success returns the sender to wake.
+    fn try_recv_locked(
+        &self,
+        g: &mut Inner<T>,
+        me: Option<&Arc<Waiter>>,
+    ) -> Result<(T, Wake), TryRecvError> {
+        if let Some(v) = g.buf.pop_front() {
+            // A slot freed: move the first waiting sender's value into the buffer (FIFO kept).
+            let mut w = None;
+            if !g.sendq.is_empty() {
+                if let Some(p) = commit_peer(&mut g.sendq, me) {
+                    if let Some(sv) = p.take() {
+                        g.buf.push_back(sv);
+                    }
+                    w = Some(p.waiter.clone());
+                }
+            }
+            return Ok((v, w));
+        }
+        // Unbuffered (or a momentarily empty buffer): take straight from a waiting sender.
+        if let Some(p) = commit_peer(&mut g.sendq, me) {
+            if let Some(v) = p.take() {
+                return Ok((v, Some(p.waiter.clone())));
+            }
+        }
+        if g.closed {
+            Err(TryRecvError::Closed)
+        } else {
+            Err(TryRecvError::Empty)
+        }
+    }
+
+    pub(crate) fn try_send(&self, v: T) -> Result<(), TrySendError<T>> {
+        let r = {
+            let mut g = self.inner.lock();
+            self.try_send_locked(&mut g, v, None)
+        };
+        r.map(wake)
+    }
+
+    pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
+        let r = {
+            let mut g = self.inner.lock();
+            self.try_recv_locked(&mut g, None)
+        };
+        r.map(|(v, w)| {
+            wake(w);
+            v
+        })
+    }
+
+    /// Blocking send; `deadline == None` waits as long as it takes.
+    pub(crate) fn send(&self, v: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
+        let mut g = self.inner.lock();
+        let v = match self.try_send_locked(&mut g, v, None) {
+            Ok(w) => {
+                drop(g);
+                wake(w);
+                return Ok(());
+            }
+            Err(TrySendError::Closed(v)) => return Err(SendTimeoutError::Closed(v)),
+            Err(TrySendError::Full(v)) => v,
+        };
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(SendTimeoutError::Timeout(v));
+        }
+        let waiter = Waiter::new();
+        let packet = Packet::new(waiter.clone(), 0, Some(v));
+        g.sendq.push_back(packet.clone());
+        drop(g);
+        match waiter.wait(deadline) {
+            // Committed: by a receiver (slot emptied) or by close (value still there).
+            Some(_) => match packet.take() {
+                None => Ok(()),
+                Some(v) => Err(SendTimeoutError::Closed(v)),
+            },
+            None => {
+                self.remove_send(&packet);
+                match packet.take() {
+                    Some(v) => Err(SendTimeoutError::Timeout(v)),
+                    None => unreachable!("an aborted send keeps its value"),
+                }
+            }
+        }
+    }
+
+    /// Blocking receive; `deadline == None` waits as long as it takes.
+    pub(crate) fn recv(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        let mut g = self.inner.lock();
+        match self.try_recv_locked(&mut g, None) {
+            Ok((v, w)) => {
+                drop(g);
+                wake(w);
+                return Ok(v);
+            }
+            Err(TryRecvError::Closed) => return Err(RecvTimeoutError::Closed),
+            Err(TryRecvError::Empty) => {}
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(RecvTimeoutError::Timeout);
+        }
+        let waiter = Waiter::new();
+        let packet = Packet::new(waiter.clone(), 0, None);
+        g.recvq.push_back(packet.clone());
+        drop(g);
+        match waiter.wait(deadline) {
+            // Committed: by a sender (value in the slot) or by close (slot empty).
+            Some(_) => packet.take().ok_or(RecvTimeoutError::Closed),
+            None => {
+                self.remove_recv(&packet);
+                Err(RecvTimeoutError::Timeout)
+            }
+        }
+    }
+
+    /// Closes the channel; `true` if this call closed it. Every waiter is committed and woken:
+    /// receivers see the close, senders get their values back.
+    pub(crate) fn close(&self) -> bool {
+        let (recvq, sendq) = {
+            let mut g = self.inner.lock();
+            if g.closed {
+                return false;
+            }
+            g.closed = true;
+            self.closed.store(true, Ordering::Release);
+            (std::mem::take(&mut g.recvq), std::mem::take(&mut g.sendq))
+        };
+        for p in recvq.into_iter().chain(sendq) {
+            if p.try_select() {
+                p.waiter.unpark();
+            }
+        }
+        true
+    }
+
+    /// The last receiver is gone: close, and drop what nobody can receive any more (outside
+    /// the lock, since a value's destructor may do anything).
+    pub(crate) fn disconnect_receivers(&self) {
+        self.close();
+        let buf = std::mem::take(&mut self.inner.lock().buf);
+        drop(buf);
+    }
+
+    fn remove_send(&self, p: &Arc<Packet<T>>) {
+        self.inner.lock().sendq.retain(|q| !Arc::ptr_eq(q, p));
+    }
+
+    fn remove_recv(&self, p: &Arc<Packet<T>>) {
+        self.inner.lock().recvq.retain(|q| !Arc::ptr_eq(q, p));
+    }
+
+    // ----- select support -------------------------------------------------------------------
+
+    /// Registers a select's receive. Returns `Ok(packet)` once queued, or `Err(())` without
+    /// queueing when the channel is ready for `me` already (the select then polls again).
+    pub(crate) fn register_recv(
+        &self,
+        me: &Arc<Waiter>,
+        case: usize,
+    ) -> Result<Arc<Packet<T>>, ()> {
+        let mut g = self.inner.lock();
+        if !g.buf.is_empty() || g.closed || has_peer(&g.sendq, me) {
+            return Err(());
+        }
+        let p = Packet::new(me.clone(), case, None);
+        g.recvq.push_back(p.clone());
+        Ok(p)
+    }
+
+    /// Registers a select's send of `v`; `Err(v)` when the channel is ready for `me` already.
+    pub(crate) fn register_send(
+        &self,
+        me: &Arc<Waiter>,
+        case: usize,
+        v: T,
+    ) -> Result<Arc<Packet<T>>, T> {
+        let mut g = self.inner.lock();
+        if g.closed || g.buf.len() < self.cap || has_peer(&g.recvq, me) {
+            return Err(v);
+        }
+        let p = Packet::new(me.clone(), case, Some(v));
+        g.sendq.push_back(p.clone());
+        Ok(p)
+    }
+
+    pub(crate) fn unregister_recv(&self, p: &Arc<Packet<T>>) {
+        self.remove_recv(p);
+    }
+
+    pub(crate) fn unregister_send(&self, p: &Arc<Packet<T>>) {
+        self.remove_send(p);
+    }
+}

@@ -1,0 +1,150 @@
+//! Wait queues' building blocks: a [`Waiter`] parks one goroutine or one OS thread, and a
+//! [`Packet`] is one waiting operation of that waiter on one channel.
+//!
+//! The protocol follows Go's `runtime/select.go` with crossbeam-channel's lock-free commit:
+//! a waiter starts `WAITING`; whoever completes one of its operations first moves it to
+//! `selected(case)` with a single compare-and-swap, and only that party touches the packet's
+//! slot. The waiter itself can move to `ABORTED` (timeout, or a select that found another case
+//! ready); after that no other party touches its packets. So each waiter commits exactly once.
+//!
+//! Parking goes through `may::sync::Blocker`, which parks the coroutine when called from one and
+//! the OS thread otherwise, so a worker thread is never blocked.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use may::sync::Blocker;
+use parking_lot::Mutex;
+
+const WAITING: usize = 0;
+const ABORTED: usize = usize::MAX;
+
+/// One blocked goroutine or thread, waiting for any of its registered operations to commit.
+#[doc(hidden)]
+pub struct Waiter {
+    /// `WAITING`, `ABORTED`, or `case + 1` of the operation that committed.
+    state: AtomicUsize,
+    blocker: Blocker,
+}
+
+impl std::fmt::Debug for Waiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Waiter")
+            .field("state", &self.state.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl Waiter {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Waiter {
+            state: AtomicUsize::new(WAITING),
+            blocker: Blocker::new(false),
+        })
+    }
+
+    /// Commits this waiter to operation `case`. `true` if it was still waiting: the caller now
+    /// owns the matching packet's slot and must [`unpark`](Self::unpark) the waiter afterwards.
+    #[inline]
+    pub(crate) fn try_select(&self, case: usize) -> bool {
+        self.state
+            .compare_exchange(WAITING, case + 1, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Withdraws the waiter (timeout, or the select goes back to polling). `false` if some
+    /// operation committed first: then that operation's result must be collected.
+    #[inline]
+    pub(crate) fn try_abort(&self) -> bool {
+        self.state
+            .compare_exchange(WAITING, ABORTED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// `true` while no operation has committed and the waiter has not aborted.
+    #[inline]
+    pub(crate) fn is_waiting(&self) -> bool {
+        self.state.load(Ordering::Acquire) == WAITING
+    }
+
+    /// The committed case, if any.
+    #[inline]
+    pub(crate) fn selected(&self) -> Option<usize> {
+        match self.state.load(Ordering::Acquire) {
+            WAITING | ABORTED => None,
+            s => Some(s - 1),
+        }
+    }
+
+    /// Wakes the waiter. Call after releasing every channel lock (as `chan.go` does).
+    #[inline]
+    pub(crate) fn unpark(&self) {
+        self.blocker.unpark();
+    }
+
+    /// Parks until an operation commits (returns its case) or `deadline` passes (returns `None`
+    /// after aborting). `deadline == None` waits forever.
+    pub(crate) fn wait(&self, deadline: Option<Instant>) -> Option<usize> {
+        loop {
+            if let Some(case) = self.selected() {
+                return Some(case);
+            }
+            let timeout = match deadline {
+                None => None,
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return if self.try_abort() {
+                            None
+                        } else {
+                            self.selected()
+                        };
+                    }
+                    Some(d - now)
+                }
+            };
+            // A timeout or a spurious return just loops: the state decides.
+            let _ = self.blocker.park(timeout);
+        }
+    }
+}
+
+/// One operation of a [`Waiter`] on one channel: the waiter, which of its cases this is, and the
+/// slot through which the value moves (a sender's offered value, or a receiver's delivery).
+pub(crate) struct Packet<T> {
+    pub(crate) waiter: Arc<Waiter>,
+    pub(crate) case: usize,
+    pub(crate) slot: Mutex<Option<T>>,
+}
+
+impl<T> Packet<T> {
+    pub(crate) fn new(waiter: Arc<Waiter>, case: usize, value: Option<T>) -> Arc<Self> {
+        Arc::new(Packet {
+            waiter,
+            case,
+            slot: Mutex::new(value),
+        })
+    }
+
+    /// Commits the packet's waiter to this packet's case; see [`Waiter::try_select`].
+    #[inline]
+    pub(crate) fn try_select(&self) -> bool {
+        self.waiter.try_select(self.case)
+    }
+
+    #[inline]
+    pub(crate) fn take(&self) -> Option<T> {
+        self.slot.lock().take()
+    }
+
+    #[inline]
+    pub(crate) fn put(&self, v: T) {
+        *self.slot.lock() = Some(v);
+    }
+
+    #[inline]
+    pub(crate) fn belongs_to(&self, w: &Arc<Waiter>) -> bool {
+        Arc::ptr_eq(&self.waiter, w)
+    }
+}

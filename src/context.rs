@@ -1,0 +1,1 @@
+//! Go's `context` for goroutines (placeholder: being written).

@@ -1,0 +1,448 @@
+//! Goroutines: [`spawn`] (behind [`go!`](crate::go!)), [`Builder`], [`JoinHandle`], and the
+//! runtime's one-time configuration.
+//!
+//! This is the only module that calls `may`'s `unsafe` spawn. may marks it unsafe because a
+//! coroutine must not block its worker thread, must not rely on thread-local storage across a
+//! blocking call, and must fit its fixed-size stack; goway's docs state those rules on
+//! [`go!`](crate::go!), and goway's own blocking operations all park the coroutine.
+
+use std::any::Any;
+use std::fmt;
+use std::io::{self, Write};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use crate::chan::{self, Receiver, Sender};
+
+/// Default goroutine stack: 32 KiB, may's default (4096 machine words).
+pub const DEFAULT_STACK_SIZE: usize = 32 * 1024;
+
+/// Runtime settings, applied once before the first goroutine starts.
+///
+/// ```
+/// goway::runtime::Config::new()
+///     .workers(2)
+///     .stack_size(64 * 1024)
+///     .apply()
+///     .ok(); // Err(AlreadyStarted) if goroutines already run
+/// ```
+#[derive(Debug, Clone)]
+pub struct Config {
+    workers: usize,
+    stack_size: usize,
+    abort_on_panic: bool,
+    coroutine_pool: usize,
+}
+
+/// The runtime was already started (a goroutine was spawned, or `apply` was called), so the
+/// settings can no longer change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("goway runtime already started: configure it before the first go!()")]
+pub struct AlreadyStarted;
+
+struct Settings {
+    abort_on_panic: bool,
+}
+
+static SETTINGS: OnceLock<Settings> = OnceLock::new();
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Config {
+    /// The defaults: one worker per CPU this process may use, 32 KiB stacks, panics contained
+    /// to their goroutine, a pool of 10,000 reusable stacks.
+    pub fn new() -> Self {
+        Config {
+            workers: 0,
+            stack_size: DEFAULT_STACK_SIZE,
+            abort_on_panic: false,
+            coroutine_pool: 10_000,
+        }
+    }
+
+    /// Worker threads that run goroutines. `0` (the default) means one per CPU in this
+    /// process's affinity mask (`std::thread::available_parallelism`).
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n;
+        self
+    }
+
+    /// Default goroutine stack size in bytes (rounded up to 16 bytes; minimum 4 KiB). Default
+    /// 32 KiB. Each stack costs virtual memory plus two memory mappings (stack and guard page).
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = bytes;
+        self
+    }
+
+    /// Go's behaviour on an unrecovered panic: print `panic: <message>` and the goroutine's
+    /// name to stderr and exit the process with status 2. Default `false`: the panic ends only
+    /// its goroutine.
+    pub fn abort_on_panic(mut self, yes: bool) -> Self {
+        self.abort_on_panic = yes;
+        self
+    }
+
+    /// How many finished goroutine stacks are kept for reuse (may's coroutine pool). Reuse
+    /// avoids an `mmap`/`munmap` pair per spawn. Default 10,000; `0` keeps may's default (1,000).
+    pub fn coroutine_pool(mut self, n: usize) -> Self {
+        self.coroutine_pool = n;
+        self
+    }
+
+    /// Applies the settings.
+    ///
+    /// # Errors
+    /// [`AlreadyStarted`] if the runtime was started already (by a spawn or an earlier
+    /// `apply`); the settings in force then stay.
+    pub fn apply(self) -> Result<(), AlreadyStarted> {
+        let mut applied = false;
+        SETTINGS.get_or_init(|| {
+            applied = true;
+            let workers = if self.workers == 0 {
+                std::thread::available_parallelism().map_or(1, |n| n.get())
+            } else {
+                self.workers
+            };
+            let cfg = may::config();
+            cfg.set_workers(workers);
+            cfg.set_stack_size(stack_words(self.stack_size));
+            if self.coroutine_pool > 0 {
+                cfg.set_pool_capacity(self.coroutine_pool);
+            }
+            Settings {
+                abort_on_panic: self.abort_on_panic,
+            }
+        });
+        if applied { Ok(()) } else { Err(AlreadyStarted) }
+    }
+}
+
+/// may counts stack sizes in machine words, and prints a debug line for an odd count: keep it even.
+fn stack_words(bytes: usize) -> usize {
+    let words = bytes.max(4096).div_ceil(std::mem::size_of::<usize>());
+    words + (words & 1)
+}
+
+fn settings() -> &'static Settings {
+    if let Some(s) = SETTINGS.get() {
+        return s;
+    }
+    let _ = Config::new().apply();
+    SETTINGS.get_or_init(|| Settings {
+        abort_on_panic: false,
+    })
+}
+
+/// Number of live goroutines spawned through goway (Go's `runtime.NumGoroutine`, without
+/// `main`).
+pub fn num_goroutines() -> usize {
+    LIVE.load(Ordering::Relaxed)
+}
+
+/// `true` when called from inside a goroutine (any may coroutine), `false` on a plain thread.
+pub fn in_goroutine() -> bool {
+    may::coroutine::is_coroutine()
+}
+
+/// Lets other goroutines run (Go's `runtime.Gosched`). On a plain thread, yields the thread.
+pub fn yield_now() {
+    if in_goroutine() {
+        may::coroutine::yield_now();
+    } else {
+        std::thread::yield_now();
+    }
+}
+
+/// A goroutine's panic, as returned by [`JoinHandle::join`].
+pub struct Panicked {
+    name: Option<String>,
+    message: String,
+    payload: Box<dyn Any + Send>,
+}
+
+impl Panicked {
+    fn new(name: Option<String>, payload: Box<dyn Any + Send>) -> Self {
+        Panicked {
+            name,
+            message: panic_message(payload.as_ref()),
+            payload,
+        }
+    }
+
+    /// The panic message (`"<non-string panic payload>"` when the payload is not a string).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The goroutine's name, if it had one.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// The raw payload, to re-raise with `std::panic::resume_unwind`.
+    pub fn into_payload(self) -> Box<dyn Any + Send> {
+        self.payload
+    }
+}
+
+impl fmt::Debug for Panicked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Panicked")
+            .field("name", &self.name)
+            .field("message", &self.message)
+            .finish()
+    }
+}
+
+impl fmt::Display for Panicked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.name {
+            Some(n) => write!(f, "goroutine '{n}' panicked: {}", self.message),
+            None => write!(f, "goroutine panicked: {}", self.message),
+        }
+    }
+}
+
+impl std::error::Error for Panicked {}
+
+/// The text of a panic payload.
+pub(crate) fn panic_message(p: &(dyn Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "<non-string panic payload>".to_owned()
+    }
+}
+
+/// Owned permission to wait for a goroutine's result. Dropping it detaches the goroutine; a
+/// detached goroutine's panic is logged with `log::error!` (target `goway::runtime`).
+pub struct JoinHandle<T> {
+    rx: Receiver<Result<T, Panicked>>,
+    name: Option<Arc<str>>,
+    done: Arc<AtomicBool>,
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("name", &self.name)
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+impl<T> JoinHandle<T> {
+    /// Waits for the goroutine to finish (parking the caller, goroutine or thread).
+    ///
+    /// # Errors
+    /// [`Panicked`] with the message if the goroutine panicked.
+    pub fn join(self) -> Result<T, Panicked> {
+        match self.rx.recv() {
+            Ok(r) => r,
+            // The result channel closes without a value only if the goroutine was torn down
+            // without running to completion (its coroutine was cancelled by may).
+            Err(_) => Err(Panicked::new(
+                self.name.as_deref().map(str::to_owned),
+                Box::new("goroutine cancelled"),
+            )),
+        }
+    }
+
+    /// Waits at most `timeout`; gives the handle back if the goroutine is still running.
+    ///
+    /// # Errors
+    /// `Err(Ok(handle))` on timeout; `Err(Err(Panicked))` if it panicked.
+    #[allow(clippy::type_complexity)]
+    pub fn join_timeout(self, timeout: Duration) -> Result<T, Result<Self, Panicked>> {
+        let deadline = Instant::now().checked_add(timeout);
+        let r = match deadline {
+            Some(d) => self.rx.recv_deadline(d),
+            None => self.rx.recv().map_err(Into::into),
+        };
+        match r {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(p)) => Err(Err(p)),
+            Err(chan::RecvTimeoutError::Timeout) => Err(Ok(self)),
+            Err(chan::RecvTimeoutError::Closed) => Err(Err(Panicked::new(
+                self.name.as_deref().map(str::to_owned),
+                Box::new("goroutine cancelled"),
+            ))),
+        }
+    }
+
+    /// `true` once the goroutine has finished (returned or panicked).
+    pub fn is_finished(&self) -> bool {
+        self.done.load(Ordering::Acquire)
+    }
+
+    /// The goroutine's name, if it was given one.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        // Close first, so a result arriving from now on is refused (and logged by the
+        // goroutine); then log a panic that already arrived.
+        self.rx.close();
+        if let Ok(Err(p)) = self.rx.try_recv() {
+            log_unjoined(&p);
+        }
+    }
+}
+
+fn log_unjoined(p: &Panicked) {
+    match &p.name {
+        Some(n) => log::error!(target: "goway::runtime", "goroutine '{n}' panicked: {}", p.message),
+        None => log::error!(target: "goway::runtime", "goroutine panicked: {}", p.message),
+    }
+}
+
+/// Configures a goroutine before spawning it: its name (shown in panics and logs) and stack size.
+///
+/// ```
+/// let h = goway::Builder::new().name("worker-1").stack_size(128 * 1024).spawn(|| 1).unwrap();
+/// assert_eq!(h.name(), Some("worker-1"));
+/// assert_eq!(h.join().unwrap(), 1);
+/// ```
+#[derive(Debug, Default, Clone)]
+pub struct Builder {
+    name: Option<String>,
+    stack_size: Option<usize>,
+}
+
+impl Builder {
+    /// A builder with no name and the runtime's default stack size.
+    pub fn new() -> Self {
+        Builder::default()
+    }
+
+    /// Names the goroutine.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Sets the stack size in bytes (minimum 4 KiB).
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Spawns the goroutine.
+    ///
+    /// # Errors
+    /// The OS refused the stack (for example `vm.max_map_count` reached: each goroutine needs
+    /// two memory mappings). The error names the limit.
+    pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let settings = settings();
+        let (tx, rx) = chan::bounded::<Result<T, Panicked>>(1);
+        let done = Arc::new(AtomicBool::new(false));
+        let name: Option<Arc<str>> = self.name.as_deref().map(Arc::from);
+        let handle = JoinHandle {
+            rx,
+            name: name.clone(),
+            done: done.clone(),
+        };
+        let abort = settings.abort_on_panic;
+        LIVE.fetch_add(1, Ordering::Relaxed);
+        let body = move || run_goroutine(f, tx, name, done, abort);
+        let mut b = may::coroutine::Builder::new();
+        if let Some(n) = self.name {
+            b = b.name(n);
+        }
+        if let Some(sz) = self.stack_size {
+            b = b.stack_size(stack_words(sz));
+        }
+        // SAFETY: may requires that the coroutine never blocks its worker thread, does not
+        // keep thread-local state across a blocking call and fits its stack; these are the
+        // documented rules of `go!`, and every blocking operation in goway parks the coroutine.
+        let spawned = unsafe { b.spawn(body) };
+        match spawned {
+            // may's own join handle is not needed: the result travels through `tx`.
+            Ok(_may_handle) => Ok(handle),
+            Err(e) => {
+                LIVE.fetch_sub(1, Ordering::Relaxed);
+                Err(io::Error::new(
+                    e.kind(),
+                    format!(
+                        "cannot create a goroutine stack: {e} (each goroutine needs two memory \
+                         mappings: raise vm.max_map_count or lower the number of goroutines)"
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+fn run_goroutine<F, T>(
+    f: F,
+    tx: Sender<Result<T, Panicked>>,
+    name: Option<Arc<str>>,
+    done: Arc<AtomicBool>,
+    abort: bool,
+) where
+    F: FnOnce() -> T,
+{
+    struct Live;
+    impl Drop for Live {
+        fn drop(&mut self) {
+            LIVE.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+    let _live = Live;
+    let r = panic::catch_unwind(AssertUnwindSafe(f));
+    let r = r.map_err(|p| Panicked::new(name.as_deref().map(str::to_owned), p));
+    if let Err(p) = &r {
+        if abort {
+            crash(p);
+        }
+    }
+    done.store(true, Ordering::Release);
+    if let Err(chan::TrySendError::Closed(Err(p)) | chan::TrySendError::Full(Err(p))) =
+        tx.try_send(r)
+    {
+        log_unjoined(&p);
+    }
+}
+
+/// Go's crash on an unrecovered panic (`abort_on_panic`): message to stderr, exit status 2.
+fn crash(p: &Panicked) -> ! {
+    let mut err = io::stderr().lock();
+    let _ = match &p.name {
+        Some(n) => writeln!(err, "panic: {}\n\ngoroutine '{n}' [running]", p.message),
+        None => writeln!(err, "panic: {}", p.message),
+    };
+    let _ = err.flush();
+    std::process::exit(2)
+}
+
+/// Spawns a goroutine with the default settings; what [`go!`](crate::go!) calls.
+///
+/// # Panics
+/// If the OS refuses a new stack (see [`Builder::spawn`] for the fallible form).
+#[track_caller]
+pub fn spawn<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    match Builder::new().spawn(f) {
+        Ok(h) => h,
+        Err(e) => panic!("go!: {e}"),
+    }
+}

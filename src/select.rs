@@ -1,0 +1,524 @@
+//! The engine behind [`select!`](crate::select!) and the run-time [`Select`] builder.
+//!
+//! A select runs in Go's three steps (`runtime/select.go`), with crossbeam-channel's commit
+//! protocol instead of locking every channel at once:
+//! 1. poll every case once, in a fresh random order, and commit the first that is ready, so
+//!    that among ready cases each is chosen with equal probability;
+//! 2. if none is ready (and there is no `default`), queue one packet per case on its channel,
+//!    all sharing one [`Waiter`]; if a channel turns out ready while registering, withdraw and
+//!    poll again;
+//! 3. park; the first peer to commit the waiter wins, the other packets are removed.
+//!
+//! Exactly one case commits, no message is lost or duplicated, and no packet is left behind.
+
+use std::cell::Cell;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::chan::waiter::{Packet, Waiter};
+use crate::chan::{Receiver, RecvError, SendError, Sender, TryRecvError, TrySendError};
+
+/// One case of a select: a receive or a send on one channel. Implemented by [`RecvCase`] and
+/// [`SendCase`]; used by the `select!` macro, not meant to be implemented elsewhere.
+#[doc(hidden)]
+pub trait Case {
+    /// Never ready (a never channel, or a send case whose value was already used).
+    fn is_never(&self) -> bool;
+    /// Step 1: try without waiting; on success the result is stored in the case.
+    fn try_op(&mut self) -> bool;
+    /// Step 2: queue a packet for `w` as case `idx`. `false` if the channel is ready already
+    /// (nothing queued).
+    fn register(&mut self, w: &Arc<Waiter>, idx: usize) -> bool;
+    /// Removes the queued packet, if any, taking back an unsent value.
+    fn unregister(&mut self);
+    /// Step 3: this case committed through its packet; collect the result.
+    fn complete(&mut self);
+}
+
+/// A receive case: `recv(rx) -> res`.
+#[doc(hidden)]
+pub struct RecvCase<'a, T> {
+    rx: &'a Receiver<T>,
+    packet: Option<Arc<Packet<T>>>,
+    result: Option<Result<T, RecvError>>,
+}
+
+impl<T> fmt::Debug for RecvCase<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecvCase")
+            .field("chosen", &self.result.is_some())
+            .finish()
+    }
+}
+
+impl<'a, T> RecvCase<'a, T> {
+    /// A receive case on `rx`.
+    pub fn new(rx: &'a Receiver<T>) -> Self {
+        RecvCase {
+            rx,
+            packet: None,
+            result: None,
+        }
+    }
+
+    /// The result, once this case was chosen.
+    ///
+    /// # Panics
+    /// If the case was not chosen (a bug in the caller).
+    pub fn into_result(self) -> Result<T, RecvError> {
+        match self.result {
+            Some(r) => r,
+            None => panic!("goway::select: result of a case that was not chosen"),
+        }
+    }
+
+    /// `true` if this case was chosen.
+    pub fn is_chosen(&self) -> bool {
+        self.result.is_some()
+    }
+}
+
+impl<T> Case for RecvCase<'_, T> {
+    fn is_never(&self) -> bool {
+        self.rx.chan.is_none()
+    }
+
+    fn try_op(&mut self) -> bool {
+        match self.rx.try_recv() {
+            Ok(v) => {
+                self.result = Some(Ok(v));
+                true
+            }
+            Err(TryRecvError::Closed) => {
+                self.result = Some(Err(RecvError));
+                true
+            }
+            Err(TryRecvError::Empty) => false,
+        }
+    }
+
+    fn register(&mut self, w: &Arc<Waiter>, idx: usize) -> bool {
+        let Some(c) = &self.rx.chan else { return true };
+        match c.register_recv(w, idx) {
+            Ok(p) => {
+                self.packet = Some(p);
+                true
+            }
+            Err(()) => false,
+        }
+    }
+
+    fn unregister(&mut self) {
+        if let (Some(c), Some(p)) = (&self.rx.chan, self.packet.take()) {
+            c.unregister_recv(&p);
+        }
+    }
+
+    fn complete(&mut self) {
+        if let Some(p) = self.packet.take() {
+            self.result = Some(p.take().ok_or(RecvError));
+        }
+    }
+}
+
+/// A send case: `send(tx, value) -> res`.
+#[doc(hidden)]
+pub struct SendCase<'a, T> {
+    tx: &'a Sender<T>,
+    value: Option<T>,
+    packet: Option<Arc<Packet<T>>>,
+    result: Option<Result<(), SendError<T>>>,
+}
+
+impl<T> fmt::Debug for SendCase<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendCase")
+            .field("chosen", &self.result.is_some())
+            .finish()
+    }
+}
+
+impl<'a, T> SendCase<'a, T> {
+    /// A send case of `value` on `tx`.
+    pub fn new(tx: &'a Sender<T>, value: T) -> Self {
+        SendCase {
+            tx,
+            value: Some(value),
+            packet: None,
+            result: None,
+        }
+    }
+
+    /// The result, once this case was chosen.
+    ///
+    /// # Panics
+    /// If the case was not chosen (a bug in the caller).
+    pub fn into_result(self) -> Result<(), SendError<T>> {
+        match self.result {
+            Some(r) => r,
+            None => panic!("goway::select: result of a case that was not chosen"),
+        }
+    }
+
+    /// `true` if this case was chosen.
+    pub fn is_chosen(&self) -> bool {
+        self.result.is_some()
+    }
+}
+
+impl<T> Case for SendCase<'_, T> {
+    fn is_never(&self) -> bool {
+        self.tx.chan.is_none() || self.value.is_none()
+    }
+
+    fn try_op(&mut self) -> bool {
+        let Some(v) = self.value.take() else {
+            return false;
+        };
+        match self.tx.try_send(v) {
+            Ok(()) => {
+                self.result = Some(Ok(()));
+                true
+            }
+            Err(TrySendError::Closed(v)) => {
+                self.result = Some(Err(SendError(v)));
+                true
+            }
+            Err(TrySendError::Full(v)) => {
+                self.value = Some(v);
+                false
+            }
+        }
+    }
+
+    fn register(&mut self, w: &Arc<Waiter>, idx: usize) -> bool {
+        let (Some(c), Some(v)) = (&self.tx.chan, self.value.take()) else {
+            return true;
+        };
+        match c.register_send(w, idx, v) {
+            Ok(p) => {
+                self.packet = Some(p);
+                true
+            }
+            Err(v) => {
+                self.value = Some(v);
+                false
+            }
+        }
+    }
+
+    fn unregister(&mut self) {
+        if let (Some(c), Some(p)) = (&self.tx.chan, self.packet.take()) {
+            c.unregister_send(&p);
+            // Nobody else touches a packet of a withdrawn or already-committed waiter.
+            if let Some(v) = p.take() {
+                self.value = Some(v);
+            }
+        }
+    }
+
+    fn complete(&mut self) {
+        if let Some(p) = self.packet.take() {
+            // A receiver took the value (slot empty), or close committed us (value still there).
+            self.result = Some(match p.take() {
+                None => Ok(()),
+                Some(v) => Err(SendError(v)),
+            });
+        }
+    }
+}
+
+thread_local! {
+    // Per-thread xorshift state. Read and written with no yield in between, so a coroutine
+    // migrating between workers cannot observe another's half-updated state.
+    static RNG: Cell<u64> = Cell::new(seed());
+}
+
+fn seed() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    (NEXT.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed) ^ t).max(1)
+}
+
+fn rand_below(n: usize) -> usize {
+    RNG.with(|s| {
+        let mut x = s.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.set(x);
+        ((x >> 32) * n as u64 >> 32) as usize
+    })
+}
+
+/// Runs a select over `cases`. Returns the index of the committed case, or `None` if
+/// `non_blocking` and no case was ready, or `deadline` passed first.
+#[doc(hidden)]
+pub fn run(
+    cases: &mut [&mut dyn Case],
+    non_blocking: bool,
+    deadline: Option<Instant>,
+) -> Option<usize> {
+    let n = cases.len();
+    let mut small = [0usize; 16];
+    let mut big = Vec::new();
+    let order: &mut [usize] = if n <= small.len() {
+        &mut small[..n]
+    } else {
+        big.resize(n, 0);
+        &mut big[..]
+    };
+    // Fisher-Yates: a fresh uniform permutation per select, as Go's `fastrandn` shuffle.
+    for i in 0..n {
+        let j = rand_below(i + 1);
+        order[i] = order[j];
+        order[j] = i;
+    }
+    loop {
+        // Step 1: poll.
+        for &i in order.iter() {
+            if !cases[i].is_never() && cases[i].try_op() {
+                return Some(i);
+            }
+        }
+        if non_blocking {
+            return None;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return None;
+        }
+        // Step 2: register everywhere.
+        let w = Waiter::new();
+        let mut registered = 0;
+        let mut ready = false;
+        for &i in order.iter() {
+            if cases[i].is_never() {
+                continue;
+            }
+            registered += 1;
+            if !cases[i].register(&w, i) {
+                ready = true;
+                break;
+            }
+        }
+        let chosen = if ready {
+            if w.try_abort() { None } else { w.selected() }
+        } else if registered == 0 && deadline.is_none() {
+            // Only never cases: block forever, as Go's `select {}` with nil channels does.
+            w.wait(None)
+        } else {
+            // Step 3: park until a peer commits one case, or the deadline passes.
+            w.wait(deadline)
+        };
+        for &i in order.iter() {
+            if Some(i) != chosen {
+                cases[i].unregister();
+            }
+        }
+        match chosen {
+            Some(i) => {
+                cases[i].complete();
+                return Some(i);
+            }
+            None if ready => continue,
+            None => return None,
+        }
+    }
+}
+
+/// A select over a set of channels known only at run time (Go's `reflect.Select`).
+///
+/// Add cases with [`recv`](Select::recv) and [`send`](Select::send), each returning the case's
+/// index; [`select`](Select::select) commits exactly one ready case (uniformly at random among
+/// ready ones) and returns its index; then read its result with
+/// [`recv_result`](Select::recv_result) or [`send_result`](Select::send_result).
+///
+/// # Examples
+/// ```
+/// use goway::{chan, select::Select};
+///
+/// let rxs: Vec<_> = (0..4).map(|_| chan::bounded::<usize>(1)).collect();
+/// rxs[2].0.send(42).unwrap();
+/// let mut sel = Select::new();
+/// for (_, rx) in &rxs {
+///     sel.recv(rx);
+/// }
+/// let i = sel.select();
+/// assert_eq!(i, 2);
+/// assert_eq!(sel.recv_result::<usize>(i), Some(Ok(42)));
+/// ```
+pub struct Select<'a> {
+    cases: Vec<Slot<'a>>,
+    chosen: Option<usize>,
+}
+
+enum Slot<'a> {
+    Recv(Box<dyn DynCase + 'a>),
+    Send(Box<dyn DynCase + 'a>),
+}
+
+/// A case with its typed result reachable through `Any`.
+trait DynCase: Case {
+    fn result_any(&mut self) -> Option<Box<dyn std::any::Any>>;
+}
+
+impl<T: 'static> DynCase for RecvCase<'_, T> {
+    fn result_any(&mut self) -> Option<Box<dyn std::any::Any>> {
+        self.result
+            .take()
+            .map(|r| Box::new(r) as Box<dyn std::any::Any>)
+    }
+}
+
+impl<T: 'static> DynCase for SendCase<'_, T> {
+    fn result_any(&mut self) -> Option<Box<dyn std::any::Any>> {
+        self.result
+            .take()
+            .map(|r| Box::new(r) as Box<dyn std::any::Any>)
+    }
+}
+
+impl fmt::Debug for Select<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Select")
+            .field("cases", &self.cases.len())
+            .field("chosen", &self.chosen)
+            .finish()
+    }
+}
+
+impl Default for Select<'_> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<'a> Select<'a> {
+    /// An empty select. With no cases, `select()` blocks forever, like Go's `select {}`.
+    pub fn new() -> Self {
+        Select {
+            cases: Vec::new(),
+            chosen: None,
+        }
+    }
+
+    /// Adds a receive case on `rx`; returns its index.
+    pub fn recv<T: 'static>(&mut self, rx: &'a Receiver<T>) -> usize {
+        self.cases.push(Slot::Recv(Box::new(RecvCase::new(rx))));
+        self.cases.len() - 1
+    }
+
+    /// Adds a send case of `value` on `tx`; returns its index. If another case is chosen, the
+    /// value is dropped (as Go evaluates and discards it).
+    pub fn send<T: 'static>(&mut self, tx: &'a Sender<T>, value: T) -> usize {
+        self.cases
+            .push(Slot::Send(Box::new(SendCase::new(tx, value))));
+        self.cases.len() - 1
+    }
+
+    fn run(&mut self, non_blocking: bool, deadline: Option<Instant>) -> Option<usize> {
+        let mut dyns: Vec<&mut dyn Case> = self
+            .cases
+            .iter_mut()
+            .map(|s| match s {
+                Slot::Recv(c) | Slot::Send(c) => &mut **c as &mut dyn Case,
+            })
+            .collect();
+        let r = run(&mut dyns, non_blocking, deadline);
+        self.chosen = r;
+        r
+    }
+
+    /// Waits until one case commits and returns its index.
+    pub fn select(&mut self) -> usize {
+        match self.run(false, None) {
+            Some(i) => i,
+            None => unreachable!("a select without a deadline only returns with a case"),
+        }
+    }
+
+    /// Commits a ready case if there is one (Go's `select` with `default`).
+    pub fn try_select(&mut self) -> Option<usize> {
+        self.run(true, None)
+    }
+
+    /// Waits at most `timeout` for a case to commit.
+    pub fn select_timeout(&mut self, timeout: Duration) -> Option<usize> {
+        self.run(false, Instant::now().checked_add(timeout))
+    }
+
+    /// Waits until `deadline` at most for a case to commit.
+    pub fn select_deadline(&mut self, deadline: Instant) -> Option<usize> {
+        self.run(false, Some(deadline))
+    }
+
+    /// The result of receive case `i`, once it was chosen; `None` if `i` is not the chosen
+    /// receive case of type `T` (or its result was already taken).
+    pub fn recv_result<T: 'static>(&mut self, i: usize) -> Option<Result<T, RecvError>> {
+        if self.chosen != Some(i) {
+            return None;
+        }
+        match self.cases.get_mut(i)? {
+            Slot::Recv(c) => c.result_any()?.downcast().ok().map(|b| *b),
+            Slot::Send(_) => None,
+        }
+    }
+
+    /// The result of send case `i`, once it was chosen; `None` if `i` is not the chosen send
+    /// case of type `T` (or its result was already taken).
+    pub fn send_result<T: 'static>(&mut self, i: usize) -> Option<Result<(), SendError<T>>> {
+        if self.chosen != Some(i) {
+            return None;
+        }
+        match self.cases.get_mut(i)? {
+            Slot::Send(c) => c.result_any()?.downcast().ok().map(|b| *b),
+            Slot::Recv(_) => None,
+        }
+    }
+}
+
+/// Lets `select!` accept a receiver by value, by reference, or as a temporary.
+#[doc(hidden)]
+pub trait AsReceiver<T> {
+    fn as_receiver(&self) -> &Receiver<T>;
+}
+impl<T> AsReceiver<T> for Receiver<T> {
+    fn as_receiver(&self) -> &Receiver<T> {
+        self
+    }
+}
+impl<T> AsReceiver<T> for &Receiver<T> {
+    fn as_receiver(&self) -> &Receiver<T> {
+        self
+    }
+}
+impl<T> AsReceiver<T> for &mut Receiver<T> {
+    fn as_receiver(&self) -> &Receiver<T> {
+        self
+    }
+}
+
+/// Lets `select!` accept a sender by value, by reference, or as a temporary.
+#[doc(hidden)]
+pub trait AsSender<T> {
+    fn as_sender(&self) -> &Sender<T>;
+}
+impl<T> AsSender<T> for Sender<T> {
+    fn as_sender(&self) -> &Sender<T> {
+        self
+    }
+}
+impl<T> AsSender<T> for &Sender<T> {
+    fn as_sender(&self) -> &Sender<T> {
+        self
+    }
+}
+impl<T> AsSender<T> for &mut Sender<T> {
+    fn as_sender(&self) -> &Sender<T> {
+        self
+    }
+}

@@ -1,0 +1,1 @@
+//! Go's `sync` for goroutines (placeholder: being written).
