@@ -319,11 +319,12 @@ pub fn run(
                 cases[i].unregister();
             }
         }
+        if let Some(i) = chosen {
+            cases[i].complete();
+        }
+        w.recycle();
         match chosen {
-            Some(i) => {
-                cases[i].complete();
-                return Some(i);
-            }
+            Some(i) => return Some(i),
             None if ready => continue,
             None => return None,
         }

@@ -216,7 +216,7 @@ impl<T> Chan<T> {
         let packet = Packet::new(waiter.clone(), 0, Some(v));
         g.sendq.push_back(packet.clone());
         drop(g);
-        match waiter.wait(deadline) {
+        let r = match waiter.wait(deadline) {
             // Committed: by a receiver (slot emptied) or by close (value still there).
             Some(_) => match packet.take() {
                 None => Ok(()),
@@ -229,7 +229,10 @@ impl<T> Chan<T> {
                     None => unreachable!("an aborted send keeps its value"),
                 }
             }
-        }
+        };
+        drop(packet);
+        waiter.recycle();
+        r
     }
 
     /// Blocking receive; `deadline == None` waits as long as it takes.
@@ -251,14 +254,17 @@ impl<T> Chan<T> {
         let packet = Packet::new(waiter.clone(), 0, None);
         g.recvq.push_back(packet.clone());
         drop(g);
-        match waiter.wait(deadline) {
+        let r = match waiter.wait(deadline) {
             // Committed: by a sender (value in the slot) or by close (slot empty).
             Some(_) => packet.take().ok_or(RecvTimeoutError::Closed),
             None => {
                 self.remove_recv(&packet);
                 Err(RecvTimeoutError::Timeout)
             }
-        }
+        };
+        drop(packet);
+        waiter.recycle();
+        r
     }
 
     /// Closes the channel; `true` if this call closed it. Every waiter is committed and woken:

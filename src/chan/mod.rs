@@ -352,6 +352,7 @@ pub(crate) fn park_forever() {
 pub(crate) fn park_until(deadline: Option<Instant>) {
     let w = waiter::Waiter::new();
     w.wait(deadline);
+    w.recycle();
 }
 
 impl<T> Clone for Sender<T> {

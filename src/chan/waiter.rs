@@ -10,6 +10,7 @@
 //! Parking goes through `may::sync::Blocker`, which parks the coroutine when called from one and
 //! the OS thread otherwise, so a worker thread is never blocked.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -26,6 +27,15 @@ pub struct Waiter {
     /// `WAITING`, `ABORTED`, or `case + 1` of the operation that committed.
     state: AtomicUsize,
     blocker: Blocker,
+    /// The blocker parks a coroutine (else an OS thread); fixed at creation.
+    coroutine: bool,
+}
+
+/// Recycled waiters, per OS thread and per kind (coroutine, thread). Touched only in stretches
+/// that never block, so a coroutine moving between workers never sees another's half-update.
+const POOL_MAX: usize = 16;
+thread_local! {
+    static POOL: RefCell<[Vec<Arc<Waiter>>; 2]> = const { RefCell::new([Vec::new(), Vec::new()]) };
 }
 
 impl std::fmt::Debug for Waiter {
@@ -37,11 +47,36 @@ impl std::fmt::Debug for Waiter {
 }
 
 impl Waiter {
+    /// A waiter for the calling goroutine or thread, fresh or recycled.
     pub(crate) fn new() -> Arc<Self> {
+        let coroutine = may::coroutine::is_coroutine();
+        let pooled = POOL.try_with(|p| p.borrow_mut()[coroutine as usize].pop()).ok().flatten();
+        if let Some(w) = pooled {
+            return w;
+        }
         Arc::new(Waiter {
             state: AtomicUsize::new(WAITING),
             blocker: Blocker::new(false),
+            coroutine,
         })
+    }
+
+    /// Returns a finished waiter for reuse, if nobody else still holds it (a peer that
+    /// committed it may still be about to unpark it; then it is simply dropped). A permit left
+    /// by such a late unpark only makes a later `wait` loop once more: `wait` trusts the state,
+    /// never the wake-up.
+    pub(crate) fn recycle(mut self: Arc<Self>) {
+        if Arc::get_mut(&mut self).is_none() {
+            return;
+        }
+        self.state.store(WAITING, Ordering::Relaxed);
+        let _ = POOL.try_with(|p| {
+            let mut p = p.borrow_mut();
+            let v = &mut p[self.coroutine as usize];
+            if v.len() < POOL_MAX {
+                v.push(self);
+            }
+        });
     }
 
     /// Commits this waiter to operation `case`. `true` if it was still waiting: the caller now

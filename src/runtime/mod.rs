@@ -10,11 +10,13 @@ use std::any::Any;
 use std::fmt;
 use std::io::{self, Write};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::chan::{self, Receiver, Sender};
+
+mod carrier;
 
 /// Default goroutine stack: 32 KiB, may's default (4096 machine words).
 pub const DEFAULT_STACK_SIZE: usize = 32 * 1024;
@@ -44,9 +46,12 @@ pub struct AlreadyStarted;
 
 struct Settings {
     abort_on_panic: bool,
+    /// Most goroutines that may be alive at once (see [`max_goroutines`]).
+    max_live: usize,
 }
 
 static SETTINGS: OnceLock<Settings> = OnceLock::new();
+/// Goroutines spawned and not yet finished.
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 
 impl Default for Config {
@@ -63,7 +68,7 @@ impl Config {
             workers: 0,
             stack_size: DEFAULT_STACK_SIZE,
             abort_on_panic: false,
-            coroutine_pool: 10_000,
+            coroutine_pool: 1000,
         }
     }
 
@@ -90,7 +95,8 @@ impl Config {
     }
 
     /// How many finished goroutine stacks are kept for reuse (may's coroutine pool). Reuse
-    /// avoids an `mmap`/`munmap` pair per spawn. Default 10,000; `0` keeps may's default (1,000).
+    /// avoids an `mmap`/`munmap` pair per spawn; each kept stack holds two memory mappings,
+    /// which count against the goroutine limit. Default 1,000.
     pub fn coroutine_pool(mut self, n: usize) -> Self {
         self.coroutine_pool = n;
         self
@@ -113,11 +119,10 @@ impl Config {
             let cfg = may::config();
             cfg.set_workers(workers);
             cfg.set_stack_size(stack_words(self.stack_size));
-            if self.coroutine_pool > 0 {
-                cfg.set_pool_capacity(self.coroutine_pool);
-            }
+            cfg.set_pool_capacity(self.coroutine_pool.max(1));
             Settings {
                 abort_on_panic: self.abort_on_panic,
+                max_live: live_limit(self.coroutine_pool.max(1)),
             }
         });
         if applied { Ok(()) } else { Err(AlreadyStarted) }
@@ -137,7 +142,33 @@ fn settings() -> &'static Settings {
     let _ = Config::new().apply();
     SETTINGS.get_or_init(|| Settings {
         abort_on_panic: false,
+        max_live: live_limit(1000),
     })
+}
+
+/// Mappings kept free for everything else the process maps (heap arenas, libraries, threads).
+const MAP_RESERVE: usize = 1024;
+
+/// How many goroutines may live at once: every may stack is one `mmap` plus a guard page, two
+/// of the process's `vm.max_map_count` mappings (65,530 by default), and the stacks kept in
+/// may's pool hold theirs too. Past the limit the kernel refuses mappings and the process
+/// cannot even allocate memory, so goway refuses the spawn first, with an error naming the
+/// setting.
+fn live_limit(pool: usize) -> usize {
+    let max_maps = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .ok()
+        .and_then(|s| s.trim().parse::<usize>().ok())
+        .unwrap_or(65_530);
+    let used_now = std::fs::read_to_string("/proc/self/maps").map_or(512, |s| s.lines().count());
+    (max_maps.saturating_sub(used_now + MAP_RESERVE) / 2).saturating_sub(pool)
+}
+
+/// The most goroutines that can be alive at once in this process: each goroutine stack takes
+/// two of `vm.max_map_count`'s memory mappings, less what the process already maps and the
+/// stacks kept in may's pool. About 31,000 on a default Linux (65,530 mappings). Raise it with
+/// `sysctl -w vm.max_map_count=<n>` before the program starts.
+pub fn max_goroutines() -> usize {
+    settings().max_live
 }
 
 /// Number of live goroutines spawned through goway (Go's `runtime.NumGoroutine`, without
@@ -226,9 +257,9 @@ pub(crate) fn panic_message(p: &(dyn Any + Send)) -> String {
 /// Owned permission to wait for a goroutine's result. Dropping it detaches the goroutine; a
 /// detached goroutine's panic is logged with `log::error!` (target `goway::runtime`).
 pub struct JoinHandle<T> {
+    /// Receives the result; closed once the goroutine has finished (its sender is dropped).
     rx: Receiver<Result<T, Panicked>>,
     name: Option<Arc<str>>,
-    done: Arc<AtomicBool>,
 }
 
 impl<T> fmt::Debug for JoinHandle<T> {
@@ -281,7 +312,7 @@ impl<T> JoinHandle<T> {
 
     /// `true` once the goroutine has finished (returned or panicked).
     pub fn is_finished(&self) -> bool {
-        self.done.load(Ordering::Acquire)
+        self.rx.is_closed()
     }
 
     /// The goroutine's name, if it was given one.
@@ -341,9 +372,15 @@ impl Builder {
 
     /// Spawns the goroutine.
     ///
+    /// Goroutines with the default stack size run on recycled coroutines (see the module
+    /// docs), so a spawn usually costs no system call. A goroutine spawning faster than the
+    /// runtime starts them is briefly paused once 256 are waiting to start, as Go's bounded
+    /// run queue would.
+    ///
     /// # Errors
-    /// The OS refused the stack (for example `vm.max_map_count` reached: each goroutine needs
-    /// two memory mappings). The error names the limit.
+    /// The goroutine needs a new stack and the process is at [`max_goroutines`] (each stack
+    /// takes two of `vm.max_map_count`'s memory mappings), or the OS refused the stack. The
+    /// error names the limit and the setting to change.
     pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -351,51 +388,35 @@ impl Builder {
     {
         let settings = settings();
         let (tx, rx) = chan::bounded::<Result<T, Panicked>>(1);
-        let done = Arc::new(AtomicBool::new(false));
         let name: Option<Arc<str>> = self.name.as_deref().map(Arc::from);
-        let handle = JoinHandle {
-            rx,
-            name: name.clone(),
-            done: done.clone(),
-        };
+        let handle = JoinHandle { rx, name: name.clone() };
         let abort = settings.abort_on_panic;
+        let job: carrier::Job = Box::new(move || {
+            carrier::started();
+            run_goroutine(f, tx, name, abort)
+        });
         LIVE.fetch_add(1, Ordering::Relaxed);
-        let body = move || run_goroutine(f, tx, name, done, abort);
-        let mut b = may::coroutine::Builder::new();
-        if let Some(n) = self.name {
-            b = b.name(n);
-        }
-        if let Some(sz) = self.stack_size {
-            b = b.stack_size(stack_words(sz));
-        }
-        // SAFETY: may requires that the coroutine never blocks its worker thread, does not
-        // keep thread-local state across a blocking call and fits its stack; these are the
-        // documented rules of `go!`, and every blocking operation in goway parks the coroutine.
-        let spawned = unsafe { b.spawn(body) };
-        match spawned {
-            // may's own join handle is not needed: the result travels through `tx`.
-            Ok(_may_handle) => Ok(handle),
+        let r = match self.stack_size {
+            Some(sz) if stack_words(sz) != may::config().get_stack_size() => {
+                carrier::spawn_dedicated(job, stack_words(sz), settings.max_live)
+            }
+            _ => carrier::submit(job, settings.max_live),
+        };
+        match r {
+            Ok(()) => {
+                carrier::throttle();
+                Ok(handle)
+            }
             Err(e) => {
                 LIVE.fetch_sub(1, Ordering::Relaxed);
-                Err(io::Error::new(
-                    e.kind(),
-                    format!(
-                        "cannot create a goroutine stack: {e} (each goroutine needs two memory \
-                         mappings: raise vm.max_map_count or lower the number of goroutines)"
-                    ),
-                ))
+                Err(e)
             }
         }
     }
 }
 
-fn run_goroutine<F, T>(
-    f: F,
-    tx: Sender<Result<T, Panicked>>,
-    name: Option<Arc<str>>,
-    done: Arc<AtomicBool>,
-    abort: bool,
-) where
+fn run_goroutine<F, T>(f: F, tx: Sender<Result<T, Panicked>>, name: Option<Arc<str>>, abort: bool)
+where
     F: FnOnce() -> T,
 {
     struct Live;
@@ -412,10 +433,7 @@ fn run_goroutine<F, T>(
             crash(p);
         }
     }
-    done.store(true, Ordering::Release);
-    if let Err(chan::TrySendError::Closed(Err(p)) | chan::TrySendError::Full(Err(p))) =
-        tx.try_send(r)
-    {
+    if let Err(chan::TrySendError::Closed(Err(p)) | chan::TrySendError::Full(Err(p))) = tx.try_send(r) {
         log_unjoined(&p);
     }
 }
