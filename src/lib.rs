@@ -1,10 +1,11 @@
-//! goway: write network servers the Go way, in Rust.
+#![doc = include_str!("../docs/guide.md")]
 #![warn(missing_docs, missing_debug_implementations, unsafe_op_in_unsafe_fn)]
 
 #[macro_use]
 mod macros;
 
 pub mod chan;
+pub mod net;
 pub mod context;
 pub mod runtime;
 pub mod select;
@@ -12,3 +13,8 @@ pub mod sync;
 pub mod time;
 
 pub use runtime::{Builder, JoinHandle, Panicked};
+
+/// The README's example, compiled and run as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

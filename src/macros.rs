@@ -87,9 +87,13 @@ macro_rules! __select_parse {
     (@parse [$($cases:tt)*] [$($def:tt)*] [$($ids:ident)*]) => {
         $crate::__select_emit!(@emit [$($cases)*] [$($cases)*] [$($def)*])
     };
-    // recv arms.
+    // recv arms: a block body (comma optional), or an expression body (comma unless last).
     (@parse [$($cases:tt)*] [$($def:tt)*] [$id:ident $($ids:ident)*]
-        recv($rx:expr) -> $res:pat => $body:block $(,)? $($rest:tt)*) => {
+        recv($rx:expr) -> $res:pat => $body:block, $($rest:tt)*) => {
+        $crate::__select_parse!(@parse [$($cases)* (recv $id ($rx) ($res) $body)] [$($def)*] [$($ids)*] $($rest)*)
+    };
+    (@parse [$($cases:tt)*] [$($def:tt)*] [$id:ident $($ids:ident)*]
+        recv($rx:expr) -> $res:pat => $body:block $($rest:tt)*) => {
         $crate::__select_parse!(@parse [$($cases)* (recv $id ($rx) ($res) $body)] [$($def)*] [$($ids)*] $($rest)*)
     };
     (@parse [$($cases:tt)*] [$($def:tt)*] [$id:ident $($ids:ident)*]
@@ -102,7 +106,11 @@ macro_rules! __select_parse {
     };
     // send arms.
     (@parse [$($cases:tt)*] [$($def:tt)*] [$id:ident $($ids:ident)*]
-        send($tx:expr, $val:expr) -> $res:pat => $body:block $(,)? $($rest:tt)*) => {
+        send($tx:expr, $val:expr) -> $res:pat => $body:block, $($rest:tt)*) => {
+        $crate::__select_parse!(@parse [$($cases)* (send $id ($tx, $val) ($res) $body)] [$($def)*] [$($ids)*] $($rest)*)
+    };
+    (@parse [$($cases:tt)*] [$($def:tt)*] [$id:ident $($ids:ident)*]
+        send($tx:expr, $val:expr) -> $res:pat => $body:block $($rest:tt)*) => {
         $crate::__select_parse!(@parse [$($cases)* (send $id ($tx, $val) ($res) $body)] [$($def)*] [$($ids)*] $($rest)*)
     };
     (@parse [$($cases:tt)*] [$($def:tt)*] [$id:ident $($ids:ident)*]
@@ -113,8 +121,11 @@ macro_rules! __select_parse {
         send($tx:expr, $val:expr) -> $res:pat => $body:expr) => {
         $crate::__select_parse!(@parse [$($cases)* (send $id ($tx, $val) ($res) $body)] [$($def)*] [$($ids)*])
     };
-    // default arm (at most one).
-    (@parse [$($cases:tt)*] [] [$($ids:ident)*] default => $body:block $(,)? $($rest:tt)*) => {
+    // The default arm (at most one).
+    (@parse [$($cases:tt)*] [] [$($ids:ident)*] default => $body:block, $($rest:tt)*) => {
+        $crate::__select_parse!(@parse [$($cases)*] [$body] [$($ids)*] $($rest)*)
+    };
+    (@parse [$($cases:tt)*] [] [$($ids:ident)*] default => $body:block $($rest:tt)*) => {
         $crate::__select_parse!(@parse [$($cases)*] [$body] [$($ids)*] $($rest)*)
     };
     (@parse [$($cases:tt)*] [] [$($ids:ident)*] default => $body:expr, $($rest:tt)*) => {
