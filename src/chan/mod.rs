@@ -328,11 +328,6 @@ impl<T> Receiver<T> {
             _ => false,
         }
     }
-
-    /// Closes the channel from the receiving side (crate use: join handles, timers).
-    pub(crate) fn close(&self) -> bool {
-        self.chan.as_ref().is_some_and(|c| c.close())
-    }
 }
 
 fn capacity<T>(c: &Option<Arc<Chan<T>>>) -> Option<usize> {

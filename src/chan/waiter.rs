@@ -13,7 +13,7 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use may::sync::Blocker;
 use parking_lot::Mutex;
@@ -136,7 +136,16 @@ impl Waiter {
                             self.selected()
                         };
                     }
-                    Some(d - now)
+                    let left = d - now;
+                    if self.coroutine {
+                        // may keeps a coroutine's park timeout in whole milliseconds and reads
+                        // 0 as "forever": round up, so a short wait cannot become endless (it
+                        // may end up to 1 ms late instead).
+                        let ms = left.as_nanos().div_ceil(1_000_000).max(1);
+                        Some(Duration::from_millis(ms as u64))
+                    } else {
+                        Some(left)
+                    }
                 }
             };
             // A timeout or a spurious return just loops: the state decides.

@@ -14,9 +14,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::chan::{self, Receiver, Sender};
-
 mod carrier;
+mod join;
 
 /// Default goroutine stack: 32 KiB, may's default (4096 machine words).
 pub const DEFAULT_STACK_SIZE: usize = 32 * 1024;
@@ -257,8 +256,7 @@ pub(crate) fn panic_message(p: &(dyn Any + Send)) -> String {
 /// Owned permission to wait for a goroutine's result. Dropping it detaches the goroutine; a
 /// detached goroutine's panic is logged with `log::error!` (target `goway::runtime`).
 pub struct JoinHandle<T> {
-    /// Receives the result; closed once the goroutine has finished (its sender is dropped).
-    rx: Receiver<Result<T, Panicked>>,
+    join: Arc<join::Join<T>>,
     name: Option<Arc<str>>,
 }
 
@@ -277,14 +275,9 @@ impl<T> JoinHandle<T> {
     /// # Errors
     /// [`Panicked`] with the message if the goroutine panicked.
     pub fn join(self) -> Result<T, Panicked> {
-        match self.rx.recv() {
-            Ok(r) => r,
-            // The result channel closes without a value only if the goroutine was torn down
-            // without running to completion (its coroutine was cancelled by may).
-            Err(_) => Err(Panicked::new(
-                self.name.as_deref().map(str::to_owned),
-                Box::new("goroutine cancelled"),
-            )),
+        match self.join.wait(None) {
+            join::Waited::Done(r) => r,
+            join::Waited::TimedOut => unreachable!("a join without deadline does not time out"),
         }
     }
 
@@ -294,25 +287,16 @@ impl<T> JoinHandle<T> {
     /// `Err(Ok(handle))` on timeout; `Err(Err(Panicked))` if it panicked.
     #[allow(clippy::type_complexity)]
     pub fn join_timeout(self, timeout: Duration) -> Result<T, Result<Self, Panicked>> {
-        let deadline = Instant::now().checked_add(timeout);
-        let r = match deadline {
-            Some(d) => self.rx.recv_deadline(d),
-            None => self.rx.recv().map_err(Into::into),
-        };
-        match r {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(p)) => Err(Err(p)),
-            Err(chan::RecvTimeoutError::Timeout) => Err(Ok(self)),
-            Err(chan::RecvTimeoutError::Closed) => Err(Err(Panicked::new(
-                self.name.as_deref().map(str::to_owned),
-                Box::new("goroutine cancelled"),
-            ))),
+        match self.join.wait(Instant::now().checked_add(timeout)) {
+            join::Waited::Done(Ok(v)) => Ok(v),
+            join::Waited::Done(Err(p)) => Err(Err(p)),
+            join::Waited::TimedOut => Err(Ok(self)),
         }
     }
 
     /// `true` once the goroutine has finished (returned or panicked).
     pub fn is_finished(&self) -> bool {
-        self.rx.is_closed()
+        self.join.is_finished()
     }
 
     /// The goroutine's name, if it was given one.
@@ -323,10 +307,8 @@ impl<T> JoinHandle<T> {
 
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
-        // Close first, so a result arriving from now on is refused (and logged by the
-        // goroutine); then log a panic that already arrived.
-        self.rx.close();
-        if let Ok(Err(p)) = self.rx.try_recv() {
+        // A panic nobody will ever join is logged here, or by the goroutine if it ends later.
+        if let Some(Err(p)) = self.join.detach() {
             log_unjoined(&p);
         }
     }
@@ -387,13 +369,13 @@ impl Builder {
         T: Send + 'static,
     {
         let settings = settings();
-        let (tx, rx) = chan::bounded::<Result<T, Panicked>>(1);
+        let join = join::Join::new();
         let name: Option<Arc<str>> = self.name.as_deref().map(Arc::from);
-        let handle = JoinHandle { rx, name: name.clone() };
+        let handle = JoinHandle { join: join.clone(), name: name.clone() };
         let abort = settings.abort_on_panic;
         let job: carrier::Job = Box::new(move || {
             carrier::started();
-            run_goroutine(f, tx, name, abort)
+            run_goroutine(f, &join, name, abort)
         });
         LIVE.fetch_add(1, Ordering::Relaxed);
         let r = match self.stack_size {
@@ -415,7 +397,7 @@ impl Builder {
     }
 }
 
-fn run_goroutine<F, T>(f: F, tx: Sender<Result<T, Panicked>>, name: Option<Arc<str>>, abort: bool)
+fn run_goroutine<F, T>(f: F, join: &join::Join<T>, name: Option<Arc<str>>, abort: bool)
 where
     F: FnOnce() -> T,
 {
@@ -433,7 +415,7 @@ where
             crash(p);
         }
     }
-    if let Err(chan::TrySendError::Closed(Err(p)) | chan::TrySendError::Full(Err(p))) = tx.try_send(r) {
+    if let Some(Err(p)) = join.finish(r) {
         log_unjoined(&p);
     }
 }
