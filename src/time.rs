@@ -57,7 +57,7 @@ pub fn tick(d: Duration) -> Receiver<Instant> {
     }
     let (tx, rx) = chan::bounded(1);
     let id = wheel().next_id();
-    wheel().insert(id, Instant::now() + d, Action::Tick { tx, period: d });
+    wheel().insert(id, due_in(d), Action::Tick { tx, period: d });
     rx
 }
 
@@ -83,7 +83,7 @@ where
         c: chan::never(),
         action: action.clone(),
     };
-    w.insert(id, Instant::now() + d, action);
+    w.insert(id, due_in(d), action);
     t
 }
 
@@ -121,7 +121,7 @@ impl Timer {
             c: rx,
             action: action.clone(),
         };
-        w.insert(id, Instant::now() + d, action);
+        w.insert(id, due_in(d), action);
         t
     }
 
@@ -144,7 +144,7 @@ impl Timer {
     pub fn reset(&mut self, d: Duration) -> bool {
         let w = wheel();
         let was = w.remove(self.id);
-        w.insert(self.id, Instant::now() + d, self.action.clone());
+        w.insert(self.id, due_in(d), self.action.clone());
         was
     }
 }
@@ -186,7 +186,7 @@ impl Ticker {
         let id = w.next_id();
         w.insert(
             id,
-            Instant::now() + d,
+            due_in(d),
             Action::Tick {
                 tx: tx.clone(),
                 period: d,
@@ -217,7 +217,7 @@ impl Ticker {
         w.remove(self.id);
         w.insert(
             self.id,
-            Instant::now() + d,
+            due_in(d),
             Action::Tick {
                 tx: self.tx.clone(),
                 period: d,
@@ -233,6 +233,25 @@ impl Drop for Ticker {
 }
 
 // ----- the timer thread -------------------------------------------------------------------------
+
+/// The instant `d` from now; a duration too large to represent means "in a century" (never,
+/// in practice), rather than a panic.
+fn due_in(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+        .unwrap_or(now)
+}
+
+/// Go's next tick after a tick due at `when` was served at `now`: the first multiple of the
+/// period after `now` (ticks missed by a slow receiver are skipped, not queued).
+fn next_tick(when: Instant, period: Duration, now: Instant) -> Instant {
+    let p = period.as_nanos().max(1);
+    let missed = now.saturating_duration_since(when).as_nanos() / p;
+    let step = p.saturating_mul(missed + 1);
+    let step = Duration::from_nanos(u64::try_from(step).unwrap_or(u64::MAX));
+    when.checked_add(step).unwrap_or_else(|| due_in(period))
+}
 
 #[derive(Clone)]
 enum Action {
@@ -352,9 +371,7 @@ impl Wheel {
                     if let Action::Tick { tx, period } = &action {
                         if !tx.is_closed() {
                             // Go's next tick: the first multiple of the period after now.
-                            let behind =
-                                now.duration_since(when).as_nanos() / period.as_nanos().max(1);
-                            let next = when + *period * (behind as u32 + 1);
+                            let next = next_tick(when, *period, now);
                             s.by_time.insert((next, id), action.clone());
                             s.due.insert(id, next);
                         }

@@ -24,13 +24,23 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::chan::waiter::Waiter;
-use crate::chan::{self, Sender};
 
 /// A goroutine's body, wrapped with its result delivery.
 pub(crate) type Job = Box<dyn FnOnce() + Send>;
 
-/// Senders of idle carriers; the most recently idle last (its stack is warm).
-static IDLE: Mutex<Vec<Sender<Job>>> = Mutex::new(Vec::new());
+/// Idle carriers; the most recently idle last (its stack is warm).
+static IDLE: Mutex<Vec<Arc<Carrier>>> = Mutex::new(Vec::new());
+
+/// A carrier's mailbox. Guards the next job and, while the carrier is parked waiting for one,
+/// its waiter.
+struct Carrier {
+    slot: Mutex<Slot>,
+}
+
+struct Slot {
+    job: Option<Job>,
+    parked: Option<Arc<Waiter>>,
+}
 /// Idle carriers kept at most: each holds a stack (two mappings and its touched pages).
 const MAX_IDLE: usize = 1024;
 
@@ -52,15 +62,18 @@ const THROTTLE_MAX_PAUSE: Duration = Duration::from_millis(5);
 /// Runs `job` on an idle carrier, or on a new one.
 pub(crate) fn submit(job: Job, max_stacks: usize) -> io::Result<()> {
     PENDING.fetch_add(1, Ordering::SeqCst);
-    let mut job = job;
-    loop {
-        let Some(tx) = IDLE.lock().pop() else { break };
-        match tx.try_send(job) {
-            Ok(()) => return Ok(()),
-            // Cannot happen while the invariant holds (the carrier waits with its own sender
-            // alive); take the job back and try the next carrier.
-            Err(e) => job = e.into_inner(),
+    if let Some(c) = IDLE.lock().pop() {
+        let parked = {
+            let mut slot = c.slot.lock();
+            slot.job = Some(job);
+            slot.parked.take()
+        };
+        if let Some(w) = parked {
+            if w.try_select(0) {
+                w.unpark();
+            }
         }
+        return Ok(());
     }
     spawn_coroutine(move || carrier_main(job), None, max_stacks).inspect_err(|_| {
         PENDING.fetch_sub(1, Ordering::SeqCst);
@@ -112,9 +125,9 @@ pub(crate) fn throttle() {
     w.recycle();
 }
 
-/// A carrier: runs its first job, then parks on the idle stack waiting for the next one.
+/// A carrier: runs its first job, then waits on the idle stack for the next one.
 fn carrier_main(first: Job) {
-    let (tx, rx) = chan::bounded::<Job>(1);
+    let me = Arc::new(Carrier { slot: Mutex::new(Slot { job: None, parked: None }) });
     let mut job = first;
     loop {
         job();
@@ -123,13 +136,23 @@ fn carrier_main(first: Job) {
             if idle.len() >= MAX_IDLE {
                 return;
             }
-            idle.push(tx.clone());
+            idle.push(me.clone());
         }
-        // Our own sender stays alive, so this returns only with a job.
-        match rx.recv() {
-            Ok(j) => job = j,
-            Err(_) => return,
-        }
+        job = loop {
+            let w = {
+                let mut slot = me.slot.lock();
+                if let Some(j) = slot.job.take() {
+                    break j;
+                }
+                let w = Waiter::new();
+                slot.parked = Some(w.clone());
+                w
+            };
+            // Only a spawner that popped us from `IDLE` commits this waiter, after leaving
+            // the job in the slot.
+            w.wait(None);
+            w.recycle();
+        };
     }
 }
 
