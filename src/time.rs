@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
+use crate::chan::waiter::Waiter;
 use crate::chan::{self, Receiver, Sender};
 
 /// Pauses the calling goroutine (or thread) for at least `d`. A goroutine parks: its worker
@@ -55,7 +56,7 @@ pub fn tick(d: Duration) -> Receiver<Instant> {
     if d.is_zero() {
         return chan::never();
     }
-    let (tx, rx) = chan::bounded(1);
+    let (tx, rx) = chan::timer_channel();
     let id = wheel().next_id();
     wheel().insert(id, due_in(d), Action::Tick { tx, period: d });
     rx
@@ -112,7 +113,7 @@ impl fmt::Debug for Timer {
 impl Timer {
     /// A timer that fires once after `d`. A zero duration fires at once.
     pub fn new(d: Duration) -> Self {
-        let (tx, rx) = chan::bounded(1);
+        let (tx, rx) = chan::timer_channel();
         let w = wheel();
         let id = w.next_id();
         let action = Action::Send(tx);
@@ -181,7 +182,7 @@ impl Ticker {
         if d.is_zero() {
             panic!("non-positive interval for NewTicker");
         }
-        let (tx, rx) = chan::bounded(1);
+        let (tx, rx) = chan::timer_channel();
         let w = wheel();
         let id = w.next_id();
         w.insert(
@@ -232,6 +233,19 @@ impl Drop for Ticker {
     }
 }
 
+/// Parks the calling goroutine and has the timer thread wake it: being woken from a plain
+/// thread puts it on a worker's global run queue, which may drains only once the worker's local
+/// queue is empty, so every goroutine queued before it runs first (Go's `Gosched` puts the
+/// goroutine on the global queue for the same reason).
+pub(crate) fn yield_to_all() {
+    let w = Waiter::new();
+    let wh = wheel();
+    let id = wh.next_id();
+    wh.insert(id, Instant::now(), Action::Wake(w.clone()));
+    w.wait(None);
+    w.recycle();
+}
+
 // ----- the timer thread -------------------------------------------------------------------------
 
 /// The instant `d` from now; a duration too large to represent means "in a century" (never,
@@ -261,6 +275,8 @@ enum Action {
         period: Duration,
     },
     Func(Arc<dyn Fn() + Send + Sync>),
+    /// Wakes a parked goroutine from the timer thread (see [`yield_to_all`]).
+    Wake(Arc<Waiter>),
 }
 
 impl Action {
@@ -268,7 +284,7 @@ impl Action {
     fn is_dead(&self) -> bool {
         match self {
             Action::Send(tx) | Action::Tick { tx, .. } => tx.is_closed(),
-            Action::Func(_) => false,
+            Action::Func(_) | Action::Wake(_) => false,
         }
     }
 }
@@ -321,17 +337,25 @@ impl Wheel {
     }
 
     fn insert(&self, id: u64, when: Instant, action: Action) {
+        // Swept timers are dropped after the lock is released (a channel's last sender closes
+        // it and wakes its receivers).
+        let mut swept = Vec::new();
         let mut s = self.state.lock();
         let earliest = s.by_time.keys().next().map(|k| k.0);
         if s.by_time.len() >= s.sweep_at {
-            s.by_time.retain(|_, a| !a.is_dead());
             let State { by_time, due, .. } = &mut *s;
-            due.retain(|id, when| by_time.contains_key(&(*when, *id)));
+            let dead: Vec<(Instant, u64)> =
+                by_time.iter().filter(|(_, a)| a.is_dead()).map(|(k, _)| *k).collect();
+            for k in dead {
+                due.remove(&k.1);
+                swept.extend(by_time.remove(&k));
+            }
             s.sweep_at = (s.by_time.len() * 2).max(SWEEP_MIN);
         }
         s.by_time.insert((when, id), action);
         s.due.insert(id, when);
         drop(s);
+        drop(swept);
         if earliest.is_none_or(|e| when < e) {
             self.cond.notify_one();
         }
@@ -384,6 +408,11 @@ impl Wheel {
                 match action {
                     Action::Send(tx) | Action::Tick { tx, .. } => {
                         let _ = tx.try_send(now);
+                    }
+                    Action::Wake(w) => {
+                        if w.try_select(0) {
+                            w.unpark();
+                        }
                     }
                     Action::Func(f) => {
                         let spawned = crate::runtime::Builder::new()

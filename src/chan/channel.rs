@@ -40,6 +40,11 @@ struct Inner<T> {
 /// A waiter to wake once the lock is released.
 type Wake = Option<Arc<Waiter>>;
 
+/// Packets of finished waiters met under the lock. They are dropped only after the lock is
+/// released: dropping the last reference to a waiter can wait for may to finish parking its
+/// coroutine, which must never happen while holding a lock that coroutine may need.
+type Dead<T> = Vec<Arc<Packet<T>>>;
+
 #[inline]
 fn wake(w: Wake) {
     if let Some(w) = w {
@@ -52,6 +57,7 @@ fn wake(w: Wake) {
 fn commit_peer<T>(
     q: &mut VecDeque<Arc<Packet<T>>>,
     me: Option<&Arc<Waiter>>,
+    dead: &mut Dead<T>,
 ) -> Option<Arc<Packet<T>>> {
     let mut i = 0;
     while i < q.len() {
@@ -63,6 +69,7 @@ fn commit_peer<T>(
         if p.try_select() {
             return Some(p);
         }
+        dead.push(p);
     }
     None
 }
@@ -109,6 +116,7 @@ impl<T> Chan<T> {
         g: &mut Inner<T>,
         v: T,
         me: Option<&Arc<Waiter>>,
+        dead: &mut Dead<T>,
     ) -> Result<Wake, TrySendError<T>> {
         if g.closed {
             return Err(TrySendError::Closed(v));
@@ -137,6 +145,7 @@ impl<T> Chan<T> {
                 Some(back) => v = back,
                 None => unreachable!("a dead packet's slot is touched by nobody else"),
             }
+            dead.push(p);
         }
         if g.buf.len() < self.cap {
             g.buf.push_back(v);
@@ -151,12 +160,13 @@ impl<T> Chan<T> {
         &self,
         g: &mut Inner<T>,
         me: Option<&Arc<Waiter>>,
+        dead: &mut Dead<T>,
     ) -> Result<(T, Wake), TryRecvError> {
         if let Some(v) = g.buf.pop_front() {
             // A slot freed: move the first waiting sender's value into the buffer (FIFO kept).
             let mut w = None;
             if !g.sendq.is_empty() {
-                if let Some(p) = commit_peer(&mut g.sendq, me) {
+                if let Some(p) = commit_peer(&mut g.sendq, me, dead) {
                     if let Some(sv) = p.take() {
                         g.buf.push_back(sv);
                     }
@@ -166,7 +176,7 @@ impl<T> Chan<T> {
             return Ok((v, w));
         }
         // Unbuffered (or a momentarily empty buffer): take straight from a waiting sender.
-        if let Some(p) = commit_peer(&mut g.sendq, me) {
+        if let Some(p) = commit_peer(&mut g.sendq, me, dead) {
             if let Some(v) = p.take() {
                 return Ok((v, Some(p.waiter.clone())));
             }
@@ -179,18 +189,22 @@ impl<T> Chan<T> {
     }
 
     pub(crate) fn try_send(&self, v: T) -> Result<(), TrySendError<T>> {
+        let mut dead = Dead::new();
         let r = {
             let mut g = self.inner.lock();
-            self.try_send_locked(&mut g, v, None)
+            self.try_send_locked(&mut g, v, None, &mut dead)
         };
+        drop(dead);
         r.map(wake)
     }
 
     pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
+        let mut dead = Dead::new();
         let r = {
             let mut g = self.inner.lock();
-            self.try_recv_locked(&mut g, None)
+            self.try_recv_locked(&mut g, None, &mut dead)
         };
+        drop(dead);
         r.map(|(v, w)| {
             wake(w);
             v
@@ -199,8 +213,10 @@ impl<T> Chan<T> {
 
     /// Blocking send; `deadline == None` waits as long as it takes.
     pub(crate) fn send(&self, v: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
+        // Declared before the guard, so dropped after it.
+        let mut dead = Dead::new();
         let mut g = self.inner.lock();
-        let v = match self.try_send_locked(&mut g, v, None) {
+        let v = match self.try_send_locked(&mut g, v, None, &mut dead) {
             Ok(w) => {
                 drop(g);
                 wake(w);
@@ -216,6 +232,7 @@ impl<T> Chan<T> {
         let packet = Packet::new(waiter.clone(), 0, Some(v));
         g.sendq.push_back(packet.clone());
         drop(g);
+        drop(dead);
         let r = match waiter.wait(deadline) {
             // Committed: by a receiver (slot emptied) or by close (value still there).
             Some(_) => match packet.take() {
@@ -237,8 +254,10 @@ impl<T> Chan<T> {
 
     /// Blocking receive; `deadline == None` waits as long as it takes.
     pub(crate) fn recv(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        // Declared before the guard, so dropped after it.
+        let mut dead = Dead::new();
         let mut g = self.inner.lock();
-        match self.try_recv_locked(&mut g, None) {
+        match self.try_recv_locked(&mut g, None, &mut dead) {
             Ok((v, w)) => {
                 drop(g);
                 wake(w);
@@ -254,6 +273,7 @@ impl<T> Chan<T> {
         let packet = Packet::new(waiter.clone(), 0, None);
         g.recvq.push_back(packet.clone());
         drop(g);
+        drop(dead);
         let r = match waiter.wait(deadline) {
             // Committed: by a sender (value in the slot) or by close (slot empty).
             Some(_) => packet.take().ok_or(RecvTimeoutError::Closed),

@@ -69,6 +69,18 @@ pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
     )
 }
 
+/// A one-slot channel that never closes when its senders are dropped (Go's timer channels:
+/// a fired timer's channel stays open, so a second receive blocks instead of reporting a close).
+/// Dropping every receiver still closes it, which tells the timer thread nobody listens.
+pub(crate) fn timer_channel<T>() -> (Sender<T>, Receiver<T>) {
+    let (tx, rx) = bounded(1);
+    if let Some(c) = &tx.chan {
+        // A sender count nobody owns: the count never reaches zero.
+        c.senders.fetch_add(1, Ordering::Relaxed);
+    }
+    (tx, rx)
+}
+
 /// Creates a channel with an unlimited buffer: a send never blocks.
 ///
 /// There is no backpressure: a producer faster than its consumers grows memory without limit.

@@ -62,7 +62,10 @@ const THROTTLE_MAX_PAUSE: Duration = Duration::from_millis(5);
 /// Runs `job` on an idle carrier, or on a new one.
 pub(crate) fn submit(job: Job, max_stacks: usize) -> io::Result<()> {
     PENDING.fetch_add(1, Ordering::SeqCst);
-    if let Some(c) = IDLE.lock().pop() {
+    // Pop first: the idle-stack lock must not be held while waking the carrier (a woken
+    // coroutine may run on this very worker and need that lock).
+    let idle = IDLE.lock().pop();
+    if let Some(c) = idle {
         let parked = {
             let mut slot = c.slot.lock();
             slot.job = Some(job);

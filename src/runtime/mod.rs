@@ -182,11 +182,30 @@ pub fn in_goroutine() -> bool {
 }
 
 /// Lets other goroutines run (Go's `runtime.Gosched`). On a plain thread, yields the thread.
+///
+/// Most calls requeue the goroutine behind the others on its worker's local run queue (cheap).
+/// Every 61st call on a worker (Go checks its global queue every 61 schedules) it is woken
+/// through the timer thread instead, which puts it behind goroutines waiting on the worker's
+/// global queue (new goroutines, goroutines woken by OS threads), so a goroutine that loops on
+/// `yield_now` cannot starve them.
 pub fn yield_now() {
-    if in_goroutine() {
-        may::coroutine::yield_now();
-    } else {
+    if !in_goroutine() {
         std::thread::yield_now();
+        return;
+    }
+    thread_local! {
+        // Only read and written with no yield in between.
+        static YIELDS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    }
+    let n = YIELDS.with(|c| {
+        let n = c.get().wrapping_add(1);
+        c.set(n);
+        n
+    });
+    if n % 61 == 0 {
+        crate::time::yield_to_all();
+    } else {
+        may::coroutine::yield_now();
     }
 }
 
