@@ -5,7 +5,6 @@
 mod macros;
 
 pub mod chan;
-pub mod net;
 pub mod context;
 pub mod runtime;
 pub mod select;
