@@ -52,13 +52,16 @@ fn wake(w: Wake) {
     }
 }
 
-/// Pops the first live packet not owned by `me` and commits its waiter. Dead packets met on the
-/// way are dropped; `me`'s own packets (a select sending and receiving on one channel) stay.
-fn commit_peer<T>(
+/// Pops the first live sender packet not owned by `me`, takes its value and commits its
+/// waiter. The value leaves the slot *before* the commit: a sender that sees itself committed
+/// reads its slot at once, and must find it empty (delivered), never its own value (which means
+/// closed). If the commit fails, the value goes back for its owner to collect. Dead packets go
+/// to `dead`; `me`'s own packets (a select sending and receiving on one channel) stay.
+fn commit_sender<T>(
     q: &mut VecDeque<Arc<Packet<T>>>,
     me: Option<&Arc<Waiter>>,
     dead: &mut Dead<T>,
-) -> Option<Arc<Packet<T>>> {
+) -> Option<(T, Arc<Waiter>)> {
     let mut i = 0;
     while i < q.len() {
         if me.is_some_and(|me| q[i].belongs_to(me)) {
@@ -66,8 +69,11 @@ fn commit_peer<T>(
             continue;
         }
         let p = q.remove(i)?;
-        if p.try_select() {
-            return Some(p);
+        if let Some(v) = p.take() {
+            if p.try_select() {
+                return Some((v, p.waiter.clone()));
+            }
+            p.put(v);
         }
         dead.push(p);
     }
@@ -166,20 +172,16 @@ impl<T> Chan<T> {
             // A slot freed: move the first waiting sender's value into the buffer (FIFO kept).
             let mut w = None;
             if !g.sendq.is_empty() {
-                if let Some(p) = commit_peer(&mut g.sendq, me, dead) {
-                    if let Some(sv) = p.take() {
-                        g.buf.push_back(sv);
-                    }
-                    w = Some(p.waiter.clone());
+                if let Some((sv, sw)) = commit_sender(&mut g.sendq, me, dead) {
+                    g.buf.push_back(sv);
+                    w = Some(sw);
                 }
             }
             return Ok((v, w));
         }
         // Unbuffered (or a momentarily empty buffer): take straight from a waiting sender.
-        if let Some(p) = commit_peer(&mut g.sendq, me, dead) {
-            if let Some(v) = p.take() {
-                return Ok((v, Some(p.waiter.clone())));
-            }
+        if let Some((v, sw)) = commit_sender(&mut g.sendq, me, dead) {
+            return Ok((v, Some(sw)));
         }
         if g.closed {
             Err(TryRecvError::Closed)
