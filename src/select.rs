@@ -244,6 +244,9 @@ fn seed() -> u64 {
     (NEXT.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed) ^ t).max(1)
 }
 
+/// Never inlined: a thread-local's address must not be kept across a caller's park (the
+/// goroutine may resume on another worker).
+#[inline(never)]
 fn rand_below(n: usize) -> usize {
     RNG.with(|s| {
         let mut x = s.get();

@@ -58,7 +58,7 @@ pub fn tick(d: Duration) -> Receiver<Instant> {
     }
     let (tx, rx) = chan::timer_channel();
     let id = wheel().next_id();
-    wheel().insert(id, due_in(d), Action::Tick { tx, period: d });
+    Cell::new().arm(id, d, Action::Tick { tx, period: d });
     rx
 }
 
@@ -76,19 +76,14 @@ pub fn after_func<F>(d: Duration, f: F) -> Timer
 where
     F: Fn() + Send + Sync + 'static,
 {
-    let w = wheel();
-    let id = w.next_id();
-    let action = Action::Func(Arc::new(f));
-    let t = Timer {
-        id,
-        c: chan::never(),
-        action: action.clone(),
-    };
-    w.insert(id, due_in(d), action);
-    t
+    Timer::with_action(d, chan::never(), Action::Func(Arc::new(f)))
 }
 
 /// A single event: its channel receives the time once after the duration (Go's `time.Timer`).
+///
+/// `stop` and `reset` follow Go 1.19: `stop` returns `false` only once the value has been
+/// delivered (it is then in the channel, or already received), so Go's idiom
+/// `if !t.stop() { drain }` works. A delivery in progress is finished before `stop` returns.
 ///
 /// ```
 /// use std::time::Duration;
@@ -102,6 +97,7 @@ pub struct Timer {
     id: u64,
     c: Receiver<Instant>,
     action: Action,
+    cell: Arc<Cell>,
 }
 
 impl fmt::Debug for Timer {
@@ -114,16 +110,14 @@ impl Timer {
     /// A timer that fires once after `d`. A zero duration fires at once.
     pub fn new(d: Duration) -> Self {
         let (tx, rx) = chan::timer_channel();
-        let w = wheel();
-        let id = w.next_id();
-        let action = Action::Send(tx);
-        let t = Timer {
-            id,
-            c: rx,
-            action: action.clone(),
-        };
-        w.insert(id, due_in(d), action);
-        t
+        Timer::with_action(d, rx, Action::Send(tx))
+    }
+
+    fn with_action(d: Duration, c: Receiver<Instant>, action: Action) -> Self {
+        let id = wheel().next_id();
+        let cell = Cell::new();
+        cell.arm(id, d, action.clone());
+        Timer { id, c, action, cell }
     }
 
     /// The channel that receives the firing time (Go's `t.C`).
@@ -136,17 +130,15 @@ impl Timer {
     }
 
     /// Stops the timer. `true` if this call stopped an active timer, `false` if it had already
-    /// fired or been stopped. Like Go's, it does not drain a value already in the channel.
+    /// fired (its value is in the channel or was received) or been stopped. Like Go's, it does
+    /// not drain the channel.
     pub fn stop(&mut self) -> bool {
-        wheel().remove(self.id)
+        self.cell.disarm(self.id)
     }
 
     /// Makes the timer fire after `d` from now. `true` if it was active (Go's `Reset`).
     pub fn reset(&mut self, d: Duration) -> bool {
-        let w = wheel();
-        let was = w.remove(self.id);
-        w.insert(self.id, due_in(d), self.action.clone());
-        was
+        self.cell.arm(self.id, d, self.action.clone())
     }
 }
 
@@ -165,6 +157,7 @@ pub struct Ticker {
     id: u64,
     c: Receiver<Instant>,
     tx: Sender<Instant>,
+    cell: Arc<Cell>,
 }
 
 impl fmt::Debug for Ticker {
@@ -183,17 +176,10 @@ impl Ticker {
             panic!("non-positive interval for NewTicker");
         }
         let (tx, rx) = chan::timer_channel();
-        let w = wheel();
-        let id = w.next_id();
-        w.insert(
-            id,
-            due_in(d),
-            Action::Tick {
-                tx: tx.clone(),
-                period: d,
-            },
-        );
-        Ticker { id, c: rx, tx }
+        let id = wheel().next_id();
+        let cell = Cell::new();
+        cell.arm(id, d, Action::Tick { tx: tx.clone(), period: d });
+        Ticker { id, c: rx, tx, cell }
     }
 
     /// The channel that receives the ticks (Go's `t.C`).
@@ -203,7 +189,7 @@ impl Ticker {
 
     /// Stops the ticker: no tick is sent after this returns (one may already be buffered).
     pub fn stop(&mut self) {
-        wheel().remove(self.id);
+        self.cell.disarm(self.id);
     }
 
     /// Stops the ticker and restarts it with period `d`; the next tick comes `d` from now.
@@ -214,22 +200,56 @@ impl Ticker {
         if d.is_zero() {
             panic!("non-positive interval for Ticker.Reset");
         }
-        let w = wheel();
-        w.remove(self.id);
-        w.insert(
-            self.id,
-            due_in(d),
-            Action::Tick {
-                tx: self.tx.clone(),
-                period: d,
-            },
-        );
+        self.cell.arm(self.id, d, Action::Tick { tx: self.tx.clone(), period: d });
     }
 }
 
 impl Drop for Ticker {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// One timer's arming state. Its lock is held while the timer thread delivers the timer's
+/// value, so `stop` and `reset` see either "not yet delivered" (and cancel it) or "delivered"
+/// (the value is in the channel), never a delivery in flight.
+///
+/// Lock order: a cell, then the wheel; the timer thread never holds the wheel while taking a cell.
+struct Cell {
+    state: Mutex<Arming>,
+}
+
+struct Arming {
+    /// Bumped by every arm and disarm: a queued firing with an older `seq` is stale.
+    seq: u64,
+    armed: bool,
+}
+
+impl Cell {
+    fn new() -> Arc<Self> {
+        Arc::new(Cell { state: Mutex::new(Arming { seq: 0, armed: false }) })
+    }
+
+    /// (Re)arms the timer to fire after `d`; `true` if it was armed.
+    fn arm(self: &Arc<Self>, id: u64, d: Duration, action: Action) -> bool {
+        let mut a = self.state.lock();
+        let was = a.armed;
+        a.seq += 1;
+        a.armed = true;
+        let w = wheel();
+        w.remove(id);
+        w.insert(id, due_in(d), Entry { action, cell: Some(self.clone()), seq: a.seq });
+        was
+    }
+
+    /// Disarms the timer; `true` if it was armed (it will not fire).
+    fn disarm(&self, id: u64) -> bool {
+        let mut a = self.state.lock();
+        let was = a.armed;
+        a.seq += 1;
+        a.armed = false;
+        wheel().remove(id);
+        was
     }
 }
 
@@ -241,7 +261,7 @@ pub(crate) fn yield_to_all() {
     let w = Waiter::new();
     let wh = wheel();
     let id = wh.next_id();
-    wh.insert(id, Instant::now(), Action::Wake(w.clone()));
+    wh.insert(id, Instant::now(), Entry { action: Action::Wake(w.clone()), cell: None, seq: 0 });
     w.wait(None);
     w.recycle();
 }
@@ -279,6 +299,16 @@ enum Action {
     Wake(Arc<Waiter>),
 }
 
+/// A queued firing.
+#[derive(Clone)]
+struct Entry {
+    action: Action,
+    /// The timer's arming state (`None` for internal wake-ups).
+    cell: Option<Arc<Cell>>,
+    /// The arming this firing belongs to.
+    seq: u64,
+}
+
 impl Action {
     /// Nobody can observe this timer any more.
     fn is_dead(&self) -> bool {
@@ -297,7 +327,7 @@ struct Wheel {
 }
 
 struct State {
-    by_time: BTreeMap<(Instant, u64), Action>,
+    by_time: BTreeMap<(Instant, u64), Entry>,
     /// When each pending timer is due.
     due: HashMap<u64, Instant>,
     next_id: u64,
@@ -336,7 +366,7 @@ impl Wheel {
         id
     }
 
-    fn insert(&self, id: u64, when: Instant, action: Action) {
+    fn insert(&self, id: u64, when: Instant, entry: Entry) {
         // Swept timers are dropped after the lock is released (a channel's last sender closes
         // it and wakes its receivers).
         let mut swept = Vec::new();
@@ -345,14 +375,14 @@ impl Wheel {
         if s.by_time.len() >= s.sweep_at {
             let State { by_time, due, .. } = &mut *s;
             let dead: Vec<(Instant, u64)> =
-                by_time.iter().filter(|(_, a)| a.is_dead()).map(|(k, _)| *k).collect();
+                by_time.iter().filter(|(_, e)| e.action.is_dead()).map(|(k, _)| *k).collect();
             for k in dead {
                 due.remove(&k.1);
                 swept.extend(by_time.remove(&k));
             }
             s.sweep_at = (s.by_time.len() * 2).max(SWEEP_MIN);
         }
-        s.by_time.insert((when, id), action);
+        s.by_time.insert((when, id), entry);
         s.due.insert(id, when);
         drop(s);
         drop(swept);
@@ -371,7 +401,7 @@ impl Wheel {
     }
 
     fn run(&self) {
-        let mut fired: Vec<(Instant, Action)> = Vec::new();
+        let mut fired: Vec<(Instant, Entry)> = Vec::new();
         loop {
             {
                 let mut s = self.state.lock();
@@ -386,25 +416,36 @@ impl Wheel {
                     }
                 }
                 let now = Instant::now();
-                while let Some(entry) = s.by_time.first_entry() {
-                    if entry.key().0 > now {
+                while let Some(first) = s.by_time.first_entry() {
+                    if first.key().0 > now {
                         break;
                     }
-                    let ((when, id), action) = entry.remove_entry();
+                    let ((when, id), entry) = first.remove_entry();
                     s.due.remove(&id);
-                    if let Action::Tick { tx, period } = &action {
+                    if let Action::Tick { tx, period } = &entry.action {
                         if !tx.is_closed() {
                             // Go's next tick: the first multiple of the period after now.
                             let next = next_tick(when, *period, now);
-                            s.by_time.insert((next, id), action.clone());
+                            s.by_time.insert((next, id), entry.clone());
                             s.due.insert(id, next);
                         }
                     }
-                    fired.push((now, action));
+                    fired.push((now, entry));
                 }
             }
-            // Deliver outside the lock: a send may wake a goroutine, a func spawns one.
-            for (now, action) in fired.drain(..) {
+            // Deliver without the wheel's lock (a send may wake a goroutine, a func spawns
+            // one), each under its timer's own lock, after checking it is still armed.
+            for (now, entry) in fired.drain(..) {
+                let Entry { action, cell, seq } = entry;
+                let mut arming = cell.as_ref().map(|c| c.state.lock());
+                if let Some(a) = &mut arming {
+                    if !a.armed || a.seq != seq {
+                        continue; // stopped or re-armed since it was queued
+                    }
+                    if !matches!(action, Action::Tick { .. }) {
+                        a.armed = false;
+                    }
+                }
                 match action {
                     Action::Send(tx) | Action::Tick { tx, .. } => {
                         let _ = tx.try_send(now);
@@ -415,6 +456,7 @@ impl Wheel {
                         }
                     }
                     Action::Func(f) => {
+                        drop(arming);
                         let spawned = crate::runtime::Builder::new()
                             .name("time::after_func")
                             .spawn(move || f());

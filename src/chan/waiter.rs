@@ -48,6 +48,11 @@ impl std::fmt::Debug for Waiter {
 
 impl Waiter {
     /// A waiter for the calling goroutine or thread, fresh or recycled.
+    ///
+    /// Never inlined: it touches a thread-local, and inlined into a caller that parks, the
+    /// compiler may keep the thread-local's address across the park, while the goroutine
+    /// resumes on another worker thread.
+    #[inline(never)]
     pub(crate) fn new() -> Arc<Self> {
         let coroutine = may::coroutine::is_coroutine();
         let pooled = POOL.try_with(|p| p.borrow_mut()[coroutine as usize].pop()).ok().flatten();
@@ -65,6 +70,7 @@ impl Waiter {
     /// committed it may still be about to unpark it; then it is simply dropped). A permit left
     /// by such a late unpark only makes a later `wait` loop once more: `wait` trusts the state,
     /// never the wake-up.
+    #[inline(never)] // touches a thread-local: see `new`
     pub(crate) fn recycle(mut self: Arc<Self>) {
         if Arc::get_mut(&mut self).is_none() {
             return;

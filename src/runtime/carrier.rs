@@ -111,7 +111,7 @@ pub(crate) fn started() {
 /// Pauses a spawning goroutine while too many spawned goroutines wait to start (see
 /// `THROTTLE_HIGH`). Plain threads are never paused: they do not hold up a worker.
 pub(crate) fn throttle() {
-    if PENDING.load(Ordering::Relaxed) <= THROTTLE_HIGH || !may::coroutine::is_coroutine() {
+    if PENDING.load(Ordering::Relaxed) <= THROTTLE_HIGH || !super::in_goroutine() {
         return;
     }
     let w = Waiter::new();

@@ -177,6 +177,7 @@ pub fn num_goroutines() -> usize {
 }
 
 /// `true` when called from inside a goroutine (any may coroutine), `false` on a plain thread.
+#[inline(never)] // reads a thread-local: never keep its address across a caller's park
 pub fn in_goroutine() -> bool {
     may::coroutine::is_coroutine()
 }
@@ -193,20 +194,25 @@ pub fn yield_now() {
         std::thread::yield_now();
         return;
     }
-    thread_local! {
-        // Only read and written with no yield in between.
-        static YIELDS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
-    }
-    let n = YIELDS.with(|c| {
-        let n = c.get().wrapping_add(1);
-        c.set(n);
-        n
-    });
-    if n % 61 == 0 {
+    if next_yield_is_global() {
         crate::time::yield_to_all();
     } else {
         may::coroutine::yield_now();
     }
+}
+
+/// Counts this worker's yields; `true` every 61st. Never inlined: a thread-local's address
+/// must not be kept across the caller's yield (the goroutine may resume on another worker).
+#[inline(never)]
+fn next_yield_is_global() -> bool {
+    thread_local! {
+        static YIELDS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    }
+    YIELDS.with(|c| {
+        let n = c.get().wrapping_add(1);
+        c.set(n);
+        n % 61 == 0
+    })
 }
 
 /// A goroutine's panic, as returned by [`JoinHandle::join`].
