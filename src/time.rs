@@ -117,7 +117,12 @@ impl Timer {
         let id = wheel().next_id();
         let cell = Cell::new();
         cell.arm(id, d, action.clone());
-        Timer { id, c, action, cell }
+        Timer {
+            id,
+            c,
+            action,
+            cell,
+        }
     }
 
     /// The channel that receives the firing time (Go's `t.C`).
@@ -178,8 +183,20 @@ impl Ticker {
         let (tx, rx) = chan::timer_channel();
         let id = wheel().next_id();
         let cell = Cell::new();
-        cell.arm(id, d, Action::Tick { tx: tx.clone(), period: d });
-        Ticker { id, c: rx, tx, cell }
+        cell.arm(
+            id,
+            d,
+            Action::Tick {
+                tx: tx.clone(),
+                period: d,
+            },
+        );
+        Ticker {
+            id,
+            c: rx,
+            tx,
+            cell,
+        }
     }
 
     /// The channel that receives the ticks (Go's `t.C`).
@@ -200,7 +217,14 @@ impl Ticker {
         if d.is_zero() {
             panic!("non-positive interval for Ticker.Reset");
         }
-        self.cell.arm(self.id, d, Action::Tick { tx: self.tx.clone(), period: d });
+        self.cell.arm(
+            self.id,
+            d,
+            Action::Tick {
+                tx: self.tx.clone(),
+                period: d,
+            },
+        );
     }
 }
 
@@ -227,7 +251,12 @@ struct Arming {
 
 impl Cell {
     fn new() -> Arc<Self> {
-        Arc::new(Cell { state: Mutex::new(Arming { seq: 0, armed: false }) })
+        Arc::new(Cell {
+            state: Mutex::new(Arming {
+                seq: 0,
+                armed: false,
+            }),
+        })
     }
 
     /// (Re)arms the timer to fire after `d`; `true` if it was armed.
@@ -238,7 +267,15 @@ impl Cell {
         a.armed = true;
         let w = wheel();
         w.remove(id);
-        w.insert(id, due_in(d), Entry { action, cell: Some(self.clone()), seq: a.seq });
+        w.insert(
+            id,
+            due_in(d),
+            Entry {
+                action,
+                cell: Some(self.clone()),
+                seq: a.seq,
+            },
+        );
         was
     }
 
@@ -261,7 +298,15 @@ pub(crate) fn yield_to_all() {
     let w = Waiter::new();
     let wh = wheel();
     let id = wh.next_id();
-    wh.insert(id, Instant::now(), Entry { action: Action::Wake(w.clone()), cell: None, seq: 0 });
+    wh.insert(
+        id,
+        Instant::now(),
+        Entry {
+            action: Action::Wake(w.clone()),
+            cell: None,
+            seq: 0,
+        },
+    );
     w.wait(None);
     w.recycle();
 }
@@ -374,8 +419,11 @@ impl Wheel {
         let earliest = s.by_time.keys().next().map(|k| k.0);
         if s.by_time.len() >= s.sweep_at {
             let State { by_time, due, .. } = &mut *s;
-            let dead: Vec<(Instant, u64)> =
-                by_time.iter().filter(|(_, e)| e.action.is_dead()).map(|(k, _)| *k).collect();
+            let dead: Vec<(Instant, u64)> = by_time
+                .iter()
+                .filter(|(_, e)| e.action.is_dead())
+                .map(|(k, _)| *k)
+                .collect();
             for k in dead {
                 due.remove(&k.1);
                 swept.extend(by_time.remove(&k));

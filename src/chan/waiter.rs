@@ -55,7 +55,10 @@ impl Waiter {
     #[inline(never)]
     pub(crate) fn new() -> Arc<Self> {
         let coroutine = may::coroutine::is_coroutine();
-        let pooled = POOL.try_with(|p| p.borrow_mut()[coroutine as usize].pop()).ok().flatten();
+        let pooled = POOL
+            .try_with(|p| p.borrow_mut()[coroutine as usize].pop())
+            .ok()
+            .flatten();
         if let Some(w) = pooled {
             return w;
         }

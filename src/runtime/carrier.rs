@@ -130,7 +130,12 @@ pub(crate) fn throttle() {
 
 /// A carrier: runs its first job, then waits on the idle stack for the next one.
 fn carrier_main(first: Job) {
-    let me = Arc::new(Carrier { slot: Mutex::new(Slot { job: None, parked: None }) });
+    let me = Arc::new(Carrier {
+        slot: Mutex::new(Slot {
+            job: None,
+            parked: None,
+        }),
+    });
     let mut job = first;
     loop {
         job();

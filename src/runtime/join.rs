@@ -33,7 +33,9 @@ pub(crate) enum Waited<T> {
 
 impl<T> Join<T> {
     pub(crate) fn new() -> Arc<Self> {
-        Arc::new(Join { state: Mutex::new(State::Running(None)) })
+        Arc::new(Join {
+            state: Mutex::new(State::Running(None)),
+        })
     }
 
     /// The goroutine's end. Returns the result back if the handle was dropped (detached).

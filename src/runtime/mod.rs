@@ -396,7 +396,10 @@ impl Builder {
         let settings = settings();
         let join = join::Join::new();
         let name: Option<Arc<str>> = self.name.as_deref().map(Arc::from);
-        let handle = JoinHandle { join: join.clone(), name: name.clone() };
+        let handle = JoinHandle {
+            join: join.clone(),
+            name: name.clone(),
+        };
         let abort = settings.abort_on_panic;
         let job: carrier::Job = Box::new(move || {
             carrier::started();
