@@ -5,7 +5,7 @@
 //! 1. poll every case once, in a fresh random order, and commit the first that is ready, so
 //!    that among ready cases each is chosen with equal probability;
 //! 2. if none is ready (and there is no `default`), queue one packet per case on its channel,
-//!    all sharing one [`Waiter`]; if a channel turns out ready while registering, withdraw and
+//!    all sharing one waiter; if a channel turns out ready while registering, withdraw and
 //!    poll again;
 //! 3. park; the first peer to commit the waiter wins, the other packets are removed.
 //!
