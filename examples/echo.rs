@@ -1,0 +1,49 @@
+//! The article's echo server: newline-delimited frames, and per connection a reader, a
+//! handler and a writer goroutine joined by bounded channels.
+//!
+//! Run it with `cargo run --release --example echo` (add `-- --addr 127.0.0.1:9000` for another
+//! address; `RUST_LOG=debug` logs each connection), then `nc 127.0.0.1 7878`. It stops on
+//! SIGTERM or Ctrl-C.
+//!
+//! It ports the Go program `bench/peers/go/echo-article/main.go` (in the team's shared
+//! benchmark folder): `net.Listen`, then for each connection `go reader(c, in)`,
+//! `go handler(in, out)`, `go writer(c, out)`; the writer flushes whenever `out` is
+//! momentarily empty. Benchmark it with
+//! `ECHO_CANDIDATE='target/release/examples/echo --addr {addr}' bench/compare.sh echo`.
+
+use clap::Parser;
+use goway::net::Server;
+use goway::net::codec::LinesCodec;
+
+/// Line echo server on goway.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:7878")]
+    addr: String,
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,may=warn"))
+        .init();
+    let args = Args::parse();
+
+    // One worker per CPU this process may use (1 under `taskset -c 0`): goway's default.
+    let server = Server::builder()
+        .addr(args.addr)
+        .codec(LinesCodec::new())
+        .handler(|conn| {
+            for frame in conn {
+                conn.send(frame)?;
+            }
+            Ok(())
+        })
+        .bind()?;
+    log::info!("echo server listening on {}", server.listen_addr());
+    // SIGTERM and Ctrl-C end the process; the kernel closes the connections.
+    match server.serve() {
+        Err(goway::net::server::ServeError::ServerClosed) | Ok(()) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,197 @@
+//! Framing: the [`Codec`] trait, and the built-in [`LinesCodec`] and [`LengthCodec`].
+//!
+//! A codec turns the bytes of a connection into frames and frames back into bytes. The
+//! server's reader goroutine hands [`Codec::decode`] everything it has buffered and takes out
+//! every complete frame a read brought in; the writer goroutine [`encode`](Codec::encode)s
+//! every queued reply into one buffer for one write.
+//!
+//! `decode` answers `Ok(None)` for "need more bytes" (mini-redis's `Incomplete`), and fails
+//! with a [`DecodeError`] variant for bytes that can never become a valid frame. A frame's
+//! size is checked against the maximum **before** it is buffered: as soon as a length prefix
+//! or an unterminated line exceeds the maximum, `decode` fails with
+//! [`DecodeError::FrameTooLarge`], so a client cannot make the server buffer more than the
+//! maximum plus one read.
+//!
+//! ```
+//! use goway::net::codec::{Codec, DecodeError, LinesCodec};
+//!
+//! let mut c = LinesCodec::with_max(8);
+//! assert_eq!(c.decode(b"hel").unwrap(), None); // need more
+//! assert_eq!(c.decode(b"hello\nwor").unwrap(), Some((b"hello".to_vec(), 6)));
+//! assert_eq!(
+//!     c.decode(b"much too long").unwrap_err(),
+//!     DecodeError::FrameTooLarge { len: 13, max: 8 }
+//! );
+//! let mut out = Vec::new();
+//! c.encode(b"hi".to_vec(), &mut out).unwrap();
+//! assert_eq!(out, b"hi\n");
+//! ```
+
+mod length;
+mod lines;
+
+use std::borrow::Cow;
+
+pub use length::LengthCodec;
+pub use lines::LinesCodec;
+
+/// Default maximum frame size of the built-in codecs and of the server: 1 MiB (Go's
+/// `DefaultMaxHeaderBytes`, Redis's inline-request limit is 64 KiB).
+pub const DEFAULT_MAX_FRAME: usize = 1 << 20;
+
+/// Turns a byte stream into frames and frames into bytes.
+///
+/// A server clones its codec twice per connection: one copy decodes in the reader goroutine,
+/// one encodes in the writer goroutine, so `&mut self` state needs no lock.
+///
+/// # Examples
+/// A codec of fixed 2-byte big-endian numbers:
+/// ```
+/// use goway::net::codec::{Codec, DecodeError, EncodeError};
+///
+/// #[derive(Clone, Debug)]
+/// struct U16s;
+///
+/// impl Codec for U16s {
+///     type In = u16;
+///     type Out = u16;
+///     fn decode(&mut self, src: &[u8]) -> Result<Option<(u16, usize)>, DecodeError> {
+///         Ok(match src {
+///             [a, b, ..] => Some((u16::from_be_bytes([*a, *b]), 2)),
+///             _ => None,
+///         })
+///     }
+///     fn encode(&mut self, v: u16, dst: &mut Vec<u8>) -> Result<(), EncodeError> {
+///         dst.extend_from_slice(&v.to_be_bytes());
+///         Ok(())
+///     }
+/// }
+///
+/// let mut c = U16s;
+/// assert_eq!(c.decode(&[1]).unwrap(), None);
+/// assert_eq!(c.decode(&[1, 2, 3]).unwrap(), Some((0x0102, 2)));
+/// ```
+pub trait Codec: Clone + Send + 'static {
+    /// A decoded (incoming) frame.
+    type In: Send + 'static;
+    /// A frame to encode (outgoing).
+    type Out: Send + 'static;
+
+    /// Decodes the first frame of `src`, which starts at a frame boundary. Returns the frame
+    /// and the number of bytes it used, or `Ok(None)` if `src` holds only part of a frame.
+    /// The caller keeps the unused bytes and calls again with them and more data appended.
+    ///
+    /// # Errors
+    /// A [`DecodeError`] when the bytes can never form a valid frame; the connection is then
+    /// closed (after [`error_reply`](Self::error_reply), if any).
+    fn decode(&mut self, src: &[u8]) -> Result<Option<(Self::In, usize)>, DecodeError>;
+
+    /// Appends the encoding of `frame` to `dst`.
+    ///
+    /// # Errors
+    /// An [`EncodeError`] when the frame cannot be encoded (for example it is over the
+    /// maximum size); the server logs it and closes the connection.
+    fn encode(&mut self, frame: Self::Out, dst: &mut Vec<u8>) -> Result<(), EncodeError>;
+
+    /// Sets the largest frame this codec accepts. The server calls it with its `max_frame`
+    /// setting before serving. The default ignores it: the server's reader still refuses to
+    /// buffer more than `max_frame` bytes plus 64 KiB of one undecoded frame.
+    fn set_max_frame(&mut self, max: usize) {
+        let _ = max;
+    }
+
+    /// Bytes to send to the client before closing its connection after `err`, such as
+    /// RESP's `-ERR Protocol error`. Default: none (the connection is just closed).
+    fn error_reply(&mut self, err: &DecodeError) -> Option<Vec<u8>> {
+        let _ = err;
+        None
+    }
+}
+
+/// Why bytes could not be decoded. The connection that sent them is closed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The frame is (or declares itself) `len` bytes long, more than the `max` allowed. For a
+    /// line, `len` is how much was buffered without finding its end.
+    #[error("frame too large: {len} bytes, max {max}")]
+    FrameTooLarge {
+        /// The frame's size, or the bytes seen so far.
+        len: usize,
+        /// The limit in force.
+        max: usize,
+    },
+    /// The bytes violate the protocol.
+    #[error("malformed frame: {reason}")]
+    Malformed {
+        /// What was wrong, for the log and the error reply.
+        reason: Cow<'static, str>,
+    },
+}
+
+/// Why a frame could not be encoded. The server logs it and closes the connection.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// The frame is `len` bytes long, more than the `max` allowed.
+    #[error("frame too large to encode: {len} bytes, max {max}")]
+    FrameTooLarge {
+        /// The frame's size.
+        len: usize,
+        /// The limit in force.
+        max: usize,
+    },
+    /// The frame cannot be represented in this protocol.
+    #[error("cannot encode frame: {reason}")]
+    Invalid {
+        /// What was wrong.
+        reason: Cow<'static, str>,
+    },
+}
+
+/// Position of the first `needle` in `hay`, a word at a time (the `memchr` idea without the
+/// crate).
+pub(crate) fn find_byte(needle: u8, hay: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let pat = LO.wrapping_mul(needle as u64);
+    let mut chunks = hay.chunks_exact(8);
+    let mut base = 0;
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let x = u64::from_le_bytes(w) ^ pat;
+        if (x.wrapping_sub(LO) & !x & HI) != 0 {
+            return c.iter().position(|&b| b == needle).map(|i| base + i);
+        }
+        base += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == needle)
+        .map(|i| base + i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_byte;
+
+    #[test]
+    fn find_byte_matches_naive_search() {
+        let hay: Vec<u8> = (0..200u32).map(|i| (i * 7 % 251) as u8).collect();
+        for n in 0..=255u8 {
+            for start in 0..20 {
+                let s = &hay[start..];
+                assert_eq!(
+                    find_byte(n, s),
+                    s.iter().position(|&b| b == n),
+                    "n={n} start={start}"
+                );
+            }
+        }
+        assert_eq!(find_byte(b'\n', b""), None);
+        assert_eq!(find_byte(0x80, &[0x7f, 0x80]), Some(1));
+        assert_eq!(find_byte(0, &[1, 1, 1, 1, 1, 1, 1, 1, 0]), Some(8));
+    }
+}

@@ -1,0 +1,117 @@
+//! Networking for goroutines: blocking-style TCP and Unix-socket listeners and streams with
+//! timeouts and deadlines, [`dial`]/[`dial_timeout`], framing [`codec`]s, and a
+//! connection-per-three-goroutines [`server`] (Go's net package and the classic Go server
+//! shape).
+//!
+//! Everything here is built on `may::net`: a read, write, accept or connect that cannot
+//! complete parks the calling goroutine and lets its worker thread run others, like Go's
+//! netpoller. Called from a plain thread, the same calls block that thread.
+//!
+//! | Go | goway |
+//! |---|---|
+//! | `net.Listen("tcp", addr)` | [`TcpListener::bind(addr)`](TcpListener::bind) |
+//! | `ln.Accept()` | [`ln.accept()`](TcpListener::accept) |
+//! | `net.Dial("tcp", addr)` / `net.DialTimeout` | [`dial(addr)`](dial) / [`dial_timeout(addr, d)`](dial_timeout) |
+//! | `c.SetReadDeadline(t)` | [`c.set_read_deadline(Some(t))`](TcpStream::set_read_deadline) |
+//! | `net.Listen("unix", path)` | [`UnixListener::bind(path)`](UnixListener::bind) |
+//!
+//! ```
+//! use std::io::{BufRead, BufReader, Write};
+//! use goway::net::{TcpListener, dial};
+//!
+//! let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+//! let addr = ln.local_addr().unwrap();
+//! goway::go!(move || {
+//!     for c in ln.incoming().take(1) {
+//!         let mut c = c.unwrap();
+//!         goway::go!(move || {
+//!             let _ = c.write_all(b"hello from a goroutine\n");
+//!         });
+//!     }
+//! });
+//! let mut line = String::new();
+//! BufReader::new(dial(addr).unwrap()).read_line(&mut line).unwrap();
+//! assert_eq!(line, "hello from a goroutine\n");
+//! ```
+
+mod addr;
+pub mod codec;
+mod deadline;
+pub mod server;
+mod tcp;
+mod unix;
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use addr::ToAddrs;
+pub use server::{Conn, ConnSender, Server, ServerHandle};
+pub use tcp::{Incoming, TcpListener, TcpReadHalf, TcpStream, TcpWriteHalf};
+pub use unix::{UnixListener, UnixReadHalf, UnixStream, UnixWriteHalf};
+
+/// Connects to `addr` over TCP (Go's `net.Dial("tcp", addr)`), trying each resolved address
+/// in turn. The stream has `TCP_NODELAY` set. No timeout: the kernel's connect timeout
+/// applies (minutes); see [`dial_timeout`].
+///
+/// # Errors
+/// The last address's connection error (`ConnectionRefused`, …), or a resolution error.
+///
+/// # Examples
+/// ```
+/// let ln = goway::net::TcpListener::bind("127.0.0.1:0").unwrap();
+/// let c = goway::net::dial(ln.local_addr().unwrap()).unwrap();
+/// assert!(c.nodelay().unwrap());
+/// ```
+pub fn dial(addr: impl ToAddrs) -> io::Result<TcpStream> {
+    tcp::connect(addr, None)
+}
+
+/// Connects to `addr` over TCP, giving up after `timeout` in total (Go's `net.DialTimeout`).
+///
+/// # Errors
+/// `TimedOut` when the time is up; otherwise as [`dial`].
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// let ln = goway::net::TcpListener::bind("127.0.0.1:0").unwrap();
+/// let c = goway::net::dial_timeout(ln.local_addr().unwrap(), Duration::from_secs(1));
+/// assert!(c.is_ok());
+/// ```
+pub fn dial_timeout(addr: impl ToAddrs, timeout: Duration) -> io::Result<TcpStream> {
+    tcp::connect(addr, Some(timeout))
+}
+
+/// The address of a connection's peer: a TCP address, or a Unix socket's path (`None` for an
+/// unnamed client socket, the usual case).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PeerAddr {
+    /// A TCP peer.
+    Tcp(std::net::SocketAddr),
+    /// A Unix-socket peer and its path, if it bound one.
+    Unix(Option<PathBuf>),
+}
+
+impl fmt::Display for PeerAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PeerAddr::Tcp(a) => a.fmt(f),
+            PeerAddr::Unix(Some(p)) => write!(f, "unix:{}", p.display()),
+            PeerAddr::Unix(None) => f.write_str("unix:@"),
+        }
+    }
+}
+
+impl From<std::net::SocketAddr> for PeerAddr {
+    fn from(a: std::net::SocketAddr) -> Self {
+        PeerAddr::Tcp(a)
+    }
+}
+
+impl From<std::os::unix::net::SocketAddr> for PeerAddr {
+    fn from(a: std::os::unix::net::SocketAddr) -> Self {
+        PeerAddr::Unix(a.as_pathname().map(PathBuf::from))
+    }
+}

@@ -1,0 +1,311 @@
+//! The accept loop: backoff on resource errors, the connection cap, and starting each
+//! connection's goroutines.
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::conn::{self, HandlerFn};
+use super::error::{self, LimitError, ServeError, errno};
+use super::stats::CloseReason;
+use super::stream::AnyStream;
+use super::{Listener, ServerShared};
+use crate::chan::Sender;
+use crate::net::PeerAddr;
+use crate::net::codec::Codec;
+
+/// First pause after a failed accept (Go's `Serve`: 5 ms, doubling, at most 1 s).
+pub(crate) const BACKOFF_MIN: Duration = Duration::from_millis(5);
+/// Longest pause.
+pub(crate) const BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// Go's accept backoff (net/http/server.go `Serve`): 5 ms, doubling to 1 s, reset by a
+/// successful accept.
+#[derive(Debug, Default)]
+pub(crate) struct Backoff {
+    next: Option<Duration>,
+}
+
+impl Backoff {
+    /// The pause before the next attempt.
+    pub(crate) fn next_delay(&mut self) -> Duration {
+        let d = match self.next {
+            None => BACKOFF_MIN,
+            Some(d) => (d * 2).min(BACKOFF_MAX),
+        };
+        self.next = Some(d);
+        d
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.next = None;
+    }
+}
+
+/// What an accept error means for the loop.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum AcceptErr {
+    /// One connection failed before we got it (aborted, interrupted): try again at once, as
+    /// Go's poller does for ECONNABORTED (internal/poll/fd_unix.go `Accept`).
+    Retry,
+    /// Out of a resource (descriptors, buffers, memory): pause, then try again.
+    Backoff,
+    /// Anything else: `serve` returns it.
+    Fatal,
+}
+
+pub(crate) fn classify(e: &io::Error) -> AcceptErr {
+    match e.raw_os_error() {
+        Some(errno::ECONNABORTED | errno::EINTR | errno::EPROTO) => AcceptErr::Retry,
+        Some(errno::EMFILE | errno::ENFILE | errno::ENOBUFS | errno::ENOMEM) => AcceptErr::Backoff,
+        _ => match e.kind() {
+            io::ErrorKind::ConnectionAborted | io::ErrorKind::Interrupted => AcceptErr::Retry,
+            io::ErrorKind::OutOfMemory => AcceptErr::Backoff,
+            _ => AcceptErr::Fatal,
+        },
+    }
+}
+
+/// Accepts until `closing()` is true, passing each connection to `on_conn`. Resource errors
+/// pause through `pause` (which returns `false` when the server is shutting down, ending the
+/// loop); each one is logged with its delay. Returns `Err(ServerClosed)` on shutdown, or the
+/// fatal error.
+pub(crate) fn accept_loop<S>(
+    mut accept: impl FnMut() -> io::Result<(S, PeerAddr)>,
+    closing: impl Fn() -> bool,
+    mut pause: impl FnMut(Duration) -> bool,
+    mut on_conn: impl FnMut(S, PeerAddr),
+    fd_limit: Option<u64>,
+) -> ServeError {
+    let mut backoff = Backoff::default();
+    loop {
+        if closing() {
+            return ServeError::ServerClosed;
+        }
+        match accept() {
+            Ok((s, peer)) => {
+                backoff.reset();
+                if closing() {
+                    // Shutdown began while we waited: this client is turned away with the
+                    // listener.
+                    return ServeError::ServerClosed;
+                }
+                on_conn(s, peer);
+            }
+            Err(e) => {
+                if closing() {
+                    return ServeError::ServerClosed;
+                }
+                match classify(&e) {
+                    AcceptErr::Retry => continue,
+                    AcceptErr::Backoff => {
+                        let d = backoff.next_delay();
+                        if error::is_fd_limit(&e) {
+                            let limit = LimitError::FileDescriptors {
+                                soft_limit: fd_limit,
+                            };
+                            log::warn!(target: "goway::server", "accept error: {e}; retrying in {d:?}: {limit}");
+                        } else {
+                            log::warn!(target: "goway::server", "accept error: {e}; retrying in {d:?}");
+                        }
+                        if !pause(d) {
+                            return ServeError::ServerClosed;
+                        }
+                    }
+                    AcceptErr::Fatal => {
+                        log::error!(target: "goway::server", "accept error: {e}; server stops");
+                        return ServeError::Io(e);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Listener {
+    pub(crate) fn accept(&self) -> io::Result<(AnyStream, PeerAddr)> {
+        match self {
+            Listener::Tcp(l) => l.accept().map(|(s, a)| (AnyStream::Tcp(s), a.into())),
+            Listener::Unix(l, _) => l.accept().map(|(s, a)| (AnyStream::Unix(s), a.into())),
+        }
+    }
+}
+
+/// Rate limit for "refusing" warnings: one line per second, with the count since the last.
+pub(crate) struct RefuseLog {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl RefuseLog {
+    pub(crate) fn new() -> Self {
+        RefuseLog {
+            last: None,
+            suppressed: 0,
+        }
+    }
+
+    fn warn(&mut self, msg: impl FnOnce() -> String) {
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
+        {
+            self.suppressed += 1;
+            return;
+        }
+        let more = std::mem::take(&mut self.suppressed);
+        if more > 0 {
+            log::warn!(target: "goway::server", "{} (and {more} more refused in the last second)", msg());
+        } else {
+            log::warn!(target: "goway::server", "{}", msg());
+        }
+        self.last = Some(now);
+    }
+}
+
+/// Starts one accepted connection, or refuses it with `busy_reply` when the server is full
+/// or out of descriptors or goroutine stacks. Runs on the accept goroutine.
+pub(crate) fn start_conn<C: Codec>(
+    stream: AnyStream,
+    peer: PeerAddr,
+    srv: &Arc<ServerShared>,
+    codec: &C,
+    handler: &Arc<HandlerFn<C>>,
+    alive: &Sender<()>,
+    log: &mut RefuseLog,
+) {
+    let st = &srv.stats;
+    let max = srv.max_connections;
+    let busy = srv.cfg.busy_reply.as_deref();
+    if max > 0 && st.active.load(Ordering::Relaxed) >= max as u64 {
+        // Counted before the client can see the refusal.
+        st.rejected.fetch_add(1, Ordering::Relaxed);
+        stream.refuse(busy);
+        log.warn(|| {
+            format!("max_connections ({max}) reached: refusing {peer}; raise max_connections if the machine can serve more")
+        });
+        return;
+    }
+    // Two more descriptors: the control handle and the writer's half.
+    let parts = stream
+        .control()
+        .and_then(|control| stream.split().map(|(r, w)| (r, w, control)));
+    let (rd, wr, control) = match parts {
+        Ok(p) => p,
+        Err(e) => {
+            st.rejected.fetch_add(1, Ordering::Relaxed);
+            if error::is_fd_limit(&e) {
+                let limit = LimitError::FileDescriptors {
+                    soft_limit: srv.fd_limit,
+                };
+                log.warn(|| format!("refusing {peer}: {e}: {limit}"));
+            } else {
+                log.warn(|| format!("refusing {peer}: {e}"));
+            }
+            return;
+        }
+    };
+    let id = srv.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+    st.active.fetch_add(1, Ordering::Relaxed);
+    st.accepted.fetch_add(1, Ordering::Relaxed);
+    let parts = conn::build(
+        id,
+        peer.clone(),
+        rd,
+        wr,
+        control,
+        codec,
+        handler.clone(),
+        srv.clone(),
+        alive.clone(),
+    );
+    let shared = parts.shared.clone();
+    srv.conns.lock().insert(id, shared.clone());
+    // A drain that snapshotted the registry before this insert missed us: drain ourselves.
+    if srv.closing.load(Ordering::SeqCst) {
+        conn::ConnCtl::drain(&*shared);
+    }
+    let mut hb = crate::Builder::new();
+    if let Some(sz) = srv.cfg.handler_stack_size {
+        hb = hb.stack_size(sz);
+    }
+    let (reader, writer, handler) = (parts.reader, parts.writer, parts.handler);
+    let spawned = crate::Builder::new()
+        .spawn(move || writer.run())
+        .and_then(|_| hb.spawn(move || handler.run()))
+        .and_then(|_| crate::Builder::new().spawn(move || reader.run()));
+    if let Err(e) = spawned {
+        // The tasks not spawned were dropped with their exit guards; the spawned ones see
+        // the abort and end.
+        conn::ConnCtl::abort(&*shared, CloseReason::Refused);
+        let limit = LimitError::GoroutineStacks {
+            max_map_count: error::max_map_count(),
+        };
+        log.warn(|| format!("refusing {peer}: {e}: {limit}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::{Cell, RefCell};
+
+    #[test]
+    fn backoff_doubles_to_one_second_and_resets() {
+        let mut b = Backoff::default();
+        let got: Vec<u64> = (0..10).map(|_| b.next_delay().as_millis() as u64).collect();
+        assert_eq!(got, [5, 10, 20, 40, 80, 160, 320, 640, 1000, 1000]);
+        b.reset();
+        assert_eq!(b.next_delay(), BACKOFF_MIN);
+    }
+
+    #[test]
+    fn emfile_backs_off_without_spinning_then_recovers() {
+        // A fake listener: EMFILE ten times, then one connection, then a fatal error.
+        let calls = Cell::new(0u32);
+        let accept = || {
+            calls.set(calls.get() + 1);
+            match calls.get() {
+                1..=10 => Err(io::Error::from_raw_os_error(errno::EMFILE)),
+                11 => Ok(((), PeerAddr::Unix(None))),
+                _ => Err(io::Error::from_raw_os_error(22)), // EINVAL: fatal
+            }
+        };
+        let pauses = RefCell::new(Vec::new());
+        let served = Cell::new(0);
+        let err = accept_loop(
+            accept,
+            || false,
+            |d| {
+                pauses.borrow_mut().push(d.as_millis() as u64);
+                true
+            },
+            |(), _| served.set(served.get() + 1),
+            Some(64),
+        );
+        assert!(matches!(err, ServeError::Io(_)));
+        assert_eq!(calls.get(), 12, "one accept call per pause, no busy loop");
+        assert_eq!(
+            *pauses.borrow(),
+            [5, 10, 20, 40, 80, 160, 320, 640, 1000, 1000]
+        );
+        assert_eq!(served.get(), 1);
+    }
+
+    #[test]
+    fn aborted_connections_retry_at_once_and_shutdown_ends_a_pause() {
+        let calls = Cell::new(0u32);
+        let accept = || {
+            calls.set(calls.get() + 1);
+            match calls.get() {
+                1 => Err(io::Error::from_raw_os_error(errno::ECONNABORTED)),
+                _ => Err::<((), PeerAddr), _>(io::Error::from_raw_os_error(errno::ENOBUFS)),
+            }
+        };
+        let err = accept_loop(accept, || false, |_| false, |(), _| {}, None);
+        assert!(matches!(err, ServeError::ServerClosed));
+        assert_eq!(calls.get(), 2);
+    }
+}

@@ -1,0 +1,126 @@
+//! Server settings, with the defaults of `RELIABILITY.md` (Go's `net/http.Server` timeouts,
+//! Redis's `maxclients`).
+
+use std::time::Duration;
+
+use crate::net::codec::DEFAULT_MAX_FRAME;
+
+/// A server's limits and timeouts. Every field states its default and what zero means; the
+/// [`Builder`](super::Builder) has a setter for each.
+///
+/// ```
+/// use std::time::Duration;
+/// let cfg = goway::net::server::Config::default();
+/// assert_eq!(cfg.max_connections, 10_000);
+/// assert_eq!(cfg.read_timeout, Duration::from_secs(10));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// Most connections served at once. Default 10,000 (Redis's `maxclients`). A client over
+    /// the limit is accepted, sent [`busy_reply`](Self::busy_reply) if any, and closed at once,
+    /// before any goroutine is spawned for it; it counts in `Stats::rejected`. The limit is
+    /// lowered, with a warning, to what the file-descriptor limit (`RLIMIT_NOFILE`) allows:
+    /// each connection uses 3 descriptors. `0` means no limit but that one.
+    pub max_connections: usize,
+    /// Largest frame, in bytes, the codec accepts (passed to `Codec::set_max_frame`). Default
+    /// 1 MiB. The reader never buffers more than this plus 64 KiB of one incomplete frame.
+    /// `0` means the default.
+    pub max_frame: usize,
+    /// Time allowed to receive one whole frame, counted from its first byte (Go's
+    /// `ReadHeaderTimeout`): bytes trickling in do not extend it, so slowloris clients are
+    /// closed with reason `ReadTimeout`. Time the reader spends blocked because the handler is
+    /// behind does not count. Default 10 s. `0` means no limit.
+    pub read_timeout: Duration,
+    /// Time a connection may sit between frames, with the handler waiting for input and
+    /// nothing queued for writing (Go's `IdleTimeout`); then it is closed with reason
+    /// `IdleTimeout`. Default 60 s. `0` means no limit.
+    pub idle_timeout: Duration,
+    /// Time a write may make no progress (a client that stops reading); then the connection
+    /// is closed with reason `WriteTimeout`. Default 10 s. `0` means no limit.
+    pub write_timeout: Duration,
+    /// Frames the handler can queue for the writer before `send` blocks (backpressure to a
+    /// slow client). Default 64. `0` makes every `send` wait for the writer (unbuffered).
+    pub write_queue: usize,
+    /// Decoded frames the reader can queue ahead of the handler before it stops reading.
+    /// Default 64. `0` hands each frame over directly.
+    pub read_queue: usize,
+    /// Most bytes the writer encodes into one buffer before writing it (it writes earlier
+    /// whenever its queue is momentarily empty). Default 1 MiB. `0` means the default.
+    pub write_buffer: usize,
+    /// Read buffer the reader grows to for throughput; it starts at 4 KiB and grows further
+    /// only for a frame that needs it. Default 64 KiB. `0` means the default.
+    pub read_buffer: usize,
+    /// How long [`ServerHandle::shutdown`](super::ServerHandle::shutdown) lets in-flight frames
+    /// finish before cutting the remaining connections off. Default 30 s. `0` cuts off at once.
+    pub shutdown_grace: Duration,
+    /// Stack size of each connection's handler goroutine, in bytes. Default 0: the runtime's
+    /// default (32 KiB, see `runtime::Config::stack_size`).
+    pub handler_stack_size: usize,
+    /// Bytes written to a client refused because the server is full or out of resources, as
+    /// Redis writes `-ERR max number of clients reached`. Default none: the connection is
+    /// just closed.
+    pub busy_reply: Option<Vec<u8>>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_connections: 10_000,
+            max_frame: DEFAULT_MAX_FRAME,
+            read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(10),
+            write_queue: 64,
+            read_queue: 64,
+            write_buffer: 1 << 20,
+            read_buffer: 64 << 10,
+            shutdown_grace: Duration::from_secs(30),
+            handler_stack_size: 0,
+            busy_reply: None,
+        }
+    }
+}
+
+/// `None` for a zero duration ("no limit").
+pub(crate) fn limit(d: Duration) -> Option<Duration> {
+    if d.is_zero() { None } else { Some(d) }
+}
+
+/// The settings after zeros that mean "default" are resolved.
+#[derive(Debug, Clone)]
+pub(crate) struct Effective {
+    pub(crate) max_connections: usize,
+    pub(crate) max_frame: usize,
+    pub(crate) read_timeout: Option<Duration>,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) write_timeout: Option<Duration>,
+    pub(crate) write_queue: usize,
+    pub(crate) read_queue: usize,
+    pub(crate) write_buffer: usize,
+    pub(crate) read_buffer: usize,
+    pub(crate) shutdown_grace: Duration,
+    pub(crate) handler_stack_size: Option<usize>,
+    pub(crate) busy_reply: Option<Vec<u8>>,
+}
+
+impl Effective {
+    pub(crate) fn new(c: &Config) -> Self {
+        let or = |v: usize, d: usize| if v == 0 { d } else { v };
+        let d = Config::default();
+        Effective {
+            max_connections: c.max_connections,
+            max_frame: or(c.max_frame, d.max_frame),
+            read_timeout: limit(c.read_timeout),
+            idle_timeout: limit(c.idle_timeout),
+            write_timeout: limit(c.write_timeout),
+            write_queue: c.write_queue,
+            read_queue: c.read_queue,
+            write_buffer: or(c.write_buffer, d.write_buffer),
+            read_buffer: or(c.read_buffer, d.read_buffer),
+            shutdown_grace: c.shutdown_grace,
+            handler_stack_size: (c.handler_stack_size > 0).then_some(c.handler_stack_size),
+            busy_reply: c.busy_reply.clone(),
+        }
+    }
+}

@@ -1,0 +1,820 @@
+//! One connection in the article's shape: a reader, a handler and a writer goroutine joined
+//! by two bounded channels (`in`: reader → handler, `out`: handler → writer).
+//!
+//! Invariants:
+//! - Each goroutine holds an [`Exit`] guard; the last one to exit removes the connection from
+//!   the server's registry and counts its close, once, with the first recorded reason.
+//! - Only the reader sends on `in` and closes it when it stops; the handler side (the
+//!   [`Conn`]) is its only receiver, so when the handler returns the reader's sends fail and
+//!   it discards further input.
+//! - `out` is closed by the handler goroutine when the handler returns (other goroutines may
+//!   hold [`ConnSender`] clones), or by [`ConnShared::abort`]. The writer drains it, writes,
+//!   sends FIN, and finally shuts the read side so the reader stops.
+//! - Whoever meets a broken socket calls `abort`, which shuts the socket through the
+//!   `Control` descriptor: that wakes a reader blocked in `read` and a writer blocked in
+//!   `write`, whatever goroutine they run on.
+//! - Nothing here holds a lock across a blocking call; `error_reply` is locked only to move a
+//!   buffer in or out.
+
+use std::fmt;
+use std::io;
+use std::net::Shutdown;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use super::ServerShared;
+use super::stats::CloseReason;
+use super::stream::{Control, ReadHalf, WriteHalf};
+use crate::chan::{
+    self, Receiver, RecvTimeoutError, SendError, SendTimeoutError, Sender, TrySendError,
+};
+use crate::context::{self as gocontext, CancelFunc, Context};
+use crate::net::PeerAddr;
+use crate::net::codec::{Codec, DecodeError};
+use crate::net::deadline::{TimeoutSlot, leave_timeout_context};
+
+/// What a handler returns: `Ok(())`, or an error that is logged (at debug level, with the
+/// connection's id and peer) before the connection closes. `?` works on any error type.
+pub type HandlerResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+/// The handler's type, as stored by the server.
+pub(crate) type HandlerFn<C> = dyn Fn(&Conn<C>) -> HandlerResult + Send + Sync;
+
+/// After the writer sends FIN, how long the client gets to read the replies and close before
+/// the server stops reading (Go's `rstAvoidanceDelay`, net/http/server.go): closing with
+/// unread input makes the kernel send RST, which can destroy replies still in flight.
+const LINGER: Duration = Duration::from_millis(500);
+
+/// First size of the read buffer; it grows (up to `read_buffer`, or more for one large
+/// frame) when a read fills it.
+const READ_BUF_START: usize = 4 << 10;
+
+/// How much more than `max_frame` the reader buffers for one undecoded frame before giving up
+/// on a codec that does not check sizes itself.
+const FRAME_SLACK: usize = 64 << 10;
+
+/// The handler's side of a connection: frames in, frames out.
+///
+/// `recv` (or `for frame in conn`) yields decoded frames until the client is done (EOF, error,
+/// timeout, or the server draining); `send` queues a reply for the writer goroutine and waits
+/// while the write queue is full. Returning from the handler ends the connection once the
+/// queued replies are written.
+///
+/// # Examples
+/// An echo handler, as in the article:
+/// ```
+/// use goway::net::codec::LinesCodec;
+/// use goway::net::server::{Conn, HandlerResult};
+///
+/// fn echo(conn: &Conn<LinesCodec>) -> HandlerResult {
+///     for frame in conn {
+///         conn.send(frame)?;
+///     }
+///     Ok(())
+/// }
+/// # let _ = echo;
+/// ```
+pub struct Conn<C: Codec> {
+    rx: Receiver<C::In>,
+    tx: ConnSender<C::Out>,
+    ctx: Context,
+    done: Receiver<()>,
+    sh: Arc<ConnShared<C::Out>>,
+}
+
+impl<C: Codec> fmt::Debug for Conn<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Conn")
+            .field("id", &self.sh.id)
+            .field("peer", &self.sh.peer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: Codec> Conn<C> {
+    /// The next frame, waiting for it; `None` once the client is done (EOF, an error or
+    /// timeout, or the server draining) and every decoded frame was received.
+    pub fn recv(&self) -> Option<C::In> {
+        // Seen by the reader's idle check: the handler is waiting for input, not working.
+        self.sh.waiting.store(true, Ordering::Relaxed);
+        let r = self.rx.recv().ok();
+        self.sh.waiting.store(false, Ordering::Relaxed);
+        r
+    }
+
+    /// The next frame, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// `Timeout` when the time is up; `Closed` once the client is done and drained.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<C::In, RecvTimeoutError> {
+        self.sh.waiting.store(true, Ordering::Relaxed);
+        let r = self.rx.recv_timeout(timeout);
+        self.sh.waiting.store(false, Ordering::Relaxed);
+        r
+    }
+
+    /// The channel of incoming frames, to use in a `select!` (with a timer, or the handler's
+    /// own channels). It closes when the client is done.
+    pub fn incoming(&self) -> &Receiver<C::In> {
+        &self.rx
+    }
+
+    /// Queues `frame` for the writer, waiting while the write queue is full.
+    ///
+    /// # Errors
+    /// `SendError(frame)` once the connection is closing (write failed, peer reset, server
+    /// cut off): stop serving this client.
+    pub fn send(&self, frame: C::Out) -> Result<(), SendError<C::Out>> {
+        self.tx.send(frame)
+    }
+
+    /// A cloneable sender of frames to this client, usable from any goroutine (for
+    /// broadcast). It fails once the connection closes.
+    pub fn sender(&self) -> ConnSender<C::Out> {
+        self.tx.clone()
+    }
+
+    /// The client's address.
+    pub fn peer_addr(&self) -> &PeerAddr {
+        &self.sh.peer
+    }
+
+    /// The connection's id, unique within its server (also in its log lines).
+    pub fn id(&self) -> u64 {
+        self.sh.id
+    }
+
+    /// A channel that closes when the connection starts closing: the client left, the server
+    /// is draining, or the connection was cut off. For handlers that wait on something other
+    /// than [`recv`](Self::recv): `select! { recv(conn.done()) -> _ => return Ok(()), .. }`.
+    pub fn done(&self) -> &Receiver<()> {
+        &self.done
+    }
+
+    /// The connection's context: a child of the server's (see
+    /// [`Builder::context`](super::Builder::context)), cancelled when the connection starts
+    /// closing, or when the server's context is. Hand it to work done for this client.
+    pub fn context(&self) -> &Context {
+        &self.ctx
+    }
+}
+
+/// Blocking iterator over a connection's frames: `for frame in conn`.
+#[derive(Debug)]
+pub struct Frames<'a, C: Codec> {
+    conn: &'a Conn<C>,
+}
+
+impl<C: Codec> Iterator for Frames<'_, C> {
+    type Item = C::In;
+    fn next(&mut self) -> Option<C::In> {
+        self.conn.recv()
+    }
+}
+
+impl<'a, C: Codec> IntoIterator for &'a Conn<C> {
+    type Item = C::In;
+    type IntoIter = Frames<'a, C>;
+    fn into_iter(self) -> Frames<'a, C> {
+        Frames { conn: self }
+    }
+}
+
+/// A handle that queues frames to one client from any goroutine; clone it freely.
+///
+/// # Examples
+/// ```no_run
+/// # use goway::net::{Conn, codec::LinesCodec, server::HandlerResult};
+/// # fn register(_: goway::net::ConnSender<Vec<u8>>) {}
+/// fn handler(conn: &Conn<LinesCodec>) -> HandlerResult {
+///     register(conn.sender()); // a broadcaster keeps a copy
+///     for _ in conn {}
+///     Ok(())
+/// }
+/// ```
+pub struct ConnSender<O> {
+    tx: Sender<O>,
+    id: u64,
+}
+
+impl<O> Clone for ConnSender<O> {
+    fn clone(&self) -> Self {
+        ConnSender {
+            tx: self.tx.clone(),
+            id: self.id,
+        }
+    }
+}
+
+impl<O> fmt::Debug for ConnSender<O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnSender")
+            .field("conn", &self.id)
+            .field("closed", &self.tx.is_closed())
+            .finish()
+    }
+}
+
+impl<O> ConnSender<O> {
+    /// Queues `frame`, waiting while the write queue is full.
+    ///
+    /// # Errors
+    /// `SendError(frame)` once the connection is closing.
+    pub fn send(&self, frame: O) -> Result<(), SendError<O>> {
+        self.tx.send(frame)
+    }
+
+    /// Queues `frame` only if there is room now (a broadcaster that must not wait for one slow
+    /// client).
+    ///
+    /// # Errors
+    /// `Full(frame)` if the queue is full, `Closed(frame)` once the connection is closing.
+    pub fn try_send(&self, frame: O) -> Result<(), TrySendError<O>> {
+        self.tx.try_send(frame)
+    }
+
+    /// Queues `frame`, waiting at most `timeout` for room.
+    ///
+    /// # Errors
+    /// `Timeout(frame)` or `Closed(frame)`.
+    pub fn send_timeout(&self, frame: O, timeout: Duration) -> Result<(), SendTimeoutError<O>> {
+        self.tx.send_timeout(frame, timeout)
+    }
+
+    /// `true` once the connection is closing: sends fail from then on.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
+    /// The connection's id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+/// What the server does to a live connection, whatever its codec.
+pub(crate) trait ConnCtl: Send + Sync {
+    /// Finish the frames already received, then close (graceful shutdown).
+    fn drain(&self);
+    /// Close now, dropping queued replies.
+    fn abort(&self, reason: CloseReason);
+}
+
+/// State shared by a connection's three goroutines and the server.
+pub(crate) struct ConnShared<O> {
+    pub(crate) id: u64,
+    pub(crate) peer: PeerAddr,
+    control: Control,
+    /// Closed by `abort` so the writer stops and the handler's sends fail.
+    out_tx: Sender<O>,
+    /// Cancels the connection's context when it starts closing ([`Conn::done`]); dropped
+    /// with the connection, which unregisters it from the server's context.
+    cancel: CancelFunc,
+    /// 0 until a reason is recorded, then `CloseReason as u8 + 1`; set once.
+    reason: AtomicU8,
+    /// The server asked the connection to stop at the next frame boundary.
+    draining: AtomicBool,
+    /// The reader holds part of a frame (so draining must not cut its input).
+    partial: AtomicBool,
+    /// Set by `abort`: the writer drops what is queued.
+    aborted: AtomicBool,
+    /// The handler is blocked in `recv`.
+    waiting: AtomicBool,
+    /// Codec error reply, written by the writer after the queued replies.
+    error_reply: Mutex<Option<Vec<u8>>>,
+    /// Goroutines of this connection not yet exited.
+    running: AtomicU8,
+    server: Arc<ServerShared>,
+    /// Keeps the server's "all connections gone" channel open while this connection lives.
+    _alive: Sender<()>,
+}
+
+impl<O: Send + 'static> ConnShared<O> {
+    /// Records `r` as the close reason unless one is recorded already.
+    pub(crate) fn set_reason(&self, r: CloseReason) {
+        let _ = self
+            .reason
+            .compare_exchange(0, r as u8 + 1, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    fn reason(&self) -> CloseReason {
+        match self.reason.load(Ordering::Acquire) {
+            0 => CloseReason::Eof,
+            n => CloseReason::ALL[n as usize - 1],
+        }
+    }
+
+    fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    /// One goroutine is done; the last one counts the close.
+    fn exit_one(&self) {
+        self.server.stats.goroutines.fetch_sub(1, Ordering::Relaxed);
+        if self.running.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.finish();
+        }
+    }
+
+    fn finish(&self) {
+        let r = self.reason();
+        self.server.conns.lock().remove(&self.id);
+        self.server.stats.record_close(r);
+        match r {
+            CloseReason::PeerReset => {
+                log::info!(target: "goway::server", "conn {} {} closed: {r}", self.id, self.peer)
+            }
+            CloseReason::CutOff => {
+                log::warn!(target: "goway::server", "conn {} {} cut off at shutdown", self.id, self.peer)
+            }
+            _ => log::debug!(target: "goway::server", "conn {} {} closed: {r}", self.id, self.peer),
+        }
+    }
+}
+
+impl<O: Send + 'static> ConnCtl for ConnShared<O> {
+    fn drain(&self) {
+        if self.draining.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.cancel.cancel();
+        // Between frames the reader may be blocked in `read`: end its input now. Mid-frame it
+        // finishes the frame first (within read_timeout) and stops by itself.
+        if !self.partial.load(Ordering::SeqCst) {
+            self.control.shutdown(Shutdown::Read);
+        }
+    }
+
+    fn abort(&self, reason: CloseReason) {
+        let eof = CloseReason::Eof as u8 + 1;
+        if reason == CloseReason::CutOff || self.reason.load(Ordering::Acquire) == eof {
+            // Being cut off at shutdown outranks the drain that preceded it, and a failure
+            // after the client's half-close (replies lost) outranks the half-close.
+            self.reason.store(reason as u8 + 1, Ordering::Release);
+        } else {
+            self.set_reason(reason);
+        }
+        if self.aborted.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.cancel.cancel();
+        self.control.shutdown(Shutdown::Both);
+        self.out_tx.close();
+    }
+}
+
+/// Held by each of a connection's goroutines; its drop accounts the exit (also on panic, for
+/// a codec that panics in the reader or writer).
+pub(crate) struct Exit<O: Send + 'static>(Arc<ConnShared<O>>);
+
+impl<O: Send + 'static> Drop for Exit<O> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            log::error!(target: "goway::server", "conn {} {}: codec panicked; closing", self.0.id, self.0.peer);
+            self.0.abort(CloseReason::Panic);
+        }
+        self.0.exit_one();
+    }
+}
+
+/// Everything needed to start one connection's goroutines.
+pub(crate) struct Parts<C: Codec> {
+    pub(crate) reader: ReaderTask<C>,
+    pub(crate) writer: WriterTask<C>,
+    pub(crate) handler: HandlerTask<C>,
+    pub(crate) shared: Arc<ConnShared<C::Out>>,
+}
+
+/// Builds a connection: channels, shared state, three tasks with their exit guards. The
+/// caller registers `shared` and spawns the tasks; a task dropped unspawned still accounts
+/// its exit.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn build<C: Codec>(
+    id: u64,
+    peer: PeerAddr,
+    rd: ReadHalf,
+    wr: WriteHalf,
+    control: Control,
+    codec: &C,
+    handler: Arc<HandlerFn<C>>,
+    server: Arc<ServerShared>,
+    alive: Sender<()>,
+) -> Parts<C> {
+    let cfg = &server.cfg;
+    let (in_tx, in_rx) = chan::bounded(cfg.read_queue);
+    let (out_tx, out_rx) = chan::bounded(cfg.write_queue);
+    let (ctx, cancel) = gocontext::with_cancel(&server.ctx);
+    let done_rx = ctx.done();
+    let (reader_alive_tx, reader_alive_rx) = chan::bounded(0);
+    let shared = Arc::new(ConnShared {
+        id,
+        peer,
+        control,
+        out_tx: out_tx.clone(),
+        cancel,
+        reason: AtomicU8::new(0),
+        draining: AtomicBool::new(false),
+        partial: AtomicBool::new(false),
+        aborted: AtomicBool::new(false),
+        waiting: AtomicBool::new(false),
+        error_reply: Mutex::new(None),
+        running: AtomicU8::new(3),
+        server: server.clone(),
+        _alive: alive,
+    });
+    server
+        .stats
+        .goroutines
+        .fetch_add(3, std::sync::atomic::Ordering::Relaxed);
+    let exit = || Exit(shared.clone());
+    Parts {
+        reader: ReaderTask {
+            rd,
+            codec: codec.clone(),
+            tx: in_tx,
+            _alive: reader_alive_tx,
+            exit: exit(),
+        },
+        writer: WriterTask {
+            wr,
+            codec: codec.clone(),
+            rx: out_rx,
+            reader_alive: reader_alive_rx,
+            exit: exit(),
+        },
+        handler: HandlerTask {
+            conn: Conn {
+                rx: in_rx,
+                tx: ConnSender { tx: out_tx, id },
+                ctx,
+                done: done_rx,
+                sh: shared.clone(),
+            },
+            handler,
+            exit: exit(),
+        },
+        shared,
+    }
+}
+
+// ----- handler ---------------------------------------------------------------------------
+
+pub(crate) struct HandlerTask<C: Codec> {
+    conn: Conn<C>,
+    handler: Arc<HandlerFn<C>>,
+    exit: Exit<C::Out>,
+}
+
+impl<C: Codec> HandlerTask<C> {
+    pub(crate) fn run(self) {
+        let HandlerTask {
+            conn,
+            handler,
+            exit,
+        } = self;
+        let sh = &exit.0;
+        // A panic ends only this connection (Go's conn.serve recovers and logs it).
+        match panic::catch_unwind(AssertUnwindSafe(|| handler(&conn))) {
+            Ok(Ok(())) => sh.set_reason(CloseReason::HandlerDone),
+            Ok(Err(e)) => {
+                log::debug!(target: "goway::server", "conn {} {}: handler error: {e}", sh.id, sh.peer);
+                sh.set_reason(CloseReason::HandlerError);
+            }
+            Err(p) => {
+                sh.server.stats.panics.fetch_add(1, Ordering::Relaxed);
+                log::error!(target: "goway::server", "panic serving {}: {}", sh.peer, panic_message(p.as_ref()));
+                sh.set_reason(CloseReason::Panic);
+            }
+        }
+        // The writer writes what is queued, then closes. Clones held elsewhere now fail.
+        conn.tx.tx.close();
+        drop(conn);
+        drop(exit);
+    }
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s
+    } else {
+        "<non-string panic payload>"
+    }
+}
+
+// ----- reader ----------------------------------------------------------------------------
+
+pub(crate) struct ReaderTask<C: Codec> {
+    rd: ReadHalf,
+    codec: C,
+    tx: Sender<C::In>,
+    /// Dropped when the reader ends: the writer's linger wait ends with it.
+    _alive: Sender<()>,
+    exit: Exit<C::Out>,
+}
+
+/// How the reader stopped.
+enum Stop {
+    /// Close gracefully: the handler finishes the queued frames, the writer writes.
+    Close(CloseReason),
+    /// The socket is unusable: abort the connection.
+    Abort(CloseReason),
+}
+
+impl<C: Codec> ReaderTask<C> {
+    pub(crate) fn run(mut self) {
+        let stop = self.read_loop();
+        let sh = &self.exit.0;
+        // Record the reason before closing `in`: the handler returns as soon as it is closed,
+        // and its own reason must not win the race.
+        match stop {
+            Stop::Close(r) => {
+                sh.set_reason(r);
+                sh.cancel.cancel();
+            }
+            Stop::Abort(r) => sh.abort(r),
+        }
+        self.tx.close();
+    }
+
+    fn read_loop(&mut self) -> Stop {
+        let sh = self.exit.0.clone();
+        let cfg = &sh.server.cfg;
+        let stats = &sh.server.stats;
+        let frame_limit = cfg.read_timeout;
+        let idle_limit = cfg.idle_timeout;
+        // An idle connection may wake every `min_keep` to re-check its deadline instead of
+        // paying a setsockopt at every switch between "in a frame" and "between frames".
+        let min_keep = frame_limit.unwrap_or(Duration::from_secs(1));
+        let hard_cap = cfg.max_frame.saturating_add(FRAME_SLACK);
+        let grow_to = cfg.read_buffer.max(READ_BUF_START);
+        let mut slot = TimeoutSlot::default();
+        let mut buf = vec![0u8; READ_BUF_START];
+        let (mut start, mut end) = (0usize, 0usize);
+        let mut frame_start: Option<Instant> = None;
+        let mut idle_since = Instant::now();
+        let mut partial = false;
+        let mut handler_gone = false;
+        self.codec.set_max_frame(cfg.max_frame);
+        loop {
+            // 1. The deadline of this read: the frame's, or the idle one.
+            let now = Instant::now();
+            let (limit_end, timeout_reason) = match frame_start {
+                Some(fs) => (frame_limit.map(|d| fs + d), CloseReason::ReadTimeout),
+                None => (idle_limit.map(|d| idle_since + d), CloseReason::IdleTimeout),
+            };
+            let remaining = match limit_end {
+                Some(e) if now >= e => {
+                    if timeout_reason == CloseReason::IdleTimeout && !self.is_idle() {
+                        // The handler is still working on earlier frames: not idle.
+                        idle_since = now;
+                        continue;
+                    }
+                    return Stop::Close(timeout_reason);
+                }
+                Some(e) => Some(e - now),
+                None => None,
+            };
+            if let Some(t) = slot.plan(remaining, min_keep) {
+                if let Err(e) = self.rd.apply_timeout(t) {
+                    return Stop::Abort(io_reason(&e));
+                }
+                slot.set(t);
+            }
+            // 2. Room to read into: compact, then grow if a read filled everything.
+            if end == buf.len() {
+                if start > 0 {
+                    buf.copy_within(start..end, 0);
+                    end -= start;
+                    start = 0;
+                }
+                if end == buf.len() {
+                    if buf.len() >= hard_cap {
+                        return self.protocol_error(DecodeError::FrameTooLarge {
+                            len: end,
+                            max: cfg.max_frame,
+                        });
+                    }
+                    let target = if buf.len() < grow_to {
+                        grow_to.min(buf.len() * 2)
+                    } else {
+                        buf.len() * 2
+                    };
+                    buf.resize(target.min(hard_cap), 0);
+                }
+            }
+            // 3. Read.
+            let n = match self.rd.read(&mut buf[end..]) {
+                Ok(0) => {
+                    return Stop::Close(if sh.is_draining() {
+                        CloseReason::Shutdown
+                    } else if start < end && !handler_gone {
+                        CloseReason::EofMidFrame
+                    } else {
+                        CloseReason::Eof
+                    });
+                }
+                Ok(n) => n,
+                Err(e) => match e.kind() {
+                    // Our own (possibly early) timeout: step 1 decides.
+                    io::ErrorKind::TimedOut => {
+                        leave_timeout_context();
+                        continue;
+                    }
+                    io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock => continue,
+                    _ => return Stop::Abort(io_reason(&e)),
+                },
+            };
+            end += n;
+            stats.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+            if handler_gone {
+                // Nobody will handle more frames: discard until the client closes.
+                start = 0;
+                end = 0;
+                idle_since = Instant::now();
+                continue;
+            }
+            // 4. Decode every complete frame this read brought in.
+            let mut got = 0u64;
+            let mut blocked = false;
+            loop {
+                match self.codec.decode(&buf[start..end]) {
+                    Ok(Some((frame, used))) => {
+                        start += used;
+                        got += 1;
+                        match self.tx.try_send(frame) {
+                            Ok(()) => {}
+                            Err(TrySendError::Full(frame)) => {
+                                blocked = true;
+                                if self.tx.send(frame).is_err() {
+                                    handler_gone = true;
+                                    break;
+                                }
+                            }
+                            Err(TrySendError::Closed(_)) => {
+                                handler_gone = true;
+                                break;
+                            }
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        stats.frames_in.fetch_add(got, Ordering::Relaxed);
+                        return self.protocol_error(e);
+                    }
+                }
+            }
+            if got > 0 {
+                stats.frames_in.fetch_add(got, Ordering::Relaxed);
+            }
+            if handler_gone {
+                start = 0;
+                end = 0;
+            }
+            // 5. Timing: a partial frame's clock starts at its first byte (this read, unless
+            // it began in an earlier one), and restarts after the handler held us up.
+            if start == end {
+                start = 0;
+                end = 0;
+                frame_start = None;
+                idle_since = Instant::now();
+                if partial {
+                    partial = false;
+                    sh.partial.store(false, Ordering::SeqCst);
+                }
+                if buf.len() > grow_to {
+                    buf = vec![0u8; READ_BUF_START];
+                }
+                if sh.is_draining() {
+                    return Stop::Close(CloseReason::Shutdown);
+                }
+            } else {
+                if frame_start.is_none() || got > 0 || blocked {
+                    frame_start = Some(Instant::now());
+                }
+                if !partial {
+                    partial = true;
+                    sh.partial.store(true, Ordering::SeqCst);
+                }
+            }
+        }
+    }
+
+    /// Idle means: the handler waits for input and nothing is queued either way.
+    fn is_idle(&self) -> bool {
+        let sh = &self.exit.0;
+        sh.waiting.load(Ordering::Relaxed) && self.tx.is_empty() && sh.out_tx.is_empty()
+    }
+
+    fn protocol_error(&mut self, e: DecodeError) -> Stop {
+        let sh = &self.exit.0;
+        log::debug!(target: "goway::server", "conn {} {}: {e}; closing", sh.id, sh.peer);
+        if let Some(reply) = self.codec.error_reply(&e) {
+            *sh.error_reply.lock() = Some(reply);
+        }
+        Stop::Close(match e {
+            DecodeError::FrameTooLarge { .. } => CloseReason::FrameTooLarge,
+            _ => CloseReason::Protocol,
+        })
+    }
+}
+
+/// The close reason for a socket error.
+fn io_reason(e: &io::Error) -> CloseReason {
+    match e.kind() {
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe
+        | io::ErrorKind::NotConnected => CloseReason::PeerReset,
+        io::ErrorKind::TimedOut => CloseReason::WriteTimeout,
+        _ => CloseReason::Io,
+    }
+}
+
+// ----- writer ----------------------------------------------------------------------------
+
+pub(crate) struct WriterTask<C: Codec> {
+    wr: WriteHalf,
+    codec: C,
+    rx: Receiver<C::Out>,
+    reader_alive: Receiver<()>,
+    exit: Exit<C::Out>,
+}
+
+impl<C: Codec> WriterTask<C> {
+    pub(crate) fn run(mut self) {
+        let sh = self.exit.0.clone();
+        match self.write_loop() {
+            Err(r) => sh.abort(r),
+            Ok(()) if sh.aborted.load(Ordering::Acquire) => {}
+            Ok(()) => {
+                // Graceful end: the codec's error reply if any, then FIN, then give the
+                // client a moment to read and close before we stop reading.
+                let reply = sh.error_reply.lock().take();
+                if let Some(reply) = reply {
+                    let _ = self.wr.write_all(&reply);
+                }
+                sh.control.shutdown(Shutdown::Write);
+                let _ = self.reader_alive.recv_timeout(LINGER);
+                sh.control.shutdown(Shutdown::Read);
+            }
+        }
+    }
+
+    fn write_loop(&mut self) -> Result<(), CloseReason> {
+        let sh = self.exit.0.clone();
+        let cfg = &sh.server.cfg;
+        let stats = &sh.server.stats;
+        let flush_at = cfg.write_buffer;
+        if let Err(e) = self.wr.set_write_timeout(cfg.write_timeout) {
+            return Err(io_reason(&e));
+        }
+        self.codec.set_max_frame(cfg.max_frame);
+        let mut buf: Vec<u8> = Vec::new();
+        // Wait for a frame; then take every frame queued right now into one buffer and write
+        // it with one call: the queue being momentarily empty is the flush signal.
+        while let Ok(first) = self.rx.recv() {
+            if sh.aborted.load(Ordering::Acquire) {
+                return Ok(());
+            }
+            let mut n = 1u64;
+            self.encode(first, &mut buf)?;
+            while buf.len() < flush_at {
+                match self.rx.try_recv() {
+                    Ok(f) => {
+                        self.encode(f, &mut buf)?;
+                        n += 1;
+                    }
+                    Err(_) => break,
+                }
+            }
+            if let Err(e) = self.wr.write_all(&buf) {
+                let r = io_reason(&e);
+                log::debug!(target: "goway::server", "conn {} {}: write: {e}", sh.id, sh.peer);
+                return Err(r);
+            }
+            stats.frames_out.fetch_add(n, Ordering::Relaxed);
+            stats
+                .bytes_out
+                .fetch_add(buf.len() as u64, Ordering::Relaxed);
+            buf.clear();
+            if buf.capacity() > flush_at.max(64 << 10) {
+                buf = Vec::new();
+            }
+        }
+        Ok(())
+    }
+
+    fn encode(&mut self, f: C::Out, buf: &mut Vec<u8>) -> Result<(), CloseReason> {
+        self.codec.encode(f, buf).map_err(|e| {
+            let sh = &self.exit.0;
+            log::error!(target: "goway::server", "conn {} {}: cannot encode reply: {e}; closing", sh.id, sh.peer);
+            CloseReason::EncodeError
+        })
+    }
+}

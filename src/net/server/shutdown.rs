@@ -1,0 +1,87 @@
+//! Graceful shutdown (Go's `Server.Shutdown`): stop accepting, let every connection finish the
+//! frames it already received, wait up to the grace period, then cut off the rest.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::conn::ConnCtl;
+use super::error::ShutdownError;
+use super::stats::CloseReason;
+use super::{ListenAddr, ServerShared};
+use crate::chan::RecvTimeoutError;
+
+/// What a finished shutdown did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// Connections open when this call started, all closed gracefully.
+    pub drained: usize,
+}
+
+/// How long a cut-off connection gets to finish closing before `shutdown` returns (its
+/// goroutines wake at once unless a handler is busy in its own code).
+const CUT_OFF_SETTLE: Duration = Duration::from_millis(200);
+
+pub(crate) fn shutdown(
+    srv: &Arc<ServerShared>,
+    grace: Duration,
+) -> Result<ShutdownReport, ShutdownError> {
+    let deadline = Instant::now().checked_add(grace);
+    if !srv.closing.swap(true, Ordering::SeqCst) {
+        // Stop accepting: the accept loop sees `closing` once woken; a pause in its backoff
+        // ends with the shutdown channel.
+        srv.shutdown_tx.close();
+        drop(srv.alive.lock().take());
+        wake_acceptor(&srv.listen);
+    }
+    let conns: Vec<Arc<dyn ConnCtl>> = srv.conns.lock().values().cloned().collect();
+    let drained = conns.len();
+    log::info!(target: "goway::server", "shutting down: draining {drained} connection(s), grace {grace:?}");
+    for c in &conns {
+        c.drain();
+    }
+    // The registry's entries keep the "all gone" channel open: hold none while waiting.
+    drop(conns);
+    let waited = match deadline {
+        Some(d) => srv.all_done.recv_deadline(d),
+        None => srv.all_done.recv().map_err(|_| RecvTimeoutError::Closed),
+    };
+    if !matches!(waited, Err(RecvTimeoutError::Timeout)) {
+        return Ok(ShutdownReport { drained });
+    }
+    let rest: Vec<Arc<dyn ConnCtl>> = srv.conns.lock().values().cloned().collect();
+    let cut_off = rest.len();
+    for c in &rest {
+        c.abort(CloseReason::CutOff);
+    }
+    drop(rest);
+    if cut_off == 0 {
+        return Ok(ShutdownReport { drained });
+    }
+    log::error!(target: "goway::server", "shutdown grace ({grace:?}) over: cut off {cut_off} connection(s) with work in flight");
+    let _ = srv.all_done.recv_timeout(CUT_OFF_SETTLE);
+    Err(ShutdownError::Timeout { cut_off })
+}
+
+/// Wakes an accept loop blocked in `accept` by connecting to the listener: it then sees
+/// `closing` and returns, closing the listener. (may cannot interrupt a blocked accept, and
+/// shutting the listening socket down needs `libc`.) A failure is fine: an accept loop that
+/// is not blocked in `accept` sees the flag by itself.
+fn wake_acceptor(addr: &ListenAddr) {
+    match addr {
+        ListenAddr::Tcp(a) => {
+            let mut a = *a;
+            if a.ip().is_unspecified() {
+                a.set_ip(match a {
+                    std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                    std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                });
+            }
+            let _ = crate::net::dial_timeout(a, Duration::from_millis(200));
+        }
+        ListenAddr::Unix(p) => {
+            let _ = crate::net::UnixStream::connect(p);
+        }
+    }
+}

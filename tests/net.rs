@@ -1,0 +1,289 @@
+//! goway::net over real sockets on loopback: listeners, dial, timeouts and deadlines, split
+//! halves, Unix sockets. Every wait is bounded (a 5 s watchdog), every address is port 0.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::Shutdown;
+use std::time::{Duration, Instant};
+
+use goway::chan;
+use goway::go;
+use goway::net::{TcpListener, UnixListener, UnixStream, dial, dial_timeout};
+
+const WATCHDOG: Duration = Duration::from_secs(5);
+
+#[test]
+fn echo_between_goroutines() {
+    let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = ln.local_addr().unwrap();
+    let server = go!(move || {
+        let (mut c, peer) = ln.accept().unwrap();
+        assert!(peer.ip().is_loopback());
+        assert!(c.nodelay().unwrap(), "accepted streams have TCP_NODELAY");
+        let mut buf = [0u8; 1024];
+        loop {
+            let n = c.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            c.write_all(&buf[..n]).unwrap();
+        }
+    });
+    let client = go!(move || {
+        let mut c = dial(addr).unwrap();
+        let mut got = Vec::new();
+        for i in 0..100u32 {
+            let msg = format!("message {i};");
+            c.write_all(msg.as_bytes()).unwrap();
+            let mut buf = vec![0u8; msg.len()];
+            c.read_exact(&mut buf).unwrap();
+            got.extend_from_slice(&buf);
+        }
+        c.shutdown(Shutdown::Write).unwrap();
+        let mut rest = Vec::new();
+        c.read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty());
+        got.len()
+    });
+    assert!(client.join().unwrap() > 1000);
+    server.join().unwrap();
+}
+
+#[test]
+fn many_clients_from_threads_and_goroutines() {
+    let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = ln.local_addr().unwrap();
+    const N: usize = 40;
+    let acceptor = go!(move || {
+        let mut hs = Vec::new();
+        for _ in 0..N {
+            let (mut c, _) = ln.accept().unwrap();
+            hs.push(go!(move || {
+                let mut b = [0u8; 8];
+                c.read_exact(&mut b).unwrap();
+                c.write_all(&b).unwrap();
+            }));
+        }
+        for h in hs {
+            h.join().unwrap();
+        }
+    });
+    let mut clients = Vec::new();
+    for i in 0..N {
+        let f = move || {
+            let mut c = dial(addr).unwrap();
+            c.write_all(&(i as u64).to_be_bytes()).unwrap();
+            let mut b = [0u8; 8];
+            c.read_exact(&mut b).unwrap();
+            assert_eq!(u64::from_be_bytes(b), i as u64);
+        };
+        if i % 2 == 0 {
+            clients.push(go!(f));
+        } else {
+            std::thread::spawn(f).join().unwrap();
+        }
+    }
+    for c in clients {
+        c.join().unwrap();
+    }
+    acceptor.join().unwrap();
+}
+
+#[test]
+fn dial_refused_and_resolved_names() {
+    // A port that was just free: nobody listens.
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let e = dial(("127.0.0.1", port)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConnectionRefused);
+
+    // A host name resolves off the worker thread when dialled from a goroutine.
+    let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = ln.local_addr().unwrap().port();
+    let h = go!(move || dial_timeout(format!("localhost:{port}"), WATCHDOG).map(|_| ()));
+    let (_c, _) = ln.accept().unwrap();
+    h.join().unwrap().unwrap();
+}
+
+#[test]
+fn binding_a_port_in_use_fails() {
+    let a = TcpListener::bind("127.0.0.1:0").unwrap();
+    let e = TcpListener::bind(a.local_addr().unwrap()).unwrap_err();
+    assert_eq!(
+        e.kind(),
+        ErrorKind::AddrInUse,
+        "no silent SO_REUSEPORT sharing"
+    );
+}
+
+#[test]
+fn read_timeout_and_zero_timeout() {
+    let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut c = dial(ln.local_addr().unwrap()).unwrap();
+    let (_s, _) = ln.accept().unwrap();
+    assert_eq!(
+        c.set_read_timeout(Some(Duration::ZERO)).unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+    c.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    assert_eq!(c.read_timeout(), Some(Duration::from_millis(50)));
+    let t = Instant::now();
+    let e = c.read(&mut [0u8; 4]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::TimedOut);
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_millis(45) && took < WATCHDOG,
+        "{took:?}"
+    );
+}
+
+#[test]
+fn a_deadline_is_not_extended_by_trickled_bytes() {
+    let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = ln.local_addr().unwrap();
+    let (stop_tx, stop_rx) = chan::bounded::<()>(0);
+    // The peer trickles one byte every 20 ms until told to stop.
+    let trickler = go!(move || {
+        let (mut s, _) = ln.accept().unwrap();
+        loop {
+            goway::select! {
+                recv(stop_rx) -> _ => break,
+                recv(goway::time::after(Duration::from_millis(20))) -> _ => {
+                    if s.write_all(b"x").is_err() { break; }
+                }
+            }
+        }
+    });
+    let reader = go!(move || {
+        let mut c = dial(addr).unwrap();
+        let start = Instant::now();
+        c.set_read_deadline(Some(start + Duration::from_millis(200)));
+        let mut got = 0;
+        let mut buf = [0u8; 16];
+        let err = loop {
+            match c.read(&mut buf) {
+                Ok(n) => got += n,
+                Err(e) => break e,
+            }
+        };
+        (err.kind(), got, start.elapsed())
+    });
+    let (kind, got, took) = reader.join().unwrap();
+    stop_tx.close();
+    trickler.join().unwrap();
+    assert_eq!(kind, ErrorKind::TimedOut);
+    assert!(got >= 2, "bytes arrived before the deadline: {got}");
+    assert!(
+        took >= Duration::from_millis(190) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+}
+
+#[test]
+fn a_past_deadline_fails_at_once_and_clearing_it_works() {
+    let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut c = dial(ln.local_addr().unwrap()).unwrap();
+    let (mut s, _) = ln.accept().unwrap();
+    c.set_deadline(Some(Instant::now() - Duration::from_millis(1)));
+    assert_eq!(
+        c.read(&mut [0u8; 1]).unwrap_err().kind(),
+        ErrorKind::TimedOut
+    );
+    assert_eq!(c.write(b"x").unwrap_err().kind(), ErrorKind::TimedOut);
+    c.set_deadline(None);
+    s.write_all(b"y").unwrap();
+    let mut b = [0u8; 1];
+    c.read_exact(&mut b).unwrap();
+    assert_eq!(&b, b"y");
+}
+
+#[test]
+fn split_halves_work_from_two_goroutines() {
+    let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = ln.local_addr().unwrap();
+    let server = go!(move || {
+        let (s, _) = ln.accept().unwrap();
+        let (mut r, mut w) = s.split().unwrap();
+        // Reader goroutine forwards to the writer goroutine through a channel.
+        let (tx, rx) = chan::bounded::<Vec<u8>>(4);
+        let rd = go!(move || {
+            let mut buf = [0u8; 256];
+            loop {
+                match r.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if tx.send(buf[..n].to_vec()).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        let wr = go!(move || {
+            for chunk in &rx {
+                w.write_all(&chunk).unwrap();
+            }
+            w.shutdown(Shutdown::Write).unwrap();
+        });
+        rd.join().unwrap();
+        wr.join().unwrap();
+    });
+    let mut c = dial(addr).unwrap();
+    let payload: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let writer = {
+        let mut c2 = c.try_clone().unwrap();
+        let p = payload.clone();
+        std::thread::spawn(move || {
+            c2.write_all(&p).unwrap();
+            c2.shutdown(Shutdown::Write).unwrap();
+        })
+    };
+    c.set_read_timeout(Some(WATCHDOG)).unwrap();
+    let mut back = Vec::new();
+    c.read_to_end(&mut back).unwrap();
+    writer.join().unwrap();
+    server.join().unwrap();
+    assert_eq!(back, payload);
+}
+
+#[test]
+fn split_halves_keep_their_timeouts() {
+    let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+    let c = dial(ln.local_addr().unwrap()).unwrap();
+    let (_s, _) = ln.accept().unwrap();
+    let (mut r, _w) = c.split().unwrap();
+    r.set_read_timeout(Some(Duration::from_millis(30))).unwrap();
+    let h = go!(move || r.read(&mut [0u8; 1]).map_err(|e| e.kind()));
+    assert_eq!(h.join().unwrap(), Err(ErrorKind::TimedOut));
+}
+
+#[test]
+fn unix_sockets_round_trip_and_time_out() {
+    let path = std::env::temp_dir().join(format!("goway-net-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let ln = UnixListener::bind(&path).unwrap();
+    let server = go!(move || {
+        let (s, _) = ln.accept().unwrap();
+        let (mut r, mut w) = s.split().unwrap();
+        let mut buf = [0u8; 5];
+        r.read_exact(&mut buf).unwrap();
+        w.write_all(&buf).unwrap();
+    });
+    let mut c = UnixStream::connect(&path).unwrap();
+    c.write_all(b"hello").unwrap();
+    let mut buf = [0u8; 5];
+    c.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"hello");
+    server.join().unwrap();
+    c.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+    // The server closed: EOF, not a timeout.
+    assert_eq!(c.read(&mut buf).unwrap(), 0);
+    std::fs::remove_file(&path).unwrap();
+
+    let (mut a, mut b) = UnixStream::pair().unwrap();
+    b.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+    assert_eq!(b.read(&mut buf).unwrap_err().kind(), ErrorKind::TimedOut);
+    a.write_all(b"x").unwrap();
+    assert_eq!(b.read(&mut buf).unwrap(), 1);
+}

@@ -1,0 +1,872 @@
+//! The server scenarios of RELIABILITY.md over real TCP on loopback: S1 malformed frames, S2
+//! oversized frames, S3 truncated frames, S4 reset mid-write, S5 slow readers, S6 slowloris
+//! and idle, S7 max_connections, S8 descriptor exhaustion (in a child process with
+//! `ulimit -n 64`), S9 handler panics, S10 graceful shutdown, S13 channel misuse at the
+//! connection's senders.
+//!
+//! Deviations from the catalogue, to keep the suite fast on 2 cores: loop counts are scaled
+//! down (`STRESS`); S2 uses a 64 KiB limit instead of 1 MiB; S4 cannot set `SO_LINGER=0`
+//! without `libc`, so it provokes the RST the classic way (closing with unread data); S5 uses
+//! large replies instead of `SO_RCVBUF=4K`; RSS is not measured. Waits poll a condition every
+//! few milliseconds up to a 5 s watchdog: they never sleep to synchronise.
+
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Once};
+use std::time::{Duration, Instant};
+
+use goway::net::codec::{Codec, DecodeError, EncodeError, LengthCodec, LinesCodec};
+use goway::net::server::{CloseReason, ServeError, ShutdownError, Stats};
+use goway::net::{Server, ServerHandle};
+use goway::runtime::JoinHandle;
+
+const WATCHDOG: Duration = Duration::from_secs(5);
+/// Scales the loop counts (RELIABILITY.md asks ×1000 for S3/S4; CI runs on 2 cores).
+const STRESS: usize = 1;
+
+// ----- harness -----------------------------------------------------------------------------
+
+struct Running {
+    handle: ServerHandle,
+    addr: SocketAddr,
+    serving: JoinHandle<Result<(), ServeError>>,
+}
+
+fn run<C: Codec>(srv: Server<C>) -> Running {
+    quiet_panics();
+    let handle = srv.handle();
+    let addr = srv.local_addr().unwrap();
+    let serving = goway::go!(move || srv.serve());
+    Running {
+        handle,
+        addr,
+        serving,
+    }
+}
+
+impl Running {
+    /// Graceful shutdown, then every gauge back at its baseline.
+    fn stop(self) -> Stats {
+        self.handle.shutdown().expect("graceful shutdown");
+        self.finish()
+    }
+
+    fn finish(self) -> Stats {
+        let r = self.serving.join().expect("serve did not panic");
+        assert!(matches!(r, Err(ServeError::ServerClosed)), "{r:?}");
+        assert!(
+            self.handle.wait_closed(WATCHDOG),
+            "goroutines still running"
+        );
+        let s = self.handle.stats();
+        assert_eq!((s.active, s.goroutines), (0, 0), "{s:?}");
+        assert_eq!(s.accepted, s.closed, "{s:?}");
+        s
+    }
+}
+
+/// Waits until `cond` holds, polling; panics after the watchdog.
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let end = Instant::now() + WATCHDOG;
+    while !cond() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn client(addr: SocketAddr) -> TcpStream {
+    let c = TcpStream::connect(addr).unwrap();
+    // As Go's clients: no Nagle delay behind the server's delayed ACKs.
+    c.set_nodelay(true).unwrap();
+    c.set_read_timeout(Some(WATCHDOG)).unwrap();
+    c.set_write_timeout(Some(WATCHDOG)).unwrap();
+    c
+}
+
+/// Reads until EOF or a reset; returns what arrived and whether it ended in an error.
+fn read_to_close(c: &mut TcpStream) -> (Vec<u8>, bool) {
+    let mut v = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match c.read(&mut buf) {
+            Ok(0) => return (v, false),
+            Ok(n) => v.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut => {
+                panic!("no close within the watchdog")
+            }
+            Err(_) => return (v, true),
+        }
+    }
+}
+
+fn lines_echo(b: goway::net::server::Config) -> Server<LinesCodec> {
+    Server::builder()
+        .addr("127.0.0.1:0")
+        .config(b)
+        .codec(LinesCodec::new())
+        .handler(|conn| {
+            for f in conn {
+                conn.send(f)?;
+            }
+            Ok(())
+        })
+        .bind()
+        .unwrap()
+}
+
+fn round_trip(addr: SocketAddr, msg: &str) {
+    let mut c = client(addr);
+    c.write_all(format!("{msg}\n").as_bytes()).unwrap();
+    let mut line = String::new();
+    BufReader::new(c).read_line(&mut line).unwrap();
+    assert_eq!(line, format!("{msg}\n"));
+}
+
+/// Handler panics are expected here: keep their default stderr report out of the test
+/// output (everything else still goes to the default hook), and capture the server's log.
+fn quiet_panics() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let msg = info
+                .payload()
+                .downcast_ref::<&str>()
+                .copied()
+                .unwrap_or_default();
+            if !msg.starts_with("boom") {
+                default(info);
+            }
+        }));
+        let _ = log::set_logger(&LOG);
+        log::set_max_level(log::LevelFilter::Warn);
+    });
+}
+
+struct Capture(Mutex<Vec<String>>);
+
+impl log::Log for Capture {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.target().starts_with("goway")
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            let mut v = self.0.lock().unwrap();
+            if v.len() < 10_000 {
+                v.push(format!("{} {}", r.level(), r.args()));
+            }
+        }
+    }
+    fn flush(&self) {}
+}
+
+static LOG: Capture = Capture(Mutex::new(Vec::new()));
+
+fn logged(needle: &str) -> usize {
+    LOG.0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains(needle))
+        .count()
+}
+
+/// Lines of ASCII digits; anything else is a protocol error answered with `ERR ...`.
+#[derive(Clone, Debug)]
+struct Digits(LinesCodec);
+
+impl Codec for Digits {
+    type In = Vec<u8>;
+    type Out = Vec<u8>;
+    fn decode(&mut self, src: &[u8]) -> Result<Option<(Vec<u8>, usize)>, DecodeError> {
+        let r = self.0.decode(src)?;
+        if let Some((line, _)) = &r {
+            if !line.iter().all(u8::is_ascii_digit) {
+                return Err(DecodeError::Malformed {
+                    reason: "expected digits".into(),
+                });
+            }
+        }
+        Ok(r)
+    }
+    fn encode(&mut self, f: Vec<u8>, dst: &mut Vec<u8>) -> Result<(), EncodeError> {
+        self.0.encode(f, dst)
+    }
+    fn set_max_frame(&mut self, max: usize) {
+        self.0.set_max_frame(max);
+    }
+    fn error_reply(&mut self, err: &DecodeError) -> Option<Vec<u8>> {
+        Some(format!("ERR {err}\n").into_bytes())
+    }
+}
+
+// ----- S1 ----------------------------------------------------------------------------------
+
+#[test]
+fn s1_malformed_frames_get_an_error_then_close() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c2 = calls.clone();
+    let srv = Server::builder()
+        .addr("127.0.0.1:0")
+        .codec(Digits(LinesCodec::new()))
+        .handler(move |conn| {
+            for f in conn {
+                c2.fetch_add(1, Ordering::SeqCst);
+                conn.send(f)?;
+            }
+            Ok(())
+        })
+        .bind()
+        .unwrap();
+    let s = run(srv);
+    let cases: [&[u8]; 4] = [b"abc\n", b"12\x00\n", b"-10\n", b"18446744073709551615x\n"];
+    for bad in cases {
+        let mut c = client(s.addr);
+        c.write_all(b"123\n").unwrap();
+        c.write_all(bad).unwrap();
+        c.write_all(b"456\n").unwrap(); // after the error: never handled
+        let (got, _) = read_to_close(&mut c);
+        assert_eq!(got, b"123\nERR malformed frame: expected digits\n");
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), cases.len());
+    // The server stays up.
+    let mut c = client(s.addr);
+    c.write_all(b"789\n").unwrap();
+    c.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(read_to_close(&mut c).0, b"789\n");
+    let st = s.stop();
+    assert_eq!(st.closed_by[CloseReason::Protocol], cases.len() as u64);
+}
+
+// ----- S2 ----------------------------------------------------------------------------------
+
+#[test]
+fn s2_oversized_frames_are_refused_before_buffering() {
+    const MAX: usize = 64 << 10;
+    // An endless line: the client must be cut off long before 64 MiB.
+    let s = run(lines_echo({
+        let mut c = goway::net::server::Config::default();
+        c.max_frame = MAX;
+        c
+    }));
+    let mut c = client(s.addr);
+    let chunk = vec![b'a'; 64 << 10];
+    let mut sent = 0usize;
+    while sent < 64 << 20 {
+        match c.write(&chunk) {
+            Ok(n) => sent += n,
+            Err(_) => break,
+        }
+    }
+    assert!(sent < 16 << 20, "server kept reading: {sent} bytes");
+    let st = s.stop();
+    assert_eq!(st.closed_by[CloseReason::FrameTooLarge], 1);
+    assert!(
+        st.bytes_in < (MAX + (256 << 10)) as u64,
+        "buffered {}",
+        st.bytes_in
+    );
+
+    // A declared length over the maximum closes right after the header.
+    let srv = Server::builder()
+        .addr("127.0.0.1:0")
+        .codec(LengthCodec::new())
+        .max_frame(MAX)
+        .handler(|conn| {
+            for f in conn {
+                conn.send(f)?;
+            }
+            Ok(())
+        })
+        .bind()
+        .unwrap();
+    let s = run(srv);
+    let mut c = client(s.addr);
+    c.write_all(&((MAX + 1) as u32).to_be_bytes()).unwrap();
+    let (got, _) = read_to_close(&mut c);
+    assert!(got.is_empty());
+    let st = s.stop();
+    assert_eq!(st.closed_by[CloseReason::FrameTooLarge], 1);
+    assert_eq!(st.frames_in, 0);
+}
+
+// ----- S3 ----------------------------------------------------------------------------------
+
+#[test]
+fn s3_truncated_frames_never_reach_the_handler() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c2 = calls.clone();
+    let srv = Server::builder()
+        .addr("127.0.0.1:0")
+        .codec(LengthCodec::new())
+        .handler(move |conn| {
+            for _ in conn {
+                c2.fetch_add(1, Ordering::SeqCst);
+            }
+            Ok(())
+        })
+        .bind()
+        .unwrap();
+    let s = run(srv);
+    const THREADS: usize = 4;
+    let per = 50 * STRESS;
+    let addr = s.addr;
+    let ts: Vec<_> = (0..THREADS)
+        .map(|t| {
+            std::thread::spawn(move || {
+                for i in 0..per {
+                    let mut c = client(addr);
+                    // Header says 100 bytes; send 10.
+                    c.write_all(&100u32.to_be_bytes()).unwrap();
+                    c.write_all(&[7u8; 10]).unwrap();
+                    if (t + i) % 2 == 0 {
+                        c.shutdown(Shutdown::Write).unwrap();
+                        let (got, _) = read_to_close(&mut c);
+                        assert!(got.is_empty());
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in ts {
+        t.join().unwrap();
+    }
+    let n = (THREADS * per) as u64;
+    wait_for("all truncated connections closed", || {
+        s.handle.stats().closed == n
+    });
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    let st = s.stop();
+    assert_eq!(st.closed_by[CloseReason::EofMidFrame], n);
+}
+
+// ----- S4 ----------------------------------------------------------------------------------
+
+#[test]
+fn s4_reset_mid_write_cancels_the_connection() {
+    let srv = Server::builder()
+        .addr("127.0.0.1:0")
+        .codec(LengthCodec::new())
+        .max_frame(16 << 20)
+        .handler(|conn| {
+            for _ in conn {
+                conn.send(vec![0x5a; 8 << 20])?;
+            }
+            Ok(())
+        })
+        .bind()
+        .unwrap();
+    let s = run(srv);
+    let addr = s.addr;
+    let per = 10 * STRESS;
+    let ts: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(move || {
+                for _ in 0..per {
+                    let mut c = client(addr);
+                    c.write_all(&[0, 0, 0, 1, b'?']).unwrap();
+                    let mut one = [0u8; 1];
+                    c.read_exact(&mut one).unwrap();
+                    // Closing with ~8 MiB unread makes the kernel send RST.
+                    drop(c);
+                }
+            })
+        })
+        .collect();
+    for t in ts {
+        t.join().unwrap();
+    }
+    let n = (4 * per) as u64;
+    wait_for("all reset connections closed", || {
+        s.handle.stats().closed == n
+    });
+    let st = s.stop();
+    assert_eq!(st.closed_by[CloseReason::PeerReset], n, "{st:?}");
+}
+
+// ----- S5 ----------------------------------------------------------------------------------
+
+#[test]
+fn s5_slow_reader_is_closed_by_write_timeout_and_others_are_served() {
+    let srv = Server::builder()
+        .addr("127.0.0.1:0")
+        .codec(LinesCodec::new())
+        .write_timeout(Duration::from_millis(300))
+        .handler(|conn| {
+            for f in conn {
+                if f == b"big" {
+                    conn.send(vec![b'b'; 60_000])?;
+                } else {
+                    conn.send(f)?;
+                }
+            }
+            Ok(())
+        })
+        .bind()
+        .unwrap();
+    let s = run(srv);
+    // The slow client pipelines requests for 60 KB replies and never reads.
+    let mut slow = client(s.addr);
+    slow.set_write_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let started = Instant::now();
+    let writer = std::thread::spawn(move || {
+        let req = b"big\n".repeat(1000);
+        let mut sent = 0;
+        while sent < 100 && slow.write_all(&req).is_ok() {
+            sent += 1;
+        }
+        slow
+    });
+    // Meanwhile another client is served promptly.
+    let t = Instant::now();
+    let mut c = client(s.addr);
+    let mut r = BufReader::new(c.try_clone().unwrap());
+    let mut line = String::new();
+    for i in 0..100 {
+        writeln!(c, "{i}").unwrap();
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        assert_eq!(line, format!("{i}\n"));
+    }
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    wait_for("write timeout", || {
+        s.handle.stats().closed_by[CloseReason::WriteTimeout] == 1
+    });
+    assert!(started.elapsed() < WATCHDOG);
+    drop(writer.join().unwrap());
+    drop((c, r));
+    s.stop();
+}
+
+// ----- S6 ----------------------------------------------------------------------------------
+
+#[test]
+fn s6_slowloris_is_closed_at_the_frame_deadline() {
+    let timeout = Duration::from_millis(400);
+    let s = run(lines_echo({
+        let mut c = goway::net::server::Config::default();
+        c.read_timeout = timeout;
+        c
+    }));
+    const N: usize = 50;
+    let mut conns: Vec<TcpStream> = (0..N).map(|_| client(s.addr)).collect();
+    for c in &conns {
+        c.set_nonblocking(true).unwrap();
+    }
+    let start = Instant::now();
+    let mut open = [true; N];
+    let mut closed_at = [None; N];
+    // Trickle one byte per connection every 50 ms: each byte is progress, none ends a frame.
+    while open.iter().any(|&o| o) && start.elapsed() < WATCHDOG {
+        for (i, c) in conns.iter_mut().enumerate() {
+            if !open[i] {
+                continue;
+            }
+            let mut b = [0u8; 1];
+            let gone = match c.read(&mut b) {
+                Ok(0) => true,
+                Ok(_) => false,
+                Err(e) => e.kind() != ErrorKind::WouldBlock,
+            } || c.write(b"x").is_err();
+            if gone {
+                open[i] = false;
+                closed_at[i] = Some(start.elapsed());
+            }
+        }
+        // A normal client is served meanwhile (paces the trickle at the same time).
+        let t = Instant::now();
+        round_trip(s.addr, "normal");
+        assert!(t.elapsed() < Duration::from_millis(500));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for (i, at) in closed_at.iter().enumerate() {
+        let at = at.unwrap_or_else(|| panic!("conn {i} never closed"));
+        assert!(
+            at >= timeout - Duration::from_millis(50) && at < timeout * 3,
+            "conn {i} closed at {at:?}"
+        );
+    }
+    drop(conns);
+    let st = s.stop();
+    assert_eq!(st.closed_by[CloseReason::ReadTimeout], N as u64);
+}
+
+#[test]
+fn s6_idle_connections_close_and_a_shorter_pause_is_fine() {
+    let s = run(lines_echo({
+        let mut c = goway::net::server::Config::default();
+        c.idle_timeout = Duration::from_millis(300);
+        c
+    }));
+    let t = Instant::now();
+    let mut idle = client(s.addr);
+    let mut busy = client(s.addr);
+    let mut r = BufReader::new(busy.try_clone().unwrap());
+    let mut line = String::new();
+    for i in 0..3 {
+        // Pause below the idle timeout between requests.
+        std::thread::sleep(Duration::from_millis(100));
+        writeln!(busy, "{i}").unwrap();
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        assert_eq!(line, format!("{i}\n"));
+    }
+    let (got, _) = read_to_close(&mut idle);
+    assert!(got.is_empty());
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_millis(290) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+    drop((busy, r));
+    let st = s.stop();
+    assert!(st.closed_by[CloseReason::IdleTimeout] >= 1, "{st:?}");
+}
+
+// ----- S7 ----------------------------------------------------------------------------------
+
+#[test]
+fn s7_over_max_connections_get_the_busy_reply() {
+    let s = run(lines_echo({
+        let mut c = goway::net::server::Config::default();
+        c.max_connections = 8;
+        c.busy_reply = Some(b"ERR max connections reached\n".to_vec());
+        c
+    }));
+    // Eight are served (a round trip proves each is active).
+    let mut served: Vec<(TcpStream, BufReader<TcpStream>)> = (0..8)
+        .map(|i| {
+            let mut c = client(s.addr);
+            let mut r = BufReader::new(c.try_clone().unwrap());
+            writeln!(c, "hello {i}").unwrap();
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            assert_eq!(line, format!("hello {i}\n"));
+            (c, r)
+        })
+        .collect();
+    // Twelve more get the reply and EOF.
+    for _ in 0..12 {
+        let mut c = client(s.addr);
+        let (got, _) = read_to_close(&mut c);
+        assert_eq!(got, b"ERR max connections reached\n");
+    }
+    assert_eq!(s.handle.stats().rejected, 12);
+    // Close four; four new ones are served.
+    served.truncate(4);
+    wait_for("four closed", || s.handle.stats().active == 4);
+    for i in 0..4 {
+        round_trip(s.addr, &format!("again {i}"));
+    }
+    for (c, _) in &served {
+        c.shutdown(Shutdown::Both).unwrap();
+    }
+    drop(served);
+    let st = s.stop();
+    assert_eq!(st.accepted, 12);
+    assert_eq!(st.rejected, 12);
+    assert!(logged("max_connections (8) reached") >= 1);
+}
+
+// ----- S8 ----------------------------------------------------------------------------------
+
+/// The child side of S8: run with `GOWAY_S8_CHILD=1` under `ulimit -n 64`.
+#[test]
+#[ignore = "run by s8_descriptor_exhaustion_backs_off_and_recovers in a child process"]
+fn s8_child() {
+    if std::env::var_os("GOWAY_S8_CHILD").is_none() {
+        return;
+    }
+    let s = run(lines_echo(goway::net::server::Config::default()));
+    // Use up every descriptor left, as other work in the process might.
+    let mut hog = Vec::new();
+    while let Ok(f) = std::fs::File::open("/dev/null") {
+        hog.push(f);
+    }
+    println!("READY {} {}", s.addr, hog.len());
+    let mut cmd = String::new();
+    std::io::stdin().read_line(&mut cmd).unwrap();
+    drop(hog);
+    println!("RELEASED");
+    cmd.clear();
+    std::io::stdin().read_line(&mut cmd).unwrap();
+    s.stop();
+    println!("STOPPED");
+}
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (in parentheses): utime is 14th, stime 15th overall.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn s8_descriptor_exhaustion_backs_off_and_recovers() {
+    use std::process::{Command, Stdio};
+    let exe = std::env::current_exe().unwrap();
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 64 && exec '{}' --exact s8_child --ignored --nocapture --test-threads 1",
+            exe.display()
+        ))
+        .env("GOWAY_S8_CHILD", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    let addr: SocketAddr = loop {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "child ended early");
+        // libtest prints "test s8_child ... " on the same line.
+        if let Some(at) = line.find("READY ") {
+            break line[at + 6..]
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+        }
+    };
+    // 80 clients queue up while the server has no descriptor to accept them with.
+    let clients: Vec<TcpStream> = (0..80).map(|_| client(addr)).collect();
+    let cpu0 = cpu_ticks(pid);
+    let t = Instant::now();
+    std::thread::sleep(Duration::from_secs(2)); // a measurement window, not a synchronisation
+    let cpu = cpu_ticks(pid) - cpu0;
+    let secs = t.elapsed().as_secs_f64();
+    // Ticks are 10 ms (CLK_TCK 100): a busy accept loop would burn ~2 s of CPU here.
+    assert!(
+        cpu <= 30,
+        "{cpu} ticks of CPU in {secs:.1} s: the accept loop spins"
+    );
+    drop(clients);
+    writeln!(stdin, "release").unwrap();
+    loop {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "child ended early");
+        if line.contains("RELEASED") {
+            break;
+        }
+    }
+    // Recovered: a new client is served once the backlog of closed ones is drained.
+    let end = Instant::now() + WATCHDOG;
+    loop {
+        let mut c = client(addr);
+        c.write_all(b"back\n").unwrap();
+        let mut l = String::new();
+        if BufReader::new(c).read_line(&mut l).is_ok() && l == "back\n" {
+            break;
+        }
+        assert!(Instant::now() < end, "server did not recover");
+    }
+    writeln!(stdin, "stop").unwrap();
+    loop {
+        line.clear();
+        if out.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "child failed: {status}");
+}
+
+// ----- S9 ----------------------------------------------------------------------------------
+
+#[test]
+fn s9_handler_panics_stay_in_their_connection() {
+    let srv = Server::builder()
+        .addr("127.0.0.1:0")
+        .codec(LinesCodec::new())
+        .handler(|conn| {
+            for f in conn {
+                if f == b"panic" {
+                    panic!("boom: asked to");
+                }
+                conn.send(f)?;
+            }
+            Ok(())
+        })
+        .bind()
+        .unwrap();
+    let s = run(srv);
+    let addr = s.addr;
+    let panics = 100 * STRESS;
+    let panicker = std::thread::spawn(move || {
+        for _ in 0..panics {
+            let mut c = client(addr);
+            c.write_all(b"panic\n").unwrap();
+            let (got, _) = read_to_close(&mut c);
+            assert!(got.is_empty());
+        }
+    });
+    let workers: Vec<_> = (0..20)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let mut c = client(addr);
+                let mut r = BufReader::new(c.try_clone().unwrap());
+                let mut line = String::new();
+                for j in 0..50 {
+                    writeln!(c, "{i}-{j}").unwrap();
+                    line.clear();
+                    r.read_line(&mut line).unwrap();
+                    assert_eq!(line, format!("{i}-{j}\n"));
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    panicker.join().unwrap();
+    let st = s.stop();
+    assert_eq!(st.panics, panics as u64);
+    assert_eq!(st.closed_by[CloseReason::Panic], panics as u64);
+    assert_eq!(st.frames_out, 20 * 50);
+    assert!(
+        logged("panic serving 127.0.0.1:") >= panics,
+        "the log names the peer"
+    );
+    assert!(logged(": boom: asked to") >= panics);
+}
+
+// ----- S10 ---------------------------------------------------------------------------------
+
+#[test]
+fn s10_graceful_shutdown_finishes_in_flight_work() {
+    let srv = Server::builder()
+        .addr("127.0.0.1:0")
+        .codec(LinesCodec::new())
+        .handler(|conn| {
+            for f in conn {
+                if f == b"slow" {
+                    goway::time::sleep(Duration::from_millis(300));
+                }
+                conn.send(f)?;
+            }
+            Ok(())
+        })
+        .bind()
+        .unwrap();
+    let s = run(srv);
+    let addr = s.addr;
+    let mut slow: Vec<TcpStream> = (0..20).map(|_| client(addr)).collect();
+    let idle: Vec<TcpStream> = (0..50).map(|_| client(addr)).collect();
+    let mut mid = client(addr);
+    mid.write_all(b"mid").unwrap();
+    wait_for("71 active", || s.handle.stats().active == 71);
+    for c in &mut slow {
+        c.write_all(b"slow\n").unwrap();
+    }
+    wait_for("20 slow frames in", || s.handle.stats().frames_in == 20);
+    let h = s.handle.clone();
+    let t = Instant::now();
+    let shutdown = std::thread::spawn(move || h.shutdown());
+    wait_for("closing", || s.handle.is_closing());
+    // The frame being received is finished and answered.
+    mid.write_all(b"dle\n").unwrap();
+    for c in &mut slow {
+        let (got, _) = read_to_close(c);
+        assert_eq!(got, b"slow\n");
+    }
+    assert_eq!(read_to_close(&mut mid).0, b"middle\n");
+    for mut c in idle {
+        assert!(read_to_close(&mut c).0.is_empty());
+    }
+    let report = shutdown
+        .join()
+        .unwrap()
+        .expect("all drained within the grace");
+    assert_eq!(report.drained, 71);
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    let st = s.finish();
+    assert!(TcpStream::connect(addr).is_err(), "new connects refused");
+    assert_eq!(st.frames_out, 21);
+    assert_eq!(st.closed_by[CloseReason::Shutdown], 71);
+}
+
+#[test]
+fn s10_grace_over_cuts_off_and_reports() {
+    let srv = Server::builder()
+        .addr("127.0.0.1:0")
+        .codec(LinesCodec::new())
+        .shutdown_grace(Duration::from_millis(300))
+        .handler(|conn| {
+            for f in conn {
+                // Ignores the shutdown: a long job.
+                goway::time::sleep(Duration::from_millis(1200));
+                conn.send(f)?;
+            }
+            Ok(())
+        })
+        .bind()
+        .unwrap();
+    let s = run(srv);
+    let mut c = client(s.addr);
+    c.write_all(b"job\n").unwrap();
+    wait_for("job started", || s.handle.stats().frames_in == 1);
+    let t = Instant::now();
+    let r = s.handle.shutdown();
+    assert_eq!(r, Err(ShutdownError::Timeout { cut_off: 1 }));
+    assert!(t.elapsed() < Duration::from_secs(1));
+    // Cut off: the client sees the connection end without a reply.
+    assert!(read_to_close(&mut c).0.is_empty());
+    // Idempotent: a second call finds nothing left once the job returns.
+    let st = s.finish();
+    assert_eq!(st.closed_by[CloseReason::CutOff], 1);
+    assert_eq!(st.frames_out, 0);
+}
+
+// ----- S13 ---------------------------------------------------------------------------------
+
+#[test]
+fn s13_senders_of_a_closed_connection_fail_without_hanging() {
+    let (tx, rx) = goway::chan::bounded(1);
+    let srv = Server::builder()
+        .addr("127.0.0.1:0")
+        .codec(LinesCodec::new())
+        .write_queue(1)
+        .handler(move |conn| {
+            let _ = tx.send(conn.sender());
+            for _ in conn {}
+            Ok(())
+        })
+        .bind()
+        .unwrap();
+    let s = run(srv);
+    let c = client(s.addr);
+    let sender = rx.recv_timeout(WATCHDOG).unwrap();
+    // The client never reads: once the socket buffers and the queue are full, a send times
+    // out and gives the value back.
+    let mut timed_out = None;
+    for i in 0..10_000u32 {
+        match sender.send_timeout(vec![b'x'; 65_536 + i as usize], Duration::from_millis(20)) {
+            Ok(()) => {}
+            Err(e) => {
+                timed_out = Some(e);
+                break;
+            }
+        }
+    }
+    let e = timed_out.expect("the queue fills up");
+    assert!(e.is_timeout(), "{e:?}");
+    assert!(e.into_inner().len() >= 65_536);
+    assert!(sender.try_send(b"late".to_vec()).unwrap_err().is_full());
+    drop(c);
+    wait_for("closed", || s.handle.stats().closed == 1);
+    // After close: an error with the value back, never a hang or a panic.
+    let e = sender.send(b"after".to_vec()).unwrap_err();
+    assert_eq!(e.into_inner(), b"after");
+    assert!(sender.is_closed());
+    s.stop();
+}

@@ -1,0 +1,519 @@
+//! goway::net::Server over real TCP on loopback: echo, many clients, pipelining, large
+//! frames, broadcast, handler endings, Unix sockets, shutdown signals. Each test shuts its
+//! server down and checks that `stats()` is back at its baseline.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use goway::chan;
+use goway::net::codec::{Codec, LengthCodec, LinesCodec};
+use goway::net::server::{CloseReason, ServeError, Stats};
+use goway::net::{ConnSender, Server, ServerHandle};
+use goway::runtime::JoinHandle;
+
+const WATCHDOG: Duration = Duration::from_secs(5);
+
+struct Running {
+    handle: ServerHandle,
+    addr: SocketAddr,
+    serving: JoinHandle<Result<(), ServeError>>,
+}
+
+fn run<C: Codec>(srv: Server<C>) -> Running {
+    let handle = srv.handle();
+    let addr = srv
+        .local_addr()
+        .unwrap_or_else(|_| "0.0.0.0:0".parse().unwrap());
+    let serving = goway::go!(move || srv.serve());
+    Running {
+        handle,
+        addr,
+        serving,
+    }
+}
+
+impl Running {
+    /// Shuts down, checks `serve` returned `ServerClosed`, waits for every goroutine, checks
+    /// the gauges are back at baseline, and returns the final stats.
+    fn stop(self) -> Stats {
+        self.handle.shutdown().expect("graceful shutdown");
+        let r = self.serving.join().expect("serve did not panic");
+        assert!(matches!(r, Err(ServeError::ServerClosed)), "{r:?}");
+        assert!(
+            self.handle.wait_closed(WATCHDOG),
+            "goroutines still running"
+        );
+        let s = self.handle.stats();
+        assert_eq!(s.active, 0, "{s:?}");
+        assert_eq!(s.goroutines, 0, "{s:?}");
+        assert_eq!(s.accepted, s.closed, "{s:?}");
+        s
+    }
+}
+
+fn client(addr: SocketAddr) -> TcpStream {
+    let c = TcpStream::connect(addr).unwrap();
+    // As Go's clients: no Nagle delay behind the server's delayed ACKs.
+    c.set_nodelay(true).unwrap();
+    c.set_read_timeout(Some(WATCHDOG)).unwrap();
+    c.set_write_timeout(Some(WATCHDOG)).unwrap();
+    c
+}
+
+fn echo_server() -> Server<LinesCodec> {
+    Server::builder()
+        .addr("127.0.0.1:0")
+        .codec(LinesCodec::new())
+        .handler(|conn| {
+            for frame in conn {
+                conn.send(frame)?;
+            }
+            Ok(())
+        })
+        .bind()
+        .unwrap()
+}
+
+fn read_all(mut c: TcpStream) -> Vec<u8> {
+    let mut v = Vec::new();
+    c.read_to_end(&mut v).unwrap();
+    v
+}
+
+#[test]
+fn echo_exact_bytes_and_stats() {
+    let s = run(echo_server());
+    let mut c = client(s.addr);
+    c.write_all(b"hello\r\n\nworld\nunterminated").unwrap();
+    c.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(read_all(c), b"hello\r\n\nworld\n");
+    let st = s.stop();
+    assert_eq!((st.frames_in, st.frames_out), (3, 3));
+    assert_eq!(st.bytes_in, 26);
+    assert_eq!(st.bytes_out, 14);
+    assert_eq!(st.accepted, 1);
+    assert_eq!(st.closed_by[CloseReason::EofMidFrame], 1);
+}
+
+#[test]
+fn many_clients_round_trips() {
+    let s = run(echo_server());
+    const CLIENTS: usize = 40;
+    const LINES: usize = 100;
+    let threads: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            let addr = s.addr;
+            std::thread::spawn(move || {
+                let c = client(addr);
+                let mut r = BufReader::new(c.try_clone().unwrap());
+                let mut w = c;
+                let mut line = String::new();
+                for j in 0..LINES {
+                    writeln!(w, "client {i} line {j}").unwrap();
+                    line.clear();
+                    r.read_line(&mut line).unwrap();
+                    assert_eq!(line, format!("client {i} line {j}\n"));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let st = s.stop();
+    assert_eq!(st.frames_in, (CLIENTS * LINES) as u64);
+    assert_eq!(st.frames_out, (CLIENTS * LINES) as u64);
+    assert_eq!(st.accepted, CLIENTS as u64);
+    // Clients that left before the shutdown closed by EOF; the shutdown may beat a last FIN.
+    assert_eq!(
+        st.closed_by[CloseReason::Eof] + st.closed_by[CloseReason::Shutdown],
+        CLIENTS as u64
+    );
+}
+
+#[test]
+fn pipelined_frames_come_back_in_order() {
+    let s = run(echo_server());
+    const N: usize = 20_000;
+    let c = client(s.addr);
+    let mut w = c.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        for i in 0..N {
+            writeln!(all, "{i:08}").unwrap();
+        }
+        w.write_all(&all).unwrap();
+        w.shutdown(Shutdown::Write).unwrap();
+    });
+    let mut r = BufReader::new(c);
+    let mut line = String::new();
+    for i in 0..N {
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        assert_eq!(line, format!("{i:08}\n"));
+    }
+    writer.join().unwrap();
+    let st = s.stop();
+    assert_eq!(st.frames_out, N as u64);
+    // Batching: far fewer writes than frames is not observable here, but bytes must match.
+    assert_eq!(st.bytes_out, (N * 9) as u64);
+}
+
+#[test]
+fn large_length_prefixed_frames() {
+    let srv = Server::builder()
+        .addr("127.0.0.1:0")
+        .codec(LengthCodec::new())
+        .max_frame(4 << 20)
+        .handler(|conn| {
+            for frame in conn {
+                conn.send(frame)?;
+            }
+            Ok(())
+        })
+        .bind()
+        .unwrap();
+    let s = run(srv);
+    let c = client(s.addr);
+    let sizes = [0usize, 1, 70_000, 3 << 20, 4 << 20];
+    let mut w = c.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        for (i, &n) in sizes.iter().enumerate() {
+            let body: Vec<u8> = (0..n).map(|j| (i * 31 + j) as u8).collect();
+            w.write_all(&(n as u32).to_be_bytes()).unwrap();
+            w.write_all(&body).unwrap();
+        }
+        w.shutdown(Shutdown::Write).unwrap();
+    });
+    let got = read_all(c);
+    writer.join().unwrap();
+    let mut at = 0;
+    for (i, &n) in sizes.iter().enumerate() {
+        let len = u32::from_be_bytes(got[at..at + 4].try_into().unwrap()) as usize;
+        assert_eq!(len, n);
+        let body = &got[at + 4..at + 4 + n];
+        assert!(
+            body.iter()
+                .enumerate()
+                .all(|(j, &b)| b == (i * 31 + j) as u8)
+        );
+        at += 4 + n;
+    }
+    assert_eq!(at, got.len());
+    let st = s.stop();
+    assert_eq!(st.frames_in, sizes.len() as u64);
+}
+
+#[test]
+fn broadcast_through_cloned_senders() {
+    type Room = Arc<Mutex<Vec<ConnSender<Vec<u8>>>>>;
+    let room: Room = Arc::default();
+    let r2 = room.clone();
+    let srv = Server::builder()
+        .addr("127.0.0.1:0")
+        .codec(LinesCodec::new())
+        .handler(move |conn| {
+            r2.lock().unwrap().push(conn.sender());
+            conn.send(b"joined".to_vec())?;
+            for frame in conn {
+                // Collect the live senders, then send outside the lock (a send may wait).
+                let peers: Vec<_> = r2.lock().unwrap().clone();
+                for p in peers {
+                    let _ = p.send(frame.clone());
+                }
+            }
+            Ok(())
+        })
+        .bind()
+        .unwrap();
+    let s = run(srv);
+    let clients: Vec<_> = (0..3).map(|_| client(s.addr)).collect();
+    let mut readers: Vec<_> = clients
+        .iter()
+        .map(|c| BufReader::new(c.try_clone().unwrap()))
+        .collect();
+    let mut line = String::new();
+    for r in &mut readers {
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        assert_eq!(line, "joined\n");
+    }
+    (&clients[0]).write_all(b"hi all\n").unwrap();
+    for r in &mut readers {
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        assert_eq!(line, "hi all\n");
+    }
+    drop(readers);
+    for c in &clients {
+        c.shutdown(Shutdown::Both).unwrap();
+    }
+    drop(clients);
+    let st = s.stop();
+    // Senders of closed connections fail.
+    for p in room.lock().unwrap().iter() {
+        assert!(p.is_closed());
+        assert!(p.send(b"late".to_vec()).is_err());
+    }
+    assert_eq!(st.frames_out, 3 + 3);
+}
+
+#[test]
+fn peer_addr_and_ids() {
+    let srv = Server::builder()
+        .addr("127.0.0.1:0")
+        .codec(LinesCodec::new())
+        .handler(|conn| {
+            conn.send(format!("{} {}", conn.peer_addr(), conn.id()).into_bytes())?;
+            Ok(())
+        })
+        .bind()
+        .unwrap();
+    let s = run(srv);
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let c = client(s.addr);
+        let local = c.local_addr().unwrap();
+        let got = String::from_utf8(read_all(c)).unwrap();
+        let (peer, id) = got.trim_end().split_once(' ').unwrap();
+        assert_eq!(peer, local.to_string());
+        ids.push(id.parse::<u64>().unwrap());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "ids are unique");
+    let st = s.stop();
+    assert_eq!(st.closed_by[CloseReason::HandlerDone], 3);
+}
+
+#[test]
+fn handler_return_closes_after_the_replies_and_errors_are_counted() {
+    let srv = Server::builder()
+        .addr("127.0.0.1:0")
+        .codec(LinesCodec::new())
+        .handler(|conn| {
+            let first = conn.recv().ok_or("no frame")?;
+            conn.send(b"bye".to_vec())?;
+            if first == b"fail" {
+                return Err("asked to fail".into());
+            }
+            Ok(())
+        })
+        .bind()
+        .unwrap();
+    let s = run(srv);
+    for (msg, reason) in [
+        (&b"x\nignored\n"[..], CloseReason::HandlerDone),
+        (b"fail\n", CloseReason::HandlerError),
+    ] {
+        let mut c = client(s.addr);
+        c.write_all(msg).unwrap();
+        // The server closes on its own (FIN after the reply); the client does not half-close.
+        assert_eq!(read_all(c), b"bye\n");
+        let _ = reason;
+    }
+    let st = s.stop();
+    assert_eq!(st.closed_by[CloseReason::HandlerDone], 1);
+    assert_eq!(st.closed_by[CloseReason::HandlerError], 1);
+}
+
+#[test]
+fn unix_socket_server() {
+    let path = std::env::temp_dir().join(format!("goway-server-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let srv = Server::builder()
+        .unix(&path)
+        .codec(LinesCodec::new())
+        .handler(|conn| {
+            for f in conn {
+                conn.send(f)?;
+            }
+            Ok(())
+        })
+        .bind()
+        .unwrap();
+    assert!(srv.local_addr().is_err());
+    let s = run(srv);
+    let mut c = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    c.set_read_timeout(Some(WATCHDOG)).unwrap();
+    c.write_all(b"over unix\n").unwrap();
+    c.shutdown(Shutdown::Write).unwrap();
+    let mut v = Vec::new();
+    c.read_to_end(&mut v).unwrap();
+    assert_eq!(v, b"over unix\n");
+    s.stop();
+    assert!(
+        !path.exists(),
+        "the socket file is removed when the server stops"
+    );
+}
+
+#[test]
+fn serve_after_shutdown_and_shutdown_signal() {
+    // Shut down before serving: serve returns ServerClosed at once (Go's
+    // TestServerShutdownThenServe); shutdown is idempotent.
+    let srv = echo_server();
+    let h = srv.handle();
+    h.shutdown().unwrap();
+    h.shutdown().unwrap();
+    assert!(matches!(srv.serve(), Err(ServeError::ServerClosed)));
+
+    // Closing the signal channel shuts the server down.
+    let (sig_tx, sig_rx) = chan::bounded::<()>(0);
+    let srv = Server::builder()
+        .addr("127.0.0.1:0")
+        .codec(LinesCodec::new())
+        .shutdown_on(sig_rx)
+        .handler(|conn| {
+            for f in conn {
+                conn.send(f)?;
+            }
+            Ok(())
+        })
+        .bind()
+        .unwrap();
+    let s = run(srv);
+    let mut c = client(s.addr);
+    c.write_all(b"before\n").unwrap();
+    let mut r = BufReader::new(c);
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    assert_eq!(line, "before\n");
+    sig_tx.close();
+    let served = s.serving.join().unwrap();
+    assert!(matches!(served, Err(ServeError::ServerClosed)));
+    // The idle connection was closed by the shutdown.
+    line.clear();
+    assert_eq!(r.read_line(&mut line).unwrap(), 0);
+    assert!(s.handle.wait_closed(WATCHDOG));
+    assert!(TcpStream::connect(s.addr).is_err(), "no longer accepting");
+    let st = s.handle.stats();
+    assert_eq!((st.active, st.goroutines), (0, 0));
+    assert_eq!(st.closed_by[CloseReason::Shutdown], 1);
+}
+
+#[test]
+fn done_channel_ends_a_pushing_handler() {
+    // A handler that never calls recv: it pushes ticks until the connection closes.
+    let srv = Server::builder()
+        .addr("127.0.0.1:0")
+        .codec(LinesCodec::new())
+        .handler(|conn| {
+            let tick = goway::time::tick(Duration::from_millis(5));
+            loop {
+                goway::select! {
+                    recv(conn.done()) -> _ => return Ok(()),
+                    recv(tick) -> _ => conn.send(b"tick".to_vec())?,
+                }
+            }
+        })
+        .bind()
+        .unwrap();
+    let s = run(srv);
+    let c = client(s.addr);
+    let mut r = BufReader::new(c.try_clone().unwrap());
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    assert_eq!(line, "tick\n");
+    c.shutdown(Shutdown::Write).unwrap();
+    // The client's EOF closes `done`; the handler returns; the server closes.
+    let mut rest = Vec::new();
+    r.read_to_end(&mut rest).unwrap();
+    s.stop();
+}
+
+#[test]
+fn a_slow_handler_is_not_idle() {
+    // idle_timeout counts only while the handler waits for input with nothing queued.
+    let srv = Server::builder()
+        .addr("127.0.0.1:0")
+        .codec(LinesCodec::new())
+        .idle_timeout(Duration::from_millis(100))
+        .handler(|conn| {
+            for f in conn {
+                goway::time::sleep(Duration::from_millis(400));
+                conn.send(f)?;
+            }
+            Ok(())
+        })
+        .bind()
+        .unwrap();
+    let s = run(srv);
+    let mut c = client(s.addr);
+    c.write_all(b"slow\n").unwrap();
+    let mut r = BufReader::new(c);
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    assert_eq!(line, "slow\n");
+    // Then idle: closed by the idle timeout.
+    line.clear();
+    assert_eq!(r.read_line(&mut line).unwrap(), 0);
+    let st = s.stop();
+    assert_eq!(st.closed_by[CloseReason::IdleTimeout], 1);
+}
+
+#[test]
+fn unbuffered_queues_still_work() {
+    let srv = Server::builder()
+        .addr("127.0.0.1:0")
+        .codec(LinesCodec::new())
+        .read_queue(0)
+        .write_queue(0)
+        .handler(|conn| {
+            for f in conn {
+                conn.send(f)?;
+            }
+            Ok(())
+        })
+        .bind()
+        .unwrap();
+    let s = run(srv);
+    let mut c = client(s.addr);
+    let msg: Vec<u8> = (0..500)
+        .flat_map(|i| format!("{i}\n").into_bytes())
+        .collect();
+    c.write_all(&msg).unwrap();
+    c.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(read_all(c), msg);
+    s.stop();
+}
+
+#[test]
+fn context_cancellation_shuts_down_and_reaches_connections() {
+    let (ctx, cancel) = goway::context::with_cancel(&goway::context::background());
+    let (seen_tx, seen_rx) = chan::bounded::<goway::context::Context>(1);
+    let srv = Server::builder()
+        .addr("127.0.0.1:0")
+        .codec(LinesCodec::new())
+        .context(&ctx)
+        .handler(move |conn| {
+            let _ = seen_tx.send(conn.context().clone());
+            for f in conn {
+                conn.send(f)?;
+            }
+            Ok(())
+        })
+        .bind()
+        .unwrap();
+    let s = run(srv);
+    let mut c = client(s.addr);
+    c.write_all(b"ctx\n").unwrap();
+    let mut r = BufReader::new(c);
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    let conn_ctx = seen_rx.recv_timeout(WATCHDOG).unwrap();
+    assert!(!conn_ctx.is_done());
+    cancel.cancel();
+    // The server drains: the idle client sees EOF, serve returns, the conn's context is done.
+    line.clear();
+    assert_eq!(r.read_line(&mut line).unwrap(), 0);
+    assert!(matches!(
+        s.serving.join().unwrap(),
+        Err(ServeError::ServerClosed)
+    ));
+    assert!(conn_ctx.done().recv_timeout(WATCHDOG).is_err());
+    assert!(conn_ctx.is_done());
+    assert!(s.handle.wait_closed(WATCHDOG));
+    assert_eq!(s.handle.stats().active, 0);
+}
