@@ -282,7 +282,8 @@ impl Node {
         if self.err.load(Ordering::Acquire) != 0 {
             return closed_done();
         }
-        let (tx, rx) = chan::bounded(0);
+        // Closed only by cancel: a node dropped uncancelled must not look cancelled.
+        let (tx, rx) = chan::bounded_unclosable(0);
         st.done = Some((tx, rx.clone()));
         rx
     }

@@ -496,7 +496,10 @@ impl Wheel {
                 }
                 match action {
                     Action::Send(tx) | Action::Tick { tx, .. } => {
-                        let _ = tx.try_send(now);
+                        // Sent under the timer's lock (so stop() never races it), woken after.
+                        let (_, deferred) = tx.try_send_deferred(now);
+                        drop(arming);
+                        deferred.finish();
                     }
                     Action::Wake(w) => {
                         if w.try_select(0) {

@@ -1204,3 +1204,17 @@ fn sub_millisecond_timeout_expires_in_a_goroutine() {
     });
     assert_eq!(r, Err(RecvTimeoutError::Timeout));
 }
+
+/// A timeout of centuries (a common "forever" idiom) inside a goroutine neither panics nor
+/// spins: the wait is parked in capped slices and still wakes for the value.
+#[test]
+fn a_timeout_of_centuries_in_a_goroutine_still_receives() {
+    let (tx, rx) = chan::bounded::<u8>(0);
+    let h = goway::go!(move || rx.recv_timeout(Duration::from_nanos(u64::MAX)));
+    tx.send_timeout(7, Duration::from_secs(10))
+        .expect("the goroutine receives");
+    match h.join_timeout(Duration::from_secs(10)) {
+        Ok(r) => assert_eq!(r, Ok(7)),
+        Err(_) => panic!("the goroutine did not finish"),
+    }
+}

@@ -754,3 +754,17 @@ fn debug_output() {
         "CancelFunc { detached: false, err: Some(Canceled) }"
     );
 }
+
+/// A context dropped without being cancelled (its cancel handle detached, nothing else holding
+/// it) must not look cancelled: Go's done channel would stay open.
+#[test]
+fn done_of_a_dropped_uncancelled_context_stays_open() {
+    let (ctx, cancel) = context::with_cancel(&context::background());
+    let done = ctx.done();
+    cancel.detach();
+    drop(ctx);
+    assert_eq!(
+        done.recv_timeout(Duration::from_millis(20)),
+        Err(RecvTimeoutError::Timeout)
+    );
+}

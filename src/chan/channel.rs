@@ -38,12 +38,12 @@ struct Inner<T> {
 }
 
 /// A waiter to wake once the lock is released.
-type Wake = Option<Arc<Waiter>>;
+pub(crate) type Wake = Option<Arc<Waiter>>;
 
 /// Packets of finished waiters met under the lock. They are dropped only after the lock is
 /// released: dropping the last reference to a waiter can wait for may to finish parking its
 /// coroutine, which must never happen while holding a lock that coroutine may need.
-type Dead<T> = Vec<Arc<Packet<T>>>;
+pub(crate) type Dead<T> = Vec<Arc<Packet<T>>>;
 
 #[inline]
 fn wake(w: Wake) {
@@ -198,6 +198,20 @@ impl<T> Chan<T> {
         };
         drop(dead);
         r.map(wake)
+    }
+
+    /// `try_send` that leaves the wake-up and the dead packets to the caller, who must run
+    /// them after releasing its own locks (see [`Dead`]).
+    pub(crate) fn try_send_deferred(&self, v: T) -> (Result<(), TrySendError<T>>, Wake, Dead<T>) {
+        let mut dead = Dead::new();
+        let r = {
+            let mut g = self.inner.lock();
+            self.try_send_locked(&mut g, v, None, &mut dead)
+        };
+        match r {
+            Ok(w) => (Ok(()), w, dead),
+            Err(e) => (Err(e), None, dead),
+        }
     }
 
     pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {

@@ -69,16 +69,38 @@ pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
     )
 }
 
-/// A one-slot channel that never closes when its senders are dropped (Go's timer channels:
-/// a fired timer's channel stays open, so a second receive blocks instead of reporting a close).
-/// Dropping every receiver still closes it, which tells the timer thread nobody listens.
-pub(crate) fn timer_channel<T>() -> (Sender<T>, Receiver<T>) {
-    let (tx, rx) = bounded(1);
+/// The second half of [`Sender::try_send_deferred`]: call [`finish`](Deferred::finish) after
+/// releasing every lock.
+pub(crate) struct Deferred<T> {
+    wake: channel::Wake,
+    dead: channel::Dead<T>,
+}
+
+impl<T> Deferred<T> {
+    pub(crate) fn finish(self) {
+        if let Some(w) = self.wake {
+            w.unpark();
+        }
+        drop(self.dead);
+    }
+}
+
+/// A channel that never closes when its senders are dropped (only by an explicit close or when
+/// every receiver is gone): Go's channels, which have no sender count.
+pub(crate) fn bounded_unclosable<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
+    let (tx, rx) = bounded(cap);
     if let Some(c) = &tx.chan {
         // A sender count nobody owns: the count never reaches zero.
         c.senders.fetch_add(1, Ordering::Relaxed);
     }
     (tx, rx)
+}
+
+/// A one-slot channel that never closes when its senders are dropped (Go's timer channels:
+/// a fired timer's channel stays open, so a second receive blocks instead of reporting a close).
+/// Dropping every receiver still closes it, which tells the timer thread nobody listens.
+pub(crate) fn timer_channel<T>() -> (Sender<T>, Receiver<T>) {
+    bounded_unclosable(1)
 }
 
 /// Creates a channel with an unlimited buffer: a send never blocks.
@@ -172,6 +194,26 @@ impl<T> Sender<T> {
         match &self.chan {
             Some(c) => c.try_send(v),
             None => Err(TrySendError::Full(v)),
+        }
+    }
+
+    /// [`try_send`](Self::try_send), but the wake-up of a receiver and the release of dead
+    /// wait packets happen only when the returned [`Deferred`] is finished: for internal
+    /// callers that hold a lock of their own, since releasing a waiter may wait for may to
+    /// finish parking a coroutine that could need that lock.
+    pub(crate) fn try_send_deferred(&self, v: T) -> (Result<(), TrySendError<T>>, Deferred<T>) {
+        match &self.chan {
+            Some(c) => {
+                let (r, wake, dead) = c.try_send_deferred(v);
+                (r, Deferred { wake, dead })
+            }
+            None => (
+                Err(TrySendError::Full(v)),
+                Deferred {
+                    wake: None,
+                    dead: Vec::new(),
+                },
+            ),
         }
     }
 

@@ -79,13 +79,21 @@ impl Waiter {
             return;
         }
         self.state.store(WAITING, Ordering::Relaxed);
-        let _ = POOL.try_with(|p| {
-            let mut p = p.borrow_mut();
-            let v = &mut p[self.coroutine as usize];
-            if v.len() < POOL_MAX {
-                v.push(self);
-            }
-        });
+        // A waiter the full pool refuses is dropped only after leaving the thread-local.
+        let overflow = POOL
+            .try_with(|p| {
+                let mut p = p.borrow_mut();
+                let v = &mut p[self.coroutine as usize];
+                if v.len() < POOL_MAX {
+                    v.push(self);
+                    None
+                } else {
+                    Some(self)
+                }
+            })
+            .ok()
+            .flatten();
+        drop(overflow);
     }
 
     /// Commits this waiter to operation `case`. `true` if it was still waiting: the caller now
@@ -145,7 +153,9 @@ impl Waiter {
                             self.selected()
                         };
                     }
-                    let left = d - now;
+                    // Capped: may turns a park timeout into u64 nanoseconds past its own
+                    // start, which overflows for timeouts of centuries. The loop re-parks.
+                    let left = (d - now).min(Duration::from_secs(3600));
                     if self.coroutine {
                         // may keeps a coroutine's park timeout in whole milliseconds and reads
                         // 0 as "forever": round up, so a short wait cannot become endless (it

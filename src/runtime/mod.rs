@@ -61,7 +61,7 @@ impl Default for Config {
 
 impl Config {
     /// The defaults: one worker per CPU this process may use, 32 KiB stacks, panics contained
-    /// to their goroutine, a pool of 10,000 reusable stacks.
+    /// to their goroutine, a pool of 1,000 reusable stacks.
     pub fn new() -> Self {
         Config {
             workers: 0,

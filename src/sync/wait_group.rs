@@ -211,6 +211,12 @@ impl WaitGroup {
     fn release_waiters(&self) {
         let woken = {
             let mut q = self.inner.waiters.lock();
+            if counter(self.inner.state.load(Ordering::Acquire)) != 0 {
+                // The counter left zero again before the waiters were released: an `add` raced
+                // this round's `wait` (Go panics the same way, sync/waitgroup.go).
+                drop(q);
+                panic!("sync: WaitGroup misuse: Add called concurrently with Wait");
+            }
             let (woken, removed) = q.drain(RELEASED);
             self.inner.state.fetch_sub(removed as u64, Ordering::AcqRel);
             woken
