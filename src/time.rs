@@ -508,11 +508,18 @@ impl Wheel {
                     }
                     Action::Func(f) => {
                         drop(arming);
+                        let inline = f.clone();
                         let spawned = crate::runtime::Builder::new()
                             .name("time::after_func")
                             .spawn(move || f());
                         if let Err(e) = spawned {
-                            log::error!(target: "goway::time", "after_func: {e}");
+                            // Never lose the call (a context deadline rides on it): run it
+                            // here, on the timer thread, delaying other timers meanwhile.
+                            log::warn!(
+                                target: "goway::time",
+                                "after_func: {e}; running the function on the timer thread"
+                            );
+                            inline();
                         }
                     }
                 }
