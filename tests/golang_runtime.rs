@@ -24,7 +24,6 @@
 //!   a machine whose `vm.max_map_count` is too small for that the test runs as many as fit and
 //!   says so on stderr.
 
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use goway::chan::{self, Receiver, Sender};
@@ -33,55 +32,8 @@ use goway::{JoinHandle, Panicked, go};
 /// Upper bound for any wait: a failing port fails after this, it never hangs.
 const WATCHDOG: Duration = Duration::from_secs(10);
 
-static LOCK: RwLock<()> = RwLock::new(());
-
-/// Aborts the test binary if a test is still running after `TEST_LIMIT`: a hang inside the
-/// runtime (a deadlocked spawn, say) is out of reach of the channel watchdogs. The thread ends
-/// with the test.
-struct Watchdog {
-    stop: Option<std::sync::mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-/// Much longer than `WATCHDOG`, so that a channel timeout fails a test first.
-const TEST_LIMIT: Duration = Duration::from_secs(60);
-
-impl Watchdog {
-    fn start() -> Self {
-        let test = std::thread::current().name().unwrap_or("?").to_owned();
-        let (stop, rx) = std::sync::mpsc::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(TEST_LIMIT) {
-                eprintln!("test {test} still running after {TEST_LIMIT:?}: aborting");
-                std::process::abort();
-            }
-        });
-        Watchdog {
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn shared() -> (RwLockReadGuard<'static, ()>, Watchdog) {
-    let g = LOCK.read().unwrap_or_else(PoisonError::into_inner);
-    (g, Watchdog::start())
-}
-
-/// Tests that need most of the process's memory mappings run alone.
-fn exclusive() -> (RwLockWriteGuard<'static, ()>, Watchdog) {
-    let g = LOCK.write().unwrap_or_else(PoisonError::into_inner);
-    (g, Watchdog::start())
-}
+mod common;
+use common::{exclusive, shared};
 
 fn join<T>(h: JoinHandle<T>) -> Result<T, Panicked> {
     match h.join_timeout(WATCHDOG) {

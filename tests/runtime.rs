@@ -6,7 +6,7 @@
 //! side, so a count is never disturbed by a test running in parallel.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Once, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, Once, PoisonError};
 use std::time::{Duration, Instant};
 
 use goway::runtime::{self, AlreadyStarted, Config};
@@ -15,56 +15,8 @@ use goway::{Builder, JoinHandle, Panicked, chan, go};
 /// Upper bound for any wait: a failing test fails after this, it never hangs.
 const WATCHDOG: Duration = Duration::from_secs(10);
 
-static LOCK: RwLock<()> = RwLock::new(());
-
-/// Aborts the test binary if a test is still running after `TEST_LIMIT`: a hang inside the
-/// runtime (a deadlocked spawn, say) is out of reach of the channel watchdogs. The thread ends
-/// with the test.
-struct Watchdog {
-    stop: Option<std::sync::mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-/// Much longer than `WATCHDOG`, so that a channel timeout fails a test first.
-const TEST_LIMIT: Duration = Duration::from_secs(60);
-
-impl Watchdog {
-    fn start() -> Self {
-        let test = std::thread::current().name().unwrap_or("?").to_owned();
-        let (stop, rx) = std::sync::mpsc::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(TEST_LIMIT) {
-                eprintln!("test {test} still running after {TEST_LIMIT:?}: aborting");
-                std::process::abort();
-            }
-        });
-        Watchdog {
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// For tests that only spawn goroutines.
-fn shared() -> (RwLockReadGuard<'static, ()>, Watchdog) {
-    let g = LOCK.read().unwrap_or_else(PoisonError::into_inner);
-    (g, Watchdog::start())
-}
-
-/// For tests that read `num_goroutines()`: nothing else runs meanwhile.
-fn exclusive() -> (RwLockWriteGuard<'static, ()>, Watchdog) {
-    let g = LOCK.write().unwrap_or_else(PoisonError::into_inner);
-    (g, Watchdog::start())
-}
+mod common;
+use common::{exclusive, shared};
 
 /// Polls `cond` every millisecond (with goway's sleep) until it holds; fails after `WATCHDOG`.
 fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {

@@ -8,7 +8,6 @@
 //! The test reading the process-wide goroutine and thread counts takes the exclusive side of
 //! `LOCK`; every other test takes the shared side.
 
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use goway::chan::{self, RecvTimeoutError, TryRecvError};
@@ -18,54 +17,8 @@ use goway::{go, runtime, select};
 const WATCHDOG: Duration = Duration::from_secs(10);
 const HOUR: Duration = Duration::from_secs(3600);
 
-static LOCK: RwLock<()> = RwLock::new(());
-
-/// Aborts the test binary if a test is still running after `TEST_LIMIT`: a hang inside the
-/// runtime (a deadlocked spawn, say) is out of reach of the channel watchdogs. The thread ends
-/// with the test.
-struct Watchdog {
-    stop: Option<std::sync::mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-/// Much longer than `WATCHDOG`, so that a channel timeout fails a test first.
-const TEST_LIMIT: Duration = Duration::from_secs(60);
-
-impl Watchdog {
-    fn start() -> Self {
-        let test = std::thread::current().name().unwrap_or("?").to_owned();
-        let (stop, rx) = std::sync::mpsc::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(TEST_LIMIT) {
-                eprintln!("test {test} still running after {TEST_LIMIT:?}: aborting");
-                std::process::abort();
-            }
-        });
-        Watchdog {
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn shared() -> (RwLockReadGuard<'static, ()>, Watchdog) {
-    let g = LOCK.read().unwrap_or_else(PoisonError::into_inner);
-    (g, Watchdog::start())
-}
-
-fn exclusive() -> (RwLockWriteGuard<'static, ()>, Watchdog) {
-    let g = LOCK.write().unwrap_or_else(PoisonError::into_inner);
-    (g, Watchdog::start())
-}
+mod common;
+use common::{exclusive, shared};
 
 /// A generous upper bound for something that should take `d`.
 fn slack(d: Duration) -> Duration {

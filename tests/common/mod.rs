@@ -1,0 +1,58 @@
+//! Shared harness for the runtime, time and Go-port tests: a lock that lets tests needing the
+//! whole process (goroutine counts, memory mappings) run alone, and a watchdog that aborts a
+//! test binary hung inside the runtime, out of reach of the channel timeouts.
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+static LOCK: RwLock<()> = RwLock::new(());
+
+/// Aborts the test binary if a test is still running after `TEST_LIMIT`: a hang inside the
+/// runtime (a deadlocked spawn, say) is out of reach of the channel watchdogs. The thread ends
+/// with the test.
+pub struct Watchdog {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Much longer than `WATCHDOG`, so that a channel timeout fails a test first.
+const TEST_LIMIT: Duration = Duration::from_secs(60);
+
+impl Watchdog {
+    fn start() -> Self {
+        let test = std::thread::current().name().unwrap_or("?").to_owned();
+        let (stop, rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(TEST_LIMIT) {
+                eprintln!("test {test} still running after {TEST_LIMIT:?}: aborting");
+                std::process::abort();
+            }
+        });
+        Watchdog {
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// For tests that share the process with others.
+pub fn shared() -> (RwLockReadGuard<'static, ()>, Watchdog) {
+    let g = LOCK.read().unwrap_or_else(PoisonError::into_inner);
+    (g, Watchdog::start())
+}
+
+/// For tests that need the whole process: goroutine counts, most memory mappings.
+pub fn exclusive() -> (RwLockWriteGuard<'static, ()>, Watchdog) {
+    let g = LOCK.write().unwrap_or_else(PoisonError::into_inner);
+    (g, Watchdog::start())
+}
