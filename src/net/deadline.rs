@@ -174,7 +174,8 @@ fn thread_timed<T>(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             r => return r,
         }
-        std::thread::sleep(nap.min(left));
+        // A plain thread (this path is never taken in a goroutine): parks the thread.
+        crate::time::sleep(nap.min(left));
         nap = (nap * 2).min(Duration::from_millis(5));
     }
 }

@@ -77,9 +77,9 @@ impl TcpListener {
     pub fn from_std(l: std::net::TcpListener) -> io::Result<TcpListener> {
         l.set_nonblocking(true)?;
         let fd = l.into_raw_fd();
+        // This is may's only way to wrap a socket it did not bind itself.
         // SAFETY: `fd` is an open listening socket that we own (just released by `into_raw_fd`,
-        // so nothing else will close it); may takes over its ownership. This is may's only way
-        // to wrap a socket it did not bind itself.
+        // so nothing else will close it); may takes over its ownership.
         let io = unsafe { may::net::TcpListener::from_raw_fd(fd) };
         Ok(TcpListener { io })
     }

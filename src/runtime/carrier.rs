@@ -194,9 +194,9 @@ where
     }
     // may panics (instead of returning an error) when the OS refuses a stack: contain it.
     let spawned = panic::catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: may requires that the coroutine never blocks its worker thread, keeps no
-        // thread-local state across a blocking call and fits its stack; these are the
-        // documented rules of `go!`, and every blocking call in goway parks the coroutine.
+        // may requires that the coroutine never blocks its worker thread, keeps no
+        // thread-local state across a blocking call and fits its stack.
+        // SAFETY: these are the documented rules of `go!`, and goway's blocking calls park.
         unsafe { b.spawn(body) }
     }));
     let err = match spawned {

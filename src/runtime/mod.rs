@@ -435,7 +435,7 @@ where
             LIVE.fetch_sub(1, Ordering::Relaxed);
         }
     }
-    let _live = Live;
+    let live = Live;
     let r = panic::catch_unwind(AssertUnwindSafe(f));
     let r = r.map_err(|p| Panicked::new(name.as_deref().map(str::to_owned), p));
     if let Err(p) = &r {
@@ -443,6 +443,8 @@ where
             crash(p);
         }
     }
+    // No longer counted once a joiner can see the result.
+    drop(live);
     if let Some(Err(p)) = join.finish(r) {
         log_unjoined(&p);
     }
