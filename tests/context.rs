@@ -359,7 +359,12 @@ fn parent_expiry_reaches_children_with_deadline_exceeded() {
         v.done().recv_timeout(WATCHDOG),
         Err(RecvTimeoutError::Closed)
     );
+    // Siblings are cancelled one after another (as in Go): wait for each before reading it.
     for c in [&parent, &child, &later, &v] {
+        assert_eq!(
+            c.done().recv_timeout(WATCHDOG),
+            Err(RecvTimeoutError::Closed)
+        );
         assert_eq!(c.err(), Some(ContextError::DeadlineExceeded));
     }
     // Born under an expired parent: the parent's error, and the earlier deadline.
