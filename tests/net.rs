@@ -276,8 +276,9 @@ fn unix_sockets_round_trip_and_time_out() {
     c.read_exact(&mut buf).unwrap();
     assert_eq!(&buf, b"hello");
     server.join().unwrap();
-    c.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
-    // The server closed: EOF, not a timeout.
+    // The server closed: EOF, not a timeout. (A generous limit: the peer's descriptors may be
+    // closed a moment after its goroutine returns, and a loaded machine stretches that.)
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     assert_eq!(c.read(&mut buf).unwrap(), 0);
     std::fs::remove_file(&path).unwrap();
 
