@@ -25,25 +25,8 @@ const SHORT: Duration = Duration::from_millis(50);
 
 // ----- helpers ------------------------------------------------------------------------------
 
-fn join<T>(h: goway::JoinHandle<T>) -> T {
-    match h.join_timeout(WATCHDOG) {
-        Ok(v) => v,
-        Err(Ok(_)) => panic!("goroutine did not finish within {WATCHDOG:?}"),
-        Err(Err(p)) => panic!("goroutine panicked: {p}"),
-    }
-}
-
-fn join_thread<T>(h: std::thread::JoinHandle<T>) -> T {
-    let deadline = Instant::now() + WATCHDOG;
-    while !h.is_finished() {
-        assert!(
-            Instant::now() < deadline,
-            "thread did not finish within {WATCHDOG:?}"
-        );
-        std::thread::sleep(Duration::from_millis(1)); // bounds a poll, not a synchronisation
-    }
-    h.join().expect("thread panicked")
-}
+mod common;
+use common::{join, join_thread};
 
 /// Counts drops per value id: detects leaks (0 drops) and double drops (2+ drops).
 struct DropLog {

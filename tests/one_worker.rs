@@ -26,6 +26,8 @@ const A_WAIT: Duration = Duration::from_millis(500);
 
 /// Applies `workers(1)` and serialises the tests of this file: they share the one worker, and
 /// one test's goroutines must not delay another's B past its timer.
+mod common;
+
 fn setup() -> std::sync::MutexGuard<'static, ()> {
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
@@ -447,10 +449,5 @@ fn thread_and_goroutine_exchange_on_one_worker() {
         }
     });
     assert_eq!(join(g), 5000);
-    let deadline = Instant::now() + WATCHDOG;
-    while !t.is_finished() {
-        assert!(Instant::now() < deadline, "thread hung");
-        std::thread::sleep(Duration::from_millis(1)); // bounds a poll
-    }
-    t.join().unwrap();
+    common::join_thread(t);
 }

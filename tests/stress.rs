@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use goway::chan::{self, SendError, SendTimeoutError, Sender};
 use goway::select::Select;
@@ -22,6 +22,8 @@ const STRESS: usize = 1;
 const WATCHDOG: Duration = Duration::from_secs(30);
 
 /// A goroutine or an OS thread, joined with a bounded wait.
+mod common;
+
 enum Worker<T> {
     Goroutine(goway::JoinHandle<T>),
     Thread(std::thread::JoinHandle<T>),
@@ -43,17 +45,7 @@ impl<T: Send + 'static> Worker<T> {
                 Err(Ok(_)) => panic!("goroutine did not finish within {WATCHDOG:?}"),
                 Err(Err(p)) => panic!("goroutine panicked: {p}"),
             },
-            Worker::Thread(h) => {
-                let deadline = Instant::now() + WATCHDOG;
-                while !h.is_finished() {
-                    assert!(
-                        Instant::now() < deadline,
-                        "thread did not finish within {WATCHDOG:?}"
-                    );
-                    std::thread::sleep(Duration::from_millis(1)); // bounds a poll
-                }
-                h.join().expect("thread panicked")
-            }
+            Worker::Thread(h) => common::join_thread(h),
         }
     }
 }

@@ -1,10 +1,36 @@
-//! Shared harness for the runtime, time and Go-port tests: a lock that lets tests needing the
-//! whole process (goroutine counts, memory mappings) run alone, and a watchdog that aborts a
+//! Shared test harness: bounded joins of goroutines and threads, a lock that lets tests needing
+//! the whole process (goroutine counts, memory mappings) run alone, and a watchdog that aborts a
 //! test binary hung inside the runtime, out of reach of the channel timeouts.
 #![allow(dead_code)] // each test binary uses a different part
 
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// Upper bound for a join that should succeed; reaching it means a bug (a hang).
+const JOIN_LIMIT: Duration = Duration::from_secs(10);
+
+/// Joins a goroutine, failing (never hanging) after `JOIN_LIMIT`; a panic in it fails the test.
+pub fn join<T>(h: goway::JoinHandle<T>) -> T {
+    match h.join_timeout(JOIN_LIMIT) {
+        Ok(v) => v,
+        Err(Ok(_)) => panic!("goroutine did not finish within {JOIN_LIMIT:?}"),
+        Err(Err(p)) => panic!("goroutine panicked: {p}"),
+    }
+}
+
+/// Joins an OS thread, failing after `JOIN_LIMIT`. std has no timed join, so this polls
+/// `is_finished` with 1 ms naps: the nap only bounds the poll, it synchronises nothing.
+pub fn join_thread<T>(h: std::thread::JoinHandle<T>) -> T {
+    let deadline = Instant::now() + JOIN_LIMIT;
+    while !h.is_finished() {
+        assert!(
+            Instant::now() < deadline,
+            "thread did not finish within {JOIN_LIMIT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    h.join().expect("thread panicked")
+}
 
 static LOCK: RwLock<()> = RwLock::new(());
 
