@@ -40,7 +40,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Ok(())
         })
         .bind()?;
-    log::info!("echo server listening on {}", server.listen_addr());
+    // Tests and scripts read the bound address (`--addr 127.0.0.1:0` picks a free port).
+    println!("listening on {}", server.listen_addr());
     // SIGTERM and Ctrl-C end the process; the kernel closes the connections.
     match server.serve() {
         Err(goway::net::server::ServeError::ServerClosed) | Ok(()) => Ok(()),

@@ -3,6 +3,8 @@
 //! test binary hung inside the runtime, out of reach of the channel timeouts.
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod example;
+
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 

@@ -1,0 +1,122 @@
+//! Running the crate's examples as child processes: `cargo test` builds every example next to
+//! the test binaries (`target/<profile>/examples/`), so integration tests can start the real
+//! program, learn its address from its `listening on <addr>` line, talk to it over loopback and
+//! kill it when the test ends (also when the test fails).
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// How long an example may take to print its address.
+const START_LIMIT: Duration = Duration::from_secs(20);
+
+/// Path of a built example: `target/<profile>/examples/<name>`. A plain `cargo test` builds
+/// every example first; with a filter such as `--test NAME`, build them yourself
+/// (`cargo build --release --examples`) or the binary may be stale.
+pub fn example_path(name: &str) -> PathBuf {
+    // The test binary runs from target/<profile>/deps/.
+    let mut dir = std::env::current_exe().expect("test binary path");
+    dir.pop();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let path = dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "example {name} not built at {}: run `cargo test` (it builds examples) or \
+         `cargo build --release --example {name}`",
+        path.display()
+    );
+    path
+}
+
+/// A running example, killed and reaped on drop.
+pub struct Example {
+    child: Child,
+    /// The address from the example's `listening on <addr>` line (`None` for examples that do
+    /// not serve).
+    pub addr: Option<String>,
+    /// Lines the example printed on stdout after the address line.
+    pub stdout: mpsc::Receiver<String>,
+}
+
+impl Example {
+    /// Starts `name` with `args` and, if `serves`, waits for its `listening on <addr>` line.
+    pub fn start(name: &str, args: &[&str], serves: bool) -> Example {
+        Self::start_with(Command::new(example_path(name)).args(args), serves)
+    }
+
+    /// Like [`Example::start`] with a prepared command (environment, limits).
+    pub fn start_with(cmd: &mut Command, serves: bool) -> Example {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start example");
+        let out = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut ex = Example {
+            child,
+            addr: None,
+            stdout: rx,
+        };
+        if serves {
+            loop {
+                let line = ex
+                    .stdout
+                    .recv_timeout(START_LIMIT)
+                    .expect("example did not print `listening on <addr>` in time");
+                if let Some(addr) = line.strip_prefix("listening on ") {
+                    ex.addr = Some(addr.trim().to_owned());
+                    break;
+                }
+            }
+        }
+        ex
+    }
+
+    /// The served address; panics for examples that do not serve.
+    pub fn addr(&self) -> &str {
+        self.addr.as_deref().expect("example serves no address")
+    }
+
+    /// Waits for the process to exit on its own (bounded), returning its exit status and
+    /// the remaining stdout lines.
+    pub fn wait(mut self, limit: Duration) -> (std::process::ExitStatus, Vec<String>) {
+        let deadline = std::time::Instant::now() + limit;
+        let status = loop {
+            if let Some(s) = self.child.try_wait().expect("try_wait") {
+                break s;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "example did not exit within {limit:?}"
+            );
+            // Bounds a poll on the child's exit; it synchronises nothing.
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let mut lines = Vec::new();
+        while let Ok(l) = self.stdout.recv_timeout(Duration::from_secs(2)) {
+            lines.push(l);
+        }
+        (status, lines)
+    }
+}
+
+impl Drop for Example {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
