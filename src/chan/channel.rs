@@ -89,7 +89,9 @@ impl<T> Chan<T> {
     pub(crate) fn new(cap: usize) -> Self {
         Chan {
             inner: Mutex::new(Inner {
-                buf: VecDeque::with_capacity(cap.min(64)),
+                // Grows with use: an idle connection's queues (two per connection, 64 slots
+                // each) would otherwise hold 3 KiB that it never fills.
+                buf: VecDeque::with_capacity(cap.min(4)),
                 closed: false,
                 recvq: VecDeque::new(),
                 sendq: VecDeque::new(),

@@ -164,6 +164,25 @@ fn carrier_main(first: Job) {
     }
 }
 
+/// Accounts a stack for its coroutine's life, and gives back its bottom page meanwhile.
+struct Stack(Option<super::stack::Released>);
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if let Some(r) = self.0.take() {
+            super::stack::restore(r);
+        }
+        STACKS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The first function of every coroutine goway starts.
+#[inline(never)]
+fn coroutine_main(body: Job, stack_bytes: usize) {
+    let _stack = Stack(super::stack::release_bottom(stack_bytes));
+    body()
+}
+
 /// Starts a may coroutine, within the stack budget.
 fn spawn_coroutine<F>(body: F, words: Option<usize>, max_stacks: usize) -> io::Result<()>
 where
@@ -178,20 +197,15 @@ where
              raise it with `sysctl -w vm.max_map_count=N` or lower the concurrency"
         )));
     }
-    struct Stack;
-    impl Drop for Stack {
-        fn drop(&mut self) {
-            STACKS.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
-    let body = move || {
-        let _stack = Stack;
-        body()
-    };
+    let bytes = words.unwrap_or_else(|| may::config().get_stack_size()) * size_of::<usize>();
+    let body: Job = Box::new(body);
     let mut b = may::coroutine::Builder::new();
     if let Some(w) = words {
         b = b.stack_size(w);
     }
+    // One closure type for every coroutine, so that its first frame always sits at the same
+    // distance from the top of its stack (see `stack`).
+    let body = move || coroutine_main(body, bytes);
     // may panics (instead of returning an error) when the OS refuses a stack: contain it.
     let spawned = panic::catch_unwind(AssertUnwindSafe(|| {
         // may requires that the coroutine never blocks its worker thread, keeps no

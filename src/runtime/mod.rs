@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 mod carrier;
 mod join;
+mod stack;
 
 /// Default goroutine stack: 32 KiB, may's default (4096 machine words).
 pub const DEFAULT_STACK_SIZE: usize = 32 * 1024;

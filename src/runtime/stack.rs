@@ -1,0 +1,131 @@
+//! Giving back the bottom page of each goroutine stack.
+//!
+//! may's stacks come from the `generator` crate, which writes eight marker words at the very
+//! bottom of every new stack (may reads them when the coroutine ends, as a cheap overflow
+//! check). That write makes the bottom page resident, so every goroutine costs two pages of
+//! memory (its top page, where it runs, and the bottom one) even when it uses a few hundred
+//! bytes: 8 KiB per goroutine, 24 KiB per server connection. goway hands the bottom page back
+//! to the kernel (`madvise(MADV_DONTNEED)`) when a coroutine starts and writes the markers back
+//! just before it ends, so may's check still finds them.
+//!
+//! Finding the page: a coroutine's first frames sit at a fixed distance below the top of its
+//! stack (the same code runs first in every coroutine goway starts). That distance is measured
+//! once, against `/proc/self/maps`; afterwards the top is the current frame plus that distance
+//! and must be page-aligned, and the bottom must hold the eight markers, or nothing is done. A
+//! stack laid out any other way (another may or generator version) is left alone.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// generator 0.8's marker word and how many it writes (`Stack::new`, sampling mode).
+const MARKER: usize = 0xDEAD_BEEF;
+const MARKER_WORDS: usize = 8;
+
+/// Distance from a probe frame to the top of its stack; `UNKNOWN` until measured, `OFF` when
+/// the layout is not the expected one.
+static OFFSET: AtomicUsize = AtomicUsize::new(UNKNOWN);
+const UNKNOWN: usize = usize::MAX;
+const OFF: usize = 0;
+
+/// Measurements that found no matching mapping; after `MAX_FAILED` the feature is off.
+static FAILED: AtomicUsize = AtomicUsize::new(0);
+const MAX_FAILED: usize = 8;
+
+/// Frames above the probe must fit well within one page for the measurement to be trusted.
+const MAX_OFFSET: usize = 2048;
+
+/// A released bottom page, to be restored before the coroutine ends.
+#[derive(Debug)]
+pub(crate) struct Released {
+    bottom: usize,
+}
+
+fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(p).unwrap_or(4096)
+}
+
+/// Releases the bottom page of the running coroutine's stack of `stack_bytes` (as requested
+/// from may), if it can be found with certainty. Call it first thing in the coroutine, always
+/// from the same function (see the module docs), and hand the result to [`restore`] before
+/// the coroutine ends.
+#[inline(never)]
+pub(crate) fn release_bottom(stack_bytes: usize) -> Option<Released> {
+    let probe = 0u8;
+    let sp = std::hint::black_box(&probe) as *const u8 as usize;
+    let page = page_size();
+    // generator rounds the usable part of a stack up to whole pages.
+    let len = stack_bytes.max(page).next_multiple_of(page);
+    if len < 2 * page {
+        return None; // the bottom page is the one we run on
+    }
+    let offset = match OFFSET.load(Ordering::Relaxed) {
+        UNKNOWN => measure(sp, len),
+        o => o,
+    };
+    if offset == OFF {
+        return None;
+    }
+    let top = sp.checked_add(offset)?;
+    if top % page != 0 {
+        return None;
+    }
+    let bottom = top.checked_sub(len)?;
+    let words = bottom as *const usize;
+    for i in 0..MARKER_WORDS {
+        // SAFETY: `top` is the page-aligned end of this coroutine's stack mapping (the probe
+        // frame sits `offset` below it, as measured), so `bottom` is its first usable page:
+        // mapped, readable and not in use (the stack grows down from `top`).
+        if unsafe { std::ptr::read_volatile(words.add(i)) } != MARKER {
+            return None;
+        }
+    }
+    // SAFETY: as above, `bottom..bottom + page` is the unused bottom page of our own stack;
+    // dropping its contents only discards the markers, which `restore` writes back.
+    let r = unsafe { libc::madvise(bottom as *mut libc::c_void, page, libc::MADV_DONTNEED) };
+    (r == 0).then_some(Released { bottom })
+}
+
+/// Writes the markers back (making the page resident again) for may's end-of-coroutine
+/// check. Call it on the coroutine that released the page, before it ends.
+pub(crate) fn restore(r: Released) {
+    let words = r.bottom as *mut usize;
+    for i in 0..MARKER_WORDS {
+        // SAFETY: `r.bottom` is the first usable page of the running coroutine's stack (see
+        // `release_bottom`), mapped and writable; nothing else uses these words.
+        unsafe { std::ptr::write_volatile(words.add(i), MARKER) };
+    }
+}
+
+/// Measures the probe's distance to the top of its stack from `/proc/self/maps`, once.
+#[cold]
+fn measure(sp: usize, len: usize) -> usize {
+    let found = std::fs::read_to_string("/proc/self/maps")
+        .ok()
+        .and_then(|maps| {
+            maps.lines().find_map(|l| {
+                let range = l.split_whitespace().next()?;
+                let (a, b) = range.split_once('-')?;
+                let (a, b) = (
+                    usize::from_str_radix(a, 16).ok()?,
+                    usize::from_str_radix(b, 16).ok()?,
+                );
+                (a <= sp && sp < b).then_some((a, b))
+            })
+        });
+    let offset = match found {
+        Some((start, end)) if end - start == len && end - sp <= MAX_OFFSET => end - sp,
+        // A stack's mapping can merge with a neighbour of the same protection: try again on
+        // a later coroutine, a few times.
+        _ if FAILED.fetch_add(1, Ordering::Relaxed) < MAX_FAILED => return OFF,
+        _ => {
+            log::debug!(target: "goway::runtime", "goroutine stack layout not recognised: stacks keep their bottom page");
+            OFF
+        }
+    };
+    // The first measurement wins; later ones see the same layout.
+    match OFFSET.compare_exchange(UNKNOWN, offset, Ordering::Relaxed, Ordering::Relaxed) {
+        Ok(_) => offset,
+        Err(o) => o,
+    }
+}
