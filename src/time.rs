@@ -79,6 +79,16 @@ where
     Timer::with_action(d, chan::never(), Action::Func(Arc::new(f)))
 }
 
+/// A timer that runs `f` on the timer thread itself after `d`: for the crate's own short,
+/// never-blocking callbacks (waking a goroutine parked on a socket), where a goroutine per
+/// firing would cost more than the call.
+pub(crate) fn inline_timer<F>(d: Duration, f: F) -> Timer
+where
+    F: Fn() + Send + Sync + 'static,
+{
+    Timer::with_action(d, chan::never(), Action::Inline(Arc::new(f)))
+}
+
 /// A single event: its channel receives the time once after the duration (Go's `time.Timer`).
 ///
 /// `stop` and `reset` follow Go 1.19: `stop` returns `false` only once the value has been
@@ -340,6 +350,8 @@ enum Action {
         period: Duration,
     },
     Func(Arc<dyn Fn() + Send + Sync>),
+    /// Runs on the timer thread (see [`inline_timer`]).
+    Inline(Arc<dyn Fn() + Send + Sync>),
     /// Wakes a parked goroutine from the timer thread (see [`yield_to_all`]).
     Wake(Arc<Waiter>),
 }
@@ -359,7 +371,7 @@ impl Action {
     fn is_dead(&self) -> bool {
         match self {
             Action::Send(tx) | Action::Tick { tx, .. } => tx.is_closed(),
-            Action::Func(_) | Action::Wake(_) => false,
+            Action::Func(_) | Action::Inline(_) | Action::Wake(_) => false,
         }
     }
 }
@@ -505,6 +517,10 @@ impl Wheel {
                         if w.try_select(0) {
                             w.unpark();
                         }
+                    }
+                    Action::Inline(f) => {
+                        drop(arming);
+                        f();
                     }
                     Action::Func(f) => {
                         drop(arming);

@@ -54,15 +54,16 @@ impl TcpListener {
     ///
     /// The socket gets `SO_REUSEADDR` (quick restarts) but not `SO_REUSEPORT`, so binding an
     /// address that another socket listens on fails with `AddrInUse` instead of silently
-    /// sharing the port (`may::net::TcpListener::bind` sets `SO_REUSEPORT`). The backlog is
-    /// `std`'s (128).
+    /// sharing the port (`may::net::TcpListener::bind` sets `SO_REUSEPORT`). The accept
+    /// backlog is the system's maximum (`net.core.somaxconn`), as Go sets it, so a burst of
+    /// connections waits in the kernel instead of being refused (`std` uses 128).
     ///
     /// # Errors
     /// The address does not resolve, or no address could be bound (the last error).
     pub fn bind(addr: impl ToAddrs) -> io::Result<TcpListener> {
         let mut last = None;
         for a in addr.to_addrs()? {
-            match std::net::TcpListener::bind(a) {
+            match listen_socket(a) {
                 Ok(l) => return TcpListener::from_std(l),
                 Err(e) => last = Some(e),
             }
@@ -330,10 +331,10 @@ impl TcpStream {
         &self.io
     }
 
-    /// A `std` handle on the same socket (a duplicated descriptor, not registered with may's
-    /// poller): for `shutdown` from another goroutine.
-    pub(crate) fn control(&self) -> io::Result<std::net::TcpStream> {
-        self.io.inner().try_clone()
+    /// The may stream, for the server's connections (one descriptor shared by a connection's
+    /// goroutines).
+    pub(crate) fn into_may(self) -> may::net::TcpStream {
+        self.io
     }
 }
 
@@ -443,16 +444,6 @@ impl TcpReadHalf {
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.io.inner().shutdown(how)
     }
-
-    /// Reads under whatever timeout is set on the socket (the server's reader manages it).
-    pub(crate) fn read_raw(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io.read(buf)
-    }
-
-    /// Sets may's timeout directly (one `setsockopt`).
-    pub(crate) fn apply_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        self.io.inner().set_read_timeout(t)
-    }
 }
 
 impl TcpWriteHalf {
@@ -509,9 +500,42 @@ impl Write for TcpWriteHalf {
         })
     }
 
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        timed(&mut self.io, &mut self.wr, set_wr_half, |s, nb| {
+            if nb {
+                s.inner().inner().write_vectored(bufs)
+            } else {
+                s.inner_mut().write_vectored(bufs)
+            }
+        })
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+}
+
+/// A listening socket on `a` with `SO_REUSEADDR` and the system's largest backlog.
+fn listen_socket(a: SocketAddr) -> io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::for_address(a), Type::STREAM, Some(Protocol::TCP))?;
+    s.set_reuse_address(true)?;
+    s.bind(&a.into())?;
+    s.listen(listen_backlog())?;
+    Ok(s.into())
+}
+
+/// Go's choice: `net.core.somaxconn` (the kernel caps any larger request at it anyway),
+/// 4096 if it cannot be read.
+fn listen_backlog() -> i32 {
+    static BACKLOG: std::sync::OnceLock<i32> = std::sync::OnceLock::new();
+    *BACKLOG.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+            .filter(|&n| n > 0)
+            .map_or(4096, |n| n.min(65535))
+    })
 }
 
 /// Hands a connected `std` stream to may.

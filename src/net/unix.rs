@@ -200,9 +200,9 @@ impl UnixStream {
         self.io.inner()
     }
 
-    /// A `std` handle on the same socket (duplicated, not registered with may's poller).
-    pub(crate) fn control(&self) -> io::Result<std::os::unix::net::UnixStream> {
-        self.io.inner().try_clone()
+    /// The may stream, for the server's connections.
+    pub(crate) fn into_may(self) -> may_unix::UnixStream {
+        self.io
     }
 }
 
@@ -282,14 +282,6 @@ impl UnixReadHalf {
     /// Sets an absolute read deadline (`None` clears it).
     pub fn set_read_deadline(&mut self, t: Option<Instant>) {
         self.rd.deadline = t;
-    }
-
-    pub(crate) fn read_raw(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io.read(buf)
-    }
-
-    pub(crate) fn apply_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        self.io.inner().set_read_timeout(t)
     }
 }
 

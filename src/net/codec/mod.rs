@@ -106,6 +106,14 @@ pub trait Codec: Clone + Send + 'static {
         let _ = err;
         None
     }
+
+    /// Bytes to send to a client whose handler panicked before any reply was queued, before
+    /// its connection is closed (an HTTP server's 500, RESP's `-ERR`). Default: none (the
+    /// connection is just closed). After a reply was queued nothing is added: the client
+    /// would read it as the answer to a later request.
+    fn panic_reply(&mut self) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 /// Why bytes could not be decoded. The connection that sent them is closed.

@@ -188,34 +188,15 @@ pub(crate) fn start_conn<C: Codec>(
         });
         return;
     }
-    // Two more descriptors: the control handle and the writer's half.
-    let parts = stream
-        .control()
-        .and_then(|control| stream.split().map(|(r, w)| (r, w, control)));
-    let (rd, wr, control) = match parts {
-        Ok(p) => p,
-        Err(e) => {
-            st.rejected.fetch_add(1, Ordering::Relaxed);
-            if error::is_fd_limit(&e) {
-                let limit = LimitError::FileDescriptors {
-                    soft_limit: srv.fd_limit,
-                };
-                log.warn(|| format!("refusing {peer}: {e}: {limit}"));
-            } else {
-                log.warn(|| format!("refusing {peer}: {e}"));
-            }
-            return;
-        }
-    };
+    // The connection's one descriptor, shared by its goroutines.
+    let sock = stream.into_sock();
     let id = srv.next_id.fetch_add(1, Ordering::Relaxed) + 1;
     st.active.fetch_add(1, Ordering::Relaxed);
     st.accepted.fetch_add(1, Ordering::Relaxed);
     let parts = conn::build(
         id,
         peer.clone(),
-        rd,
-        wr,
-        control,
+        sock,
         codec,
         handler.clone(),
         srv.clone(),

@@ -21,7 +21,8 @@ pub struct Config {
     /// the limit is accepted, sent [`busy_reply`](Self::busy_reply) if any, and closed at once,
     /// before any goroutine is spawned for it; it counts in `Stats::rejected`. The limit is
     /// lowered, with a warning, to what the file-descriptor limit (`RLIMIT_NOFILE`) allows:
-    /// each connection uses 3 descriptors. `0` means no limit but that one.
+    /// each connection uses one descriptor (a second one while its client is not reading its
+    /// replies), and 32 are kept for the rest of the process. `0` means no limit but that one.
     pub max_connections: usize,
     /// Largest frame, in bytes, the codec accepts (passed to `Codec::set_max_frame`). Default
     /// 1 MiB. The reader never buffers more than this plus 64 KiB of one incomplete frame.

@@ -10,9 +10,10 @@
 //! - `out` is closed by the handler goroutine when the handler returns (other goroutines may
 //!   hold [`ConnSender`] clones), or by [`ConnShared::abort`]. The writer drains it, writes,
 //!   sends FIN, and finally shuts the read side so the reader stops.
-//! - Whoever meets a broken socket calls `abort`, which shuts the socket through the
-//!   `Control` descriptor: that wakes a reader blocked in `read` and a writer blocked in
-//!   `write`, whatever goroutine they run on.
+//! - The socket ([`Sock`], one descriptor) lives in [`ConnShared`], so it closes only when
+//!   the last goroutine and the server let go of the connection. Whoever meets a broken
+//!   socket calls `abort`, which shuts it down: that wakes a reader waiting for input and a
+//!   writer waiting for room, whatever goroutine they run on.
 //! - Nothing here holds a lock across a blocking call; `error_reply` is locked only to move a
 //!   buffer in or out.
 
@@ -28,14 +29,13 @@ use parking_lot::Mutex;
 
 use super::ServerShared;
 use super::stats::CloseReason;
-use super::stream::{Control, ReadHalf, WriteHalf};
+use super::stream::{READ_BUF_START, Sock, SockWriter, give_read_buf, take_read_buf};
 use crate::chan::{
     self, Receiver, RecvTimeoutError, SendError, SendTimeoutError, Sender, TrySendError,
 };
 use crate::context::{self as gocontext, CancelFunc, Context};
 use crate::net::PeerAddr;
 use crate::net::codec::{Codec, DecodeError};
-use crate::net::deadline::{TimeoutSlot, leave_timeout_context};
 
 /// What a handler returns: `Ok(())`, or an error that is logged (at debug level, with the
 /// connection's id and peer) before the connection closes. `?` works on any error type.
@@ -48,10 +48,6 @@ pub(crate) type HandlerFn<C> = dyn Fn(&Conn<C>) -> HandlerResult + Send + Sync;
 /// the server stops reading (Go's `rstAvoidanceDelay`, net/http/server.go): closing with
 /// unread input makes the kernel send RST, which can destroy replies still in flight.
 const LINGER: Duration = Duration::from_millis(500);
-
-/// First size of the read buffer; it grows (up to `read_buffer`, or more for one large
-/// frame) when a read fills it.
-const READ_BUF_START: usize = 4 << 10;
 
 /// How much more than `max_frame` the reader buffers for one undecoded frame before giving up
 /// on a codec that does not check sizes itself.
@@ -129,6 +125,9 @@ impl<C: Codec> Conn<C> {
     /// `SendError(frame)` once the connection is closing (write failed, peer reset, server
     /// cut off): stop serving this client.
     pub fn send(&self, frame: C::Out) -> Result<(), SendError<C::Out>> {
+        if !self.sh.replied.load(Ordering::Relaxed) {
+            self.sh.replied.store(true, Ordering::Relaxed);
+        }
         self.tx.send(frame)
     }
 
@@ -268,7 +267,7 @@ pub(crate) trait ConnCtl: Send + Sync {
 pub(crate) struct ConnShared<O> {
     pub(crate) id: u64,
     pub(crate) peer: PeerAddr,
-    control: Control,
+    sock: Sock,
     /// Closed by `abort` so the writer stops and the handler's sends fail.
     out_tx: Sender<O>,
     /// Cancels the connection's context when it starts closing ([`Conn::done`]); dropped
@@ -284,6 +283,9 @@ pub(crate) struct ConnShared<O> {
     aborted: AtomicBool,
     /// The handler is blocked in `recv`.
     waiting: AtomicBool,
+    /// A reply was queued by the handler or written by the writer (so a panic reply would
+    /// come too late).
+    replied: AtomicBool,
     /// Codec error reply, written by the writer after the queued replies.
     error_reply: Mutex<Option<Vec<u8>>>,
     /// Goroutines of this connection not yet exited.
@@ -345,7 +347,7 @@ impl<O: Send + 'static> ConnCtl for ConnShared<O> {
         // Between frames the reader may be blocked in `read`: end its input now. Mid-frame it
         // finishes the frame first (within read_timeout) and stops by itself.
         if !self.partial.load(Ordering::SeqCst) {
-            self.control.shutdown(Shutdown::Read);
+            self.sock.shutdown(Shutdown::Read);
         }
     }
 
@@ -362,7 +364,7 @@ impl<O: Send + 'static> ConnCtl for ConnShared<O> {
             return;
         }
         self.cancel.cancel();
-        self.control.shutdown(Shutdown::Both);
+        self.sock.shutdown(Shutdown::Both);
         self.out_tx.close();
     }
 }
@@ -396,9 +398,7 @@ pub(crate) struct Parts<C: Codec> {
 pub(crate) fn build<C: Codec>(
     id: u64,
     peer: PeerAddr,
-    rd: ReadHalf,
-    wr: WriteHalf,
-    control: Control,
+    sock: Sock,
     codec: &C,
     handler: Arc<HandlerFn<C>>,
     server: Arc<ServerShared>,
@@ -413,7 +413,7 @@ pub(crate) fn build<C: Codec>(
     let shared = Arc::new(ConnShared {
         id,
         peer,
-        control,
+        sock,
         out_tx: out_tx.clone(),
         cancel,
         reason: AtomicU8::new(0),
@@ -421,6 +421,7 @@ pub(crate) fn build<C: Codec>(
         partial: AtomicBool::new(false),
         aborted: AtomicBool::new(false),
         waiting: AtomicBool::new(false),
+        replied: AtomicBool::new(false),
         error_reply: Mutex::new(None),
         running: AtomicU8::new(3),
         server: server.clone(),
@@ -433,14 +434,13 @@ pub(crate) fn build<C: Codec>(
     let exit = || Exit(shared.clone());
     Parts {
         reader: ReaderTask {
-            rd,
             codec: codec.clone(),
             tx: in_tx,
             _alive: reader_alive_tx,
             exit: exit(),
         },
         writer: WriterTask {
-            wr,
+            wr: SockWriter::new(cfg.write_timeout),
             codec: codec.clone(),
             rx: out_rx,
             reader_alive: reader_alive_rx,
@@ -455,6 +455,7 @@ pub(crate) fn build<C: Codec>(
                 sh: shared.clone(),
             },
             handler,
+            codec: codec.clone(),
             exit: exit(),
         },
         shared,
@@ -466,6 +467,8 @@ pub(crate) fn build<C: Codec>(
 pub(crate) struct HandlerTask<C: Codec> {
     conn: Conn<C>,
     handler: Arc<HandlerFn<C>>,
+    /// For its `panic_reply`.
+    codec: C,
     exit: Exit<C::Out>,
 }
 
@@ -474,6 +477,7 @@ impl<C: Codec> HandlerTask<C> {
         let HandlerTask {
             conn,
             handler,
+            mut codec,
             exit,
         } = self;
         let sh = &exit.0;
@@ -488,6 +492,13 @@ impl<C: Codec> HandlerTask<C> {
                 sh.server.stats.panics.fetch_add(1, Ordering::Relaxed);
                 log::error!(target: "goway::server", "panic serving {}: {}", sh.peer, panic_message(p.as_ref()));
                 sh.set_reason(CloseReason::Panic);
+                // Nothing answered yet: the codec's error reply, written after the queue
+                // (which is empty) and before the connection closes.
+                if !sh.replied.load(Ordering::Acquire) && sh.out_tx.is_empty() {
+                    if let Some(reply) = codec.panic_reply() {
+                        *sh.error_reply.lock() = Some(reply);
+                    }
+                }
             }
         }
         // The writer writes what is queued, then closes. Clones held elsewhere now fail.
@@ -510,7 +521,6 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> &str {
 // ----- reader ----------------------------------------------------------------------------
 
 pub(crate) struct ReaderTask<C: Codec> {
-    rd: ReadHalf,
     codec: C,
     tx: Sender<C::In>,
     /// Dropped when the reader ends: the writer's linger wait ends with it.
@@ -548,18 +558,19 @@ impl<C: Codec> ReaderTask<C> {
         let stats = &sh.server.stats;
         let frame_limit = cfg.read_timeout;
         let idle_limit = cfg.idle_timeout;
-        // An idle connection may wake every `min_keep` to re-check its deadline instead of
-        // paying a setsockopt at every switch between "in a frame" and "between frames".
-        let min_keep = frame_limit.unwrap_or(Duration::from_secs(1));
         let hard_cap = cfg.max_frame.saturating_add(FRAME_SLACK);
         let grow_to = cfg.read_buffer.max(READ_BUF_START);
-        let mut slot = TimeoutSlot::default();
-        let mut buf = vec![0u8; READ_BUF_START];
+        let wakeup = sh.sock.wakeup();
+        // No buffer while waiting for a frame: taken when data comes, handed back when the
+        // connection goes quiet again.
+        let mut buf: Vec<u8> = Vec::new();
         let (mut start, mut end) = (0usize, 0usize);
         let mut frame_start: Option<Instant> = None;
         let mut idle_since = Instant::now();
         let mut partial = false;
         let mut handler_gone = false;
+        // The last read found the socket empty: wait before reading again.
+        let mut drained = false;
         self.codec.set_max_frame(cfg.max_frame);
         loop {
             // 1. The deadline of this read: the frame's, or the idle one.
@@ -568,8 +579,8 @@ impl<C: Codec> ReaderTask<C> {
                 Some(fs) => (frame_limit.map(|d| fs + d), CloseReason::ReadTimeout),
                 None => (idle_limit.map(|d| idle_since + d), CloseReason::IdleTimeout),
             };
-            let remaining = match limit_end {
-                Some(e) if now >= e => {
+            if let Some(e) = limit_end {
+                if now >= e {
                     if timeout_reason == CloseReason::IdleTimeout && !self.is_idle() {
                         // The handler is still working on earlier frames: not idle.
                         idle_since = now;
@@ -577,16 +588,24 @@ impl<C: Codec> ReaderTask<C> {
                     }
                     return Stop::Close(timeout_reason);
                 }
-                Some(e) => Some(e - now),
-                None => None,
-            };
-            if let Some(t) = slot.plan(remaining, min_keep) {
-                if let Err(e) = self.rd.apply_timeout(t) {
-                    return Stop::Abort(io_reason(&e));
-                }
-                slot.set(t);
             }
-            // 2. Room to read into: compact, then grow if a read filled everything.
+            // 2. Wait for input (or the deadline, then step 1 decides) once a read found the
+            // socket empty. (A short read is not proof enough: the client's FIN may have
+            // arrived with the data, and its edge is consumed.)
+            if drained {
+                drained = false;
+                if start == end && buf.len() == READ_BUF_START {
+                    give_read_buf(std::mem::take(&mut buf));
+                    (start, end) = (0, 0);
+                }
+                wakeup.set(limit_end);
+                sh.sock.wait_readable();
+                continue;
+            }
+            // 3. Room to read into: compact, then grow if a read filled everything.
+            if buf.is_empty() {
+                buf = take_read_buf();
+            }
             if end == buf.len() {
                 if start > 0 {
                     buf.copy_within(start..end, 0);
@@ -608,8 +627,8 @@ impl<C: Codec> ReaderTask<C> {
                     buf.resize(target.min(hard_cap), 0);
                 }
             }
-            // 3. Read.
-            let n = match self.rd.read(&mut buf[end..]) {
+            // 4. Read.
+            let n = match sh.sock.read_nb(&mut buf[end..]) {
                 Ok(0) => {
                     return Stop::Close(if sh.is_draining() {
                         CloseReason::Shutdown
@@ -621,12 +640,11 @@ impl<C: Codec> ReaderTask<C> {
                 }
                 Ok(n) => n,
                 Err(e) => match e.kind() {
-                    // Our own (possibly early) timeout: step 1 decides.
-                    io::ErrorKind::TimedOut => {
-                        leave_timeout_context();
+                    io::ErrorKind::WouldBlock => {
+                        drained = true;
                         continue;
                     }
-                    io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock => continue,
+                    io::ErrorKind::Interrupted => continue,
                     _ => return Stop::Abort(io_reason(&e)),
                 },
             };
@@ -639,7 +657,7 @@ impl<C: Codec> ReaderTask<C> {
                 idle_since = Instant::now();
                 continue;
             }
-            // 4. Decode every complete frame this read brought in.
+            // 5. Decode every complete frame this read brought in.
             let mut got = 0u64;
             let mut blocked = false;
             loop {
@@ -676,7 +694,7 @@ impl<C: Codec> ReaderTask<C> {
                 start = 0;
                 end = 0;
             }
-            // 5. Timing: a partial frame's clock starts at its first byte (this read, unless
+            // 6. Timing: a partial frame's clock starts at its first byte (this read, unless
             // it began in an earlier one), and restarts after the handler held us up.
             if start == end {
                 start = 0;
@@ -688,7 +706,7 @@ impl<C: Codec> ReaderTask<C> {
                     sh.partial.store(false, Ordering::SeqCst);
                 }
                 if buf.len() > grow_to {
-                    buf = vec![0u8; READ_BUF_START];
+                    buf = Vec::new();
                 }
                 if sh.is_draining() {
                     return Stop::Close(CloseReason::Shutdown);
@@ -739,7 +757,7 @@ fn io_reason(e: &io::Error) -> CloseReason {
 // ----- writer ----------------------------------------------------------------------------
 
 pub(crate) struct WriterTask<C: Codec> {
-    wr: WriteHalf,
+    wr: SockWriter,
     codec: C,
     rx: Receiver<C::Out>,
     reader_alive: Receiver<()>,
@@ -757,11 +775,11 @@ impl<C: Codec> WriterTask<C> {
                 // client a moment to read and close before we stop reading.
                 let reply = sh.error_reply.lock().take();
                 if let Some(reply) = reply {
-                    let _ = self.wr.write_all(&reply);
+                    let _ = self.wr.write_all(&sh.sock, &reply);
                 }
-                sh.control.shutdown(Shutdown::Write);
+                sh.sock.shutdown(Shutdown::Write);
                 let _ = self.reader_alive.recv_timeout(LINGER);
-                sh.control.shutdown(Shutdown::Read);
+                sh.sock.shutdown(Shutdown::Read);
             }
         }
     }
@@ -771,9 +789,6 @@ impl<C: Codec> WriterTask<C> {
         let cfg = &sh.server.cfg;
         let stats = &sh.server.stats;
         let flush_at = cfg.write_buffer;
-        if let Err(e) = self.wr.set_write_timeout(cfg.write_timeout) {
-            return Err(io_reason(&e));
-        }
         self.codec.set_max_frame(cfg.max_frame);
         let mut buf: Vec<u8> = Vec::new();
         // Wait for a frame; then take every frame queued right now into one buffer and write
@@ -793,12 +808,15 @@ impl<C: Codec> WriterTask<C> {
                     Err(_) => break,
                 }
             }
-            if let Err(e) = self.wr.write_all(&buf) {
+            if let Err(e) = self.wr.write_all(&sh.sock, &buf) {
                 let r = io_reason(&e);
                 log::debug!(target: "goway::server", "conn {} {}: write: {e}", sh.id, sh.peer);
                 return Err(r);
             }
             stats.frames_out.fetch_add(n, Ordering::Relaxed);
+            if !sh.replied.load(Ordering::Relaxed) {
+                sh.replied.store(true, Ordering::Release);
+            }
             stats
                 .bytes_out
                 .fetch_add(buf.len() as u64, Ordering::Relaxed);

@@ -541,13 +541,14 @@ impl<C: Codec> Builder<C, Arc<HandlerFn<C>>> {
         let fd_limit = error::nofile_limit();
         let mut max = cfg.max_connections;
         if let Some(lim) = fd_limit {
-            // Redis reserves 32 descriptors for itself; each connection here takes 3.
-            let allowed = usize::try_from(lim.saturating_sub(32) / 3)
+            // Redis reserves 32 descriptors for itself; each connection here takes one (and
+            // briefly a second while its client does not read; without one it polls).
+            let allowed = usize::try_from(lim.saturating_sub(32))
                 .unwrap_or(usize::MAX)
                 .max(1);
             if max == 0 || max > allowed {
                 if max != 0 {
-                    log::warn!(target: "goway::server", "max_connections {max} needs {} file descriptors but RLIMIT_NOFILE is {lim}: serving at most {allowed}; raise `ulimit -n` (LimitNOFILE= under systemd) to serve more", max.saturating_mul(3).saturating_add(32));
+                    log::warn!(target: "goway::server", "max_connections {max} needs {} file descriptors but RLIMIT_NOFILE is {lim}: serving at most {allowed}; raise `ulimit -n` (LimitNOFILE= under systemd) to serve more", max.saturating_add(32));
                 }
                 max = allowed;
             }
