@@ -517,3 +517,60 @@ fn context_cancellation_shuts_down_and_reaches_connections() {
     assert!(s.handle.wait_closed(WATCHDOG));
     assert_eq!(s.handle.stats().active, 0);
 }
+
+/// Lines, with an error line for a client whose handler panicked before answering.
+#[derive(Clone)]
+struct LinesWithPanicReply(LinesCodec);
+
+impl Codec for LinesWithPanicReply {
+    type In = Vec<u8>;
+    type Out = Vec<u8>;
+    fn decode(
+        &mut self,
+        src: &[u8],
+    ) -> Result<Option<(Vec<u8>, usize)>, goway::net::codec::DecodeError> {
+        self.0.decode(src)
+    }
+    fn encode(
+        &mut self,
+        f: Vec<u8>,
+        dst: &mut Vec<u8>,
+    ) -> Result<(), goway::net::codec::EncodeError> {
+        self.0.encode(f, dst)
+    }
+    fn panic_reply(&mut self) -> Option<Vec<u8>> {
+        Some(b"ERR internal error\n".to_vec())
+    }
+}
+
+#[test]
+fn a_panic_before_any_reply_sends_the_codec_panic_reply() {
+    // Handler panics are the point here: keep their report out of the output.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let srv = Server::builder()
+        .addr("127.0.0.1:0")
+        .codec(LinesWithPanicReply(LinesCodec::new()))
+        .handler(|conn| {
+            for frame in conn {
+                if frame == b"reply-then-panic" {
+                    conn.send(b"one".to_vec())?;
+                }
+                panic!("boom");
+            }
+            Ok(())
+        })
+        .bind()
+        .unwrap();
+    let s = run(srv);
+    let mut c = client(s.addr);
+    c.write_all(b"panic\n").unwrap();
+    assert_eq!(read_all(c), b"ERR internal error\n");
+    // After a reply was queued, the connection just closes: no extra line.
+    let mut c = client(s.addr);
+    c.write_all(b"reply-then-panic\n").unwrap();
+    assert_eq!(read_all(c), b"one\n");
+    let st = s.stop();
+    std::panic::set_hook(hook);
+    assert_eq!(st.closed_by[CloseReason::Panic], 2, "{st:?}");
+}

@@ -64,6 +64,10 @@ impl AnyStream {
     }
 }
 
+/// epoll events that mean the peer closed (`EPOLLRDHUP`), or hung up or failed. may records
+/// the events a descriptor got since its last wait, and `wait_io` returns them.
+const HANGUP: usize = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as usize;
+
 /// A connection's socket (non-blocking, registered with may's poller).
 pub(crate) enum Sock {
     Tcp(may::net::TcpStream),
@@ -91,17 +95,15 @@ impl Sock {
 
     /// Parks the calling goroutine until the socket has news (data, EOF, an error, a
     /// shutdown) or its [`Wakeup`] fires. Wake-ups can be spurious: read again and see.
-    /// Only the connection's reader calls it.
+    /// Returns `true` if the news included a hang-up or an error (see [`HANGUP`]). Only the
+    /// connection's reader calls it.
     #[inline]
-    pub(crate) fn wait_readable(&self) {
-        match self {
-            Sock::Tcp(s) => {
-                s.wait_io();
-            }
-            Sock::Unix(s) => {
-                s.wait_io();
-            }
-        }
+    pub(crate) fn wait_readable(&self) -> bool {
+        let events = match self {
+            Sock::Tcp(s) => s.wait_io(),
+            Sock::Unix(s) => s.wait_io(),
+        };
+        events & HANGUP != 0
     }
 
     fn waker(&self) -> WaitIoWaker {
