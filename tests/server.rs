@@ -552,7 +552,7 @@ fn a_panic_before_any_reply_sends_the_codec_panic_reply() {
         .addr("127.0.0.1:0")
         .codec(LinesWithPanicReply(LinesCodec::new()))
         .handler(|conn| {
-            for frame in conn {
+            if let Some(frame) = conn.recv() {
                 if frame == b"reply-then-panic" {
                     conn.send(b"one".to_vec())?;
                 }
