@@ -101,6 +101,33 @@ pub(crate) fn nofile_limit() -> Option<u64> {
         .ok()
 }
 
+/// Raises the soft `RLIMIT_NOFILE` towards `want` descriptors, within the hard limit, as Go
+/// raises it at start-up (the soft limit is often 1024 while the hard one allows far more).
+/// Returns the soft limit in force afterwards, or `None` if it cannot be read.
+pub(crate) fn raise_nofile_limit(want: u64) -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one `rlimit` into the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return None;
+    }
+    let target = want.min(lim.rlim_max);
+    if lim.rlim_cur >= target {
+        return Some(lim.rlim_cur);
+    }
+    let old = lim.rlim_cur;
+    lim.rlim_cur = target;
+    // SAFETY: setrlimit reads the struct we pass; raising the soft limit up to the hard one
+    // needs no privilege.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+        return Some(old);
+    }
+    log::info!(target: "goway::server", "raised the soft file-descriptor limit (RLIMIT_NOFILE) from {old} to {target}");
+    Some(target)
+}
+
 /// `vm.max_map_count`, where readable.
 pub(crate) fn max_map_count() -> Option<u64> {
     std::fs::read_to_string("/proc/sys/vm/max_map_count")

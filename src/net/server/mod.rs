@@ -538,8 +538,10 @@ impl<C: Codec> Builder<C, Arc<HandlerFn<C>>> {
             }
         };
         let cfg = Effective::new(&self.cfg);
-        let fd_limit = error::nofile_limit();
         let mut max = cfg.max_connections;
+        // Like Go, use what the hard limit allows before lowering max_connections.
+        let want = if max == 0 { u64::MAX } else { max as u64 + 32 };
+        let fd_limit = error::raise_nofile_limit(want).or_else(error::nofile_limit);
         if let Some(lim) = fd_limit {
             // Redis reserves 32 descriptors for itself; each connection here takes one (and
             // briefly a second while its client does not read; without one it polls).
