@@ -19,8 +19,10 @@ use crate::net::codec::DEFAULT_MAX_FRAME;
 pub struct Config {
     /// Most connections served at once. Default 10,000 (Redis's `maxclients`). A client over
     /// the limit is accepted, sent [`busy_reply`](Self::busy_reply) if any, and closed at once,
-    /// before any goroutine is spawned for it; it counts in `Stats::rejected`. The limit is
-    /// lowered, with a warning, to what the file-descriptor limit (`RLIMIT_NOFILE`) allows:
+    /// before any goroutine is spawned for it; it counts in `Stats::rejected`. `bind` raises the soft
+    /// file-descriptor limit (`RLIMIT_NOFILE`) as far as this needs and the hard limit allows,
+    /// as Go does at start-up; beyond that the limit is lowered, with a warning, to what the
+    /// descriptor limit allows:
     /// each connection uses one descriptor (a second one while its client is not reading its
     /// replies), and 32 are kept for the rest of the process. `0` means no limit but that one.
     pub max_connections: usize,
