@@ -5,7 +5,7 @@
 //! The server starts with a soft descriptor limit of 256 and must raise it (as Go does).
 //! `one_descriptor_per_connection` (1,000 connections) runs in CI. The full scenario,
 //! `s11_ten_thousand_idle_connections`, holds 10,000 connections idle for 30 s
-//! (`GOWAY_S11_IDLE_SECS` to change) and is ignored: run it by hand with
+//! (`GOWAY_S11_IDLE_SECS` and `GOWAY_S11_CONNS` to change) and is ignored: run it by hand with
 //! `cargo test --release --test scale -- --ignored s11`.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -259,5 +259,9 @@ fn s11_ten_thousand_idle_connections() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(30);
-    hold(10_000, Duration::from_secs(idle));
+    let conns = std::env::var("GOWAY_S11_CONNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000);
+    hold(conns, Duration::from_secs(idle));
 }
