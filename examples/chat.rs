@@ -34,6 +34,7 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::net::Shutdown;
+use std::time::Duration;
 
 use clap::Parser;
 use goway::chan::{self, Receiver, Sender, TrySendError};
@@ -54,6 +55,9 @@ struct Args {
     #[arg(long, default_value_t = 64 * 1024)]
     max_line: usize,
 }
+
+/// How long a departing client's writer may take to deliver the lines still queued for it.
+const DRAIN_LIMIT: Duration = Duration::from_secs(5);
 
 /// A connected client, as the broadcaster knows it (the book's `type client chan<- string`,
 /// plus what the broadcaster needs to greet and to disconnect it).
@@ -110,7 +114,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Err(e) => {
                 // Out of descriptors, say: the pending client stays queued; retry shortly.
                 log::warn!("accept: {e}");
-                goway::time::sleep(std::time::Duration::from_millis(50));
+                goway::time::sleep(Duration::from_millis(50));
                 continue;
             }
         };
@@ -249,8 +253,14 @@ fn handle_conn(conn: TcpStream, who: String, id: u64, hub: Hub, queue: usize, ma
 
     // leaving <- ch; the broadcaster closes the client's queue and announces the departure.
     let _ = hub.leaving.send(id);
-    // The writer drains what is queued, then closes the connection.
-    let _ = writer.join();
+    // The writer drains what is queued, then closes the connection. A client that has stopped
+    // reading could keep it in a write forever (the book's clientWriter would leak): after a
+    // grace period the socket is shut down, which fails that write.
+    if let Err(Ok(writer)) = writer.join_timeout(DRAIN_LIMIT) {
+        log::debug!("{who}: not reading its last lines, closing");
+        let _ = input.get_ref().shutdown(Shutdown::Both);
+        let _ = writer.join();
+    }
 }
 
 /// Writes the client's queued lines (the book's `clientWriter`), flushing whenever the queue is
