@@ -322,6 +322,45 @@ fn proxy_carries_64_mib_each_way() {
 }
 
 #[test]
+fn proxy_serves_many_connections_at_once() {
+    let _g = common::shared();
+    const CONNS: u64 = 40;
+    const EACH: usize = 1 << 20;
+    let up = upstream(echo);
+    let ex = start_proxy(&up.to_string(), "3s");
+    let clients: Vec<_> = (0..CONNS)
+        .map(|seed| {
+            let addr = ex.addr().to_owned();
+            std::thread::spawn(move || {
+                let c = TcpStream::connect(addr).unwrap();
+                c.set_read_timeout(Some(IO_LIMIT)).unwrap();
+                let mut w = c.try_clone().unwrap();
+                let sender = std::thread::spawn(move || {
+                    let mut data = vec![0u8; EACH];
+                    Bytes(seed + 1).fill(&mut data);
+                    w.write_all(&data).unwrap();
+                    w.shutdown(Shutdown::Write).unwrap();
+                });
+                let mut got = Vec::new();
+                let mut r = c;
+                r.read_to_end(&mut got).unwrap();
+                let mut want = vec![0u8; EACH];
+                Bytes(seed + 1).fill(&mut want);
+                assert!(
+                    got == want,
+                    "connection {seed}: {} bytes, corrupt or short",
+                    got.len()
+                );
+                common::join_thread(sender);
+            })
+        })
+        .collect();
+    for c in clients {
+        common::join_thread(c);
+    }
+}
+
+#[test]
 fn proxy_half_close_client_first() {
     let _g = common::shared();
     // Reads until EOF, then answers with the byte count: only works if the client's half-close
