@@ -84,6 +84,11 @@ struct Hub {
     messages: Sender<Message>,
 }
 
+/// Pause after a failed accept, doubled on each failure in a row.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
+/// Longest pause between accept retries.
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,may=warn"))
         .init();
@@ -108,16 +113,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     go!(move || broadcaster(entering_rx, leaving_rx, messages_rx));
 
     let mut next_id = 0u64;
+    let mut backoff = ACCEPT_BACKOFF_MIN;
     loop {
         let (conn, peer) = match listener.accept() {
             Ok(c) => c,
             Err(e) => {
-                // Out of descriptors, say: the pending client stays queued; retry shortly.
-                log::warn!("accept: {e}");
-                goway::time::sleep(Duration::from_millis(50));
+                // Out of descriptors, say: the pending client stays queued. Back off from 5 ms,
+                // doubling up to 1 s, as Go's `http.Server.Serve` does.
+                log::warn!("accept: {e}; retrying in {backoff:?}");
+                goway::time::sleep(backoff);
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
                 continue;
             }
         };
+        backoff = ACCEPT_BACKOFF_MIN;
         next_id += 1;
         let (hub, id, queue, max_line) = (hub.clone(), next_id, args.queue, args.max_line);
         go!(move || handle_conn(conn, peer.to_string(), id, hub, queue, max_line));

@@ -80,6 +80,11 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
 }
 
+/// Pause after a failed accept, doubled on each failure in a row.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
+/// Longest pause between accept retries.
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,may=warn"))
         .init();
@@ -95,16 +100,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let upstream: Arc<str> = args.upstream.into();
+    let mut backoff = ACCEPT_BACKOFF_MIN;
     loop {
         let (client, peer) = match ln.accept() {
             Ok(c) => c,
             Err(e) => {
-                // Out of descriptors, say: the pending client stays queued; retry shortly.
-                log::warn!("accept: {e}");
-                goway::time::sleep(Duration::from_millis(50));
+                // Out of descriptors, say: the pending client stays queued. Back off from 5 ms,
+                // doubling up to 1 s, as Go's `http.Server.Serve` does.
+                log::warn!("accept: {e}; retrying in {backoff:?}");
+                goway::time::sleep(backoff);
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
                 continue;
             }
         };
+        backoff = ACCEPT_BACKOFF_MIN;
         let (upstream, timeout) = (upstream.clone(), args.dial_timeout);
         go!(move || {
             if let Err(e) = proxy(client, &peer.to_string(), &upstream, timeout) {
