@@ -225,17 +225,49 @@ fn chat_client_longer_line_than_max_is_disconnected() {
 // proxy
 
 /// A test upstream: accepts connections on a thread and runs `serve` on each in its own thread.
-fn upstream(serve: fn(TcpStream)) -> SocketAddr {
+/// Dropping it stops accepting and joins every thread (declare it before the proxy, so that the
+/// proxy is killed first and its connections are closed).
+struct Upstream {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    acceptor: Option<std::thread::JoinHandle<()>>,
+}
+
+fn upstream(serve: fn(TcpStream)) -> Upstream {
     let ln = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = ln.local_addr().unwrap();
-    std::thread::spawn(move || {
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopping = stop.clone();
+    let acceptor = std::thread::spawn(move || {
+        let mut conns = Vec::new();
         for c in ln.incoming() {
-            let Ok(c) = c else { return };
+            if stopping.load(Ordering::SeqCst) {
+                break;
+            }
+            let Ok(c) = c else { break };
             c.set_read_timeout(Some(IO_LIMIT)).unwrap();
-            std::thread::spawn(move || serve(c));
+            conns.push(std::thread::spawn(move || serve(c)));
+        }
+        for c in conns {
+            common::join_thread(c);
         }
     });
-    addr
+    Upstream {
+        addr,
+        stop,
+        acceptor: Some(acceptor),
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr); // wakes the accept
+        // A failing test is already unwinding: leave the threads rather than panic twice.
+        if let Some(t) = self.acceptor.take().filter(|_| !std::thread::panicking()) {
+            common::join_thread(t);
+        }
+    }
 }
 
 /// Echoes until EOF, then half-closes.
@@ -290,7 +322,7 @@ fn proxy_carries_64_mib_each_way() {
     const TOTAL: usize = 64 << 20;
     const CHUNK: usize = 64 * 1024;
     let up = upstream(echo);
-    let ex = start_proxy(&up.to_string(), "3s");
+    let ex = start_proxy(&up.addr.to_string(), "3s");
 
     let c = TcpStream::connect(ex.addr()).unwrap();
     c.set_read_timeout(Some(IO_LIMIT)).unwrap();
@@ -327,7 +359,7 @@ fn proxy_serves_many_connections_at_once() {
     const CONNS: u64 = 40;
     const EACH: usize = 1 << 20;
     let up = upstream(echo);
-    let ex = start_proxy(&up.to_string(), "3s");
+    let ex = start_proxy(&up.addr.to_string(), "3s");
     let clients: Vec<_> = (0..CONNS)
         .map(|seed| {
             let addr = ex.addr().to_owned();
@@ -372,7 +404,7 @@ fn proxy_half_close_client_first() {
         }
     }
     let up = upstream(count_then_answer);
-    let ex = start_proxy(&up.to_string(), "3s");
+    let ex = start_proxy(&up.addr.to_string(), "3s");
 
     let mut c = TcpStream::connect(ex.addr()).unwrap();
     c.set_read_timeout(Some(IO_LIMIT)).unwrap();
