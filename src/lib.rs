@@ -18,3 +18,8 @@ pub use runtime::{Builder, JoinHandle, Panicked};
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// The porting guide's examples (`docs/porting-from-go.md`), compiled and run as doctests.
+#[doc = include_str!("../docs/porting-from-go.md")]
+#[cfg(doctest)]
+pub struct PortingGuideDoctests;

@@ -1,0 +1,186 @@
+//! A TCP proxy: every client connection is forwarded to `--upstream`, with two copy goroutines
+//! per connection, the Go way:
+//!
+//! ```go
+//! for {
+//!     client, _ := ln.Accept()
+//!     go func() {
+//!         upstream, err := net.DialTimeout("tcp", *upstreamAddr, *dialTimeout)
+//!         if err != nil { log.Print(err); client.Close(); return }
+//!         var wg sync.WaitGroup
+//!         wg.Add(2)
+//!         go pipe(upstream, client, &wg) // client → upstream
+//!         go pipe(client, upstream, &wg) // upstream → client
+//!         wg.Wait()
+//!         client.Close(); upstream.Close()
+//!     }()
+//! }
+//!
+//! func pipe(dst, src *net.TCPConn, wg *sync.WaitGroup) {
+//!     defer wg.Done()
+//!     if _, err := io.Copy(dst, src); err != nil { dst.Close(); src.Close(); return }
+//!     dst.CloseWrite() // pass the EOF on: half-close
+//! }
+//! ```
+//!
+//! **Half-close.** When one side finishes sending (EOF), the proxy shuts down the write side of
+//! the other connection (`shutdown(SHUT_WR)`, Go's `CloseWrite`) and keeps copying the other
+//! direction: a client that sends a request and then half-closes still gets the whole reply.
+//! Both connections are closed once both directions are done. A read or write error in either
+//! direction (a reset) shuts both connections down completely, which ends the other direction
+//! too.
+//!
+//! **Dial timeout.** The upstream connection is attempted for at most `--dial-timeout`
+//! (`goway::net::dial_timeout`, Go's `net.DialTimeout`); if it fails, the client's connection is
+//! closed at once and the failure logged.
+//!
+//! Run it with `cargo run --release --example proxy -- --listen 127.0.0.1:7880 --upstream
+//! 127.0.0.1:7878` (next to `cargo run --release --example echo`), then
+//! `nc 127.0.0.1 7880`. `RUST_LOG=debug` logs every connection with its byte counts.
+
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use goway::go;
+use goway::net::{TcpListener, TcpReadHalf, TcpStream, TcpWriteHalf};
+use goway::sync::WaitGroup;
+
+/// TCP proxy: forwards each connection to an upstream address.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, visible_alias = "addr", default_value = "127.0.0.1:7880")]
+    listen: String,
+    /// Address to forward connections to.
+    #[arg(long, default_value = "127.0.0.1:7878")]
+    upstream: String,
+    /// Longest wait for the upstream connection, e.g. `3s`, `500ms`.
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    dial_timeout: Duration,
+}
+
+/// Parses `250ms`, `3s`, `1m` or a bare number of seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: f64 = num.parse().map_err(|_| format!("bad duration {s:?}"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("bad duration unit in {s:?} (use ms, s or m)")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
+}
+
+/// Pause after a failed accept, doubled on each failure in a row.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
+/// Longest pause between accept retries.
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,may=warn"))
+        .init();
+    let args = Args::parse();
+
+    let ln = TcpListener::bind(&args.listen)?;
+    // Tests and scripts read the bound address (`--listen 127.0.0.1:0` picks a free port).
+    println!("listening on {}", ln.local_addr()?);
+    log::info!(
+        "forwarding to {} (dial timeout {:?})",
+        args.upstream,
+        args.dial_timeout
+    );
+
+    let upstream: Arc<str> = args.upstream.into();
+    let mut backoff = ACCEPT_BACKOFF_MIN;
+    loop {
+        let (client, peer) = match ln.accept() {
+            Ok(c) => c,
+            Err(e) => {
+                // Out of descriptors, say: the pending client stays queued. Back off from 5 ms,
+                // doubling up to 1 s, as Go's `http.Server.Serve` does.
+                log::warn!("accept: {e}; retrying in {backoff:?}");
+                goway::time::sleep(backoff);
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                continue;
+            }
+        };
+        backoff = ACCEPT_BACKOFF_MIN;
+        let (upstream, timeout) = (upstream.clone(), args.dial_timeout);
+        go!(move || {
+            if let Err(e) = proxy(client, &peer.to_string(), &upstream, timeout) {
+                log::warn!("{peer}: {e}");
+            }
+        });
+    }
+}
+
+/// Forwards one client connection until both directions are done.
+fn proxy(client: TcpStream, peer: &str, upstream: &str, timeout: Duration) -> io::Result<()> {
+    let start = Instant::now();
+    let up = match goway::net::dial_timeout(upstream, timeout) {
+        Ok(up) => up,
+        Err(e) => {
+            // Dropping `client` closes it: the client reads EOF at once.
+            return Err(io::Error::new(e.kind(), format!("dial {upstream}: {e}")));
+        }
+    };
+    log::debug!("{peer}: connected to {upstream}");
+    let (client_r, client_w) = client.split()?;
+    let (up_r, up_w) = up.split()?;
+
+    let wg = WaitGroup::new();
+    let to_upstream = wg.go(move || pipe(client_r, up_w));
+    let to_client = wg.go(move || pipe(up_r, client_w));
+    wg.wait();
+    // Both copies have returned: joining only collects their byte counts. Dropping the halves
+    // (inside the copies) closed both connections.
+    let sent = to_upstream.join().unwrap_or(0);
+    let received = to_client.join().unwrap_or(0);
+    log::debug!(
+        "{peer}: closed after {:?}: {sent} bytes sent upstream, {received} bytes back",
+        start.elapsed()
+    );
+    Ok(())
+}
+
+/// Copies `src` into `dst` until EOF, then half-closes `dst` (Go's `io.Copy` then
+/// `CloseWrite`). On an error both connections are shut down, which ends the other direction.
+/// Returns the bytes copied.
+fn pipe(mut src: TcpReadHalf, mut dst: TcpWriteHalf) -> u64 {
+    // On the heap: a goroutine's stack is small.
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut total = 0u64;
+    let result = loop {
+        let n = match src.read(&mut buf) {
+            Ok(0) => break Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => break Err(e),
+        };
+        if let Err(e) = dst.write_all(&buf[..n]) {
+            break Err(e);
+        }
+        total += n as u64;
+    };
+    match result {
+        // Pass the EOF on; the other direction keeps going.
+        Ok(()) => {
+            let _ = dst.shutdown(Shutdown::Write);
+        }
+        Err(e) => {
+            log::debug!("copy failed after {total} bytes: {e}");
+            let _ = src.shutdown(Shutdown::Both);
+            let _ = dst.shutdown(Shutdown::Both);
+        }
+    }
+    total
+}
