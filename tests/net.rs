@@ -5,6 +5,8 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::Shutdown;
 use std::time::{Duration, Instant};
 
+mod common;
+
 use goway::chan;
 use goway::go;
 use goway::net::{TcpListener, UnixListener, UnixStream, dial, dial_timeout};
@@ -287,4 +289,52 @@ fn unix_sockets_round_trip_and_time_out() {
     assert_eq!(b.read(&mut buf).unwrap_err().kind(), ErrorKind::TimedOut);
     a.write_all(b"x").unwrap();
     assert_eq!(b.read(&mut buf).unwrap(), 1);
+}
+
+#[test]
+fn close_wakes_a_waiting_accept_in_a_goroutine_or_a_thread() {
+    use std::sync::Arc;
+    // One waiter per listener at a time (may keeps one waiter per socket): a goroutine...
+    let ln = Arc::new(TcpListener::bind("127.0.0.1:0").unwrap());
+    let l1 = ln.clone();
+    let (ready_tx, ready_rx) = chan::bounded::<()>(1);
+    let h = go!(move || {
+        ready_tx.send(()).unwrap();
+        l1.accept().map(|_| ())
+    });
+    ready_rx.recv().unwrap();
+    // It may still be on its way into accept: close works either way.
+    ln.close().unwrap();
+    let e = h
+        .join_timeout(Duration::from_secs(10))
+        .expect("accept woke")
+        .unwrap_err();
+    assert!(goway::net::is_closed_error(&e), "{e}");
+    assert!(goway::net::is_closed_error(&ln.accept().unwrap_err()));
+
+    // ...then a plain thread.
+    let ln = Arc::new(TcpListener::bind("127.0.0.1:0").unwrap());
+    let l2 = ln.clone();
+    let (ready_tx, ready_rx) = chan::bounded::<()>(1);
+    let t = std::thread::spawn(move || {
+        ready_tx.send(()).unwrap();
+        l2.accept().map(|_| ())
+    });
+    ready_rx.recv().unwrap();
+    ln.close().unwrap();
+    let e = common::join_thread(t).unwrap_err();
+    assert!(goway::net::is_closed_error(&e), "{e}");
+
+    let path = std::env::temp_dir().join(format!("goway-close-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let ul = Arc::new(UnixListener::bind(&path).unwrap());
+    let u1 = ul.clone();
+    let h = go!(move || u1.accept().map(|_| ()));
+    ul.close().unwrap();
+    let e = h
+        .join_timeout(Duration::from_secs(10))
+        .expect("accept woke")
+        .unwrap_err();
+    assert!(goway::net::is_closed_error(&e), "{e}");
+    let _ = std::fs::remove_file(&path);
 }

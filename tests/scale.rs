@@ -7,6 +7,11 @@
 //! `s11_ten_thousand_idle_connections`, holds 10,000 connections idle for 30 s
 //! (`GOWAY_S11_IDLE_SECS` and `GOWAY_S11_CONNS` to change) and is ignored: run it by hand with
 //! `cargo test --release --test scale -- --ignored s11`.
+//!
+//! `s12_soak` (ignored, "should" in RELIABILITY.md) runs 50 persistent connections and 100
+//! new connections a second, 1% of them malformed, 1% reset, 0.1% handler panics, for 5
+//! minutes (`GOWAY_S12_SECS`), sampling the server every 10 s: after a minute's warm-up its
+//! memory, descriptors and goroutines must stay flat (under 1% a minute).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -29,8 +34,13 @@ fn scale_child() {
         .addr("127.0.0.1:0")
         .codec(LinesCodec::new())
         .max_connections(20_000)
+        .max_frame(4096)
         .handler(|conn| {
             for f in conn {
+                // S12's injected fault: a handler panic.
+                if f == b"panic" {
+                    panic!("injected panic");
+                }
                 conn.send(f)?;
             }
             Ok(())
@@ -40,6 +50,8 @@ fn scale_child() {
     let handle = srv.handle();
     let addr = srv.local_addr().unwrap();
     let serving = goway::go!(move || srv.serve());
+    // Injected panics are expected: keep their reports out of the output.
+    std::panic::set_hook(Box::new(|_| {}));
     println!("READY {addr}");
     let mut line = String::new();
     while std::io::stdin().read_line(&mut line).unwrap() > 0 {
@@ -264,4 +276,133 @@ fn s11_ten_thousand_idle_connections() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(10_000);
     hold(conns, Duration::from_secs(idle));
+}
+
+/// One short-lived S12 client: a round trip, a malformed frame, a reset or a panic.
+fn churn_one(addr: SocketAddr, i: u64) {
+    let Ok(mut c) = TcpStream::connect(addr) else {
+        return;
+    };
+    let _ = c.set_read_timeout(Some(WATCHDOG));
+    match i % 1000 {
+        // 1%: a line over max_frame (4096): the server closes.
+        0..=9 => {
+            let _ = c.write_all(&[b'x'; 5000]);
+            let mut sink = Vec::new();
+            let _ = c.read_to_end(&mut sink);
+        }
+        // 1%: half a frame, then a reset (SO_LINGER 0).
+        10..=19 => {
+            let _ = c.write_all(b"half a fra");
+            let _ = socket2::SockRef::from(&c).set_linger(Some(Duration::ZERO));
+        }
+        // 0.1%: the handler panics.
+        20 => {
+            let _ = c.write_all(b"panic\n");
+            let mut sink = Vec::new();
+            let _ = c.read_to_end(&mut sink);
+        }
+        _ => {
+            let _ = writeln!(c, "churn {i}");
+            let mut got = vec![0u8; format!("churn {i}\n").len()];
+            let _ = c.read_exact(&mut got);
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+#[ignore = "S12 soak: 5 minutes; run by hand"]
+fn s12_soak() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let secs: u64 = std::env::var("GOWAY_S12_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(300);
+    let mut srv = ServerProcess::start();
+    let addr = srv.addr;
+    let stop = Arc::new(AtomicBool::new(false));
+    let round_trips = Arc::new(AtomicU64::new(0));
+    let mut threads = Vec::new();
+    // 50 persistent connections, each a client thread doing round trips.
+    for t in 0..50u64 {
+        let (stop, rt) = (stop.clone(), round_trips.clone());
+        threads.push(std::thread::spawn(move || {
+            let mut c = TcpStream::connect(addr).unwrap();
+            c.set_read_timeout(Some(WATCHDOG)).unwrap();
+            let mut r = BufReader::new(c.try_clone().unwrap());
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                writeln!(c, "persistent {t} {n}").unwrap();
+                let mut l = String::new();
+                r.read_line(&mut l).unwrap();
+                assert_eq!(l, format!("persistent {t} {n}\n"));
+                n += 1;
+                rt.fetch_add(1, Ordering::Relaxed);
+                // Paces the client (10 ms between requests); not a synchronisation.
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }));
+    }
+    // 100 new connections a second, from 4 threads.
+    for t in 0..4u64 {
+        let stop = stop.clone();
+        threads.push(std::thread::spawn(move || {
+            let start = Instant::now();
+            let mut i = t;
+            while !stop.load(Ordering::Relaxed) {
+                churn_one(addr, i);
+                i += 4;
+                // Paces the churn at 25 a second per thread.
+                let due = start + Duration::from_millis(40 * (i / 4));
+                if let Some(d) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(d);
+                }
+            }
+        }));
+    }
+    let start = Instant::now();
+    let mut samples: Vec<(f64, Gauges)> = Vec::new();
+    while start.elapsed() < Duration::from_secs(secs) {
+        // The sampling period of the scenario, not a synchronisation.
+        std::thread::sleep(Duration::from_secs(10));
+        let g = srv.gauges();
+        let t = start.elapsed().as_secs_f64();
+        eprintln!(
+            "s12 t={t:.0}s {g:?} round trips {}",
+            round_trips.load(Ordering::Relaxed)
+        );
+        samples.push((t, g));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().unwrap();
+    }
+    // After the warm-up: flat within 1% a minute (least-squares slope over the samples).
+    let warm: Vec<&(f64, Gauges)> = samples.iter().filter(|(t, _)| *t >= 60.0).collect();
+    if warm.len() >= 3 {
+        let slope = |f: &dyn Fn(&Gauges) -> f64| {
+            let n = warm.len() as f64;
+            let mx = warm.iter().map(|(t, _)| t).sum::<f64>() / n;
+            let my = warm.iter().map(|(_, g)| f(g)).sum::<f64>() / n;
+            let cov: f64 = warm.iter().map(|(t, g)| (t - mx) * (f(g) - my)).sum();
+            let var: f64 = warm.iter().map(|(t, _)| (t - mx) * (t - mx)).sum();
+            (cov / var * 60.0, my)
+        };
+        let (rss_slope, rss_mean) = slope(&|g| g.rss_kb as f64);
+        assert!(
+            rss_slope <= rss_mean * 0.01,
+            "RSS grows {rss_slope:.0} KB/min (mean {rss_mean:.0} KB)"
+        );
+        // Descriptors and goroutines follow the connections in flight: bounded, not growing.
+        for (_, g) in &warm {
+            assert!(g.fds < 200 && g.goroutines < 3 * 100, "{g:?}");
+        }
+    }
+    let back = srv.wait_for("gauges back at baseline", |g| {
+        g.active == 0 && g.goroutines == 1
+    });
+    eprintln!("s12 done: {back:?}");
+    srv.stop();
 }

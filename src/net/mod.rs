@@ -115,3 +115,36 @@ impl From<std::os::unix::net::SocketAddr> for PeerAddr {
         PeerAddr::Unix(a.as_pathname().map(PathBuf::from))
     }
 }
+
+/// The text of the error an accept on a closed listener returns (Go's `net.ErrClosed`).
+const CLOSED: &str = "use of closed network connection";
+
+/// `true` if `e` is the error of an accept on a listener that was
+/// [`close`](TcpListener::close)d (Go's `errors.Is(err, net.ErrClosed)`).
+///
+/// ```
+/// let ln = goway::net::TcpListener::bind("127.0.0.1:0").unwrap();
+/// ln.close().unwrap();
+/// let err = ln.accept().unwrap_err();
+/// assert!(goway::net::is_closed_error(&err));
+/// ```
+pub fn is_closed_error(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotConnected && e.to_string() == CLOSED
+}
+
+/// An accept's result, unless the listener was closed (then the closed error).
+fn closed_or<T>(closed: &std::sync::atomic::AtomicBool, r: io::Result<T>) -> io::Result<T> {
+    if closed.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(io::Error::new(io::ErrorKind::NotConnected, CLOSED));
+    }
+    r
+}
+
+/// Marks a listener closed and shuts its socket down, which wakes an accept waiting on it.
+fn close_listener(
+    closed: &std::sync::atomic::AtomicBool,
+    sock: impl std::os::fd::AsFd,
+) -> io::Result<()> {
+    closed.store(true, std::sync::atomic::Ordering::SeqCst);
+    socket2::SockRef::from(&sock).shutdown(std::net::Shutdown::Read)
+}

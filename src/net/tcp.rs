@@ -14,7 +14,9 @@ use super::deadline::{Limits, check_timeout, timed, timed_out};
 /// A TCP socket server, listening for connections (Go's `net.TCPListener`).
 ///
 /// `accept` parks the calling goroutine until a client connects; the worker thread keeps
-/// running other goroutines. Called from a plain thread, it blocks that thread.
+/// running other goroutines. Called from a plain thread, it blocks that thread. One goroutine
+/// or thread at a time should wait in `accept` (may keeps one waiter per socket: a second one
+/// would take the first one's place); [`close`](Self::close) wakes it.
 ///
 /// # Examples
 /// ```
@@ -38,6 +40,7 @@ use super::deadline::{Limits, check_timeout, timed, timed_out};
 /// ```
 pub struct TcpListener {
     io: may::net::TcpListener,
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for TcpListener {
@@ -82,7 +85,10 @@ impl TcpListener {
         // SAFETY: `fd` is an open listening socket that we own (just released by `into_raw_fd`,
         // so nothing else will close it); may takes over its ownership.
         let io = unsafe { may::net::TcpListener::from_raw_fd(fd) };
-        Ok(TcpListener { io })
+        Ok(TcpListener {
+            io,
+            closed: Default::default(),
+        })
     }
 
     /// Waits for a connection and returns it with the client's address. The stream has
@@ -92,10 +98,21 @@ impl TcpListener {
     /// What `accept(2)` returns: notably `EMFILE`/`ENFILE` when the process or the system is
     /// out of file descriptors (the pending connection stays queued; retry after a pause).
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (s, a) = self.io.accept()?;
+        let (s, a) = super::closed_or(&self.closed, self.io.accept())?;
         // A failure here only loses the latency optimisation; the connection is fine.
         let _ = s.set_nodelay(true);
         Ok((TcpStream::from_may(s), a))
+    }
+
+    /// Stops listening (Go's `Listener.Close`): an `accept` waiting in any goroutine or
+    /// thread returns at once, and every later one fails, with the error of
+    /// [`is_closed_error`](super::is_closed_error) ("use of closed network connection").
+    /// Connections already accepted are not affected; the descriptor is released on drop.
+    ///
+    /// # Errors
+    /// As `shutdown(2)`.
+    pub fn close(&self) -> io::Result<()> {
+        super::close_listener(&self.closed, self.io.inner())
     }
 
     /// An endless iterator over accepted connections (`accept` in a loop).

@@ -36,6 +36,7 @@ use super::deadline::{Limits, check_timeout, timed};
 /// ```
 pub struct UnixListener {
     io: may_unix::UnixListener,
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for UnixListener {
@@ -54,6 +55,7 @@ impl UnixListener {
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
         Ok(UnixListener {
             io: may_unix::UnixListener::bind(path)?,
+            closed: Default::default(),
         })
     }
 
@@ -62,8 +64,29 @@ impl UnixListener {
     /// # Errors
     /// What `accept(2)` returns (`EMFILE` at the descriptor limit).
     pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        let (s, a) = self.io.accept()?;
+        let (s, a) = super::closed_or(&self.closed, self.io.accept())?;
         Ok((UnixStream::from_may(s), a))
+    }
+
+    /// Stops listening, as [`TcpListener::close`](super::TcpListener::close): a waiting
+    /// `accept` returns the closed error (woken by a connection the call makes to the
+    /// socket's path, since shutting a Unix listener down wakes nobody).
+    ///
+    /// # Errors
+    /// As `shutdown(2)`.
+    pub fn close(&self) -> io::Result<()> {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Shutting a Unix listener down does not wake its accept (unlike TCP's): knock once,
+        // without waiting, so a waiting accept returns and sees the flag.
+        let path = self.io.local_addr()?;
+        if let Some(path) = path.as_pathname() {
+            use socket2::{Domain, SockAddr, Socket, Type};
+            let knock = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+            knock.set_nonblocking(true)?;
+            // A full backlog refuses the knock; then a queued client wakes the accept instead.
+            let _ = knock.connect(&SockAddr::unix(path)?);
+        }
+        Ok(())
     }
 
     /// The address this listener is bound to.
