@@ -229,6 +229,33 @@ impl<T> Chan<T> {
         })
     }
 
+    /// Moves up to `max` ready values into `out` under one lock; how many it moved.
+    pub(crate) fn try_recv_many(&self, out: &mut Vec<T>, max: usize) -> usize {
+        let mut dead = Dead::new();
+        let mut wakes: Vec<Arc<Waiter>> = Vec::new();
+        let mut n = 0;
+        {
+            let mut g = self.inner.lock();
+            while n < max {
+                match self.try_recv_locked(&mut g, None, &mut dead) {
+                    Ok((v, w)) => {
+                        out.push(v);
+                        n += 1;
+                        if let Some(w) = w {
+                            wakes.push(w);
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+        drop(dead);
+        for w in wakes {
+            w.unpark();
+        }
+        n
+    }
+
     /// Blocking send; `deadline == None` waits as long as it takes.
     pub(crate) fn send(&self, v: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
         // Declared before the guard, so dropped after it.

@@ -317,6 +317,16 @@ impl<T> Receiver<T> {
         }
     }
 
+    /// Moves up to `max` values that are ready now into `out`, in order, taking the channel's
+    /// lock once (a consumer that works in batches, like the server's writer). Returns how
+    /// many it moved: 0 if none was ready (or the channel is closed and drained).
+    pub(crate) fn try_recv_many(&self, out: &mut Vec<T>, max: usize) -> usize {
+        match &self.chan {
+            Some(c) => c.try_recv_many(out, max),
+            None => 0,
+        }
+    }
+
     /// Receives a value, waiting at most `timeout`.
     ///
     /// # Errors

@@ -49,6 +49,9 @@ pub(crate) type HandlerFn<C> = dyn Fn(&Conn<C>) -> HandlerResult + Send + Sync;
 /// unread input makes the kernel send RST, which can destroy replies still in flight.
 const LINGER: Duration = Duration::from_millis(500);
 
+/// Most frames the writer takes from its queue under one lock.
+const WRITE_BATCH: usize = 64;
+
 /// How much more than `max_frame` the reader buffers for one undecoded frame before giving up
 /// on a codec that does not check sizes itself.
 const FRAME_SLACK: usize = 64 << 10;
@@ -803,8 +806,10 @@ impl<C: Codec> WriterTask<C> {
         let flush_at = cfg.write_buffer;
         self.codec.set_max_frame(cfg.max_frame);
         let mut buf: Vec<u8> = Vec::new();
-        // Wait for a frame; then take every frame queued right now into one buffer and write
-        // it with one call: the queue being momentarily empty is the flush signal.
+        let mut batch: Vec<C::Out> = Vec::new();
+        // Wait for a frame; then take every frame queued right now (under one lock of the
+        // queue) into one buffer and write it with one call: the queue being momentarily
+        // empty is the flush signal.
         while let Ok(first) = self.rx.recv() {
             if sh.aborted.load(Ordering::Acquire) {
                 return Ok(());
@@ -812,12 +817,12 @@ impl<C: Codec> WriterTask<C> {
             let mut n = 1u64;
             self.encode(first, &mut buf)?;
             while buf.len() < flush_at {
-                match self.rx.try_recv() {
-                    Ok(f) => {
-                        self.encode(f, &mut buf)?;
-                        n += 1;
-                    }
-                    Err(_) => break,
+                if self.rx.try_recv_many(&mut batch, WRITE_BATCH) == 0 {
+                    break;
+                }
+                n += batch.len() as u64;
+                for f in batch.drain(..) {
+                    self.encode(f, &mut buf)?;
                 }
             }
             if let Err(e) = self.wr.write_all(&sh.sock, &buf) {
