@@ -1,0 +1,184 @@
+//! Header fields (Go's `http.Header`): an ordered multimap with case-insensitive names.
+//!
+//! All names and values of one `Header` live in one string buffer, and the fields are ranges
+//! into it: filling a header allocates nothing once the buffers have grown, and the server
+//! reuses the same buffers for every request of a connection.
+
+use std::fmt;
+
+#[derive(Clone, Copy)]
+struct Field {
+    name: (u32, u32),
+    value: (u32, u32),
+}
+
+/// HTTP header fields: names compare case-insensitively, a name may repeat, order is kept.
+/// Values are owned by the header (`set` copies them).
+///
+/// A value with CR, LF or NUL is stored with those bytes turned into spaces, as Go does when
+/// writing, so a header can never split a response.
+///
+/// # Examples
+/// ```
+/// use goway::http::Header;
+/// let mut h = Header::new();
+/// h.set("Content-Type", "text/plain");
+/// h.add("Vary", "Accept");
+/// h.add("vary", "Origin");
+/// assert_eq!(h.get("content-type"), Some("text/plain"));
+/// assert_eq!(h.values("Vary").collect::<Vec<_>>(), ["Accept", "Origin"]);
+/// h.del("VARY");
+/// assert_eq!(h.len(), 1);
+/// ```
+#[derive(Clone, Default)]
+pub struct Header {
+    buf: String,
+    fields: Vec<Field>,
+}
+
+impl fmt::Debug for Header {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl Header {
+    /// An empty header.
+    pub fn new() -> Header {
+        Header::default()
+    }
+
+    fn name(&self, f: &Field) -> &str {
+        &self.buf[f.name.0 as usize..f.name.1 as usize]
+    }
+
+    fn value(&self, f: &Field) -> &str {
+        &self.buf[f.value.0 as usize..f.value.1 as usize]
+    }
+
+    /// The first value of `name`, if any (Go's `Header.Get`).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|f| self.name(f).eq_ignore_ascii_case(name))
+            .map(|f| self.value(f))
+    }
+
+    /// Every value of `name`, in order (Go's `Header.Values`).
+    pub fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.fields
+            .iter()
+            .filter(move |f| self.name(f).eq_ignore_ascii_case(name))
+            .map(move |f| self.value(f))
+    }
+
+    /// Whether `name` is present.
+    pub fn contains(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// Appends a value to `name` (Go's `Header.Add`).
+    pub fn add(&mut self, name: &str, value: &str) {
+        let n0 = self.buf.len();
+        self.buf.push_str(name);
+        let n1 = self.buf.len();
+        if value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+            self.buf.extend(value.chars().map(|c| match c {
+                '\r' | '\n' | '\0' => ' ',
+                c => c,
+            }));
+        } else {
+            self.buf.push_str(value);
+        }
+        let v1 = self.buf.len();
+        self.fields.push(Field {
+            name: (pos(n0), pos(n1)),
+            value: (pos(n1), pos(v1)),
+        });
+    }
+
+    /// Replaces every value of `name` with `value` (Go's `Header.Set`).
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.del(name);
+        self.add(name, value);
+    }
+
+    /// Removes every value of `name` (Go's `Header.Del`).
+    pub fn del(&mut self, name: &str) {
+        let buf = &self.buf;
+        self.fields
+            .retain(|f| !buf[f.name.0 as usize..f.name.1 as usize].eq_ignore_ascii_case(name));
+        if self.fields.is_empty() {
+            self.buf.clear();
+        }
+    }
+
+    /// Number of fields (a repeated name counts each time).
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// Whether there are no fields.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    /// Removes every field, keeping the buffers.
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.fields.clear();
+    }
+
+    /// Every `(name, value)` in order, names as they were given.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.fields.iter().map(|f| (self.name(f), self.value(f)))
+    }
+
+    /// Whether any value of `name` holds `token` in its comma-separated list, ignoring case
+    /// (`Connection: keep-alive, Upgrade` has `upgrade`).
+    pub fn has_token(&self, name: &str, token: &str) -> bool {
+        self.values(name)
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    }
+
+    /// Appends a field from raw request bytes: a value that is not UTF-8 (obs-text) is
+    /// stored lossily.
+    pub(crate) fn add_raw(&mut self, name: &str, value: &[u8]) {
+        match std::str::from_utf8(value) {
+            Ok(v) => self.add(name, v),
+            Err(_) => self.add(name, &String::from_utf8_lossy(value)),
+        }
+    }
+}
+
+/// Header buffers are bounded by `max_header_bytes` (requests) or by what a handler writes;
+/// past 4 GiB the positions saturate rather than wrap.
+fn pos(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Whether `name` is a valid field name (an RFC 9110 token).
+pub(crate) fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'!' | b'#'
+                        | b'$'
+                        | b'%'
+                        | b'&'
+                        | b'\''
+                        | b'*'
+                        | b'+'
+                        | b'-'
+                        | b'.'
+                        | b'^'
+                        | b'_'
+                        | b'`'
+                        | b'|'
+                        | b'~'
+                )
+        })
+}
