@@ -10,7 +10,7 @@
 use std::io::Write;
 
 use clap::Parser;
-use goway::http::{Request, ResponseWriter, ServeError, Server, ServeMux};
+use goway::http::{Request, ResponseWriter, ServeError, ServeMux, Server};
 
 /// Hello-world HTTP server on goway.
 #[derive(Parser, Debug)]

@@ -186,9 +186,12 @@ fn app() -> ServeMux {
     m.handle("GET /items/new", |_r: &Request, w: &mut ResponseWriter| {
         let _ = w.write_all(b"new form");
     });
-    m.handle("DELETE /items/{id}", |r: &Request, w: &mut ResponseWriter| {
-        let _ = write!(w, "deleted {}", r.path_value("id").unwrap());
-    });
+    m.handle(
+        "DELETE /items/{id}",
+        |r: &Request, w: &mut ResponseWriter| {
+            let _ = write!(w, "deleted {}", r.path_value("id").unwrap());
+        },
+    );
     m.handle("/files/{path...}", |r: &Request, w: &mut ResponseWriter| {
         let _ = write!(w, "file {}", r.path_value("path").unwrap());
     });
@@ -208,14 +211,15 @@ fn app() -> ServeMux {
             q.get_all("a").count()
         );
     });
-    m.handle("POST /echo", |r: &Request, w: &mut ResponseWriter| {
-        match r.read_body() {
+    m.handle(
+        "POST /echo",
+        |r: &Request, w: &mut ResponseWriter| match r.read_body() {
             Ok(b) => {
                 let _ = w.write_all(&b);
             }
             Err(e) => goway::http::error(w, &e.to_string(), 400),
-        }
-    });
+        },
+    );
     m.handle("POST /ignore", |_r: &Request, w: &mut ResponseWriter| {
         let _ = w.write_all(b"ignored");
     });
@@ -260,14 +264,19 @@ fn get_keep_alive_and_pipelining() {
     assert_eq!(a.text(), "Hello, World!");
     assert_eq!(a.header("content-type"), Some("text/plain"));
     assert_eq!(a.header("content-length"), Some("13"));
-    assert!(a.header("date").is_some_and(|d| d.ends_with(" GMT") && d.len() == 29));
+    assert!(
+        a.header("date")
+            .is_some_and(|d| d.ends_with(" GMT") && d.len() == 29)
+    );
     assert_eq!(a.header("connection"), None);
     // Three pipelined requests in one write: three responses, in order.
     let mut raw = get("/items/1");
     raw.extend(get("/items/new"));
     raw.extend(b"DELETE /items/2 HTTP/1.1\r\nHost: t\r\n\r\n");
     w.write_all(&raw).unwrap();
-    let texts: Vec<String> = (0..3).map(|_| read_resp(&mut r, false).unwrap().text()).collect();
+    let texts: Vec<String> = (0..3)
+        .map(|_| read_resp(&mut r, false).unwrap().text())
+        .collect();
     assert_eq!(texts, ["get 1", "new form", "deleted 2"]);
     // Connection: close is honoured.
     w.write_all(b"GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
@@ -316,7 +325,8 @@ fn head_gets_the_length_and_no_body() {
     let c = client(s.addr);
     let mut r = BufReader::new(c.try_clone().unwrap());
     let mut w = c;
-    w.write_all(b"HEAD /hello HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    w.write_all(b"HEAD /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
     let a = read_resp(&mut r, true).unwrap();
     assert_eq!(a.status, 200);
     assert_eq!(a.header("content-length"), Some("13"));
@@ -334,10 +344,16 @@ fn mux_patterns_405_404_and_redirects() {
     assert_eq!(roundtrip(a, &get("/items/42")).text(), "get 42");
     assert_eq!(roundtrip(a, &get("/items/new")).text(), "new form");
     assert_eq!(roundtrip(a, &get("/items/a%20b")).text(), "get a b");
-    assert_eq!(roundtrip(a, &get("/files/a/b/c.txt")).text(), "file a/b/c.txt");
+    assert_eq!(
+        roundtrip(a, &get("/files/a/b/c.txt")).text(),
+        "file a/b/c.txt"
+    );
     assert_eq!(roundtrip(a, &get("/")).text(), "root");
     assert_eq!(roundtrip(a, &get("/dir/x/y")).text(), "dir /dir/x/y");
-    let r = roundtrip(a, b"PUT /items/1 HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+    let r = roundtrip(
+        a,
+        b"PUT /items/1 HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n",
+    );
     assert_eq!(r.status, 405);
     assert_eq!(r.header("allow"), Some("DELETE, GET, HEAD"));
     let r = roundtrip(a, &get("/nothing/here"));
@@ -387,8 +403,10 @@ fn bodies_content_length_chunked_and_continue() {
     let c = client(s.addr);
     let mut rd = BufReader::new(c.try_clone().unwrap());
     let mut w = c;
-    w.write_all(b"POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n")
-        .unwrap();
+    w.write_all(
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n",
+    )
+    .unwrap();
     let interim = read_resp(&mut rd, false).unwrap();
     assert_eq!(interim.status, 100);
     w.write_all(b"data").unwrap();
@@ -556,7 +574,11 @@ fn s1_malformed_requests_get_go_replies_and_close() {
         assert_eq!(resp.status, *want, "{:?}", String::from_utf8_lossy(raw));
         assert_eq!(resp.header("connection"), Some("close"));
         assert!(resp.text().starts_with(&want.to_string()));
-        assert!(closed(&mut r), "still open after {:?}", String::from_utf8_lossy(raw));
+        assert!(
+            closed(&mut r),
+            "still open after {:?}",
+            String::from_utf8_lossy(raw)
+        );
     }
     // The server still serves.
     assert_eq!(roundtrip(s.addr, &get("/hello")).status, 200);
@@ -569,14 +591,18 @@ fn s1_malformed_requests_get_go_replies_and_close() {
 fn s2_oversized_heads_get_431_or_414() {
     let _g = common::shared();
     let s = run(Server::builder().handler(app()).max_header_bytes(1024));
-    let big = format!("GET / HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n", "v".repeat(8000));
+    let big = format!(
+        "GET / HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n",
+        "v".repeat(8000)
+    );
     let r = roundtrip(s.addr, big.as_bytes());
     assert_eq!((r.status, r.header("connection")), (431, Some("close")));
     let long = format!("GET /{} HTTP/1.1\r\nHost: t\r\n\r\n", "a".repeat(8000));
     assert_eq!(roundtrip(s.addr, long.as_bytes()).status, 414);
     // A client that never ends its head is cut off well before it sends 64 MiB.
     let mut c = client(s.addr);
-    c.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nX-Endless: ").unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nX-Endless: ")
+        .unwrap();
     let writer = {
         let mut c = c.try_clone().unwrap();
         std::thread::spawn(move || {
@@ -607,9 +633,11 @@ fn s3_truncated_requests_then_disconnect() {
     let _g = common::shared();
     let calls = Arc::new(AtomicUsize::new(0));
     let seen = calls.clone();
-    let s = run(Server::builder().handler(move |_r: &Request, _w: &mut ResponseWriter| {
-        seen.fetch_add(1, Ordering::SeqCst);
-    }));
+    let s = run(
+        Server::builder().handler(move |_r: &Request, _w: &mut ResponseWriter| {
+            seen.fetch_add(1, Ordering::SeqCst);
+        }),
+    );
     for i in 0..200 {
         let mut c = client(s.addr);
         let raw: &[u8] = match i % 3 {
@@ -627,7 +655,11 @@ fn s3_truncated_requests_then_disconnect() {
         } else {
             let mut b = Vec::new();
             let _ = c.read_to_end(&mut b);
-            assert!(b.is_empty(), "a reply to a truncated head: {:?}", String::from_utf8_lossy(&b));
+            assert!(
+                b.is_empty(),
+                "a reply to a truncated head: {:?}",
+                String::from_utf8_lossy(&b)
+            );
         }
     }
     let deadline = Instant::now() + WATCHDOG;
@@ -644,12 +676,10 @@ fn s3_truncated_requests_then_disconnect() {
 #[test]
 fn s6_slowloris_is_cut_by_read_header_timeout_and_idle_conns_close() {
     let _g = common::shared();
-    let s = run(
-        Server::builder()
-            .handler(app())
-            .read_header_timeout(Duration::from_millis(400))
-            .idle_timeout(Duration::from_millis(400)),
-    );
+    let s = run(Server::builder()
+        .handler(app())
+        .read_header_timeout(Duration::from_millis(400))
+        .idle_timeout(Duration::from_millis(400)));
     let start = Instant::now();
     let mut slow: Vec<TcpStream> = (0..20).map(|_| client(s.addr)).collect();
     let req = b"GET /hello HTTP/1.1\r\nHost: t\r\nX-Slow: 1\r\n\r\n";
@@ -694,18 +724,19 @@ fn s6_slowloris_is_cut_by_read_header_timeout_and_idle_conns_close() {
     let idle = Instant::now();
     assert!(closed(&mut r));
     let waited = idle.elapsed();
-    assert!(waited >= Duration::from_millis(300) && waited < Duration::from_secs(5), "{waited:?}");
+    assert!(
+        waited >= Duration::from_millis(300) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
     s.stop();
 }
 
 #[test]
 fn read_timeout_stops_a_stalled_body_and_the_pipelined_request_is_not_served() {
     let _g = common::shared();
-    let s = run(
-        Server::builder()
-            .handler(app())
-            .read_timeout(Duration::from_millis(300)),
-    );
+    let s = run(Server::builder()
+        .handler(app())
+        .read_timeout(Duration::from_millis(300)));
     let mut c = client(s.addr);
     // The body never completes; a request after it must not be served.
     c.write_all(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nabc")
@@ -850,7 +881,10 @@ fn s10_shutdown_finishes_in_flight_closes_idle_and_refuses_new() {
     for c in busy {
         let mut r = BufReader::new(c);
         let a = read_resp(&mut r, false).expect("in-flight response");
-        assert_eq!((a.text().as_str(), a.header("connection")), ("done", Some("close")));
+        assert_eq!(
+            (a.text().as_str(), a.header("connection")),
+            ("done", Some("close"))
+        );
         assert!(closed(&mut r));
     }
     for mut r in idle {
@@ -887,7 +921,10 @@ fn s10_shutdown_grace_over_cuts_off_and_context_stops_the_server() {
     started_rx.recv_timeout(WATCHDOG).unwrap();
     let r = handle.shutdown_timeout(Duration::from_millis(200));
     assert_eq!(r, Err(ShutdownError::Timeout { cut_off: 1 }));
-    assert!(matches!(common::join(serving), Err(ServeError::ServerClosed)));
+    assert!(matches!(
+        common::join(serving),
+        Err(ServeError::ServerClosed)
+    ));
     assert!(handle.wait_closed(WATCHDOG));
     drop(c);
 
@@ -900,7 +937,10 @@ fn s10_shutdown_grace_over_cuts_off_and_context_stops_the_server() {
         .unwrap();
     let serving = goway::go!(move || srv.serve());
     cancel.cancel();
-    assert!(matches!(common::join(serving), Err(ServeError::ServerClosed)));
+    assert!(matches!(
+        common::join(serving),
+        Err(ServeError::ServerClosed)
+    ));
 }
 
 #[cfg(feature = "json")]
@@ -913,15 +953,16 @@ fn json_helpers() {
         n: u32,
     }
     let mut m = ServeMux::new();
-    m.handle("POST /items", |r: &Request, w: &mut ResponseWriter| {
-        match goway::http::read_json::<Item>(r) {
+    m.handle(
+        "POST /items",
+        |r: &Request, w: &mut ResponseWriter| match goway::http::read_json::<Item>(r) {
             Ok(mut it) => {
                 it.n += 1;
                 goway::http::write_json(w, 201, &it);
             }
             Err(e) => goway::http::error(w, &e.to_string(), e.status()),
-        }
-    });
+        },
+    );
     let s = run(Server::builder().handler(m));
     let body = r#"{"name":"a","n":1}"#;
     let raw = format!(

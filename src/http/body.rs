@@ -52,7 +52,10 @@ impl BodyError {
     fn to_io(self) -> io::Error {
         let (kind, msg) = match self {
             BodyError::TooLarge => (io::ErrorKind::InvalidData, "http: request body too large"),
-            BodyError::Malformed => (io::ErrorKind::InvalidData, "http: malformed chunked encoding"),
+            BodyError::Malformed => (
+                io::ErrorKind::InvalidData,
+                "http: malformed chunked encoding",
+            ),
             BodyError::Eof => (io::ErrorKind::UnexpectedEof, "unexpected EOF"),
             BodyError::TimedOut => (io::ErrorKind::TimedOut, "i/o timeout"),
             BodyError::Io => (io::ErrorKind::ConnectionReset, "http: connection error"),
@@ -85,7 +88,12 @@ impl BodyState {
     }
 
     /// The body of a request with this framing.
-    pub(crate) fn new(content_length: Option<u64>, chunked: bool, limit: u64, expect: bool) -> Self {
+    pub(crate) fn new(
+        content_length: Option<u64>,
+        chunked: bool,
+        limit: u64,
+        expect: bool,
+    ) -> Self {
         let framing = if chunked {
             Framing::Chunked(Chunk::Size)
         } else {
@@ -182,27 +190,25 @@ impl BodyState {
                     self.read += n as u64;
                     return Ok(n);
                 }
-                Framing::Chunked(Chunk::Size) => {
-                    match httparse::parse_chunk_size(io.buffered()) {
-                        Ok(httparse::Status::Complete((used, size))) => {
-                            io.consume(used);
-                            if size == 0 {
-                                self.framing = Framing::Chunked(Chunk::Trailer(0));
-                            } else if self.read.saturating_add(size) > self.limit {
-                                return Err(self.fail(BodyError::TooLarge));
-                            } else {
-                                self.framing = Framing::Chunked(Chunk::Data(size));
-                            }
+                Framing::Chunked(Chunk::Size) => match httparse::parse_chunk_size(io.buffered()) {
+                    Ok(httparse::Status::Complete((used, size))) => {
+                        io.consume(used);
+                        if size == 0 {
+                            self.framing = Framing::Chunked(Chunk::Trailer(0));
+                        } else if self.read.saturating_add(size) > self.limit {
+                            return Err(self.fail(BodyError::TooLarge));
+                        } else {
+                            self.framing = Framing::Chunked(Chunk::Data(size));
                         }
-                        Ok(httparse::Status::Partial) => {
-                            if io.buffered().len() > MAX_CHUNK_LINE {
-                                return Err(self.fail(BodyError::Malformed));
-                            }
-                            self.fill(io)?;
-                        }
-                        Err(_) => return Err(self.fail(BodyError::Malformed)),
                     }
-                }
+                    Ok(httparse::Status::Partial) => {
+                        if io.buffered().len() > MAX_CHUNK_LINE {
+                            return Err(self.fail(BodyError::Malformed));
+                        }
+                        self.fill(io)?;
+                    }
+                    Err(_) => return Err(self.fail(BodyError::Malformed)),
+                },
                 Framing::Chunked(Chunk::Data(left)) => {
                     if io.buffered().is_empty() {
                         self.fill(io)?;

@@ -46,10 +46,7 @@ enum End {
 pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, srv: &Shared, entry: &ConnEntry) {
     let cfg = &srv.cfg;
     let accepted = Instant::now();
-    let io = RefCell::new(ConnIo::new(
-        stream,
-        cfg.max_header_bytes + HEADER_SLACK + 1,
-    ));
+    let io = RefCell::new(ConnIo::new(stream, cfg.max_header_bytes + HEADER_SLACK + 1));
     let body = RefCell::new(BodyState::empty());
     let mut head = Head::default();
     let mut resp_header = Header::new();
@@ -73,7 +70,11 @@ pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, srv: &Shared, entry: &C
         };
         first = false;
         srv.stats.requests.fetch_add(1, Ordering::Relaxed);
-        let declared = if head.chunked { None } else { head.content_length };
+        let declared = if head.chunked {
+            None
+        } else {
+            head.content_length
+        };
         if declared.is_some_and(|n| n > cfg.max_body_bytes) {
             error_reply(&io, 413, "");
             close(&io, true);
@@ -84,7 +85,10 @@ pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, srv: &Shared, entry: &C
             let s = &mut iob.stream;
             let _ = s.set_read_timeout(None);
             s.set_read_deadline(cfg.read_timeout.and_then(|t| started.checked_add(t)));
-            s.set_write_deadline(cfg.write_timeout.and_then(|t| Instant::now().checked_add(t)));
+            s.set_write_deadline(
+                cfg.write_timeout
+                    .and_then(|t| Instant::now().checked_add(t)),
+            );
         }
         *body.borrow_mut() = BodyState::new(
             head.content_length,
@@ -93,8 +97,12 @@ pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, srv: &Shared, entry: &C
             head.expect_continue,
         );
         let closing = srv.closing.load(Ordering::SeqCst);
-        let (head_req, minor, ka10, client_close) =
-            (head.method() == "HEAD", head.minor, head.keep_alive_10, head.close);
+        let (head_req, minor, ka10, client_close) = (
+            head.method() == "HEAD",
+            head.minor,
+            head.keep_alive_10,
+            head.close,
+        );
         let options_star = head.target() == "*";
         let req = Request {
             head: std::mem::take(&mut head),
@@ -130,7 +138,11 @@ pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, srv: &Shared, entry: &C
                     w.close = true;
                 }
                 let body_too_large = body.borrow().error == Some(super::body::BodyError::TooLarge);
-                if body_too_large && !w.is_committed() && w.written() == 0 && w.status().as_u16() == 200 {
+                if body_too_large
+                    && !w.is_committed()
+                    && w.written() == 0
+                    && w.status().as_u16() == 200
+                {
                     // The handler gave up on a body over the limit without answering.
                     w.discard();
                     w.write_header(413);
@@ -196,7 +208,8 @@ fn read_head(
                     return Ok(t);
                 }
                 Ok(None) => {
-                    parse::check_partial(iob.buffered(), cfg.max_header_bytes).map_err(End::Reply)?;
+                    parse::check_partial(iob.buffered(), cfg.max_header_bytes)
+                        .map_err(End::Reply)?;
                 }
                 Err(e) => return Err(End::Reply(e)),
             }
@@ -219,7 +232,11 @@ fn read_head(
         } else {
             // The first request's head is timed from the accept (Go), later ones from their
             // first byte; trickled bytes do not extend it.
-            let from = if first { accepted } else { started.unwrap_or(accepted) };
+            let from = if first {
+                accepted
+            } else {
+                started.unwrap_or(accepted)
+            };
             let hdr = cfg
                 .read_header_timeout
                 .or(cfg.read_timeout)
@@ -286,7 +303,8 @@ fn close(io: &RefCell<ConnIo>, linger: bool) {
         return;
     }
     let _ = iob.stream.set_read_timeout(None);
-    iob.stream.set_read_deadline(Instant::now().checked_add(LINGER));
+    iob.stream
+        .set_read_deadline(Instant::now().checked_add(LINGER));
     let mut discarded = 0;
     while discarded < LINGER_BYTES {
         let n = iob.buffered().len();

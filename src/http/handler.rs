@@ -85,7 +85,12 @@ pub fn not_found(_r: &Request<'_>, w: &mut ResponseWriter<'_>) {
 /// Redirects to `url` with status `code` (301, 302, 303, 307 or 308) (Go's `http.Redirect`,
 /// without its relative-path resolution: pass an absolute path or URL). For GET and HEAD a
 /// short HTML body links the target.
-pub fn redirect(r: &Request<'_>, w: &mut ResponseWriter<'_>, url: &str, code: impl Into<StatusCode>) {
+pub fn redirect(
+    r: &Request<'_>,
+    w: &mut ResponseWriter<'_>,
+    url: &str,
+    code: impl Into<StatusCode>,
+) {
     let code = code.into();
     w.header().set("Location", url);
     if r.method() == "GET" || r.method() == "HEAD" {

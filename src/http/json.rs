@@ -24,7 +24,9 @@ impl JsonError {
     /// The status to answer with: 413 for a body over the limit, else 400.
     pub fn status(&self) -> StatusCode {
         match self {
-            JsonError::Body(e) if e.to_string().contains("too large") => StatusCode::PAYLOAD_TOO_LARGE,
+            JsonError::Body(e) if e.to_string().contains("too large") => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             _ => StatusCode::BAD_REQUEST,
         }
     }

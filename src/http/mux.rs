@@ -209,7 +209,10 @@ impl ServeMux {
         if !path.ends_with('/') {
             let with_slash = format!("{path}/");
             let hit = self.entries.iter().any(|e| {
-                e.pat.host.as_ref().is_none_or(|h| h.eq_ignore_ascii_case(host))
+                e.pat
+                    .host
+                    .as_ref()
+                    .is_none_or(|h| h.eq_ignore_ascii_case(host))
                     && e.pat.method_matches(method)
                     && e.pat.match_path(&with_slash, &mut caps)
             });
@@ -303,13 +306,22 @@ mod tests {
         m.handle("GET /items/new", noop);
         m.handle("POST /items/{id}", noop);
         m.handle("example.com/", noop);
-        assert!(matches!(m.try_handle("/a{", noop), Err(PatternError::Invalid { .. })));
+        assert!(matches!(
+            m.try_handle("/a{", noop),
+            Err(PatternError::Invalid { .. })
+        ));
     }
 
     #[test]
     fn lookup() {
         let mut m = ServeMux::new();
-        for p in ["GET /items/{id}", "GET /items/new", "DELETE /items/{id}", "/static/", "GET /{$}"] {
+        for p in [
+            "GET /items/{id}",
+            "GET /items/new",
+            "DELETE /items/{id}",
+            "/static/",
+            "GET /{$}",
+        ] {
             m.handle(p, noop);
         }
         let name = |f: Found| match f {
@@ -320,8 +332,14 @@ mod tests {
         };
         assert_eq!(name(m.find("GET", "h", "/items/new")), "GET /items/new");
         assert_eq!(name(m.find("HEAD", "h", "/items/7")), "GET /items/{id}");
-        assert_eq!(name(m.find("DELETE", "h", "/items/7")), "DELETE /items/{id}");
-        assert_eq!(name(m.find("PUT", "h", "/items/7")), "405 DELETE, GET, HEAD");
+        assert_eq!(
+            name(m.find("DELETE", "h", "/items/7")),
+            "DELETE /items/{id}"
+        );
+        assert_eq!(
+            name(m.find("PUT", "h", "/items/7")),
+            "405 DELETE, GET, HEAD"
+        );
         assert_eq!(name(m.find("GET", "h", "/static")), "301 /static/");
         assert_eq!(name(m.find("GET", "h", "/nope")), "404");
         assert_eq!(name(m.find("GET", "h", "/")), "GET /{$}");

@@ -62,7 +62,11 @@ pub(crate) fn parse(raw: &str) -> Result<Pattern, String> {
         None => (None, raw),
     };
     if let Some(m) = method {
-        if m.is_empty() || !m.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)) {
+        if m.is_empty()
+            || !m
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        {
             return Err(format!("invalid method {m:?}"));
         }
     }
@@ -287,7 +291,10 @@ mod tests {
 
     #[test]
     fn matching() {
-        assert_eq!(m("/", "/anything/at/all"), Some(vec!["anything/at/all".into()]));
+        assert_eq!(
+            m("/", "/anything/at/all"),
+            Some(vec!["anything/at/all".into()])
+        );
         assert_eq!(m("/{$}", "/"), Some(vec![]));
         assert_eq!(m("/{$}", "/x"), None);
         assert_eq!(m("/items/{id}", "/items/42"), Some(vec!["42".into()]));
@@ -297,12 +304,21 @@ mod tests {
         assert_eq!(m("/items/", "/items/"), Some(vec!["".into()]));
         assert_eq!(m("/f/{p...}", "/f/a/b"), Some(vec!["a/b".into()]));
         assert_eq!(m("/a%20b", "/a%20b"), Some(vec![]));
-        assert_eq!(m("/a b/{x}", "/a%20b/1"), Some(vec!["1".into()]));
+        assert_eq!(m("/a%20b/{x}", "/a%20b/1"), Some(vec!["1".into()]));
     }
 
     #[test]
     fn bad_patterns() {
-        for bad in ["", "GET", "/{x", "/a{x}", "/{x}/{x}", "/{$}/a", "/{a...}/b", "/{1x}"] {
+        for bad in [
+            "",
+            "GET",
+            "/{x",
+            "/a{x}",
+            "/{x}/{x}",
+            "/{$}/a",
+            "/{a...}/b",
+            "/{1x}",
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
         let p = parse("GET example.com/a/{b}").unwrap();

@@ -24,7 +24,10 @@ pub(crate) fn unescape(s: &str, plus: bool) -> Cow<'_, str> {
     while i < b.len() {
         match b[i] {
             b'%' => {
-                match (b.get(i + 1).and_then(|&c| hex(c)), b.get(i + 2).and_then(|&c| hex(c))) {
+                match (
+                    b.get(i + 1).and_then(|&c| hex(c)),
+                    b.get(i + 2).and_then(|&c| hex(c)),
+                ) {
                     (Some(h), Some(l)) => {
                         out.push(h << 4 | l);
                         i += 3;
@@ -77,7 +80,10 @@ impl Query {
             .filter(|p| !p.is_empty())
             .map(|p| {
                 let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                (unescape(k, true).into_owned(), unescape(v, true).into_owned())
+                (
+                    unescape(k, true).into_owned(),
+                    unescape(v, true).into_owned(),
+                )
             })
             .collect();
         Query { pairs }

@@ -422,9 +422,7 @@ fn sniff(data: &[u8]) -> &'static str {
         .iter()
         .position(|b| !b.is_ascii_whitespace())
         .map_or(&head[..0], |i| &head[i..]);
-    let starts = |p: &[u8]| {
-        trimmed.len() >= p.len() && trimmed[..p.len()].eq_ignore_ascii_case(p)
-    };
+    let starts = |p: &[u8]| trimmed.len() >= p.len() && trimmed[..p.len()].eq_ignore_ascii_case(p);
     if starts(b"<!doctype html") || starts(b"<html") || starts(b"<head") || starts(b"<body") {
         return "text/html; charset=utf-8";
     }

@@ -272,8 +272,15 @@ impl fmt::Debug for Server {
 ///
 /// # Errors
 /// Binding fails, or as [`Server::serve`].
-pub fn listen_and_serve(addr: impl ToAddrs + Send + 'static, handler: impl Handler) -> Result<(), ServeError> {
-    Server::builder().addr(addr).handler(handler).bind()?.serve()
+pub fn listen_and_serve(
+    addr: impl ToAddrs + Send + 'static,
+    handler: impl Handler,
+) -> Result<(), ServeError> {
+    Server::builder()
+        .addr(addr)
+        .handler(handler)
+        .bind()?
+        .serve()
 }
 
 impl Server {
@@ -695,8 +702,11 @@ impl Builder {
     /// [`ServeError::Io`] without an address or handler, or when binding fails;
     /// [`ServeError::Limit`] when out of file descriptors.
     pub fn bind(self) -> Result<Server, ServeError> {
-        let invalid = |m: &str| ServeError::Io(io::Error::new(io::ErrorKind::InvalidInput, m.to_owned()));
-        let addr = self.addr.ok_or_else(|| invalid("no address: call .addr(..) before .bind()"))?;
+        let invalid =
+            |m: &str| ServeError::Io(io::Error::new(io::ErrorKind::InvalidInput, m.to_owned()));
+        let addr = self
+            .addr
+            .ok_or_else(|| invalid("no address: call .addr(..) before .bind()"))?;
         let handler = self
             .handler
             .ok_or_else(|| invalid("no handler: call .handler(..) before .bind()"))?;
