@@ -89,7 +89,7 @@ impl fmt::Debug for ServeMux {
 }
 
 /// The result of looking a request up.
-enum Found {
+enum Lookup {
     Handler(usize, Vec<(usize, usize)>),
     MethodNotAllowed(String),
     Redirect(String),
@@ -162,7 +162,7 @@ impl ServeMux {
         Ok(())
     }
 
-    fn find(&self, method: &str, host: &str, path: &str) -> Found {
+    fn find(&self, method: &str, host: &str, path: &str) -> Lookup {
         let mut caps = Vec::new();
         let mut best: Option<(usize, Vec<(usize, usize)>)> = None;
         let mut allow: Vec<&str> = Vec::new();
@@ -199,12 +199,12 @@ impl ServeMux {
             }
         }
         if let Some((i, caps)) = best {
-            return Found::Handler(i, caps);
+            return Lookup::Handler(i, caps);
         }
         if !allow.is_empty() {
             allow.sort_unstable();
             allow.dedup();
-            return Found::MethodNotAllowed(allow.join(", "));
+            return Lookup::MethodNotAllowed(allow.join(", "));
         }
         if !path.ends_with('/') {
             let with_slash = format!("{path}/");
@@ -217,10 +217,10 @@ impl ServeMux {
                     && e.pat.match_path(&with_slash, &mut caps)
             });
             if hit {
-                return Found::Redirect(with_slash);
+                return Lookup::Redirect(with_slash);
             }
         }
-        Found::NotFound
+        Lookup::NotFound
     }
 }
 
@@ -257,7 +257,7 @@ impl Handler for ServeMux {
         }
         let host = strip_port(r.host());
         match self.find(method, host, path) {
-            Found::Handler(i, caps) => {
+            Lookup::Handler(i, caps) => {
                 let e = &self.entries[i];
                 {
                     let mut pv = r.path_values.borrow_mut();
@@ -271,15 +271,15 @@ impl Handler for ServeMux {
                 *r.pattern.borrow_mut() = Some(e.pat.raw.clone());
                 e.handler.serve_http(r, w);
             }
-            Found::MethodNotAllowed(allow) => {
+            Lookup::MethodNotAllowed(allow) => {
                 w.header().set("Allow", &allow);
                 error(w, "Method Not Allowed", StatusCode::METHOD_NOT_ALLOWED);
             }
-            Found::Redirect(to) => {
+            Lookup::Redirect(to) => {
                 let to = with_query(&to, r);
                 super::handler::redirect(r, w, &to, StatusCode::MOVED_PERMANENTLY);
             }
-            Found::NotFound => not_found(r, w),
+            Lookup::NotFound => not_found(r, w),
         }
     }
 }
@@ -324,11 +324,11 @@ mod tests {
         ] {
             m.handle(p, noop);
         }
-        let name = |f: Found| match f {
-            Found::Handler(i, _) => m.entries[i].pat.raw.to_string(),
-            Found::MethodNotAllowed(a) => format!("405 {a}"),
-            Found::Redirect(to) => format!("301 {to}"),
-            Found::NotFound => "404".into(),
+        let name = |f: Lookup| match f {
+            Lookup::Handler(i, _) => m.entries[i].pat.raw.to_string(),
+            Lookup::MethodNotAllowed(a) => format!("405 {a}"),
+            Lookup::Redirect(to) => format!("301 {to}"),
+            Lookup::NotFound => "404".into(),
         };
         assert_eq!(name(m.find("GET", "h", "/items/new")), "GET /items/new");
         assert_eq!(name(m.find("HEAD", "h", "/items/7")), "GET /items/{id}");

@@ -229,9 +229,7 @@ impl<'c> ResponseWriter<'c> {
             self.close = true;
         }
         let allows = self.allows_body();
-        let (len, chunked) = if self.head_req || !allows {
-            (explicit, false)
-        } else if explicit.is_some() {
+        let (len, chunked) = if self.head_req || !allows || explicit.is_some() {
             (explicit, false)
         } else if self.minor == 1 {
             (None, true)
