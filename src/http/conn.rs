@@ -84,7 +84,10 @@ pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, srv: &Shared, entry: &C
             let mut iob = io.borrow_mut();
             let s = &mut iob.stream;
             let _ = s.set_read_timeout(None);
-            s.set_read_deadline(cfg.read_timeout.and_then(|t| started.checked_add(t)));
+            s.set_read_deadline(
+                cfg.read_timeout
+                    .and_then(|t| started.unwrap_or_else(Instant::now).checked_add(t)),
+            );
             s.set_write_deadline(
                 cfg.write_timeout
                     .and_then(|t| Instant::now().checked_add(t)),
@@ -187,7 +190,9 @@ pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, srv: &Shared, entry: &C
     }
 }
 
-/// Reads until a complete head is parsed into `head`; returns when its first byte came.
+/// Reads until a complete head is parsed into `head`. Returns when its first byte came, if
+/// that was timed (it is only when a deadline needed it: the clock is not read for a head
+/// that arrives in one piece).
 fn read_head(
     io: &RefCell<ConnIo>,
     head: &mut Head,
@@ -195,17 +200,19 @@ fn read_head(
     entry: &ConnEntry,
     first: bool,
     accepted: Instant,
-) -> Result<Instant, End> {
+) -> Result<Option<Instant>, End> {
     let cfg = &srv.cfg;
     let mut iob = io.borrow_mut();
+    // Whether bytes of this request were seen, and when (measured once a deadline needs it).
+    let mut begun = false;
     let mut started: Option<Instant> = None;
     loop {
         if !iob.buffered().is_empty() {
-            let t = *started.get_or_insert_with(Instant::now);
+            begun = true;
             match parse::parse(iob.buffered(), head, cfg.max_header_bytes) {
                 Ok(Some(n)) => {
                     iob.consume(n);
-                    return Ok(t);
+                    return Ok(started);
                 }
                 Ok(None) => {
                     parse::check_partial(iob.buffered(), cfg.max_header_bytes)
@@ -218,16 +225,17 @@ fn read_head(
         if iob.flush().is_err() {
             return Err(End::Quiet);
         }
-        let waiting_idle = started.is_none();
-        if waiting_idle && !first {
-            // Between requests: idle, and closable by shutdown.
+        if !begun && !first {
+            // Between requests: idle, closable by shutdown, and closed by the server's
+            // janitor after `idle_timeout` (no timer per read).
             iob.trim();
+            entry.idle_since.store(srv.coarse_now_ms(), Ordering::Relaxed);
             entry.state.store(IDLE, Ordering::SeqCst);
             if srv.closing.load(Ordering::SeqCst) {
                 return Err(End::Quiet);
             }
             let s = &mut iob.stream;
-            let _ = s.set_read_timeout(cfg.idle_timeout);
+            let _ = s.set_read_timeout(None);
             s.set_read_deadline(None);
         } else {
             // The first request's head is timed from the accept (Go), later ones from their
@@ -235,7 +243,7 @@ fn read_head(
             let from = if first {
                 accepted
             } else {
-                started.unwrap_or(accepted)
+                *started.get_or_insert_with(Instant::now)
             };
             let hdr = cfg
                 .read_header_timeout
@@ -247,17 +255,14 @@ fn read_head(
         }
         match iob.fill() {
             Ok(0) => {
-                if started.is_some() {
+                if begun {
                     log::debug!(target: "goway::http", "http: client closed in the middle of a request head");
                 }
                 return Err(End::Quiet);
             }
             Ok(_) => {
-                if started.is_none() {
-                    if !entry.activate() {
-                        return Err(End::Quiet);
-                    }
-                    started = Some(Instant::now());
+                if !begun && !entry.activate() {
+                    return Err(End::Quiet);
                 }
             }
             Err(e) => {

@@ -154,9 +154,21 @@ fn fill(req: &httparse::Request<'_, '_>, head: &mut Head) -> Result<(), HeadErro
     head.expect_continue = false;
     let mut hosts = 0;
     let mut te = 0;
+    let mut conn_close = false;
+    let mut conn_keep_alive = false;
+    let mut expect: Option<bool> = None;
     for h in req.headers.iter() {
         let name = h.name;
-        if name.eq_ignore_ascii_case("content-length") {
+        if name.eq_ignore_ascii_case("connection") {
+            for t in h.value.split(|&b| b == b',') {
+                let t = t.trim_ascii();
+                conn_close |= t.eq_ignore_ascii_case(b"close");
+                conn_keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
+            }
+        } else if name.eq_ignore_ascii_case("expect") {
+            let cont = h.value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
+            expect = Some(expect.unwrap_or(true) && cont);
+        } else if name.eq_ignore_ascii_case("content-length") {
             let v = std::str::from_utf8(h.value)
                 .ok()
                 .map(str::trim)
@@ -201,22 +213,20 @@ fn fill(req: &httparse::Request<'_, '_>, head: &mut Head) -> Result<(), HeadErro
     if hosts > 1 {
         return Err(HeadError::Bad("too many Host headers"));
     }
-    if let Some(e) = head.header.get("expect") {
-        if minor == 1 {
-            if e.trim().eq_ignore_ascii_case("100-continue") {
-                head.expect_continue = true;
-            } else {
-                return Err(HeadError::Expectation);
-            }
+    if minor == 1 {
+        match expect {
+            Some(true) => head.expect_continue = true,
+            Some(false) => return Err(HeadError::Expectation),
+            None => {}
         }
     }
     check_target(head.method(), head.target())?;
     if minor == 0 {
-        head.keep_alive_10 = head.header.has_token("connection", "keep-alive");
+        head.keep_alive_10 = conn_keep_alive && !conn_close;
         head.close = !head.keep_alive_10;
     } else {
         head.keep_alive_10 = false;
-        head.close = head.header.has_token("connection", "close");
+        head.close = conn_close;
     }
     Ok(())
 }

@@ -247,12 +247,18 @@ impl Pattern {
 /// Go's `cleanPath`: the canonical form of a path (no `.`/`..` segments, no doubled
 /// slashes), keeping a trailing slash. Borrows when `p` is already clean.
 pub(crate) fn clean_path(p: &str) -> Cow<'_, str> {
-    let is_clean = p.starts_with('/')
-        && !p.contains("//")
-        && !p.contains("/./")
-        && !p.contains("/../")
-        && !p.ends_with("/.")
-        && !p.ends_with("/..");
+    // One pass: after the leading '/', no segment is "." or "..", and only the last may be
+    // empty (a trailing slash).
+    let is_clean = p.strip_prefix('/').is_some_and(|rest| {
+        let mut segs = rest.split('/').peekable();
+        while let Some(seg) = segs.next() {
+            let last = segs.peek().is_none();
+            if seg == "." || seg == ".." || (seg.is_empty() && !last) {
+                return false;
+            }
+        }
+        true
+    });
     if is_clean {
         return Cow::Borrowed(p);
     }

@@ -161,9 +161,6 @@ impl<'c> ResponseWriter<'c> {
 
     /// Serialises the status line and header into `out`.
     fn write_head(&mut self, out: &mut Vec<u8>, date: &[u8], len: Option<u64>, chunked: bool) {
-        if self.header.has_token("connection", "close") {
-            self.close = true;
-        }
         let status = if self.status == 0 { 200 } else { self.status };
         self.status = status;
         out.extend_from_slice(b"HTTP/1.1 ");
@@ -180,9 +177,13 @@ impl<'c> ResponseWriter<'c> {
         let mut has_date = false;
         let mut has_type = false;
         for (n, v) in self.header.iter() {
+            if n.eq_ignore_ascii_case("connection") {
+                // The handler may ask to close; the server writes the header itself.
+                self.close |= v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close"));
+                continue;
+            }
             if n.eq_ignore_ascii_case("content-length")
                 || n.eq_ignore_ascii_case("transfer-encoding")
-                || n.eq_ignore_ascii_case("connection")
                 || !valid_name(n)
             {
                 continue;
