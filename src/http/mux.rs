@@ -78,6 +78,8 @@ struct Entry {
 #[derive(Default)]
 pub struct ServeMux {
     entries: Vec<Entry>,
+    /// Whether any pattern names a host (else the request's host is never looked at).
+    hosts: bool,
 }
 
 impl fmt::Debug for ServeMux {
@@ -155,6 +157,7 @@ impl ServeMux {
                 why,
             });
         }
+        self.hosts |= pat.host.is_some();
         self.entries.push(Entry {
             pat,
             handler: Arc::new(handler),
@@ -167,7 +170,8 @@ impl ServeMux {
         let mut best: Option<(usize, Vec<(usize, usize)>)> = None;
         let mut allow: Vec<&str> = Vec::new();
         // Patterns with a host first (Go: a host-specific match wins), then the others.
-        for with_host in [true, false] {
+        let groups: &[bool] = if self.hosts { &[true, false] } else { &[false] };
+        for &with_host in groups {
             for (i, e) in self.entries.iter().enumerate() {
                 match &e.pat.host {
                     Some(h) if with_host && h.eq_ignore_ascii_case(host) => {}
@@ -255,7 +259,7 @@ impl Handler for ServeMux {
                 return;
             }
         }
-        let host = strip_port(r.host());
+        let host = if self.hosts { strip_port(r.host()) } else { "" };
         match self.find(method, host, path) {
             Lookup::Handler(i, caps) => {
                 let e = &self.entries[i];

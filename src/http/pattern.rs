@@ -166,7 +166,7 @@ impl Pattern {
             let s = &path[start..end];
             match seg {
                 Seg::Lit(l) => {
-                    if unescape(s, false) != l.as_str() {
+                    if s != l && !(s.contains('%') && unescape(s, false) == l.as_str()) {
                         return false;
                     }
                 }

@@ -115,12 +115,10 @@ impl<'c> Request<'c> {
     /// absolute-form target, else the `Host` header, else `""`.
     pub fn host(&self) -> &str {
         let t = self.target();
-        if let Some(rest) = t
-            .split_once("://")
-            .map(|(_, r)| r)
-            .filter(|_| !t.starts_with('/'))
-        {
-            return rest.split(['/', '?']).next().unwrap_or("");
+        if !t.starts_with('/') {
+            if let Some((_, rest)) = t.split_once("://") {
+                return rest.split(['/', '?']).next().unwrap_or("");
+            }
         }
         self.head.header.get("host").unwrap_or("")
     }
