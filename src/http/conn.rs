@@ -229,7 +229,9 @@ fn read_head(
             // Between requests: idle, closable by shutdown, and closed by the server's
             // janitor after `idle_timeout` (no timer per read).
             iob.trim();
-            entry.idle_since.store(srv.coarse_now_ms(), Ordering::Relaxed);
+            entry
+                .idle_since
+                .store(srv.coarse_now_ms(), Ordering::Relaxed);
             entry.state.store(IDLE, Ordering::SeqCst);
             if srv.closing.load(Ordering::SeqCst) {
                 return Err(End::Quiet);

@@ -8,34 +8,42 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Length of `Sun, 06 Nov 1994 08:49:37 GMT`.
 pub(crate) const DATE_LEN: usize = 29;
 
-/// A per-connection cache of the formatted date.
+/// Length of the whole header line `Date: <date>\r\n`.
+pub(crate) const LINE_LEN: usize = DATE_LEN + 8;
+
+/// A per-connection cache of the formatted `Date` header line.
 #[derive(Debug)]
 pub(crate) struct DateCache {
     secs: u64,
-    buf: [u8; DATE_LEN],
+    line: [u8; LINE_LEN],
 }
 
 impl DateCache {
     pub(crate) fn new() -> Self {
+        let mut line = [b' '; LINE_LEN];
+        line[..6].copy_from_slice(b"Date: ");
+        line[LINE_LEN - 2..].copy_from_slice(b"\r\n");
         let mut d = DateCache {
             secs: u64::MAX,
-            buf: [b' '; DATE_LEN],
+            line,
         };
         d.get();
         d
     }
 
-    /// The current date, formatted.
+    /// The header line `Date: <now>\r\n`.
     #[inline]
-    pub(crate) fn get(&mut self) -> &[u8; DATE_LEN] {
+    pub(crate) fn get(&mut self) -> &[u8; LINE_LEN] {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         if now != self.secs {
             self.secs = now;
-            format(now, &mut self.buf);
+            let mut buf = [0u8; DATE_LEN];
+            format(now, &mut buf);
+            self.line[6..6 + DATE_LEN].copy_from_slice(&buf);
         }
-        &self.buf
+        &self.line
     }
 }
 

@@ -1,6 +1,7 @@
 //! Header fields (Go's `http.Header`): an ordered multimap with case-insensitive names.
 //!
-//! All names and values of one `Header` live in one string buffer, and the fields are ranges
+//! All names and values of one `Header` live in one string buffer, each field stored as the
+//! line `name: value\r\n` that the response writer copies as it is, and the fields are ranges
 //! into it: filling a header allocates nothing once the buffers have grown, and the server
 //! reuses the same buffers for every request of a connection.
 
@@ -79,9 +80,12 @@ impl Header {
 
     /// Appends a value to `name` (Go's `Header.Add`).
     pub fn add(&mut self, name: &str, value: &str) {
+        let value = value.trim_matches([' ', '\t']);
         let n0 = self.buf.len();
         self.buf.push_str(name);
         let n1 = self.buf.len();
+        self.buf.push_str(": ");
+        let v0 = self.buf.len();
         if value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
             self.buf.extend(value.chars().map(|c| match c {
                 '\r' | '\n' | '\0' => ' ',
@@ -91,9 +95,10 @@ impl Header {
             self.buf.push_str(value);
         }
         let v1 = self.buf.len();
+        self.buf.push_str("\r\n");
         self.fields.push(Field {
             name: (pos(n0), pos(n1)),
-            value: (pos(n1), pos(v1)),
+            value: (pos(v0), pos(v1)),
         });
     }
 
@@ -142,13 +147,40 @@ impl Header {
             .any(|t| t.trim().eq_ignore_ascii_case(token))
     }
 
-    /// Appends a field from raw request bytes: a value that is not UTF-8 (obs-text) is
-    /// stored lossily.
+    /// Every `(name, value, line)` as bytes, where `line` is `name: value\r\n` as stored,
+    /// ready to be written (the server's response writer).
+    pub(crate) fn raw_fields(&self) -> impl Iterator<Item = (&[u8], &[u8], &[u8])> + '_ {
+        let b = self.buf.as_bytes();
+        self.fields.iter().map(move |f| {
+            let (n0, n1) = (f.name.0 as usize, f.name.1 as usize);
+            let (v0, v1) = (f.value.0 as usize, f.value.1 as usize);
+            (&b[n0..n1], &b[v0..v1], &b[n0..v1 + 2])
+        })
+    }
+
+    /// Bytes of all names and values.
+    pub(crate) fn byte_len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Appends a field from raw request bytes: `httparse` has checked the name is a token and
+    /// the value has no CR, LF or NUL; a value that is not UTF-8 (obs-text) is stored lossily.
     pub(crate) fn add_raw(&mut self, name: &str, value: &[u8]) {
+        let n0 = self.buf.len();
+        self.buf.push_str(name);
+        let n1 = self.buf.len();
+        self.buf.push_str(": ");
+        let v0 = self.buf.len();
         match std::str::from_utf8(value) {
-            Ok(v) => self.add(name, v),
-            Err(_) => self.add(name, &String::from_utf8_lossy(value)),
+            Ok(v) => self.buf.push_str(v),
+            Err(_) => self.buf.push_str(&String::from_utf8_lossy(value)),
         }
+        let v1 = self.buf.len();
+        self.buf.push_str("\r\n");
+        self.fields.push(Field {
+            name: (pos(n0), pos(n1)),
+            value: (pos(v0), pos(v1)),
+        });
     }
 }
 
@@ -158,27 +190,37 @@ fn pos(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
+/// The bytes of an RFC 9110 token.
+static TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        i += 1;
+    }
+    t
+};
+
 /// Whether `name` is a valid field name (an RFC 9110 token).
-pub(crate) fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.bytes().all(|b| {
-            b.is_ascii_alphanumeric()
-                || matches!(
-                    b,
-                    b'!' | b'#'
-                        | b'$'
-                        | b'%'
-                        | b'&'
-                        | b'\''
-                        | b'*'
-                        | b'+'
-                        | b'-'
-                        | b'.'
-                        | b'^'
-                        | b'_'
-                        | b'`'
-                        | b'|'
-                        | b'~'
-                )
-        })
+#[inline]
+pub(crate) fn valid_name(name: &[u8]) -> bool {
+    !name.is_empty() && name.iter().all(|&b| TOKEN[b as usize])
 }

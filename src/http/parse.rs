@@ -159,41 +159,48 @@ fn fill(req: &httparse::Request<'_, '_>, head: &mut Head) -> Result<(), HeadErro
     let mut expect: Option<bool> = None;
     for h in req.headers.iter() {
         let name = h.name;
-        if name.eq_ignore_ascii_case("connection") {
-            for t in h.value.split(|&b| b == b',') {
-                let t = t.trim_ascii();
-                conn_close |= t.eq_ignore_ascii_case(b"close");
-                conn_keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
-            }
-        } else if name.eq_ignore_ascii_case("expect") {
-            let cont = h.value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
-            expect = Some(expect.unwrap_or(true) && cont);
-        } else if name.eq_ignore_ascii_case("content-length") {
-            let v = std::str::from_utf8(h.value)
-                .ok()
-                .map(str::trim)
-                .and_then(parse_length)
-                .ok_or(HeadError::Bad("bad Content-Length"))?;
-            match head.content_length {
-                // Go (transfer.go fixLength): repeated values must all agree.
-                Some(prev) if prev != v => {
-                    return Err(HeadError::Bad("conflicting Content-Length"));
+        // Dispatch on the length first: most fields are none of these.
+        match name.len() {
+            10 if name.eq_ignore_ascii_case("connection") => {
+                for t in h.value.split(|&b| b == b',') {
+                    let t = t.trim_ascii();
+                    conn_close |= t.eq_ignore_ascii_case(b"close");
+                    conn_keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
                 }
-                _ => head.content_length = Some(v),
             }
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            te += 1;
-            let chunked = std::str::from_utf8(h.value)
-                .is_ok_and(|v| v.trim().eq_ignore_ascii_case("chunked"));
-            if !chunked || te > 1 {
-                return Err(HeadError::NotImplemented);
+            6 if name.eq_ignore_ascii_case("expect") => {
+                let cont = h.value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
+                expect = Some(expect.unwrap_or(true) && cont);
             }
-            head.chunked = true;
-        } else if name.eq_ignore_ascii_case("host") {
-            hosts += 1;
-            if !h.value.iter().all(|&b| valid_host_byte(b)) {
-                return Err(HeadError::Bad("invalid Host header"));
+            14 if name.eq_ignore_ascii_case("content-length") => {
+                let v = std::str::from_utf8(h.value)
+                    .ok()
+                    .map(str::trim)
+                    .and_then(parse_length)
+                    .ok_or(HeadError::Bad("bad Content-Length"))?;
+                match head.content_length {
+                    // Go (transfer.go fixLength): repeated values must all agree.
+                    Some(prev) if prev != v => {
+                        return Err(HeadError::Bad("conflicting Content-Length"));
+                    }
+                    _ => head.content_length = Some(v),
+                }
             }
+            17 if name.eq_ignore_ascii_case("transfer-encoding") => {
+                te += 1;
+                let chunked = h.value.trim_ascii().eq_ignore_ascii_case(b"chunked");
+                if !chunked || te > 1 {
+                    return Err(HeadError::NotImplemented);
+                }
+                head.chunked = true;
+            }
+            4 if name.eq_ignore_ascii_case("host") => {
+                hosts += 1;
+                if !h.value.iter().all(|&b| valid_host_byte(b)) {
+                    return Err(HeadError::Bad("invalid Host header"));
+                }
+            }
+            _ => {}
         }
         head.header.add_raw(name, h.value);
     }
@@ -241,30 +248,41 @@ fn parse_length(s: &str) -> Option<u64> {
 
 /// Go's `httpguts.ValidHostHeader`: the bytes a host (with port, IPv6 brackets, or
 /// percent-escapes) may hold.
+static HOST_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+                    | b':'
+                    | b'['
+                    | b']'
+                    | b'%'
+                    | b'@'
+            );
+        i += 1;
+    }
+    t
+};
+
 fn valid_host_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.'
-                | b'_'
-                | b'~'
-                | b'!'
-                | b'$'
-                | b'&'
-                | b'\''
-                | b'('
-                | b')'
-                | b'*'
-                | b'+'
-                | b','
-                | b';'
-                | b'='
-                | b':'
-                | b'['
-                | b']'
-                | b'%'
-                | b'@'
-        )
+    HOST_BYTES[b as usize]
 }
 
 /// The request target forms of RFC 9112 §3.2: origin (`/path?q`), absolute

@@ -162,7 +162,8 @@ impl Pattern {
                 caps.push((start, path.len()));
                 return true;
             }
-            let end = path[start..].find('/').map_or(path.len(), |i| start + i);
+            let end =
+                super::query::find_byte(&path[start..], b'/').map_or(path.len(), |i| start + i);
             let s = &path[start..end];
             match seg {
                 Seg::Lit(l) => {
@@ -249,16 +250,28 @@ impl Pattern {
 pub(crate) fn clean_path(p: &str) -> Cow<'_, str> {
     // One pass: after the leading '/', no segment is "." or "..", and only the last may be
     // empty (a trailing slash).
-    let is_clean = p.strip_prefix('/').is_some_and(|rest| {
-        let mut segs = rest.split('/').peekable();
-        while let Some(seg) = segs.next() {
-            let last = segs.peek().is_none();
-            if seg == "." || seg == ".." || (seg.is_empty() && !last) {
-                return false;
+    let b = p.as_bytes();
+    let mut is_clean = b.first() == Some(&b'/');
+    if is_clean {
+        // Look at each segment start (after a '/').
+        for (i, &c) in b.iter().enumerate() {
+            if c != b'/' {
+                continue;
+            }
+            let rest = &b[i + 1..];
+            let bad = match rest {
+                [] => false,
+                [b'/', ..] => true,
+                [b'.'] | [b'.', b'/', ..] => true,
+                [b'.', b'.'] | [b'.', b'.', b'/', ..] => true,
+                _ => false,
+            };
+            if bad {
+                is_clean = false;
+                break;
             }
         }
-        true
-    });
+    }
     if is_clean {
         return Cow::Borrowed(p);
     }

@@ -75,7 +75,7 @@ impl<'c> Request<'c> {
     /// `CONNECT` targets it is empty.
     pub fn path(&self) -> &str {
         let t = self.target();
-        let t = t.split_once('?').map_or(t, |(p, _)| p);
+        let t = query::find_byte(t, b'?').map_or(t, |i| &t[..i]);
         if t.starts_with('/') {
             t
         } else if let Some(rest) = t.split_once("://").map(|(_, r)| r) {
@@ -92,7 +92,8 @@ impl<'c> Request<'c> {
 
     /// The query string without `?` (Go's `URL.RawQuery`), `""` if none.
     pub fn raw_query(&self) -> &str {
-        self.target().split_once('?').map_or("", |(_, q)| q)
+        let t = self.target();
+        query::find_byte(t, b'?').map_or("", |i| &t[i + 1..])
     }
 
     /// The parsed query string (Go's `URL.Query()`).

@@ -163,42 +163,47 @@ impl<'c> ResponseWriter<'c> {
     fn write_head(&mut self, out: &mut Vec<u8>, date: &[u8], len: Option<u64>, chunked: bool) {
         let status = if self.status == 0 { 200 } else { self.status };
         self.status = status;
-        out.extend_from_slice(b"HTTP/1.1 ");
+        out.reserve(self.header.byte_len() + 4 * self.header.len() + 128);
         let mut num = itoa::Buffer::new();
-        out.extend_from_slice(num.format(status).as_bytes());
-        out.push(b' ');
-        let reason = status_text(status);
-        out.extend_from_slice(if reason.is_empty() {
-            b"status code"
+        if status == 200 {
+            out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
         } else {
-            reason.as_bytes()
-        });
-        out.extend_from_slice(b"\r\n");
-        let mut has_date = false;
-        let mut has_type = false;
-        for (n, v) in self.header.iter() {
-            if n.eq_ignore_ascii_case("connection") {
-                // The handler may ask to close; the server writes the header itself.
-                self.close |= v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close"));
-                continue;
-            }
-            if n.eq_ignore_ascii_case("content-length")
-                || n.eq_ignore_ascii_case("transfer-encoding")
-                || !valid_name(n)
-            {
-                continue;
-            }
-            has_date |= n.eq_ignore_ascii_case("date");
-            has_type |= n.eq_ignore_ascii_case("content-type");
-            out.extend_from_slice(n.as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(v.trim().as_bytes());
+            out.extend_from_slice(b"HTTP/1.1 ");
+            out.extend_from_slice(num.format(status).as_bytes());
+            out.push(b' ');
+            let reason = status_text(status);
+            out.extend_from_slice(if reason.is_empty() {
+                b"status code"
+            } else {
+                reason.as_bytes()
+            });
             out.extend_from_slice(b"\r\n");
         }
+        let mut has_date = false;
+        let mut has_type = false;
+        for (n, v, line) in self.header.raw_fields() {
+            // Dispatch on the length first: most fields are none of these.
+            match n.len() {
+                10 if n.eq_ignore_ascii_case(b"connection") => {
+                    // The handler may ask to close; the server writes the header itself.
+                    self.close |= v
+                        .split(|&b| b == b',')
+                        .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
+                    continue;
+                }
+                14 if n.eq_ignore_ascii_case(b"content-length") => continue,
+                17 if n.eq_ignore_ascii_case(b"transfer-encoding") => continue,
+                4 if n.eq_ignore_ascii_case(b"date") => has_date = true,
+                12 if n.eq_ignore_ascii_case(b"content-type") => has_type = true,
+                _ => {}
+            }
+            if !valid_name(n) {
+                continue;
+            }
+            out.extend_from_slice(line);
+        }
         if !has_date {
-            out.extend_from_slice(b"Date: ");
             out.extend_from_slice(date);
-            out.extend_from_slice(b"\r\n");
         }
         if !has_type && self.allows_body() && !self.buf.is_empty() {
             out.extend_from_slice(b"Content-Type: ");
