@@ -900,11 +900,13 @@ fn s10_shutdown_finishes_in_flight_closes_idle_and_refuses_new() {
 fn s10_shutdown_grace_over_cuts_off_and_context_stops_the_server() {
     let _g = common::shared();
     let (started_tx, started_rx) = goway::chan::bounded::<()>(1);
+    let (cancelled_tx, cancelled_rx) = goway::chan::bounded::<bool>(1);
     let mut m = ServeMux::new();
     m.handle("GET /stuck", move |r: &Request, _w: &mut ResponseWriter| {
         let _ = started_tx.send(());
-        // Waits for the request's context: cut off by the shutdown.
-        let _ = r.context().done().recv_timeout(Duration::from_secs(3));
+        // Waits for the request's context: cancelled when the grace period ends.
+        let done = r.context().done().recv_timeout(Duration::from_secs(5));
+        let _ = cancelled_tx.send(!matches!(done, Err(goway::chan::RecvTimeoutError::Timeout)));
     });
     let (ctx, cancel) = goway::context::with_cancel(&goway::context::background());
     let srv = Server::builder()
@@ -921,6 +923,11 @@ fn s10_shutdown_grace_over_cuts_off_and_context_stops_the_server() {
     started_rx.recv_timeout(WATCHDOG).unwrap();
     let r = handle.shutdown_timeout(Duration::from_millis(200));
     assert_eq!(r, Err(ShutdownError::Timeout { cut_off: 1 }));
+    assert_eq!(
+        cancelled_rx.recv_timeout(WATCHDOG),
+        Ok(true),
+        "context not cancelled"
+    );
     assert!(matches!(
         common::join(serving),
         Err(ServeError::ServerClosed)
@@ -978,5 +985,35 @@ fn json_helpers() {
         b"POST /items HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\n{x}",
     );
     assert_eq!(r.status, 400);
+    s.stop();
+}
+
+#[test]
+fn write_timeout_fails_the_writes_to_a_client_that_does_not_read() {
+    let _g = common::shared();
+    let (res_tx, res_rx) = goway::chan::bounded::<(bool, Duration)>(1);
+    let mut m = ServeMux::new();
+    m.handle("GET /flood", move |_r: &Request, w: &mut ResponseWriter| {
+        let t = Instant::now();
+        let block = vec![b'f'; 64 << 10];
+        let mut failed = false;
+        for _ in 0..1024 {
+            if w.write_all(&block).is_err() {
+                failed = true;
+                break;
+            }
+        }
+        let _ = res_tx.send((failed, t.elapsed()));
+    });
+    let s = run(Server::builder()
+        .handler(m)
+        .write_timeout(Duration::from_millis(300)));
+    let mut c = client(s.addr);
+    c.write_all(&get("/flood")).unwrap();
+    // Never read: the socket buffers fill and the server's writes stall.
+    let (failed, took) = res_rx.recv_timeout(WATCHDOG).expect("handler finished");
+    assert!(failed, "64 MiB written to a client that reads nothing");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    drop(c);
     s.stop();
 }

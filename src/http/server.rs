@@ -171,9 +171,10 @@ const NEW_CONN_GRACE: Duration = Duration::from_secs(5);
 /// A connection as the registry sees it.
 ///
 /// Invariants: `state` moves NEW/IDLE → ACTIVE only by the connection's goroutine (a CAS),
-/// and NEW/IDLE → CLOSED only by shutdown (a CAS), which then shuts the socket through
-/// `control` to wake the goroutine's read. The entry leaves the registry before the
-/// connection's socket closes.
+/// and NEW/IDLE → CLOSED only by shutdown or the idle janitor (a CAS), which then shuts the
+/// socket through `control` to wake the goroutine's read. `control` is the entry's own
+/// duplicate of the socket's descriptor, so a shutdown through it can never reach another
+/// file, whenever the connection's goroutine closes its own descriptor.
 #[derive(Debug)]
 pub(crate) struct ConnEntry {
     pub(crate) state: AtomicU8,
@@ -224,7 +225,10 @@ pub(crate) struct Shared {
     alive: Mutex<Option<Sender<()>>>,
     all_done: Receiver<()>,
     addr: SocketAddr,
+    /// Parent of every request's context: a child of the base context, cancelled when a
+    /// shutdown's grace period ends (so handlers waiting on their context give up).
     pub(crate) ctx: Context,
+    cut: gocontext::CancelFunc,
     /// Start of the coarse clock.
     epoch: Instant,
     /// Milliseconds since `epoch`, advanced by the janitor at each tick: connections stamp
@@ -610,6 +614,8 @@ fn shutdown(srv: &Arc<Shared>, grace: Duration) -> Result<(), ShutdownError> {
             _ => poll = (poll * 2).min(Duration::from_millis(500)),
         }
     }
+    // Grace over: cancel the requests' contexts, and cut the connections off.
+    srv.cut.cancel();
     let rest: Vec<Arc<ConnEntry>> = srv.conns.lock().values().cloned().collect();
     let mut cut_off = 0;
     for c in &rest {
@@ -779,13 +785,15 @@ impl Builder {
                 .max(1);
             if max == 0 || max > allowed {
                 if max != 0 {
-                    log::warn!(target: "goway::http", "max_connections {max} needs {} file descriptors but RLIMIT_NOFILE is {lim}: serving at most {allowed}; raise `ulimit -n` to serve more", max.saturating_mul(2).saturating_add(32));
+                    log::info!(target: "goway::http", "max_connections {max} needs {} file descriptors but RLIMIT_NOFILE is {lim}: serving at most {allowed}; raise `ulimit -n` to serve more", max.saturating_mul(2).saturating_add(32));
                 }
                 max = allowed;
             }
         }
         let (stop_tx, stop_rx) = chan::bounded(0);
         let (alive, all_done) = chan::bounded(0);
+        let base = self.ctx.unwrap_or_else(gocontext::background);
+        let (ctx, cut) = gocontext::with_cancel(&base);
         let shared = Arc::new(Shared {
             cfg: Effective::new(&self.cfg),
             handler,
@@ -800,7 +808,8 @@ impl Builder {
             alive: Mutex::new(Some(alive)),
             all_done,
             addr: local,
-            ctx: self.ctx.unwrap_or_else(gocontext::background),
+            ctx,
+            cut,
             epoch: Instant::now(),
             now_ms: AtomicU64::new(0),
         });
