@@ -80,13 +80,17 @@ impl Header {
 
     /// Appends a value to `name` (Go's `Header.Add`).
     pub fn add(&mut self, name: &str, value: &str) {
-        let value = value.trim_matches([' ', '\t']);
+        let value = value.trim_ascii();
+        self.buf.reserve(name.len() + value.len() + 4);
         let n0 = self.buf.len();
         self.buf.push_str(name);
         let n1 = self.buf.len();
         self.buf.push_str(": ");
         let v0 = self.buf.len();
-        if value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+        if value
+            .bytes()
+            .any(|b| b < 0x20 && matches!(b, b'\r' | b'\n' | 0))
+        {
             self.buf.extend(value.chars().map(|c| match c {
                 '\r' | '\n' | '\0' => ' ',
                 c => c,

@@ -151,7 +151,9 @@ impl Pattern {
     /// into `caps` (in pattern order). `caps` is cleared first.
     pub(crate) fn match_path(&self, path: &str, caps: &mut Vec<(usize, usize)>) -> bool {
         caps.clear();
-        if !path.starts_with('/') {
+        // Byte slices: segment boundaries are ASCII '/', and no `str` boundary checks.
+        let b = path.as_bytes();
+        if b.first() != Some(&b'/') {
             return false;
         }
         // `pos`: start of the current segment; `None` once every segment was consumed.
@@ -159,15 +161,19 @@ impl Pattern {
         for seg in &self.segs {
             let Some(start) = pos else { return false };
             if let Seg::Multi(_) = seg {
-                caps.push((start, path.len()));
+                caps.push((start, b.len()));
                 return true;
             }
-            let end =
-                super::query::find_byte(&path[start..], b'/').map_or(path.len(), |i| start + i);
-            let s = &path[start..end];
+            let end = b[start..]
+                .iter()
+                .position(|&c| c == b'/')
+                .map_or(b.len(), |i| start + i);
+            let s = &b[start..end];
             match seg {
                 Seg::Lit(l) => {
-                    if s != l && !(s.contains('%') && unescape(s, false) == l.as_str()) {
+                    if s != l.as_bytes()
+                        && !(s.contains(&b'%') && unescape(&path[start..end], false) == l.as_str())
+                    {
                         return false;
                     }
                 }
@@ -179,7 +185,7 @@ impl Pattern {
                 }
                 Seg::Multi(_) => unreachable!(),
             }
-            pos = (end < path.len()).then_some(end + 1);
+            pos = (end < b.len()).then_some(end + 1);
         }
         pos.is_none()
     }
