@@ -44,8 +44,10 @@ pub struct Config {
     /// Time to write a response, from the end of the request head (Go's `WriteTimeout`):
     /// writes after it fail and the connection closes. Default 0: no limit (as Go).
     pub write_timeout: Duration,
-    /// Time a keep-alive connection may wait for its next request (Go's `IdleTimeout`).
-    /// Default 60 s; 0: `read_timeout` (Go's fallback), and if that is 0 too, no limit.
+    /// Time a keep-alive connection may wait for its next request (Go's `IdleTimeout`); it
+    /// is closed (without a reply) between 1 and 1.5 times this after its last response,
+    /// by a janitor goroutine that checks four times per period. Default 60 s; 0:
+    /// `read_timeout` (Go's fallback), and if that is 0 too, no limit.
     pub idle_timeout: Duration,
     /// Largest request head (request line and header fields), in bytes (Go's
     /// `MaxHeaderBytes`; Go also allows 4 KiB over it). A larger one gets `431 Request Header
@@ -247,10 +249,11 @@ impl Shared {
 
 /// Closes connections idle for longer than `idle_timeout`, checking every quarter of it,
 /// until the server stops. One goroutine per server instead of a timer per read: an idle
-/// connection closes between 1 and 1.5 times the timeout after its last response.
+/// connection closes between 1 and 1.5 times the timeout after its last response (its idle
+/// stamp comes from the coarse clock, up to one tick old, so one tick is added).
 fn janitor(srv: Arc<Shared>, idle: Duration) {
     let tick = (idle / 4).clamp(Duration::from_millis(5), Duration::from_secs(1));
-    let idle_ms = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX);
+    let idle_ms = u64::try_from((idle + tick).as_millis()).unwrap_or(u64::MAX);
     let stop = srv.stop_rx.clone();
     loop {
         crate::select! {
