@@ -6,6 +6,7 @@ mod macros;
 
 pub mod chan;
 pub mod context;
+pub mod http;
 pub mod net;
 pub mod runtime;
 pub mod select;

@@ -146,7 +146,7 @@ impl RefuseLog {
         }
     }
 
-    fn warn(&mut self, msg: impl FnOnce() -> String) {
+    pub(crate) fn warn(&mut self, msg: impl FnOnce() -> String) {
         let now = Instant::now();
         if self
             .last

@@ -50,10 +50,10 @@
 //! assert_eq!(handle.stats().active, 0);
 //! ```
 
-mod accept;
+pub(crate) mod accept;
 mod config;
 mod conn;
-mod error;
+pub(crate) mod error;
 mod shutdown;
 mod stats;
 mod stream;

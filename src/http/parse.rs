@@ -1,0 +1,397 @@
+//! Parsing and checking a request head with `httparse`, with Go's rules for what is
+//! rejected (net/http/server.go `readRequest`, transfer.go `readTransfer`).
+
+use std::mem::MaybeUninit;
+
+use super::header::Header;
+
+/// Headers parsed on the stack; a request with more is parsed again with a heap array.
+const STACK_HEADERS: usize = 48;
+/// Most header fields in one request (beyond it: 431).
+const MAX_HEADERS: usize = 8192;
+/// Slack over `max_header_bytes`, as Go allows (`initialReadLimitSize`: +4096).
+pub(crate) const HEADER_SLACK: usize = 4096;
+
+/// A request head, parsed and checked. Its buffers are reused from request to request.
+#[derive(Debug, Default)]
+pub(crate) struct Head {
+    /// Method, then the request target.
+    pub(crate) line: String,
+    pub(crate) method_len: usize,
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub(crate) minor: u8,
+    pub(crate) header: Header,
+    pub(crate) content_length: Option<u64>,
+    pub(crate) chunked: bool,
+    /// The client wants the connection closed after this response.
+    pub(crate) close: bool,
+    /// An HTTP/1.0 client asked for keep-alive (it gets `Connection: keep-alive` back).
+    pub(crate) keep_alive_10: bool,
+    pub(crate) expect_continue: bool,
+}
+
+impl Head {
+    pub(crate) fn method(&self) -> &str {
+        &self.line[..self.method_len]
+    }
+
+    pub(crate) fn target(&self) -> &str {
+        &self.line[self.method_len..]
+    }
+}
+
+/// Why a request head is refused: each maps to Go's status and reply text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HeadError {
+    /// 400, with a reason.
+    Bad(&'static str),
+    /// 414: the request line alone is over the limit.
+    UriTooLong,
+    /// 431: the head is over `max_header_bytes`, or has too many fields.
+    TooLarge,
+    /// 417: an `Expect` other than `100-continue`.
+    Expectation,
+    /// 501: a transfer coding other than `chunked`.
+    NotImplemented,
+    /// 505: not HTTP/1.0 or 1.1.
+    Version,
+}
+
+impl HeadError {
+    /// The status and the text after it in Go's reply (`400 Bad Request: <why>`).
+    pub(crate) fn status(self) -> (u16, &'static str) {
+        match self {
+            HeadError::Bad(why) => (400, why),
+            HeadError::UriTooLong => (414, ""),
+            HeadError::TooLarge => (431, ""),
+            HeadError::Expectation => (417, ""),
+            HeadError::NotImplemented => (501, "unsupported transfer encoding"),
+            HeadError::Version => (505, "unsupported protocol version"),
+        }
+    }
+}
+
+/// Parses the head at the start of `buf` into `head`. `Ok(None)`: incomplete, read more
+/// (the caller checks the size limit with [`check_partial`]). `Ok(Some(n))`: the head is
+/// the first `n` bytes.
+pub(crate) fn parse(
+    buf: &[u8],
+    head: &mut Head,
+    max_header_bytes: usize,
+) -> Result<Option<usize>, HeadError> {
+    let mut stack: [MaybeUninit<httparse::Header<'_>>; STACK_HEADERS] =
+        [const { MaybeUninit::uninit() }; STACK_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    match req.parse_with_uninit_headers(buf, &mut stack) {
+        Ok(httparse::Status::Complete(n)) => {
+            check_size(n, max_header_bytes)?;
+            fill(&req, head)?;
+            Ok(Some(n))
+        }
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(httparse::Error::TooManyHeaders) => {
+            let mut many = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut req = httparse::Request::new(&mut many);
+            match req.parse(buf) {
+                Ok(httparse::Status::Complete(n)) => {
+                    check_size(n, max_header_bytes)?;
+                    fill(&req, head)?;
+                    Ok(Some(n))
+                }
+                Ok(httparse::Status::Partial) => Ok(None),
+                Err(e) => Err(map_err(e)),
+            }
+        }
+        Err(e) => Err(map_err(e)),
+    }
+}
+
+fn check_size(n: usize, max: usize) -> Result<(), HeadError> {
+    if n > max.saturating_add(HEADER_SLACK) {
+        Err(HeadError::TooLarge)
+    } else {
+        Ok(())
+    }
+}
+
+/// For an incomplete head of `buf.len()` bytes: an error once it is over the limit (414 if
+/// the request line has not even ended, else 431).
+pub(crate) fn check_partial(buf: &[u8], max_header_bytes: usize) -> Result<(), HeadError> {
+    if buf.len() <= max_header_bytes.saturating_add(HEADER_SLACK) {
+        return Ok(());
+    }
+    if buf.contains(&b'\n') {
+        Err(HeadError::TooLarge)
+    } else {
+        Err(HeadError::UriTooLong)
+    }
+}
+
+fn map_err(e: httparse::Error) -> HeadError {
+    match e {
+        httparse::Error::Version => HeadError::Version,
+        httparse::Error::TooManyHeaders => HeadError::TooLarge,
+        httparse::Error::HeaderName => HeadError::Bad("invalid header name"),
+        httparse::Error::HeaderValue => HeadError::Bad("invalid header value"),
+        httparse::Error::Token => HeadError::Bad("invalid method"),
+        httparse::Error::NewLine => HeadError::Bad("malformed line ending"),
+        _ => HeadError::Bad("malformed request line"),
+    }
+}
+
+fn fill(req: &httparse::Request<'_, '_>, head: &mut Head) -> Result<(), HeadError> {
+    let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
+        return Err(HeadError::Bad("malformed request line"));
+    };
+    head.line.clear();
+    head.line.push_str(method);
+    head.method_len = method.len();
+    head.line.push_str(target);
+    head.minor = minor;
+    head.header.clear();
+    head.content_length = None;
+    head.chunked = false;
+    head.expect_continue = false;
+    let mut hosts = 0;
+    let mut te = 0;
+    let mut conn_close = false;
+    let mut conn_keep_alive = false;
+    let mut expect: Option<bool> = None;
+    for h in req.headers.iter() {
+        let name = h.name;
+        // Dispatch on the length first: most fields are none of these.
+        match name.len() {
+            10 if name.eq_ignore_ascii_case("connection") => {
+                for t in h.value.split(|&b| b == b',') {
+                    let t = t.trim_ascii();
+                    conn_close |= t.eq_ignore_ascii_case(b"close");
+                    conn_keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
+                }
+            }
+            6 if name.eq_ignore_ascii_case("expect") => {
+                let cont = h.value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
+                expect = Some(expect.unwrap_or(true) && cont);
+            }
+            14 if name.eq_ignore_ascii_case("content-length") => {
+                let v = std::str::from_utf8(h.value)
+                    .ok()
+                    .map(str::trim)
+                    .and_then(parse_length)
+                    .ok_or(HeadError::Bad("bad Content-Length"))?;
+                match head.content_length {
+                    // Go (transfer.go fixLength): repeated values must all agree.
+                    Some(prev) if prev != v => {
+                        return Err(HeadError::Bad("conflicting Content-Length"));
+                    }
+                    _ => head.content_length = Some(v),
+                }
+            }
+            17 if name.eq_ignore_ascii_case("transfer-encoding") => {
+                te += 1;
+                let chunked = h.value.trim_ascii().eq_ignore_ascii_case(b"chunked");
+                if !chunked || te > 1 {
+                    return Err(HeadError::NotImplemented);
+                }
+                head.chunked = true;
+            }
+            4 if name.eq_ignore_ascii_case("host") => {
+                hosts += 1;
+                if !h.value.iter().all(|&b| valid_host_byte(b)) {
+                    return Err(HeadError::Bad("invalid Host header"));
+                }
+            }
+            _ => {}
+        }
+        head.header.add_raw(name, h.value);
+    }
+    if head.chunked {
+        if minor == 0 {
+            // An HTTP/1.0 message cannot be chunked (RFC 9112 §6.1): its framing is suspect.
+            return Err(HeadError::Bad("Transfer-Encoding in an HTTP/1.0 request"));
+        }
+        if head.content_length.is_some() {
+            // A request smuggling vector (RFC 9112 §6.3): refuse instead of picking one.
+            return Err(HeadError::Bad("both Transfer-Encoding and Content-Length"));
+        }
+    }
+    if minor == 1 && hosts == 0 {
+        return Err(HeadError::Bad("missing required Host header"));
+    }
+    if hosts > 1 {
+        return Err(HeadError::Bad("too many Host headers"));
+    }
+    if minor == 1 {
+        match expect {
+            Some(true) => head.expect_continue = true,
+            Some(false) => return Err(HeadError::Expectation),
+            None => {}
+        }
+    }
+    check_target(head.method(), head.target())?;
+    if minor == 0 {
+        head.keep_alive_10 = conn_keep_alive && !conn_close;
+        head.close = !head.keep_alive_10;
+    } else {
+        head.keep_alive_10 = false;
+        head.close = conn_close;
+    }
+    Ok(())
+}
+
+/// A decimal Content-Length: digits only (no sign), no overflow.
+fn parse_length(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Go's `httpguts.ValidHostHeader`: the bytes a host (with port, IPv6 brackets, or
+/// percent-escapes) may hold.
+static HOST_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+                    | b':'
+                    | b'['
+                    | b']'
+                    | b'%'
+                    | b'@'
+            );
+        i += 1;
+    }
+    t
+};
+
+fn valid_host_byte(b: u8) -> bool {
+    HOST_BYTES[b as usize]
+}
+
+/// The request target forms of RFC 9112 §3.2: origin (`/path?q`), absolute
+/// (`http://host/path`), authority (CONNECT only) and asterisk (OPTIONS only).
+fn check_target(method: &str, target: &str) -> Result<(), HeadError> {
+    let ok = if method == "CONNECT" {
+        !target.is_empty() && !target.starts_with('/')
+    } else if target == "*" {
+        method == "OPTIONS"
+    } else {
+        target.starts_with('/')
+            || starts_with_ignore_case(target, "http://")
+            || starts_with_ignore_case(target, "https://")
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(HeadError::Bad("invalid request target"))
+    }
+}
+
+fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
+    s.len() >= prefix.len() && s.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(raw: &str) -> Result<Option<usize>, HeadError> {
+        let mut h = Head::default();
+        parse(raw.as_bytes(), &mut h, 1 << 20)
+    }
+
+    #[test]
+    fn complete_partial_and_errors() {
+        assert_eq!(p("GET / HTTP/1.1\r\nHost: a\r\n\r\n"), Ok(Some(27)));
+        assert_eq!(p("GET / HTTP/1.1\r\nHost: a\r\n"), Ok(None));
+        assert_eq!(p("GET / HTTP/1.0\r\n\r\n"), Ok(Some(18)));
+        assert_eq!(
+            p("GET / HTTP/1.1\r\n\r\n"),
+            Err(HeadError::Bad("missing required Host header"))
+        );
+        assert_eq!(
+            p("GET / HTTP/2.0\r\nHost: a\r\n\r\n"),
+            Err(HeadError::Version)
+        );
+        assert_eq!(
+            p("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"),
+            Err(HeadError::Bad("conflicting Content-Length"))
+        );
+        assert_eq!(
+            p("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n"),
+            Ok(Some(66))
+        );
+        assert_eq!(
+            p("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n"),
+            Err(HeadError::Bad("bad Content-Length"))
+        );
+        assert_eq!(
+            p("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n"),
+            Err(HeadError::NotImplemented)
+        );
+        assert_eq!(
+            p(
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n"
+            ),
+            Err(HeadError::Bad("both Transfer-Encoding and Content-Length"))
+        );
+        assert_eq!(
+            p("GET x HTTP/1.1\r\nHost: a\r\n\r\n"),
+            Err(HeadError::Bad("invalid request target"))
+        );
+        assert_eq!(p("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"), Ok(Some(31)));
+    }
+
+    #[test]
+    fn many_headers_parse_on_the_heap() {
+        let mut raw = String::from("GET / HTTP/1.1\r\nHost: a\r\n");
+        for i in 0..100 {
+            raw.push_str(&format!("X-H{i}: v\r\n"));
+        }
+        raw.push_str("\r\n");
+        let mut h = Head::default();
+        assert_eq!(parse(raw.as_bytes(), &mut h, 1 << 20), Ok(Some(raw.len())));
+        assert_eq!(h.header.len(), 101);
+        assert_eq!(h.header.get("x-h99"), Some("v"));
+    }
+
+    #[test]
+    fn connection_semantics() {
+        let mut h = Head::default();
+        parse(
+            b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n",
+            &mut h,
+            1024,
+        )
+        .unwrap();
+        assert!(!h.close && h.keep_alive_10);
+        parse(
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+            &mut h,
+            1024,
+        )
+        .unwrap();
+        assert!(h.close);
+        assert_eq!(
+            check_partial(&[b'a'; 6000], 1024),
+            Err(HeadError::UriTooLong)
+        );
+    }
+}

@@ -1,0 +1,239 @@
+//! The request a handler gets (Go's `http.Request`).
+
+use std::borrow::Cow;
+use std::cell::{OnceCell, RefCell};
+use std::fmt;
+use std::io::{self, Read};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use super::body::BodyState;
+use super::header::Header;
+use super::io::ConnIo;
+use super::parse::Head;
+use super::query::{self, Query};
+use crate::context::{self, CancelFunc, Context};
+
+/// An HTTP request received by the server, as a handler sees it: method, target, headers,
+/// path values set by the [`ServeMux`](super::ServeMux), and the body as a [`Read`]er.
+///
+/// A request lives for one handler call; what a handler wants to keep it copies out.
+///
+/// # Examples
+/// ```
+/// use std::io::Read;
+/// use goway::http::{Request, ResponseWriter};
+///
+/// fn upload(r: &Request, w: &mut ResponseWriter) {
+///     let name = r.path_value("name").unwrap_or_default();
+///     let mut data = Vec::new();
+///     if r.body().read_to_end(&mut data).is_err() {
+///         goway::http::error(w, "bad body", 400);
+///         return;
+///     }
+///     let _ = write!(w, "{name}: {} bytes, lang {:?}", data.len(), r.query_value("lang"));
+/// }
+/// # use std::io::Write;
+/// # let _ = upload;
+/// ```
+pub struct Request<'c> {
+    pub(crate) head: Head,
+    pub(crate) body: &'c RefCell<BodyState>,
+    pub(crate) io: &'c RefCell<ConnIo>,
+    pub(crate) remote: SocketAddr,
+    pub(crate) path_values: RefCell<Vec<(Arc<str>, String)>>,
+    pub(crate) pattern: RefCell<Option<Arc<str>>>,
+    pub(crate) base_ctx: &'c Context,
+    pub(crate) ctx: OnceCell<(Context, CancelFunc)>,
+}
+
+impl fmt::Debug for Request<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method())
+            .field("target", &self.target())
+            .field("proto", &self.proto())
+            .field("header", &self.head.header)
+            .field("remote_addr", &self.remote)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'c> Request<'c> {
+    /// The method: `GET`, `POST`, … (case-sensitive, as sent).
+    pub fn method(&self) -> &str {
+        self.head.method()
+    }
+
+    /// The request target exactly as sent (Go's `RequestURI`): `/items/1?x=2`.
+    pub fn target(&self) -> &str {
+        self.head.target()
+    }
+
+    /// The path of the target, still percent-encoded (Go's `URL.EscapedPath`): `/a%20b`.
+    /// For an absolute-form target (`http://host/p`) it is the path part; for `*` and
+    /// `CONNECT` targets it is empty.
+    pub fn path(&self) -> &str {
+        let t = self.target();
+        let t = query::find_byte(t, b'?').map_or(t, |i| &t[..i]);
+        if t.starts_with('/') {
+            t
+        } else if let Some(rest) = t.split_once("://").map(|(_, r)| r) {
+            rest.find('/').map_or("/", |i| &rest[i..])
+        } else {
+            ""
+        }
+    }
+
+    /// The path, percent-decoded (Go's `URL.Path`).
+    pub fn url_path(&self) -> Cow<'_, str> {
+        query::unescape(self.path(), false)
+    }
+
+    /// The query string without `?` (Go's `URL.RawQuery`), `""` if none.
+    pub fn raw_query(&self) -> &str {
+        let t = self.target();
+        query::find_byte(t, b'?').map_or("", |i| &t[i + 1..])
+    }
+
+    /// The parsed query string (Go's `URL.Query()`).
+    pub fn query(&self) -> Query {
+        Query::parse(self.raw_query())
+    }
+
+    /// The first value of query parameter `key`, decoded (Go's `URL.Query().Get(key)`,
+    /// `None` when absent). Scans the raw query without building a [`Query`].
+    pub fn query_value(&self, key: &str) -> Option<Cow<'_, str>> {
+        query::lookup(self.raw_query(), key)
+    }
+
+    /// The request's header fields.
+    pub fn header(&self) -> &Header {
+        &self.head.header
+    }
+
+    /// The host the request is for (Go's `Request.Host`): the authority of an
+    /// absolute-form target, else the `Host` header, else `""`.
+    pub fn host(&self) -> &str {
+        let t = self.target();
+        if !t.starts_with('/') {
+            if let Some((_, rest)) = t.split_once("://") {
+                return rest.split(['/', '?']).next().unwrap_or("");
+            }
+        }
+        self.head.header.get("host").unwrap_or("")
+    }
+
+    /// `"HTTP/1.1"` or `"HTTP/1.0"`.
+    pub fn proto(&self) -> &'static str {
+        if self.head.minor == 0 {
+            "HTTP/1.0"
+        } else {
+            "HTTP/1.1"
+        }
+    }
+
+    /// The minor version: 1 for HTTP/1.1, 0 for HTTP/1.0.
+    pub fn proto_minor(&self) -> u8 {
+        self.head.minor
+    }
+
+    /// The declared body length; `None` for a chunked body (or no body header at all, which
+    /// means an empty body).
+    pub fn content_length(&self) -> Option<u64> {
+        if self.head.chunked {
+            None
+        } else {
+            self.head.content_length
+        }
+    }
+
+    /// The client's address (Go's `RemoteAddr`).
+    pub fn remote_addr(&self) -> SocketAddr {
+        self.remote
+    }
+
+    /// Whether the client asked to close the connection after this response
+    /// (`Connection: close`, or HTTP/1.0 without keep-alive) (Go's `Request.Close`).
+    pub fn close(&self) -> bool {
+        self.head.close
+    }
+
+    /// The body, as a reader (Go's `Request.Body`). Reads end (`Ok(0)`) at the end of the
+    /// body; a body over the server's `max_body_bytes` fails with
+    /// `http: request body too large`, a client that disconnects mid-body with
+    /// `UnexpectedEof`, a stalled one with `TimedOut` at the `read_timeout`. A handler need
+    /// not read the body: the server discards up to 256 KiB of it afterwards, or closes the
+    /// connection.
+    ///
+    /// With `Expect: 100-continue` the server sends `100 Continue` at the first read.
+    pub fn body(&self) -> Body<'_, 'c> {
+        Body { req: self }
+    }
+
+    /// Reads the whole body (Go's `io.ReadAll(r.Body)`).
+    ///
+    /// # Errors
+    /// As [`body`](Self::body)'s reads.
+    pub fn read_body(&self) -> io::Result<Vec<u8>> {
+        let mut v = Vec::new();
+        self.body().read_to_end(&mut v)?;
+        Ok(v)
+    }
+
+    /// The value of wildcard `name` in the [`ServeMux`](super::ServeMux) pattern that
+    /// matched, percent-decoded (Go's `PathValue`); `None` if there is no such wildcard.
+    pub fn path_value(&self, name: &str) -> Option<String> {
+        self.path_values
+            .borrow()
+            .iter()
+            .find(|(n, _)| &**n == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    /// Sets a path value, as a middleware might (Go's `SetPathValue`).
+    pub fn set_path_value(&self, name: &str, value: impl Into<String>) {
+        let mut pv = self.path_values.borrow_mut();
+        let value = value.into();
+        match pv.iter_mut().find(|(n, _)| &**n == name) {
+            Some(slot) => slot.1 = value,
+            None => pv.push((Arc::from(name), value)),
+        }
+    }
+
+    /// The [`ServeMux`](super::ServeMux) pattern that matched (Go's `Request.Pattern`).
+    pub fn pattern(&self) -> Option<Arc<str>> {
+        self.pattern.borrow().clone()
+    }
+
+    /// The request's context (Go's `Request.Context()`): a child of the server's base
+    /// context, cancelled when the handler returns or the server is cut off. Created on the
+    /// first call. (The server does not watch the socket while a handler runs, so a client
+    /// that disconnects does not cancel it.)
+    pub fn context(&self) -> Context {
+        self.ctx
+            .get_or_init(|| context::with_cancel(self.base_ctx))
+            .0
+            .clone()
+    }
+
+    /// Cancels the context, if one was made.
+    pub(crate) fn end(&self) {
+        if let Some((_, cancel)) = self.ctx.get() {
+            cancel.cancel();
+        }
+    }
+}
+
+/// The body of a [`Request`], as a [`Read`]er (from [`Request::body`]).
+#[derive(Debug)]
+pub struct Body<'r, 'c> {
+    req: &'r Request<'c>,
+}
+
+impl Read for Body<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut io = self.req.io.borrow_mut();
+        self.req.body.borrow_mut().read(&mut io, buf)
+    }
+}

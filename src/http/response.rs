@@ -1,0 +1,460 @@
+//! The response writer a handler writes to (Go's `http.ResponseWriter`).
+//!
+//! A response is buffered until the handler returns, so that it gets a `Content-Length`; a
+//! handler that writes more than [`STREAM_AT`] bytes, or calls `flush`, switches it to
+//! streaming: the head goes out, then the body as it is written, chunked for HTTP/1.1 unless
+//! the handler set `Content-Length` (Go's `chunkWriter` with its 2 KiB buffer; ours is
+//! larger so that most responses get a length).
+
+use std::cell::RefCell;
+use std::fmt;
+use std::io::{self, Write};
+
+use super::body::BodyState;
+use super::header::{Header, valid_name};
+use super::io::ConnIo;
+use super::status::{StatusCode, status_text};
+
+/// Body bytes buffered before a response switches to streaming.
+pub const STREAM_AT: usize = 32 << 10;
+
+#[derive(Debug, Clone, Copy)]
+struct Stream {
+    chunked: bool,
+    /// Bytes still owed under a declared `Content-Length`.
+    remaining: Option<u64>,
+}
+
+/// Where a handler writes its response: [`header`](Self::header) to set fields,
+/// [`write_header`](Self::write_header) to set the status, and [`Write`] for the body
+/// (`write!(w, ..)`, `w.write_all(..)`). Go's `Flusher` is [`Write::flush`]: it sends what
+/// was written so far and makes the rest of the response stream.
+///
+/// The server adds `Date`, `Content-Length` (or `Transfer-Encoding: chunked` when
+/// streaming), `Content-Type` when the handler set none and wrote a body (a small sniffer:
+/// `text/html; charset=utf-8` for HTML, `text/plain; charset=utf-8` for other text,
+/// `application/octet-stream` otherwise), and `Connection: close` when the connection ends
+/// after this response.
+///
+/// # Examples
+/// ```
+/// use std::io::Write;
+/// use goway::http::{Request, ResponseWriter, StatusCode};
+///
+/// fn created(_r: &Request, w: &mut ResponseWriter) {
+///     w.header().set("Content-Type", "application/json");
+///     w.write_header(StatusCode::CREATED);
+///     let _ = w.write_all(br#"{"id":1}"#);
+/// }
+/// # let _ = created;
+/// ```
+pub struct ResponseWriter<'c> {
+    io: &'c RefCell<ConnIo>,
+    body_state: &'c RefCell<BodyState>,
+    pub(crate) header: Header,
+    pub(crate) buf: Vec<u8>,
+    status: u16,
+    stream: Option<Stream>,
+    written: u64,
+    head_req: bool,
+    minor: u8,
+    keep_alive_10: bool,
+    pub(crate) close: bool,
+}
+
+impl fmt::Debug for ResponseWriter<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseWriter")
+            .field("status", &self.status)
+            .field("header", &self.header)
+            .field("written", &self.written)
+            .field("streaming", &self.stream.is_some())
+            .finish()
+    }
+}
+
+fn body_not_allowed() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "http: request method or response status code does not allow body",
+    )
+}
+
+fn too_long() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "http: wrote more than the declared Content-Length",
+    )
+}
+
+impl<'c> ResponseWriter<'c> {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        io: &'c RefCell<ConnIo>,
+        body_state: &'c RefCell<BodyState>,
+        header: Header,
+        buf: Vec<u8>,
+        head_req: bool,
+        minor: u8,
+        keep_alive_10: bool,
+        close: bool,
+    ) -> Self {
+        ResponseWriter {
+            io,
+            body_state,
+            header,
+            buf,
+            status: 0,
+            stream: None,
+            written: 0,
+            head_req,
+            minor,
+            keep_alive_10,
+            close,
+        }
+    }
+
+    /// The response's header fields, to set before the first write or `write_header`
+    /// (Go's `w.Header()`). Changes made after the head was sent have no effect.
+    pub fn header(&mut self) -> &mut Header {
+        &mut self.header
+    }
+
+    /// Sets the status (Go's `WriteHeader`). Only the first call counts; later ones are
+    /// logged (`http: superfluous response.WriteHeader call`) and ignored. Without a call,
+    /// the first write or the handler's return means `200 OK`.
+    pub fn write_header(&mut self, code: impl Into<StatusCode>) {
+        let code = code.into().as_u16();
+        if self.status != 0 {
+            log::warn!(target: "goway::http", "http: superfluous response.WriteHeader call (status {code} after {})", self.status);
+            return;
+        }
+        self.status = code;
+    }
+
+    /// The status set so far (`200` if none was set yet).
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(if self.status == 0 { 200 } else { self.status })
+    }
+
+    /// Body bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Whether the head was sent already (the response is streaming), so the status and
+    /// header can no longer change.
+    pub fn is_committed(&self) -> bool {
+        self.stream.is_some()
+    }
+
+    fn allows_body(&self) -> bool {
+        let s = if self.status == 0 { 200 } else { self.status };
+        !(s < 200 || s == 204 || s == 304)
+    }
+
+    fn explicit_len(&self) -> Option<u64> {
+        self.header
+            .get("content-length")
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    /// Serialises the status line and header into `out`.
+    fn write_head(&mut self, out: &mut Vec<u8>, date: &[u8], len: Option<u64>, chunked: bool) {
+        let status = if self.status == 0 { 200 } else { self.status };
+        self.status = status;
+        out.reserve(self.header.byte_len() + 4 * self.header.len() + 128);
+        let mut num = itoa::Buffer::new();
+        if status == 200 {
+            out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
+        } else {
+            out.extend_from_slice(b"HTTP/1.1 ");
+            out.extend_from_slice(num.format(status).as_bytes());
+            out.push(b' ');
+            let reason = status_text(status);
+            out.extend_from_slice(if reason.is_empty() {
+                b"status code"
+            } else {
+                reason.as_bytes()
+            });
+            out.extend_from_slice(b"\r\n");
+        }
+        let mut has_date = false;
+        let mut has_type = false;
+        for (n, v, line) in self.header.raw_fields() {
+            // Dispatch on the length first: most fields are none of these.
+            match n.len() {
+                10 if n.eq_ignore_ascii_case(b"connection") => {
+                    // The handler may ask to close; the server writes the header itself.
+                    self.close |= v
+                        .split(|&b| b == b',')
+                        .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
+                    continue;
+                }
+                14 if n.eq_ignore_ascii_case(b"content-length") => continue,
+                17 if n.eq_ignore_ascii_case(b"transfer-encoding") => continue,
+                4 if n.eq_ignore_ascii_case(b"date") => has_date = true,
+                12 if n.eq_ignore_ascii_case(b"content-type") => has_type = true,
+                _ => {}
+            }
+            if !valid_name(n) {
+                continue;
+            }
+            out.extend_from_slice(line);
+        }
+        if !has_date {
+            out.extend_from_slice(date);
+        }
+        if !has_type && self.allows_body() && !self.buf.is_empty() {
+            out.extend_from_slice(b"Content-Type: ");
+            out.extend_from_slice(sniff(&self.buf).as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        if let Some(n) = len {
+            out.extend_from_slice(b"Content-Length: ");
+            out.extend_from_slice(num.format(n).as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        if chunked {
+            out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+        }
+        if self.close {
+            out.extend_from_slice(b"Connection: close\r\n");
+        } else if self.minor == 0 && self.keep_alive_10 {
+            out.extend_from_slice(b"Connection: keep-alive\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+
+    /// Sends the head and the buffered body, and streams from now on.
+    fn start_stream(&mut self) -> io::Result<()> {
+        let explicit = self.explicit_len();
+        if !self.body_state.borrow().is_done() {
+            // The handler may still read the body; the next request cannot start before it
+            // ends, and a head already sent cannot change: close after this response.
+            self.close = true;
+        }
+        let allows = self.allows_body();
+        let (len, chunked) = if self.head_req || !allows || explicit.is_some() {
+            (explicit, false)
+        } else if self.minor == 1 {
+            (None, true)
+        } else {
+            // HTTP/1.0 has no chunking: the body ends when the connection does.
+            self.close = true;
+            (None, false)
+        };
+        let mut io = self.io.borrow_mut();
+        let io = &mut *io;
+        let date = *io.date.get();
+        let mut out = std::mem::take(&mut io.out);
+        self.write_head(&mut out, &date, len, chunked);
+        let mut buf = std::mem::take(&mut self.buf);
+        let mut remaining = explicit;
+        let mut r = Ok(());
+        if allows && !self.head_req && !buf.is_empty() {
+            if let Some(rem) = remaining {
+                if buf.len() as u64 > rem {
+                    buf.truncate(rem as usize);
+                    r = Err(too_long());
+                }
+                remaining = Some(rem - buf.len() as u64);
+            }
+            frame(&mut out, &buf, chunked);
+        }
+        buf.clear();
+        self.buf = buf;
+        io.out = out;
+        self.stream = Some(Stream { chunked, remaining });
+        io.flush()?;
+        r
+    }
+
+    /// Ends the response after the handler returned: drains an unread request body (or
+    /// decides to close), and queues the head and body in the connection's output.
+    /// Returns whether the connection may serve another request.
+    pub(crate) fn finish(&mut self) -> bool {
+        match self.stream {
+            None => {
+                let body_ok = {
+                    let mut io = self.io.borrow_mut();
+                    self.body_state.borrow_mut().drain(&mut io)
+                };
+                if !body_ok {
+                    self.close = true;
+                }
+                let allows = self.allows_body();
+                let len = if !allows {
+                    None
+                } else if self.head_req {
+                    self.explicit_len()
+                        .or((self.written > 0).then_some(self.written))
+                } else {
+                    Some(self.buf.len() as u64)
+                };
+                let mut io = self.io.borrow_mut();
+                let io = &mut *io;
+                let date = *io.date.get();
+                let mut out = std::mem::take(&mut io.out);
+                self.write_head(&mut out, &date, len, false);
+                if allows && !self.head_req {
+                    out.extend_from_slice(&self.buf);
+                }
+                io.out = out;
+                self.buf.clear();
+            }
+            Some(s) => {
+                let mut io = self.io.borrow_mut();
+                if s.chunked {
+                    io.out.extend_from_slice(b"0\r\n\r\n");
+                }
+                if s.remaining.is_some_and(|r| r > 0) && !self.head_req && self.allows_body() {
+                    // Fewer bytes than declared: the client would wait for the rest.
+                    self.close = true;
+                }
+                if !self.body_state.borrow_mut().drain(&mut io) {
+                    self.close = true;
+                }
+            }
+        }
+        !self.close
+    }
+
+    /// Forgets everything buffered (for a handler that panicked before sending anything).
+    pub(crate) fn discard(&mut self) {
+        self.buf.clear();
+        self.header.clear();
+        self.status = 0;
+    }
+
+    /// Takes the reusable buffers back.
+    pub(crate) fn into_parts(self) -> (Header, Vec<u8>) {
+        (self.header, self.buf)
+    }
+}
+
+/// Appends `data` to `out`, as one chunk if `chunked`.
+fn frame(out: &mut Vec<u8>, data: &[u8], chunked: bool) {
+    if chunked {
+        let mut hex = [0u8; 16];
+        let mut n = data.len();
+        let mut i = hex.len();
+        loop {
+            i -= 1;
+            hex[i] = b"0123456789abcdef"[n & 15];
+            n >>= 4;
+            if n == 0 {
+                break;
+            }
+        }
+        out.extend_from_slice(&hex[i..]);
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(data);
+        out.extend_from_slice(b"\r\n");
+    } else {
+        out.extend_from_slice(data);
+    }
+}
+
+impl Write for ResponseWriter<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.status == 0 {
+            self.status = 200;
+        }
+        if !self.allows_body() {
+            return Err(body_not_allowed());
+        }
+        if data.is_empty() {
+            return Ok(0);
+        }
+        match self.stream {
+            None => {
+                self.written += data.len() as u64;
+                if self.head_req {
+                    // Counted for Content-Length, never sent.
+                    return Ok(data.len());
+                }
+                self.buf.extend_from_slice(data);
+                if self.buf.len() >= STREAM_AT {
+                    self.start_stream()?;
+                }
+                Ok(data.len())
+            }
+            Some(mut s) => {
+                if self.head_req {
+                    self.written += data.len() as u64;
+                    return Ok(data.len());
+                }
+                if let Some(rem) = s.remaining {
+                    if data.len() as u64 > rem {
+                        return Err(too_long());
+                    }
+                    s.remaining = Some(rem - data.len() as u64);
+                }
+                let mut io = self.io.borrow_mut();
+                if io.broken {
+                    return Err(io::Error::new(
+                        io::ErrorKind::BrokenPipe,
+                        "http: connection broken",
+                    ));
+                }
+                frame(&mut io.out, data, s.chunked);
+                self.stream = Some(s);
+                self.written += data.len() as u64;
+                if io.out.len() >= STREAM_AT {
+                    io.flush()?;
+                }
+                Ok(data.len())
+            }
+        }
+    }
+
+    /// Sends what was written so far (Go's `Flusher.Flush`); the response streams from now
+    /// on.
+    fn flush(&mut self) -> io::Result<()> {
+        if self.stream.is_none() {
+            return self.start_stream();
+        }
+        self.io.borrow_mut().flush()
+    }
+}
+
+/// A small content sniffer (a subset of Go's `DetectContentType`).
+fn sniff(data: &[u8]) -> &'static str {
+    let head = &data[..data.len().min(512)];
+    let trimmed = head
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .map_or(&head[..0], |i| &head[i..]);
+    let starts = |p: &[u8]| trimmed.len() >= p.len() && trimmed[..p.len()].eq_ignore_ascii_case(p);
+    if starts(b"<!doctype html") || starts(b"<html") || starts(b"<head") || starts(b"<body") {
+        return "text/html; charset=utf-8";
+    }
+    if head
+        .iter()
+        .any(|&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c | 0x1b))
+    {
+        return "application/octet-stream";
+    }
+    "text/plain; charset=utf-8"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_framing() {
+        let mut out = Vec::new();
+        frame(&mut out, b"hello", true);
+        frame(&mut out, &[b'x'; 255], true);
+        assert!(out.starts_with(b"5\r\nhello\r\nff\r\nxxx"));
+    }
+
+    #[test]
+    fn sniffing() {
+        assert_eq!(sniff(b"Hello"), "text/plain; charset=utf-8");
+        assert_eq!(sniff(b"  <!DOCTYPE html><p>"), "text/html; charset=utf-8");
+        assert_eq!(sniff(&[0, 1, 2]), "application/octet-stream");
+    }
+}

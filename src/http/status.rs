@@ -1,0 +1,121 @@
+//! HTTP status codes (Go's `http.StatusOK`, … and `http.StatusText`).
+
+use std::fmt;
+
+/// An HTTP status code. The constants name the common ones, as Go's `http.Status*` do; any
+/// code from 100 to 999 can be made with [`StatusCode::from_u16`] or `StatusCode::from(u16)`.
+///
+/// # Examples
+/// ```
+/// use goway::http::StatusCode;
+/// assert_eq!(StatusCode::NOT_FOUND.as_u16(), 404);
+/// assert_eq!(StatusCode::NOT_FOUND.reason(), "Not Found");
+/// assert_eq!(StatusCode::from(418).reason(), "I'm a teapot");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StatusCode(u16);
+
+macro_rules! codes {
+    ($($name:ident = $code:expr, $text:expr;)*) => {
+        impl StatusCode {
+            $(
+                #[doc = concat!("`", stringify!($code), " ", $text, "`")]
+                pub const $name: StatusCode = StatusCode($code);
+            )*
+        }
+
+        /// Go's `http.StatusText`: the reason phrase of a known code, `""` otherwise.
+        pub fn status_text(code: u16) -> &'static str {
+            match code {
+                $($code => $text,)*
+                _ => "",
+            }
+        }
+    };
+}
+
+codes! {
+    CONTINUE = 100, "Continue";
+    SWITCHING_PROTOCOLS = 101, "Switching Protocols";
+    OK = 200, "OK";
+    CREATED = 201, "Created";
+    ACCEPTED = 202, "Accepted";
+    NON_AUTHORITATIVE_INFORMATION = 203, "Non-Authoritative Information";
+    NO_CONTENT = 204, "No Content";
+    RESET_CONTENT = 205, "Reset Content";
+    PARTIAL_CONTENT = 206, "Partial Content";
+    MOVED_PERMANENTLY = 301, "Moved Permanently";
+    FOUND = 302, "Found";
+    SEE_OTHER = 303, "See Other";
+    NOT_MODIFIED = 304, "Not Modified";
+    TEMPORARY_REDIRECT = 307, "Temporary Redirect";
+    PERMANENT_REDIRECT = 308, "Permanent Redirect";
+    BAD_REQUEST = 400, "Bad Request";
+    UNAUTHORIZED = 401, "Unauthorized";
+    FORBIDDEN = 403, "Forbidden";
+    NOT_FOUND = 404, "Not Found";
+    METHOD_NOT_ALLOWED = 405, "Method Not Allowed";
+    NOT_ACCEPTABLE = 406, "Not Acceptable";
+    REQUEST_TIMEOUT = 408, "Request Timeout";
+    CONFLICT = 409, "Conflict";
+    GONE = 410, "Gone";
+    LENGTH_REQUIRED = 411, "Length Required";
+    PRECONDITION_FAILED = 412, "Precondition Failed";
+    PAYLOAD_TOO_LARGE = 413, "Request Entity Too Large";
+    URI_TOO_LONG = 414, "Request URI Too Long";
+    UNSUPPORTED_MEDIA_TYPE = 415, "Unsupported Media Type";
+    EXPECTATION_FAILED = 417, "Expectation Failed";
+    IM_A_TEAPOT = 418, "I'm a teapot";
+    UNPROCESSABLE_ENTITY = 422, "Unprocessable Entity";
+    TOO_MANY_REQUESTS = 429, "Too Many Requests";
+    REQUEST_HEADER_FIELDS_TOO_LARGE = 431, "Request Header Fields Too Large";
+    INTERNAL_SERVER_ERROR = 500, "Internal Server Error";
+    NOT_IMPLEMENTED = 501, "Not Implemented";
+    BAD_GATEWAY = 502, "Bad Gateway";
+    SERVICE_UNAVAILABLE = 503, "Service Unavailable";
+    GATEWAY_TIMEOUT = 504, "Gateway Timeout";
+    HTTP_VERSION_NOT_SUPPORTED = 505, "HTTP Version Not Supported";
+}
+
+impl StatusCode {
+    /// A status code from its number.
+    ///
+    /// # Panics
+    /// If `code` is not in 100..=999 (Go panics with `invalid WriteHeader code`).
+    pub fn from_u16(code: u16) -> StatusCode {
+        assert!(
+            (100..=999).contains(&code),
+            "invalid WriteHeader code {code}"
+        );
+        StatusCode(code)
+    }
+
+    /// The number.
+    pub fn as_u16(self) -> u16 {
+        self.0
+    }
+
+    /// The reason phrase (`"OK"`), or `""` for an unknown code.
+    pub fn reason(self) -> &'static str {
+        status_text(self.0)
+    }
+
+    /// Whether a response with this status may carry a body (not 1xx, 204 or 304).
+    pub fn allows_body(self) -> bool {
+        !(self.0 < 200 || self.0 == 204 || self.0 == 304)
+    }
+}
+
+impl From<u16> for StatusCode {
+    /// # Panics
+    /// As [`StatusCode::from_u16`].
+    fn from(code: u16) -> StatusCode {
+        StatusCode::from_u16(code)
+    }
+}
+
+impl fmt::Display for StatusCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.0, self.reason())
+    }
+}
