@@ -348,6 +348,12 @@ impl TcpStream {
         &self.io
     }
 
+    /// A `std` handle on the same socket (a duplicated descriptor, not registered with may's
+    /// poller): for `shutdown` from another goroutine (the HTTP server's connections).
+    pub(crate) fn control(&self) -> io::Result<std::net::TcpStream> {
+        self.io.inner().try_clone()
+    }
+
     /// The may stream, for the server's connections (one descriptor shared by a connection's
     /// goroutines).
     pub(crate) fn into_may(self) -> may::net::TcpStream {
