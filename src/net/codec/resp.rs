@@ -341,6 +341,9 @@ impl Reply {
             let Some(cr) = header_end(src, pos, "too big reply header")? else {
                 return Ok(None);
             };
+            if cr == pos {
+                return Err(malformed("unknown reply type"));
+            }
             if src[cr + 1] != b'\n' {
                 return Err(malformed("expected CRLF after a reply header"));
             }
