@@ -248,7 +248,9 @@ struct Db {
 impl Db {
     fn new() -> Self {
         Db {
-            shards: (0..SHARDS).map(|_| CachePadded::new(Mutex::default())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| CachePadded::new(Mutex::default()))
+                .collect(),
             pick: RandomState::new(),
         }
     }
@@ -373,16 +375,17 @@ fn unknown_command(req: &Request) -> Reply {
         args.push_str(&a);
         args.push_str("' ");
     }
-    Reply::Error(
-        format!("ERR unknown command '{name}', with args beginning with: {args}").into(),
-    )
+    Reply::Error(format!("ERR unknown command '{name}', with args beginning with: {args}").into())
 }
 
 fn unknown_subcommand(sub: &[u8], cmd: &str) -> Reply {
     Reply::Error(
         format!(
             "ERR unknown subcommand '{}'. Try {cmd} HELP.",
-            String::from_utf8_lossy(sub).chars().take(128).collect::<String>()
+            String::from_utf8_lossy(sub)
+                .chars()
+                .take(128)
+                .collect::<String>()
         )
         .into(),
     )

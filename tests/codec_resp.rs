@@ -28,23 +28,74 @@ fn reply_text(c: &mut impl Codec, input: &[u8]) -> String {
 #[test]
 fn protocol_errors_use_redis_texts() {
     let cases: &[(&[u8], &str)] = &[
-        (b"*3000000000\r\n", "-ERR Protocol error: invalid multibulk length\r\n"),
-        (b"*20000000\r\n", "-ERR Protocol error: invalid multibulk length\r\n"),
-        (b"*1048577\r\n", "-ERR Protocol error: invalid multibulk length\r\n"),
-        (b"*x\r\n", "-ERR Protocol error: invalid multibulk length\r\n"),
-        (b"*\r\n", "-ERR Protocol error: invalid multibulk length\r\n"),
-        (b"*1\r\n$blabla\r\n", "-ERR Protocol error: invalid bulk length\r\n"),
-        (b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$blabla\r\n", "-ERR Protocol error: invalid bulk length\r\n"),
-        (b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$-10\r\n", "-ERR Protocol error: invalid bulk length\r\n"),
-        (b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$2000000000\r\n", "-ERR Protocol error: invalid bulk length\r\n"),
-        (b"*1\r\n$18446744073709551615\r\n", "-ERR Protocol error: invalid bulk length\r\n"),
-        (b"*1\r\n$-1\r\n", "-ERR Protocol error: invalid bulk length\r\n"),
-        (b"*1\r\nfoo\r\n", "-ERR Protocol error: expected '$', got 'f'\r\n"),
-        (b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\nfooz\r\n", "-ERR Protocol error: expected '$', got 'f'\r\n"),
-        (b"*1\r\n*1\r\n$4\r\nPING\r\n", "-ERR Protocol error: expected '$', got '*'\r\n"),
-        (b"SET \"a b\r\n", "-ERR Protocol error: unbalanced quotes in request\r\n"),
-        (b"SET \"a\"b c\r\n", "-ERR Protocol error: unbalanced quotes in request\r\n"),
-        (b"SET 'a\r\n", "-ERR Protocol error: unbalanced quotes in request\r\n"),
+        (
+            b"*3000000000\r\n",
+            "-ERR Protocol error: invalid multibulk length\r\n",
+        ),
+        (
+            b"*20000000\r\n",
+            "-ERR Protocol error: invalid multibulk length\r\n",
+        ),
+        (
+            b"*1048577\r\n",
+            "-ERR Protocol error: invalid multibulk length\r\n",
+        ),
+        (
+            b"*x\r\n",
+            "-ERR Protocol error: invalid multibulk length\r\n",
+        ),
+        (
+            b"*\r\n",
+            "-ERR Protocol error: invalid multibulk length\r\n",
+        ),
+        (
+            b"*1\r\n$blabla\r\n",
+            "-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$blabla\r\n",
+            "-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$-10\r\n",
+            "-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$2000000000\r\n",
+            "-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"*1\r\n$18446744073709551615\r\n",
+            "-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"*1\r\n$-1\r\n",
+            "-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"*1\r\nfoo\r\n",
+            "-ERR Protocol error: expected '$', got 'f'\r\n",
+        ),
+        (
+            b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\nfooz\r\n",
+            "-ERR Protocol error: expected '$', got 'f'\r\n",
+        ),
+        (
+            b"*1\r\n*1\r\n$4\r\nPING\r\n",
+            "-ERR Protocol error: expected '$', got '*'\r\n",
+        ),
+        (
+            b"SET \"a b\r\n",
+            "-ERR Protocol error: unbalanced quotes in request\r\n",
+        ),
+        (
+            b"SET \"a\"b c\r\n",
+            "-ERR Protocol error: unbalanced quotes in request\r\n",
+        ),
+        (
+            b"SET 'a\r\n",
+            "-ERR Protocol error: unbalanced quotes in request\r\n",
+        ),
     ];
     for (input, want) in cases {
         assert_eq!(
@@ -132,13 +183,19 @@ fn sizes_are_checked_before_buffering() {
     // A bulk that fits but takes the request over the max fails on its header too.
     let mut c = RespCodec::new().with_max_frame(100);
     let e = c.decode(b"*2\r\n$96\r\n").unwrap_err();
-    assert!(matches!(e, DecodeError::FrameTooLarge { max: 100, .. }), "{e:?}");
+    assert!(
+        matches!(e, DecodeError::FrameTooLarge { max: 100, .. }),
+        "{e:?}"
+    );
     let mut c = RespCodec::new().with_max_frame(100);
     let mut two = b"*2\r\n$50\r\n".to_vec();
     two.extend_from_slice(&[b'a'; 50]);
     two.extend_from_slice(b"\r\n$40\r\n");
     let e = c.decode(&two).unwrap_err();
-    assert!(matches!(e, DecodeError::FrameTooLarge { max: 100, .. }), "{e:?}");
+    assert!(
+        matches!(e, DecodeError::FrameTooLarge { max: 100, .. }),
+        "{e:?}"
+    );
     // A configured bulk maximum.
     let mut c = RespCodec::new().with_max_bulk(3);
     assert!(c.decode(b"*1\r\n$3\r\nabc\r\n").unwrap().is_some());
@@ -152,7 +209,10 @@ fn sizes_are_checked_before_buffering() {
     let mut long = vec![b'a'; MAX_INLINE];
     assert_eq!(RespCodec::new().decode(&long).unwrap(), None);
     long.push(b'\n');
-    assert_eq!(RespCodec::new().decode(&long).unwrap().unwrap().1, long.len());
+    assert_eq!(
+        RespCodec::new().decode(&long).unwrap().unwrap().1,
+        long.len()
+    );
     long.pop();
     long.push(b'a');
     assert_eq!(
@@ -179,8 +239,14 @@ fn inline_splitting_follows_redis_quoting() {
     let v = |a: &[&str]| Some(a.iter().map(|s| s.as_bytes().to_vec()).collect::<Vec<_>>());
     assert_eq!(split(b"  set  k   v "), v(&["set", "k", "v"]));
     assert_eq!(split(b"set \"a b\" 'c d'"), v(&["set", "a b", "c d"]));
-    assert_eq!(split(br#"echo "\x41\x4a\n\t\\" "\q""#), v(&["echo", "AJ\n\t\\", "q"]));
-    assert_eq!(split(br#"echo 'it\'s' "\xZZ""#), v(&["echo", "it's", "xZZ"]));
+    assert_eq!(
+        split(br#"echo "\x41\x4a\n\t\\" "\q""#),
+        v(&["echo", "AJ\n\t\\", "q"])
+    );
+    assert_eq!(
+        split(br#"echo 'it\'s' "\xZZ""#),
+        v(&["echo", "it's", "xZZ"])
+    );
     assert_eq!(split(b"echo \"\""), v(&["echo", ""]));
     assert_eq!(split(b"a\0b c"), v(&["a"]));
     assert_eq!(split(b""), v(&[]));

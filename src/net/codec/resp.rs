@@ -823,7 +823,11 @@ pub fn error_reply(err: &DecodeError) -> Vec<u8> {
         }
     };
     let mut out = Vec::with_capacity(why.len() + 24);
-    put_line(&mut out, b'-', format!("ERR Protocol error: {why}").as_bytes());
+    put_line(
+        &mut out,
+        b'-',
+        format!("ERR Protocol error: {why}").as_bytes(),
+    );
     out
 }
 
