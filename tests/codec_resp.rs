@@ -285,7 +285,8 @@ fn arg() -> impl Strategy<Value = Vec<u8>> {
 }
 
 fn request() -> impl Strategy<Value = Request> {
-    prop::collection::vec(arg(), 1..6).prop_map(Request::from_args)
+    // Up to 10 arguments: both the inline (up to 6) and the heap-stored argument offsets.
+    prop::collection::vec(arg(), 1..10).prop_map(Request::from_args)
 }
 
 /// Printable inline words (no quotes, no spaces).

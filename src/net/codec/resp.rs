@@ -84,8 +84,8 @@ fn malformed(reason: &'static str) -> DecodeError {
 
 /// One request: a command and its arguments, as byte strings.
 ///
-/// The arguments are stored back to back in one buffer, so a request costs two allocations
-/// whatever its number of arguments.
+/// The arguments are stored back to back in one buffer, and the offsets of up to six of them
+/// inside the request itself: a short request costs one allocation.
 ///
 /// ```
 /// use goway::net::codec::resp::Request;
@@ -97,11 +97,84 @@ fn malformed(reason: &'static str) -> DecodeError {
 /// r.encode(&mut wire);
 /// assert_eq!(wire, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n");
 /// ```
-#[derive(Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Default)]
 pub struct Request {
     data: Vec<u8>,
     /// End offset in `data` of each argument.
-    ends: Vec<usize>,
+    ends: Ends,
+}
+
+/// Most argument ends kept inside the [`Request`] itself (no allocation): enough for
+/// `SET key value EX 10 NX`.
+const INLINE_ENDS: usize = 6;
+
+/// End offsets of a request's arguments: inline for short requests, else on the heap.
+#[derive(Clone)]
+enum Ends {
+    Inline(u8, [u32; INLINE_ENDS]),
+    Heap(Vec<usize>),
+}
+
+impl Default for Ends {
+    fn default() -> Self {
+        Ends::Inline(0, [0; INLINE_ENDS])
+    }
+}
+
+impl Ends {
+    fn with_capacity(n: usize) -> Self {
+        if n <= INLINE_ENDS {
+            Ends::default()
+        } else {
+            Ends::Heap(Vec::with_capacity(n))
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Ends::Inline(n, _) => *n as usize,
+            Ends::Heap(v) => v.len(),
+        }
+    }
+
+    fn get(&self, i: usize) -> Option<usize> {
+        match self {
+            Ends::Inline(n, a) => (i < *n as usize).then(|| a[i] as usize),
+            Ends::Heap(v) => v.get(i).copied(),
+        }
+    }
+
+    fn push(&mut self, end: usize) {
+        match self {
+            Ends::Inline(n, a) if (*n as usize) < INLINE_ENDS && end <= u32::MAX as usize => {
+                a[*n as usize] = end as u32;
+                *n += 1;
+            }
+            Ends::Inline(n, a) => {
+                let mut v: Vec<usize> = a[..*n as usize].iter().map(|&e| e as usize).collect();
+                v.push(end);
+                *self = Ends::Heap(v);
+            }
+            Ends::Heap(v) => v.push(end),
+        }
+    }
+}
+
+impl PartialEq for Request {
+    fn eq(&self, other: &Request) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Request {}
+
+impl std::hash::Hash for Request {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        h.write_usize(self.len());
+        for a in self {
+            a.hash(h);
+        }
+    }
 }
 
 impl Request {
@@ -123,10 +196,10 @@ impl Request {
         r
     }
 
-    fn with_capacity(args: usize) -> Self {
+    fn with_capacity(args: usize, bytes: usize) -> Self {
         Request {
-            data: Vec::new(),
-            ends: Vec::with_capacity(args),
+            data: Vec::with_capacity(bytes),
+            ends: Ends::with_capacity(args),
         }
     }
 
@@ -143,13 +216,13 @@ impl Request {
 
     /// `true` for an empty request (Redis ignores them).
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.ends.len() == 0
     }
 
     /// Argument `i` (0 is the command).
     pub fn get(&self, i: usize) -> Option<&[u8]> {
-        let end = *self.ends.get(i)?;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        let end = self.ends.get(i)?;
+        let start = if i == 0 { 0 } else { self.ends.get(i - 1)? };
         Some(&self.data[start..end])
     }
 
@@ -731,57 +804,60 @@ impl Codec for RespCodec {
             if n <= 0 {
                 return Ok(Some((Request::new(), cr + 2)));
             }
+            let n = n as usize;
+            if n <= INLINE_ENDS {
+                // The common case, a short request already complete: find its arguments
+                // first, then copy them into a buffer of the exact size. Anything else
+                // (incomplete, or an error) is left to the general path below.
+                let (max_bulk, max_frame) = (self.max_bulk.min(self.max_frame), self.max_frame);
+                let mut spans = [(0usize, 0usize); INLINE_ENDS];
+                let mut at = cr + 2;
+                let mut complete = true;
+                for span in &mut spans[..n] {
+                    match bulk_at(src, at, max_bulk, max_frame) {
+                        Ok(Some((data, len))) => {
+                            *span = (data, len);
+                            at = data + len + 2;
+                        }
+                        _ => {
+                            complete = false;
+                            break;
+                        }
+                    }
+                }
+                if complete {
+                    let bytes = spans[..n].iter().map(|s| s.1).sum();
+                    let mut req = Request::with_capacity(n, bytes);
+                    for &(data, len) in &spans[..n] {
+                        req.push(&src[data..data + len]);
+                    }
+                    return Ok(Some((req, at)));
+                }
+            }
             *p = Partial {
                 active: true,
                 pos: cr + 2,
-                left: n as usize,
+                left: n,
                 seen: 0,
-                req: Request::with_capacity((n as usize).min(1024)),
+                req: Request::with_capacity(n.min(1024), 0),
             };
         }
-        let max_bulk = self.max_bulk.min(self.max_frame);
-        let max_frame = self.max_frame;
+        let (max_bulk, max_frame) = (self.max_bulk.min(self.max_frame), self.max_frame);
         let p = &mut self.partial;
         p.seen = src.len();
         while p.left > 0 {
-            let at = p.pos;
-            let Some(cr) = header_end(src, at, "too big bulk count string")? else {
-                return if at > max_frame {
-                    *p = Partial::default();
-                    Err(DecodeError::FrameTooLarge {
-                        len: at,
-                        max: max_frame,
-                    })
-                } else {
-                    Ok(None)
-                };
-            };
-            if src[at] != b'$' {
-                *p = Partial::default();
-                return Err(expected_dollar(src[at]));
-            }
-            let len = match parse_int(&src[at + 1..cr]) {
-                Some(n) if n >= 0 && n as u64 <= max_bulk as u64 => n as usize,
-                _ => {
-                    *p = Partial::default();
-                    return Err(malformed("invalid bulk length"));
+            match bulk_at(src, p.pos, max_bulk, max_frame) {
+                Ok(Some((data, len))) => {
+                    p.req.push(&src[data..data + len]);
+                    p.pos = data + len + 2;
+                    p.left -= 1;
                 }
-            };
-            let data = cr + 2;
-            let end = data + len + 2;
-            if end > max_frame {
-                *p = Partial::default();
-                return Err(DecodeError::FrameTooLarge {
-                    len: end,
-                    max: max_frame,
-                });
+                Ok(None) => return Ok(None),
+                Err(e) => {
+                    *p = Partial::default();
+                    return Err(e);
+                }
             }
-            if src.len() < end {
-                return Ok(None);
-            }
-            p.req.push(&src[data..data + len]);
-            p.pos = end;
-            p.left -= 1;
         }
         let used = p.pos;
         let req = std::mem::take(&mut p.req);
@@ -801,6 +877,47 @@ impl Codec for RespCodec {
     fn error_reply(&mut self, err: &DecodeError) -> Option<Vec<u8>> {
         Some(error_reply(err))
     }
+}
+
+/// The bulk string whose header starts at `at`: `Ok(Some((data start, length)))` once all
+/// of it and the two bytes after it are buffered, `Ok(None)` before. Sizes are checked as soon
+/// as the header is in.
+fn bulk_at(
+    src: &[u8],
+    at: usize,
+    max_bulk: usize,
+    max_frame: usize,
+) -> Result<Option<(usize, usize)>, DecodeError> {
+    let Some(cr) = header_end(src, at, "too big bulk count string")? else {
+        return if at > max_frame {
+            Err(DecodeError::FrameTooLarge {
+                len: at,
+                max: max_frame,
+            })
+        } else {
+            Ok(None)
+        };
+    };
+    if src[at] != b'$' {
+        return Err(expected_dollar(src[at]));
+    }
+    let len = match parse_int(&src[at + 1..cr]) {
+        Some(n) if n >= 0 && n as u64 <= max_bulk as u64 => n as usize,
+        _ => return Err(malformed("invalid bulk length")),
+    };
+    let data = cr + 2;
+    let end = data + len + 2;
+    if end > max_frame {
+        return Err(DecodeError::FrameTooLarge {
+            len: end,
+            max: max_frame,
+        });
+    }
+    Ok(if src.len() < end {
+        None
+    } else {
+        Some((data, len))
+    })
 }
 
 fn expected_dollar(got: u8) -> DecodeError {
