@@ -3,6 +3,8 @@
 //! buffering, and (with proptest, a few hundred cases) every proper prefix needing more, split
 //! and whole feeds agreeing, and `decode(encode(x)) == x` for requests and replies.
 
+mod common;
+
 use goway::net::codec::resp::{
     DEFAULT_MAX_BULK, MAX_DEPTH, MAX_INLINE, Reply, Request, RespClientCodec, split_inline,
 };
@@ -148,7 +150,7 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
         let client = Reply::decode(&input, DEFAULT_MAX_BULK);
         (server, client)
     });
-    let (server, client) = h.join().unwrap();
+    let (server, client) = common::join(h);
     assert_eq!(server, "-ERR Protocol error: expected '$', got '*'\r\n");
     assert_eq!(
         client.unwrap_err(),
