@@ -584,3 +584,37 @@ fn the_real_redis_cli_works() {
     assert_eq!(cli(addr, &["GET", "p999"]), "999\n");
     assert_eq!(cli(addr, &["DBSIZE"]), "1002\n");
 }
+
+#[test]
+fn the_real_redis_benchmark_runs_unmodified() {
+    let path = "/usr/bin/redis-benchmark";
+    if !std::path::Path::new(path).exists() {
+        eprintln!("redis-benchmark not installed (Debian's redis-tools): skipped");
+        return;
+    }
+    let ex = start(&[]);
+    let (host, port) = ex.addr().rsplit_once(':').unwrap();
+    let out = Command::new(path)
+        .args(["-h", host, "-p", port, "-n", "2000", "-c", "4", "-P", "8"])
+        .args(["-t", "ping_inline,ping_mbulk,set,get,incr,mset", "--csv"])
+        .output()
+        .expect("run redis-benchmark");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text} {out:?}");
+    for test in [
+        "PING_INLINE",
+        "PING_MBULK",
+        "SET",
+        "GET",
+        "INCR",
+        "MSET (10 keys)",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(&format!("\"{test}\""))),
+            "{test} missing from:\n{text}"
+        );
+    }
+    assert!(!text.to_lowercase().contains("error"), "{text}");
+    let mut c = Client::connect(ex.addr());
+    assert_eq!(c.cmd(&["GET", "counter:__rand_int__"]), bulk("2000"));
+}
