@@ -32,7 +32,7 @@ use clap::Parser;
 use crossbeam_utils::CachePadded;
 use goway::net::Server;
 use goway::net::codec::RespPipelineCodec;
-use goway::net::codec::resp::{Reply, Request, parse_int};
+use goway::net::codec::resp::{Replies, Reply, Request, parse_int};
 // The store's lock. A shard is locked only for a hash-map operation and a copy of one value:
 // no I/O, no channel operation, nothing that parks, and no drop of a large value (those are
 // dropped after unlocking). With 64 shards and one or two worker threads, waiting for a
@@ -98,13 +98,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 name: None,
             };
             for batch in conn {
-                let mut replies = Vec::with_capacity(batch.len());
+                let mut replies = Replies::with_capacity(16 * batch.len());
                 let mut quit = false;
                 for req in &batch {
-                    match handler_db.exec(req, &mut client, &info) {
-                        Step::Reply(r) => replies.push(r),
+                    match handler_db.exec(req, &mut client, &info, &mut replies) {
+                        Step::Reply(r) => replies.push(&r),
+                        Step::Written => {}
                         Step::Quit => {
-                            replies.push(Reply::OK);
+                            replies.push(&Reply::OK);
                             quit = true;
                             break;
                         }
@@ -355,7 +356,10 @@ struct ServerInfo {
 }
 
 enum Step {
+    /// Append this reply.
     Reply(Reply),
+    /// The reply is already in the output (written from borrowed data under the lock).
+    Written,
     Quit,
 }
 
@@ -427,7 +431,7 @@ fn int_arg(a: &[u8]) -> Result<i64, Reply> {
 }
 
 impl Db {
-    fn exec(&self, req: &Request, cl: &mut Client, info: &ServerInfo) -> Step {
+    fn exec(&self, req: &Request, cl: &mut Client, info: &ServerInfo, out: &mut Replies) -> Step {
         let mut buf = [0u8; 16];
         let name = upper(req.get(0).unwrap_or_default(), &mut buf);
         let argc = req.len();
@@ -467,11 +471,13 @@ impl Db {
         let mut clock = Clock(None);
         let r = match name {
             b"GET" => {
+                // Copied once, from the store into the output, under the shard's lock.
                 let mut s = self.shard(a(1));
                 match s.live(a(1), &mut clock) {
-                    Some(e) => Reply::Bulk(e.value.clone()),
-                    None => Reply::Null,
+                    Some(e) => out.bulk(&e.value),
+                    None => out.null(),
                 }
+                return Step::Written;
             }
             b"SET" => self.set(req, &mut clock),
             b"PING" => match argc {
@@ -513,20 +519,20 @@ impl Db {
             b"MGET" => {
                 let keys = || req.iter().skip(1);
                 let mut guards = self.lock_many(keys());
-                let vals = keys()
-                    .map(|k| {
-                        let i = self.shard_of(k);
-                        match guards.iter_mut().find(|(j, _)| *j == i) {
-                            Some((_, g)) => match g.live(k, &mut clock) {
-                                Some(e) => Reply::Bulk(e.value.clone()),
-                                None => Reply::Null,
-                            },
-                            None => Reply::Null,
-                        }
-                    })
-                    .collect();
+                out.array(argc - 1);
+                for k in keys() {
+                    let i = self.shard_of(k);
+                    let e = match guards.iter_mut().find(|(j, _)| *j == i) {
+                        Some((_, g)) => g.live(k, &mut clock),
+                        None => None,
+                    };
+                    match e {
+                        Some(e) => out.bulk(&e.value),
+                        None => out.null(),
+                    }
+                }
                 drop(guards);
-                Reply::Array(vals)
+                return Step::Written;
             }
             b"MSET" => {
                 if argc % 2 == 0 {

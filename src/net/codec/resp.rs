@@ -950,29 +950,126 @@ pub fn error_reply(err: &DecodeError) -> Vec<u8> {
     out
 }
 
+// ----- encoded replies -----------------------------------------------------------------
+
+/// Replies encoded as they are added, in order: what [`RespPipelineCodec`] sends. Besides
+/// [`push`](Self::push)ing a [`Reply`], the shortcuts write a reply from borrowed data without
+/// building one (`bulk(&value)` copies the value once, into the output).
+///
+/// ```
+/// use goway::net::codec::resp::{Replies, Reply};
+/// let mut r = Replies::new();
+/// r.simple("OK");
+/// r.integer(-2);
+/// r.array(2);
+/// r.bulk(b"a");
+/// r.null();
+/// r.error("ERR no");
+/// r.push(&Reply::NullArray);
+/// assert_eq!(r.as_bytes(), b"+OK\r\n:-2\r\n*2\r\n$1\r\na\r\n$-1\r\n-ERR no\r\n*-1\r\n");
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Replies {
+    buf: Vec<u8>,
+}
+
+impl Replies {
+    /// No replies yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// No replies yet, with room for `bytes` of them.
+    pub fn with_capacity(bytes: usize) -> Self {
+        Replies {
+            buf: Vec::with_capacity(bytes),
+        }
+    }
+
+    /// Appends `r`.
+    pub fn push(&mut self, r: &Reply) {
+        r.encode(&mut self.buf);
+    }
+
+    /// Appends a simple string (`+OK`); CR and LF become spaces.
+    pub fn simple(&mut self, s: &str) {
+        put_line(&mut self.buf, b'+', s.as_bytes());
+    }
+
+    /// Appends an error (`-ERR why`); CR and LF become spaces.
+    pub fn error(&mut self, s: &str) {
+        put_line(&mut self.buf, b'-', s.as_bytes());
+    }
+
+    /// Appends an integer.
+    pub fn integer(&mut self, v: i64) {
+        put_int(&mut self.buf, b':', v);
+    }
+
+    /// Appends a bulk string copied from `b`.
+    pub fn bulk(&mut self, b: &[u8]) {
+        self.buf.reserve(b.len() + 16);
+        put_int(&mut self.buf, b'$', b.len() as i64);
+        self.buf.extend_from_slice(b);
+        self.buf.extend_from_slice(b"\r\n");
+    }
+
+    /// Appends the null bulk string (`$-1`).
+    pub fn null(&mut self) {
+        self.buf.extend_from_slice(b"$-1\r\n");
+    }
+
+    /// Appends the header of an array of `n` elements; append the `n` elements next.
+    pub fn array(&mut self, n: usize) {
+        put_int(&mut self.buf, b'*', n as i64);
+    }
+
+    /// `true` if nothing was appended.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// The encoded bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl fmt::Debug for Replies {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Replies")
+            .field(&String::from_utf8_lossy(&self.buf))
+            .finish()
+    }
+}
+
 // ----- the pipelining server codec -----------------------------------------------------
 
 /// Most requests [`RespPipelineCodec`] puts in one batch.
 pub const MAX_BATCH: usize = 1024;
 
 /// [`RespCodec`] for pipelining clients: one frame is *every* complete request buffered (up to
-/// [`MAX_BATCH`]), and the handler answers a batch with one `Vec<Reply>`, in order.
+/// [`MAX_BATCH`]), and the handler answers a batch with one [`Replies`], in order.
 ///
 /// A client pipelining 16 commands then costs one trip through the server's channels instead
-/// of 16, which is most of a small command's cost. The decoding rules, limits and error
+/// of 16, which is most of a small command's cost; and [`Replies`] encodes each reply as it is
+/// added, straight from borrowed bytes, so a reply needs no allocation of its own. The decoding rules, limits and error
 /// replies are [`RespCodec`]'s; empty requests are left out of the batch (a batch can be
 /// empty: answer it with nothing). Requests complete before a protocol error are still
 /// delivered and answered, as Redis answers them before it meets the error.
 ///
 /// ```
-/// use goway::net::codec::{Codec, resp::{Reply, Request, RespPipelineCodec}};
+/// use goway::net::codec::{Codec, resp::{Replies, Reply, Request, RespPipelineCodec}};
 /// let mut c = RespPipelineCodec::new();
 /// let (batch, used) = c.decode(b"PING\r\n*1\r\n$4\r\nPING\r\n*2\r\n$3").unwrap().unwrap();
 /// assert_eq!(batch, vec![Request::from_args(["PING"]), Request::from_args(["PING"])]);
 /// assert_eq!(used, 20);
+/// let mut replies = Replies::new();
+/// replies.push(&Reply::simple("PONG"));
+/// replies.bulk(b"pong");
 /// let mut out = Vec::new();
-/// c.encode(vec![Reply::simple("PONG"), Reply::simple("PONG")], &mut out).unwrap();
-/// assert_eq!(out, b"+PONG\r\n+PONG\r\n");
+/// c.encode(replies, &mut out).unwrap();
+/// assert_eq!(out, b"+PONG\r\n$4\r\npong\r\n");
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct RespPipelineCodec {
@@ -1002,7 +1099,7 @@ impl RespPipelineCodec {
 
 impl Codec for RespPipelineCodec {
     type In = Vec<Request>;
-    type Out = Vec<Reply>;
+    type Out = Replies;
 
     fn decode(&mut self, src: &[u8]) -> Result<Option<(Vec<Request>, usize)>, DecodeError> {
         let mut batch = Vec::new();
@@ -1031,9 +1128,11 @@ impl Codec for RespPipelineCodec {
         Ok(if used > 0 { Some((batch, used)) } else { None })
     }
 
-    fn encode(&mut self, frame: Vec<Reply>, dst: &mut Vec<u8>) -> Result<(), EncodeError> {
-        for r in &frame {
-            r.encode(dst);
+    fn encode(&mut self, frame: Replies, dst: &mut Vec<u8>) -> Result<(), EncodeError> {
+        if dst.is_empty() && dst.capacity() <= frame.buf.len() {
+            *dst = frame.buf;
+        } else {
+            dst.extend_from_slice(&frame.buf);
         }
         Ok(())
     }
