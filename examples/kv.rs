@@ -32,7 +32,7 @@ use clap::Parser;
 use crossbeam_utils::CachePadded;
 use goway::net::Server;
 use goway::net::codec::RespPipelineCodec;
-use goway::net::codec::resp::{Replies, Reply, Request, parse_int};
+use goway::net::codec::resp::{Replies, Reply, Req, parse_int};
 // The store's lock. A shard is locked only for a hash-map operation and a copy of one value:
 // no I/O, no channel operation, nothing that parks, and no drop of a large value (those are
 // dropped after unlocking). With 64 shards and one or two worker threads, waiting for a
@@ -100,7 +100,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             for batch in conn {
                 let mut replies = Replies::with_capacity(16 * batch.len());
                 let mut quit = false;
-                for req in &batch {
+                for req in batch.iter() {
                     match handler_db.exec(req, &mut client, &info, &mut replies) {
                         Step::Reply(r) => replies.push(&r),
                         Step::Written => {}
@@ -374,7 +374,7 @@ fn wrong_args(name: &str) -> Reply {
     Reply::Error(format!("ERR wrong number of arguments for '{name}' command").into())
 }
 
-fn unknown_command(req: &Request) -> Reply {
+fn unknown_command(req: Req<'_>) -> Reply {
     // Redis: the name cut at 128 bytes, then up to 128 bytes of quoted arguments.
     let name = String::from_utf8_lossy(req.get(0).unwrap_or_default());
     let name: String = name.chars().take(128).collect();
@@ -431,7 +431,7 @@ fn int_arg(a: &[u8]) -> Result<i64, Reply> {
 }
 
 impl Db {
-    fn exec(&self, req: &Request, cl: &mut Client, info: &ServerInfo, out: &mut Replies) -> Step {
+    fn exec(&self, req: Req<'_>, cl: &mut Client, info: &ServerInfo, out: &mut Replies) -> Step {
         let mut buf = [0u8; 16];
         let name = upper(req.get(0).unwrap_or_default(), &mut buf);
         let argc = req.len();
@@ -617,7 +617,7 @@ impl Db {
         Step::Reply(r)
     }
 
-    fn set(&self, req: &Request, clock: &mut Clock) -> Reply {
+    fn set(&self, req: Req<'_>, clock: &mut Clock) -> Reply {
         #[derive(PartialEq)]
         enum Unit {
             None,
@@ -725,7 +725,7 @@ impl Db {
         Reply::Integer(v)
     }
 
-    fn expire(&self, req: &Request, unit_ms: i64, name: &str, clock: &mut Clock) -> Reply {
+    fn expire(&self, req: Req<'_>, unit_ms: i64, name: &str, clock: &mut Clock) -> Reply {
         let Some(n) = parse_int(&req[2]) else {
             return err(NOT_INT);
         };
@@ -805,7 +805,7 @@ const COMMANDS: [&str; 26] = [
     "select", "quit", "command", "client", "config", "info",
 ];
 
-fn command_cmd(req: &Request) -> Reply {
+fn command_cmd(req: Req<'_>) -> Reply {
     let Some(sub) = req.get(1) else {
         // The full command table: an empty one is enough for the tools.
         return Reply::Array(Vec::new());
@@ -825,7 +825,7 @@ fn command_cmd(req: &Request) -> Reply {
     }
 }
 
-fn client_cmd(req: &Request, cl: &mut Client) -> Reply {
+fn client_cmd(req: Req<'_>, cl: &mut Client) -> Reply {
     let sub = &req[1];
     let mut buf = [0u8; 16];
     match (upper(sub, &mut buf), req.len()) {
@@ -861,7 +861,7 @@ fn client_cmd(req: &Request, cl: &mut Client) -> Reply {
     }
 }
 
-fn config_cmd(req: &Request, info: &ServerInfo) -> Reply {
+fn config_cmd(req: Req<'_>, info: &ServerInfo) -> Reply {
     let sub = &req[1];
     let mut buf = [0u8; 16];
     match upper(sub, &mut buf) {

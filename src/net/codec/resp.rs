@@ -760,6 +760,33 @@ impl RespCodec {
         self.max_bulk.min(self.max_frame)
     }
 
+    /// A multibulk request of 1 to [`INLINE_ENDS`] arguments, complete and valid at the start
+    /// of `src`: its argument spans (start, end) and its length. `None` for anything else,
+    /// which the general path then handles (including every error).
+    fn scan_short(
+        &self,
+        src: &[u8],
+        spans: &mut [(usize, usize); INLINE_ENDS],
+    ) -> Option<(usize, usize)> {
+        if src.first() != Some(&b'*') {
+            return None;
+        }
+        let cr = header_end(src, 0, "").ok()??;
+        let n = parse_int(&src[1..cr])?;
+        if n < 1 || n > INLINE_ENDS as i64 {
+            return None;
+        }
+        let n = n as usize;
+        let (max_bulk, max_frame) = (self.max_bulk.min(self.max_frame), self.max_frame);
+        let mut at = cr + 2;
+        for span in &mut spans[..n] {
+            let (data, len) = bulk_at(src, at, max_bulk, max_frame).ok()??;
+            *span = (data, data + len);
+            at = data + len + 2;
+        }
+        Some((n, at))
+    }
+
     fn inline(&mut self, src: &[u8]) -> Result<Option<(Request, usize)>, DecodeError> {
         let window = &src[..src.len().min(MAX_INLINE + 1)];
         match find_byte(b'\n', window) {
@@ -784,12 +811,11 @@ impl Codec for RespCodec {
     type Out = Reply;
 
     fn decode(&mut self, src: &[u8]) -> Result<Option<(Request, usize)>, DecodeError> {
-        let p = &mut self.partial;
-        if p.active && src.len() < p.seen {
+        if self.partial.active && src.len() < self.partial.seen {
             // Not the same pending bytes with more appended: start over.
-            *p = Partial::default();
+            self.partial = Partial::default();
         }
-        if !p.active {
+        if !self.partial.active {
             let Some(&first) = src.first() else {
                 return Ok(None);
             };
@@ -811,32 +837,17 @@ impl Codec for RespCodec {
                 // The common case, a short request already complete: find its arguments
                 // first, then copy them into a buffer of the exact size. Anything else
                 // (incomplete, or an error) is left to the general path below.
-                let (max_bulk, max_frame) = (self.max_bulk.min(self.max_frame), self.max_frame);
                 let mut spans = [(0usize, 0usize); INLINE_ENDS];
-                let mut at = cr + 2;
-                let mut complete = true;
-                for span in &mut spans[..n] {
-                    match bulk_at(src, at, max_bulk, max_frame) {
-                        Ok(Some((data, len))) => {
-                            *span = (data, len);
-                            at = data + len + 2;
-                        }
-                        _ => {
-                            complete = false;
-                            break;
-                        }
-                    }
-                }
-                if complete {
-                    let bytes = spans[..n].iter().map(|s| s.1).sum();
+                if let Some((n, used)) = self.scan_short(src, &mut spans) {
+                    let bytes = spans[..n].iter().map(|s| s.1 - s.0).sum();
                     let mut req = Request::with_capacity(n, bytes);
-                    for &(data, len) in &spans[..n] {
-                        req.push(&src[data..data + len]);
+                    for &(start, end) in &spans[..n] {
+                        req.push(&src[start..end]);
                     }
-                    return Ok(Some((req, at)));
+                    return Ok(Some((req, used)));
                 }
             }
-            *p = Partial {
+            self.partial = Partial {
                 active: true,
                 pos: cr + 2,
                 left: n,
@@ -1043,13 +1054,153 @@ impl fmt::Debug for Replies {
     }
 }
 
+// ----- batches of requests ---------------------------------------------------------------
+
+/// The requests of one read, in order, sharing one buffer: what [`RespPipelineCodec`]
+/// decodes. Iterate it for [`Req`] views, which answer what a [`Request`] answers.
+///
+/// ```
+/// use goway::net::codec::{Codec, resp::{Request, RespPipelineCodec}};
+/// let mut c = RespPipelineCodec::new();
+/// let (batch, _) = c.decode(b"GET a\r\n*2\r\n$3\r\nGET\r\n$1\r\nb\r\n").unwrap().unwrap();
+/// assert_eq!(batch.len(), 2);
+/// let keys: Vec<&[u8]> = batch.iter().map(|r| r.get(1).unwrap()).collect();
+/// assert_eq!(keys, [&b"a"[..], b"b"]);
+/// assert!(batch.iter().all(|r| r.is_command("get")));
+/// assert_eq!(batch.to_requests()[1], Request::from_args(["GET", "b"]));
+/// ```
+#[derive(Clone, Default)]
+pub struct Batch {
+    data: Vec<u8>,
+    /// (start, end) in `data` of every argument of every request.
+    spans: Vec<(usize, usize)>,
+    /// (first span, number of arguments) of each request.
+    reqs: Vec<(usize, usize)>,
+}
+
+impl Batch {
+    /// Number of requests.
+    pub fn len(&self) -> usize {
+        self.reqs.len()
+    }
+
+    /// `true` if the batch holds no request (only empty ones were received).
+    pub fn is_empty(&self) -> bool {
+        self.reqs.is_empty()
+    }
+
+    /// Request `i`.
+    pub fn get(&self, i: usize) -> Option<Req<'_>> {
+        let &(first, n) = self.reqs.get(i)?;
+        Some(Req {
+            data: &self.data,
+            spans: &self.spans[first..first + n],
+        })
+    }
+
+    /// The requests in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = Req<'_>> + '_ {
+        self.reqs.iter().map(|&(first, n)| Req {
+            data: &self.data,
+            spans: &self.spans[first..first + n],
+        })
+    }
+
+    /// The requests as owned [`Request`]s.
+    pub fn to_requests(&self) -> Vec<Request> {
+        self.iter().map(|r| r.to_request()).collect()
+    }
+}
+
+impl fmt::Debug for Batch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// One request of a [`Batch`], borrowed: its arguments (0 is the command).
+#[derive(Clone, Copy)]
+pub struct Req<'a> {
+    data: &'a [u8],
+    spans: &'a [(usize, usize)],
+}
+
+impl<'a> Req<'a> {
+    /// Number of arguments, the command included.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// `true` for a request without arguments (never in a [`Batch`]).
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Argument `i`.
+    pub fn get(&self, i: usize) -> Option<&'a [u8]> {
+        let &(a, b) = self.spans.get(i)?;
+        Some(&self.data[a..b])
+    }
+
+    /// The command name (argument 0), as sent.
+    pub fn command(&self) -> Option<&'a [u8]> {
+        self.get(0)
+    }
+
+    /// `true` if the command is `name`, ignoring ASCII case.
+    pub fn is_command(&self, name: &str) -> bool {
+        self.command()
+            .is_some_and(|c| c.eq_ignore_ascii_case(name.as_bytes()))
+    }
+
+    /// The arguments in order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &'a [u8]> + ExactSizeIterator + 'a {
+        let data = self.data;
+        self.spans.iter().map(move |&(a, b)| &data[a..b])
+    }
+
+    /// An owned copy.
+    pub fn to_request(&self) -> Request {
+        Request::from_args(self.iter())
+    }
+}
+
+impl Index<usize> for Req<'_> {
+    type Output = [u8];
+    /// Argument `i`.
+    ///
+    /// # Panics
+    /// If there are not more than `i` arguments.
+    fn index(&self, i: usize) -> &[u8] {
+        match self.get(i) {
+            Some(a) => a,
+            None => panic!("request has {} arguments, no index {i}", self.len()),
+        }
+    }
+}
+
+impl fmt::Debug for Req<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.iter().map(String::from_utf8_lossy))
+            .finish()
+    }
+}
+
+impl PartialEq<Request> for Req<'_> {
+    fn eq(&self, other: &Request) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
 // ----- the pipelining server codec -----------------------------------------------------
 
 /// Most requests [`RespPipelineCodec`] puts in one batch.
 pub const MAX_BATCH: usize = 1024;
 
 /// [`RespCodec`] for pipelining clients: one frame is *every* complete request buffered (up to
-/// [`MAX_BATCH`]), and the handler answers a batch with one [`Replies`], in order.
+/// [`MAX_BATCH`]) as one [`Batch`], and the handler answers a batch with one [`Replies`], in
+/// order.
 ///
 /// A client pipelining 16 commands then costs one trip through the server's channels instead
 /// of 16, which is most of a small command's cost; and [`Replies`] encodes each reply as it is
@@ -1062,7 +1213,7 @@ pub const MAX_BATCH: usize = 1024;
 /// use goway::net::codec::{Codec, resp::{Replies, Reply, Request, RespPipelineCodec}};
 /// let mut c = RespPipelineCodec::new();
 /// let (batch, used) = c.decode(b"PING\r\n*1\r\n$4\r\nPING\r\n*2\r\n$3").unwrap().unwrap();
-/// assert_eq!(batch, vec![Request::from_args(["PING"]), Request::from_args(["PING"])]);
+/// assert_eq!(batch.to_requests(), vec![Request::from_args(["PING"]); 2]);
 /// assert_eq!(used, 20);
 /// let mut replies = Replies::new();
 /// replies.push(&Reply::simple("PONG"));
@@ -1098,25 +1249,48 @@ impl RespPipelineCodec {
 }
 
 impl Codec for RespPipelineCodec {
-    type In = Vec<Request>;
+    type In = Batch;
     type Out = Replies;
 
-    fn decode(&mut self, src: &[u8]) -> Result<Option<(Vec<Request>, usize)>, DecodeError> {
-        let mut batch = Vec::new();
+    fn decode(&mut self, src: &[u8]) -> Result<Option<(Batch, usize)>, DecodeError> {
+        let mut batch = Batch::default();
+        // Arguments of requests not copied verbatim from `src` (inline ones, and ones that
+        // arrived in pieces): appended after the copy of `src[..used]`.
+        let mut extra: Vec<u8> = Vec::new();
+        let mut extra_spans: Vec<usize> = Vec::new();
         let mut used = 0;
         let mut frames = 0;
+        let mut spans = [(0usize, 0usize); INLINE_ENDS];
         while frames < MAX_BATCH {
             // The inner codec's resume state always refers to the slice starting at `used`:
             // the first request not yet returned.
+            if !self.inner.partial.active {
+                if let Some((n, len)) = self.inner.scan_short(&src[used..], &mut spans) {
+                    if batch.spans.capacity() == 0 {
+                        batch.spans.reserve(64);
+                        batch.reqs.reserve(16);
+                    }
+                    batch.reqs.push((batch.spans.len(), n));
+                    batch
+                        .spans
+                        .extend(spans[..n].iter().map(|&(a, b)| (used + a, used + b)));
+                    used += len;
+                    frames += 1;
+                    continue;
+                }
+            }
             match self.inner.decode(&src[used..]) {
                 Ok(Some((req, n))) => {
                     used += n;
                     frames += 1;
                     if !req.is_empty() {
-                        if batch.capacity() == 0 {
-                            batch.reserve(16);
+                        batch.reqs.push((batch.spans.len(), req.len()));
+                        for a in &req {
+                            extra_spans.push(batch.spans.len());
+                            let start = extra.len();
+                            extra.extend_from_slice(a);
+                            batch.spans.push((start, extra.len()));
                         }
-                        batch.push(req);
                     }
                 }
                 Ok(None) => break,
@@ -1125,7 +1299,17 @@ impl Codec for RespPipelineCodec {
                 Err(e) => return Err(e),
             }
         }
-        Ok(if used > 0 { Some((batch, used)) } else { None })
+        if used == 0 {
+            return Ok(None);
+        }
+        batch.data.reserve_exact(used + extra.len());
+        batch.data.extend_from_slice(&src[..used]);
+        batch.data.extend_from_slice(&extra);
+        for i in extra_spans {
+            let (a, b) = batch.spans[i];
+            batch.spans[i] = (used + a, used + b);
+        }
+        Ok(Some((batch, used)))
     }
 
     fn encode(&mut self, frame: Replies, dst: &mut Vec<u8>) -> Result<(), EncodeError> {
