@@ -33,6 +33,11 @@
 //! Decoding is iterative (no recursion at all on the request side; replies nest at most
 //! [`MAX_DEPTH`] arrays deep), so hostile input cannot overflow a goroutine's small stack.
 //!
+//! Three codecs share these rules: [`RespCodec`] (one [`Request`] in, one [`Reply`] out),
+//! [`RespPipelineCodec`] (every request of a read as one [`Batch`] in, one [`Replies`] out:
+//! the fast one for pipelining clients, used by `examples/kv.rs`), and [`RespClientCodec`]
+//! (the client's side: requests out, replies in).
+//!
 //! ```
 //! use goway::net::codec::{Codec, RespCodec, resp::{Reply, Request}};
 //!
