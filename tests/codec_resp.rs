@@ -6,7 +6,8 @@
 mod common;
 
 use goway::net::codec::resp::{
-    DEFAULT_MAX_BULK, MAX_DEPTH, MAX_INLINE, Reply, Request, RespClientCodec, split_inline,
+    DEFAULT_MAX_BULK, MAX_BATCH, MAX_DEPTH, MAX_INLINE, Reply, Request, RespClientCodec,
+    split_inline,
 };
 use goway::net::codec::{Codec, DecodeError, RespCodec, RespPipelineCodec};
 use proptest::prelude::*;
@@ -122,6 +123,42 @@ fn empty_requests_are_skipped_as_redis_does() {
     let (batch, used) = p.decode(b"*-10\r\n\r\nPING\r\n").unwrap().unwrap();
     assert_eq!(batch.to_requests(), vec![Request::from_args(["PING"])]);
     assert_eq!(used, 14);
+}
+
+#[test]
+fn batches_hold_every_kind_of_request_and_are_capped() {
+    let mut p = RespPipelineCodec::new();
+    // Inline with quoting (copied after the raw bytes), short and long multibulk, and a
+    // request completed by a later read (resumed by the inner codec).
+    let mut input = b"SET \"a b\" 'c'\r\n*1\r\n$4\r\nPING\r\n".to_vec();
+    let long: Vec<String> = (0..9).map(|i| format!("arg{i}")).collect();
+    Request::from_args(&long).encode(&mut input);
+    let cut = input.len() + 9;
+    Request::from_args(["ECHO", "hello"]).encode(&mut input);
+    let (batch, used) = p.decode(&input[..cut]).unwrap().unwrap();
+    assert_eq!(
+        batch.to_requests(),
+        vec![
+            Request::from_args(["SET", "a b", "c"]),
+            Request::from_args(["PING"]),
+            Request::from_args(&long),
+        ]
+    );
+    assert_eq!(batch.get(0).unwrap()[1], *b"a b");
+    assert!(batch.get(1).unwrap().is_command("ping"));
+    assert!(p.decode(&input[used..cut]).unwrap().is_none());
+    let (batch, used2) = p.decode(&input[used..]).unwrap().unwrap();
+    assert_eq!(
+        batch.to_requests(),
+        vec![Request::from_args(["ECHO", "hello"])]
+    );
+    assert_eq!(used + used2, input.len());
+    // At most MAX_BATCH requests per batch.
+    let many = b"PING\r\n".repeat(MAX_BATCH + 10);
+    let (batch, used) = p.decode(&many).unwrap().unwrap();
+    assert_eq!(batch.len(), MAX_BATCH);
+    let (batch, rest) = p.decode(&many[used..]).unwrap().unwrap();
+    assert_eq!((batch.len(), used + rest), (10, many.len()));
 }
 
 #[test]
