@@ -172,8 +172,22 @@ struct Shard {
 }
 
 impl Shard {
-    /// The live entry for `key`, removing it first if its deadline has passed.
+    /// The live entry for `key`, for reading: one hash lookup. An entry past its deadline
+    /// reads as missing and is left for the sweeper (or the next write) to remove.
+    fn peek(&mut self, key: &[u8], clock: &mut Clock) -> Option<&Entry> {
+        match self.map.get(key) {
+            Some(e) if e.expires != 0 && e.expires <= clock.get() => None,
+            other => other,
+        }
+    }
+
+    /// The live entry for `key`, for writing: an entry past its deadline is removed first,
+    /// so a write starts from a missing key (no stale deadline kept).
     fn live(&mut self, key: &[u8], clock: &mut Clock) -> Option<&mut Entry> {
+        if self.expiring.is_empty() {
+            // No key of this shard has a deadline: one lookup.
+            return self.map.get_mut(key);
+        }
         let expired = match self.map.get(key) {
             None => return None,
             Some(e) => e.expires != 0 && e.expires <= clock.get(),
@@ -473,7 +487,7 @@ impl Db {
             b"GET" => {
                 // Copied once, from the store into the output, under the shard's lock.
                 let mut s = self.shard(a(1));
-                match s.live(a(1), &mut clock) {
+                match s.peek(a(1), &mut clock) {
                     Some(e) => out.bulk(&e.value),
                     None => out.null(),
                 }
@@ -492,7 +506,8 @@ impl Db {
                     .skip(1)
                     .filter(|k| {
                         let removed = self.shard(k).remove(k);
-                        removed.is_some() // dropped after the guard
+                        // Dropped after the guard; a key past its deadline did not exist.
+                        removed.is_some_and(|e| e.expires == 0 || e.expires > clock.get())
                     })
                     .count();
                 Reply::Integer(n as i64)
@@ -501,7 +516,7 @@ impl Db {
                 let n = req
                     .iter()
                     .skip(1)
-                    .filter(|k| self.shard(k).live(k, &mut clock).is_some())
+                    .filter(|k| self.shard(k).peek(k, &mut clock).is_some())
                     .count();
                 Reply::Integer(n as i64)
             }
@@ -523,7 +538,7 @@ impl Db {
                 for k in keys() {
                     let i = self.shard_of(k);
                     let e = match guards.iter_mut().find(|(j, _)| *j == i) {
-                        Some((_, g)) => g.live(k, &mut clock),
+                        Some((_, g)) => g.peek(k, &mut clock),
                         None => None,
                     };
                     match e {
@@ -557,7 +572,7 @@ impl Db {
             b"PEXPIRE" => self.expire(req, 1, "pexpire", &mut clock),
             b"TTL" | b"PTTL" => {
                 let mut s = self.shard(a(1));
-                let t = s.live(a(1), &mut clock).map(|e| e.expires);
+                let t = s.peek(a(1), &mut clock).map(|e| e.expires);
                 match t {
                     None => Reply::Integer(-2),
                     Some(0) => Reply::Integer(-1),
@@ -685,15 +700,18 @@ impl Db {
         };
         let key = &req[1];
         let mut s = self.shard(key);
-        let old = s.live(key, clock);
-        let exists = old.is_some();
-        let old_value = if get {
-            old.map(|e| e.value.clone())
-        } else {
-            None
-        };
-        if (nx && exists) || (xx && !exists) {
-            return if get { old_value.into() } else { Reply::Null };
+        // A plain SET (the common case) needs no look at the old entry: `set` replaces its
+        // value and deadline in one lookup.
+        let mut old_value = None;
+        if nx || xx || get || expires.is_none() {
+            let old = s.live(key, clock);
+            let exists = old.is_some();
+            if get {
+                old_value = old.map(|e| e.value.clone());
+            }
+            if (nx && exists) || (xx && !exists) {
+                return if get { old_value.into() } else { Reply::Null };
+            }
         }
         s.set(key, &req[2], expires);
         if let Some(t) = expires

@@ -618,3 +618,28 @@ fn the_real_redis_benchmark_runs_unmodified() {
     let mut c = Client::connect(ex.addr());
     assert_eq!(c.cmd(&["GET", "counter:__rand_int__"]), bulk("2000"));
 }
+
+#[test]
+fn expired_keys_left_for_the_sweeper_read_and_write_as_missing() {
+    // A sweeper that never runs during the test: expired entries stay in the map.
+    let ex = start(&["--sweep-ms", "600000"]);
+    let mut c = Client::connect(ex.addr());
+    for k in ["x", "y", "z"] {
+        assert_eq!(c.cmd(&["SET", k, "5", "PX", "30"]), ok());
+    }
+    eventually(IO_LIMIT, || c.cmd(&["GET", "x"]) == Reply::Null);
+    assert_eq!(c.cmd(&["EXISTS", "x", "y", "z"]), int(0));
+    assert_eq!(
+        c.cmd(&["MGET", "x", "y"]),
+        Reply::Array(vec![Reply::Null, Reply::Null])
+    );
+    assert_eq!(c.cmd(&["TTL", "y"]), int(-2));
+    assert_eq!(c.cmd(&["DEL", "y"]), int(0));
+    // A write starts from a missing key: no value, no deadline.
+    assert_eq!(c.cmd(&["INCR", "x"]), int(1));
+    assert_eq!(c.cmd(&["TTL", "x"]), int(-1));
+    assert_eq!(c.cmd(&["SET", "z", "new", "KEEPTTL"]), ok());
+    assert_eq!(c.cmd(&["TTL", "z"]), int(-1));
+    assert_eq!(c.cmd(&["GET", "z"]), bulk("new"));
+    assert_eq!(c.cmd(&["SET", "z", "n", "NX"]), Reply::Null);
+}
