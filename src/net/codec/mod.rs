@@ -1,4 +1,5 @@
-//! Framing: the [`Codec`] trait, and the built-in [`LinesCodec`] and [`LengthCodec`].
+//! Framing: the [`Codec`] trait, and the built-in [`LinesCodec`], [`LengthCodec`] and
+//! [`RespCodec`] (Redis's protocol, in [`resp`]).
 //!
 //! A codec turns the bytes of a connection into frames and frames back into bytes. The
 //! server's reader goroutine hands [`Codec::decode`] everything it has buffered and takes out
@@ -29,11 +30,13 @@
 
 mod length;
 mod lines;
+pub mod resp;
 
 use std::borrow::Cow;
 
 pub use length::LengthCodec;
 pub use lines::LinesCodec;
+pub use resp::{RespCodec, RespPipelineCodec};
 
 /// Default maximum frame size of the built-in codecs and of the server: 1 MiB (Go's
 /// `DefaultMaxHeaderBytes`, Redis's inline-request limit is 64 KiB).
