@@ -1,0 +1,328 @@
+//! Go's deadlock detector, tested on whole programs: each scenario runs in a child process (this
+//! same test binary, re-executed with `GOWAY_DIAG_CHILD=<scenario>`), because the detector
+//! watches the process's main thread and ends the process with status 2.
+//!
+//! This target has `harness = false` (see Cargo.toml): libtest would run the scenarios on its
+//! own threads, and the detector only fires while the *main* thread waits in goway.
+//!
+//! Deadlocks (go-semantics: a program whose every goroutine is blocked is killed with
+//! `fatal error: all goroutines are asleep - deadlock!`, exit status 2): main blocked on a
+//! channel receive, on a nil channel, on `select {}`, on a WaitGroup, on a mutex it holds, and
+//! a cycle of goroutines that main joins. Not deadlocks (must never be reported): a program
+//! whose only wake-up is a timer, a sleep, a connection from outside the process, or a plain
+//! thread goway does not know about.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use goway::chan;
+use goway::sync::{Mutex, WaitGroup};
+
+const FATAL: &str = "fatal error: all goroutines are asleep - deadlock!";
+
+/// Far above the detector's ~200-300 ms, so that a detector that would fire has time to.
+const EXPOSURE: Duration = Duration::from_millis(900);
+
+// ----- the child side ----------------------------------------------------------------------
+
+fn child(scenario: &str) {
+    match scenario {
+        "main_recv" => {
+            let (_tx, rx) = chan::bounded::<i32>(0);
+            let _ = rx.recv();
+        }
+        "nil_chan" => {
+            let _ = chan::never::<i32>().recv();
+        }
+        "select_no_cases" => {
+            let mut s = goway::select::Select::new();
+            s.select();
+        }
+        "wait_group" => {
+            let wg = WaitGroup::new();
+            wg.add(1);
+            wg.wait();
+        }
+        "double_lock" => {
+            let m = Mutex::new(0);
+            let _g = m.lock();
+            let _g2 = m.lock();
+        }
+        "cycle" => {
+            // Each goroutine waits for the other's message before sending its own.
+            let (a_tx, a_rx) = chan::bounded::<i32>(0);
+            let (b_tx, b_rx) = chan::bounded::<i32>(0);
+            let g1 = goway::Builder::new()
+                .name("cycle-a")
+                .spawn(move || {
+                    let v = a_rx.recv();
+                    let _ = b_tx.send(1);
+                    v
+                })
+                .expect("spawn");
+            let g2 = goway::Builder::new()
+                .name("cycle-b")
+                .spawn(move || {
+                    let v = b_rx.recv();
+                    let _ = a_tx.send(2);
+                    v
+                })
+                .expect("spawn");
+            let _ = g1.join();
+            let _ = g2.join();
+        }
+        "timer_only" => {
+            // A goroutine blocked for good, and main waiting on a timer: not a deadlock.
+            let (_tx, rx) = chan::bounded::<i32>(0);
+            let _stuck = goway::go!(move || rx.recv());
+            let _ = goway::time::after(EXPOSURE).recv();
+            println!("done");
+        }
+        "sleeper" => {
+            let (tx, rx) = chan::bounded::<i32>(0);
+            let _h = goway::go!(move || {
+                goway::time::sleep(EXPOSURE);
+                tx.send(1)
+            });
+            assert_eq!(rx.recv(), Ok(1));
+            println!("done");
+        }
+        "plain_thread" => {
+            // A thread goway never saw, asleep in std, sends later.
+            let (tx, rx) = chan::bounded::<i32>(0);
+            let t = std::thread::spawn(move || {
+                std::thread::sleep(EXPOSURE);
+                tx.send(1).expect("main receives");
+            });
+            assert_eq!(rx.recv(), Ok(1));
+            t.join().expect("thread");
+            println!("done");
+        }
+        "accept" => {
+            // The only wake-up is a connection from another process (the test).
+            let ln = goway::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            println!("listening on {}", ln.local_addr().expect("addr"));
+            let (tx, rx) = chan::bounded::<()>(0);
+            let _h = goway::go!(move || {
+                let c = ln.accept();
+                drop(c);
+                tx.send(())
+            });
+            assert_eq!(rx.recv(), Ok(()));
+            println!("done");
+        }
+        other => panic!("unknown scenario {other}"),
+    }
+}
+
+// ----- the parent side ---------------------------------------------------------------------
+
+struct Outcome {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn start(scenario: &str) -> Child {
+    Command::new(std::env::current_exe().expect("current_exe"))
+        .env("GOWAY_DIAG_CHILD", scenario)
+        .env_remove("GOWAY_DETECT_DEADLOCK")
+        .env_remove("GOWAY_REGISTRY")
+        .env_remove("RUST_BACKTRACE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the child")
+}
+
+/// Waits for the child (killing it after 30 s) and collects its output. `on_line` sees each
+/// stdout line as it comes.
+fn finish(mut child: Child, mut on_line: impl FnMut(&str)) -> Outcome {
+    const LIMIT: Duration = Duration::from_secs(30);
+    let mut err = child.stderr.take().expect("stderr");
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let out = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + LIMIT;
+    let mut stdout = String::new();
+    let status = loop {
+        match rx.recv_timeout(Duration::from_millis(20)) {
+            Ok(line) => {
+                on_line(&line);
+                stdout.push_str(&line);
+                stdout.push('\n');
+                continue;
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                // stdout closed: the child is exiting; wait for it below.
+            }
+        }
+        if let Some(st) = child.try_wait().expect("wait for the child") {
+            break st;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("child still running after {LIMIT:?}; stdout:\n{stdout}");
+        }
+    };
+    let _ = reader.join();
+    for line in rx.try_iter() {
+        stdout.push_str(&line);
+        stdout.push('\n');
+    }
+    Outcome {
+        code: status.code(),
+        stdout,
+        stderr: err.join().expect("stderr reader"),
+    }
+}
+
+fn run(scenario: &str) -> Outcome {
+    finish(start(scenario), |_| {})
+}
+
+fn expect_deadlock(scenario: &str, must_show: &[&str]) {
+    let o = run(scenario);
+    assert_eq!(
+        o.code,
+        Some(2),
+        "{scenario}: expected exit status 2\nstderr:\n{}\nstdout:\n{}",
+        o.stderr,
+        o.stdout
+    );
+    assert!(
+        o.stderr.starts_with(FATAL),
+        "{scenario}: stderr does not start with Go's message:\n{}",
+        o.stderr
+    );
+    for s in must_show {
+        assert!(
+            o.stderr.contains(s),
+            "{scenario}: the dump lacks {s:?}:\n{}",
+            o.stderr
+        );
+    }
+}
+
+fn expect_no_report(o: Outcome, scenario: &str) {
+    assert!(
+        !o.stderr.contains(FATAL),
+        "{scenario}: false deadlock report:\n{}",
+        o.stderr
+    );
+    assert_eq!(
+        o.code,
+        Some(0),
+        "{scenario}: expected a clean exit\nstderr:\n{}",
+        o.stderr
+    );
+    assert!(o.stdout.contains("done"), "{scenario}: {}", o.stdout);
+}
+
+fn main() {
+    if let Ok(s) = std::env::var("GOWAY_DIAG_CHILD") {
+        child(&s);
+        return;
+    }
+    // libtest-style arguments (filters, --test-threads) are accepted and ignored; `--list`
+    // prints nothing, as there are no libtest tests here.
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let started = Instant::now();
+    let mut failures = 0;
+    let mut test = |name: &str, f: &dyn Fn()| {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        match r {
+            Ok(()) => println!("test {name} ... ok"),
+            Err(_) => {
+                println!("test {name} ... FAILED");
+                failures += 1;
+            }
+        }
+    };
+    test("main_blocked_on_recv_is_a_deadlock", &|| {
+        expect_deadlock(
+            "main_recv",
+            &[
+                "thread \"main\"",
+                "[chan receive]",
+                "tests/diag_deadlock.rs:",
+            ],
+        )
+    });
+    test("main_blocked_on_nil_channel_is_a_deadlock", &|| {
+        expect_deadlock("nil_chan", &["[chan receive (nil chan)]"])
+    });
+    test("empty_select_is_a_deadlock", &|| {
+        expect_deadlock("select_no_cases", &["[select (no cases)]"])
+    });
+    test("wait_group_never_done_is_a_deadlock", &|| {
+        expect_deadlock("wait_group", &["[sync.WaitGroup.Wait]"])
+    });
+    test("locking_a_held_mutex_is_a_deadlock", &|| {
+        expect_deadlock("double_lock", &["[sync.Mutex.Lock]"])
+    });
+    test("cycle_of_goroutines_is_a_deadlock", &|| {
+        expect_deadlock(
+            "cycle",
+            &[
+                "[chan receive]: channel made at tests/diag_deadlock.rs:",
+                "\"cycle-a\"",
+                "\"cycle-b\"",
+                "[join]",
+            ],
+        )
+    });
+    test("waiting_on_a_timer_is_not_a_deadlock", &|| {
+        expect_no_report(run("timer_only"), "timer_only")
+    });
+    test("waiting_on_a_sleeping_goroutine_is_not_a_deadlock", &|| {
+        expect_no_report(run("sleeper"), "sleeper")
+    });
+    test("waiting_on_an_unknown_thread_is_not_a_deadlock", &|| {
+        expect_no_report(run("plain_thread"), "plain_thread")
+    });
+    test("waiting_on_network_io_is_not_a_deadlock", &|| {
+        let child = start("accept");
+        let mut connected = None;
+        let o = finish(child, |line| {
+            if let Some(addr) = line.strip_prefix("listening on ") {
+                // Leave the child waiting on nothing but the network for a while: a detector
+                // that counted I/O as asleep would fire meanwhile.
+                std::thread::sleep(EXPOSURE);
+                connected = Some(std::net::TcpStream::connect(addr.trim()).expect("connect"));
+            }
+        });
+        assert!(
+            connected.is_some(),
+            "the child never listened: {}",
+            o.stdout
+        );
+        expect_no_report(o, "accept");
+    });
+    println!(
+        "\ntest result: {}. {} failed; finished in {:.2}s",
+        if failures == 0 { "ok" } else { "FAILED" },
+        failures,
+        started.elapsed().as_secs_f64()
+    );
+    if failures > 0 {
+        std::process::exit(101);
+    }
+}
