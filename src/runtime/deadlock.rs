@@ -148,10 +148,10 @@ fn watch() {
 
 /// Conditions 1-3 of the module docs, with the registry's state for comparison.
 fn suspect() -> Option<registry::Asleep> {
+    let asleep = registry::asleep()?;
     if super::time_pending() {
         return None;
     }
-    let asleep = registry::asleep()?;
     let sockets = open_sockets()?;
     let own = OWN_SOCKETS.lock();
     if sockets.iter().any(|s| !own.contains(s)) {

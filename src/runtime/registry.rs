@@ -532,6 +532,12 @@ pub(crate) fn block(why: Why, timed: bool, coroutine: bool) -> Blocked {
     Blocked { record, word, site }
 }
 
+/// [`block`] for callers that do not know whether they run in a goroutine (network I/O).
+#[inline]
+pub(crate) fn block_here(why: Why, timed: bool) -> Blocked {
+    block(why, timed, may::coroutine::is_coroutine())
+}
+
 impl Drop for Blocked {
     #[inline]
     fn drop(&mut self) {
