@@ -179,9 +179,9 @@ fn sleep() {
 
 #[test]
 fn timer_channel_is_named_by_the_after_call() {
-    let at = line!() + 1;
+    let at = line!() + 2;
     let h = spawn("diag-timer", || {
-        goway::time::after(Duration::from_millis(300)).recv()
+        goway::time::after(Duration::from_secs(1)).recv()
     });
     let block = wait_for(&goroutine("diag-timer"), "chan receive]");
     assert!(join(h).is_ok());

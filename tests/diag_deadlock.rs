@@ -112,6 +112,59 @@ fn child(scenario: &str) {
             assert_eq!(rx.recv(), Ok(()));
             println!("done");
         }
+        "gt44" => {
+            // go-ground-truth/44_deadlock_main_blocked, line for line.
+            let (_ch_tx, ch) = chan::bounded::<i32>(0);
+            let _g = goway::go!(move || {
+                let v = ch.recv(); // blocked forever too
+                println!("WRONG {v:?}");
+            });
+            println!("main waiting on a channel nobody sends to");
+            let (_tx, rx) = chan::bounded::<i32>(0);
+            let _ = rx.recv();
+        }
+        "gt12" => {
+            // go-ground-truth/12_nil_channel_blocks_forever, line for line.
+            use std::time::Duration;
+            let c = chan::never::<i32>();
+            let c_tx = chan::Sender::<i32>::never();
+            goway::select! {
+                recv(c) -> v => println!("received from nil (WRONG) {v:?}"),
+                recv(goway::time::after(Duration::from_millis(50))) -> _ => {
+                    println!("receive on nil channel: still blocked after timeout")
+                }
+            }
+            goway::select! {
+                send(c_tx, 1) -> _ => println!("sent to nil (WRONG)"),
+                recv(goway::time::after(Duration::from_millis(50))) -> _ => {
+                    println!("send on nil channel: still blocked after timeout")
+                }
+            }
+            let (done_tx, done) = chan::bounded::<bool>(0);
+            let _outer = goway::go!(move || {
+                let _leak = goway::go!(|| chan::never::<i32>().recv()); // leaks, blocked forever
+                done_tx.send(true)
+            });
+            let _ = done.recv();
+            println!("main blocking on nil channel now");
+            let _ = c.recv();
+        }
+        "sigquit" => {
+            // SIGQUIT prints the dump and the program goes on; main waits on standard input
+            // (outside goway, so the deadlock detector stays out of it).
+            goway::runtime::dump_on_signal().expect("install the SIGQUIT handler");
+            let (tx, rx) = chan::bounded::<()>(0);
+            let h = goway::Builder::new()
+                .name("sigquit-waiter")
+                .spawn(move || rx.recv())
+                .expect("spawn");
+            println!("ready");
+            let mut line = String::new();
+            let _ = std::io::stdin().read_line(&mut line);
+            tx.send(()).expect("the waiter receives");
+            assert!(h.join().expect("join").is_ok());
+            println!("done");
+        }
         other => panic!("unknown scenario {other}"),
     }
 }
@@ -125,26 +178,83 @@ struct Outcome {
 }
 
 fn start(scenario: &str) -> Child {
-    Command::new(std::env::current_exe().expect("current_exe"))
-        .env("GOWAY_DIAG_CHILD", scenario)
+    command(scenario)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start the child")
+}
+
+fn command(scenario: &str) -> Command {
+    let mut c = Command::new(std::env::current_exe().expect("current_exe"));
+    c.env("GOWAY_DIAG_CHILD", scenario)
         .env_remove("GOWAY_DETECT_DEADLOCK")
         .env_remove("GOWAY_REGISTRY")
         .env_remove("RUST_BACKTRACE")
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+/// `dump_on_signal`: each SIGQUIT prints the dump, and the program goes on.
+fn sigquit_prints_the_dump_and_the_program_goes_on() {
+    let mut child = command("sigquit")
+        .stdin(Stdio::piped())
         .spawn()
-        .expect("start the child")
+        .expect("start the child");
+    let pid = child.id().to_string();
+    let mut stdin = child.stdin.take();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let err = child.stderr.take().expect("stderr");
+    let err_reader = std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let o = finish(child, |line| {
+        if line != "ready" {
+            return;
+        }
+        // Two signals: the handler stays installed after the first.
+        for _ in 0..2 {
+            let st = Command::new("kill")
+                .args(["-QUIT", &pid])
+                .status()
+                .expect("run kill");
+            assert!(st.success());
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match rx.recv_timeout(left) {
+                    Ok(l) if l.contains("\"sigquit-waiter\"") => break,
+                    Ok(_) => {}
+                    Err(_) => panic!("no dump on stderr after SIGQUIT"),
+                }
+            }
+        }
+        // Let the child finish.
+        drop(stdin.take());
+    });
+    let _ = err_reader.join();
+    assert_eq!(
+        o.code,
+        Some(0),
+        "the child did not survive SIGQUIT: {}",
+        o.stdout
+    );
+    assert!(o.stdout.contains("done"), "{}", o.stdout);
 }
 
 /// Waits for the child (killing it after 30 s) and collects its output. `on_line` sees each
 /// stdout line as it comes.
 fn finish(mut child: Child, mut on_line: impl FnMut(&str)) -> Outcome {
     const LIMIT: Duration = Duration::from_secs(30);
-    let mut err = child.stderr.take().expect("stderr");
+    // Read by the caller when it took the pipe already.
+    let err = child.stderr.take();
     let err = std::thread::spawn(move || {
         let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
+        if let Some(mut e) = err {
+            let _ = e.read_to_string(&mut s);
+        }
         s
     });
     let out = child.stdout.take().expect("stdout");
@@ -266,6 +376,33 @@ fn main() {
             ],
         )
     });
+    test("go_ground_truth_44_deadlock_main_blocked", &|| {
+        let o = run("gt44");
+        assert_eq!(o.code, Some(2), "{}", o.stderr);
+        assert_eq!(o.stdout, "main waiting on a channel nobody sends to\n");
+        assert!(o.stderr.starts_with(FATAL), "{}", o.stderr);
+        assert!(
+            o.stderr.contains("1 goroutine [chan receive]"),
+            "{}",
+            o.stderr
+        );
+    });
+    test("go_ground_truth_12_nil_channel_blocks_forever", &|| {
+        let o = run("gt12");
+        assert_eq!(o.code, Some(2), "{}", o.stderr);
+        assert_eq!(
+            o.stdout,
+            "receive on nil channel: still blocked after timeout\n\
+             send on nil channel: still blocked after timeout\n\
+             main blocking on nil channel now\n"
+        );
+        assert!(o.stderr.starts_with(FATAL), "{}", o.stderr);
+        assert!(
+            o.stderr.contains("[chan receive (nil chan)]"),
+            "{}",
+            o.stderr
+        );
+    });
     test("main_blocked_on_nil_channel_is_a_deadlock", &|| {
         expect_deadlock("nil_chan", &["[chan receive (nil chan)]"])
     });
@@ -316,6 +453,10 @@ fn main() {
         );
         expect_no_report(o, "accept");
     });
+    test(
+        "sigquit_prints_the_dump_and_the_program_goes_on",
+        &sigquit_prints_the_dump_and_the_program_goes_on,
+    );
     println!(
         "\ntest result: {}. {} failed; finished in {:.2}s",
         if failures == 0 { "ok" } else { "FAILED" },
