@@ -20,6 +20,12 @@ use common::{join, join_thread};
 const WATCHDOG: Duration = Duration::from_secs(10);
 const FILE: &str = "tests/diag.rs";
 
+/// The registry is off by default; every test here turns it on before its first goroutine
+/// (the first to run wins, and they all ask the same).
+fn registry_on() {
+    let _ = goway::runtime::Config::new().registry(true).apply();
+}
+
 #[track_caller]
 fn spawn<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) -> JoinHandle<T> {
     Builder::new().name(name).spawn(f).expect("spawn")
@@ -51,6 +57,7 @@ fn goroutine(name: &str) -> String {
 
 #[test]
 fn chan_receive_names_the_channel_and_the_spawn_site() {
+    registry_on();
     let ((tx, rx), made) = (chan::bounded::<u8>(0), line!());
     let (h, spawned) = (spawn("diag-recv", move || rx.recv()), line!());
     let block = wait_for(&goroutine("diag-recv"), "chan receive]");
@@ -68,6 +75,7 @@ fn chan_receive_names_the_channel_and_the_spawn_site() {
 
 #[test]
 fn chan_send_and_unbounded_channels() {
+    registry_on();
     let ((tx, rx), made) = (chan::bounded::<u8>(1), line!());
     tx.send(0).unwrap();
     let h = spawn("diag-send", move || tx.send(1));
@@ -93,6 +101,7 @@ fn chan_send_and_unbounded_channels() {
 
 #[test]
 fn nil_channel_receive() {
+    registry_on();
     let (tx, rx) = chan::bounded::<()>(0);
     let h = spawn("diag-nil", move || {
         // A nil channel parks for good; the deadline only lets the test end.
@@ -122,6 +131,7 @@ fn nil_channel_receive() {
 
 #[test]
 fn select_names_its_site() {
+    registry_on();
     let (tx, rx) = chan::bounded::<u8>(0);
     let (_tx2, rx2) = chan::bounded::<u8>(0);
     let at = line!() + 2;
@@ -142,6 +152,7 @@ fn select_names_its_site() {
 
 #[test]
 fn select_with_timeout_is_marked_with_deadline() {
+    registry_on();
     // A timer case is a channel like any other (Go shows `[select]`)...
     let (tx, rx) = chan::bounded::<u8>(0);
     let h = spawn("diag-select-after", move || {
@@ -169,6 +180,7 @@ fn select_with_timeout_is_marked_with_deadline() {
 
 #[test]
 fn sleep() {
+    registry_on();
     let h = spawn("diag-sleep", || {
         goway::time::sleep(Duration::from_millis(400))
     });
@@ -179,6 +191,7 @@ fn sleep() {
 
 #[test]
 fn timer_channel_is_named_by_the_after_call() {
+    registry_on();
     let at = line!() + 2;
     let h = spawn("diag-timer", || {
         goway::time::after(Duration::from_secs(1)).recv()
@@ -193,6 +206,7 @@ fn timer_channel_is_named_by_the_after_call() {
 
 #[test]
 fn mutex_and_rwlock() {
+    registry_on();
     let m = Arc::new(Mutex::new(0));
     let g = m.lock();
     let m2 = m.clone();
@@ -220,6 +234,7 @@ fn mutex_and_rwlock() {
 
 #[test]
 fn wait_group_once_semaphore_cond() {
+    registry_on();
     let wg = WaitGroup::new();
     wg.add(1);
     let wg2 = wg.clone();
@@ -266,6 +281,7 @@ fn wait_group_once_semaphore_cond() {
 
 #[test]
 fn join_and_running_and_threads() {
+    registry_on();
     let (tx, rx) = chan::bounded::<u8>(0);
     let inner = spawn("diag-joined", move || rx.recv());
     let outer = spawn("diag-joiner", move || inner.join().ok());
@@ -300,6 +316,7 @@ fn join_and_running_and_threads() {
 
 #[test]
 fn network_io() {
+    registry_on();
     let ln = goway::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = ln.local_addr().unwrap();
     let acceptor = spawn("diag-accept", move || {
@@ -317,6 +334,7 @@ fn network_io() {
 
 #[test]
 fn finished_goroutines_leave_the_dump() {
+    registry_on();
     let h = spawn("diag-gone", || 1);
     assert_eq!(join(h), 1);
     // The record is dropped before the result is handed over.
@@ -325,6 +343,7 @@ fn finished_goroutines_leave_the_dump() {
 
 #[test]
 fn dump_counts_and_groups() {
+    registry_on();
     let (tx, rx) = chan::bounded::<u8>(0);
     let hs: Vec<_> = (0..3)
         .map(|_| {

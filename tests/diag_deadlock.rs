@@ -50,6 +50,10 @@ fn child(scenario: &str) {
             let _g2 = m.lock();
         }
         "cycle" => {
+            goway::runtime::Config::new()
+                .registry(true)
+                .apply()
+                .expect("configure before the first goroutine");
             // Each goroutine waits for the other's message before sending its own.
             let (a_tx, a_rx) = chan::bounded::<i32>(0);
             let (b_tx, b_rx) = chan::bounded::<i32>(0);
@@ -192,6 +196,11 @@ fn command(scenario: &str) -> Command {
         .env_remove("RUST_BACKTRACE")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    // The registry is off by default: on through the environment here, and through
+    // `Config::registry` in the "cycle" scenario.
+    if scenario != "cycle" {
+        c.env("GOWAY_REGISTRY", "1");
+    }
     c
 }
 

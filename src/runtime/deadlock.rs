@@ -102,7 +102,7 @@ pub(crate) fn note_own_sockets(before: &[String], after: &[String]) {
 /// Called when the main thread's record is created: starts the watcher once.
 pub(crate) fn main_thread_registered() {
     static STARTED: OnceLock<()> = OnceLock::new();
-    if !enabled() {
+    if !enabled() || !registry::enabled() {
         return;
     }
     STARTED.get_or_init(|| {

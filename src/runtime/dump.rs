@@ -14,7 +14,8 @@ use super::registry::{self, Owner, Record, Site, State, Wait};
 const LIST_MAX: usize = 20;
 
 /// A readable report of every goroutine spawned through goway, and of every plain thread
-/// waiting in a goway operation: what each is doing (running, or the channel operation,
+/// waiting in a goway operation, when the registry is on ([`Config::registry`](super::Config::registry),
+/// or `GOWAY_REGISTRY=1`; off by default): what each is doing (running, or the channel operation,
 /// select, sleep, `sync` wait or network I/O it is blocked in), grouped by state and spawn
 /// site (Go's goroutine profile, without stacks).
 ///
@@ -28,6 +29,7 @@ const LIST_MAX: usize = 20;
 /// ```
 /// use goway::chan;
 ///
+/// goway::runtime::Config::new().registry(true).apply().unwrap();
 /// let (tx, rx) = chan::bounded::<u32>(0);
 /// let h = goway::Builder::new().name("consumer").spawn(move || rx.recv()).unwrap();
 /// // Wait until the consumer is parked on the channel.
@@ -44,7 +46,7 @@ pub fn dump() -> String {
     if !registry::enabled() {
         out.push_str(
             "goroutine dump unavailable: the goroutine registry is off \
-             (runtime::Config::registry(false) or GOWAY_REGISTRY=0)\n",
+             (turn it on with runtime::Config::registry(true) or GOWAY_REGISTRY=1)\n",
         );
         return out;
     }

@@ -76,7 +76,7 @@ impl Config {
             stack_size: DEFAULT_STACK_SIZE,
             abort_on_panic: false,
             coroutine_pool: 1000,
-            registry: true,
+            registry: false,
             detect_deadlock: true,
         }
     }
@@ -112,10 +112,13 @@ impl Config {
     }
 
     /// Keep the goroutine registry behind [`dump`] and the deadlock detector: every goroutine's
-    /// id, name, spawn site and current wait, updated only when it parks and resumes (see
-    /// `BENCHMARKS.md`, "Diagnostics overhead", for the cost). Default `true`. The environment
-    /// variable `GOWAY_REGISTRY=0` turns it off, `=1` on, whatever the program sets. Off,
-    /// [`dump`] lists nothing and no deadlock is detected.
+    /// id, name, spawn site, start time and current wait, updated only when it parks and
+    /// resumes. Default `false`: it costs about 5-10 % on a channel ping-pong (two parks per
+    /// round trip) and 15-30 % on spawning goroutines that do nothing (see `BENCHMARKS.md`,
+    /// "Diagnostics overhead"), which is more than goway adds silently. The environment
+    /// variable `GOWAY_REGISTRY=1` turns it on, `=0` off, whatever the program sets, so a
+    /// deployed program can be diagnosed without a rebuild. Off, [`dump`] lists nothing and no
+    /// deadlock is detected.
     pub fn registry(mut self, yes: bool) -> Self {
         self.registry = yes;
         self
@@ -125,8 +128,10 @@ impl Config {
     /// goroutine and every other thread is provably asleep on channels or `sync` (no timer,
     /// sleep or network I/O pending, no thread goway does not know), print
     /// `fatal error: all goroutines are asleep - deadlock!` and the [`dump`] to stderr and exit
-    /// with status 2. Default `true`; `GOWAY_DETECT_DEADLOCK=0` or `=1` overrides the program.
-    /// See the guide's "Diagnostics" section for what it does and does not detect.
+    /// with status 2. It needs the [`registry`](Config::registry) (off by default); with the
+    /// registry on, detection is on unless this is `false`. `GOWAY_DETECT_DEADLOCK=0` or `=1`
+    /// overrides the program. See the guide's "Diagnostics" section for what it does and does
+    /// not detect.
     pub fn detect_deadlock(mut self, yes: bool) -> Self {
         self.detect_deadlock = yes;
         self

@@ -21,7 +21,7 @@ use std::fmt;
 use std::panic::Location;
 use std::ptr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicU64, Ordering};
 use std::time::Instant;
 
 use parking_lot::Mutex;
@@ -284,17 +284,35 @@ impl Record {
 
 // ----- the registry -------------------------------------------------------------------------
 
-/// Whether records are kept (the runtime option `Config::registry`, default on).
-static ENABLED: AtomicBool = AtomicBool::new(true);
+/// Whether records are kept (the runtime option `Config::registry`, default off): 0 not yet
+/// decided (the environment decides on first use), 1 on, 2 off.
+static ENABLED: AtomicU8 = AtomicU8::new(0);
 
 pub(crate) fn set_enabled(on: bool) {
-    ENABLED.store(on, Ordering::Relaxed);
+    ENABLED.store(if on { 1 } else { 2 }, Ordering::Relaxed);
 }
 
 /// `true` while goroutines and waiting threads are recorded.
 #[inline]
 pub(crate) fn enabled() -> bool {
-    ENABLED.load(Ordering::Relaxed)
+    match ENABLED.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => decide(),
+    }
+}
+
+/// Before `Config::apply`: `GOWAY_REGISTRY` decides (default off).
+#[cold]
+fn decide() -> bool {
+    let on = super::env_flag("GOWAY_REGISTRY").unwrap_or(false);
+    let _ = ENABLED.compare_exchange(
+        0,
+        if on { 1 } else { 2 },
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    ENABLED.load(Ordering::Relaxed) == 1
 }
 
 const SHARDS: usize = 8;
