@@ -103,6 +103,25 @@ fn child(scenario: &str) {
             t.join().expect("thread");
             println!("done");
         }
+        "foreign" => {
+            // A coroutine spawned with may directly: once it waits in goway, the detector
+            // stops vouching, since it cannot see what such coroutines do (here: sleep in
+            // may's own timer, then send).
+            goway::go!(|| ()).join().expect("a goroutine starts may");
+            let (tx, rx) = chan::bounded::<i32>(0);
+            let (_ftx, frx) = chan::bounded::<i32>(0);
+            // SAFETY: the coroutine blocks only through goway and may, never its worker.
+            let h = unsafe {
+                may::coroutine::spawn(move || {
+                    let _ = frx.recv_timeout(std::time::Duration::from_millis(1));
+                    may::coroutine::sleep(EXPOSURE);
+                    tx.send(1)
+                })
+            };
+            assert_eq!(rx.recv(), Ok(1));
+            h.join().expect("join").expect("send");
+            println!("done");
+        }
         "accept" => {
             // The only wake-up is a connection from another process (the test).
             let ln = goway::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -444,6 +463,10 @@ fn main() {
     test("waiting_on_an_unknown_thread_is_not_a_deadlock", &|| {
         expect_no_report(run("plain_thread"), "plain_thread")
     });
+    test(
+        "waiting_on_a_coroutine_spawned_with_may_is_not_a_deadlock",
+        &|| expect_no_report(run("foreign"), "foreign"),
+    );
     test("waiting_on_network_io_is_not_a_deadlock", &|| {
         let child = start("accept");
         let mut connected = None;

@@ -10,7 +10,8 @@
 //! 1. the registry: the main thread and every registered goroutine and thread are parked on a
 //!    channel, a select, a join or a `sync` primitive, with no deadline (a sleep, a timeout,
 //!    network I/O, a not-yet-started goroutine or a goroutine running code goway cannot see
-//!    all count as awake);
+//!    all count as awake); every live goroutine has a record; and no coroutine spawned with
+//!    may directly has ever waited in goway (goway cannot see what those do);
 //! 2. no goway timer is pending (`time::after`, tickers, `after_func`, context deadlines);
 //! 3. the process holds no socket beyond standard input and output (in-flight network I/O,
 //!    including that of coroutines spawned with may directly, could wake someone);
@@ -149,6 +150,11 @@ fn watch() {
 /// Conditions 1-3 of the module docs, with the registry's state for comparison.
 fn suspect() -> Option<registry::Asleep> {
     let asleep = registry::asleep()?;
+    // Every live goroutine has a record (a goroutine being spawned or ending may be counted on
+    // one side only for a moment).
+    if asleep.goroutines != super::num_goroutines() {
+        return None;
+    }
     if super::time_pending() {
         return None;
     }

@@ -21,7 +21,7 @@ use std::fmt;
 use std::panic::Location;
 use std::ptr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, Ordering};
 use std::time::Instant;
 
 use parking_lot::Mutex;
@@ -407,6 +407,8 @@ pub(crate) fn records() -> Vec<Arc<Record>> {
 pub(crate) struct Asleep {
     states: Vec<(u64, u32)>,
     pub(crate) thread_tids: Vec<u32>,
+    /// Goroutine records seen.
+    pub(crate) goroutines: usize,
 }
 
 /// `Some` if the main thread is registered and every record is parked on a channel, select,
@@ -417,9 +419,13 @@ pub(crate) fn asleep() -> Option<Asleep> {
     }
     let pid = std::process::id();
     let mut main = false;
+    if FOREIGN.load(Ordering::Relaxed) {
+        return None;
+    }
     let mut out = Asleep {
         states: Vec::new(),
         thread_tids: Vec::new(),
+        goroutines: 0,
     };
     for shard in &REGISTRY {
         let s = shard.lock();
@@ -429,6 +435,9 @@ pub(crate) fn asleep() -> Option<Asleep> {
                 return None;
             }
             out.states.push((r.id, st.seq));
+            if r.is_goroutine() {
+                out.goroutines += 1;
+            }
             if let Owner::Thread { tid, .. } = &r.owner {
                 let tid = (*tid)?;
                 main |= tid == pid;
@@ -512,6 +521,9 @@ pub(crate) fn current_tid() -> Option<u32> {
     link.file_name()?.to_str()?.parse().ok()
 }
 
+/// A may coroutine not spawned through goway has waited in a goway operation.
+static FOREIGN: AtomicBool = AtomicBool::new(false);
+
 /// A goroutine or thread marked as waiting; dropping it puts back the previous state.
 pub(crate) struct Blocked {
     record: *const Record,
@@ -529,7 +541,7 @@ impl fmt::Debug for Blocked {
 /// returned guard drops. Call right before parking, never on a fast path.
 #[inline]
 pub(crate) fn block(why: Why, timed: bool, coroutine: bool) -> Blocked {
-    if !enabled() || why.wait == Wait::Internal {
+    if why.wait == Wait::Internal || !enabled() {
         return Blocked {
             record: ptr::null(),
             word: 0,
@@ -545,7 +557,14 @@ pub(crate) fn block(why: Why, timed: bool, coroutine: bool) -> Blocked {
     // goroutine's own frame) or by the thread's thread-local, both of which outlive this guard.
     let (word, site) = match unsafe { record.as_ref() } {
         Some(r) => r.set(why.wait, timed, why.site),
-        None => (0, ptr::null_mut()),
+        None => {
+            if coroutine {
+                // A coroutine spawned with may directly waits in goway: goway cannot see
+                // what such coroutines do, so it stops vouching for deadlocks.
+                FOREIGN.store(true, Ordering::Relaxed);
+            }
+            (0, ptr::null_mut())
+        }
     };
     Blocked { record, word, site }
 }
