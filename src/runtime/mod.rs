@@ -113,9 +113,9 @@ impl Config {
 
     /// Keep the goroutine registry behind [`dump`] and the deadlock detector: every goroutine's
     /// id, name, spawn site, start time and current wait, updated only when it parks and
-    /// resumes. Default `false`: it costs about 5-10 % on a channel ping-pong (two parks per
-    /// round trip) and 15-30 % on spawning goroutines that do nothing (see `BENCHMARKS.md`,
-    /// "Diagnostics overhead"), which is more than goway adds silently. The environment
+    /// resumes. Default `false`: it costs 2-11 % on a channel ping-pong (two parks per round
+    /// trip) and about 40 % on spawning goroutines that do nothing (see `BENCHMARKS.md`,
+    /// "Diagnostics overhead"), more than goway adds silently. The environment
     /// variable `GOWAY_REGISTRY=1` turns it on, `=0` off, whatever the program sets, so a
     /// deployed program can be diagnosed without a rebuild. Off, [`dump`] lists nothing and no
     /// deadlock is detected.
