@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use crate::chan::waiter::{Packet, Waiter};
 use crate::chan::{Receiver, RecvError, SendError, Sender, TryRecvError, TrySendError};
+use crate::runtime::registry::{Wait, Why};
 
 /// One case of a select: a receive or a send on one channel. Implemented by [`RecvCase`] and
 /// [`SendCase`]; used by the `select!` macro, not meant to be implemented elsewhere.
@@ -261,11 +262,15 @@ fn rand_below(n: usize) -> usize {
 /// Runs a select over `cases`. Returns the index of the committed case, or `None` if
 /// `non_blocking` and no case was ready, or `deadline` passed first.
 #[doc(hidden)]
+#[track_caller]
 pub fn run(
     cases: &mut [&mut dyn Case],
     non_blocking: bool,
     deadline: Option<Instant>,
 ) -> Option<usize> {
+    // The select's own site (`select!`'s, or the caller of `Select`'s methods): what the
+    // registry shows while it waits.
+    let site = std::panic::Location::caller();
     let n = cases.len();
     let mut small = [0usize; 16];
     let mut big = Vec::new();
@@ -312,10 +317,10 @@ pub fn run(
             if w.try_abort() { None } else { w.selected() }
         } else if registered == 0 && deadline.is_none() {
             // Only never cases: block forever, as Go's `select {}` with nil channels does.
-            w.wait(None)
+            w.wait(None, Why::new(Wait::SelectNoCases))
         } else {
             // Step 3: park until a peer commits one case, or the deadline passes.
-            w.wait(deadline)
+            w.wait(deadline, Why::at(Wait::Select, site))
         };
         for &i in order.iter() {
             if Some(i) != chosen {
@@ -424,6 +429,7 @@ impl<'a> Select<'a> {
         self.cases.len() - 1
     }
 
+    #[track_caller]
     fn run(&mut self, non_blocking: bool, deadline: Option<Instant>) -> Option<usize> {
         let mut dyns: Vec<&mut dyn Case> = self
             .cases
@@ -438,6 +444,7 @@ impl<'a> Select<'a> {
     }
 
     /// Waits until one case commits and returns its index.
+    #[track_caller]
     pub fn select(&mut self) -> usize {
         match self.run(false, None) {
             Some(i) => i,
@@ -446,16 +453,19 @@ impl<'a> Select<'a> {
     }
 
     /// Commits a ready case if there is one (Go's `select` with `default`).
+    #[track_caller]
     pub fn try_select(&mut self) -> Option<usize> {
         self.run(true, None)
     }
 
     /// Waits at most `timeout` for a case to commit.
+    #[track_caller]
     pub fn select_timeout(&mut self, timeout: Duration) -> Option<usize> {
         self.run(false, Instant::now().checked_add(timeout))
     }
 
     /// Waits until `deadline` at most for a case to commit.
+    #[track_caller]
     pub fn select_deadline(&mut self, deadline: Instant) -> Option<usize> {
         self.run(false, Some(deadline))
     }

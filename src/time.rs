@@ -19,6 +19,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::chan::waiter::Waiter;
 use crate::chan::{self, Receiver, Sender};
+use crate::runtime::registry::{Wait, Why};
 
 /// Pauses the calling goroutine (or thread) for at least `d`. A goroutine parks: its worker
 /// runs other goroutines meanwhile.
@@ -30,11 +31,11 @@ use crate::chan::{self, Receiver, Sender};
 /// ```
 pub fn sleep(d: Duration) {
     let Some(deadline) = Instant::now().checked_add(d) else {
-        chan::park_forever();
+        chan::park_forever(Why::new(Wait::Sleep));
         return;
     };
     while Instant::now() < deadline {
-        chan::park_until(Some(deadline));
+        chan::park_until(Some(deadline), Why::new(Wait::Sleep));
     }
 }
 
@@ -46,12 +47,14 @@ pub fn sleep(d: Duration) {
 /// let rx = goway::time::after(Duration::from_millis(1));
 /// assert!(rx.recv().is_ok());
 /// ```
+#[track_caller]
 pub fn after(d: Duration) -> Receiver<Instant> {
     Timer::new(d).into_channel()
 }
 
 /// A channel that receives the time every `d` (Go's `time.Tick`). Ticking stops once the
 /// receiver is dropped. A zero `d` gives a never-ready channel, as Go returns nil.
+#[track_caller]
 pub fn tick(d: Duration) -> Receiver<Instant> {
     if d.is_zero() {
         return chan::never();
@@ -118,6 +121,7 @@ impl fmt::Debug for Timer {
 
 impl Timer {
     /// A timer that fires once after `d`. A zero duration fires at once.
+    #[track_caller]
     pub fn new(d: Duration) -> Self {
         let (tx, rx) = chan::timer_channel();
         Timer::with_action(d, rx, Action::Send(tx))
@@ -186,6 +190,7 @@ impl Ticker {
     ///
     /// # Panics
     /// If `d` is zero, with Go's message `non-positive interval for NewTicker`.
+    #[track_caller]
     pub fn new(d: Duration) -> Self {
         if d.is_zero() {
             panic!("non-positive interval for NewTicker");
@@ -317,7 +322,7 @@ pub(crate) fn yield_to_all() {
             seq: 0,
         },
     );
-    w.wait(None);
+    w.wait(None, Why::new(Wait::Yield));
     w.recycle();
 }
 
@@ -394,9 +399,18 @@ struct State {
 
 const SWEEP_MIN: usize = 1024;
 
+static WHEEL: OnceLock<&'static Wheel> = OnceLock::new();
+
+/// `true` while a timer, ticker, sleep or timeout is pending on the timer thread (for the
+/// deadlock detector: a pending timer can still wake someone).
+pub(crate) fn timers_pending() -> bool {
+    WHEEL
+        .get()
+        .is_some_and(|w| !w.state.lock().by_time.is_empty())
+}
+
 fn wheel() -> &'static Wheel {
-    static W: OnceLock<&'static Wheel> = OnceLock::new();
-    W.get_or_init(|| {
+    WHEEL.get_or_init(|| {
         let w: &'static Wheel = Box::leak(Box::new(Wheel {
             state: Mutex::new(State {
                 by_time: BTreeMap::new(),
@@ -408,7 +422,10 @@ fn wheel() -> &'static Wheel {
         }));
         std::thread::Builder::new()
             .name("goway-timer".into())
-            .spawn(move || w.run())
+            .spawn(move || {
+                crate::runtime::note_runtime_thread();
+                w.run()
+            })
             .map_err(|e| log::error!(target: "goway::time", "cannot start the timer thread: {e}"))
             .ok();
         w

@@ -19,6 +19,7 @@ use parking_lot::Mutex;
 
 use super::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
 use super::waiter::{Packet, Waiter};
+use crate::runtime::registry::{Site, Wait, Why};
 
 pub(crate) struct Chan<T> {
     /// Guards the buffer, the wait queues and `closed`.
@@ -28,6 +29,8 @@ pub(crate) struct Chan<T> {
     closed: AtomicBool,
     pub(crate) senders: AtomicUsize,
     pub(crate) receivers: AtomicUsize,
+    /// Where the channel was made: its identity in goroutine dumps.
+    site: Site,
 }
 
 struct Inner<T> {
@@ -86,7 +89,7 @@ fn has_peer<T>(q: &VecDeque<Arc<Packet<T>>>, me: &Arc<Waiter>) -> bool {
 }
 
 impl<T> Chan<T> {
-    pub(crate) fn new(cap: usize) -> Self {
+    pub(crate) fn new(cap: usize, site: Site) -> Self {
         Chan {
             inner: Mutex::new(Inner {
                 // Grows with use: an idle connection's queues (two per connection, 64 slots
@@ -100,6 +103,7 @@ impl<T> Chan<T> {
             closed: AtomicBool::new(false),
             senders: AtomicUsize::new(1),
             receivers: AtomicUsize::new(1),
+            site,
         }
     }
 
@@ -278,7 +282,7 @@ impl<T> Chan<T> {
         g.sendq.push_back(packet.clone());
         drop(g);
         drop(dead);
-        let r = match waiter.wait(deadline) {
+        let r = match waiter.wait(deadline, Why::at(Wait::ChanSend, self.site)) {
             // Committed: by a receiver (slot emptied) or by close (value still there).
             Some(_) => match packet.take() {
                 None => Ok(()),
@@ -319,7 +323,7 @@ impl<T> Chan<T> {
         g.recvq.push_back(packet.clone());
         drop(g);
         drop(dead);
-        let r = match waiter.wait(deadline) {
+        let r = match waiter.wait(deadline, Why::at(Wait::ChanRecv, self.site)) {
             // Committed: by a sender (value in the slot) or by close (slot empty).
             Some(_) => packet.take().ok_or(RecvTimeoutError::Closed),
             None => {

@@ -41,6 +41,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use crate::runtime::registry::{Wait, Why};
 pub(crate) use channel::Chan;
 pub use error::{
     RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
@@ -59,8 +60,9 @@ pub use error::{
 /// assert!(tx.try_send(3).unwrap_err().is_full());
 /// assert_eq!((rx.len(), rx.capacity()), (2, Some(2)));
 /// ```
+#[track_caller]
 pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
-    let c = Arc::new(Chan::new(cap));
+    let c = Arc::new(Chan::new(cap, std::panic::Location::caller()));
     (
         Sender {
             chan: Some(c.clone()),
@@ -87,6 +89,7 @@ impl<T> Deferred<T> {
 
 /// A channel that never closes when its senders are dropped (only by an explicit close or when
 /// every receiver is gone): Go's channels, which have no sender count.
+#[track_caller]
 pub(crate) fn bounded_unclosable<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
     let (tx, rx) = bounded(cap);
     if let Some(c) = &tx.chan {
@@ -99,6 +102,7 @@ pub(crate) fn bounded_unclosable<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
 /// A one-slot channel that never closes when its senders are dropped (Go's timer channels:
 /// a fired timer's channel stays open, so a second receive blocks instead of reporting a close).
 /// Dropping every receiver still closes it, which tells the timer thread nobody listens.
+#[track_caller]
 pub(crate) fn timer_channel<T>() -> (Sender<T>, Receiver<T>) {
     bounded_unclosable(1)
 }
@@ -117,6 +121,7 @@ pub(crate) fn timer_channel<T>() -> (Sender<T>, Receiver<T>) {
 /// assert_eq!(rx.len(), 1000);
 /// assert_eq!(rx.capacity(), None);
 /// ```
+#[track_caller]
 pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
     bounded(usize::MAX)
 }
@@ -179,7 +184,7 @@ impl<T> Sender<T> {
         match &self.chan {
             Some(c) => c.send(v, None).map_err(|e| SendError(e.into_inner())),
             None => {
-                park_forever();
+                park_forever(Why::new(Wait::NilSend));
                 Err(SendError(v))
             }
         }
@@ -239,7 +244,7 @@ impl<T> Sender<T> {
         match &self.chan {
             Some(c) => c.send(v, deadline),
             None => {
-                park_until(deadline);
+                park_until(deadline, Why::new(Wait::NilSend));
                 Err(SendTimeoutError::Timeout(v))
             }
         }
@@ -299,7 +304,7 @@ impl<T> Receiver<T> {
         match &self.chan {
             Some(c) => c.recv(None).map_err(|_| RecvError),
             None => {
-                park_forever();
+                park_forever(Why::new(Wait::NilRecv));
                 Err(RecvError)
             }
         }
@@ -346,7 +351,7 @@ impl<T> Receiver<T> {
         match &self.chan {
             Some(c) => c.recv(deadline),
             None => {
-                park_until(deadline);
+                park_until(deadline, Why::new(Wait::NilRecv));
                 Err(RecvTimeoutError::Timeout)
             }
         }
@@ -403,14 +408,14 @@ fn capacity<T>(c: &Option<Arc<Chan<T>>>) -> Option<usize> {
 }
 
 /// Waits forever (a never channel). A goroutine parks; a thread parks; neither busy-waits.
-pub(crate) fn park_forever() {
-    park_until(None);
+pub(crate) fn park_forever(why: Why) {
+    park_until(None, why);
 }
 
 /// Waits until `deadline` (forever for `None`) with nothing that can wake it early.
-pub(crate) fn park_until(deadline: Option<Instant>) {
+pub(crate) fn park_until(deadline: Option<Instant>, why: Why) {
     let w = waiter::Waiter::new();
-    w.wait(deadline);
+    w.wait(deadline, why);
     w.recycle();
 }
 

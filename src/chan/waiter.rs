@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 use may::sync::Blocker;
 use parking_lot::Mutex;
 
+use crate::runtime::registry::{self, Why};
+
 const WAITING: usize = 0;
 const ABORTED: usize = usize::MAX;
 
@@ -136,8 +138,13 @@ impl Waiter {
     }
 
     /// Parks until an operation commits (returns its case) or `deadline` passes (returns `None`
-    /// after aborting). `deadline == None` waits forever.
-    pub(crate) fn wait(&self, deadline: Option<Instant>) -> Option<usize> {
+    /// after aborting). `deadline == None` waits forever. While parked, the goroutine's (or
+    /// thread's) record in the runtime registry says `why`.
+    pub(crate) fn wait(&self, deadline: Option<Instant>, why: Why) -> Option<usize> {
+        if let Some(case) = self.selected() {
+            return Some(case);
+        }
+        let _blocked = registry::block(why, deadline.is_some(), self.coroutine);
         loop {
             if let Some(case) = self.selected() {
                 return Some(case);

@@ -10,6 +10,8 @@
 use std::io;
 use std::time::{Duration, Instant};
 
+use crate::runtime::registry::{self, Blocked, Wait, Why};
+
 /// The error of an operation that ran out of time (Go's "i/o timeout").
 pub(crate) fn timed_out() -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, "i/o timeout")
@@ -106,6 +108,9 @@ pub(crate) fn timed<S: ?Sized, T>(
     set: fn(&S, Option<Duration>) -> io::Result<()>,
     mut op: impl FnMut(&mut S, bool) -> io::Result<T>,
 ) -> io::Result<T> {
+    // Shown as "IO wait" in goroutine dumps, and never counted as asleep by the deadlock
+    // detector: the peer can always wake it.
+    let _io = io_wait(!lim.is_unlimited());
     if lim.is_unlimited() {
         return op(s, false);
     }
@@ -140,6 +145,12 @@ pub(crate) fn timed<S: ?Sized, T>(
             r => return r,
         }
     }
+}
+
+/// Marks the caller as in network I/O until the guard drops.
+#[inline]
+pub(crate) fn io_wait(timed: bool) -> Blocked {
+    registry::block_here(Why::new(Wait::NetIo), timed)
 }
 
 /// Call after a may socket operation returned `TimedOut` in a goroutine, before doing

@@ -98,7 +98,10 @@ impl TcpListener {
     /// What `accept(2)` returns: notably `EMFILE`/`ENFILE` when the process or the system is
     /// out of file descriptors (the pending connection stays queued; retry after a pause).
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (s, a) = super::closed_or(&self.closed, self.io.accept())?;
+        let (s, a) = {
+            let _io = super::deadline::io_wait(false);
+            super::closed_or(&self.closed, self.io.accept())?
+        };
         // A failure here only loses the latency optimisation; the connection is fine.
         let _ = s.set_nodelay(true);
         Ok((TcpStream::from_may(s), a))
@@ -575,6 +578,7 @@ pub(crate) fn connect(addr: impl ToAddrs, timeout: Option<Duration>) -> io::Resu
     let addrs = addr.to_addrs()?;
     let end = timeout.and_then(|t| Instant::now().checked_add(t));
     let mut last = None;
+    let _io = super::deadline::io_wait(end.is_some());
     for a in addrs {
         let r = match end {
             None => may::net::TcpStream::connect(a),

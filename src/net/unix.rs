@@ -64,7 +64,10 @@ impl UnixListener {
     /// # Errors
     /// What `accept(2)` returns (`EMFILE` at the descriptor limit).
     pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        let (s, a) = super::closed_or(&self.closed, self.io.accept())?;
+        let (s, a) = {
+            let _io = super::deadline::io_wait(false);
+            super::closed_or(&self.closed, self.io.accept())?
+        };
         Ok((UnixStream::from_may(s), a))
     }
 
@@ -142,6 +145,7 @@ impl UnixStream {
     /// # Errors
     /// As `connect(2)` (`NotFound`, `ConnectionRefused`).
     pub fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
+        let _io = super::deadline::io_wait(false);
         Ok(UnixStream::from_may(may_unix::UnixStream::connect(path)?))
     }
 

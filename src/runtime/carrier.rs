@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use super::registry::{Wait, Why};
 use crate::chan::waiter::Waiter;
 
 /// A goroutine's body, wrapped with its result delivery.
@@ -122,7 +123,10 @@ pub(crate) fn throttle() {
     }
     // Re-check after registering: a starter that already passed its check would miss us.
     if PENDING.load(Ordering::SeqCst) > THROTTLE_LOW {
-        w.wait(Some(Instant::now() + THROTTLE_MAX_PAUSE));
+        w.wait(
+            Some(Instant::now() + THROTTLE_MAX_PAUSE),
+            Why::new(Wait::SpawnThrottle),
+        );
     }
     THROTTLED.lock().retain(|x| !Arc::ptr_eq(x, &w));
     w.recycle();
@@ -158,7 +162,7 @@ fn carrier_main(first: Job) {
             };
             // Only a spawner that popped us from `IDLE` commits this waiter, after leaving
             // the job in the slot.
-            w.wait(None);
+            w.wait(None, Why::new(Wait::Internal));
             w.recycle();
         };
     }
@@ -215,7 +219,11 @@ where
     }));
     let err = match spawned {
         // may's join handle is not needed: results travel through goway's own channel.
-        Ok(Ok(_may_handle)) => return Ok(()),
+        Ok(Ok(_may_handle)) => {
+            // may's scheduler (and its threads) now exists: the deadlock detector counts them.
+            super::deadlock::note_may_started();
+            return Ok(());
+        }
         Ok(Err(e)) => e.to_string(),
         Err(p) => super::panic_message(p.as_ref()),
     };

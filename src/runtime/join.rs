@@ -13,6 +13,7 @@ use parking_lot::Mutex;
 
 use super::Panicked;
 use crate::chan::waiter::Waiter;
+use crate::runtime::registry::{Wait, Why};
 
 pub(crate) struct Join<T> {
     state: Mutex<State<T>>,
@@ -81,7 +82,7 @@ impl<T> Join<T> {
                     }
                 }
             };
-            let got = w.wait(deadline);
+            let got = w.wait(deadline, Why::new(Wait::Join));
             if got.is_none() {
                 // Timed out: withdraw the waiter unless the result arrived meanwhile.
                 let mut g = self.state.lock();

@@ -15,8 +15,14 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 mod carrier;
+mod deadlock;
+mod dump;
 mod join;
+pub(crate) mod registry;
 mod stack;
+
+pub(crate) use deadlock::note_runtime_thread;
+pub use dump::{dump, dump_on_signal};
 
 /// Default goroutine stack: 32 KiB, may's default (4096 machine words).
 pub const DEFAULT_STACK_SIZE: usize = 32 * 1024;
@@ -36,6 +42,8 @@ pub struct Config {
     stack_size: usize,
     abort_on_panic: bool,
     coroutine_pool: usize,
+    registry: bool,
+    detect_deadlock: bool,
 }
 
 /// The runtime was already started (a goroutine was spawned, or `apply` was called), so the
@@ -69,6 +77,8 @@ impl Config {
             stack_size: DEFAULT_STACK_SIZE,
             abort_on_panic: false,
             coroutine_pool: 1000,
+            registry: false,
+            detect_deadlock: true,
         }
     }
 
@@ -102,6 +112,32 @@ impl Config {
         self
     }
 
+    /// Keep the goroutine registry behind [`dump`] and the deadlock detector: every goroutine's
+    /// id, name, spawn site, start time and current wait, updated only when it parks and
+    /// resumes. Default `false`: it costs 2-11 % on a channel ping-pong (two parks per round
+    /// trip) and about 40 % on spawning goroutines that do nothing (see `BENCHMARKS.md`,
+    /// "Diagnostics overhead"), more than goway adds silently. The environment
+    /// variable `GOWAY_REGISTRY=1` turns it on, `=0` off, whatever the program sets, so a
+    /// deployed program can be diagnosed without a rebuild. Off, [`dump`] lists nothing and no
+    /// deadlock is detected.
+    pub fn registry(mut self, yes: bool) -> Self {
+        self.registry = yes;
+        self
+    }
+
+    /// Go's deadlock detector: when the main thread waits in a goway operation and every
+    /// goroutine and every other thread is provably asleep on channels or `sync` (no timer,
+    /// sleep or network I/O pending, no thread goway does not know), print
+    /// `fatal error: all goroutines are asleep - deadlock!` and the [`dump`] to stderr and exit
+    /// with status 2. It needs the [`registry`](Config::registry) (off by default); with the
+    /// registry on, detection is on unless this is `false`. `GOWAY_DETECT_DEADLOCK=0` or `=1`
+    /// overrides the program. See the guide's "Diagnostics" section for what it does and does
+    /// not detect.
+    pub fn detect_deadlock(mut self, yes: bool) -> Self {
+        self.detect_deadlock = yes;
+        self
+    }
+
     /// Applies the settings.
     ///
     /// # Errors
@@ -120,12 +156,31 @@ impl Config {
             cfg.set_workers(workers);
             cfg.set_stack_size(stack_words(self.stack_size));
             cfg.set_pool_capacity(self.coroutine_pool.max(1));
+            registry::set_enabled(env_flag("GOWAY_REGISTRY").unwrap_or(self.registry));
+            deadlock::set_enabled(
+                env_flag("GOWAY_DETECT_DEADLOCK").unwrap_or(self.detect_deadlock),
+            );
             Settings {
                 abort_on_panic: self.abort_on_panic,
                 max_live: live_limit(self.coroutine_pool.max(1)),
             }
         });
         if applied { Ok(()) } else { Err(AlreadyStarted) }
+    }
+}
+
+/// `true` while a goway timer is pending.
+fn time_pending() -> bool {
+    crate::time::timers_pending()
+}
+
+/// An on/off environment variable: `1`/`true`/`on`/`yes` or `0`/`false`/`off`/`no`.
+fn env_flag(name: &str) -> Option<bool> {
+    let v = std::env::var(name).ok()?;
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "on" | "yes" => Some(true),
+        "0" | "false" | "off" | "no" => Some(false),
+        _ => None,
     }
 }
 
@@ -389,6 +444,7 @@ impl Builder {
     /// The goroutine needs a new stack and the process is at [`max_goroutines`] (each stack
     /// takes two of `vm.max_map_count`'s memory mappings), or the OS refused the stack. The
     /// error names the limit and the setting to change.
+    #[track_caller]
     pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -402,9 +458,10 @@ impl Builder {
             name: name.clone(),
         };
         let abort = settings.abort_on_panic;
+        let reg = registry::register_goroutine(name.clone(), Some(std::panic::Location::caller()));
         let job: carrier::Job = Box::new(move || {
             carrier::started();
-            run_goroutine(f, &join, name, abort)
+            run_goroutine(f, &join, name, abort, reg)
         });
         LIVE.fetch_add(1, Ordering::Relaxed);
         let r = match self.stack_size {
@@ -426,10 +483,18 @@ impl Builder {
     }
 }
 
-fn run_goroutine<F, T>(f: F, join: &join::Join<T>, name: Option<Arc<str>>, abort: bool)
-where
+fn run_goroutine<F, T>(
+    f: F,
+    join: &join::Join<T>,
+    name: Option<Arc<str>>,
+    abort: bool,
+    reg: Option<registry::Registration>,
+) where
     F: FnOnce() -> T,
 {
+    // Marks this coroutine as running the goroutine; cleared (even on unwind) before the
+    // registration is dropped, so an idle carrier never points at a stale record.
+    let entered = reg.as_ref().map(registry::enter);
     struct Live;
     impl Drop for Live {
         fn drop(&mut self) {
@@ -445,6 +510,8 @@ where
         }
     }
     // No longer counted once a joiner can see the result.
+    drop(entered);
+    drop(reg);
     drop(live);
     if let Some(Err(p)) = join.finish(r) {
         log_unjoined(&p);

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use super::mutex::MutexGuard;
 use super::waiters::{WaitList, unpark_all};
 use crate::chan::waiter::Waiter;
+use crate::runtime::registry::{Wait, Why};
 
 /// The case a waiter is committed to when signalled.
 const SIGNALLED: usize = 0;
@@ -145,7 +146,7 @@ impl Cond {
         let w = Waiter::new();
         self.waiters.lock().push_back(w.clone(), ());
         drop(guard);
-        let timed_out = match w.wait(deadline) {
+        let timed_out = match w.wait(deadline, Why::new(Wait::Cond)) {
             Some(_) => false,
             None => {
                 self.waiters.lock().remove(&w);

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use super::waiters::WaitList;
 use crate::chan::waiter::Waiter;
+use crate::runtime::registry::{Wait, Why};
 
 const LOCKED: usize = 1;
 const QUEUED: usize = 2;
@@ -274,7 +275,7 @@ impl<T: ?Sized> Mutex<T> {
                 }
             }
             // Lock waiters never time out, so `wait` returns only once woken.
-            if w.wait(None) == Some(HANDOFF) {
+            if w.wait(None, Why::new(Wait::Mutex)) == Some(HANDOFF) {
                 return;
             }
         }

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use super::waiters::{WaitList, unpark_all};
 use crate::chan::waiter::Waiter;
+use crate::runtime::registry::{Wait, Why};
 
 const INCOMPLETE: u8 = 0;
 const RUNNING: u8 = 1;
@@ -119,7 +120,7 @@ impl Once {
         };
         match w {
             Some(w) => {
-                w.wait(None);
+                w.wait(None, Why::new(Wait::Once));
             }
             None => {
                 // Marks the `Once` done even if `f` unwinds (Go: "if f panics, Do considers

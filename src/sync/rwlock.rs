@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::waiters::unpark_all;
 use crate::chan::waiter::Waiter;
+use crate::runtime::registry::{Wait, Why};
 
 const WRITER: usize = 1;
 const PARKED: usize = 2;
@@ -282,7 +283,7 @@ impl<T: ?Sized> RwLock<T> {
             q.readers.push(w.clone());
         }
         // Whoever wakes a parked reader has already counted it in.
-        w.wait(None);
+        w.wait(None, Why::new(Wait::RwLockRead));
     }
 
     #[cold]
@@ -306,7 +307,7 @@ impl<T: ?Sized> RwLock<T> {
             q.writers.push_back(w.clone());
         }
         // Whoever wakes a parked writer has already set `WRITER` for it.
-        w.wait(None);
+        w.wait(None, Why::new(Wait::RwLockWrite));
     }
 
     #[inline]

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use super::waiters::{WaitList, unpark_all};
 use crate::chan::waiter::Waiter;
 use crate::context::{Context, ContextError};
+use crate::runtime::registry::{Wait, Why};
 
 /// The case of a waiter that was handed its permits.
 const GRANTED: usize = 0;
@@ -331,7 +332,7 @@ impl Semaphore {
             Some(Ok(r)) => r,
             None => None,
         };
-        let outcome = w.wait(deadline);
+        let outcome = w.wait(deadline, Why::new(Wait::Semaphore));
         drop(registration);
         match outcome {
             Some(GRANTED) => Ok(()),

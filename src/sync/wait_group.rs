@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use super::waiters::{WaitList, unpark_all};
 use crate::chan::waiter::Waiter;
 use crate::runtime::JoinHandle;
+use crate::runtime::registry::{Wait, Why};
 
 /// The case a waiter is committed to when the counter reaches zero.
 const RELEASED: usize = 0;
@@ -196,7 +197,7 @@ impl WaitGroup {
             }
             q.push_back(w.clone(), ());
         }
-        if w.wait(deadline).is_some() {
+        if w.wait(deadline, Why::new(Wait::Group)).is_some() {
             return true;
         }
         let mut q = self.inner.waiters.lock();

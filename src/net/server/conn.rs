@@ -608,7 +608,7 @@ impl<C: Codec> ReaderTask<C> {
                     (start, end) = (0, 0);
                 }
                 wakeup.set(limit_end);
-                if sh.sock.wait_readable() {
+                if sh.sock.wait_readable(limit_end.is_some()) {
                     hangup = true;
                 }
                 continue;

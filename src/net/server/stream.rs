@@ -98,7 +98,9 @@ impl Sock {
     /// Returns `true` if the news included a hang-up or an error (see [`HANGUP`]). Only the
     /// connection's reader calls it.
     #[inline]
-    pub(crate) fn wait_readable(&self) -> bool {
+    pub(crate) fn wait_readable(&self, timed: bool) -> bool {
+        // Shown as network I/O in the goroutine registry (and never a deadlock).
+        let _io = crate::net::deadline::io_wait(timed);
         let events = match self {
             Sock::Tcp(s) => s.wait_io(),
             Sock::Unix(s) => s.wait_io(),
@@ -154,6 +156,7 @@ enum SlowWriter {
 
 impl SlowWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let _io = crate::net::deadline::io_wait(true);
         match self {
             SlowWriter::Tcp(s) => s.write(buf),
             SlowWriter::Unix(s) => s.write(buf),
