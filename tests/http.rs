@@ -1017,3 +1017,21 @@ fn write_timeout_fails_the_writes_to_a_client_that_does_not_read() {
     drop(c);
     s.stop();
 }
+
+#[test]
+fn debug_goroutine_page_serves_the_runtime_dump() {
+    let _g = common::shared();
+    let mut mux = app();
+    goway::http::debug::register(&mut mux);
+    let s = run(Server::builder().handler(mux));
+    let r = roundtrip(s.addr, &get(goway::http::debug::GOROUTINE_PATH));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("Content-Type"), Some("text/plain; charset=utf-8"));
+    let body = String::from_utf8(r.body).unwrap();
+    assert!(!body.is_empty());
+    // With the registry on (GOWAY_REGISTRY=1), the page lists this server's goroutines.
+    if std::env::var("GOWAY_REGISTRY").as_deref() == Ok("1") {
+        assert!(body.contains("goroutine"), "{body}");
+    }
+    s.stop();
+}

@@ -72,6 +72,7 @@
 mod body;
 mod conn;
 mod date;
+pub mod debug;
 mod handler;
 mod header;
 mod io;
