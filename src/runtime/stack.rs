@@ -71,12 +71,14 @@ pub(crate) fn release_bottom(stack_bytes: usize) -> Option<Released> {
         return None;
     }
     let bottom = top.checked_sub(len)?;
+    // `top` is the page-aligned end of this coroutine's stack mapping (the probe frame sits
+    // `offset` below it, as measured), so `bottom` is its first usable page: mapped, readable
+    // and not in use (the stack grows down from `top`).
     let words = bottom as *const usize;
     for i in 0..MARKER_WORDS {
-        // SAFETY: `top` is the page-aligned end of this coroutine's stack mapping (the probe
-        // frame sits `offset` below it, as measured), so `bottom` is its first usable page:
-        // mapped, readable and not in use (the stack grows down from `top`).
-        if unsafe { std::ptr::read_volatile(words.add(i)) } != MARKER {
+        // SAFETY: `words + i` lies in that page (see above).
+        let w = unsafe { std::ptr::read_volatile(words.add(i)) };
+        if w != MARKER {
             return None;
         }
     }
