@@ -338,3 +338,32 @@ fn close_wakes_a_waiting_accept_in_a_goroutine_or_a_thread() {
     assert!(goway::net::is_closed_error(&e), "{e}");
     let _ = std::fs::remove_file(&path);
 }
+
+#[test]
+fn data_and_fin_arriving_together_end_in_eof_in_a_goroutine() {
+    // A read that empties the socket lets the next one wait without reading first; a FIN
+    // that came with the data must still end that wait.
+    for _ in 0..50 {
+        let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = ln.local_addr().unwrap();
+        let h = go!(move || {
+            let (mut c, _) = ln.accept().unwrap();
+            let mut got = Vec::new();
+            let mut b = [0u8; 64];
+            loop {
+                match c.read(&mut b) {
+                    Ok(0) => break got,
+                    Ok(n) => got.extend_from_slice(&b[..n]),
+                    Err(e) => panic!("read: {e}"),
+                }
+            }
+        });
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        c.write_all(b"hello").unwrap();
+        c.shutdown(Shutdown::Write).unwrap();
+        let got = h
+            .join_timeout(Duration::from_secs(10))
+            .expect("EOF was seen");
+        assert_eq!(got, b"hello");
+    }
+}

@@ -80,7 +80,7 @@ pub(crate) struct Limits {
 
 impl Limits {
     #[inline]
-    fn is_unlimited(&self) -> bool {
+    pub(crate) fn is_unlimited(&self) -> bool {
         self.timeout.is_none() && self.deadline.is_none() && self.slot.applied.is_none()
     }
 

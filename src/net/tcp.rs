@@ -6,7 +6,7 @@ use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
 use std::time::{Duration, Instant};
 
-use may::io::{SplitIo, SplitReader, SplitWriter};
+use may::io::{SplitIo, SplitReader, SplitWriter, WaitIo};
 
 use super::ToAddrs;
 use super::deadline::{Limits, check_timeout, timed, timed_out};
@@ -182,6 +182,10 @@ pub struct TcpStream {
     io: may::net::TcpStream,
     rd: Limits,
     wr: Limits,
+    /// The last read emptied the socket (see `Read`): wait before reading again.
+    drained: bool,
+    /// A wait reported the peer's FIN or an error: read until the socket says so itself.
+    hangup: bool,
 }
 
 impl fmt::Debug for TcpStream {
@@ -208,6 +212,8 @@ impl TcpStream {
             io,
             rd: Limits::default(),
             wr: Limits::default(),
+            drained: false,
+            hangup: false,
         }
     }
 
@@ -370,11 +376,42 @@ impl AsRawFd for TcpStream {
     }
 }
 
+/// epoll events that mean the peer closed (`EPOLLRDHUP`), hung up or failed; may records the
+/// events a socket got since its last wait and `wait_io` returns them.
+const HANGUP: usize = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as usize;
+
 impl Read for TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        timed(&mut self.io, &mut self.rd, set_rd, |s, nb| {
-            if nb { s.inner().read(buf) } else { s.read(buf) }
-        })
+        if buf.is_empty() || !self.rd.is_unlimited() || !crate::runtime::in_goroutine() {
+            self.drained = false;
+            return timed(&mut self.io, &mut self.rd, set_rd, |s, nb| {
+                if nb { s.inner().read(buf) } else { s.read(buf) }
+            });
+        }
+        // No time limit, in a goroutine: read, and wait on the socket only when it is empty.
+        // A read that returned less than it could take emptied the socket, so the next one
+        // waits first instead of paying a system call to learn "nothing yet" (the common
+        // case of request/reply traffic). Data or a FIN arriving after that read sets an
+        // event that ends the wait at once; a FIN that arrived before it was reported by the
+        // wait that preceded it, which turns the shortcut off for good.
+        loop {
+            if self.drained {
+                self.drained = false;
+                let _io = super::deadline::io_wait(false);
+                if self.io.wait_io() & HANGUP != 0 {
+                    self.hangup = true;
+                }
+            }
+            match self.io.inner().read(buf) {
+                Ok(n) => {
+                    self.drained = n > 0 && n < buf.len() && !self.hangup;
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.drained = true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
     }
 }
 
