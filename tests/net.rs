@@ -367,3 +367,35 @@ fn data_and_fin_arriving_together_end_in_eof_in_a_goroutine() {
         assert_eq!(got, b"hello");
     }
 }
+
+#[test]
+fn data_arriving_between_a_read_and_a_write_is_not_missed() {
+    // A request/reply server: the client's next request lands after the server read the
+    // first one and before it writes its reply. The write must not make the next read wait
+    // for an event that already came.
+    let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = ln.local_addr().unwrap();
+    let (got_tx, got_rx) = chan::bounded::<()>(0);
+    let (go_tx, go_rx) = chan::bounded::<()>(0);
+    let h = go!(move || {
+        let (mut c, _) = ln.accept().unwrap();
+        let mut b = [0u8; 64];
+        let n = c.read(&mut b).unwrap();
+        assert_eq!(&b[..n], b"one");
+        got_tx.send(()).unwrap();
+        go_rx.recv().unwrap();
+        c.write_all(b"reply").unwrap();
+        let n = c.read(&mut b).unwrap();
+        b[..n].to_vec()
+    });
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.write_all(b"one").unwrap();
+    got_rx.recv().unwrap();
+    // On loopback the bytes are in the server's socket when write returns.
+    c.write_all(b"two").unwrap();
+    go_tx.send(()).unwrap();
+    let second = h
+        .join_timeout(Duration::from_secs(10))
+        .expect("the second request was read");
+    assert_eq!(second, b"two");
+}

@@ -415,8 +415,27 @@ impl Read for TcpStream {
     }
 }
 
+impl TcpStream {
+    /// Before a write through may: may clears the socket's recorded events first, which the
+    /// next read's wait relies on (see `Read`), so that read must look at the socket itself.
+    #[inline]
+    fn before_may_write(&mut self) {
+        self.drained = false;
+    }
+}
+
 impl Write for TcpStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // Try the socket directly first: when it has room (nearly always) this leaves the
+        // events the next read waits on untouched.
+        if !buf.is_empty() && self.wr.is_unlimited() {
+            match self.io.inner().write(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                r => return r,
+            }
+        }
+        self.before_may_write();
         timed(&mut self.io, &mut self.wr, set_wr, |s, nb| {
             if nb {
                 s.inner().write(buf)
@@ -427,6 +446,14 @@ impl Write for TcpStream {
     }
 
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        if self.wr.is_unlimited() && bufs.iter().any(|b| !b.is_empty()) {
+            match self.io.inner().write_vectored(bufs) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                r => return r,
+            }
+        }
+        self.before_may_write();
         timed(&mut self.io, &mut self.wr, set_wr, |s, nb| {
             if nb {
                 s.inner().write_vectored(bufs)
