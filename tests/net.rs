@@ -352,7 +352,11 @@ fn data_and_fin_arriving_together_end_in_eof_in_a_goroutine() {
             let mut b = [0u8; 64];
             loop {
                 match c.read(&mut b) {
-                    Ok(0) => break got,
+                    Ok(0) => {
+                        // A read after EOF returns EOF again at once.
+                        assert_eq!(c.read(&mut b).unwrap(), 0);
+                        break got;
+                    }
                     Ok(n) => got.extend_from_slice(&b[..n]),
                     Err(e) => panic!("read: {e}"),
                 }

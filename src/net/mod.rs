@@ -37,6 +37,7 @@
 mod addr;
 pub mod codec;
 mod deadline;
+mod ready;
 pub mod server;
 mod tcp;
 mod unix;

@@ -10,6 +10,7 @@ use may::io::{SplitIo, SplitReader, SplitWriter, WaitIo};
 
 use super::ToAddrs;
 use super::deadline::{Limits, check_timeout, timed, timed_out};
+use super::ready::ReadGate;
 
 /// A TCP socket server, listening for connections (Go's `net.TCPListener`).
 ///
@@ -182,10 +183,8 @@ pub struct TcpStream {
     io: may::net::TcpStream,
     rd: Limits,
     wr: Limits,
-    /// The last read emptied the socket (see `Read`): wait before reading again.
-    drained: bool,
-    /// A wait reported the peer's FIN or an error: read until the socket says so itself.
-    hangup: bool,
+    /// Whether the next read may wait before reading (see `ReadGate`).
+    gate: ReadGate,
 }
 
 impl fmt::Debug for TcpStream {
@@ -212,8 +211,7 @@ impl TcpStream {
             io,
             rd: Limits::default(),
             wr: Limits::default(),
-            drained: false,
-            hangup: false,
+            gate: ReadGate::default(),
         }
     }
 
@@ -376,38 +374,28 @@ impl AsRawFd for TcpStream {
     }
 }
 
-/// epoll events that mean the peer closed (`EPOLLRDHUP`), hung up or failed; may records the
-/// events a socket got since its last wait and `wait_io` returns them.
-const HANGUP: usize = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as usize;
-
 impl Read for TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() || !self.rd.is_unlimited() || !crate::runtime::in_goroutine() {
-            self.drained = false;
+            // may's read clears the socket's recorded events.
+            self.gate.forget();
             return timed(&mut self.io, &mut self.rd, set_rd, |s, nb| {
                 if nb { s.inner().read(buf) } else { s.read(buf) }
             });
         }
-        // No time limit, in a goroutine: read, and wait on the socket only when it is empty.
-        // A read that returned less than it could take emptied the socket, so the next one
-        // waits first instead of paying a system call to learn "nothing yet" (the common
-        // case of request/reply traffic). Data or a FIN arriving after that read sets an
-        // event that ends the wait at once; a FIN that arrived before it was reported by the
-        // wait that preceded it, which turns the shortcut off for good.
+        // No time limit, in a goroutine: read, and wait on the socket only when it is empty
+        // (see `ReadGate`).
         loop {
-            if self.drained {
-                self.drained = false;
+            if self.gate.must_wait() {
                 let _io = super::deadline::io_wait(false);
-                if self.io.wait_io() & HANGUP != 0 {
-                    self.hangup = true;
-                }
+                self.gate.waited(self.io.wait_io());
             }
             match self.io.inner().read(buf) {
                 Ok(n) => {
-                    self.drained = n > 0 && n < buf.len() && !self.hangup;
+                    self.gate.read(n, buf.len());
                     return Ok(n);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.drained = true,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.gate.would_block(),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
@@ -416,27 +404,30 @@ impl Read for TcpStream {
 }
 
 impl TcpStream {
-    /// Before a write through may: may clears the socket's recorded events first, which the
-    /// next read's wait relies on (see `Read`), so that read must look at the socket itself.
-    #[inline]
-    fn before_may_write(&mut self) {
-        self.drained = false;
-    }
-}
-
-impl Write for TcpStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        // Try the socket directly first: when it has room (nearly always) this leaves the
-        // events the next read waits on untouched.
-        if !buf.is_empty() && self.wr.is_unlimited() {
-            match self.io.inner().write(buf) {
+    /// A write: `op(s, true)` writes to the `std` socket without waiting, `op(s, false)`
+    /// through may. Without a time limit the direct write comes first: when the socket has
+    /// room (nearly always) it leaves the events the next read waits on untouched, where
+    /// may's write would clear them (then the gate forgets).
+    fn write_with(
+        &mut self,
+        empty: bool,
+        mut op: impl FnMut(&mut may::net::TcpStream, bool) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        if !empty && self.wr.is_unlimited() {
+            match op(&mut self.io, true) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 r => return r,
             }
         }
-        self.before_may_write();
-        timed(&mut self.io, &mut self.wr, set_wr, |s, nb| {
+        self.gate.forget();
+        timed(&mut self.io, &mut self.wr, set_wr, op)
+    }
+}
+
+impl Write for TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_with(buf.is_empty(), |s, nb| {
             if nb {
                 s.inner().write(buf)
             } else {
@@ -446,15 +437,8 @@ impl Write for TcpStream {
     }
 
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        if self.wr.is_unlimited() && bufs.iter().any(|b| !b.is_empty()) {
-            match self.io.inner().write_vectored(bufs) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                r => return r,
-            }
-        }
-        self.before_may_write();
-        timed(&mut self.io, &mut self.wr, set_wr, |s, nb| {
+        let empty = bufs.iter().all(|b| b.is_empty());
+        self.write_with(empty, |s, nb| {
             if nb {
                 s.inner().write_vectored(bufs)
             } else {

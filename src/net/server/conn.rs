@@ -36,6 +36,7 @@ use crate::chan::{
 use crate::context::{self as gocontext, CancelFunc, Context};
 use crate::net::PeerAddr;
 use crate::net::codec::{Codec, DecodeError};
+use crate::net::ready::ReadGate;
 
 /// What a handler returns: `Ok(())`, or an error that is logged (at debug level, with the
 /// connection's id and peer) before the connection closes. `?` works on any error type.
@@ -572,11 +573,7 @@ impl<C: Codec> ReaderTask<C> {
         let mut idle_since = Instant::now();
         let mut partial = false;
         let mut handler_gone = false;
-        // The last read emptied the socket: wait before reading again.
-        let mut drained = false;
-        // A wait reported the peer's FIN (or an error): from then on read until the socket
-        // says so itself.
-        let mut hangup = false;
+        let mut gate = ReadGate::default();
         self.codec.set_max_frame(cfg.max_frame);
         loop {
             // 1. The deadline of this read: the frame's, or the idle one.
@@ -596,21 +593,14 @@ impl<C: Codec> ReaderTask<C> {
                 }
             }
             // 2. Wait for input (or the deadline, then step 1 decides) once the socket is
-            // empty: a read said so, or a read returned less than it could take. A short
-            // read saves the read that would only say "nothing more" (a third of the system
-            // calls of a request/reply exchange): data or a FIN arriving after it sets an
-            // event that ends the wait at once, and a FIN that arrived before it was
-            // reported by the wait that preceded it, which turns the shortcut off.
-            if drained {
-                drained = false;
+            // empty: a read said so, or returned less than it could take (see `ReadGate`).
+            if gate.must_wait() {
                 if start == end && buf.len() == READ_BUF_START {
                     give_read_buf(std::mem::take(&mut buf));
                     (start, end) = (0, 0);
                 }
                 wakeup.set(limit_end);
-                if sh.sock.wait_readable(limit_end.is_some()) {
-                    hangup = true;
-                }
+                gate.waited(sh.sock.wait_readable(limit_end.is_some()));
                 continue;
             }
             // 3. Room to read into: compact, then grow if a read filled everything.
@@ -651,12 +641,12 @@ impl<C: Codec> ReaderTask<C> {
                     });
                 }
                 Ok(n) => {
-                    drained = n < room && !hangup;
+                    gate.read(n, room);
                     n
                 }
                 Err(e) => match e.kind() {
                     io::ErrorKind::WouldBlock => {
-                        drained = true;
+                        gate.would_block();
                         continue;
                     }
                     io::ErrorKind::Interrupted => continue,

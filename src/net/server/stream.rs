@@ -64,10 +64,6 @@ impl AnyStream {
     }
 }
 
-/// epoll events that mean the peer closed (`EPOLLRDHUP`), or hung up or failed. may records
-/// the events a descriptor got since its last wait, and `wait_io` returns them.
-const HANGUP: usize = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as usize;
-
 /// A connection's socket (non-blocking, registered with may's poller).
 pub(crate) enum Sock {
     Tcp(may::net::TcpStream),
@@ -95,17 +91,16 @@ impl Sock {
 
     /// Parks the calling goroutine until the socket has news (data, EOF, an error, a
     /// shutdown) or its [`Wakeup`] fires. Wake-ups can be spurious: read again and see.
-    /// Returns `true` if the news included a hang-up or an error (see [`HANGUP`]). Only the
-    /// connection's reader calls it.
+    /// Returns the epoll events recorded since the last wait (for a
+    /// [`ReadGate`](crate::net::ready::ReadGate)). Only the connection's reader calls it.
     #[inline]
-    pub(crate) fn wait_readable(&self, timed: bool) -> bool {
+    pub(crate) fn wait_readable(&self, timed: bool) -> usize {
         // Shown as network I/O in the goroutine registry (and never a deadlock).
         let _io = crate::net::deadline::io_wait(timed);
-        let events = match self {
+        match self {
             Sock::Tcp(s) => s.wait_io(),
             Sock::Unix(s) => s.wait_io(),
-        };
-        events & HANGUP != 0
+        }
     }
 
     fn waker(&self) -> WaitIoWaker {
