@@ -574,3 +574,71 @@ fn a_panic_before_any_reply_sends_the_codec_panic_reply() {
     std::panic::set_hook(hook);
     assert_eq!(st.closed_by[CloseReason::Panic], 2, "{st:?}");
 }
+
+/// The handler writes a reply itself when nothing is queued for the writer: replies still
+/// leave in the order they were sent, whether they went through the queue (a cloned sender,
+/// another goroutine's sends) or straight to the socket, with the client in lockstep (every
+/// reply written directly) or pipelining (replies batched by the writer).
+#[test]
+fn direct_and_queued_replies_keep_their_order() {
+    let srv = Server::builder()
+        .addr("127.0.0.1:0")
+        .codec(LinesCodec::new())
+        .handler(|conn| {
+            let queued = conn.sender();
+            let (to_helper, jobs) = chan::bounded::<(Vec<u8>, chan::Sender<()>)>(0);
+            let helper_out = conn.sender();
+            let helper = goway::go!(move || {
+                for (frame, done) in jobs {
+                    let _ = helper_out.send([b"c".as_slice(), &frame].concat());
+                    let _ = done.send(());
+                }
+            });
+            for frame in conn {
+                conn.send([b"a".as_slice(), &frame].concat())?;
+                queued.send([b"b".as_slice(), &frame].concat())?;
+                // Another goroutine's send that happens before the handler's next one.
+                let (done_tx, done_rx) = chan::bounded(1);
+                to_helper.send((frame.clone(), done_tx))?;
+                done_rx.recv()?;
+                conn.send([b"d".as_slice(), &frame].concat())?;
+            }
+            drop(to_helper);
+            helper.join().map_err(|_| "helper panicked")?;
+            Ok(())
+        })
+        .bind()
+        .unwrap();
+    let s = run(srv);
+    let c = client(s.addr);
+    let mut w = c.try_clone().unwrap();
+    let mut r = BufReader::new(c);
+    let mut line = String::new();
+    let mut expect = |r: &mut BufReader<TcpStream>, i: usize| {
+        for tag in ["a", "b", "c", "d"] {
+            line.clear();
+            r.read_line(&mut line).unwrap();
+            assert_eq!(line, format!("{tag}{i:06}\n"));
+        }
+    };
+    const LOCKSTEP: usize = 300;
+    const PIPELINED: usize = 3000;
+    for i in 0..LOCKSTEP {
+        writeln!(w, "{i:06}").unwrap();
+        expect(&mut r, i);
+    }
+    let writer = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        for i in LOCKSTEP..LOCKSTEP + PIPELINED {
+            writeln!(all, "{i:06}").unwrap();
+        }
+        w.write_all(&all).unwrap();
+        w.shutdown(Shutdown::Write).unwrap();
+    });
+    for i in LOCKSTEP..LOCKSTEP + PIPELINED {
+        expect(&mut r, i);
+    }
+    writer.join().unwrap();
+    let st = s.stop();
+    assert_eq!(st.frames_out, 4 * (LOCKSTEP + PIPELINED) as u64);
+}

@@ -10,6 +10,13 @@
 //! - `out` is closed by the handler goroutine when the handler returns (other goroutines may
 //!   hold [`ConnSender`] clones), or by [`ConnShared::abort`]. The writer drains it, writes,
 //!   sends FIN, and finally shuts the read side so the reader stops.
+//! - Replies leave in the order they were sent. The writer's state (codec, buffer, socket
+//!   writer) is a [`WriteSide`] behind a goroutine mutex. `pending` counts frames queued on
+//!   `out` and not yet written (incremented before a frame is queued, decremented by the
+//!   writer, under that mutex, once written). The handler's [`Conn::send`] may write a reply
+//!   itself, skipping a hop to the writer, only while holding the mutex with `pending == 0`
+//!   (nothing sent earlier is still unwritten) and no further input waiting (more frames
+//!   coming means more replies: those go to the writer, which batches them).
 //! - The socket ([`Sock`], one descriptor) lives in [`ConnShared`], so it closes only when
 //!   the last goroutine and the server let go of the connection. Whoever meets a broken
 //!   socket calls `abort`, which shuts it down: that wakes a reader waiting for input and a
@@ -22,7 +29,7 @@ use std::io;
 use std::net::Shutdown;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -37,6 +44,7 @@ use crate::context::{self as gocontext, CancelFunc, Context};
 use crate::net::PeerAddr;
 use crate::net::codec::{Codec, DecodeError};
 use crate::net::ready::ReadGate;
+use crate::sync::Mutex as GoMutex;
 
 /// What a handler returns: `Ok(())`, or an error that is logged (at debug level, with the
 /// connection's id and peer) before the connection closes. `?` works on any error type.
@@ -81,6 +89,8 @@ const FRAME_SLACK: usize = 64 << 10;
 pub struct Conn<C: Codec> {
     rx: Receiver<C::In>,
     tx: ConnSender<C::Out>,
+    /// The writer's state, for replies the handler writes itself (see the module docs).
+    out: Arc<GoMutex<WriteSide<C>>>,
     ctx: Context,
     done: Receiver<()>,
     sh: Arc<ConnShared<C::Out>>,
@@ -123,16 +133,55 @@ impl<C: Codec> Conn<C> {
         &self.rx
     }
 
-    /// Queues `frame` for the writer, waiting while the write queue is full.
+    /// Sends `frame` to the client: queued for the writer goroutine, waiting while the write
+    /// queue is full. When nothing is queued or being written and no more input is waiting,
+    /// the reply is written at once from the handler's goroutine instead (same order, same
+    /// write timeout, one hop less); it may then wait for the client to make room.
     ///
     /// # Errors
     /// `SendError(frame)` once the connection is closing (write failed, peer reset, server
-    /// cut off): stop serving this client.
+    /// cut off): stop serving this client. As with a queued frame, a write that fails after
+    /// `send` returned closes the connection, and the next `recv` or `send` says so.
     pub fn send(&self, frame: C::Out) -> Result<(), SendError<C::Out>> {
         if !self.sh.replied.load(Ordering::Relaxed) {
             self.sh.replied.store(true, Ordering::Relaxed);
         }
+        let frame = match self.send_direct(frame) {
+            Ok(r) => return r,
+            Err(frame) => frame,
+        };
         self.tx.send(frame)
+    }
+
+    /// Writes `frame` from the handler's goroutine if the writer is idle (see the module
+    /// docs); hands it back (`Err`) to be queued otherwise.
+    fn send_direct(&self, frame: C::Out) -> Result<Result<(), SendError<C::Out>>, C::Out> {
+        let pending = &self.tx.pending;
+        if pending.load(Ordering::Acquire) != 0 || !self.rx.is_empty() {
+            return Err(frame);
+        }
+        let Some(mut out) = self.out.try_lock() else {
+            return Err(frame);
+        };
+        // Under the mutex, `pending == 0` means every frame queued before this one is written.
+        if pending.load(Ordering::Acquire) != 0 {
+            return Err(frame);
+        }
+        let sh = &*self.sh;
+        if sh.aborted.load(Ordering::Acquire) || self.tx.is_closed() {
+            return Ok(Err(SendError(frame)));
+        }
+        let out = &mut *out;
+        out.buf.clear();
+        let r = match encode(&mut out.codec, frame, &mut out.buf, sh) {
+            Ok(()) => out.write(sh, 1),
+            Err(r) => Err(r),
+        };
+        if let Err(r) = r {
+            // The connection is over; the handler learns it at its next `recv` or `send`.
+            sh.abort(r);
+        }
+        Ok(Ok(()))
     }
 
     /// A cloneable sender of frames to this client, usable from any goroutine (for
@@ -201,6 +250,8 @@ impl<'a, C: Codec> IntoIterator for &'a Conn<C> {
 /// ```
 pub struct ConnSender<O> {
     tx: Sender<O>,
+    /// Frames queued and not yet written (see the module docs).
+    pending: Arc<AtomicUsize>,
     id: u64,
 }
 
@@ -208,6 +259,7 @@ impl<O> Clone for ConnSender<O> {
     fn clone(&self) -> Self {
         ConnSender {
             tx: self.tx.clone(),
+            pending: self.pending.clone(),
             id: self.id,
         }
     }
@@ -228,7 +280,13 @@ impl<O> ConnSender<O> {
     /// # Errors
     /// `SendError(frame)` once the connection is closing.
     pub fn send(&self, frame: O) -> Result<(), SendError<O>> {
-        self.tx.send(frame)
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        self.tx.send(frame).inspect_err(|_| self.unqueued())
+    }
+
+    /// A frame counted in `pending` was not queued after all.
+    fn unqueued(&self) {
+        self.pending.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// Queues `frame` only if there is room now (a broadcaster that must not wait for one slow
@@ -237,7 +295,8 @@ impl<O> ConnSender<O> {
     /// # Errors
     /// `Full(frame)` if the queue is full, `Closed(frame)` once the connection is closing.
     pub fn try_send(&self, frame: O) -> Result<(), TrySendError<O>> {
-        self.tx.try_send(frame)
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        self.tx.try_send(frame).inspect_err(|_| self.unqueued())
     }
 
     /// Queues `frame`, waiting at most `timeout` for room.
@@ -245,7 +304,10 @@ impl<O> ConnSender<O> {
     /// # Errors
     /// `Timeout(frame)` or `Closed(frame)`.
     pub fn send_timeout(&self, frame: O, timeout: Duration) -> Result<(), SendTimeoutError<O>> {
-        self.tx.send_timeout(frame, timeout)
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        self.tx
+            .send_timeout(frame, timeout)
+            .inspect_err(|_| self.unqueued())
     }
 
     /// `true` once the connection is closing: sends fail from then on.
@@ -436,6 +498,14 @@ pub(crate) fn build<C: Codec>(
         .goroutines
         .fetch_add(3, std::sync::atomic::Ordering::Relaxed);
     let exit = || Exit(shared.clone());
+    let pending = Arc::new(AtomicUsize::new(0));
+    let mut out_codec = codec.clone();
+    out_codec.set_max_frame(cfg.max_frame);
+    let out = Arc::new(GoMutex::new(WriteSide {
+        wr: SockWriter::new(cfg.write_timeout),
+        codec: out_codec,
+        buf: Vec::new(),
+    }));
     Parts {
         reader: ReaderTask {
             codec: codec.clone(),
@@ -444,8 +514,8 @@ pub(crate) fn build<C: Codec>(
             exit: exit(),
         },
         writer: WriterTask {
-            wr: SockWriter::new(cfg.write_timeout),
-            codec: codec.clone(),
+            out: out.clone(),
+            pending: pending.clone(),
             rx: out_rx,
             reader_alive: reader_alive_rx,
             exit: exit(),
@@ -453,7 +523,12 @@ pub(crate) fn build<C: Codec>(
         handler: HandlerTask {
             conn: Conn {
                 rx: in_rx,
-                tx: ConnSender { tx: out_tx, id },
+                tx: ConnSender {
+                    tx: out_tx,
+                    pending,
+                    id,
+                },
+                out,
                 ctx,
                 done: done_rx,
                 sh: shared.clone(),
@@ -659,7 +734,7 @@ impl<C: Codec> ReaderTask<C> {
                 // Nobody will handle more frames: discard until the client closes.
                 start = 0;
                 end = 0;
-                idle_since = Instant::now();
+                idle_since = now;
                 continue;
             }
             // 5. Decode every complete frame this read brought in.
@@ -705,7 +780,9 @@ impl<C: Codec> ReaderTask<C> {
                 start = 0;
                 end = 0;
                 frame_start = None;
-                idle_since = Instant::now();
+                // The clock read before this read: close enough for timeouts of seconds,
+                // and one clock read per frame instead of two.
+                idle_since = now;
                 if partial {
                     partial = false;
                     sh.partial.store(false, Ordering::SeqCst);
@@ -717,8 +794,11 @@ impl<C: Codec> ReaderTask<C> {
                     return Stop::Close(CloseReason::Shutdown);
                 }
             } else {
-                if frame_start.is_none() || got > 0 || blocked {
+                if blocked {
+                    // The handler held us up: the clock restarts now.
                     frame_start = Some(Instant::now());
+                } else if frame_start.is_none() || got > 0 {
+                    frame_start = Some(now);
                 }
                 if !partial {
                     partial = true;
@@ -762,11 +842,55 @@ fn io_reason(e: &io::Error) -> CloseReason {
 // ----- writer ----------------------------------------------------------------------------
 
 pub(crate) struct WriterTask<C: Codec> {
-    wr: SockWriter,
-    codec: C,
+    out: Arc<GoMutex<WriteSide<C>>>,
+    pending: Arc<AtomicUsize>,
     rx: Receiver<C::Out>,
     reader_alive: Receiver<()>,
     exit: Exit<C::Out>,
+}
+
+/// What writing to the client takes: the codec, a buffer, the socket's writer. Used by the
+/// writer goroutine, or by the handler while the writer is idle (see the module docs).
+pub(crate) struct WriteSide<C: Codec> {
+    wr: SockWriter,
+    codec: C,
+    buf: Vec<u8>,
+}
+
+impl<C: Codec> WriteSide<C> {
+    /// Writes the buffer (`frames` encoded frames) and empties it.
+    fn write(&mut self, sh: &ConnShared<C::Out>, frames: u64) -> Result<(), CloseReason> {
+        if let Err(e) = self.wr.write_all(&sh.sock, &self.buf) {
+            log::debug!(target: "goway::server", "conn {} {}: write: {e}", sh.id, sh.peer);
+            return Err(io_reason(&e));
+        }
+        let stats = &sh.server.stats;
+        stats.frames_out.fetch_add(frames, Ordering::Relaxed);
+        stats
+            .bytes_out
+            .fetch_add(self.buf.len() as u64, Ordering::Relaxed);
+        if !sh.replied.load(Ordering::Relaxed) {
+            sh.replied.store(true, Ordering::Release);
+        }
+        self.buf.clear();
+        if self.buf.capacity() > sh.server.cfg.write_buffer.max(64 << 10) {
+            self.buf = Vec::new();
+        }
+        Ok(())
+    }
+}
+
+/// Encodes one reply; a codec that cannot encode it closes the connection.
+fn encode<C: Codec>(
+    codec: &mut C,
+    f: C::Out,
+    buf: &mut Vec<u8>,
+    sh: &ConnShared<C::Out>,
+) -> Result<(), CloseReason> {
+    codec.encode(f, buf).map_err(|e| {
+        log::error!(target: "goway::server", "conn {} {}: cannot encode reply: {e}; closing", sh.id, sh.peer);
+        CloseReason::EncodeError
+    })
 }
 
 impl<C: Codec> WriterTask<C> {
@@ -780,7 +904,7 @@ impl<C: Codec> WriterTask<C> {
                 // client a moment to read and close before we stop reading.
                 let reply = sh.error_reply.lock().take();
                 if let Some(reply) = reply {
-                    let _ = self.wr.write_all(&sh.sock, &reply);
+                    let _ = self.out.lock().wr.write_all(&sh.sock, &reply);
                 }
                 sh.sock.shutdown(Shutdown::Write);
                 let _ = self.reader_alive.recv_timeout(LINGER);
@@ -791,11 +915,7 @@ impl<C: Codec> WriterTask<C> {
 
     fn write_loop(&mut self) -> Result<(), CloseReason> {
         let sh = self.exit.0.clone();
-        let cfg = &sh.server.cfg;
-        let stats = &sh.server.stats;
-        let flush_at = cfg.write_buffer;
-        self.codec.set_max_frame(cfg.max_frame);
-        let mut buf: Vec<u8> = Vec::new();
+        let flush_at = sh.server.cfg.write_buffer;
         let mut batch: Vec<C::Out> = Vec::new();
         // Wait for a frame; then take every frame queued right now (under one lock of the
         // queue) into one buffer and write it with one call: the queue being momentarily
@@ -804,42 +924,25 @@ impl<C: Codec> WriterTask<C> {
             if sh.aborted.load(Ordering::Acquire) {
                 return Ok(());
             }
+            // Waits while the handler writes a reply itself.
+            let mut out = self.out.lock();
+            let out = &mut *out;
+            out.buf.clear();
             let mut n = 1u64;
-            self.encode(first, &mut buf)?;
-            while buf.len() < flush_at {
+            encode(&mut out.codec, first, &mut out.buf, &sh)?;
+            while out.buf.len() < flush_at {
                 if self.rx.try_recv_many(&mut batch, WRITE_BATCH) == 0 {
                     break;
                 }
                 n += batch.len() as u64;
                 for f in batch.drain(..) {
-                    self.encode(f, &mut buf)?;
+                    encode(&mut out.codec, f, &mut out.buf, &sh)?;
                 }
             }
-            if let Err(e) = self.wr.write_all(&sh.sock, &buf) {
-                let r = io_reason(&e);
-                log::debug!(target: "goway::server", "conn {} {}: write: {e}", sh.id, sh.peer);
-                return Err(r);
-            }
-            stats.frames_out.fetch_add(n, Ordering::Relaxed);
-            if !sh.replied.load(Ordering::Relaxed) {
-                sh.replied.store(true, Ordering::Release);
-            }
-            stats
-                .bytes_out
-                .fetch_add(buf.len() as u64, Ordering::Relaxed);
-            buf.clear();
-            if buf.capacity() > flush_at.max(64 << 10) {
-                buf = Vec::new();
-            }
+            out.write(&sh, n)?;
+            // Still under the mutex: the handler may write directly once this reaches 0.
+            self.pending.fetch_sub(n as usize, Ordering::AcqRel);
         }
         Ok(())
-    }
-
-    fn encode(&mut self, f: C::Out, buf: &mut Vec<u8>) -> Result<(), CloseReason> {
-        self.codec.encode(f, buf).map_err(|e| {
-            let sh = &self.exit.0;
-            log::error!(target: "goway::server", "conn {} {}: cannot encode reply: {e}; closing", sh.id, sh.peer);
-            CloseReason::EncodeError
-        })
     }
 }
