@@ -642,3 +642,45 @@ fn direct_and_queued_replies_keep_their_order() {
     let st = s.stop();
     assert_eq!(st.frames_out, 4 * (LOCKSTEP + PIPELINED) as u64);
 }
+
+/// A reader held up by a slow handler (full input queue) does not count that wait as the
+/// client's idle time: after the handler catches up, the connection is still served.
+#[test]
+fn a_reader_held_up_by_the_handler_is_not_idle() {
+    let first = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let srv = Server::builder()
+        .addr("127.0.0.1:0")
+        .codec(LinesCodec::new())
+        .read_queue(1)
+        .idle_timeout(Duration::from_millis(300))
+        .handler(move |conn| {
+            for f in conn {
+                // Slow on the first frame only: the reader waits to queue the third.
+                if first.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                    goway::time::sleep(Duration::from_millis(500));
+                }
+                conn.send(f)?;
+            }
+            Ok(())
+        })
+        .bind()
+        .unwrap();
+    let s = run(srv);
+    let mut c = client(s.addr);
+    c.write_all(b"one\ntwo\nthree\n").unwrap();
+    let mut r = BufReader::new(c.try_clone().unwrap());
+    let mut line = String::new();
+    for want in ["one\n", "two\n", "three\n"] {
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        assert_eq!(line, want);
+    }
+    // Answered at once, not cut off as idle.
+    c.write_all(b"four\n").unwrap();
+    line.clear();
+    r.read_line(&mut line).unwrap();
+    assert_eq!(line, "four\n");
+    c.shutdown(Shutdown::Both).unwrap();
+    let st = s.stop();
+    assert_eq!(st.closed_by[CloseReason::IdleTimeout], 0, "{st:?}");
+}

@@ -780,9 +780,10 @@ impl<C: Codec> ReaderTask<C> {
                 start = 0;
                 end = 0;
                 frame_start = None;
-                // The clock read before this read: close enough for timeouts of seconds,
-                // and one clock read per frame instead of two.
-                idle_since = now;
+                // The clock read before this read (one clock read per frame instead of two),
+                // unless the handler held the reader up: then the client's idle time starts
+                // now, not before the wait.
+                idle_since = if blocked { Instant::now() } else { now };
                 if partial {
                     partial = false;
                     sh.partial.store(false, Ordering::SeqCst);
