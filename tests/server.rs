@@ -652,12 +652,12 @@ fn a_reader_held_up_by_the_handler_is_not_idle() {
         .addr("127.0.0.1:0")
         .codec(LinesCodec::new())
         .read_queue(1)
-        .idle_timeout(Duration::from_millis(300))
+        .idle_timeout(Duration::from_millis(800))
         .handler(move |conn| {
             for f in conn {
                 // Slow on the first frame only: the reader waits to queue the third.
                 if first.swap(false, std::sync::atomic::Ordering::Relaxed) {
-                    goway::time::sleep(Duration::from_millis(500));
+                    goway::time::sleep(Duration::from_millis(1200));
                 }
                 conn.send(f)?;
             }
@@ -675,7 +675,7 @@ fn a_reader_held_up_by_the_handler_is_not_idle() {
         r.read_line(&mut line).unwrap();
         assert_eq!(line, want);
     }
-    // Answered at once, not cut off as idle.
+    // Answered at once, not cut off as idle (the client has the whole idle timeout to ask).
     c.write_all(b"four\n").unwrap();
     line.clear();
     r.read_line(&mut line).unwrap();
