@@ -617,9 +617,11 @@ fn shutdown(srv: &Arc<Shared>, grace: Duration) -> Result<(), ShutdownError> {
             _ => poll = (poll * 2).min(Duration::from_millis(500)),
         }
     }
-    // Grace over: cancel the requests' contexts, and cut the connections off.
-    srv.cut.cancel();
+    // Grace over: what is still open now is cut off. Taken before the requests' contexts are
+    // cancelled: a handler waiting on its context returns at once, and its connection must
+    // still count as cut off (it did not finish within the grace).
     let rest: Vec<Arc<ConnEntry>> = srv.conns.lock().values().cloned().collect();
+    srv.cut.cancel();
     let mut cut_off = 0;
     for c in &rest {
         c.state.store(CLOSED, Ordering::SeqCst);
