@@ -780,7 +780,7 @@ impl<C: Codec> ReaderTask<C> {
                 start = 0;
                 end = 0;
                 frame_start = None;
-                // The clock read before this read (one clock read per frame instead of two),
+                // The clock read before this read (two clock reads per frame instead of three),
                 // unless the handler held the reader up: then the client's idle time starts
                 // now, not before the wait.
                 idle_since = if blocked { Instant::now() } else { now };
