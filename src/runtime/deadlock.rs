@@ -16,8 +16,9 @@
 //! 3. the process holds no socket beyond standard input and output (in-flight network I/O,
 //!    including that of coroutines spawned with may directly, could wake someone);
 //! 4. every OS thread of the process is known: the main thread, registered threads, goway's
-//!    own (timer, SIGQUIT) threads, and at most may's worker and timer threads; and every one
-//!    of them is asleep in the kernel (state `S` in `/proc/self/task/*/stat`).
+//!    own (timer, SIGQUIT, wake-up rescuer) threads, and at most may's worker and timer
+//!    threads; and every one of them is asleep in the kernel (state `S` in
+//!    `/proc/self/task/*/stat`).
 //!
 //! Then it waits 100 ms and checks again, and accepts only if 1-4 still hold and no record's
 //! sequence number moved, before and after reading the thread states. A goroutine that was
