@@ -266,9 +266,24 @@ pub(crate) mod rescue {
     pub(crate) fn watch(w: &Arc<Waiter>) {
         STARTED.call_once(start);
         // Heap addresses are at least 8-aligned: drop the low bits before picking a shard.
-        WATCHED[(Arc::as_ptr(w) as usize >> 6) % SHARDS]
-            .lock()
-            .push(w.clone());
+        let mut v = WATCHED[(Arc::as_ptr(w) as usize >> 6) % SHARDS].lock();
+        // The rescuer prunes the list; should its thread be missing, this keeps the list from
+        // growing without bound (amortised: a sweep each time the length doubles).
+        let mut gone = Vec::new();
+        if v.len() >= 64 && v.len().is_power_of_two() {
+            let mut i = 0;
+            while i < v.len() {
+                if Arc::strong_count(&v[i]) == 1 {
+                    gone.push(v.swap_remove(i));
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        v.push(w.clone());
+        drop(v);
+        // Released outside the lock (see `channel::Dead`).
+        drop(gone);
     }
 
     /// `true` while `w` is listed.
