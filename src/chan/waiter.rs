@@ -89,6 +89,9 @@ impl Waiter {
         if Arc::strong_count(&self) > 1 + usize::from(self.coroutine) {
             return;
         }
+        // `strong_count` reads relaxed: order the other holders' last uses (their drops
+        // release) before this reuse, as `Arc::get_mut` would.
+        std::sync::atomic::fence(Ordering::Acquire);
         self.state.store(WAITING, Ordering::Relaxed);
         // A waiter the full pool refuses is dropped only after leaving the thread-local.
         let overflow = POOL
