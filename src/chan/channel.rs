@@ -48,6 +48,12 @@ pub(crate) type Wake = Option<Arc<Waiter>>;
 /// coroutine, which must never happen while holding a lock that coroutine may need.
 pub(crate) type Dead<T> = Vec<Arc<Packet<T>>>;
 
+/// `q.remove(i)`, with the usual case (the head of the queue) as a plain `pop_front`.
+#[inline]
+fn take_at<P>(q: &mut VecDeque<P>, i: usize) -> Option<P> {
+    if i == 0 { q.pop_front() } else { q.remove(i) }
+}
+
 #[inline]
 fn wake(w: Wake) {
     if let Some(w) = w {
@@ -71,7 +77,7 @@ fn commit_sender<T>(
             i += 1;
             continue;
         }
-        let p = q.remove(i)?;
+        let p = take_at(q, i)?;
         if let Some(v) = p.take() {
             if p.try_select() {
                 return Some((v, p.waiter.clone()));
@@ -143,7 +149,7 @@ impl<T> Chan<T> {
                     i += 1;
                     continue;
                 }
-                found = g.recvq.remove(i);
+                found = take_at(&mut g.recvq, i);
                 break;
             }
             let Some(p) = found else { break };

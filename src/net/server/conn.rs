@@ -649,10 +649,13 @@ impl<C: Codec> ReaderTask<C> {
         let mut partial = false;
         let mut handler_gone = false;
         let mut gate = ReadGate::default();
+        // The clock read of the last pass when that pass never waited (it only read, decoded
+        // and handed frames over, microseconds ago): one clock read per frame instead of two.
+        let mut fresh: Option<Instant> = None;
         self.codec.set_max_frame(cfg.max_frame);
         loop {
             // 1. The deadline of this read: the frame's, or the idle one.
-            let now = Instant::now();
+            let now = fresh.take().unwrap_or_else(Instant::now);
             let (limit_end, timeout_reason) = match frame_start {
                 Some(fs) => (frame_limit.map(|d| fs + d), CloseReason::ReadTimeout),
                 None => (idle_limit.map(|d| idle_since + d), CloseReason::IdleTimeout),
@@ -805,6 +808,9 @@ impl<C: Codec> ReaderTask<C> {
                     partial = true;
                     sh.partial.store(true, Ordering::SeqCst);
                 }
+            }
+            if !blocked {
+                fresh = Some(now);
             }
         }
     }

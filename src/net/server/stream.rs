@@ -13,6 +13,7 @@
 //! Read deadlines are a [`Wakeup`]: one lazily re-armed timer per connection that wakes the
 //! reader when its deadline passes; moving the deadline is one atomic store.
 
+use std::cell::Cell;
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -353,18 +354,40 @@ impl Drop for Wakeup {
 /// no buffer (Go's bufio would hold 4 KiB per idle connection).
 static READ_BUFS: LazyLock<ArrayQueue<Vec<u8>>> = LazyLock::new(|| ArrayQueue::new(256));
 
+thread_local! {
+    /// One spare buffer per thread in front of `READ_BUFS`. A reader hands its buffer back
+    /// just before it waits and takes one just after it wakes, and the next reader to run on
+    /// that worker is woken in between: in the steady state each reader takes the buffer the
+    /// previous one left, and the shared queue (two atomic read-modify-writes) is untouched.
+    static SPARE: Cell<Option<Vec<u8>>> = const { Cell::new(None) };
+}
+
 /// Size of a fresh read buffer.
 pub(crate) const READ_BUF_START: usize = 4 << 10;
 
 /// A zeroed `READ_BUF_START` buffer, recycled if one is free.
+///
+/// Never inlined (nor is [`give_read_buf`]): it touches a thread-local, and inlined into the
+/// reader's loop, the compiler could keep the thread-local's address across a wait, while the
+/// goroutine resumes on another worker thread.
+#[inline(never)]
 pub(crate) fn take_read_buf() -> Vec<u8> {
+    if let Ok(Some(b)) = SPARE.try_with(Cell::take) {
+        return b;
+    }
     READ_BUFS.pop().unwrap_or_else(|| vec![0u8; READ_BUF_START])
 }
 
 /// Hands back a buffer from [`take_read_buf`] (contents are never read before being
 /// overwritten by a read, so they need no clearing).
+#[inline(never)]
 pub(crate) fn give_read_buf(buf: Vec<u8>) {
-    if buf.len() == READ_BUF_START {
-        let _ = READ_BUFS.push(buf);
+    if buf.len() != READ_BUF_START {
+        return;
+    }
+    // The thread's spare slot takes it; a spare already there moves to the shared queue (or
+    // is freed when that is full).
+    if let Ok(Some(old)) = SPARE.try_with(|s| s.replace(Some(buf))) {
+        let _ = READ_BUFS.push(old);
     }
 }
