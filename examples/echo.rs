@@ -22,6 +22,10 @@ struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:7878")]
     addr: String,
+    /// Microseconds to spin for the next frame before the worker thread sleeps
+    /// (`Config::busy_poll`); 0, the default, never spins.
+    #[arg(long, default_value_t = 0)]
+    busy_poll_us: u64,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -33,6 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = Server::builder()
         .addr(args.addr)
         .codec(LinesCodec::new())
+        .busy_poll(std::time::Duration::from_micros(args.busy_poll_us))
         .handler(|conn| {
             for frame in conn {
                 conn.send(frame)?;

@@ -451,3 +451,60 @@ fn thread_and_goroutine_exchange_on_one_worker() {
     assert_eq!(join(g), 5000);
     common::join_thread(t);
 }
+
+#[test]
+fn a_busy_polling_server_leaves_the_worker_to_other_goroutines() {
+    use std::io::{BufRead, BufReader, Write};
+    let _serial = setup();
+    // The longest budget: every round the spinner runs may spin for a millisecond, on the
+    // one worker, while the ping-pong below needs that worker for each of its hand-offs.
+    let server = goway::net::Server::builder()
+        .addr("127.0.0.1:0")
+        .codec(goway::net::codec::LinesCodec::new())
+        .busy_poll(Duration::from_millis(1))
+        .handler(|conn| {
+            for line in conn {
+                conn.send(line)?;
+            }
+            Ok(())
+        })
+        .bind()
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    let handle = server.handle();
+    let serving = go!(move || server.serve());
+
+    const ROUNDS: usize = 500;
+    let client = std::thread::spawn(move || {
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(WATCHDOG)).unwrap();
+        let mut r = BufReader::new(c.try_clone().unwrap());
+        let mut line = String::new();
+        for i in 0..ROUNDS {
+            c.write_all(format!("{i}\n").as_bytes()).unwrap();
+            line.clear();
+            r.read_line(&mut line).unwrap();
+            assert_eq!(line, format!("{i}\n"));
+        }
+    });
+    let (ping_tx, ping_rx) = chan::bounded::<usize>(0);
+    let (pong_tx, pong_rx) = chan::bounded::<usize>(0);
+    let echoer = go!(move || {
+        for v in &ping_rx {
+            pong_tx.send(v).unwrap();
+        }
+    });
+    let pinger = go!(move || {
+        for i in 0..ROUNDS {
+            ping_tx.send(i).unwrap();
+            assert_eq!(pong_rx.recv().unwrap(), i);
+        }
+    });
+    join(pinger);
+    join(echoer);
+    common::join_thread(client);
+    let stats = handle.stats();
+    assert!(stats.spins > 0, "the server never spun: {stats:?}");
+    handle.shutdown().unwrap();
+    assert!(join(serving).is_err());
+}

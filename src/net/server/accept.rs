@@ -190,6 +190,10 @@ pub(crate) fn start_conn<C: Codec>(
     }
     // The connection's one descriptor, shared by its goroutines.
     let sock = stream.into_sock();
+    if let Some(bp) = &srv.busy {
+        // Watched until the descriptor closes (epoll forgets a closed socket by itself).
+        bp.add(sock.raw_fd());
+    }
     let id = srv.next_id.fetch_add(1, Ordering::Relaxed) + 1;
     st.active.fetch_add(1, Ordering::Relaxed);
     st.accepted.fetch_add(1, Ordering::Relaxed);

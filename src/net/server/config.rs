@@ -64,6 +64,14 @@ pub struct Config {
     /// Redis writes `-ERR max number of clients reached`. Default none: the connection is
     /// just closed.
     pub busy_reply: Option<Vec<u8>>,
+    /// How long the server may spin looking for new input before its worker thread sleeps
+    /// (busy polling, as Go's scheduler spins before parking a thread). A sleeping server is
+    /// woken by the client's next `send`, which costs the client an inter-processor wake-up;
+    /// spinning spares it that at the price of up to this much server CPU per burst of
+    /// input. Worth it for a server whose clients are CPU-bound (a pipelining benchmark
+    /// client); a waste at moderate, steady load. Default 0: off. See
+    /// [`Builder::busy_poll`](super::Builder::busy_poll).
+    pub busy_poll: Duration,
 }
 
 impl Default for Config {
@@ -81,6 +89,7 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(30),
             handler_stack_size: 0,
             busy_reply: None,
+            busy_poll: Duration::ZERO,
         }
     }
 }
@@ -105,6 +114,7 @@ pub(crate) struct Effective {
     pub(crate) shutdown_grace: Duration,
     pub(crate) handler_stack_size: Option<usize>,
     pub(crate) busy_reply: Option<Vec<u8>>,
+    pub(crate) busy_poll: Option<Duration>,
 }
 
 impl Effective {
@@ -124,6 +134,7 @@ impl Effective {
             shutdown_grace: c.shutdown_grace,
             handler_stack_size: (c.handler_stack_size > 0).then_some(c.handler_stack_size),
             busy_reply: c.busy_reply.clone(),
+            busy_poll: limit(c.busy_poll),
         }
     }
 }

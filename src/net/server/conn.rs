@@ -640,6 +640,7 @@ impl<C: Codec> ReaderTask<C> {
         let hard_cap = cfg.max_frame.saturating_add(FRAME_SLACK);
         let grow_to = cfg.read_buffer.max(READ_BUF_START);
         let wakeup = sh.sock.wakeup();
+        let busy = sh.server.busy.as_deref();
         // No buffer while waiting for a frame: taken when data comes, handed back when the
         // connection goes quiet again.
         let mut buf: Vec<u8> = Vec::new();
@@ -678,6 +679,9 @@ impl<C: Codec> ReaderTask<C> {
                     (start, end) = (0, 0);
                 }
                 wakeup.set(limit_end);
+                if let Some(bp) = busy {
+                    bp.kick();
+                }
                 gate.waited(sh.sock.wait_readable(limit_end.is_some()));
                 continue;
             }

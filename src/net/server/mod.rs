@@ -54,6 +54,7 @@
 //! ```
 
 pub(crate) mod accept;
+mod busy;
 mod config;
 mod conn;
 pub(crate) mod error;
@@ -139,6 +140,19 @@ pub(crate) struct ServerShared {
     pub(crate) listen: ListenAddr,
     /// Parent of every connection's context.
     pub(crate) ctx: Context,
+    /// The busy poller, when `busy_poll` is set.
+    pub(crate) busy: Option<Arc<busy::BusyPoll>>,
+}
+
+impl ServerShared {
+    /// The counters, the busy poller's included.
+    pub(crate) fn stats(&self) -> Stats {
+        let mut s = self.stats.snapshot();
+        if let Some(bp) = &self.busy {
+            (s.spins, s.spin_hits) = bp.counts();
+        }
+        s
+    }
 }
 
 /// A bound server, ready to [`serve`](Self::serve). Build one with [`Server::builder`].
@@ -154,7 +168,7 @@ impl<C: Codec> fmt::Debug for Server<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server")
             .field("addr", &self.shared.listen)
-            .field("stats", &self.shared.stats.snapshot())
+            .field("stats", &self.shared.stats())
             .finish_non_exhaustive()
     }
 }
@@ -200,7 +214,7 @@ impl<C: Codec> Server<C> {
 
     /// The server's counters now.
     pub fn stats(&self) -> Stats {
-        self.shared.stats.snapshot()
+        self.shared.stats()
     }
 
     /// Accepts and serves connections until the server is shut down, on the calling goroutine
@@ -329,7 +343,7 @@ impl ServerHandle {
 
     /// The server's counters now.
     pub fn stats(&self) -> Stats {
-        self.shared.stats.snapshot()
+        self.shared.stats()
     }
 
     /// Where the server listens.
@@ -461,6 +475,33 @@ impl<C, H> Builder<C, H> {
         self
     }
 
+    /// See [`Config::busy_poll`] (default 0: off). For example, spinning up to 50 µs for the
+    /// next pipelined request before the worker sleeps:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use goway::net::codec::LinesCodec;
+    /// use goway::net::Server;
+    ///
+    /// let server = Server::builder()
+    ///     .addr("127.0.0.1:0")
+    ///     .codec(LinesCodec::new())
+    ///     .busy_poll(Duration::from_micros(50))
+    ///     .handler(|conn| {
+    ///         for line in conn {
+    ///             conn.send(line)?;
+    ///         }
+    ///         Ok(())
+    ///     })
+    ///     .bind()
+    ///     .unwrap();
+    /// # drop(server);
+    /// ```
+    pub fn busy_poll(mut self, budget: Duration) -> Self {
+        self.cfg.busy_poll = budget;
+        self
+    }
+
     /// See [`Config::handler_stack_size`] (default: the runtime's).
     pub fn handler_stack_size(mut self, bytes: usize) -> Self {
         self.cfg.handler_stack_size = bytes;
@@ -564,6 +605,10 @@ impl<C: Codec> Builder<C, Arc<HandlerFn<C>>> {
                 log::warn!(target: "goway::server", "max_connections {max} may need {need} memory mappings for goroutine stacks but vm.max_map_count is {maps}: connections beyond it are refused; raise it with `sysctl -w vm.max_map_count=N`");
             }
         }
+        let busy = match cfg.busy_poll {
+            Some(budget) => Some(busy::BusyPoll::start(budget).map_err(fail)?.0),
+            None => None,
+        };
         let mut codec = self.codec;
         codec.set_max_frame(cfg.max_frame);
         let (shutdown_tx, shutdown_rx) = chan::bounded(0);
@@ -582,6 +627,7 @@ impl<C: Codec> Builder<C, Arc<HandlerFn<C>>> {
             all_done,
             listen,
             ctx: self.ctx.unwrap_or_else(gocontext::background),
+            busy,
         });
         log::debug!(target: "goway::server", "listening on {}", shared.listen);
         Ok(Server {

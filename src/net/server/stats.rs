@@ -134,6 +134,12 @@ pub struct Stats {
     pub panics: u64,
     /// The server's live goroutines: 3 per connection, plus the accept loop (gauge).
     pub goroutines: u64,
+    /// Busy-poll rounds: times the server spun for input before its worker slept (0 unless
+    /// [`Config::busy_poll`](super::Config::busy_poll) is set).
+    pub spins: u64,
+    /// Busy-poll rounds that found input soon enough to pay (a few microseconds). Far fewer
+    /// than `spins` means spinning does not pay at this load; the server then mostly stops.
+    pub spin_hits: u64,
 }
 
 /// The live counters.
@@ -176,6 +182,8 @@ impl StatsCell {
             bytes_out: self.bytes_out.load(Relaxed),
             panics: self.panics.load(Relaxed),
             goroutines: self.goroutines.load(Relaxed),
+            spins: 0,
+            spin_hits: 0,
         }
     }
 }

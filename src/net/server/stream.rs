@@ -104,6 +104,15 @@ impl Sock {
         }
     }
 
+    /// The descriptor's number (for the busy poller's epoll set).
+    pub(crate) fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        match self {
+            Sock::Tcp(s) => s.as_raw_fd(),
+            Sock::Unix(s) => s.as_raw_fd(),
+        }
+    }
+
     fn waker(&self) -> WaitIoWaker {
         match self {
             Sock::Tcp(s) => s.waker(),
