@@ -70,7 +70,7 @@ pub struct Config {
     /// spinning spares it that at the price of up to this much server CPU per burst of
     /// input. Worth it for a server whose clients are CPU-bound (a pipelining benchmark
     /// client); a waste at moderate, steady load. Default 0: off. See
-    /// [`Builder::busy_poll`](super::Builder::busy_poll).
+    /// [`Builder::busy_poll`](super::Builder::busy_poll). Budgets over 1 ms count as 1 ms.
     pub busy_poll: Duration,
 }
 

@@ -137,7 +137,7 @@ pub struct Stats {
     /// Busy-poll rounds: times the server spun for input before its worker slept (0 unless
     /// [`Config::busy_poll`](super::Config::busy_poll) is set).
     pub spins: u64,
-    /// Busy-poll rounds that found input soon enough to pay (a few microseconds). Far fewer
+    /// Busy-poll rounds that found input soon enough to pay (within 10 µs). Far fewer
     /// than `spins` means spinning does not pay at this load; the server then mostly stops.
     pub spin_hits: u64,
 }
