@@ -30,7 +30,10 @@
 //! Limits: the spinner looks for any unread input, so while a reader is held up by a full
 //! handler queue (its input stays unread) rounds end at once and spare nothing. With several
 //! worker threads there is still one spinner per server; it spares the wake-up of the worker
-//! it runs on.
+//! it runs on. While it spins (at most the budget, capped at 1 ms), may does not poll that
+//! worker's other sockets nor take in its global queue (new goroutines, goroutines woken from
+//! other threads): they wait for the round to end, as they would wait for any goroutine that
+//! runs that long.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
