@@ -63,9 +63,15 @@ fn client(addr: SocketAddr) -> TcpStream {
 }
 
 fn echo_server() -> Server<LinesCodec> {
+    echo_server_polling(Duration::ZERO)
+}
+
+/// The echo server, spinning up to `busy_poll` for input before its worker sleeps.
+fn echo_server_polling(busy_poll: Duration) -> Server<LinesCodec> {
     Server::builder()
         .addr("127.0.0.1:0")
         .codec(LinesCodec::new())
+        .busy_poll(busy_poll)
         .handler(|conn| {
             for frame in conn {
                 conn.send(frame)?;
@@ -99,7 +105,20 @@ fn echo_exact_bytes_and_stats() {
 
 #[test]
 fn many_clients_round_trips() {
-    let s = run(echo_server());
+    let st = round_trips(echo_server());
+    assert_eq!((st.spins, st.spin_hits), (0, 0), "busy polling is off by default");
+}
+
+#[test]
+fn many_clients_round_trips_with_busy_polling() {
+    let st = round_trips(echo_server_polling(Duration::from_micros(200)));
+    assert!(st.spins > 0, "the server never spun: {st:?}");
+    assert!(st.spin_hits <= st.spins, "{st:?}");
+}
+
+/// 40 clients, 100 lockstep round trips each; returns the stats after a graceful stop.
+fn round_trips(srv: Server<LinesCodec>) -> Stats {
+    let s = run(srv);
     const CLIENTS: usize = 40;
     const LINES: usize = 100;
     let threads: Vec<_> = (0..CLIENTS)
@@ -131,6 +150,7 @@ fn many_clients_round_trips() {
         st.closed_by[CloseReason::Eof] + st.closed_by[CloseReason::Shutdown],
         CLIENTS as u64
     );
+    st
 }
 
 #[test]
