@@ -94,7 +94,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         } else {
             goway::net::codec::DEFAULT_MAX_FRAME
         },
+        server: Arc::new(std::sync::OnceLock::new()),
     };
+    let handle_slot = info.server.clone();
     let handler_db = db.clone();
     let server = builder
         .handler(move |conn| {
@@ -127,6 +129,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Ok(())
         })
         .bind()?;
+    let _ = handle_slot.set(server.handle());
     // The sweeper: Go's `for range time.Tick(d)`.
     let sweep_db = db.clone();
     let sweep_every = Duration::from_millis(args.sweep_ms.max(1));
@@ -373,6 +376,8 @@ struct Client {
 struct ServerInfo {
     maxclients: usize,
     max_bulk: usize,
+    /// The server's counters for INFO, set once the server is bound.
+    server: Arc<std::sync::OnceLock<goway::net::ServerHandle>>,
 }
 
 enum Step {
@@ -623,12 +628,24 @@ impl Db {
             b"CONFIG" => config_cmd(req, info),
             b"INFO" => {
                 let (keys, expires) = self.dbsize();
+                let st = info.server.get().map(|h| h.stats()).unwrap_or_default();
                 Reply::Bulk(
                     format!(
                         "# Server\r\nredis_version:7.0.0\r\nredis_mode:standalone\r\n\
-                         server:goway-kv\r\n\r\n# Clients\r\nmaxclients:{}\r\n\r\n\
+                         server:goway-kv\r\n\r\n# Clients\r\nconnected_clients:{}\r\n\
+                         maxclients:{}\r\n\r\n# Stats\r\n\
+                         total_connections_received:{}\r\nrejected_connections:{}\r\n\
+                         total_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\n\
+                         busy_poll_spins:{}\r\nbusy_poll_hits:{}\r\n\r\n\
                          # Keyspace\r\ndb0:keys={keys},expires={expires},avg_ttl=0\r\n",
-                        info.maxclients
+                        st.active,
+                        info.maxclients,
+                        st.accepted,
+                        st.rejected,
+                        st.bytes_in,
+                        st.bytes_out,
+                        st.spins,
+                        st.spin_hits,
                     )
                     .into_bytes(),
                 )

@@ -255,7 +255,22 @@ fn tool_commands_for_redis_cli_and_benchmark() {
         error("ERR Client names cannot contain spaces, newlines or special characters.")
     );
     assert_eq!(c.cmd(&["CLIENT", "SETINFO", "lib-name", "x"]), ok());
-    assert!(matches!(c.cmd(&["INFO"]), Reply::Bulk(b) if b.starts_with(b"# Server")));
+    match c.cmd(&["INFO"]) {
+        Reply::Bulk(b) => {
+            let info = String::from_utf8(b).unwrap();
+            assert!(info.starts_with("# Server"), "{info}");
+            // The server's own counters, busy polling's included (kv spins by default).
+            for field in [
+                "connected_clients:",
+                "total_connections_received:",
+                "busy_poll_spins:",
+                "busy_poll_hits:",
+            ] {
+                assert!(info.contains(field), "no {field} in {info}");
+            }
+        }
+        r => panic!("INFO: {r:?}"),
+    }
 }
 
 #[test]

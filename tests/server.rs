@@ -106,7 +106,11 @@ fn echo_exact_bytes_and_stats() {
 #[test]
 fn many_clients_round_trips() {
     let st = round_trips(echo_server());
-    assert_eq!((st.spins, st.spin_hits), (0, 0), "busy polling is off by default");
+    assert_eq!(
+        (st.spins, st.spin_hits),
+        (0, 0),
+        "busy polling is off by default"
+    );
 }
 
 #[test]
