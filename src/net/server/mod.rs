@@ -550,7 +550,8 @@ impl<C: Codec> Builder<C, Arc<HandlerFn<C>>> {
     /// the file-descriptor limit cannot back it.
     ///
     /// # Errors
-    /// [`ServeError::Io`] if no address was set or binding failed;
+    /// [`ServeError::Io`] if no address was set, binding failed or the busy poller (see
+    /// [`busy_poll`](Builder::busy_poll)) could not start;
     /// [`ServeError::Limit`] when out of file descriptors.
     pub fn bind(self) -> Result<Server<C>, ServeError> {
         let fail = |e: io::Error| -> ServeError {
