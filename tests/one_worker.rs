@@ -458,18 +458,7 @@ fn a_busy_polling_server_leaves_the_worker_to_other_goroutines() {
     let _serial = setup();
     // The longest budget: every round the spinner runs may spin for a millisecond, on the
     // one worker, while the ping-pong below needs that worker for each of its hand-offs.
-    let server = goway::net::Server::builder()
-        .addr("127.0.0.1:0")
-        .codec(goway::net::codec::LinesCodec::new())
-        .busy_poll(Duration::from_millis(1))
-        .handler(|conn| {
-            for line in conn {
-                conn.send(line)?;
-            }
-            Ok(())
-        })
-        .bind()
-        .unwrap();
+    let server = common::line_echo_server(Duration::from_millis(1));
     let addr = server.local_addr().unwrap();
     let handle = server.handle();
     let serving = go!(move || server.serve());

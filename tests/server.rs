@@ -13,6 +13,8 @@ use goway::net::server::{CloseReason, ServeError, Stats};
 use goway::net::{ConnSender, Server, ServerHandle};
 use goway::runtime::JoinHandle;
 
+mod common;
+
 const WATCHDOG: Duration = Duration::from_secs(5);
 
 struct Running {
@@ -63,23 +65,7 @@ fn client(addr: SocketAddr) -> TcpStream {
 }
 
 fn echo_server() -> Server<LinesCodec> {
-    echo_server_polling(Duration::ZERO)
-}
-
-/// The echo server, spinning up to `busy_poll` for input before its worker sleeps.
-fn echo_server_polling(busy_poll: Duration) -> Server<LinesCodec> {
-    Server::builder()
-        .addr("127.0.0.1:0")
-        .codec(LinesCodec::new())
-        .busy_poll(busy_poll)
-        .handler(|conn| {
-            for frame in conn {
-                conn.send(frame)?;
-            }
-            Ok(())
-        })
-        .bind()
-        .unwrap()
+    common::line_echo_server(Duration::ZERO)
 }
 
 fn read_all(mut c: TcpStream) -> Vec<u8> {
@@ -115,7 +101,7 @@ fn many_clients_round_trips() {
 
 #[test]
 fn many_clients_round_trips_with_busy_polling() {
-    let st = round_trips(echo_server_polling(Duration::from_micros(200)));
+    let st = round_trips(common::line_echo_server(Duration::from_micros(200)));
     assert!(st.spins > 0, "the server never spun: {st:?}");
     assert!(st.spin_hits <= st.spins, "{st:?}");
 }
