@@ -66,7 +66,10 @@ fn round_trip<C: Codec<In = Vec<u8>, Out = Vec<u8>>>(mut c: C, no_newline: bool,
         let frames = random_frames(&mut rng, count, 300, no_newline);
         let mut wire = Vec::new();
         for f in &frames {
+            let before = wire.len();
             c.encode(f.clone(), &mut wire).unwrap();
+            // The write queue's byte bound counts frames by this size.
+            assert_eq!(C::encoded_len(f), wire.len() - before);
         }
         // Whole feed.
         let mut whole = Vec::new();

@@ -468,6 +468,8 @@ proptest! {
     fn reply_round_trip_and_prefixes(r in reply()) {
         let mut w = Vec::new();
         RespCodec::new().encode(r.clone(), &mut w).unwrap();
+        // The write queue's byte bound counts replies by this size: it must be exact.
+        prop_assert_eq!(<RespCodec as Codec>::encoded_len(&r), w.len());
         for n in 0..w.len() {
             prop_assert_eq!(Reply::decode(&w[..n], DEFAULT_MAX_BULK).unwrap(), None, "prefix {}", n);
         }

@@ -861,7 +861,9 @@ fn s13_senders_of_a_closed_connection_fail_without_hanging() {
     let e = timed_out.expect("the queue fills up");
     assert!(e.is_timeout(), "{e:?}");
     assert!(e.into_inner().len() >= 65_536);
-    assert!(sender.try_send(b"late".to_vec()).unwrap_err().is_full());
+    // Full by frames (write_queue 1) or by bytes (the default 1 MiB bound, counting what the
+    // stalled writer holds): a frame as large as the bound waits for an empty queue.
+    assert!(sender.try_send(vec![b'y'; 1 << 20]).unwrap_err().is_full());
     drop(c);
     wait_for("closed", || s.handle.stats().closed == 1);
     // After close: an error with the value back, never a hang or a panic.

@@ -694,3 +694,59 @@ fn a_reader_held_up_by_the_handler_is_not_idle() {
     let st = s.stop();
     assert_eq!(st.closed_by[CloseReason::IdleTimeout], 0, "{st:?}");
 }
+
+/// Frames a handler could queue (`send_timeout` succeeding) for a client that never reads,
+/// beyond those the writer had already written when the first send timed out.
+fn queued_behind_a_stalled_client(write_queue_bytes: usize) -> u64 {
+    const FRAME: usize = 60 << 10;
+    let (report_tx, report_rx) = chan::bounded::<u64>(1);
+    let srv = Server::builder()
+        .addr("127.0.0.1:0")
+        .codec(LinesCodec::new())
+        .write_queue(64)
+        .write_queue_bytes(write_queue_bytes)
+        .write_timeout(Duration::from_secs(20))
+        .handler(move |conn| {
+            let Some(_go) = conn.recv() else {
+                return Ok(());
+            };
+            let tx = conn.sender();
+            let mut sent = 0u64;
+            // Until the kernel's buffers are full and the write queue is too.
+            while tx
+                .send_timeout(vec![b'x'; FRAME - 1], Duration::from_millis(300))
+                .is_ok()
+            {
+                sent += 1;
+            }
+            let _ = report_tx.send(sent);
+            for _ in conn {}
+            Ok(())
+        })
+        .bind()
+        .unwrap();
+    let s = run(srv);
+    let c = client(s.addr);
+    (&c).write_all(b"go\n").unwrap();
+    // The client never reads.
+    let sent = report_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("handler report");
+    let written = s.handle.stats().frames_out;
+    // Closing with unread input resets the connection: the stalled writer fails.
+    drop(c);
+    let st = s.stop();
+    assert_eq!(st.active, 0);
+    sent - written
+}
+
+#[test]
+fn the_write_queue_holds_at_most_write_queue_bytes_for_a_stalled_client() {
+    // 60 KiB frames against a 100 KiB bound: one frame at a time waits to be written (a
+    // frame is queued once the bytes before it fit), whatever the frame bound (64).
+    let held = queued_behind_a_stalled_client(100 << 10);
+    assert!(held <= 2, "{held} frames held with a 100 KiB byte bound");
+    // Without the byte bound the 64-frame queue (and the writer's batch) fill up.
+    let held = queued_behind_a_stalled_client(0);
+    assert!(held >= 32, "{held} frames held without a byte bound");
+}

@@ -297,8 +297,11 @@ impl TcpStream {
     }
 
     /// Sets an absolute deadline for reads (Go's `SetReadDeadline`): reads fail with `TimedOut`
-    /// from then on, including one that is waiting. `None` clears it. A deadline in the past
-    /// makes the next read fail at once.
+    /// from then on, a read still waiting when the deadline passes included. `None` clears
+    /// it. A deadline in the past makes the next read fail at once. Unlike Go, it is set
+    /// through `&mut self`, so it cannot be moved while another goroutine is blocked reading
+    /// this stream; to end such a read from elsewhere, [`shutdown`](Self::shutdown) a clone
+    /// ([`try_clone`](Self::try_clone)) or the write half of a [`split`](Self::split).
     pub fn set_read_deadline(&mut self, t: Option<Instant>) {
         self.rd.deadline = t;
     }

@@ -73,6 +73,10 @@ impl Codec for LengthCodec {
         Ok(Some((src[HEADER..end].to_vec(), end)))
     }
 
+    fn encoded_len(frame: &Vec<u8>) -> usize {
+        HEADER + frame.len()
+    }
+
     fn encode(&mut self, frame: Vec<u8>, dst: &mut Vec<u8>) -> Result<(), EncodeError> {
         if frame.len() > self.max {
             return Err(EncodeError::FrameTooLarge {

@@ -76,6 +76,10 @@ impl Codec for LinesCodec {
         }
     }
 
+    fn encoded_len(frame: &Vec<u8>) -> usize {
+        frame.len() + 1
+    }
+
     fn encode(&mut self, frame: Vec<u8>, dst: &mut Vec<u8>) -> Result<(), EncodeError> {
         if frame.len() > self.max {
             return Err(EncodeError::FrameTooLarge {

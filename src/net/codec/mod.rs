@@ -96,6 +96,19 @@ pub trait Codec: Clone + Send + 'static {
     /// maximum size); the server logs it and closes the connection.
     fn encode(&mut self, frame: Self::Out, dst: &mut Vec<u8>) -> Result<(), EncodeError>;
 
+    /// How many bytes `frame` takes once encoded (an estimate will do). The server's write
+    /// queue counts it against [`Config::write_queue_bytes`](crate::net::server::Config::write_queue_bytes),
+    /// so that queued replies hold a bounded amount of memory. The default, 0, leaves the
+    /// frames of this codec out of the byte bound (only their number is bounded); the
+    /// built-in codecs return their exact encoded size.
+    fn encoded_len(frame: &Self::Out) -> usize
+    where
+        Self: Sized,
+    {
+        let _ = frame;
+        0
+    }
+
     /// Sets the largest frame this codec accepts. The server calls it with its `max_frame`
     /// setting before serving. The default ignores it: the server's reader still refuses to
     /// buffer more than `max_frame` bytes plus 64 KiB of one undecoded frame.

@@ -377,6 +377,45 @@ impl Reply {
         Reply::Bulk(b.into())
     }
 
+    /// The number of bytes [`encode`](Self::encode) appends, computed without encoding (and,
+    /// like it, without recursion).
+    ///
+    /// ```
+    /// use goway::net::codec::resp::Reply;
+    /// let r = Reply::Array(vec![Reply::bulk("abc"), Reply::Integer(-12), Reply::OK]);
+    /// let mut out = Vec::new();
+    /// r.encode(&mut out);
+    /// assert_eq!(r.encoded_len(), out.len());
+    /// ```
+    pub fn encoded_len(&self) -> usize {
+        let mut stack: Vec<std::slice::Iter<'_, Reply>> = Vec::new();
+        let mut cur = self;
+        let mut n = 0usize;
+        loop {
+            n = n.saturating_add(match cur {
+                Reply::Array(items) => {
+                    stack.push(items.iter());
+                    int_len(items.len() as i64)
+                }
+                Reply::Simple(t) | Reply::Error(t) => t.len() + 3,
+                Reply::Integer(v) => int_len(*v),
+                Reply::Bulk(b) => int_len(b.len() as i64) + b.len() + 2,
+                Reply::Null | Reply::NullArray => 5,
+            });
+            cur = loop {
+                let Some(top) = stack.last_mut() else {
+                    return n;
+                };
+                match top.next() {
+                    Some(next) => break next,
+                    None => {
+                        stack.pop();
+                    }
+                }
+            };
+        }
+    }
+
     /// Appends the encoding to `dst`.
     pub fn encode(&self, dst: &mut Vec<u8>) {
         // Iterators over the arrays being written, innermost last; allocated only for arrays.
@@ -534,6 +573,15 @@ fn put_line(dst: &mut Vec<u8>, prefix: u8, text: &[u8]) {
 }
 
 /// `<prefix><decimal v>\r\n` without allocating.
+/// The length of `put_int`'s output: prefix, sign, digits, CRLF.
+fn int_len(v: i64) -> usize {
+    let digits = v
+        .unsigned_abs()
+        .checked_ilog10()
+        .map_or(1, |d| d as usize + 1);
+    1 + usize::from(v < 0) + digits + 2
+}
+
 fn put_int(dst: &mut Vec<u8>, prefix: u8, v: i64) {
     let mut buf = [0u8; 24];
     let mut i = buf.len();
@@ -881,6 +929,10 @@ impl Codec for RespCodec {
         let req = std::mem::take(&mut p.req);
         *p = Partial::default();
         Ok(Some((req, used)))
+    }
+
+    fn encoded_len(frame: &Reply) -> usize {
+        frame.encoded_len()
     }
 
     fn encode(&mut self, frame: Reply, dst: &mut Vec<u8>) -> Result<(), EncodeError> {

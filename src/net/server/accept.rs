@@ -87,8 +87,12 @@ pub(crate) fn accept_loop<S>(
             Ok((s, peer)) => {
                 backoff.reset();
                 if closing() {
-                    // Shutdown began while we waited: this client is turned away with the
-                    // listener.
+                    // Shutdown began while we waited: this connection (shutdown's own wake-up
+                    // connection, or a client just too late) is closed with the listener, as
+                    // the clients still in its backlog are. Not counted as rejected: it was
+                    // never offered service.
+                    log::debug!(target: "goway::server", "shutting down: closing {peer}, accepted as the listener closed");
+                    drop(s);
                     return ServeError::ServerClosed;
                 }
                 on_conn(s, peer);
@@ -165,8 +169,12 @@ impl RefuseLog {
     }
 }
 
-/// Starts one accepted connection, or refuses it with `busy_reply` when the server is full
-/// or out of descriptors or goroutine stacks. Runs on the accept goroutine.
+/// Goroutines per connection: reader, handler, writer.
+pub(crate) const CONN_GOROUTINES: usize = 3;
+
+/// Starts one accepted connection, or refuses it with `busy_reply` (counted in `rejected`)
+/// when the server is full or the process is out of goroutine stacks. Runs on the accept
+/// goroutine.
 pub(crate) fn start_conn<C: Codec>(
     stream: AnyStream,
     peer: PeerAddr,
@@ -179,6 +187,18 @@ pub(crate) fn start_conn<C: Codec>(
     let st = &srv.stats;
     let max = srv.max_connections;
     let busy = srv.cfg.busy_reply.as_deref();
+    // The connection's goroutines must fit under the process's goroutine limit (memory
+    // mappings): refused here with the busy reply, not half-started.
+    let live = crate::runtime::num_goroutines();
+    if live.saturating_add(CONN_GOROUTINES) > crate::runtime::max_goroutines() {
+        st.rejected.fetch_add(1, Ordering::Relaxed);
+        stream.refuse(busy);
+        let limit = LimitError::GoroutineStacks {
+            max_map_count: error::max_map_count(),
+        };
+        log.warn(|| format!("refusing {peer}: {live} goroutines live: {limit}"));
+        return;
+    }
     if max > 0 && st.active.load(Ordering::Relaxed) >= max as u64 {
         // Counted before the client can see the refusal.
         st.rejected.fetch_add(1, Ordering::Relaxed);

@@ -13,6 +13,11 @@ use crate::net::codec::DEFAULT_MAX_FRAME;
 /// let cfg = goway::net::server::Config::default();
 /// assert_eq!(cfg.max_connections, 10_000);
 /// assert_eq!(cfg.read_timeout, Duration::from_secs(10));
+/// assert_eq!(cfg.idle_timeout, Duration::from_secs(60));
+/// assert_eq!(cfg.write_timeout, Duration::from_secs(10));
+/// assert_eq!((cfg.write_queue, cfg.write_queue_bytes), (64, 1 << 20));
+/// assert_eq!(cfg.max_frame, 1 << 20);
+/// assert_eq!(cfg.shutdown_grace, Duration::from_secs(30));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -45,6 +50,12 @@ pub struct Config {
     /// Frames the handler can queue for the writer before `send` blocks (backpressure to a
     /// slow client). Default 64. `0` makes every `send` wait for the writer (unbuffered).
     pub write_queue: usize,
+    /// Bytes of frames (as the codec's [`encoded_len`](crate::net::codec::Codec::encoded_len)
+    /// sizes them) the write queue can hold before `send` blocks, on top of the
+    /// `write_queue` frame count: with both, a slow client holds at most this much of the
+    /// server's memory in queued replies. A frame larger than the bound is queued alone.
+    /// Default 1 MiB. `0` means no byte bound (frames are counted only).
+    pub write_queue_bytes: usize,
     /// Decoded frames the reader can queue ahead of the handler before it stops reading.
     /// Default 64. `0` hands each frame over directly.
     pub read_queue: usize,
@@ -60,9 +71,9 @@ pub struct Config {
     /// Stack size of each connection's handler goroutine, in bytes. Default 0: the runtime's
     /// default (32 KiB, see `runtime::Config::stack_size`).
     pub handler_stack_size: usize,
-    /// Bytes written to a client refused because the server is full or out of resources, as
-    /// Redis writes `-ERR max number of clients reached`. Default none: the connection is
-    /// just closed.
+    /// Bytes written to a client refused because the server is full or the process is out of
+    /// goroutine stacks, as Redis writes `-ERR max number of clients reached`. Default none:
+    /// the connection is just closed.
     pub busy_reply: Option<Vec<u8>>,
     /// How long the server may spin looking for new input before its worker thread sleeps
     /// (busy polling, as Go's scheduler spins before parking a thread). A sleeping server is
@@ -83,6 +94,7 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(10),
             write_queue: 64,
+            write_queue_bytes: 1 << 20,
             read_queue: 64,
             write_buffer: 1 << 20,
             read_buffer: 64 << 10,
@@ -108,6 +120,7 @@ pub(crate) struct Effective {
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) write_timeout: Option<Duration>,
     pub(crate) write_queue: usize,
+    pub(crate) write_queue_bytes: usize,
     pub(crate) read_queue: usize,
     pub(crate) write_buffer: usize,
     pub(crate) read_buffer: usize,
@@ -128,6 +141,7 @@ impl Effective {
             idle_timeout: limit(c.idle_timeout),
             write_timeout: limit(c.write_timeout),
             write_queue: c.write_queue,
+            write_queue_bytes: c.write_queue_bytes,
             read_queue: c.read_queue,
             write_buffer: or(c.write_buffer, d.write_buffer),
             read_buffer: or(c.read_buffer, d.read_buffer),

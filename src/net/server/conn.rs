@@ -35,6 +35,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::ServerShared;
+use super::budget::{NoRoom, WriteBudget};
 use super::stats::CloseReason;
 use super::stream::{READ_BUF_START, Sock, SockWriter, give_read_buf, take_read_buf};
 use crate::chan::{
@@ -252,6 +253,10 @@ pub struct ConnSender<O> {
     tx: Sender<O>,
     /// Frames queued and not yet written (see the module docs).
     pending: Arc<AtomicUsize>,
+    /// Bytes queued and not yet written, bounded by `write_queue_bytes`.
+    budget: Arc<WriteBudget>,
+    /// The codec's [`Codec::encoded_len`].
+    size: fn(&O) -> usize,
     id: u64,
 }
 
@@ -260,6 +265,8 @@ impl<O> Clone for ConnSender<O> {
         ConnSender {
             tx: self.tx.clone(),
             pending: self.pending.clone(),
+            budget: self.budget.clone(),
+            size: self.size,
             id: self.id,
         }
     }
@@ -275,17 +282,24 @@ impl<O> fmt::Debug for ConnSender<O> {
 }
 
 impl<O> ConnSender<O> {
-    /// Queues `frame`, waiting while the write queue is full.
+    /// Queues `frame`, waiting while the write queue is full (`write_queue` frames, or
+    /// `write_queue_bytes` bytes, are waiting to be written).
     ///
     /// # Errors
     /// `SendError(frame)` once the connection is closing.
     pub fn send(&self, frame: O) -> Result<(), SendError<O>> {
         self.pending.fetch_add(1, Ordering::AcqRel);
-        self.tx.send(frame).inspect_err(|_| self.unqueued())
+        let n = (self.size)(&frame);
+        if !self.budget.try_take(n) && self.budget.take(n, None).is_err() {
+            self.unqueued(0);
+            return Err(SendError(frame));
+        }
+        self.tx.send(frame).inspect_err(|_| self.unqueued(n))
     }
 
-    /// A frame counted in `pending` was not queued after all.
-    fn unqueued(&self) {
+    /// A frame counted in `pending` (and `n` bytes of the budget) was not queued after all.
+    fn unqueued(&self, n: usize) {
+        self.budget.give_back(n);
         self.pending.fetch_sub(1, Ordering::AcqRel);
     }
 
@@ -295,8 +309,16 @@ impl<O> ConnSender<O> {
     /// # Errors
     /// `Full(frame)` if the queue is full, `Closed(frame)` once the connection is closing.
     pub fn try_send(&self, frame: O) -> Result<(), TrySendError<O>> {
+        if self.tx.is_closed() {
+            return Err(TrySendError::Closed(frame));
+        }
         self.pending.fetch_add(1, Ordering::AcqRel);
-        self.tx.try_send(frame).inspect_err(|_| self.unqueued())
+        let n = (self.size)(&frame);
+        if !self.budget.try_take(n) {
+            self.unqueued(0);
+            return Err(TrySendError::Full(frame));
+        }
+        self.tx.try_send(frame).inspect_err(|_| self.unqueued(n))
     }
 
     /// Queues `frame`, waiting at most `timeout` for room.
@@ -304,10 +326,26 @@ impl<O> ConnSender<O> {
     /// # Errors
     /// `Timeout(frame)` or `Closed(frame)`.
     pub fn send_timeout(&self, frame: O, timeout: Duration) -> Result<(), SendTimeoutError<O>> {
+        let deadline = Instant::now().checked_add(timeout);
         self.pending.fetch_add(1, Ordering::AcqRel);
+        let n = (self.size)(&frame);
+        if !self.budget.try_take(n) {
+            match self.budget.take(n, deadline) {
+                Ok(()) => {}
+                Err(NoRoom::Closed) => {
+                    self.unqueued(0);
+                    return Err(SendTimeoutError::Closed(frame));
+                }
+                Err(NoRoom::Timeout) => {
+                    self.unqueued(0);
+                    return Err(SendTimeoutError::Timeout(frame));
+                }
+            }
+        }
+        let left = deadline.map_or(timeout, |d| d.saturating_duration_since(Instant::now()));
         self.tx
-            .send_timeout(frame, timeout)
-            .inspect_err(|_| self.unqueued())
+            .send_timeout(frame, left)
+            .inspect_err(|_| self.unqueued(n))
     }
 
     /// `true` once the connection is closing: sends fail from then on.
@@ -336,6 +374,8 @@ pub(crate) struct ConnShared<O> {
     sock: Sock,
     /// Closed by `abort` so the writer stops and the handler's sends fail.
     out_tx: Sender<O>,
+    /// The write queue's byte bound; closed by `abort` so that senders waiting for room fail.
+    budget: Arc<WriteBudget>,
     /// Cancels the connection's context when it starts closing ([`Conn::done`]); dropped
     /// with the connection, which unregisters it from the server's context.
     cancel: CancelFunc,
@@ -432,6 +472,7 @@ impl<O: Send + 'static> ConnCtl for ConnShared<O> {
         self.cancel.cancel();
         self.sock.shutdown(Shutdown::Both);
         self.out_tx.close();
+        self.budget.close();
     }
 }
 
@@ -476,11 +517,13 @@ pub(crate) fn build<C: Codec>(
     let (ctx, cancel) = gocontext::with_cancel(&server.ctx);
     let done_rx = ctx.done();
     let (reader_alive_tx, reader_alive_rx) = chan::bounded(0);
+    let budget = Arc::new(WriteBudget::new(cfg.write_queue_bytes));
     let shared = Arc::new(ConnShared {
         id,
         peer,
         sock,
         out_tx: out_tx.clone(),
+        budget: budget.clone(),
         cancel,
         reason: AtomicU8::new(0),
         draining: AtomicBool::new(false),
@@ -516,6 +559,7 @@ pub(crate) fn build<C: Codec>(
         writer: WriterTask {
             out: out.clone(),
             pending: pending.clone(),
+            budget: budget.clone(),
             rx: out_rx,
             reader_alive: reader_alive_rx,
             exit: exit(),
@@ -526,6 +570,8 @@ pub(crate) fn build<C: Codec>(
                 tx: ConnSender {
                     tx: out_tx,
                     pending,
+                    budget,
+                    size: C::encoded_len,
                     id,
                 },
                 out,
@@ -855,6 +901,7 @@ fn io_reason(e: &io::Error) -> CloseReason {
 pub(crate) struct WriterTask<C: Codec> {
     out: Arc<GoMutex<WriteSide<C>>>,
     pending: Arc<AtomicUsize>,
+    budget: Arc<WriteBudget>,
     rx: Receiver<C::Out>,
     reader_alive: Receiver<()>,
     exit: Exit<C::Out>,
@@ -940,6 +987,7 @@ impl<C: Codec> WriterTask<C> {
             let out = &mut *out;
             out.buf.clear();
             let mut n = 1u64;
+            let mut bytes = C::encoded_len(&first);
             encode(&mut out.codec, first, &mut out.buf, &sh)?;
             while out.buf.len() < flush_at {
                 if self.rx.try_recv_many(&mut batch, WRITE_BATCH) == 0 {
@@ -947,10 +995,13 @@ impl<C: Codec> WriterTask<C> {
                 }
                 n += batch.len() as u64;
                 for f in batch.drain(..) {
+                    bytes += C::encoded_len(&f);
                     encode(&mut out.codec, f, &mut out.buf, &sh)?;
                 }
             }
             out.write(&sh, n)?;
+            // Written: senders waiting for room in the byte bound may go on.
+            self.budget.give_back(bytes);
             // Still under the mutex: the handler may write directly once this reaches 0.
             self.pending.fetch_sub(n as usize, Ordering::AcqRel);
         }

@@ -26,7 +26,7 @@ pub enum LimitError {
     /// The process is out of file descriptors (`EMFILE`/`ENFILE`).
     #[error(
         "out of file descriptors (RLIMIT_NOFILE soft limit {}): raise it with `ulimit -n` \
-         (LimitNOFILE= under systemd) or lower max_connections; each connection uses 3",
+         (LimitNOFILE= under systemd) or lower max_connections; each connection uses one",
         fmt_limit(*.soft_limit)
     )]
     FileDescriptors {

@@ -54,6 +54,7 @@
 //! ```
 
 pub(crate) mod accept;
+mod budget;
 mod busy;
 mod config;
 mod conn;
@@ -457,6 +458,12 @@ impl<C, H> Builder<C, H> {
         self
     }
 
+    /// See [`Config::write_queue_bytes`] (default 1 MiB of queued replies; 0: no byte bound).
+    pub fn write_queue_bytes(mut self, bytes: usize) -> Self {
+        self.cfg.write_queue_bytes = bytes;
+        self
+    }
+
     /// See [`Config::read_queue`] (default 64 frames; 0: unbuffered).
     pub fn read_queue(mut self, frames: usize) -> Self {
         self.cfg.read_queue = frames;
@@ -600,11 +607,15 @@ impl<C: Codec> Builder<C, Arc<HandlerFn<C>>> {
                 max = allowed;
             }
         }
-        if let Some(maps) = error::max_map_count() {
-            let need = (max as u64).saturating_mul(6);
-            if need > maps {
-                log::warn!(target: "goway::server", "max_connections {max} may need {need} memory mappings for goroutine stacks but vm.max_map_count is {maps}: connections beyond it are refused; raise it with `sysctl -w vm.max_map_count=N`");
-            }
+        // Each connection runs three goroutines; the process can hold `max_goroutines()`.
+        let need = max
+            .saturating_mul(accept::CONN_GOROUTINES)
+            .saturating_add(1);
+        let cap = crate::runtime::max_goroutines();
+        if need > cap {
+            let maps =
+                error::max_map_count().map_or_else(|| "unknown".to_string(), |m| m.to_string());
+            log::warn!(target: "goway::server", "max_connections {max} needs {need} goroutines but this process can hold about {cap} (vm.max_map_count {maps}: each goroutine stack takes 2 memory mappings): about {} connections can be served, the rest are refused; raise it with `sysctl -w vm.max_map_count=N`", cap / accept::CONN_GOROUTINES);
         }
         let busy = match cfg.busy_poll {
             Some(budget) => Some(busy::BusyPoll::start(budget).map_err(fail)?.0),

@@ -116,7 +116,10 @@ pub struct Stats {
     pub active: u64,
     /// Connections accepted and served (refused ones are in `rejected`).
     pub accepted: u64,
-    /// Connections refused at accept: over `max_connections`, or the server shutting down.
+    /// Connections refused at accept, with the busy reply: over `max_connections`, or out of
+    /// goroutine stacks (see [`runtime::max_goroutines`](crate::runtime::max_goroutines)). A
+    /// connection accepted just as shutdown closes the listener is closed with it, like the
+    /// clients still in the listener's backlog, and not counted.
     pub rejected: u64,
     /// Connections closed, in total.
     pub closed: u64,
