@@ -525,6 +525,63 @@ fn s6_idle_connections_close_and_a_shorter_pause_is_fine() {
     assert!(st.closed_by[CloseReason::IdleTimeout] >= 1, "{st:?}");
 }
 
+/// Waits `pause` for anything from the server and asserts nothing came: no reply, no close.
+/// The bounded receive is the pause itself (the scenario's silence), not a synchronisation.
+fn assert_silent_for(c: &mut TcpStream, pause: Duration) {
+    c.set_read_timeout(Some(pause)).unwrap();
+    let t = Instant::now();
+    let mut b = [0u8; 1];
+    match c.read(&mut b) {
+        Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut => {}
+        other => panic!(
+            "after {:?} of silence the server sent {other:?}",
+            t.elapsed()
+        ),
+    }
+    assert!(t.elapsed() >= pause, "{:?}", t.elapsed());
+    c.set_read_timeout(Some(WATCHDOG)).unwrap();
+}
+
+#[test]
+fn s6_the_frame_clock_starts_at_the_first_byte() {
+    const R: Duration = Duration::from_millis(300);
+    let s = run(lines_echo({
+        let mut c = goway::net::server::Config::default();
+        c.read_timeout = R;
+        c.idle_timeout = Duration::from_secs(10);
+        c
+    }));
+    let mut c = client(s.addr);
+    let mut r = BufReader::new(c.try_clone().unwrap());
+    let mut line = String::new();
+    // Silent for 2R after accept, then again after a frame: neither pause is a frame in
+    // progress, so neither counts against the read timeout (only the 10 s idle one).
+    for i in 0..2 {
+        assert_silent_for(&mut c, 2 * R);
+        writeln!(c, "frame {i}").unwrap();
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        assert_eq!(line, format!("frame {i}\n"));
+    }
+    // Part of a frame and nothing more: its clock runs from this first byte.
+    let t = Instant::now();
+    c.write_all(b"part").unwrap();
+    let (got, _) = read_to_close(&mut c);
+    let took = t.elapsed();
+    assert!(got.is_empty(), "{got:?}");
+    // The server reads the first byte after `t`, so closing before R would be a bug: no slack
+    // below. Above, 2R of slack for a loaded machine.
+    assert!(
+        took >= R && took < 3 * R,
+        "closed {took:?} after the first byte"
+    );
+    drop((c, r));
+    let st = s.stop();
+    assert_eq!(st.closed_by[CloseReason::ReadTimeout], 1, "{st:?}");
+    assert_eq!((st.accepted, st.closed), (1, 1), "{st:?}");
+    assert_eq!(st.frames_in, 2, "{st:?}");
+}
+
 // ----- S7 ----------------------------------------------------------------------------------
 
 #[test]
