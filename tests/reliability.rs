@@ -629,26 +629,39 @@ fn s7_over_max_connections_get_the_busy_reply() {
 
 // ----- S8 ----------------------------------------------------------------------------------
 
-/// The child side of S8: run with `GOWAY_S8_CHILD=1` under `ulimit -n 64`.
+/// The child side of S8: run with `GOWAY_S8_CHILD=1` under `ulimit -n 64`. Driven line by
+/// line over stdin by the parent; each step answers with a tagged line on stdout.
 #[test]
 #[ignore = "run by s8_descriptor_exhaustion_backs_off_and_recovers in a child process"]
 fn s8_child() {
     if std::env::var_os("GOWAY_S8_CHILD").is_none() {
         return;
     }
+    let next_cmd = || {
+        let mut cmd = String::new();
+        std::io::stdin().read_line(&mut cmd).unwrap();
+    };
     let s = run(lines_echo(goway::net::server::Config::default()));
+    println!("LISTENING {}", s.addr);
+    next_cmd(); // the parent's early connection is served
     // Use up every descriptor left, as other work in the process might.
     let mut hog = Vec::new();
     while let Ok(f) = std::fs::File::open("/dev/null") {
         hog.push(f);
     }
-    println!("READY {} {}", s.addr, hog.len());
-    let mut cmd = String::new();
-    std::io::stdin().read_line(&mut cmd).unwrap();
+    println!("READY {}", hog.len());
+    next_cmd(); // clients are queued in the backlog
+    wait_for("the accept loop backing off", || {
+        logged("accept error") >= 3
+    });
+    println!("BACKING_OFF");
+    next_cmd(); // the measurement window is over
+    // Still backing off at the end of the window: nothing but the early connection accepted.
+    let errors = logged("accept error");
+    let accepted = s.handle.stats().accepted;
     drop(hog);
-    println!("RELEASED");
-    cmd.clear();
-    std::io::stdin().read_line(&mut cmd).unwrap();
+    println!("RELEASED accepted={accepted} errors={errors}");
+    next_cmd();
     s.stop();
     println!("STOPPED");
 }
@@ -659,6 +672,14 @@ fn cpu_ticks(pid: u32) -> u64 {
     let rest = &stat[stat.rfind(')').unwrap() + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
     f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+/// One echo round trip on an open connection.
+fn echo(c: &mut TcpStream, r: &mut BufReader<TcpStream>, msg: &str) {
+    writeln!(c, "{msg}").unwrap();
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    assert_eq!(line, format!("{msg}\n"));
 }
 
 #[cfg(target_os = "linux")]
@@ -681,25 +702,46 @@ fn s8_descriptor_exhaustion_backs_off_and_recovers() {
     let pid = child.id();
     let mut stdin = child.stdin.take().unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    let addr: SocketAddr = loop {
-        line.clear();
-        assert!(out.read_line(&mut line).unwrap() > 0, "child ended early");
-        // libtest prints "test s8_child ... " on the same line.
-        if let Some(at) = line.find("READY ") {
-            break line[at + 6..]
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .parse()
-                .unwrap();
+    // The rest of the child's next line tagged `tag` (libtest may print "test s8_child ... "
+    // on the same line).
+    let mut expect = |tag: &str| -> String {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            assert!(out.read_line(&mut line).unwrap() > 0, "child ended early");
+            if let Some(at) = line.find(tag) {
+                return line[at + tag.len()..].trim().to_owned();
+            }
         }
     };
+    let addr: SocketAddr = expect("LISTENING ").parse().unwrap();
+    // A connection opened before the descriptors run out, served once.
+    let mut early = client(addr);
+    let mut early_r = BufReader::new(early.try_clone().unwrap());
+    echo(&mut early, &mut early_r, "before");
+    writeln!(stdin, "hog").unwrap();
+    expect("READY ");
     // 80 clients queue up while the server has no descriptor to accept them with.
     let clients: Vec<TcpStream> = (0..80).map(|_| client(addr)).collect();
+    writeln!(stdin, "queued").unwrap();
+    expect("BACKING_OFF");
     let cpu0 = cpu_ticks(pid);
     let t = Instant::now();
-    std::thread::sleep(Duration::from_secs(2)); // a measurement window, not a synchronisation
+    // A measurement window of 2 s (not a synchronisation): the early connection keeps being
+    // served all along, a round trip every 200 ms.
+    let window = Duration::from_secs(2);
+    let mut trips = 0;
+    while t.elapsed() < window {
+        let rt = Instant::now();
+        echo(&mut early, &mut early_r, &format!("during {trips}"));
+        assert!(
+            rt.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            rt.elapsed()
+        );
+        trips += 1;
+        std::thread::sleep(Duration::from_millis(200).min(window.saturating_sub(t.elapsed())));
+    }
     let cpu = cpu_ticks(pid) - cpu0;
     let secs = t.elapsed().as_secs_f64();
     // Ticks are 10 ms (CLK_TCK 100): a busy accept loop would burn ~2 s of CPU here.
@@ -709,13 +751,19 @@ fn s8_descriptor_exhaustion_backs_off_and_recovers() {
     );
     drop(clients);
     writeln!(stdin, "release").unwrap();
-    loop {
-        line.clear();
-        assert!(out.read_line(&mut line).unwrap() > 0, "child ended early");
-        if line.contains("RELEASED") {
-            break;
-        }
-    }
+    // The round trips above happened while the accept loop was failing: it accepted nothing
+    // but the early connection, and kept retrying.
+    let released = expect("RELEASED ");
+    let field = |name: &str| -> usize {
+        let v = released
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name} in {released:?}"));
+        v.parse().unwrap()
+    };
+    assert_eq!(field("accepted="), 1, "{released}");
+    assert!(field("errors=") > 3, "{released}");
+    assert!(trips >= 5, "{trips} round trips during the window");
     // Recovered: a new client is served once the backlog of closed ones is drained.
     let end = Instant::now() + WATCHDOG;
     loop {
@@ -727,13 +775,15 @@ fn s8_descriptor_exhaustion_backs_off_and_recovers() {
         }
         assert!(Instant::now() < end, "server did not recover");
     }
-    writeln!(stdin, "stop").unwrap();
-    loop {
-        line.clear();
-        if out.read_line(&mut line).unwrap() == 0 {
-            break;
-        }
+    // And the early connection is still served after the recovery.
+    for i in 0..3 {
+        echo(&mut early, &mut early_r, &format!("after {i}"));
     }
+    drop((early, early_r));
+    writeln!(stdin, "stop").unwrap();
+    expect("STOPPED");
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
     let status = child.wait().unwrap();
     assert!(status.success(), "child failed: {status}");
 }
