@@ -7,7 +7,8 @@
 //! Deviations from the catalogue, to keep the suite fast on 2 cores: loop counts are scaled
 //! down (`STRESS`); S2 uses a 64 KiB limit instead of 1 MiB; S4 cannot set `SO_LINGER=0`
 //! without `libc`, so it provokes the RST the classic way (closing with unread data); S5 uses
-//! large replies instead of `SO_RCVBUF=4K`; RSS is not measured. Waits poll a condition every
+//! large replies instead of `SO_RCVBUF=4K` (and times its close from the last write progress
+//! `/proc/net/tcp` shows); RSS is not measured. Waits poll a condition every
 //! few milliseconds up to a 5 s watchdog: they never sleep to synchronise.
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
@@ -121,6 +122,43 @@ fn round_trip(addr: SocketAddr, msg: &str) {
     let mut line = String::new();
     BufReader::new(c).read_line(&mut line).unwrap();
     assert_eq!(line, format!("{msg}\n"));
+}
+
+/// One echo round trip on an open connection.
+fn echo(c: &mut TcpStream, r: &mut BufReader<TcpStream>, msg: &str) {
+    writeln!(c, "{msg}").unwrap();
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    assert_eq!(line, format!("{msg}\n"));
+}
+
+/// The kernel's count of bytes a loopback server has sent to `client` that it has not read:
+/// the client socket's receive queue plus the server socket's send queue, from
+/// `/proc/net/tcp` (Linux). 0 if either socket has left `ESTABLISHED`.
+fn unread_by(client: SocketAddr, server: SocketAddr) -> u64 {
+    let port = |a: SocketAddr| format!(":{:04X}", a.port());
+    let (c, sv) = (port(client), port(server));
+    let tab = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let (mut total, mut found) = (0, 0);
+    for l in tab.lines().skip(1) {
+        // sl local rem st tx_queue:rx_queue ...
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let (tx, rx) = f[4].split_once(':').unwrap();
+        let q = |h: &str| u64::from_str_radix(h, 16).unwrap();
+        let mine = if f[1].ends_with(&c) && f[2].ends_with(&sv) {
+            q(rx)
+        } else if f[1].ends_with(&sv) && f[2].ends_with(&c) {
+            q(tx)
+        } else {
+            continue;
+        };
+        if f[3] != "01" {
+            return 0;
+        }
+        total += mine;
+        found += 1;
+    }
+    if found == 2 { total } else { 0 }
 }
 
 /// Handler panics are expected here: keep their default stderr report out of the test
@@ -389,14 +427,16 @@ fn s4_reset_mid_write_cancels_the_connection() {
 
 #[test]
 fn s5_slow_reader_is_closed_by_write_timeout_and_others_are_served() {
+    const W: Duration = Duration::from_millis(300);
+    const REPLY: usize = 60_000;
     let srv = Server::builder()
         .addr("127.0.0.1:0")
         .codec(LinesCodec::new())
-        .write_timeout(Duration::from_millis(300))
+        .write_timeout(W)
         .handler(|conn| {
             for f in conn {
                 if f == b"big" {
-                    conn.send(vec![b'b'; 60_000])?;
+                    conn.send(vec![b'b'; REPLY])?;
                 } else {
                     conn.send(f)?;
                 }
@@ -408,6 +448,7 @@ fn s5_slow_reader_is_closed_by_write_timeout_and_others_are_served() {
     let s = run(srv);
     // The slow client pipelines requests for 60 KB replies and never reads.
     let mut slow = client(s.addr);
+    let slow_addr = slow.local_addr().unwrap();
     slow.set_write_timeout(Some(Duration::from_millis(200)))
         .unwrap();
     let started = Instant::now();
@@ -420,24 +461,54 @@ fn s5_slow_reader_is_closed_by_write_timeout_and_others_are_served() {
         slow
     });
     // Meanwhile another client is served promptly.
-    let t = Instant::now();
-    let mut c = client(s.addr);
-    let mut r = BufReader::new(c.try_clone().unwrap());
-    let mut line = String::new();
-    for i in 0..100 {
-        writeln!(c, "{i}").unwrap();
-        line.clear();
-        r.read_line(&mut line).unwrap();
-        assert_eq!(line, format!("{i}\n"));
-    }
-    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
-    wait_for("write timeout", || {
-        s.handle.stats().closed_by[CloseReason::WriteTimeout] == 1
+    let addr = s.addr;
+    let other = std::thread::spawn(move || {
+        let t = Instant::now();
+        let mut c = client(addr);
+        let mut r = BufReader::new(c.try_clone().unwrap());
+        for i in 0..100 {
+            echo(&mut c, &mut r, &i.to_string());
+        }
+        t.elapsed()
     });
-    assert!(started.elapsed() < WATCHDOG);
+    // When did the server's writes to the slow client stop progressing? `bytes_out` cannot
+    // tell: it counts a written buffer only once all of it is written, and the writer holds
+    // up to 1 MiB. The kernel can: as the client never reads, `unread_by` is what the server
+    // wrote plus what reached the client unacknowledged. It reaches a new maximum when the
+    // server writes, or when the client's window opens (which lets the blocked writer write
+    // at once); acks only lower it. So the start is the last new maximum seen (a one-byte
+    // rise is the close's FIN, not a write). The writes stop twice: when the socket buffers
+    // fill (~30 ms), then after the TCP zero-window probe (~230 ms) lets a few hundred KB
+    // more in; measured from the first, the close would come ~W + 200 ms later.
+    let mut most = 0;
+    let mut last_progress = started;
+    let closed_after = loop {
+        let in_kernel = unread_by(slow_addr, s.addr);
+        let now = Instant::now();
+        if in_kernel > most + 1 {
+            most = in_kernel;
+            last_progress = now;
+        }
+        let st = s.handle.stats();
+        if st.closed_by[CloseReason::WriteTimeout] == 1 {
+            break Instant::now() - last_progress;
+        }
+        assert!(started.elapsed() < WATCHDOG, "no write timeout: {st:?}");
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    // Closed within 2W of the last progress (W of slack for a loaded machine), and not
+    // before about W (W/2: the polling can see the last progress late).
+    assert!(
+        closed_after >= W / 2 && closed_after <= 2 * W,
+        "closed {closed_after:?} after the last write progress ({:?} after the start, {most} \
+         bytes written)",
+        last_progress - started
+    );
+    let took = other.join().unwrap();
+    assert!(took < Duration::from_secs(1), "{took:?}");
     drop(writer.join().unwrap());
-    drop((c, r));
-    s.stop();
+    let st = s.stop();
+    assert_eq!(st.closed_by[CloseReason::WriteTimeout], 1, "{st:?}");
 }
 
 // ----- S6 ----------------------------------------------------------------------------------
@@ -672,14 +743,6 @@ fn cpu_ticks(pid: u32) -> u64 {
     let rest = &stat[stat.rfind(')').unwrap() + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
     f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
-}
-
-/// One echo round trip on an open connection.
-fn echo(c: &mut TcpStream, r: &mut BufReader<TcpStream>, msg: &str) {
-    writeln!(c, "{msg}").unwrap();
-    let mut line = String::new();
-    r.read_line(&mut line).unwrap();
-    assert_eq!(line, format!("{msg}\n"));
 }
 
 #[cfg(target_os = "linux")]
