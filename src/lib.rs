@@ -1,6 +1,16 @@
 #![doc = include_str!("../docs/guide.md")]
 #![warn(missing_docs, missing_debug_implementations, unsafe_op_in_unsafe_fn)]
 
+// A goroutine's panic ends that goroutine (`join` returns `Err`) and a server handler's panic
+// ends only its connection (RELIABILITY.md S9): both need unwinding. Under `panic = "abort"`
+// one bad request would take the whole process down, so goway refuses to build.
+#[cfg(panic = "abort")]
+compile_error!(
+    "goway needs panic = \"unwind\": it contains goroutine and handler panics with \
+     catch_unwind, which panic = \"abort\" turns into process aborts (set panic = \"unwind\" \
+     in the Cargo profile)"
+);
+
 #[macro_use]
 mod macros;
 

@@ -292,6 +292,59 @@ fn unix_sockets_round_trip_and_time_out() {
 }
 
 #[test]
+fn unix_deadlines_write_timeouts_and_half_shutdown() {
+    let (mut a, mut b) = UnixStream::pair().unwrap();
+    let mut buf = [0u8; 64 << 10];
+    // A read deadline in the past fails at once; clearing it lets the read succeed.
+    b.set_read_deadline(Some(Instant::now()));
+    assert_eq!(b.read(&mut buf).unwrap_err().kind(), ErrorKind::TimedOut);
+    b.set_read_deadline(None);
+    a.write_all(b"y").unwrap();
+    assert_eq!(b.read(&mut buf).unwrap(), 1);
+    // Nobody reads `b`: writes fill the socket buffer, then the write timeout fires.
+    a.set_write_timeout(Some(Duration::from_millis(30)))
+        .unwrap();
+    let err = loop {
+        if let Err(e) = a.write(&buf) {
+            break e;
+        }
+    };
+    assert_eq!(err.kind(), ErrorKind::TimedOut);
+    // The same with a write deadline, on a split half.
+    let (_ra, mut wa) = a.split().unwrap();
+    wa.set_write_timeout(None).unwrap();
+    wa.set_write_deadline(Some(Instant::now() + Duration::from_millis(30)));
+    assert_eq!(wa.write(&buf).unwrap_err().kind(), ErrorKind::TimedOut);
+    // Halves: peer address (unnamed for a pair), and a write half's shutdown gives EOF to a
+    // read blocked in another goroutine.
+    let (mut rb, wb) = b.split().unwrap();
+    assert!(rb.peer_addr().unwrap().as_pathname().is_none());
+    assert!(wa.peer_addr().is_ok() && wb.peer_addr().is_ok());
+    let (started_tx, started_rx) = chan::bounded::<()>(1);
+    let reader = go!(move || {
+        let _ = started_tx.send(());
+        let mut n = 0usize;
+        let mut small = [0u8; 4096];
+        // Drain what is buffered, then block until the peer's shutdown gives EOF.
+        loop {
+            match rb.read(&mut small) {
+                Ok(0) => return Ok(n),
+                Ok(k) => n += k,
+                Err(e) => return Err(e),
+            }
+        }
+    });
+    started_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    wa.shutdown(Shutdown::Write).unwrap();
+    let drained = reader
+        .join()
+        .unwrap()
+        .expect("EOF after the peer's shutdown");
+    assert!(drained > 0);
+    wb.shutdown(Shutdown::Both).unwrap();
+}
+
+#[test]
 fn close_wakes_a_waiting_accept_in_a_goroutine_or_a_thread() {
     use std::sync::Arc;
     // One waiter per listener at a time (may keeps one waiter per socket): a goroutine...

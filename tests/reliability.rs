@@ -997,6 +997,40 @@ fn s10_grace_over_cuts_off_and_reports() {
     assert_eq!(st.frames_out, 0);
 }
 
+#[test]
+fn s10_a_context_shutdown_reports_its_cut_offs_too() {
+    // The same long job, but the shutdown comes from the server's context: nobody calls
+    // `shutdown`, so the report is read with `wait_shutdown`.
+    let (ctx, cancel) = goway::context::with_cancel(&goway::context::background());
+    let srv = Server::builder()
+        .addr("127.0.0.1:0")
+        .codec(LinesCodec::new())
+        .context(&ctx)
+        .shutdown_grace(Duration::from_millis(300))
+        .handler(|conn| {
+            for f in conn {
+                goway::time::sleep(Duration::from_millis(1200));
+                conn.send(f)?;
+            }
+            Ok(())
+        })
+        .bind()
+        .unwrap();
+    let s = run(srv);
+    assert_eq!(s.handle.wait_shutdown(Duration::ZERO), None, "none yet");
+    let mut c = client(s.addr);
+    c.write_all(b"job\n").unwrap();
+    wait_for("job started", || s.handle.stats().frames_in == 1);
+    cancel.cancel();
+    assert_eq!(
+        s.handle.wait_shutdown(WATCHDOG),
+        Some(Err(ShutdownError::Timeout { cut_off: 1 }))
+    );
+    assert!(read_to_close(&mut c).0.is_empty());
+    let st = s.finish();
+    assert_eq!(st.closed_by[CloseReason::CutOff], 1);
+}
+
 // ----- S13 ---------------------------------------------------------------------------------
 
 #[test]

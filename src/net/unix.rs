@@ -310,6 +310,23 @@ impl UnixReadHalf {
     pub fn set_read_deadline(&mut self, t: Option<Instant>) {
         self.rd.deadline = t;
     }
+
+    /// The peer's address.
+    ///
+    /// # Errors
+    /// As `getpeername(2)`.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.io.inner().peer_addr()
+    }
+
+    /// Shuts down part or all of the connection (it affects both halves): from another
+    /// goroutine, `Shutdown::Read` ends a read blocked on this half.
+    ///
+    /// # Errors
+    /// As `shutdown(2)`.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.io.inner().shutdown(how)
+    }
 }
 
 impl UnixWriteHalf {
@@ -326,6 +343,23 @@ impl UnixWriteHalf {
     /// Sets an absolute write deadline (`None` clears it).
     pub fn set_write_deadline(&mut self, t: Option<Instant>) {
         self.wr.deadline = t;
+    }
+
+    /// The peer's address.
+    ///
+    /// # Errors
+    /// As `getpeername(2)`.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.io.inner().peer_addr()
+    }
+
+    /// Shuts down part or all of the connection (it affects both halves);
+    /// `Shutdown::Write` sends EOF to the peer.
+    ///
+    /// # Errors
+    /// As `shutdown(2)`.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.io.inner().shutdown(how)
     }
 }
 

@@ -743,10 +743,13 @@ impl<C: Codec> ReaderTask<C> {
                 }
                 if end == buf.len() {
                     if buf.len() >= hard_cap {
-                        return self.protocol_error(DecodeError::FrameTooLarge {
-                            len: end,
-                            max: cfg.max_frame,
-                        });
+                        return self.protocol_error(
+                            DecodeError::FrameTooLarge {
+                                len: end,
+                                max: cfg.max_frame,
+                            },
+                            &buf[start..end],
+                        );
                     }
                     let target = if buf.len() < grow_to {
                         grow_to.min(buf.len() * 2)
@@ -816,7 +819,7 @@ impl<C: Codec> ReaderTask<C> {
                     Ok(None) => break,
                     Err(e) => {
                         stats.frames_in.fetch_add(got, Ordering::Relaxed);
-                        return self.protocol_error(e);
+                        return self.protocol_error(e, &buf[start..end]);
                     }
                 }
             }
@@ -871,9 +874,10 @@ impl<C: Codec> ReaderTask<C> {
         sh.waiting.load(Ordering::Relaxed) && self.tx.is_empty() && sh.out_tx.is_empty()
     }
 
-    fn protocol_error(&mut self, e: DecodeError) -> Stop {
+    /// `input`: the undecodable bytes, from the frame's start (logged escaped).
+    fn protocol_error(&mut self, e: DecodeError, input: &[u8]) -> Stop {
         let sh = &self.exit.0;
-        log::debug!(target: "goway::server", "conn {} {}: {e}; closing", sh.id, sh.peer);
+        log::debug!(target: "goway::server", "conn {} {}: {e}; closing; input: {}", sh.id, sh.peer, dump(input));
         if let Some(reply) = self.codec.error_reply(&e) {
             *sh.error_reply.lock() = Some(reply);
         }
@@ -881,6 +885,20 @@ impl<C: Codec> ReaderTask<C> {
             DecodeError::FrameTooLarge { .. } => CloseReason::FrameTooLarge,
             _ => CloseReason::Protocol,
         })
+    }
+}
+
+/// Most bytes of bad input a log line shows.
+const DUMP_MAX: usize = 64;
+
+/// Bad input for a log line: its first bytes, escaped (`\r`, `\x00`, ...) and quoted, and
+/// the total length when it was cut.
+fn dump(input: &[u8]) -> String {
+    let shown = &input[..input.len().min(DUMP_MAX)];
+    if shown.len() < input.len() {
+        format!("\"{}\"... ({} bytes)", shown.escape_ascii(), input.len())
+    } else {
+        format!("\"{}\"", shown.escape_ascii())
     }
 }
 
@@ -1006,5 +1024,20 @@ impl<C: Codec> WriterTask<C> {
             self.pending.fetch_sub(n as usize, Ordering::AcqRel);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_input_is_dumped_escaped_and_cut() {
+        assert_eq!(dump(b"GET /\r\n\x00\xff\""), r#""GET /\r\n\x00\xff\"""#);
+        let long = vec![b'a'; 100];
+        assert_eq!(
+            dump(&long),
+            format!("\"{}\"... (100 bytes)", "a".repeat(64))
+        );
     }
 }

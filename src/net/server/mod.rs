@@ -138,6 +138,11 @@ pub(crate) struct ServerShared {
     /// clones; shutdown drops this one, so `all_done` closes when they are all gone.
     pub(crate) alive: Mutex<Option<Sender<()>>>,
     pub(crate) all_done: Receiver<()>,
+    /// The outcome of the last finished shutdown, whatever started it.
+    pub(crate) outcome: Mutex<Option<Result<ShutdownReport, ShutdownError>>>,
+    /// Dropped (closing `outcome_rx`) when the first shutdown has finished.
+    pub(crate) outcome_tx: Mutex<Option<Sender<()>>>,
+    outcome_rx: Receiver<()>,
     pub(crate) listen: ListenAddr,
     /// Parent of every connection's context.
     pub(crate) ctx: Context,
@@ -325,6 +330,39 @@ impl ServerHandle {
             Ok(_) => 0,
             Err(ShutdownError::Timeout { cut_off }) => cut_off,
         }
+    }
+
+    /// Waits up to `timeout` for a shutdown to finish, whatever started it (a call to
+    /// [`shutdown`](Self::shutdown), a [`shutdown_on`](Builder::shutdown_on) signal, the
+    /// server's [`context`](Builder::context) being cancelled), and returns its outcome, as
+    /// `shutdown` would have: how many connections drained, or how many were cut off after
+    /// the grace period. `None` if no shutdown finished in time.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use goway::net::{Server, codec::LinesCodec};
+    ///
+    /// let (ctx, cancel) = goway::context::with_cancel(&goway::context::background());
+    /// let srv = Server::builder()
+    ///     .addr("127.0.0.1:0")
+    ///     .codec(LinesCodec::new())
+    ///     .context(&ctx)
+    ///     .handler(|conn| { for f in conn { conn.send(f)?; } Ok(()) })
+    ///     .bind()
+    ///     .unwrap();
+    /// let h = srv.handle();
+    /// let serving = goway::go!(move || srv.serve());
+    /// cancel.cancel();
+    /// let outcome = h.wait_shutdown(Duration::from_secs(5)).expect("shut down");
+    /// assert_eq!(outcome.unwrap().drained, 0);
+    /// assert!(serving.join().unwrap().is_err()); // ServerClosed
+    /// ```
+    pub fn wait_shutdown(
+        &self,
+        timeout: Duration,
+    ) -> Option<Result<ShutdownReport, ShutdownError>> {
+        let _ = self.shared.outcome_rx.recv_timeout(timeout);
+        *self.shared.outcome.lock()
     }
 
     /// `true` once a shutdown has started.
@@ -625,6 +663,7 @@ impl<C: Codec> Builder<C, Arc<HandlerFn<C>>> {
         codec.set_max_frame(cfg.max_frame);
         let (shutdown_tx, shutdown_rx) = chan::bounded(0);
         let (alive, all_done) = chan::bounded(0);
+        let (outcome_tx, outcome_rx) = chan::bounded(0);
         let shared = Arc::new(ServerShared {
             cfg,
             max_connections: max,
@@ -637,6 +676,9 @@ impl<C: Codec> Builder<C, Arc<HandlerFn<C>>> {
             shutdown_rx,
             alive: Mutex::new(Some(alive)),
             all_done,
+            outcome: Mutex::new(None),
+            outcome_tx: Mutex::new(Some(outcome_tx)),
+            outcome_rx,
             listen,
             ctx: self.ctx.unwrap_or_else(gocontext::background),
             busy,

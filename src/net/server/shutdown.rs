@@ -27,6 +27,17 @@ pub(crate) fn shutdown(
     srv: &Arc<ServerShared>,
     grace: Duration,
 ) -> Result<ShutdownReport, ShutdownError> {
+    let r = drain_then_cut(srv, grace);
+    // For `wait_shutdown`: a shutdown started by a signal or a context has nobody to return to.
+    *srv.outcome.lock() = Some(r);
+    drop(srv.outcome_tx.lock().take());
+    r
+}
+
+fn drain_then_cut(
+    srv: &Arc<ServerShared>,
+    grace: Duration,
+) -> Result<ShutdownReport, ShutdownError> {
     let deadline = Instant::now().checked_add(grace);
     if !srv.closing.swap(true, Ordering::SeqCst) {
         // Stop accepting: the accept loop sees `closing` once woken; a pause in its backoff
