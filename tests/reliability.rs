@@ -965,15 +965,19 @@ fn s10_graceful_shutdown_finishes_in_flight_work() {
     assert_eq!(st.closed_by[CloseReason::Shutdown], 71);
 }
 
-#[test]
-fn s10_grace_over_cuts_off_and_reports() {
-    let srv = Server::builder()
+/// A server whose handler takes 1.2 s per frame and ignores shutdowns (a long job), with a
+/// 300 ms grace, under `ctx` if given; and a client whose job has started.
+fn long_job_in_flight(ctx: Option<&goway::context::Context>) -> (Running, TcpStream) {
+    let mut b = Server::builder()
         .addr("127.0.0.1:0")
         .codec(LinesCodec::new())
-        .shutdown_grace(Duration::from_millis(300))
+        .shutdown_grace(Duration::from_millis(300));
+    if let Some(ctx) = ctx {
+        b = b.context(ctx);
+    }
+    let srv = b
         .handler(|conn| {
             for f in conn {
-                // Ignores the shutdown: a long job.
                 goway::time::sleep(Duration::from_millis(1200));
                 conn.send(f)?;
             }
@@ -985,6 +989,12 @@ fn s10_grace_over_cuts_off_and_reports() {
     let mut c = client(s.addr);
     c.write_all(b"job\n").unwrap();
     wait_for("job started", || s.handle.stats().frames_in == 1);
+    (s, c)
+}
+
+#[test]
+fn s10_grace_over_cuts_off_and_reports() {
+    let (s, mut c) = long_job_in_flight(None);
     let t = Instant::now();
     let r = s.handle.shutdown();
     assert_eq!(r, Err(ShutdownError::Timeout { cut_off: 1 }));
@@ -1002,25 +1012,8 @@ fn s10_a_context_shutdown_reports_its_cut_offs_too() {
     // The same long job, but the shutdown comes from the server's context: nobody calls
     // `shutdown`, so the report is read with `wait_shutdown`.
     let (ctx, cancel) = goway::context::with_cancel(&goway::context::background());
-    let srv = Server::builder()
-        .addr("127.0.0.1:0")
-        .codec(LinesCodec::new())
-        .context(&ctx)
-        .shutdown_grace(Duration::from_millis(300))
-        .handler(|conn| {
-            for f in conn {
-                goway::time::sleep(Duration::from_millis(1200));
-                conn.send(f)?;
-            }
-            Ok(())
-        })
-        .bind()
-        .unwrap();
-    let s = run(srv);
+    let (s, mut c) = long_job_in_flight(Some(&ctx));
     assert_eq!(s.handle.wait_shutdown(Duration::ZERO), None, "none yet");
-    let mut c = client(s.addr);
-    c.write_all(b"job\n").unwrap();
-    wait_for("job started", || s.handle.stats().frames_in == 1);
     cancel.cancel();
     assert_eq!(
         s.handle.wait_shutdown(WATCHDOG),
