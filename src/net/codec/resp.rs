@@ -388,31 +388,30 @@ impl Reply {
     /// assert_eq!(r.encoded_len(), out.len());
     /// ```
     pub fn encoded_len(&self) -> usize {
-        let mut stack: Vec<std::slice::Iter<'_, Reply>> = Vec::new();
-        let mut cur = self;
-        let mut n = 0usize;
+        // A sum, so the order of the walk does not matter: the top level's items first, then
+        // nested arrays from a list that allocates only when there are some.
+        let (mut n, mut items) = match self {
+            Reply::Array(a) => (int_len(a.len() as i64), a.as_slice()),
+            other => (0, std::slice::from_ref(other)),
+        };
+        let mut nested: Vec<&[Reply]> = Vec::new();
         loop {
-            n = n.saturating_add(match cur {
-                Reply::Array(items) => {
-                    stack.push(items.iter());
-                    int_len(items.len() as i64)
-                }
-                Reply::Simple(t) | Reply::Error(t) => t.len() + 3,
-                Reply::Integer(v) => int_len(*v),
-                Reply::Bulk(b) => int_len(b.len() as i64) + b.len() + 2,
-                Reply::Null | Reply::NullArray => 5,
-            });
-            cur = loop {
-                let Some(top) = stack.last_mut() else {
-                    return n;
-                };
-                match top.next() {
-                    Some(next) => break next,
-                    None => {
-                        stack.pop();
+            for r in items {
+                n = n.saturating_add(match r {
+                    Reply::Array(a) => {
+                        nested.push(a);
+                        int_len(a.len() as i64)
                     }
-                }
-            };
+                    Reply::Simple(t) | Reply::Error(t) => t.len() + 3,
+                    Reply::Integer(v) => int_len(*v),
+                    Reply::Bulk(b) => int_len(b.len() as i64) + b.len() + 2,
+                    Reply::Null | Reply::NullArray => 5,
+                });
+            }
+            match nested.pop() {
+                Some(a) => items = a,
+                None => return n,
+            }
         }
     }
 

@@ -17,6 +17,11 @@
 //!   itself, skipping a hop to the writer, only while holding the mutex with `pending == 0`
 //!   (nothing sent earlier is still unwritten) and no further input waiting (more frames
 //!   coming means more replies: those go to the writer, which batches them).
+//! - The write queue is bounded in bytes too ([`WriteBudget`], `write_queue_bytes`): a
+//!   sender takes a frame's encoded size ([`Codec::encoded_len`]) before queueing it, the
+//!   writer gives the sizes back once the batch is written; replies the handler writes
+//!   directly never enter the count. `abort` closes the budget, failing senders waiting
+//!   for room.
 //! - The socket ([`Sock`], one descriptor) lives in [`ConnShared`], so it closes only when
 //!   the last goroutine and the server let go of the connection. Whoever meets a broken
 //!   socket calls `abort`, which shuts it down: that wakes a reader waiting for input and a
