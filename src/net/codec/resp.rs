@@ -417,7 +417,25 @@ impl Reply {
 
     /// Appends the encoding to `dst`.
     pub fn encode(&self, dst: &mut Vec<u8>) {
-        // Iterators over the arrays being written, innermost last; allocated only for arrays.
+        // A flat array (the common case) needs no walk stack: only nested arrays take the
+        // general path.
+        match self {
+            Reply::Array(items) => {
+                put_int(dst, b'*', items.len() as i64);
+                for item in items {
+                    match item {
+                        Reply::Array(_) => item.encode_walk(dst),
+                        scalar => encode_scalar(scalar, dst),
+                    }
+                }
+            }
+            scalar => encode_scalar(scalar, dst),
+        }
+    }
+
+    /// `encode` for any depth, without recursion.
+    fn encode_walk(&self, dst: &mut Vec<u8>) {
+        // Iterators over the arrays being written, innermost last.
         let mut stack: Vec<std::slice::Iter<'_, Reply>> = Vec::new();
         let mut cur = self;
         loop {
