@@ -55,6 +55,12 @@ impl WriteBudget {
         }
     }
 
+    /// `false` when `write_queue_bytes` is 0: frames need not be sized.
+    #[inline]
+    pub(crate) fn is_bounded(&self) -> bool {
+        self.cap != 0
+    }
+
     /// Takes room for `n` bytes if there is some now: the queue holds no bytes, or `n` more
     /// stay within the bound.
     #[inline]

@@ -294,12 +294,22 @@ impl<O> ConnSender<O> {
     /// `SendError(frame)` once the connection is closing.
     pub fn send(&self, frame: O) -> Result<(), SendError<O>> {
         self.pending.fetch_add(1, Ordering::AcqRel);
-        let n = (self.size)(&frame);
+        let n = self.size_of(&frame);
         if !self.budget.try_take(n) && self.budget.take(n, None).is_err() {
             self.unqueued(0);
             return Err(SendError(frame));
         }
         self.tx.send(frame).inspect_err(|_| self.unqueued(n))
+    }
+
+    /// `frame`'s size for the byte bound; not computed when there is no bound.
+    #[inline]
+    fn size_of(&self, frame: &O) -> usize {
+        if self.budget.is_bounded() {
+            (self.size)(frame)
+        } else {
+            0
+        }
     }
 
     /// A frame counted in `pending` (and `n` bytes of the budget) was not queued after all.
@@ -318,7 +328,7 @@ impl<O> ConnSender<O> {
             return Err(TrySendError::Closed(frame));
         }
         self.pending.fetch_add(1, Ordering::AcqRel);
-        let n = (self.size)(&frame);
+        let n = self.size_of(&frame);
         if !self.budget.try_take(n) {
             self.unqueued(0);
             return Err(TrySendError::Full(frame));
@@ -333,7 +343,7 @@ impl<O> ConnSender<O> {
     pub fn send_timeout(&self, frame: O, timeout: Duration) -> Result<(), SendTimeoutError<O>> {
         let deadline = Instant::now().checked_add(timeout);
         self.pending.fetch_add(1, Ordering::AcqRel);
-        let n = (self.size)(&frame);
+        let n = self.size_of(&frame);
         if !self.budget.try_take(n) {
             match self.budget.take(n, deadline) {
                 Ok(()) => {}
@@ -1010,7 +1020,10 @@ impl<C: Codec> WriterTask<C> {
             let out = &mut *out;
             out.buf.clear();
             let mut n = 1u64;
-            let mut bytes = C::encoded_len(&first);
+            // Sized again here (the sender's size is not carried with the frame), only when
+            // there is a byte bound.
+            let bounded = self.budget.is_bounded();
+            let mut bytes = if bounded { C::encoded_len(&first) } else { 0 };
             encode(&mut out.codec, first, &mut out.buf, &sh)?;
             while out.buf.len() < flush_at {
                 if self.rx.try_recv_many(&mut batch, WRITE_BATCH) == 0 {
@@ -1018,7 +1031,9 @@ impl<C: Codec> WriterTask<C> {
                 }
                 n += batch.len() as u64;
                 for f in batch.drain(..) {
-                    bytes += C::encoded_len(&f);
+                    if bounded {
+                        bytes += C::encoded_len(&f);
+                    }
                     encode(&mut out.codec, f, &mut out.buf, &sh)?;
                 }
             }
