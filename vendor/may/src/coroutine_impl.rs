@@ -478,15 +478,8 @@ pub(crate) fn current_cancel_data() -> &'static Cancel {
     }
 }
 
-#[inline]
-pub(crate) fn co_cancel_data(co: &CoroutineImpl) -> &'static Cancel {
-    let local = unsafe { &*get_co_local(co) };
-    &local.get_co().inner.cancel
-}
-
-// windows use delay drop instead
-#[cfg(unix)]
-#[cfg(feature = "io_cancel")]
+// goway patch: used by every `EventSource::subscribe` that touches the coroutine's cancel data
+// after publishing it, to keep that data alive
 pub(crate) fn co_get_handle(co: &CoroutineImpl) -> Coroutine {
     let local = unsafe { &*get_co_local(co) };
     local.get_co().clone()

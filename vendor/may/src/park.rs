@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cancel::Cancel;
-use crate::coroutine_impl::{co_cancel_data, run_coroutine, CoroutineImpl, EventSource};
+use crate::coroutine_impl::{co_get_handle, run_coroutine, CoroutineImpl, EventSource};
 use crate::scheduler::get_scheduler;
 use crate::sync::atomic_dur::AtomicDuration;
 use crate::sync::AtomicOption;
@@ -127,13 +127,6 @@ impl Park {
         }
     }
 
-    #[inline]
-    fn fast_wake_up(&self) {
-        if let Some(co) = self.wait_co.take() {
-            run_coroutine(co);
-        }
-    }
-
     /// park current coroutine with specified timeout
     /// if timeout happens, return Err(ParkError::Timeout)
     /// if cancellation detected, return Err(ParkError::Canceled)
@@ -155,6 +148,11 @@ impl Park {
         yield_with(self);
         // clear the trigger state
         self.check_park();
+        // goway patch: the subscriber may still be arming the timer (it does so after it
+        // published the coroutine); wait for it, so the handle removed below is this park's
+        while self.wait_kernel.load(Ordering::Acquire) {
+            yield_now();
+        }
         // remove timer handle
         self.remove_timeout_handle();
 
@@ -197,30 +195,46 @@ impl Drop for Park {
 
 impl EventSource for Park {
     // register the coroutine to the park
+    //
+    // goway patch: once `co` is stored in `wait_co` another thread may take it (an `unpark`, the
+    // timer, a cancel) and run it to completion, freeing its shared data (the cancel state lives
+    // there). So everything that needs the coroutine is done before it is published, a handle
+    // keeps its cancel data alive for the re-check after, and the timer is armed only once the
+    // coroutine is in the slot: a timer that fired on an empty slot lost the timeout for good.
     fn subscribe(&mut self, co: CoroutineImpl) {
-        let cancel = co_cancel_data(&co);
-        // if we share the same park, the previous timer may wake up it by false
-        // if we not deleted the timer in time
-        let timeout_handle = self
-            .timeout
-            .take()
-            .map(|dur| get_scheduler().add_timer(dur, self.wait_co.clone()));
-        self.set_timeout_handle(timeout_handle);
+        let handle = co_get_handle(&co);
+        let cancel = handle.get_cancel();
+        let timeout = self.timeout.take();
 
-        let _g = self.delay_drop();
+        let g = self.delay_drop();
 
-        // register the coroutine
+        // register the cancel data while the coroutine is still ours
+        cancel.set_co(self.wait_co.clone());
+
+        // register the coroutine: from here on it may run on another thread
         self.wait_co.store(co);
 
         // re-check the state, only clear once after resume
         if self.state.load(Ordering::Acquire) {
-            // here may have recursive call for subscribe
-            // normally the recursion depth is not too deep
-            return self.fast_wake_up();
+            // take the coroutine back (an unpark may have taken it already), then stop
+            // touching the park before running it: it may drop the park
+            let co = self.wait_co.take();
+            drop(g);
+            if let Some(co) = co {
+                // here may have recursive call for subscribe
+                // normally the recursion depth is not too deep
+                run_coroutine(co);
+            }
+            return;
         }
 
-        // register the cancel data
-        cancel.set_co(self.wait_co.clone());
+        // arm the timer now that the coroutine is in the slot; a coroutine that was woken
+        // meanwhile waits for `wait_kernel` before it removes this handle (`park_timeout`)
+        if let Some(dur) = timeout {
+            let h = get_scheduler().add_timer(dur, self.wait_co.clone());
+            self.set_timeout_handle(Some(h));
+        }
+
         // re-check the cancel status
         if cancel.is_canceled() {
             unsafe { cancel.cancel() };

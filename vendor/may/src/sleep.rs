@@ -3,7 +3,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use crate::coroutine_impl::{co_cancel_data, is_coroutine, CoroutineImpl, EventSource};
+use crate::coroutine_impl::{co_get_handle, is_coroutine, CoroutineImpl, EventSource};
 use crate::likely::unlikely;
 use crate::scheduler::get_scheduler;
 use crate::yield_now::{get_co_para, yield_with};
@@ -14,14 +14,21 @@ struct Sleep {
 
 impl EventSource for Sleep {
     // register the coroutine to the park
+    //
+    // goway patch: the timer thread may resume the coroutine (and it may finish and free its
+    // shared data) as soon as the timer is armed, so the timer is armed last; a handle keeps the
+    // cancel data alive for the re-check after it
     fn subscribe(&mut self, co: CoroutineImpl) {
-        let cancel = co_cancel_data(&co);
-        // put the coroutine into the timer list
+        let handle = co_get_handle(&co);
+        let cancel = handle.get_cancel();
         let sleep_co = Arc::new(AtomicOption::some(co));
-        get_scheduler().add_timer(self.dur, sleep_co.clone());
 
-        // register the cancel data
-        cancel.set_co(sleep_co);
+        // register the cancel data while the coroutine is still ours
+        cancel.set_co(sleep_co.clone());
+
+        // put the coroutine into the timer list
+        get_scheduler().add_timer(self.dur, sleep_co);
+
         // re-check the cancel status
         if cancel.is_canceled() {
             unsafe { cancel.cancel() };

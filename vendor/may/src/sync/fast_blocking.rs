@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::{blocking::ThreadPark, AtomicOption};
 use crate::coroutine_impl::{
-    co_cancel_data, is_coroutine, run_coroutine, CoroutineImpl, EventSource,
+    co_get_handle, is_coroutine, run_coroutine, CoroutineImpl, EventSource,
 };
 use crate::park::ParkError;
 use crate::scheduler::get_scheduler;
@@ -66,7 +66,9 @@ impl Park {
 impl EventSource for Park {
     // register the coroutine to the park
     fn subscribe(&mut self, co: CoroutineImpl) {
-        let cancel = co_cancel_data(&co);
+        // goway patch: the handle keeps the cancel data alive after `co` is published
+        let handle = co_get_handle(&co);
+        let cancel = handle.get_cancel();
         // delay drop the container here to hold the resource
         let _container = self.container.get_mut().take().unwrap();
         // register the coroutine

@@ -132,20 +132,31 @@ impl Selector {
             crate::coroutine_impl::run_coroutine(co);
         }
 
+        // deal with the timer list
+        //
+        // goway patch: before the local tasks, not after. The timeout handler runs timed-out
+        // coroutines right here, and whatever they schedule goes to this worker's local queue;
+        // after the queue had been drained, those tasks were stranded until the next event.
+        #[cfg(feature = "io_timeout")]
+        let next_expire = {
+            let t = now();
+            // kept as an absolute time: the tasks below take time
+            single_selector
+                .timer_list
+                .schedule_timer(t, &timeout_handler)
+                .map(|d| t + d)
+        };
+
         // run all the local tasks
         scheduler.run_queued_tasks(id);
 
         // free the unused event_data
         self.free_unused_event_data(id);
 
-        // deal with the timer list
         #[cfg(feature = "io_timeout")]
-        let next_expire = single_selector
-            .timer_list
-            .schedule_timer(now(), &timeout_handler);
+        return Ok(next_expire.map(|t| t.saturating_sub(now())));
         #[cfg(not(feature = "io_timeout"))]
-        let next_expire = None;
-        Ok(next_expire)
+        Ok(None)
     }
 
     // this will post an os event so that we can wake up the event loop

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::super::{co_io_result, from_nix_error, IoData};
 #[cfg(feature = "io_cancel")]
-use crate::coroutine_impl::co_cancel_data;
+use crate::coroutine_impl::co_get_handle;
 use crate::coroutine_impl::{is_coroutine, CoroutineImpl, EventSource};
 use crate::io::AsIoData;
 use crate::yield_now::yield_with_io;
@@ -67,8 +67,11 @@ impl<'a> SocketRead<'a> {
 
 impl EventSource for SocketRead<'_> {
     fn subscribe(&mut self, co: CoroutineImpl) {
+        // goway patch: the handle keeps the cancel data alive after `co` is published
         #[cfg(feature = "io_cancel")]
-        let cancel = co_cancel_data(&co);
+        let handle = co_get_handle(&co);
+        #[cfg(feature = "io_cancel")]
+        let cancel = handle.get_cancel();
         let io_data = self.io_data;
 
         #[cfg(feature = "io_timeout")]

@@ -3,7 +3,7 @@ use std::os::unix::net::{self, SocketAddr};
 use std::sync::atomic::Ordering;
 
 #[cfg(feature = "io_cancel")]
-use crate::coroutine_impl::co_cancel_data;
+use crate::coroutine_impl::co_get_handle;
 use crate::coroutine_impl::{is_coroutine, CoroutineImpl, EventSource};
 use crate::io::sys::{co_io_result, IoData};
 use crate::io::{AsIoData, CoIo};
@@ -60,8 +60,11 @@ impl<'a> UnixListenerAccept<'a> {
 
 impl EventSource for UnixListenerAccept<'_> {
     fn subscribe(&mut self, co: CoroutineImpl) {
+        // goway patch: the handle keeps the cancel data alive after `co` is published
         #[cfg(feature = "io_cancel")]
-        let cancel = co_cancel_data(&co);
+        let handle = co_get_handle(&co);
+        #[cfg(feature = "io_cancel")]
+        let cancel = handle.get_cancel();
         let io_data = self.io_data;
 
         // if there is no timer we don't need to call add_io_timer

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::super::{add_socket, co_io_result, IoData};
 #[cfg(feature = "io_cancel")]
-use crate::coroutine_impl::co_cancel_data;
+use crate::coroutine_impl::co_get_handle;
 use crate::coroutine_impl::{is_coroutine, CoroutineImpl, EventSource};
 use crate::io::{CoIo, OptionCell};
 use crate::os::unix::net::UnixStream;
@@ -90,8 +90,11 @@ impl UnixStreamConnect {
 
 impl EventSource for UnixStreamConnect {
     fn subscribe(&mut self, co: CoroutineImpl) {
+        // goway patch: the handle keeps the cancel data alive after `co` is published
         #[cfg(feature = "io_cancel")]
-        let cancel = co_cancel_data(&co);
+        let handle = co_get_handle(&co);
+        #[cfg(feature = "io_cancel")]
+        let cancel = handle.get_cancel();
         let io_data = &self.io_data;
 
         #[cfg(feature = "io_timeout")]
