@@ -297,6 +297,9 @@ pub fn run(
             return None;
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
+            // An expired deadline still lets the others run once (see `Waiter::wait`): this
+            // point is reached only before any wait, or after polling found a case gone.
+            crate::runtime::yield_now();
             return None;
         }
         // Step 2: register everywhere.

@@ -24,18 +24,30 @@ use crate::runtime::registry::{Wait, Why};
 /// Pauses the calling goroutine (or thread) for at least `d`. A goroutine parks: its worker
 /// runs other goroutines meanwhile.
 ///
+/// As in Go, any positive duration gives up the worker, however short: a goroutine that waits
+/// politely with `sleep(Duration::from_nanos(1))` in a loop lets the others run. A zero duration
+/// returns at once (Go's `time.Sleep(0)`).
+///
 /// ```
 /// let t = std::time::Instant::now();
 /// goway::time::sleep(std::time::Duration::from_millis(5));
 /// assert!(t.elapsed() >= std::time::Duration::from_millis(5));
 /// ```
 pub fn sleep(d: Duration) {
+    if d.is_zero() {
+        return;
+    }
     let Some(deadline) = Instant::now().checked_add(d) else {
         chan::park_forever(Why::new(Wait::Sleep));
         return;
     };
-    while Instant::now() < deadline {
+    // At least one wait, even when the deadline has passed by the time it starts: the wait
+    // then yields (see `Waiter::wait`).
+    loop {
         chan::park_until(Some(deadline), Why::new(Wait::Sleep));
+        if Instant::now() >= deadline {
+            return;
+        }
     }
 }
 

@@ -497,3 +497,68 @@ fn a_busy_polling_server_leaves_the_worker_to_other_goroutines() {
     handle.shutdown().unwrap();
     assert!(join(serving).is_err());
 }
+
+/// Go's `time.Sleep(d)` gives the processor up for any positive `d`. A goroutine that polls a
+/// flag with the shortest sleep must let the goroutine that sets it run on the same worker
+/// (the shape of Go's `TestAfterStress`). goway's `sleep` used to return without parking when
+/// its deadline had passed by the time it looked, and this poller then held the worker forever.
+#[test]
+fn a_goroutine_polling_with_nanosecond_sleeps_lets_the_others_run() {
+    let _serial = setup();
+    let flag = Arc::new(AtomicBool::new(false));
+    let f = flag.clone();
+    let poller = go!(move || {
+        let mut polls = 0u64;
+        while !f.load(Ordering::SeqCst) {
+            goway::time::sleep(Duration::from_nanos(1));
+            polls += 1;
+        }
+        polls
+    });
+    let setter = go!(move || flag.store(true, Ordering::SeqCst));
+    join(setter);
+    join(poller);
+}
+
+/// A timed wait whose deadline passed before it could park (here: every wait, 1 ns) still lets
+/// the others run, for a receive, a send, a select with a timer arm and a semaphore, as Go's
+/// timed waits do through its timers: a loop of such polls never starves the peer it polls for.
+#[test]
+fn timed_waits_whose_deadline_passed_still_let_the_others_run() {
+    let _serial = setup();
+    const NS: Duration = Duration::from_nanos(1);
+    // recv_timeout
+    let (tx, rx) = chan::bounded::<u32>(0);
+    let poller = go!(move || loop {
+        if let Ok(v) = rx.recv_timeout(NS) {
+            break v;
+        }
+    });
+    let sender = go!(move || tx.send(7).unwrap());
+    assert_eq!(join(poller), 7);
+    join(sender);
+    // send_timeout
+    let (tx, rx) = chan::bounded::<u32>(0);
+    let poller = go!(move || { while tx.send_timeout(8, NS).is_err() {} });
+    let receiver = go!(move || rx.recv().unwrap());
+    assert_eq!(join(receiver), 8);
+    join(poller);
+    // select! with a timeout arm
+    let (tx, rx) = chan::bounded::<u32>(0);
+    let poller = go!(move || loop {
+        select! {
+            recv(rx) -> v => break v.unwrap(),
+            recv(after(NS)) -> _ => {},
+        }
+    });
+    let sender = go!(move || tx.send(9).unwrap());
+    assert_eq!(join(poller), 9);
+    join(sender);
+    // Semaphore::acquire_timeout
+    let sem = Arc::new(goway::sync::Semaphore::new(0));
+    let s = sem.clone();
+    let poller = go!(move || while s.acquire_timeout(NS).is_none() {});
+    let releaser = go!(move || sem.add_permits(1));
+    join(releaser);
+    join(poller);
+}

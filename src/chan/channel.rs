@@ -281,6 +281,10 @@ impl<T> Chan<T> {
             Err(TrySendError::Full(v)) => v,
         };
         if deadline.is_some_and(|d| Instant::now() >= d) {
+            drop(g);
+            drop(dead);
+            // An expired deadline still lets the others run once (see `Waiter::wait`).
+            crate::runtime::yield_now();
             return Err(SendTimeoutError::Timeout(v));
         }
         let waiter = Waiter::new();
@@ -322,6 +326,10 @@ impl<T> Chan<T> {
             Err(TryRecvError::Empty) => {}
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
+            drop(g);
+            drop(dead);
+            // An expired deadline still lets the others run once (see `Waiter::wait`).
+            crate::runtime::yield_now();
             return Err(RecvTimeoutError::Timeout);
         }
         let waiter = Waiter::new();

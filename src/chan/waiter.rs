@@ -12,7 +12,7 @@
 
 use std::cell::RefCell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use may::sync::Blocker;
@@ -31,8 +31,6 @@ pub struct Waiter {
     blocker: Blocker,
     /// The blocker parks a coroutine (else an OS thread); fixed at creation.
     coroutine: bool,
-    /// Set by the rescuer when it saw the waiter committed on its last look.
-    suspect: AtomicBool,
 }
 
 /// Recycled waiters, per OS thread and per kind (coroutine, thread). Touched only in stretches
@@ -66,16 +64,11 @@ impl Waiter {
         if let Some(w) = pooled {
             return w;
         }
-        let w = Arc::new(Waiter {
+        Arc::new(Waiter {
             state: AtomicUsize::new(WAITING),
             blocker: Blocker::new(false),
             coroutine,
-            suspect: AtomicBool::new(false),
-        });
-        if coroutine {
-            rescue::watch(&w);
-        }
-        w
+        })
     }
 
     /// Returns a finished waiter for reuse, if nobody else still holds it (a peer that
@@ -84,9 +77,9 @@ impl Waiter {
     /// never the wake-up.
     #[inline(never)] // touches a thread-local: see `new`
     pub(crate) fn recycle(self: Arc<Self>) {
-        // Held by nobody else (the rescuer's list aside, see `rescue`): no packet of it is
-        // left in any queue and no peer is about to unpark it.
-        if Arc::strong_count(&self) > 1 + usize::from(self.coroutine) {
+        // Held by nobody else: no packet of it is left in any queue and no peer is about to
+        // unpark it.
+        if Arc::strong_count(&self) > 1 {
             return;
         }
         // `strong_count` reads relaxed: order the other holders' last uses (their drops
@@ -157,6 +150,8 @@ impl Waiter {
             return Some(case);
         }
         let _blocked = registry::block(why, deadline.is_some(), self.coroutine);
+        // Whether this wait has given up its worker yet (parked or yielded).
+        let mut stepped_aside = false;
         loop {
             if let Some(case) = self.selected() {
                 return Some(case);
@@ -166,6 +161,14 @@ impl Waiter {
                 Some(d) => {
                     let now = Instant::now();
                     if now >= d {
+                        // A deadline that passed while the wait was being set up still lets
+                        // the others run once, as Go's timed waits do: a goroutine polling
+                        // with short timeouts must not starve the one it waits for.
+                        if !stepped_aside {
+                            stepped_aside = true;
+                            crate::runtime::yield_now();
+                            continue;
+                        }
                         return if self.try_abort() {
                             None
                         } else {
@@ -188,6 +191,7 @@ impl Waiter {
             };
             // A timeout or a spurious return just loops: the state decides.
             let _ = self.blocker.park(timeout);
+            stepped_aside = true;
         }
     }
 }
@@ -228,167 +232,5 @@ impl<T> Packet<T> {
     #[inline]
     pub(crate) fn belongs_to(&self, w: &Arc<Waiter>) -> bool {
         Arc::ptr_eq(&self.waiter, w)
-    }
-}
-
-/// A safety net for wake-ups lost inside may's park.
-///
-/// On may 0.3.51 a goroutine parked in [`Waiter::wait`] was, rarely, found still parked with
-/// its waiter committed: the committer had called `unpark`, yet may's park flag was clear and
-/// the coroutine still registered in it, so nothing would ever resume it. The `pipeline`
-/// example (`--n 100000 --workers 16`) hung in about 1 run in 100; that state was read from
-/// hung processes. Reusing waiters (and so may parks) across goroutines is involved: with the
-/// waiter pool off, 0 runs in 1,500 hung against 15 in 1,500 with it. The exact race inside
-/// may could not be pinned down (any tracing on the park path hides it), and dropping the pool
-/// costs about a quarter on an unbuffered ping-pong, so goway keeps the pool and guards against
-/// the loss instead. Every goroutine waiter is listed when it is made (waiters are pooled, so
-/// that is rare; a wait itself costs nothing), and a background OS thread looks at the list
-/// every `PERIOD`. A waiter seen committed on two looks in a row is unparked again. An extra
-/// unpark is harmless, parked or not (the waiter trusts its state, never the wake-up), so a
-/// lost wake-up costs 10 to 20 ms instead of a hang. The count of such re-wakes also takes in
-/// goroutines that were merely slow to resume, or busy between their wait and their next one.
-pub(crate) mod rescue {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::time::Duration;
-
-    use parking_lot::Mutex;
-
-    use super::{ABORTED, WAITING, Waiter};
-
-    const SHARDS: usize = 16;
-    const PERIOD: Duration = Duration::from_millis(10);
-
-    /// Every goroutine waiter alive. Waiters are pooled, so this changes only when a pool
-    /// runs dry or overflows; the rescuer drops the entries nobody else holds any more.
-    static WATCHED: [Mutex<Vec<Arc<Waiter>>>; SHARDS] = [const { Mutex::new(Vec::new()) }; SHARDS];
-    static RESCUED: AtomicU64 = AtomicU64::new(0);
-    static STARTED: std::sync::Once = std::sync::Once::new();
-
-    /// Lists a new goroutine waiter (its creation only; waits cost nothing).
-    pub(crate) fn watch(w: &Arc<Waiter>) {
-        STARTED.call_once(start);
-        // Heap addresses are at least 8-aligned: drop the low bits before picking a shard.
-        let mut v = WATCHED[(Arc::as_ptr(w) as usize >> 6) % SHARDS].lock();
-        // The rescuer prunes the list; should its thread be missing, this keeps the list from
-        // growing without bound (amortised: a sweep each time the length doubles).
-        let mut gone = Vec::new();
-        if v.len() >= 64 && v.len().is_power_of_two() {
-            let mut i = 0;
-            while i < v.len() {
-                if Arc::strong_count(&v[i]) == 1 {
-                    gone.push(v.swap_remove(i));
-                } else {
-                    i += 1;
-                }
-            }
-        }
-        v.push(w.clone());
-        drop(v);
-        // Released outside the lock (see `channel::Dead`).
-        drop(gone);
-    }
-
-    /// `true` while `w` is listed.
-    #[cfg(test)]
-    pub(crate) fn is_watched(w: &Arc<Waiter>) -> bool {
-        WATCHED
-            .iter()
-            .any(|s| s.lock().iter().any(|x| Arc::ptr_eq(x, w)))
-    }
-
-    /// How many lost wake-ups the rescuer has made good since the process started.
-    pub(crate) fn rescued() -> u64 {
-        RESCUED.load(Ordering::Relaxed)
-    }
-
-    /// One look at the list: waiters committed on this look and the last one are unparked
-    /// again (harmless if they were not parked: a spare permit only makes a later wait loop
-    /// once more), waiters nobody else holds are dropped from it.
-    fn look(wake: &mut Vec<Arc<Waiter>>, gone: &mut Vec<Arc<Waiter>>) {
-        for s in &WATCHED {
-            let mut v = s.lock();
-            let mut i = 0;
-            while i < v.len() {
-                let w = &v[i];
-                if Arc::strong_count(w) == 1 {
-                    gone.push(v.swap_remove(i));
-                    continue;
-                }
-                let st = w.state.load(Ordering::Acquire);
-                if st == WAITING || st == ABORTED {
-                    if w.suspect.load(Ordering::Relaxed) {
-                        w.suspect.store(false, Ordering::Relaxed);
-                    }
-                } else if w.suspect.swap(true, Ordering::Relaxed) {
-                    wake.push(w.clone());
-                }
-                i += 1;
-            }
-        }
-    }
-
-    fn start() {
-        let spawned = std::thread::Builder::new()
-            .name("goway-rescue".into())
-            .spawn(|| {
-                // One of goway's own threads: the deadlock detector must not count it as a
-                // stranger that might still make progress.
-                crate::runtime::deadlock::note_runtime_thread();
-                let (mut wake, mut gone) = (Vec::new(), Vec::new());
-                loop {
-                    std::thread::park_timeout(PERIOD);
-                    look(&mut wake, &mut gone);
-                    // Released outside the locks (see `channel::Dead`).
-                    gone.clear();
-                    for w in wake.drain(..) {
-                        RESCUED.fetch_add(1, Ordering::Relaxed);
-                        log::debug!(target: "goway::runtime", "re-waking a goroutine whose wake-up was lost");
-                        w.unpark();
-                    }
-                }
-            });
-        if let Err(e) = spawned {
-            log::warn!(target: "goway::runtime", "cannot start the wake-up rescuer thread: {e}");
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-    use std::time::Duration;
-
-    use super::{Waiter, rescue};
-    use crate::runtime::registry::{Wait, Why};
-
-    /// A lost wake-up, made on purpose: the waiter is committed and never unparked. The
-    /// rescuer must wake the goroutine anyway. (The commit can land before the goroutine
-    /// parks, when `wait` needs no wake-up at all; so the scenario runs until one attempt
-    /// needed the rescuer, at most 20 times. The goroutine parks within a microsecond of its
-    /// send, while waking this thread takes tens, so nearly every attempt does.)
-    #[test]
-    fn a_committed_waiter_that_is_never_unparked_is_woken_by_the_rescuer() {
-        let before = rescue::rescued();
-        for _ in 0..20 {
-            let (wtx, wrx) = crate::chan::bounded::<Arc<Waiter>>(1);
-            let (rtx, rrx) = crate::chan::bounded(1);
-            let h = crate::go!(move || {
-                let w = Waiter::new();
-                wtx.send(w.clone()).expect("test receiver alive");
-                let got = w.wait(None, Why::new(Wait::Internal));
-                rtx.send(got).expect("test receiver alive");
-            });
-            let w = wrx.recv().expect("the goroutine sends its waiter");
-            assert!(rescue::is_watched(&w));
-            assert!(w.try_select(3));
-            drop(w);
-            assert_eq!(rrx.recv_timeout(Duration::from_secs(10)), Ok(Some(3)));
-            h.join().expect("the goroutine does not panic");
-            if rescue::rescued() > before {
-                return;
-            }
-        }
-        panic!("in 20 attempts the goroutine never parked before the commit");
     }
 }

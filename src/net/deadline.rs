@@ -136,7 +136,6 @@ pub(crate) fn timed<S: ?Sized, T>(
         }
         match op(s, false) {
             Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                leave_timeout_context();
                 if end.is_some() {
                     continue;
                 }
@@ -151,21 +150,6 @@ pub(crate) fn timed<S: ?Sized, T>(
 #[inline]
 pub(crate) fn io_wait(timed: bool) -> Blocked {
     registry::block_here(Why::new(Wait::NetIo), timed)
-}
-
-/// Call after a may socket operation returned `TimedOut` in a goroutine, before doing
-/// anything else.
-///
-/// may resumes a goroutine whose socket timeout fired inline, inside its event loop's timer
-/// pass; goroutines it wakes from there (closing a channel, unparking a waiter), and the
-/// goroutine itself if it yields, were seen stranded until the next unrelated wake-up, often
-/// forever (may 0.3.51; reproduced by a reader that closes its channel after an idle timeout
-/// while other connections are busy). Parking for 1 ms on may's timer thread resumes the
-/// goroutine through the ordinary scheduler queues. Timeouts are rare, so the cost is too.
-pub(crate) fn leave_timeout_context() {
-    if crate::runtime::in_goroutine() {
-        may::coroutine::sleep(Duration::from_millis(1));
-    }
 }
 
 fn thread_timed<T>(

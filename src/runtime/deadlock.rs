@@ -16,7 +16,7 @@
 //! 3. the process holds no socket beyond standard input and output (in-flight network I/O,
 //!    including that of coroutines spawned with may directly, could wake someone);
 //! 4. every OS thread of the process is known: the main thread, registered threads, goway's
-//!    own (timer, SIGQUIT, wake-up rescuer) threads, and at most may's worker and timer
+//!    own (timer, SIGQUIT) threads, and at most may's worker and timer
 //!    threads; and every one of them is asleep in the kernel (state `S` in
 //!    `/proc/self/task/*/stat`).
 //!

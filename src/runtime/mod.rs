@@ -226,23 +226,6 @@ pub fn max_goroutines() -> usize {
     settings().max_live
 }
 
-/// How many lost wake-ups goway has made good since the process started.
-///
-/// may 0.3.51 can, rarely, leave a goroutine parked after the operation it waits for (a
-/// channel send or receive, a select, a lock) has completed. goway looks for such goroutines
-/// every 10 ms and wakes them again, so the loss costs 10 to 20 ms instead of a hang. The
-/// count also takes in goroutines that were only slow to resume (more than 10 ms in a run
-/// queue, on a loaded machine); it is zero in most runs.
-///
-/// # Examples
-/// ```
-/// // Nothing was lost in a program that has not parked any goroutine yet.
-/// assert_eq!(goway::runtime::lost_wakeups_rescued(), 0);
-/// ```
-pub fn lost_wakeups_rescued() -> u64 {
-    crate::chan::waiter::rescue::rescued()
-}
-
 /// Number of live goroutines spawned through goway (Go's `runtime.NumGoroutine`, without
 /// `main`).
 pub fn num_goroutines() -> usize {

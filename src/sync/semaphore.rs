@@ -306,6 +306,9 @@ impl Semaphore {
                 return Ok(());
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
+                drop(st);
+                // An expired deadline still lets the others run once (see `Waiter::wait`).
+                crate::runtime::yield_now();
                 return Err(GiveUp::Timeout);
             }
             let w = Waiter::new();

@@ -207,10 +207,6 @@ impl SockWriter {
                         Err(_) => return self.poll_write_all(sock, buf),
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                    crate::net::deadline::leave_timeout_context();
-                    return Err(e);
-                }
                 Err(e) => return Err(e),
             }
         }
