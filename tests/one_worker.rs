@@ -562,3 +562,61 @@ fn timed_waits_whose_deadline_passed_still_let_the_others_run() {
     join(releaser);
     join(poller);
 }
+
+/// A goroutine resumed because its socket read timed out wakes another goroutine, which must run
+/// at once. may resumes such goroutines inside its event loop's timer pass; it used to run that
+/// pass after draining the worker's run queue, so the goroutine woken from there waited for the
+/// next event: here, another socket's 60 s read timeout. goway worked around it by sleeping 1 ms
+/// after every socket timeout; the vendored may runs the timer pass first.
+#[test]
+fn a_goroutine_woken_by_a_timed_out_reader_runs_at_once() {
+    use std::io::Read;
+    let _serial = setup();
+    let ln = goway::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = ln.local_addr().unwrap();
+    // Two idle client connections, held by the test thread until the end.
+    let _c1 = std::net::TcpStream::connect(addr).unwrap();
+    let _c2 = std::net::TcpStream::connect(addr).unwrap();
+    let (s1, _) = ln.accept().unwrap();
+    let (s2, _) = ln.accept().unwrap();
+    // A reader with a long timeout keeps the event loop's next timer a minute away.
+    let (stop_tx, stop_rx) = chan::bounded::<()>(0);
+    let long = go!(move || {
+        let mut s2 = s2;
+        s2.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let mut b = [0u8; 1];
+        // Ends when the test closes the connection.
+        let _ = s2.read(&mut b);
+        drop(stop_rx);
+    });
+    // B waits for A's word; A's read times out after 50 ms and tells B.
+    let (tx, rx) = chan::bounded::<()>(0);
+    let (done_tx, done_rx) = chan::bounded::<()>(1);
+    let b = go!(move || {
+        rx.recv().unwrap();
+        done_tx.send(()).unwrap();
+    });
+    let start = Instant::now();
+    let a = go!(move || {
+        let mut s1 = s1;
+        s1.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let mut buf = [0u8; 1];
+        let e = s1.read(&mut buf).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+        tx.send(()).unwrap();
+    });
+    done_rx
+        .recv_timeout(WATCHDOG)
+        .expect("B ran soon after A's read timed out");
+    let took = start.elapsed();
+    join(a);
+    join(b);
+    assert!(
+        took < Duration::from_secs(5),
+        "B ran {took:?} after A started (A's timeout is 50 ms)"
+    );
+    drop(_c2);
+    join(long);
+    assert!(stop_tx.send(()).is_err());
+}
