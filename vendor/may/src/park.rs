@@ -80,13 +80,14 @@ impl Park {
     // return true if need park the coroutine
     // when the state is true, we clear it and indicate not to block
     // when the state is false, means we need real park
+    //
+    // goway patch: always one swap. The former fast path (a load that saw the flag set, then a
+    // plain store of false) could read an earlier unpark's permit without synchronising with a
+    // later unpark that found the flag already set and so woke nobody; the caller's re-check
+    // of its own wake condition after that could miss the later unparker's write, and the
+    // coroutine parked for good. A swap reads the latest flag and acquires what its setter did.
     #[inline]
     fn check_park(&self) -> bool {
-        // fast check, since only one consumer to park
-        if self.state.load(Ordering::Acquire) {
-            self.state.store(false, Ordering::Release);
-            return false;
-        }
         !self.state.swap(false, Ordering::AcqRel)
     }
 
