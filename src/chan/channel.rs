@@ -9,17 +9,17 @@
 //!   takes it back (timeout, close, or another select case won).
 //! - Once `closed` is set it never clears, and both wait queues are empty from then on.
 //! - Waiters are woken only after the lock is released.
+//!
+//! Everything this file synchronises with comes from [`shim`](super::shim): `tests/loom_waiter.rs`
+//! compiles this same file against a loom-based shim and model-checks it.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Instant;
-
-use parking_lot::Mutex;
 
 use super::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
+use super::shim::{
+    Arc, AtomicBool, AtomicUsize, Instant, Mutex, Ordering, Site, Wait, Why, yield_now,
+};
 use super::waiter::{Packet, Waiter};
-use crate::runtime::registry::{Site, Wait, Why};
 
 pub(crate) struct Chan<T> {
     /// Guards the buffer, the wait queues and `closed`.
@@ -284,7 +284,7 @@ impl<T> Chan<T> {
             drop(g);
             drop(dead);
             // An expired deadline still lets the others run once (see `Waiter::wait`).
-            crate::runtime::yield_now();
+            yield_now();
             return Err(SendTimeoutError::Timeout(v));
         }
         let waiter = Waiter::new();
@@ -307,7 +307,7 @@ impl<T> Chan<T> {
             }
         };
         drop(packet);
-        waiter.recycle();
+        Waiter::release(waiter);
         r
     }
 
@@ -329,7 +329,7 @@ impl<T> Chan<T> {
             drop(g);
             drop(dead);
             // An expired deadline still lets the others run once (see `Waiter::wait`).
-            crate::runtime::yield_now();
+            yield_now();
             return Err(RecvTimeoutError::Timeout);
         }
         let waiter = Waiter::new();
@@ -346,7 +346,7 @@ impl<T> Chan<T> {
             }
         };
         drop(packet);
-        waiter.recycle();
+        Waiter::release(waiter);
         r
     }
 

@@ -34,6 +34,7 @@
 
 mod channel;
 mod error;
+mod shim;
 pub(crate) mod waiter;
 
 use std::fmt;

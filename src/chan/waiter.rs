@@ -9,16 +9,16 @@
 //!
 //! Parking goes through `may::sync::Blocker`, which parks the coroutine when called from one and
 //! the OS thread otherwise, so a worker thread is never blocked.
+//!
+//! Everything this file synchronises with comes from [`shim`](super::shim): `tests/loom_waiter.rs`
+//! compiles this same file against a loom-based shim and model-checks the protocol.
 
-use std::cell::RefCell;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use may::sync::Blocker;
-use parking_lot::Mutex;
-
-use crate::runtime::registry::{self, Why};
+use super::shim::{
+    Arc, AtomicUsize, Blocker, Instant, Mutex, Ordering, Why, block, fence, is_coroutine, pool_put,
+    pool_take, yield_now,
+};
 
 const WAITING: usize = 0;
 const ABORTED: usize = usize::MAX;
@@ -31,13 +31,6 @@ pub struct Waiter {
     blocker: Blocker,
     /// The blocker parks a coroutine (else an OS thread); fixed at creation.
     coroutine: bool,
-}
-
-/// Recycled waiters, per OS thread and per kind (coroutine, thread). Touched only in stretches
-/// that never block, so a coroutine moving between workers never sees another's half-update.
-const POOL_MAX: usize = 16;
-thread_local! {
-    static POOL: RefCell<[Vec<Arc<Waiter>>; 2]> = const { RefCell::new([Vec::new(), Vec::new()]) };
 }
 
 impl std::fmt::Debug for Waiter {
@@ -56,12 +49,9 @@ impl Waiter {
     /// resumes on another worker thread.
     #[inline(never)]
     pub(crate) fn new() -> Arc<Self> {
-        let coroutine = may::coroutine::is_coroutine();
-        let pooled = POOL
-            .try_with(|p| p.borrow_mut()[coroutine as usize].pop())
-            .ok()
-            .flatten();
-        if let Some(w) = pooled {
+        let coroutine = is_coroutine();
+        // The per-thread pool of recycled waiters (`shim::pool_take`).
+        if let Some(w) = pool_take(coroutine) {
             return w;
         }
         Arc::new(Waiter {
@@ -73,34 +63,25 @@ impl Waiter {
 
     /// Returns a finished waiter for reuse, if nobody else still holds it (a peer that
     /// committed it may still be about to unpark it; then it is simply dropped). A permit left
-    /// by such a late unpark only makes a later `wait` loop once more: `wait` trusts the state,
-    /// never the wake-up.
+    /// by a late unpark only makes a later `wait` loop once more: `wait` trusts the state, never
+    /// the wake-up. That needs the park to consume a permit with one swap: may 0.3.51 cleared
+    /// it with a load and a plain store, and the next wait on a recycled waiter could then miss
+    /// its commit and park for good (the `pipeline` example's rare hang; `tests/loom_waiter.rs`
+    /// shows the interleaving, vendor/may/PATCHES.md the fix). Also callable as `w.recycle()`
+    /// (defined in the shim).
     #[inline(never)] // touches a thread-local: see `new`
-    pub(crate) fn recycle(self: Arc<Self>) {
+    pub(crate) fn release(this: Arc<Self>) {
         // Held by nobody else: no packet of it is left in any queue and no peer is about to
         // unpark it.
-        if Arc::strong_count(&self) > 1 {
+        if Arc::strong_count(&this) > 1 {
             return;
         }
         // `strong_count` reads relaxed: order the other holders' last uses (their drops
         // release) before this reuse, as `Arc::get_mut` would.
-        std::sync::atomic::fence(Ordering::Acquire);
-        self.state.store(WAITING, Ordering::Relaxed);
-        // A waiter the full pool refuses is dropped only after leaving the thread-local.
-        let overflow = POOL
-            .try_with(|p| {
-                let mut p = p.borrow_mut();
-                let v = &mut p[self.coroutine as usize];
-                if v.len() < POOL_MAX {
-                    v.push(self);
-                    None
-                } else {
-                    Some(self)
-                }
-            })
-            .ok()
-            .flatten();
-        drop(overflow);
+        fence(Ordering::Acquire);
+        this.state.store(WAITING, Ordering::Relaxed);
+        let coroutine = this.coroutine;
+        pool_put(this, coroutine);
     }
 
     /// Commits this waiter to operation `case`. `true` if it was still waiting: the caller now
@@ -149,7 +130,7 @@ impl Waiter {
         if let Some(case) = self.selected() {
             return Some(case);
         }
-        let _blocked = registry::block(why, deadline.is_some(), self.coroutine);
+        let _blocked = block(why, deadline.is_some(), self.coroutine);
         // Whether this wait has given up its worker yet (parked or yielded).
         let mut stepped_aside = false;
         loop {
@@ -166,7 +147,7 @@ impl Waiter {
                         // with short timeouts must not starve the one it waits for.
                         if !stepped_aside {
                             stepped_aside = true;
-                            crate::runtime::yield_now();
+                            yield_now();
                             continue;
                         }
                         return if self.try_abort() {
