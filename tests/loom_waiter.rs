@@ -167,7 +167,8 @@ pub mod may_model {
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub enum Order {
         /// vendor/may as patched: publish the coroutine, re-check the flag, then arm the
-        /// timer; the resumed coroutine waits for `wait_kernel` before removing the handle.
+        /// timer; the resumed coroutine waits for `wait_kernel` (in `yield_back`) before it
+        /// goes on to remove the handle.
         Patched,
         /// may 0.3.51 as released: arm the timer, then publish the coroutine.
         Original,
@@ -651,14 +652,15 @@ pub mod may_model {
             });
             let timed_out = co.suspend();
             ev("park: resumed");
-            // clear the trigger state
-            self.check_park();
             if self.rt.may.order == Order::Patched {
-                // goway patch: the subscriber may still be arming the timer
+                // goway patch, in `Park::yield_back`: the subscriber may still be arming the
+                // timer (or re-checking the cancel state)
                 while p.wait_kernel.load(Acquire) {
                     loom::thread::yield_now();
                 }
             }
+            // clear the trigger state
+            self.check_park();
             self.remove_timeout_handle();
             p.calls.fetch_add(1, SeqCst);
             if timed_out {

@@ -478,7 +478,16 @@ pub(crate) fn current_cancel_data() -> &'static Cancel {
     }
 }
 
-// goway patch: used by every `EventSource::subscribe` that touches the coroutine's cancel data
+// the reference is valid as long as the coroutine is: a subscriber that uses it after it
+// published the coroutine must make the coroutine wait for it (as `Park` does), or hold a
+// handle from `co_get_handle` instead
+#[inline]
+pub(crate) fn co_cancel_data(co: &CoroutineImpl) -> &'static Cancel {
+    let local = unsafe { &*get_co_local(co) };
+    &local.get_co().inner.cancel
+}
+
+// goway patch: used by the `EventSource::subscribe`s that touch the coroutine's cancel data
 // after publishing it, to keep that data alive
 pub(crate) fn co_get_handle(co: &CoroutineImpl) -> Coroutine {
     let local = unsafe { &*get_co_local(co) };

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cancel::Cancel;
-use crate::coroutine_impl::{co_get_handle, run_coroutine, CoroutineImpl, EventSource};
+use crate::coroutine_impl::{co_cancel_data, run_coroutine, CoroutineImpl, EventSource};
 use crate::scheduler::get_scheduler;
 use crate::sync::atomic_dur::AtomicDuration;
 use crate::sync::AtomicOption;
 use crate::timeout_list::TimeoutHandle;
-use crate::yield_now::{get_co_para, yield_now, yield_with};
+use crate::yield_now::{get_co_para, yield_now, yield_now_uncancelable, yield_with};
 
 #[derive(Debug, Copy, Clone, Eq, PartialEq)]
 pub enum ParkError {
@@ -149,12 +149,8 @@ impl Park {
         yield_with(self);
         // clear the trigger state
         self.check_park();
-        // goway patch: the subscriber may still be arming the timer (it does so after it
-        // published the coroutine); wait for it, so the handle removed below is this park's
-        while self.wait_kernel.load(Ordering::Acquire) {
-            yield_now();
-        }
-        // remove timer handle
+        // remove timer handle (goway patch: `yield_back` waited for the subscriber, which arms
+        // the timer after it published the coroutine, so this is the handle it armed)
         self.remove_timeout_handle();
 
         // let _gen = self.state.load(Ordering::Acquire);
@@ -198,13 +194,13 @@ impl EventSource for Park {
     // register the coroutine to the park
     //
     // goway patch: once `co` is stored in `wait_co` another thread may take it (an `unpark`, the
-    // timer, a cancel) and run it to completion, freeing its shared data (the cancel state lives
-    // there). So everything that needs the coroutine is done before it is published, a handle
-    // keeps its cancel data alive for the re-check after, and the timer is armed only once the
-    // coroutine is in the slot: a timer that fired on an empty slot lost the timeout for good.
+    // timer, a cancel) and resume it. The timer is armed only once the coroutine is in the slot
+    // (a timer that fired on an empty slot lost the timeout for good), and the cancel slot is
+    // registered before. What this function still touches after the store (the park, the
+    // coroutine's cancel data) stays alive because a resumed coroutine waits in `yield_back`
+    // until `wait_kernel` is released, before it can return, unwind or finish.
     fn subscribe(&mut self, co: CoroutineImpl) {
-        let handle = co_get_handle(&co);
-        let cancel = handle.get_cancel();
+        let cancel = co_cancel_data(&co);
         let timeout = self.timeout.take();
 
         let g = self.delay_drop();
@@ -230,7 +226,7 @@ impl EventSource for Park {
         }
 
         // arm the timer now that the coroutine is in the slot; a coroutine that was woken
-        // meanwhile waits for `wait_kernel` before it removes this handle (`park_timeout`)
+        // meanwhile waits for `wait_kernel` (`yield_back`) before it removes this handle
         if let Some(dur) = timeout {
             let h = get_scheduler().add_timer(dur, self.wait_co.clone());
             self.set_timeout_handle(Some(h));
@@ -244,6 +240,16 @@ impl EventSource for Park {
 
     // when the cancel is true we check the panic or do nothing
     fn yield_back(&self, cancel: &'static Cancel) {
+        // goway patch: a coroutine resumed while `subscribe` still runs on another thread (it
+        // publishes the coroutine before it arms the timer and re-checks the cancel state)
+        // waits here until it is done: `subscribe` relies on it to keep the park and the
+        // cancel data alive. The wait comes before the cancel check, which unwinds a canceled
+        // coroutine, and it yields without looking at the cancel state for the same reason.
+        // `subscribe` never resumes the coroutine on its own thread while it holds
+        // `wait_kernel` (its fast path releases it first, a cancel only schedules).
+        while self.wait_kernel.load(Ordering::Acquire) {
+            yield_now_uncancelable();
+        }
         if self.check_cancel.load(Ordering::Relaxed) {
             cancel.check_cancel();
         }

@@ -82,6 +82,20 @@ pub fn get_co_para() -> Option<EventResult> {
     co_get_yield::<EventResult>()
 }
 
+/// goway patch: yield the running coroutine to the back of the ready queue without looking at
+/// its cancel state (`yield_now` would unwind a canceled coroutine at once).
+pub(crate) fn yield_now_uncancelable() {
+    let y = Yield {};
+    // SAFETY: as in `yield_with`: `y` outlives the yield, since the scheduler is done with the
+    // subscriber (it only re-queues the coroutine) before the coroutine runs again
+    let r = unsafe {
+        std::mem::transmute::<*const (dyn EventSource + '_), *mut (dyn EventSource + 'static)>(
+            &y as &dyn EventSource,
+        )
+    };
+    co_yield_with(EventSubscriber::new(r));
+}
+
 #[inline]
 pub fn yield_now() {
     if unlikely(!is_coroutine()) {
