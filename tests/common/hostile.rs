@@ -9,7 +9,8 @@
 //!   replies. The server's writes to them stall, its write timeouts fire (for all connections
 //!   at about the same time: in bursts) and it closes them; each client then reconnects at once
 //!   and does it again, so the bursts repeat every write timeout or so.
-//! - [`attack`]: a flood for a bounded time with the server watched throughout.
+//! - [`attack`]: a flood (for a bounded time, or until the server closed so many connections)
+//!   with the server watched throughout.
 //!
 //! Linux only (`poll` with `POLLRDHUP`, `/proc`).
 
@@ -531,10 +532,15 @@ impl Drop for Hogs {
 pub fn attack(
     server: &mut ServerProcess,
     cfg: &FloodConfig,
-    duration: Duration,
+    length: FloodLength,
     rss_every: Duration,
     hogs: usize,
 ) -> AttackReport {
+    let FloodLength {
+        at_least: duration,
+        until_closes,
+        at_most,
+    } = length;
     let rss_before = server.rss_kib();
     let fds_before = server.fds();
     let lines_before = server.stderr_lines();
@@ -563,11 +569,13 @@ pub fn attack(
             flood.stop();
             server.died(status, &seen);
         }
-        if now >= start + duration {
+        let closes = flood.stats.server_closes.load(Ordering::Relaxed);
+        if now >= start + at_most || (now >= start + duration && closes >= until_closes) {
             break;
         }
-        // The flood runs for a fixed time: this only paces the watch on the server.
-        std::thread::sleep(Duration::from_millis(100).min(start + duration - now));
+        // The flood's length is set by time and by what the server did, not by this sleep:
+        // it only paces the watch on the server.
+        std::thread::sleep(Duration::from_millis(100));
     }
     let stats = flood.stats.clone();
     flood.stop();
@@ -597,6 +605,27 @@ pub fn attack(
         fds_before,
         fds_after: fds,
         stderr_lines: server.stderr_lines() - lines_before,
+    }
+}
+
+/// How long [`attack`] floods: at least `at_least`, then on until the server has closed
+/// `until_closes` connections (so a slow, busy machine gets the same number of bursts as a
+/// fast one, instead of a test that depends on CPU speed), but never past `at_most`.
+#[derive(Debug, Clone, Copy)]
+pub struct FloodLength {
+    pub at_least: Duration,
+    pub until_closes: u64,
+    pub at_most: Duration,
+}
+
+impl FloodLength {
+    /// Exactly `d`.
+    pub fn fixed(d: Duration) -> FloodLength {
+        FloodLength {
+            at_least: d,
+            until_closes: 0,
+            at_most: d,
+        }
     }
 }
 
