@@ -18,6 +18,15 @@
 //! the handler every request a read brought in, so a pipeline of 16 commands costs one trip
 //! through the channels.
 //!
+//! Replies a client has not read are bounded as Redis bounds them with
+//! `client-output-buffer-limit`: a client whose unread replies would pass `--output-hard-limit`
+//! bytes, or stay above `--output-soft-limit` for `--output-soft-seconds`, is disconnected and
+//! logged (`conn 7 127.0.0.1:50312: closed for overcoming its output limit: hard limit ...`),
+//! so a client that pipelines GETs of a large value and never reads costs the server at
+//! most about the hard limit. Replies are handed to the writer in pieces of
+//! [`REPLY_CHUNK`] bytes, and an MGET stops building its reply past the hard limit, so no
+//! single request makes the handler hold more either.
+//!
 //! Benchmark it beside Go and Redis with
 //! `RESP_CANDIDATE='target/release/examples/kv --addr {addr}' bench/compare.sh resp`.
 
@@ -33,6 +42,7 @@ use crossbeam_utils::CachePadded;
 use goway::net::Server;
 use goway::net::codec::RespPipelineCodec;
 use goway::net::codec::resp::{Replies, Reply, Req, parse_int};
+use goway::net::server::CloseReason;
 // The store's lock. A shard is locked only for a hash-map operation and a copy of one value:
 // no I/O, no channel operation, nothing that parks, and no drop of a large value (those are
 // dropped after unlocking). With 64 shards and one or two worker threads, waiting for a
@@ -64,9 +74,29 @@ struct Args {
     /// cost of waking a sleeping server, at up to this much server CPU per burst of requests.
     #[arg(long, default_value_t = 50)]
     busy_poll_us: u64,
+    /// Bytes of unread replies past which a client is disconnected (Redis's hard
+    /// `client-output-buffer-limit`; the default is Redis's for pub/sub clients). 0: none,
+    /// the handler waits for the client instead.
+    #[arg(long, default_value_t = 32 << 20)]
+    output_hard_limit: usize,
+    /// Bytes of unread replies a client may stay above for `--output-soft-seconds` (Redis's
+    /// soft limit). 0: none.
+    #[arg(long, default_value_t = 8 << 20)]
+    output_soft_limit: usize,
+    /// Seconds a client may stay above the soft limit.
+    #[arg(long, default_value_t = 60)]
+    output_soft_seconds: u64,
 }
 
 const SHARDS: usize = 64;
+/// Replies of one batch of requests are handed to the writer whenever this many bytes are
+/// ready, so that the output limit sees them grow (a batch of 1,024 GETs of a 100 KiB value
+/// would otherwise be 100 MiB in one piece).
+const REPLY_CHUNK: usize = 64 << 10;
+/// Replies queued for the writer, in pieces: enough that the output limit is reached before
+/// this count for replies of [`REPLY_CHUNK`] bytes and more (the count makes the handler
+/// wait instead of disconnecting).
+const WRITE_QUEUE: usize = 1024;
 /// Most expired keys one sweep removes from a shard per lock.
 const SWEEP_BATCH: usize = 64;
 
@@ -83,7 +113,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Redis keeps idle clients forever (`timeout 0`); redis-benchmark's clients wait
         // between tests.
         .idle_timeout(Duration::ZERO)
-        .busy_poll(Duration::from_micros(args.busy_poll_us));
+        .busy_poll(Duration::from_micros(args.busy_poll_us))
+        .write_queue(WRITE_QUEUE)
+        .output_limit(
+            args.output_hard_limit,
+            args.output_soft_limit,
+            Duration::from_secs(args.output_soft_seconds),
+        );
     if args.max_frame > 0 {
         builder = builder.max_frame(args.max_frame);
     }
@@ -95,6 +131,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             goway::net::codec::DEFAULT_MAX_FRAME
         },
         server: Arc::new(std::sync::OnceLock::new()),
+        output_limit: (
+            args.output_hard_limit,
+            args.output_soft_limit,
+            args.output_soft_seconds,
+        ),
     };
     let handle_slot = info.server.clone();
     let handler_db = db.clone();
@@ -117,6 +158,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                             quit = true;
                             break;
                         }
+                        Step::Overflow => {
+                            // Past the hard limit: the server refuses this piece and
+                            // disconnects the client, logging why.
+                            let _ = conn.send(replies);
+                            return Ok(());
+                        }
+                    }
+                    if replies.len() >= REPLY_CHUNK {
+                        conn.send(std::mem::take(&mut replies))?;
                     }
                 }
                 if !replies.is_empty() {
@@ -378,6 +428,8 @@ struct ServerInfo {
     max_bulk: usize,
     /// The server's counters for INFO, set once the server is bound.
     server: Arc<std::sync::OnceLock<goway::net::ServerHandle>>,
+    /// `--output-hard-limit`, `--output-soft-limit`, `--output-soft-seconds`.
+    output_limit: (usize, usize, u64),
 }
 
 enum Step {
@@ -386,6 +438,9 @@ enum Step {
     /// The reply is already in the output (written from borrowed data under the lock).
     Written,
     Quit,
+    /// The output passed the hard output limit while the reply was built (an MGET of many
+    /// large values): the client is to be disconnected.
+    Overflow,
 }
 
 fn err(s: &'static str) -> Reply {
@@ -546,7 +601,12 @@ impl Db {
                 let keys = || req.iter().skip(1);
                 let mut guards = self.lock_many(keys());
                 out.array(argc - 1);
+                let limit = info.output_limit.0;
                 for k in keys() {
+                    if limit != 0 && out.len() > limit {
+                        drop(guards);
+                        return Step::Overflow;
+                    }
                     let i = self.shard_of(k);
                     let e = match guards.iter_mut().find(|(j, _)| *j == i) {
                         Some((_, g)) => g.peek(k, &mut clock),
@@ -633,17 +693,23 @@ impl Db {
                     format!(
                         "# Server\r\nredis_version:7.0.0\r\nredis_mode:standalone\r\n\
                          server:goway-kv\r\n\r\n# Clients\r\nconnected_clients:{}\r\n\
-                         maxclients:{}\r\n\r\n# Stats\r\n\
+                         maxclients:{}\r\nclient_recent_max_output_buffer:{}\r\n\r\n\
+                         # Stats\r\n\
                          total_connections_received:{}\r\nrejected_connections:{}\r\n\
                          total_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\n\
+                         output_buffer_bytes:{}\r\n\
+                         client_output_buffer_limit_disconnections:{}\r\n\
                          busy_poll_spins:{}\r\nbusy_poll_hits:{}\r\n\r\n\
                          # Keyspace\r\ndb0:keys={keys},expires={expires},avg_ttl=0\r\n",
                         st.active,
                         info.maxclients,
+                        st.queued_bytes_peak,
                         st.accepted,
                         st.rejected,
                         st.bytes_in,
                         st.bytes_out,
+                        st.queued_bytes,
+                        st.closed_by[CloseReason::OutputLimit],
                         st.spins,
                         st.spin_hits,
                     )
@@ -907,7 +973,7 @@ fn config_cmd(req: Req<'_>, info: &ServerInfo) -> Reply {
     let mut buf = [0u8; 16];
     match upper(sub, &mut buf) {
         b"GET" if req.len() >= 3 => {
-            let params: [(&str, String); 7] = [
+            let params: [(&str, String); 8] = [
                 ("save", String::new()),
                 ("appendonly", "no".into()),
                 ("maxclients", info.maxclients.to_string()),
@@ -915,6 +981,10 @@ fn config_cmd(req: Req<'_>, info: &ServerInfo) -> Reply {
                 ("timeout", "0".into()),
                 ("proto-max-bulk-len", info.max_bulk.to_string()),
                 ("maxmemory", "0".into()),
+                ("client-output-buffer-limit", {
+                    let (hard, soft, secs) = info.output_limit;
+                    format!("normal {hard} {soft} {secs} slave 0 0 0 pubsub {hard} {soft} {secs}")
+                }),
             ];
             let mut out = Vec::new();
             for (k, v) in &params {

@@ -6,7 +6,7 @@
 mod common;
 
 use goway::net::codec::resp::{
-    DEFAULT_MAX_BULK, MAX_BATCH, MAX_DEPTH, MAX_INLINE, Reply, Request, RespClientCodec,
+    DEFAULT_MAX_BULK, MAX_BATCH, MAX_DEPTH, MAX_INLINE, Replies, Reply, Request, RespClientCodec,
     split_inline,
 };
 use goway::net::codec::{Codec, DecodeError, RespCodec, RespPipelineCodec};
@@ -420,6 +420,8 @@ proptest! {
         prop_assert_eq!(c.decode(&w).unwrap(), Some((r.clone(), w.len())));
         let mut cc = RespClientCodec::new();
         let mut w2 = Vec::new();
+        // The client codec's frames count in a write queue's byte bound by this size too.
+        prop_assert_eq!(<RespClientCodec as Codec>::encoded_len(&r), w.len());
         cc.encode(r, &mut w2).unwrap();
         prop_assert_eq!(w2, w);
     }
@@ -474,6 +476,15 @@ proptest! {
             prop_assert_eq!(Reply::decode(&w[..n], DEFAULT_MAX_BULK).unwrap(), None, "prefix {}", n);
         }
         let mut c = RespClientCodec::new();
-        prop_assert_eq!(c.decode(&w).unwrap(), Some((r, w.len())));
+        prop_assert_eq!(c.decode(&w).unwrap(), Some((r.clone(), w.len())));
+        // The pipelining codec's frames (`Replies`, any number of replies) are sized exactly
+        // too: without it kv's replies escaped the server's write-queue bound.
+        let mut replies = Replies::new();
+        replies.push(&r);
+        replies.push(&r);
+        prop_assert_eq!(<RespPipelineCodec as Codec>::encoded_len(&replies), 2 * w.len());
+        let mut out = Vec::new();
+        RespPipelineCodec::new().encode(replies, &mut out).unwrap();
+        prop_assert_eq!(out.len(), 2 * w.len());
     }
 }

@@ -231,6 +231,9 @@ impl Codec for Digits {
     fn encode(&mut self, f: Vec<u8>, dst: &mut Vec<u8>) -> Result<(), EncodeError> {
         self.0.encode(f, dst)
     }
+    fn encoded_len(f: &Vec<u8>) -> usize {
+        LinesCodec::encoded_len(f)
+    }
     fn set_max_frame(&mut self, max: usize) {
         self.0.set_max_frame(max);
     }

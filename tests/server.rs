@@ -548,6 +548,9 @@ impl Codec for LinesWithPanicReply {
     ) -> Result<(), goway::net::codec::EncodeError> {
         self.0.encode(f, dst)
     }
+    fn encoded_len(f: &Vec<u8>) -> usize {
+        LinesCodec::encoded_len(f)
+    }
     fn panic_reply(&mut self) -> Option<Vec<u8>> {
         Some(b"ERR internal error\n".to_vec())
     }

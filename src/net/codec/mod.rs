@@ -68,6 +68,9 @@ pub const DEFAULT_MAX_FRAME: usize = 1 << 20;
 ///         dst.extend_from_slice(&v.to_be_bytes());
 ///         Ok(())
 ///     }
+///     fn encoded_len(_: &u16) -> usize {
+///         2
+///     }
 /// }
 ///
 /// let mut c = U16s;
@@ -96,18 +99,18 @@ pub trait Codec: Clone + Send + 'static {
     /// maximum size); the server logs it and closes the connection.
     fn encode(&mut self, frame: Self::Out, dst: &mut Vec<u8>) -> Result<(), EncodeError>;
 
-    /// How many bytes `frame` takes once encoded (an estimate will do). The server's write
-    /// queue counts it against [`Config::write_queue_bytes`](crate::net::server::Config::write_queue_bytes),
-    /// so that queued replies hold a bounded amount of memory. The default, 0, leaves the
-    /// frames of this codec out of the byte bound (only their number is bounded); the
-    /// built-in codecs return their exact encoded size.
+    /// How many bytes `frame` takes once encoded: exact, or an estimate that errs on the
+    /// high side (the frame's memory, if larger, is the better answer). The server's write
+    /// queue counts it against
+    /// [`Config::write_queue_bytes`](crate::net::server::Config::write_queue_bytes) and
+    /// the output limits, so that the replies a slow client has not read hold a bounded
+    /// amount of memory: a size below the truth lets a client hold more than the bound.
+    /// Required, so that no codec is left out of the bound unnoticed; the built-in codecs
+    /// return their exact encoded size. Called once when a frame is queued and once when it
+    /// is written, only if a byte bound is set: keep it cheap.
     fn encoded_len(frame: &Self::Out) -> usize
     where
-        Self: Sized,
-    {
-        let _ = frame;
-        0
-    }
+        Self: Sized;
 
     /// Sets the largest frame this codec accepts. The server calls it with its `max_frame`
     /// setting before serving. The default ignores it: the server's reader still refuses to

@@ -262,6 +262,21 @@ impl Request {
         }
     }
 
+    /// The number of bytes [`encode`](Self::encode) appends, computed without encoding.
+    ///
+    /// ```
+    /// use goway::net::codec::resp::Request;
+    /// let r = Request::from_args(["SET", "key", "a value of 21 bytes.."]);
+    /// let mut out = Vec::new();
+    /// r.encode(&mut out);
+    /// assert_eq!(r.encoded_len(), out.len());
+    /// ```
+    pub fn encoded_len(&self) -> usize {
+        self.iter().fold(int_len(self.len() as i64), |n, a| {
+            n.saturating_add(int_len(a.len() as i64) + a.len() + 2)
+        })
+    }
+
     /// The arguments as owned vectors.
     pub fn to_vec(&self) -> Vec<Vec<u8>> {
         self.iter().map(<[u8]>::to_vec).collect()
@@ -1114,6 +1129,19 @@ impl Replies {
         self.buf.is_empty()
     }
 
+    /// Bytes appended so far: the size of the encoded replies (what
+    /// [`RespPipelineCodec`] counts against the server's write-queue bound).
+    ///
+    /// ```
+    /// use goway::net::codec::resp::Replies;
+    /// let mut r = Replies::new();
+    /// r.bulk(b"abc");
+    /// assert_eq!(r.len(), b"$3\r\nabc\r\n".len());
+    /// ```
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
     /// The encoded bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf
@@ -1386,6 +1414,10 @@ impl Codec for RespPipelineCodec {
         Ok(Some((batch, used)))
     }
 
+    fn encoded_len(frame: &Replies) -> usize {
+        frame.len()
+    }
+
     fn encode(&mut self, frame: Replies, dst: &mut Vec<u8>) -> Result<(), EncodeError> {
         if dst.is_empty() && dst.capacity() <= frame.buf.len() {
             *dst = frame.buf;
@@ -1443,6 +1475,10 @@ impl Codec for RespClientCodec {
 
     fn decode(&mut self, src: &[u8]) -> Result<Option<(Reply, usize)>, DecodeError> {
         Reply::decode(src, self.max_bulk)
+    }
+
+    fn encoded_len(frame: &Request) -> usize {
+        frame.encoded_len()
     }
 
     fn encode(&mut self, frame: Request, dst: &mut Vec<u8>) -> Result<(), EncodeError> {

@@ -16,6 +16,8 @@ use crate::net::codec::DEFAULT_MAX_FRAME;
 /// assert_eq!(cfg.idle_timeout, Duration::from_secs(60));
 /// assert_eq!(cfg.write_timeout, Duration::from_secs(10));
 /// assert_eq!((cfg.write_queue, cfg.write_queue_bytes), (64, 1 << 20));
+/// assert_eq!(cfg.write_queue_full, goway::net::server::WhenFull::Wait);
+/// assert_eq!(cfg.write_queue_soft, 0);
 /// assert_eq!(cfg.max_frame, 1 << 20);
 /// assert_eq!(cfg.shutdown_grace, Duration::from_secs(30));
 /// ```
@@ -50,12 +52,27 @@ pub struct Config {
     /// Frames the handler can queue for the writer before `send` blocks (backpressure to a
     /// slow client). Default 64. `0` makes every `send` wait for the writer (unbuffered).
     pub write_queue: usize,
-    /// Bytes of frames (as the codec's [`encoded_len`](crate::net::codec::Codec::encoded_len)
-    /// sizes them) the write queue can hold before `send` blocks, on top of the
-    /// `write_queue` frame count: with both, a slow client holds at most this much of the
-    /// server's memory in queued replies. A frame larger than the bound is queued alone.
+    /// Bytes of replies not yet written (as the codec's
+    /// [`encoded_len`](crate::net::codec::Codec::encoded_len) sizes them, counting those the
+    /// writer is writing) a connection may hold, on top of the `write_queue` frame count:
+    /// with both, a slow client holds at most this much of the server's memory in replies.
+    /// What happens at the bound is [`write_queue_full`](Self::write_queue_full)'s choice:
+    /// by default `send` waits for room, and a frame larger than the bound is queued alone.
     /// Default 1 MiB. `0` means no byte bound (frames are counted only).
     pub write_queue_bytes: usize,
+    /// What `send` does with a reply that does not fit in `write_queue_bytes`: wait for the
+    /// client to make room ([`WhenFull::Wait`], the default), or disconnect it
+    /// ([`WhenFull::Disconnect`], Redis's hard `client-output-buffer-limit`).
+    pub write_queue_full: WhenFull,
+    /// Redis's soft output-buffer limit: a connection whose replies not yet written stay
+    /// above this many bytes for [`write_queue_soft_for`](Self::write_queue_soft_for) is
+    /// closed with reason `OutputLimit` (and a warning naming the client and the limit),
+    /// whatever `write_queue_full` says. Checked, as Redis does, when a reply is queued; a
+    /// `send` waiting for room waits no longer than the limit allows. Default 0: none.
+    pub write_queue_soft: usize,
+    /// How long the replies may stay above [`write_queue_soft`](Self::write_queue_soft).
+    /// Default 0: the first reply queued while above it closes the connection.
+    pub write_queue_soft_for: Duration,
     /// Decoded frames the reader can queue ahead of the handler before it stops reading.
     /// Default 64. `0` hands each frame over directly.
     pub read_queue: usize,
@@ -95,6 +112,9 @@ impl Default for Config {
             write_timeout: Duration::from_secs(10),
             write_queue: 64,
             write_queue_bytes: 1 << 20,
+            write_queue_full: WhenFull::Wait,
+            write_queue_soft: 0,
+            write_queue_soft_for: Duration::ZERO,
             read_queue: 64,
             write_buffer: 1 << 20,
             read_buffer: 64 << 10,
@@ -104,6 +124,61 @@ impl Default for Config {
             busy_poll: Duration::ZERO,
         }
     }
+}
+
+/// What a connection's `send` does when a reply does not fit in its write queue's byte bound
+/// ([`Config::write_queue_bytes`]): the choice between back-pressure and Redis's
+/// `client-output-buffer-limit`.
+///
+/// Either way a client holds at most about `write_queue_bytes` of the server's memory in
+/// replies. With `Wait` a client that never reads keeps its handler waiting in `send` until
+/// the writer's [`write_timeout`](Config::write_timeout) closes the connection; with
+/// `Disconnect` it is closed as soon as its replies pass the bound. The frame count
+/// ([`Config::write_queue`]) still makes `send` wait in both cases: size it so that the
+/// byte bound is reached first.
+///
+/// ```
+/// use std::time::Duration;
+/// use goway::net::codec::LinesCodec;
+/// use goway::net::server::{Server, WhenFull};
+///
+/// // Redis's `client-output-buffer-limit normal 8mb 2mb 60`.
+/// let server = Server::builder()
+///     .addr("127.0.0.1:0")
+///     .codec(LinesCodec::new())
+///     .output_limit(8 << 20, 2 << 20, Duration::from_secs(60))
+///     .handler(|conn| {
+///         for line in conn {
+///             conn.send(line)?; // fails once the client is disconnected
+///         }
+///         Ok(())
+///     })
+///     .bind()
+///     .unwrap();
+/// # drop(server);
+///
+/// // The same settings, field by field.
+/// let mut cfg = goway::net::server::Config::default();
+/// cfg.write_queue_bytes = 8 << 20;
+/// cfg.write_queue_full = WhenFull::Disconnect;
+/// cfg.write_queue_soft = 2 << 20;
+/// cfg.write_queue_soft_for = Duration::from_secs(60);
+/// # let _ = Server::builder().codec(LinesCodec::new()).config(cfg);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum WhenFull {
+    /// `send` waits for the writer to make room (back-pressure, as a Go handler's
+    /// `conn.Write` blocks); `try_send` answers `Full`. A frame larger than the whole bound
+    /// is queued alone once the queue is empty.
+    #[default]
+    Wait,
+    /// The connection is closed at once with reason
+    /// [`OutputLimit`](super::CloseReason::OutputLimit), and a warning is logged with the
+    /// client's address, the limit and the bytes held; the replies not yet written are
+    /// dropped and `send` fails. A single reply larger than the bound closes it too: set the
+    /// bound above the largest reply a well-behaved client can get (Redis's hard limit).
+    Disconnect,
 }
 
 /// `None` for a zero duration ("no limit").
@@ -121,6 +196,9 @@ pub(crate) struct Effective {
     pub(crate) write_timeout: Option<Duration>,
     pub(crate) write_queue: usize,
     pub(crate) write_queue_bytes: usize,
+    pub(crate) write_queue_full: WhenFull,
+    pub(crate) write_queue_soft: usize,
+    pub(crate) write_queue_soft_for: Duration,
     pub(crate) read_queue: usize,
     pub(crate) write_buffer: usize,
     pub(crate) read_buffer: usize,
@@ -142,6 +220,9 @@ impl Effective {
             write_timeout: limit(c.write_timeout),
             write_queue: c.write_queue,
             write_queue_bytes: c.write_queue_bytes,
+            write_queue_full: c.write_queue_full,
+            write_queue_soft: c.write_queue_soft,
+            write_queue_soft_for: c.write_queue_soft_for,
             read_queue: c.read_queue,
             write_buffer: or(c.write_buffer, d.write_buffer),
             read_buffer: or(c.read_buffer, d.read_buffer),

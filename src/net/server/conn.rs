@@ -16,12 +16,18 @@
 //!   writer, under that mutex, once written). The handler's [`Conn::send`] may write a reply
 //!   itself, skipping a hop to the writer, only while holding the mutex with `pending == 0`
 //!   (nothing sent earlier is still unwritten) and no further input waiting (more frames
-//!   coming means more replies: those go to the writer, which batches them).
+//!   coming means more replies: those go to the writer, which batches them). It writes only
+//!   what the socket takes at once: a rest is left in the write side's buffer as its
+//!   `carry`, counted in `pending` and in the byte bound, and the writer is woken by a
+//!   `None` on `out` (frames travel as `Some`); the writer writes a carry before anything
+//!   else. So the handler never waits on the client's reading, only for room in the queue.
 //! - The write queue is bounded in bytes too ([`WriteBudget`], `write_queue_bytes`): a
-//!   sender takes a frame's encoded size ([`Codec::encoded_len`]) before queueing it, the
-//!   writer gives the sizes back once the batch is written; replies the handler writes
-//!   directly never enter the count. `abort` closes the budget, failing senders waiting
-//!   for room.
+//!   sender takes a frame's encoded size ([`Codec::encoded_len`]) before queueing it (the
+//!   handler before writing a reply itself), the writer gives the sizes back once the batch
+//!   is written. A sender that finds the connection past its output limit
+//!   ([`WhenFull::Disconnect`](super::WhenFull), or the soft limit) closes it with
+//!   `OutputLimit` ([`ConnShared::over_limit`]). `abort` closes the budget, failing senders
+//!   waiting for room.
 //! - The socket ([`Sock`], one descriptor) lives in [`ConnShared`], so it closes only when
 //!   the last goroutine and the server let go of the connection. Whoever meets a broken
 //!   socket calls `abort`, which shuts it down: that wakes a reader waiting for input and a
@@ -33,14 +39,14 @@ use std::fmt;
 use std::io;
 use std::net::Shutdown;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
 use super::ServerShared;
-use super::budget::{NoRoom, WriteBudget};
+use super::budget::{Limits, NoRoom, Over, WriteBudget};
 use super::stats::CloseReason;
 use super::stream::{READ_BUF_START, Sock, SockWriter, give_read_buf, take_read_buf};
 use crate::chan::{
@@ -140,14 +146,17 @@ impl<C: Codec> Conn<C> {
     }
 
     /// Sends `frame` to the client: queued for the writer goroutine, waiting while the write
-    /// queue is full. When nothing is queued or being written and no more input is waiting,
-    /// the reply is written at once from the handler's goroutine instead (same order, same
-    /// write timeout, one hop less); it may then wait for the client to make room.
+    /// queue is full (under [`WhenFull::Wait`](super::WhenFull::Wait); under `Disconnect` a
+    /// reply past the limit closes the connection instead). When nothing is queued or being
+    /// written and no more input is waiting, the reply is written at once from the handler's
+    /// goroutine instead (same order, one hop less): as much as the socket takes, the rest
+    /// being left to the writer, so `send` never waits for the client to read.
     ///
     /// # Errors
-    /// `SendError(frame)` once the connection is closing (write failed, peer reset, server
-    /// cut off): stop serving this client. As with a queued frame, a write that fails after
-    /// `send` returned closes the connection, and the next `recv` or `send` says so.
+    /// `SendError(frame)` once the connection is closing (write failed, peer reset, output
+    /// limit, server cut off): stop serving this client. As with a queued frame, a write
+    /// that fails after `send` returned closes the connection, and the next `recv` or `send`
+    /// says so.
     pub fn send(&self, frame: C::Out) -> Result<(), SendError<C::Out>> {
         if !self.sh.replied.load(Ordering::Relaxed) {
             self.sh.replied.store(true, Ordering::Relaxed);
@@ -177,12 +186,49 @@ impl<C: Codec> Conn<C> {
         if sh.aborted.load(Ordering::Acquire) || self.tx.is_closed() {
             return Ok(Err(SendError(frame)));
         }
+        // Counted in the byte bound while it is being written, as a queued reply is.
+        let budget = &*self.tx.budget;
+        let n = self.tx.size_of(&frame);
+        match budget.try_take(n) {
+            Ok(true) => {}
+            // Nothing is pending, so this is rare (a sender racing in): queue it.
+            Ok(false) => return Err(frame),
+            Err(over) => {
+                drop(out);
+                sh.over_limit(over);
+                return Ok(Err(SendError(frame)));
+            }
+        }
         let out = &mut *out;
         out.buf.clear();
-        let r = match encode(&mut out.codec, frame, &mut out.buf, sh) {
-            Ok(()) => out.write(sh, 1),
-            Err(r) => Err(r),
-        };
+        if let Err(r) = encode(&mut out.codec, frame, &mut out.buf, sh) {
+            budget.give_back(n);
+            sh.abort(r);
+            return Ok(Ok(()));
+        }
+        // What the socket takes now; the rest (the client is not reading fast enough, or
+        // the socket failed) goes to the writer, which waits for the client or meets the
+        // error.
+        let sent = out.wr.write_now(&sh.sock, &out.buf);
+        sh.server
+            .stats
+            .bytes_out
+            .fetch_add(sent as u64, Ordering::Relaxed);
+        out.buf.drain(..sent);
+        if !out.buf.is_empty() {
+            out.carry = Some(n);
+            pending.fetch_add(1, Ordering::AcqRel);
+            if self.tx.tx.try_send(None).is_ok() {
+                return Ok(Ok(()));
+            }
+            // The writer cannot be woken (an unbuffered queue it is not waiting on, or the
+            // connection closing): finish here.
+            out.carry = None;
+            pending.fetch_sub(1, Ordering::AcqRel);
+        }
+        // Writes the rest if any, and counts the frame.
+        let r = out.write(sh, 1);
+        budget.give_back(n);
         if let Err(r) = r {
             // The connection is over; the handler learns it at its next `recv` or `send`.
             sh.abort(r);
@@ -255,13 +301,17 @@ impl<'a, C: Codec> IntoIterator for &'a Conn<C> {
 /// }
 /// ```
 pub struct ConnSender<O> {
-    tx: Sender<O>,
+    /// Frames as `Some`; `None` wakes the writer for a carry (see the module docs).
+    tx: Sender<Option<O>>,
     /// Frames queued and not yet written (see the module docs).
     pending: Arc<AtomicUsize>,
     /// Bytes queued and not yet written, bounded by `write_queue_bytes`.
     budget: Arc<WriteBudget>,
     /// The codec's [`Codec::encoded_len`].
     size: fn(&O) -> usize,
+    /// To close the connection past its output limit (weak: a sender kept by another
+    /// goroutine must not keep a closed connection's socket open).
+    conn: Weak<ConnShared<O>>,
     id: u64,
 }
 
@@ -272,6 +322,7 @@ impl<O> Clone for ConnSender<O> {
             pending: self.pending.clone(),
             budget: self.budget.clone(),
             size: self.size,
+            conn: self.conn.clone(),
             id: self.id,
         }
     }
@@ -286,20 +337,29 @@ impl<O> fmt::Debug for ConnSender<O> {
     }
 }
 
-impl<O> ConnSender<O> {
+impl<O: Send + 'static> ConnSender<O> {
     /// Queues `frame`, waiting while the write queue is full (`write_queue` frames, or
-    /// `write_queue_bytes` bytes, are waiting to be written).
+    /// `write_queue_bytes` bytes, are waiting to be written). Under
+    /// [`WhenFull::Disconnect`](super::WhenFull::Disconnect), a frame that does not fit in
+    /// `write_queue_bytes` closes the connection instead of waiting.
     ///
     /// # Errors
     /// `SendError(frame)` once the connection is closing.
     pub fn send(&self, frame: O) -> Result<(), SendError<O>> {
         self.pending.fetch_add(1, Ordering::AcqRel);
         let n = self.size_of(&frame);
-        if !self.budget.try_take(n) && self.budget.take(n, None).is_err() {
-            self.unqueued(0);
+        let room = match self.budget.try_take(n) {
+            Ok(true) => Ok(()),
+            Ok(false) => self.budget.take(n, None),
+            Err(over) => Err(NoRoom::Over(over)),
+        };
+        if let Err(e) = room {
+            self.no_room(e);
             return Err(SendError(frame));
         }
-        self.tx.send(frame).inspect_err(|_| self.unqueued(n))
+        self.tx
+            .send(Some(frame))
+            .map_err(|e| SendError(self.unsent(e.0, n)))
     }
 
     /// `frame`'s size for the byte bound; not computed when there is no bound.
@@ -318,8 +378,26 @@ impl<O> ConnSender<O> {
         self.pending.fetch_sub(1, Ordering::AcqRel);
     }
 
+    /// A frame that the queue refused (it comes back as sent, `Some`).
+    fn unsent(&self, item: Option<O>, n: usize) -> O {
+        self.unqueued(n);
+        match item {
+            Some(frame) => frame,
+            None => unreachable!("senders queue frames as Some"),
+        }
+    }
+
+    /// No room was taken: undoes `pending`, and closes a connection past its limit.
+    fn no_room(&self, why: NoRoom) {
+        self.unqueued(0);
+        if let (NoRoom::Over(over), Some(sh)) = (why, self.conn.upgrade()) {
+            sh.over_limit(over);
+        }
+    }
+
     /// Queues `frame` only if there is room now (a broadcaster that must not wait for one slow
-    /// client).
+    /// client). Under [`WhenFull::Disconnect`](super::WhenFull::Disconnect) a frame that does
+    /// not fit closes the connection (Redis drops a slow subscriber so).
     ///
     /// # Errors
     /// `Full(frame)` if the queue is full, `Closed(frame)` once the connection is closing.
@@ -329,38 +407,52 @@ impl<O> ConnSender<O> {
         }
         self.pending.fetch_add(1, Ordering::AcqRel);
         let n = self.size_of(&frame);
-        if !self.budget.try_take(n) {
-            self.unqueued(0);
-            return Err(TrySendError::Full(frame));
+        match self.budget.try_take(n) {
+            Ok(true) => {}
+            Ok(false) => {
+                self.unqueued(0);
+                return Err(TrySendError::Full(frame));
+            }
+            Err(over) => {
+                self.no_room(NoRoom::Over(over));
+                return Err(TrySendError::Closed(frame));
+            }
         }
-        self.tx.try_send(frame).inspect_err(|_| self.unqueued(n))
+        self.tx.try_send(Some(frame)).map_err(|e| match e {
+            TrySendError::Full(f) => TrySendError::Full(self.unsent(f, n)),
+            TrySendError::Closed(f) => TrySendError::Closed(self.unsent(f, n)),
+        })
     }
 
     /// Queues `frame`, waiting at most `timeout` for room.
     ///
     /// # Errors
-    /// `Timeout(frame)` or `Closed(frame)`.
+    /// `Timeout(frame)` or `Closed(frame)` (also when the connection was closed for its
+    /// output limit).
     pub fn send_timeout(&self, frame: O, timeout: Duration) -> Result<(), SendTimeoutError<O>> {
         let deadline = Instant::now().checked_add(timeout);
         self.pending.fetch_add(1, Ordering::AcqRel);
         let n = self.size_of(&frame);
-        if !self.budget.try_take(n) {
-            match self.budget.take(n, deadline) {
-                Ok(()) => {}
-                Err(NoRoom::Closed) => {
-                    self.unqueued(0);
-                    return Err(SendTimeoutError::Closed(frame));
-                }
-                Err(NoRoom::Timeout) => {
-                    self.unqueued(0);
-                    return Err(SendTimeoutError::Timeout(frame));
-                }
-            }
+        let room = match self.budget.try_take(n) {
+            Ok(true) => Ok(()),
+            Ok(false) => self.budget.take(n, deadline),
+            Err(over) => Err(NoRoom::Over(over)),
+        };
+        if let Err(e) = room {
+            self.no_room(e);
+            return Err(if e == NoRoom::Timeout {
+                SendTimeoutError::Timeout(frame)
+            } else {
+                SendTimeoutError::Closed(frame)
+            });
         }
         let left = deadline.map_or(timeout, |d| d.saturating_duration_since(Instant::now()));
         self.tx
-            .send_timeout(frame, left)
-            .inspect_err(|_| self.unqueued(n))
+            .send_timeout(Some(frame), left)
+            .map_err(|e| match e {
+                SendTimeoutError::Timeout(f) => SendTimeoutError::Timeout(self.unsent(f, n)),
+                SendTimeoutError::Closed(f) => SendTimeoutError::Closed(self.unsent(f, n)),
+            })
     }
 
     /// `true` once the connection is closing: sends fail from then on.
@@ -380,6 +472,8 @@ pub(crate) trait ConnCtl: Send + Sync {
     fn drain(&self);
     /// Close now, dropping queued replies.
     fn abort(&self, reason: CloseReason);
+    /// Bytes of replies not yet written: now, and the most at once so far.
+    fn queued_bytes(&self) -> (usize, usize);
 }
 
 /// State shared by a connection's three goroutines and the server.
@@ -388,7 +482,7 @@ pub(crate) struct ConnShared<O> {
     pub(crate) peer: PeerAddr,
     sock: Sock,
     /// Closed by `abort` so the writer stops and the handler's sends fail.
-    out_tx: Sender<O>,
+    out_tx: Sender<Option<O>>,
     /// The write queue's byte bound; closed by `abort` so that senders waiting for room fail.
     budget: Arc<WriteBudget>,
     /// Cancels the connection's context when it starts closing ([`Conn::done`]); dropped
@@ -443,7 +537,20 @@ impl<O: Send + 'static> ConnShared<O> {
         }
     }
 
+    /// The client's replies went past its output limit: says so once (Redis logs the client
+    /// and the limit), and closes the connection.
+    pub(crate) fn over_limit(&self, why: Over) {
+        if self.budget.trip() {
+            log::warn!(target: "goway::server", "conn {} {}: closed for overcoming its output limit: {why}", self.id, self.peer);
+        }
+        self.abort(CloseReason::OutputLimit);
+    }
+
     fn finish(&self) {
+        self.server
+            .stats
+            .queued_bytes_peak
+            .fetch_max(self.budget.peak() as u64, Ordering::Relaxed);
         let r = self.reason();
         self.server.conns.lock().remove(&self.id);
         self.server.stats.record_close(r);
@@ -489,6 +596,10 @@ impl<O: Send + 'static> ConnCtl for ConnShared<O> {
         self.out_tx.close();
         self.budget.close();
     }
+
+    fn queued_bytes(&self) -> (usize, usize) {
+        (self.budget.queued(), self.budget.peak())
+    }
 }
 
 /// Held by each of a connection's goroutines; its drop accounts the exit (also on panic, for
@@ -532,7 +643,7 @@ pub(crate) fn build<C: Codec>(
     let (ctx, cancel) = gocontext::with_cancel(&server.ctx);
     let done_rx = ctx.done();
     let (reader_alive_tx, reader_alive_rx) = chan::bounded(0);
-    let budget = Arc::new(WriteBudget::new(cfg.write_queue_bytes));
+    let budget = Arc::new(WriteBudget::new(Limits::new(cfg)));
     let shared = Arc::new(ConnShared {
         id,
         peer,
@@ -563,6 +674,7 @@ pub(crate) fn build<C: Codec>(
         wr: SockWriter::new(cfg.write_timeout),
         codec: out_codec,
         buf: Vec::new(),
+        carry: None,
     }));
     Parts {
         reader: ReaderTask {
@@ -587,6 +699,7 @@ pub(crate) fn build<C: Codec>(
                     pending,
                     budget,
                     size: C::encoded_len,
+                    conn: Arc::downgrade(&shared),
                     id,
                 },
                 out,
@@ -935,7 +1048,7 @@ pub(crate) struct WriterTask<C: Codec> {
     out: Arc<GoMutex<WriteSide<C>>>,
     pending: Arc<AtomicUsize>,
     budget: Arc<WriteBudget>,
-    rx: Receiver<C::Out>,
+    rx: Receiver<Option<C::Out>>,
     reader_alive: Receiver<()>,
     exit: Exit<C::Out>,
 }
@@ -946,6 +1059,9 @@ pub(crate) struct WriteSide<C: Codec> {
     wr: SockWriter,
     codec: C,
     buf: Vec<u8>,
+    /// The handler left the rest of a reply in `buf` for the writer (the socket was full):
+    /// its size in the byte bound. Counted in `pending` too.
+    carry: Option<usize>,
 }
 
 impl<C: Codec> WriteSide<C> {
@@ -1007,7 +1123,7 @@ impl<C: Codec> WriterTask<C> {
     fn write_loop(&mut self) -> Result<(), CloseReason> {
         let sh = self.exit.0.clone();
         let flush_at = sh.server.cfg.write_buffer;
-        let mut batch: Vec<C::Out> = Vec::new();
+        let mut batch: Vec<Option<C::Out>> = Vec::new();
         // Wait for a frame; then take every frame queued right now (under one lock of the
         // queue) into one buffer and write it with one call: the queue being momentarily
         // empty is the flush signal.
@@ -1018,6 +1134,17 @@ impl<C: Codec> WriterTask<C> {
             // Waits while the handler writes a reply itself.
             let mut out = self.out.lock();
             let out = &mut *out;
+            // The rest of a reply the handler began writing goes first (`None` woke us for
+            // it, or it came just before this frame).
+            if let Some(bytes) = out.carry.take() {
+                let r = out.write(&sh, 1);
+                self.budget.give_back(bytes);
+                self.pending.fetch_sub(1, Ordering::AcqRel);
+                r?;
+            }
+            let Some(first) = first else {
+                continue;
+            };
             out.buf.clear();
             let mut n = 1u64;
             // Sized again here (the sender's size is not carried with the frame), only when
@@ -1029,8 +1156,9 @@ impl<C: Codec> WriterTask<C> {
                 if self.rx.try_recv_many(&mut batch, WRITE_BATCH) == 0 {
                     break;
                 }
-                n += batch.len() as u64;
-                for f in batch.drain(..) {
+                // A `None` here woke us for a carry already written.
+                for f in batch.drain(..).flatten() {
+                    n += 1;
                     if bounded {
                         bytes += C::encoded_len(&f);
                     }

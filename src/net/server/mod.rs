@@ -73,7 +73,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-pub use config::Config;
+pub use config::{Config, WhenFull};
 pub use conn::{Conn, ConnSender, Frames, HandlerResult};
 pub use error::{LimitError, ServeError, ShutdownError};
 pub use shutdown::ShutdownReport;
@@ -156,6 +156,11 @@ impl ServerShared {
         let mut s = self.stats.snapshot();
         if let Some(bp) = &self.busy {
             (s.spins, s.spin_hits) = bp.counts();
+        }
+        for c in self.conns.lock().values() {
+            let (queued, peak) = c.queued_bytes();
+            s.queued_bytes += queued as u64;
+            s.queued_bytes_peak = s.queued_bytes_peak.max(peak as u64);
         }
         s
     }
@@ -500,6 +505,32 @@ impl<C, H> Builder<C, H> {
     pub fn write_queue_bytes(mut self, bytes: usize) -> Self {
         self.cfg.write_queue_bytes = bytes;
         self
+    }
+
+    /// See [`Config::write_queue_full`] (default [`WhenFull::Wait`]: back-pressure).
+    pub fn write_queue_full(mut self, when: WhenFull) -> Self {
+        self.cfg.write_queue_full = when;
+        self
+    }
+
+    /// See [`Config::write_queue_soft`] and [`Config::write_queue_soft_for`] (default: no
+    /// soft limit).
+    pub fn write_queue_soft(mut self, bytes: usize, stay: Duration) -> Self {
+        self.cfg.write_queue_soft = bytes;
+        self.cfg.write_queue_soft_for = stay;
+        self
+    }
+
+    /// Redis's `client-output-buffer-limit <class> <hard> <soft> <soft seconds>`: a client
+    /// whose replies not yet written would pass `hard` bytes, or stay above `soft` bytes for
+    /// `soft_for`, is disconnected (reason [`CloseReason::OutputLimit`], a warning with its
+    /// address and the limit) instead of making its handler wait. Sets
+    /// [`write_queue_bytes`](Config::write_queue_bytes) to `hard` (0: no hard limit), the
+    /// soft limit, and [`WhenFull::Disconnect`]; see [`WhenFull`] for an example.
+    pub fn output_limit(self, hard: usize, soft: usize, soft_for: Duration) -> Self {
+        self.write_queue_bytes(hard)
+            .write_queue_full(WhenFull::Disconnect)
+            .write_queue_soft(soft, soft_for)
     }
 
     /// See [`Config::read_queue`] (default 64 frames; 0: unbuffered).

@@ -51,6 +51,10 @@ reasons! {
     HandlerError = "handler_error",
     /// The handler panicked.
     Panic = "panic",
+    /// The client's replies not yet written passed the output limit
+    /// ([`WhenFull::Disconnect`](super::WhenFull::Disconnect) at `write_queue_bytes`, or the
+    /// soft limit `write_queue_soft` for too long): Redis's `client-output-buffer-limit`.
+    OutputLimit = "output_limit",
     /// A reply could not be encoded.
     EncodeError = "encode_error",
     /// The server shut down and the connection finished its in-flight frames.
@@ -137,6 +141,13 @@ pub struct Stats {
     pub panics: u64,
     /// The server's live goroutines: 3 per connection, plus the accept loop (gauge).
     pub goroutines: u64,
+    /// Bytes of replies not yet written, over all connections now (gauge; as the codec's
+    /// `encoded_len` sizes them, counting those being written). Each connection's share is
+    /// bounded by `write_queue_bytes`.
+    pub queued_bytes: u64,
+    /// The most bytes of replies not yet written one connection has held at once, over
+    /// the server's life.
+    pub queued_bytes_peak: u64,
     /// Busy-poll rounds: times the server spun for input before its worker slept (0 unless
     /// [`Config::busy_poll`](super::Config::busy_poll) is set).
     pub spins: u64,
@@ -159,6 +170,8 @@ pub(crate) struct StatsCell {
     pub(crate) bytes_out: AtomicU64,
     pub(crate) panics: AtomicU64,
     pub(crate) goroutines: AtomicU64,
+    /// `queued_bytes_peak` of the connections already closed.
+    pub(crate) queued_bytes_peak: AtomicU64,
 }
 
 impl StatsCell {
@@ -185,6 +198,8 @@ impl StatsCell {
             bytes_out: self.bytes_out.load(Relaxed),
             panics: self.panics.load(Relaxed),
             goroutines: self.goroutines.load(Relaxed),
+            queued_bytes: 0,
+            queued_bytes_peak: self.queued_bytes_peak.load(Relaxed),
             spins: 0,
             spin_hits: 0,
         }

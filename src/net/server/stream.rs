@@ -213,6 +213,22 @@ impl SockWriter {
         Ok(())
     }
 
+    /// Writes what the socket takes at once of `buf`, without waiting: returns the bytes
+    /// written before its send buffer was full, or before an error (left for
+    /// [`write_all`](Self::write_all) to meet again and report).
+    pub(crate) fn write_now(&self, sock: &Sock, buf: &[u8]) -> usize {
+        let mut done = 0;
+        while done < buf.len() {
+            match sock.write_nb(&buf[done..]) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        done
+    }
+
     /// `write_all` without a descriptor to wait on: retries after naps (1 ms doubling to
     /// 50 ms) until the timeout passes without progress. Only at the descriptor limit.
     fn poll_write_all(&mut self, sock: &Sock, mut buf: &[u8]) -> io::Result<()> {
