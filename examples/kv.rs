@@ -8,8 +8,11 @@
 //! Commands: PING, ECHO, SET (EX, PX, EXAT, PXAT, NX, XX, KEEPTTL, GET), GET, DEL, EXISTS,
 //! INCR, DECR, INCRBY, DECRBY, MGET, MSET, EXPIRE / PEXPIRE (NX, XX, GT, LT), TTL, PTTL,
 //! PERSIST, DBSIZE, FLUSHALL / FLUSHDB, SELECT 0, QUIT, and enough of COMMAND, CLIENT, CONFIG
-//! GET and INFO for the Redis tools. Requests are multibulk or inline; pipelined requests are
-//! answered in order. Replies and errors use Redis's texts.
+//! and INFO (with sections) for the Redis tools. Requests are multibulk or inline; pipelined
+//! requests are answered in order. Replies and errors use Redis's texts: every command and
+//! every subcommand has Redis 7.0's arity, checked before it runs (`COMMAND COUNT x` is
+//! `ERR wrong number of arguments for 'command|count' command`), and COMMAND, CLIENT and
+//! CONFIG answer HELP.
 //!
 //! The Go shape it ports: `net.Listen`, a goroutine per connection reading requests and
 //! writing replies, a map sharded behind mutexes, and a `time.Ticker` goroutine that sweeps
@@ -547,6 +550,28 @@ impl Db {
         if !arity_ok(argc, arity) {
             return Step::Reply(wrong_args(lname));
         }
+        // A container's subcommand is looked up, and its own arity checked, before it runs:
+        // Redis's `lookupCommand` then `processCommand`.
+        let subs = match name {
+            b"COMMAND" => COMMAND_SUBS,
+            b"CLIENT" => CLIENT_SUBS,
+            b"CONFIG" => CONFIG_SUBS,
+            _ => &[],
+        };
+        if let (false, Some(sub)) = (subs.is_empty(), req.get(1)) {
+            match subs
+                .iter()
+                .find(|(s, _)| s.as_bytes().eq_ignore_ascii_case(sub))
+            {
+                None => {
+                    return Step::Reply(unknown_subcommand(sub, &lname.to_ascii_uppercase()));
+                }
+                Some((s, n)) if !arity_ok(argc, *n) => {
+                    return Step::Reply(wrong_args(&format!("{lname}|{s}")));
+                }
+                Some(_) => {}
+            }
+        }
         let a = |i: usize| req.get(i).unwrap_or_default();
         let mut clock = Clock(None);
         let r = match name {
@@ -689,32 +714,60 @@ impl Db {
             b"INFO" => {
                 let (keys, expires) = self.dbsize();
                 let st = info.server.get().map(|h| h.stats()).unwrap_or_default();
-                Reply::Bulk(
-                    format!(
+                let sections = [
+                    (
+                        "server",
                         "# Server\r\nredis_version:7.0.0\r\nredis_mode:standalone\r\n\
-                         server:goway-kv\r\n\r\n# Clients\r\nconnected_clients:{}\r\n\
-                         maxclients:{}\r\nclient_recent_max_output_buffer:{}\r\n\r\n\
-                         # Stats\r\n\
-                         total_connections_received:{}\r\nrejected_connections:{}\r\n\
-                         total_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\n\
-                         output_buffer_bytes:{}\r\n\
-                         client_output_buffer_limit_disconnections:{}\r\n\
-                         busy_poll_spins:{}\r\nbusy_poll_hits:{}\r\n\r\n\
-                         # Keyspace\r\ndb0:keys={keys},expires={expires},avg_ttl=0\r\n",
-                        st.active,
-                        info.maxclients,
-                        st.queued_bytes_peak,
-                        st.accepted,
-                        st.rejected,
-                        st.bytes_in,
-                        st.bytes_out,
-                        st.queued_bytes,
-                        st.closed_by[CloseReason::OutputLimit],
-                        st.spins,
-                        st.spin_hits,
-                    )
-                    .into_bytes(),
-                )
+                         server:goway-kv\r\n"
+                            .to_owned(),
+                    ),
+                    (
+                        "clients",
+                        format!(
+                            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\n\
+                             client_recent_max_output_buffer:{}\r\n",
+                            st.active, info.maxclients, st.queued_bytes_peak,
+                        ),
+                    ),
+                    (
+                        "stats",
+                        format!(
+                            "# Stats\r\ntotal_connections_received:{}\r\n\
+                             rejected_connections:{}\r\ntotal_net_input_bytes:{}\r\n\
+                             total_net_output_bytes:{}\r\noutput_buffer_bytes:{}\r\n\
+                             client_output_buffer_limit_disconnections:{}\r\n\
+                             busy_poll_spins:{}\r\nbusy_poll_hits:{}\r\n",
+                            st.accepted,
+                            st.rejected,
+                            st.bytes_in,
+                            st.bytes_out,
+                            st.queued_bytes,
+                            st.closed_by[CloseReason::OutputLimit],
+                            st.spins,
+                            st.spin_hits,
+                        ),
+                    ),
+                    (
+                        "keyspace",
+                        format!("# Keyspace\r\ndb0:keys={keys},expires={expires},avg_ttl=0\r\n"),
+                    ),
+                ];
+                // INFO [section ...]: the sections named (any case; all, default and
+                // everything mean every one), an empty string when none is known, as Redis.
+                let wanted = |name: &str| {
+                    argc == 1
+                        || req.iter().skip(1).any(|a| {
+                            [name, "all", "default", "everything"]
+                                .iter()
+                                .any(|n| a.eq_ignore_ascii_case(n.as_bytes()))
+                        })
+                };
+                let text: Vec<&str> = sections
+                    .iter()
+                    .filter(|(name, _)| wanted(name))
+                    .map(|(_, text)| text.as_str())
+                    .collect();
+                Reply::Bulk(text.join("\r\n").into_bytes())
             }
             _ => unknown_command(req),
         };
@@ -833,9 +886,7 @@ impl Db {
     }
 
     fn expire(&self, req: Req<'_>, unit_ms: i64, name: &str, clock: &mut Clock) -> Reply {
-        let Some(n) = parse_int(&req[2]) else {
-            return err(NOT_INT);
-        };
+        // The options first, then the time: Redis's order of checks (and of its errors).
         let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
         for o in req.iter().skip(3) {
             let mut buf = [0u8; 16];
@@ -857,6 +908,9 @@ impl Db {
         if gt && lt {
             return err("ERR GT and LT options at the same time are not compatible");
         }
+        let Some(n) = parse_int(&req[2]) else {
+            return err(NOT_INT);
+        };
         let bad = || Reply::Error(format!("ERR invalid expire time in '{name}' command").into());
         let Some(ms) = n.checked_mul(unit_ms) else {
             return bad();
@@ -912,22 +966,88 @@ const COMMANDS: [&str; 26] = [
     "select", "quit", "command", "client", "config", "info",
 ];
 
+/// The subcommands kv serves, with Redis 7.0's arities (what its `COMMAND INFO` says:
+/// `n > 0` exactly n arguments, command and subcommand included, `n < 0` at least -n).
+/// `exec` checks them before the subcommand runs. CLIENT SETINFO is Redis 7.2's (redis-cli
+/// and redis-benchmark 7.2 send it).
+const COMMAND_SUBS: &[(&str, i32)] = &[
+    ("count", 2),
+    ("docs", -2),
+    ("help", 2),
+    ("info", -2),
+    ("list", -2),
+];
+const CLIENT_SUBS: &[(&str, i32)] = &[
+    ("getname", 2),
+    ("help", 2),
+    ("id", 2),
+    ("info", 2),
+    ("list", -2),
+    ("setinfo", 4),
+    ("setname", 3),
+];
+const CONFIG_SUBS: &[(&str, i32)] = &[("get", -3), ("help", 2), ("resetstat", 2), ("set", -4)];
+
+/// A container's HELP, in Redis's layout: a usage line, then each subcommand and what it
+/// does, then HELP itself.
+fn help(cmd: &str, lines: &[&'static str]) -> Reply {
+    let mut out = vec![Reply::Simple(
+        format!("{cmd} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:").into(),
+    )];
+    out.extend(lines.iter().map(|l| Reply::Simple((*l).into())));
+    out.push(Reply::simple("HELP"));
+    out.push(Reply::simple("    Prints this help."));
+    Reply::Array(out)
+}
+
 fn command_cmd(req: Req<'_>) -> Reply {
     let Some(sub) = req.get(1) else {
         // The full command table: an empty one is enough for the tools.
         return Reply::Array(Vec::new());
     };
     let mut buf = [0u8; 16];
+    let mut buf2 = [0u8; 16];
+    let mut buf3 = [0u8; 16];
+    let arg = |i: usize| req.get(i).unwrap_or_default();
     match upper(sub, &mut buf) {
         b"COUNT" => Reply::Integer(COMMANDS.len() as i64),
         b"DOCS" => Reply::Array(Vec::new()),
-        b"LIST" => Reply::Array(
-            COMMANDS
-                .iter()
-                .map(|c| Reply::Bulk(c.as_bytes().to_vec()))
-                .collect(),
+        b"LIST" => {
+            // FILTERBY PATTERN <glob> (kv has no modules and no ACL categories).
+            let pattern = match (
+                req.len(),
+                upper(arg(2), &mut buf2),
+                upper(arg(3), &mut buf3),
+            ) {
+                (2, _, _) => None,
+                (5, b"FILTERBY", b"PATTERN") => Some(arg(4)),
+                _ => return err(SYNTAX),
+            };
+            Reply::Array(
+                COMMANDS
+                    .iter()
+                    .filter(|c| pattern.is_none_or(|p| glob(p, c.as_bytes())))
+                    .map(|c| Reply::Bulk(c.as_bytes().to_vec()))
+                    .collect(),
+            )
+        }
+        // Details are not kept: a null per name, as Redis answers for a name it lacks.
+        b"INFO" => Reply::Array(req.iter().skip(2).map(|_| Reply::Null).collect()),
+        b"HELP" => help(
+            "COMMAND",
+            &[
+                "(no subcommand)",
+                "    Return details about all commands (none are kept: an empty list).",
+                "COUNT",
+                "    Return the total number of commands in this server.",
+                "LIST [FILTERBY PATTERN <pattern>]",
+                "    Return a list of all commands in this server.",
+                "INFO [<command-name> ...]",
+                "    Return details about multiple commands (none are kept).",
+                "DOCS [<command-name> ...]",
+                "    Return documentation details about multiple commands (none are kept).",
+            ],
         ),
-        b"INFO" => Reply::Array(req.iter().skip(2).map(|_| Reply::NullArray).collect()),
         _ => unknown_subcommand(sub, "COMMAND"),
     }
 }
@@ -935,10 +1055,10 @@ fn command_cmd(req: Req<'_>) -> Reply {
 fn client_cmd(req: Req<'_>, cl: &mut Client) -> Reply {
     let sub = &req[1];
     let mut buf = [0u8; 16];
-    match (upper(sub, &mut buf), req.len()) {
-        (b"ID", 2) => Reply::Integer(cl.id as i64),
-        (b"GETNAME", 2) => cl.name.clone().into(),
-        (b"SETNAME", 3) => {
+    match upper(sub, &mut buf) {
+        b"ID" => Reply::Integer(cl.id as i64),
+        b"GETNAME" => cl.name.clone().into(),
+        b"SETNAME" => {
             let name = &req[2];
             if name.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
                 err("ERR Client names cannot contain spaces, newlines or special characters.")
@@ -947,47 +1067,101 @@ fn client_cmd(req: Req<'_>, cl: &mut Client) -> Reply {
                 Reply::OK
             }
         }
-        (b"SETINFO", 4) => Reply::OK,
-        (b"INFO", 2) | (b"LIST", _) => Reply::Bulk(
-            format!(
-                "id={} addr={} name={} db=0 cmd=client\n",
-                cl.id,
-                cl.peer,
-                String::from_utf8_lossy(cl.name.as_deref().unwrap_or_default())
-            )
-            .into_bytes(),
-        ),
-        (b"ID" | b"GETNAME" | b"SETNAME" | b"SETINFO" | b"INFO", _) => Reply::Error(
-            format!(
-                "ERR wrong number of arguments for 'client|{}' command",
-                String::from_utf8_lossy(sub).to_ascii_lowercase()
-            )
-            .into(),
+        b"SETINFO" => Reply::OK,
+        b"INFO" => Reply::Bulk(client_line(cl)),
+        b"LIST" => {
+            // kv lists the calling client only; TYPE and ID filter it as Redis does.
+            let mut buf2 = [0u8; 16];
+            let arg = |i: usize| req.get(i).unwrap_or_default();
+            let listed = match (req.len(), upper(arg(2), &mut buf2)) {
+                (2, _) => true,
+                (4, b"TYPE") => {
+                    let mut buf3 = [0u8; 16];
+                    match upper(arg(3), &mut buf3) {
+                        b"NORMAL" => true,
+                        b"MASTER" | b"REPLICA" | b"SLAVE" | b"PUBSUB" => false,
+                        _ => {
+                            return Reply::Error(
+                                format!(
+                                    "ERR Unknown client type '{}'",
+                                    String::from_utf8_lossy(arg(3))
+                                )
+                                .into(),
+                            );
+                        }
+                    }
+                }
+                (n, b"ID") if n > 3 => {
+                    let mut me = false;
+                    for id in req.iter().skip(3) {
+                        match parse_int(id) {
+                            Some(id) => me |= id == cl.id as i64,
+                            None => return err("ERR Invalid client ID"),
+                        }
+                    }
+                    me
+                }
+                _ => return err(SYNTAX),
+            };
+            Reply::Bulk(if listed { client_line(cl) } else { Vec::new() })
+        }
+        b"HELP" => help(
+            "CLIENT",
+            &[
+                "GETNAME",
+                "    Return the name of the current connection.",
+                "ID",
+                "    Return the ID of the current connection.",
+                "INFO",
+                "    Return information about the current client connection.",
+                "LIST [TYPE (NORMAL|MASTER|REPLICA|PUBSUB)] [ID <id> [<id> ...]]",
+                "    Return information about client connections (this one, if it matches).",
+                "SETINFO <option> <value>",
+                "    Accepted and ignored (lib-name, lib-ver).",
+                "SETNAME <name>",
+                "    Assign the name <name> to the current connection.",
+            ],
         ),
         _ => unknown_subcommand(sub, "CLIENT"),
     }
+}
+
+/// The calling client's line of CLIENT INFO and CLIENT LIST.
+fn client_line(cl: &Client) -> Vec<u8> {
+    format!(
+        "id={} addr={} name={} db=0 cmd=client\n",
+        cl.id,
+        cl.peer,
+        String::from_utf8_lossy(cl.name.as_deref().unwrap_or_default())
+    )
+    .into_bytes()
+}
+
+/// The parameters CONFIG GET shows.
+fn config_params(info: &ServerInfo) -> [(&'static str, String); 8] {
+    let (hard, soft, secs) = info.output_limit;
+    [
+        ("save", String::new()),
+        ("appendonly", "no".into()),
+        ("maxclients", info.maxclients.to_string()),
+        ("databases", "1".into()),
+        ("timeout", "0".into()),
+        ("proto-max-bulk-len", info.max_bulk.to_string()),
+        ("maxmemory", "0".into()),
+        (
+            "client-output-buffer-limit",
+            format!("normal {hard} {soft} {secs} slave 0 0 0 pubsub {hard} {soft} {secs}"),
+        ),
+    ]
 }
 
 fn config_cmd(req: Req<'_>, info: &ServerInfo) -> Reply {
     let sub = &req[1];
     let mut buf = [0u8; 16];
     match upper(sub, &mut buf) {
-        b"GET" if req.len() >= 3 => {
-            let params: [(&str, String); 8] = [
-                ("save", String::new()),
-                ("appendonly", "no".into()),
-                ("maxclients", info.maxclients.to_string()),
-                ("databases", "1".into()),
-                ("timeout", "0".into()),
-                ("proto-max-bulk-len", info.max_bulk.to_string()),
-                ("maxmemory", "0".into()),
-                ("client-output-buffer-limit", {
-                    let (hard, soft, secs) = info.output_limit;
-                    format!("normal {hard} {soft} {secs} slave 0 0 0 pubsub {hard} {soft} {secs}")
-                }),
-            ];
+        b"GET" => {
             let mut out = Vec::new();
-            for (k, v) in &params {
+            for (k, v) in &config_params(info) {
                 if req.iter().skip(2).any(|p| glob(p, k.as_bytes())) {
                     out.push(Reply::Bulk(k.as_bytes().to_vec()));
                     out.push(Reply::Bulk(v.as_bytes().to_vec()));
@@ -995,9 +1169,40 @@ fn config_cmd(req: Req<'_>, info: &ServerInfo) -> Reply {
             }
             Reply::Array(out)
         }
-        b"GET" => wrong_args("config|get"),
         b"RESETSTAT" => Reply::OK,
-        b"SET" => err("ERR CONFIG SET is not supported by this server"),
+        b"SET" => {
+            // Redis's checks: pairs, then each name known; kv changes nothing at run time.
+            if req.len() % 2 != 0 {
+                return err(SYNTAX);
+            }
+            let params = config_params(info);
+            let unknown = req.iter().skip(2).step_by(2).find(|p| {
+                !params
+                    .iter()
+                    .any(|(k, _)| p.eq_ignore_ascii_case(k.as_bytes()))
+            });
+            match unknown {
+                Some(p) => Reply::Error(
+                    format!(
+                        "ERR Unknown option or number of arguments for CONFIG SET - '{}'",
+                        String::from_utf8_lossy(p)
+                    )
+                    .into(),
+                ),
+                None => err("ERR CONFIG SET is not supported by this server"),
+            }
+        }
+        b"HELP" => help(
+            "CONFIG",
+            &[
+                "GET <pattern>",
+                "    Return parameters matching the glob-like <pattern> and their values.",
+                "SET <directive> <value>",
+                "    Not supported by this server.",
+                "RESETSTAT",
+                "    Reset statistics reported by the INFO command (a no-op here).",
+            ],
+        ),
         _ => unknown_subcommand(sub, "CONFIG"),
     }
 }

@@ -658,3 +658,264 @@ fn expired_keys_left_for_the_sweeper_read_and_write_as_missing() {
     assert_eq!(c.cmd(&["GET", "z"]), bulk("new"));
     assert_eq!(c.cmd(&["SET", "z", "n", "NX"]), Reply::Null);
 }
+
+/// Raw replies (the bytes of one reply each), for comparing byte for byte.
+fn raw_reply<S: Read + Write>(s: &mut S, buf: &mut Vec<u8>, args: &[&[u8]]) -> Vec<u8> {
+    let mut w = Vec::new();
+    Request::from_args(args).encode(&mut w);
+    s.write_all(&w).expect("send a command");
+    loop {
+        if let Some((_, used)) = Reply::decode(buf, 1 << 30).expect("a valid reply") {
+            return buf.drain(..used).collect();
+        }
+        let mut chunk = [0u8; 16 << 10];
+        let n = s.read(&mut chunk).expect("read a reply");
+        assert!(n > 0, "EOF before a whole reply to {args:?}");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Wrong arities, of commands and of subcommands, with the texts of Redis 7.0 (taken from
+/// redis-server 7.0.15 with a raw socket): a command's arity is checked before it runs, a
+/// container's subcommand is looked up and its own arity checked first (`'command|count'`).
+#[test]
+fn wrong_arity_is_answered_as_redis_answers_it() {
+    let ex = start(&[]);
+    let mut c = Client::connect(ex.addr());
+    let wrong = |name: &str| format!("-ERR wrong number of arguments for '{name}' command\r\n");
+    let syntax = "-ERR syntax error\r\n".to_owned();
+    let cases: Vec<(&str, String)> = vec![
+        ("GET", wrong("get")),
+        ("GET a b", wrong("get")),
+        ("SET a", wrong("set")),
+        ("PING a b", wrong("ping")),
+        ("ECHO", wrong("echo")),
+        ("ECHO a b", wrong("echo")),
+        ("DEL", wrong("del")),
+        ("EXISTS", wrong("exists")),
+        ("INCR a b", wrong("incr")),
+        ("DECR", wrong("decr")),
+        ("INCRBY a", wrong("incrby")),
+        ("DECRBY a 1 2", wrong("decrby")),
+        ("MGET", wrong("mget")),
+        ("MSET a", wrong("mset")),
+        ("MSET a b c", wrong("mset")),
+        ("EXPIRE a", wrong("expire")),
+        ("PEXPIRE a", wrong("pexpire")),
+        ("TTL a b", wrong("ttl")),
+        ("PTTL", wrong("pttl")),
+        ("PERSIST a b", wrong("persist")),
+        ("DBSIZE x", wrong("dbsize")),
+        ("SELECT 0 1", wrong("select")),
+        ("FLUSHALL a b", syntax.clone()),
+        ("FLUSHDB x", syntax.clone()),
+        // The issue: COUNT takes no argument.
+        ("COMMAND COUNT x", wrong("command|count")),
+        ("command count X Y", wrong("command|count")),
+        ("COMMAND HELP x", wrong("command|help")),
+        ("COMMAND LIST x", syntax.clone()),
+        (
+            "COMMAND foo",
+            "-ERR unknown subcommand 'foo'. Try COMMAND HELP.\r\n".into(),
+        ),
+        ("CLIENT", wrong("client")),
+        ("CLIENT ID x", wrong("client|id")),
+        ("client Id x", wrong("client|id")),
+        ("CLIENT GETNAME x", wrong("client|getname")),
+        ("CLIENT SETNAME", wrong("client|setname")),
+        ("CLIENT SETNAME a b", wrong("client|setname")),
+        ("CLIENT INFO x", wrong("client|info")),
+        ("CLIENT HELP x", wrong("client|help")),
+        ("CLIENT LIST x", syntax.clone()),
+        ("CLIENT LIST TYPE", syntax.clone()),
+        (
+            "CLIENT LIST TYPE foo",
+            "-ERR Unknown client type 'foo'\r\n".into(),
+        ),
+        ("CLIENT LIST ID 1 x", "-ERR Invalid client ID\r\n".into()),
+        (
+            "CLIENT foo",
+            "-ERR unknown subcommand 'foo'. Try CLIENT HELP.\r\n".into(),
+        ),
+        ("CONFIG", wrong("config")),
+        ("CONFIG GET", wrong("config|get")),
+        ("CONFIG SET a", wrong("config|set")),
+        ("CONFIG SET a b c", syntax.clone()),
+        (
+            "CONFIG SET a b",
+            "-ERR Unknown option or number of arguments for CONFIG SET - 'a'\r\n".into(),
+        ),
+        ("CONFIG RESETSTAT x", wrong("config|resetstat")),
+        ("CONFIG HELP x", wrong("config|help")),
+        (
+            "CONFIG foo",
+            "-ERR unknown subcommand 'foo'. Try CONFIG HELP.\r\n".into(),
+        ),
+        // Options before the time, as Redis checks them.
+        ("EXPIRE a b c", "-ERR Unsupported option c\r\n".into()),
+        // Right arities still answer.
+        ("COMMAND INFO nosuch", "*1\r\n$-1\r\n".into()),
+        ("CLIENT LIST TYPE pubsub", "$0\r\n\r\n".into()),
+        ("INFO nosuch", "$0\r\n\r\n".into()),
+        ("QUIT x", "+OK\r\n".into()),
+    ];
+    for (cmd, want) in &cases {
+        let args: Vec<&[u8]> = cmd.split(' ').map(str::as_bytes).collect();
+        let got = raw_reply(&mut c.s, &mut c.buf, &args);
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            want.as_str(),
+            "{cmd}: kv answered {:?}",
+            String::from_utf8_lossy(&got)
+        );
+    }
+    // The containers' HELP, in Redis's layout.
+    let mut c = Client::connect(ex.addr());
+    for cmd in ["COMMAND", "CLIENT", "CONFIG"] {
+        match c.cmd(&[cmd, "help"]) {
+            Reply::Array(lines) => {
+                let first =
+                    format!("{cmd} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");
+                assert_eq!(lines.first(), Some(&Reply::Simple(first.into())));
+                assert_eq!(lines.last(), Some(&Reply::simple("    Prints this help.")));
+            }
+            r => panic!("{cmd} HELP: {r:?}"),
+        }
+    }
+    assert_eq!(
+        c.cmd(&["COMMAND", "LIST", "FILTERBY", "PATTERN", "g*"]),
+        Reply::Array(vec![bulk("get")])
+    );
+    match c.cmd(&["INFO", "keyspace", "CLIENTS"]) {
+        Reply::Bulk(b) => {
+            let info = String::from_utf8(b).unwrap();
+            assert!(info.starts_with("# Clients\r\n"), "{info}");
+            assert!(info.contains("\r\n\r\n# Keyspace\r\n"), "{info}");
+            assert!(!info.contains("# Server"), "{info}");
+        }
+        r => panic!("INFO: {r:?}"),
+    }
+}
+
+/// `redis-server` 7.0.x, if installed (Debian's redis-server package; CI installs only
+/// redis-tools, so this comparison runs where the server is present).
+fn redis_server_7_0() -> Option<&'static str> {
+    let path = "/usr/bin/redis-server";
+    let version = Command::new(path).arg("--version").output().ok()?;
+    let version = String::from_utf8_lossy(&version.stdout).into_owned();
+    if version.contains("v=7.0.") {
+        Some(path)
+    } else {
+        eprintln!("redis-server 7.0 not installed ({version:?}): comparison skipped");
+        None
+    }
+}
+
+/// Every command kv lists and every subcommand it serves, with no argument and with one to
+/// four more than it takes, sent to kv and to a real Redis 7.0 alike: where Redis answers an
+/// error, kv answers the same bytes; where Redis answers, kv does not answer an error.
+/// (CLIENT SETINFO, Redis 7.2's, and QUIT, which closes, are left out; Redis runs with one
+/// database, as kv has.)
+#[test]
+fn errors_match_a_real_redis_7_0_byte_for_byte() {
+    use std::os::unix::net::UnixStream;
+    let Some(server) = redis_server_7_0() else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("goway-kv-redis-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("redis.sock");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let redis = Kill(
+        Command::new(server)
+            .args(["--port", "0", "--unixsocket"])
+            .arg(&sock)
+            .args(["--save", "", "--appendonly", "no", "--databases", "1"])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start redis-server"),
+    );
+    let mut r = None;
+    eventually(IO_LIMIT, || {
+        r = UnixStream::connect(&sock).ok();
+        r.is_some()
+    });
+    let mut r = r.unwrap();
+    r.set_read_timeout(Some(IO_LIMIT)).unwrap();
+    let mut rbuf = Vec::new();
+
+    let ex = start(&[]);
+    let mut k = Client::connect(ex.addr());
+    let Reply::Array(names) = k.cmd(&["COMMAND", "LIST"]) else {
+        panic!("COMMAND LIST");
+    };
+    let subs: &[(&str, &[&str])] = &[
+        (
+            "command",
+            &["count", "docs", "help", "info", "list", "Count", "nosuch"],
+        ),
+        (
+            "client",
+            &[
+                "getname", "help", "id", "info", "list", "setname", "SetName", "nosuch",
+            ],
+        ),
+        (
+            "config",
+            &["get", "help", "resetstat", "set", "Get", "nosuch"],
+        ),
+    ];
+    let mut probes: Vec<Vec<String>> = Vec::new();
+    for n in &names {
+        let Reply::Bulk(n) = n else { panic!("{n:?}") };
+        let n = String::from_utf8(n.clone()).unwrap();
+        if n == "quit" {
+            continue;
+        }
+        for extra in 0..=4 {
+            let mut p = vec![n.clone()];
+            p.extend(["a", "b", "c", "d"][..extra].iter().map(|s| s.to_string()));
+            probes.push(p);
+        }
+        if let Some((_, ss)) = subs.iter().find(|(c, _)| *c == n) {
+            for s in *ss {
+                for extra in 0..=4 {
+                    let mut p = vec![n.clone(), s.to_string()];
+                    p.extend(["x", "y", "z", "w"][..extra].iter().map(|s| s.to_string()));
+                    probes.push(p);
+                }
+            }
+        }
+    }
+    assert!(probes.len() > 150, "{} probes", probes.len());
+    let mut errors = 0;
+    for p in &probes {
+        let args: Vec<&[u8]> = p.iter().map(|a| a.as_bytes()).collect();
+        let want = raw_reply(&mut r, &mut rbuf, &args);
+        let got = raw_reply(&mut k.s, &mut k.buf, &args);
+        let (want, got) = (
+            String::from_utf8_lossy(&want),
+            String::from_utf8_lossy(&got),
+        );
+        if want.starts_with('-') {
+            errors += 1;
+            assert_eq!(got, want, "{p:?}");
+        } else {
+            assert!(!got.starts_with('-'), "{p:?}: Redis {want:?}, kv {got:?}");
+        }
+    }
+    eprintln!(
+        "{} requests compared with redis-server 7.0; {errors} errors answered alike",
+        probes.len()
+    );
+    drop(redis);
+    let _ = std::fs::remove_dir_all(&dir);
+}
