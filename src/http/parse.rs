@@ -286,22 +286,60 @@ fn valid_host_byte(b: u8) -> bool {
 }
 
 /// The request target forms of RFC 9112 §3.2: origin (`/path?q`), absolute
-/// (`http://host/path`), authority (CONNECT only) and asterisk (OPTIONS only).
+/// (`http://host/path`), authority (CONNECT only) and asterisk (OPTIONS only), checked as
+/// Go's `url.ParseRequestURI` does: every `%` in the path and the authority starts a
+/// well-formed escape (`%` and two hex digits), and the authority holds only the bytes of a
+/// host. The query is not checked (Go keeps it raw too).
 fn check_target(method: &str, target: &str) -> Result<(), HeadError> {
-    let ok = if method == "CONNECT" {
-        !target.is_empty() && !target.starts_with('/')
-    } else if target == "*" {
-        method == "OPTIONS"
-    } else {
-        target.starts_with('/')
-            || starts_with_ignore_case(target, "http://")
-            || starts_with_ignore_case(target, "https://")
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(HeadError::Bad("invalid request target"))
+    const BAD: HeadError = HeadError::Bad("invalid request target");
+    if target == "*" {
+        return if method == "OPTIONS" {
+            Ok(())
+        } else {
+            Err(BAD)
+        };
     }
+    let (authority, path) = if target.starts_with('/') {
+        // Origin form (also a CONNECT with a path, as Go's net/rpc sends).
+        ("", target)
+    } else if method == "CONNECT" {
+        (target, "")
+    } else {
+        let rest = strip_prefix_ignore_case(target, "http://")
+            .or_else(|| strip_prefix_ignore_case(target, "https://"))
+            .ok_or(BAD)?;
+        let end = rest.find(['/', '?']).unwrap_or(rest.len());
+        (&rest[..end], &rest[end..])
+    };
+    if method == "CONNECT" && path.is_empty() && authority.is_empty() {
+        return Err(BAD);
+    }
+    let path = path.split_once('?').map_or(path, |(p, _)| p);
+    if !valid_escapes(path.as_bytes()) {
+        return Err(HeadError::Bad("invalid URL escape in request target"));
+    }
+    if !authority.bytes().all(valid_host_byte) || !valid_escapes(authority.as_bytes()) {
+        return Err(BAD);
+    }
+    Ok(())
+}
+
+/// Whether every `%` in `s` is followed by two hex digits (Go's `url.PathUnescape` fails
+/// otherwise).
+fn valid_escapes(s: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(off) = s[i..].iter().position(|&b| b == b'%') {
+        let at = i + off;
+        match s.get(at + 1..at + 3) {
+            Some([h, l]) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => i = at + 3,
+            _ => return false,
+        }
+    }
+    true
+}
+
+fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    starts_with_ignore_case(s, prefix).then(|| &s[prefix.len()..])
 }
 
 fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
@@ -357,6 +395,29 @@ mod tests {
             Err(HeadError::Bad("invalid request target"))
         );
         assert_eq!(p("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"), Ok(Some(31)));
+    }
+
+    #[test]
+    fn percent_escapes_in_the_target() {
+        let esc = Err(HeadError::Bad("invalid URL escape in request target"));
+        for t in ["/%zz", "/a%4", "/a%", "/%4g/b", "http://h/%zz", "/%zz?q=1"] {
+            let raw = format!("GET {t} HTTP/1.1\r\nHost: a\r\n\r\n");
+            assert_eq!(p(&raw), esc, "{t}");
+        }
+        for t in ["/%41%2f", "/a?q=%zz", "/a?%", "http://h/p%20q", "/a%41"] {
+            let raw = format!("GET {t} HTTP/1.1\r\nHost: a\r\n\r\n");
+            assert_eq!(p(&raw), Ok(Some(raw.len())), "{t}");
+        }
+        for t in ["http://h%zz/", "http://h{x}/"] {
+            let raw = format!("GET {t} HTTP/1.1\r\nHost: a\r\n\r\n");
+            assert_eq!(
+                p(&raw),
+                Err(HeadError::Bad("invalid request target")),
+                "{t}"
+            );
+        }
+        let ok = "CONNECT h:443 HTTP/1.1\r\nHost: h\r\n\r\n";
+        assert_eq!(p(ok), Ok(Some(ok.len())));
     }
 
     #[test]
