@@ -61,7 +61,6 @@ fn client(addr: SocketAddr) -> TcpStream {
 struct Resp {
     status: u16,
     /// The status line without its CRLF.
-    #[allow(dead_code)] // checked by the 1xx tests
     line: String,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
@@ -211,5 +210,55 @@ fn invalid_percent_escapes_in_the_path_get_400() {
         (r.status, r.text().as_str()),
         (200, "GET /p?q=%zz HTTP/1.1 /p")
     );
+    s.stop();
+}
+
+// ---- versions -------------------------------------------------------------------------------
+
+/// Go's `ParseHTTPVersion` takes any `HTTP/<digit>.<digit>` and its server serves every
+/// HTTP/1.x (as HTTP/1.1: keep-alive, chunked replies); HTTP/0.x and 2+ get 505, a malformed
+/// version 400.
+#[test]
+fn any_http_1x_is_served_as_go_does() {
+    let _g = common::shared();
+    let s = run(Server::builder().handler(echo_target));
+    for minor in 2..=9 {
+        let c = client(s.addr);
+        let mut r = BufReader::new(c.try_clone().unwrap());
+        let mut w = c;
+        // Two pipelined requests: keep-alive as HTTP/1.1, and Host is required.
+        let raw = format!(
+            "GET /a HTTP/1.{minor}\r\nHost: t\r\n\r\nGET /b HTTP/1.{minor}\r\nHost: t\r\n\r\n"
+        );
+        w.write_all(raw.as_bytes()).unwrap();
+        for p in ["/a", "/b"] {
+            let resp = read_resp(&mut r).expect("a response");
+            assert_eq!(resp.status, 200);
+            assert!(resp.line.starts_with("HTTP/1.1 200"), "{}", resp.line);
+            assert_eq!(resp.text(), format!("GET {p} HTTP/1.{minor} {p}"));
+            assert_eq!(resp.header("connection"), None);
+        }
+        let no_host = format!("GET / HTTP/1.{minor}\r\n\r\n");
+        assert_refused(s.addr, no_host.as_bytes(), 400);
+    }
+    for v in ["HTTP/0.9", "HTTP/2.0", "HTTP/3.0", "HTTP/9.9"] {
+        let raw = format!("GET / {v}\r\nHost: t\r\n\r\n");
+        assert_refused(s.addr, raw.as_bytes(), 505);
+    }
+    for v in [
+        "HTTP/1.10",
+        "HTTP/1",
+        "HTTP/2",
+        "http/1.1",
+        "HTTP/1.1 extra",
+        "HTTP/1.x",
+        "HTTPS/1.1",
+    ] {
+        let raw = format!("GET / {v}\r\nHost: t\r\n\r\n");
+        assert_refused(s.addr, raw.as_bytes(), 400);
+    }
+    // The HTTP/2 preface: 400, as Go's ServeMux answers a `*` target that is not OPTIONS.
+    assert_refused(s.addr, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 400);
+    assert_eq!(roundtrip(s.addr, &get("/ok")).status, 200);
     s.stop();
 }

@@ -33,7 +33,9 @@
 //! - a malformed request: `400 Bad Request` (with the reason), `Connection: close`;
 //! - a head over `max_header_bytes`: `431` (`414` if the request line alone is);
 //! - a body over `max_body_bytes`: `413`; a transfer coding other than `chunked`: `501`;
-//!   a version other than HTTP/1.0 and 1.1: `505`; `Expect` other than `100-continue`: `417`;
+//!   a version other than HTTP/1.x: `505` (any HTTP/1.x is served, as HTTP/1.1, as Go
+//!   does); a malformed version, method or target (a bad `%` escape): `400`; `Expect`
+//!   other than `100-continue`: `417`;
 //! - both `Transfer-Encoding` and `Content-Length`, or differing `Content-Length`s: `400`;
 //! - every one of these closes the connection; EOF or a timeout closes it without a reply;
 //! - a handler's panic: `500` if nothing was sent yet, the log line

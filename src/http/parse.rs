@@ -1,11 +1,10 @@
 //! Parsing and checking a request head with `httparse`, with Go's rules for what is
 //! rejected (net/http/server.go `readRequest`, transfer.go `readTransfer`).
 
-use std::mem::MaybeUninit;
+use super::header::{Header, valid_name};
 
-use super::header::Header;
-
-/// Headers parsed on the stack; a request with more is parsed again with a heap array.
+/// Header fields parsed into an array on the stack; a request with more is parsed again
+/// with a heap array.
 const STACK_HEADERS: usize = 48;
 /// Most header fields in one request (beyond it: 431).
 const MAX_HEADERS: usize = 8192;
@@ -18,7 +17,8 @@ pub(crate) struct Head {
     /// Method, then the request target.
     pub(crate) line: String,
     pub(crate) method_len: usize,
-    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    /// The minor version of HTTP/1.x: 0 is served as HTTP/1.0, any other (1 to 9, as Go
+    /// accepts) as HTTP/1.1.
     pub(crate) minor: u8,
     pub(crate) header: Header,
     pub(crate) content_length: Option<u64>,
@@ -53,7 +53,7 @@ pub(crate) enum HeadError {
     Expectation,
     /// 501: a transfer coding other than `chunked`.
     NotImplemented,
-    /// 505: not HTTP/1.0 or 1.1.
+    /// 505: a well-formed version other than HTTP/1.x (Go's `http1ServerSupportsRequest`).
     Version,
 }
 
@@ -74,36 +74,111 @@ impl HeadError {
 /// Parses the head at the start of `buf` into `head`. `Ok(None)`: incomplete, read more
 /// (the caller checks the size limit with [`check_partial`]). `Ok(Some(n))`: the head is
 /// the first `n` bytes.
+///
+/// Empty lines before the request line are skipped (RFC 9112 §2.2). The request line is
+/// parsed here, with Go's rules (`parseRequestLine`, `ParseHTTPVersion`); the header fields
+/// with `httparse`.
 pub(crate) fn parse(
     buf: &[u8],
     head: &mut Head,
     max_header_bytes: usize,
 ) -> Result<Option<usize>, HeadError> {
-    let mut stack: [MaybeUninit<httparse::Header<'_>>; STACK_HEADERS] =
-        [const { MaybeUninit::uninit() }; STACK_HEADERS];
-    let mut req = httparse::Request::new(&mut []);
-    match req.parse_with_uninit_headers(buf, &mut stack) {
-        Ok(httparse::Status::Complete(n)) => {
-            check_size(n, max_header_bytes)?;
-            fill(&req, head)?;
-            Ok(Some(n))
-        }
-        Ok(httparse::Status::Partial) => Ok(None),
+    let Some(start) = skip_empty_lines(buf)? else {
+        return Ok(None);
+    };
+    let Some(nl) = buf[start..].iter().position(|&b| b == b'\n') else {
+        return Ok(None);
+    };
+    let line_end = start + nl + 1;
+    let line = request_line(&buf[start..line_end])?;
+    let fields = &buf[line_end..];
+    let mut stack = [httparse::EMPTY_HEADER; STACK_HEADERS];
+    let (n, headers) = match httparse::parse_headers(fields, &mut stack) {
+        Ok(httparse::Status::Complete((n, h))) => (n, h),
+        Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => {
             let mut many = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
-            let mut req = httparse::Request::new(&mut many);
-            match req.parse(buf) {
-                Ok(httparse::Status::Complete(n)) => {
-                    check_size(n, max_header_bytes)?;
-                    fill(&req, head)?;
-                    Ok(Some(n))
+            return match httparse::parse_headers(fields, &mut many) {
+                Ok(httparse::Status::Complete((n, h))) => {
+                    check_size(line_end + n, max_header_bytes)?;
+                    fill(&line, h, head)?;
+                    Ok(Some(line_end + n))
                 }
                 Ok(httparse::Status::Partial) => Ok(None),
                 Err(e) => Err(map_err(e)),
-            }
+            };
         }
-        Err(e) => Err(map_err(e)),
+        Err(e) => return Err(map_err(e)),
+    };
+    check_size(line_end + n, max_header_bytes)?;
+    fill(&line, headers, head)?;
+    Ok(Some(line_end + n))
+}
+
+/// The offset of the first byte after the empty lines at the start of `buf`; `None` if
+/// `buf` holds nothing else yet.
+fn skip_empty_lines(buf: &[u8]) -> Result<Option<usize>, HeadError> {
+    let mut i = 0;
+    loop {
+        match buf.get(i) {
+            None => return Ok(None),
+            Some(b'\n') => i += 1,
+            Some(b'\r') => match buf.get(i + 1) {
+                None => return Ok(None),
+                Some(b'\n') => i += 2,
+                Some(_) => return Err(HeadError::Bad("malformed line ending")),
+            },
+            Some(_) => return Ok(Some(i)),
+        }
     }
+}
+
+/// A request line, split and checked.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct RequestLine<'a> {
+    pub(crate) method: &'a str,
+    pub(crate) target: &'a str,
+    pub(crate) major: u8,
+    pub(crate) minor: u8,
+}
+
+/// Splits and checks a request line (with its line ending) as Go's `readRequest` does:
+/// the method is a token, the target is visible ASCII (or UTF-8) without spaces, and the
+/// version has the form `HTTP/<digit>.<digit>`. Anything else is `400`. Which versions are
+/// served is decided later ([`HeadError::Version`] for a major other than 1).
+pub(crate) fn request_line(line: &[u8]) -> Result<RequestLine<'_>, HeadError> {
+    const MALFORMED: HeadError = HeadError::Bad("malformed HTTP request");
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let sp = line.iter().position(|&b| b == b' ').ok_or(MALFORMED)?;
+    let (method, rest) = (&line[..sp], &line[sp + 1..]);
+    let sp = rest.iter().position(|&b| b == b' ').ok_or(MALFORMED)?;
+    let (target, version) = (&rest[..sp], &rest[sp + 1..]);
+    if !valid_name(method) {
+        return Err(HeadError::Bad("invalid method"));
+    }
+    let (major, minor) = match *version {
+        [b'H', b'T', b'T', b'P', b'/', maj, b'.', min]
+            if maj.is_ascii_digit() && min.is_ascii_digit() =>
+        {
+            (maj - b'0', min - b'0')
+        }
+        _ => return Err(HeadError::Bad("malformed HTTP version")),
+    };
+    // Go refuses control bytes in a URL; a space cannot be in it (it ended the target).
+    if target.is_empty() || target.iter().any(|&b| b <= b' ' || b == 0x7f) {
+        return Err(HeadError::Bad("invalid request target"));
+    }
+    let target =
+        std::str::from_utf8(target).map_err(|_| HeadError::Bad("invalid request target"))?;
+    // A token is ASCII, so this cannot fail.
+    let method = std::str::from_utf8(method).map_err(|_| HeadError::Bad("invalid method"))?;
+    Ok(RequestLine {
+        method,
+        target,
+        major,
+        minor,
+    })
 }
 
 fn check_size(n: usize, max: usize) -> Result<(), HeadError> {
@@ -127,26 +202,34 @@ pub(crate) fn check_partial(buf: &[u8], max_header_bytes: usize) -> Result<(), H
     }
 }
 
+/// An error of `httparse::parse_headers` (the request line is parsed here).
 fn map_err(e: httparse::Error) -> HeadError {
     match e {
-        httparse::Error::Version => HeadError::Version,
         httparse::Error::TooManyHeaders => HeadError::TooLarge,
         httparse::Error::HeaderName => HeadError::Bad("invalid header name"),
         httparse::Error::HeaderValue => HeadError::Bad("invalid header value"),
-        httparse::Error::Token => HeadError::Bad("invalid method"),
         httparse::Error::NewLine => HeadError::Bad("malformed line ending"),
-        _ => HeadError::Bad("malformed request line"),
+        _ => HeadError::Bad("malformed header line"),
     }
 }
 
-fn fill(req: &httparse::Request<'_, '_>, head: &mut Head) -> Result<(), HeadError> {
-    let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
-        return Err(HeadError::Bad("malformed request line"));
-    };
+fn fill(
+    line: &RequestLine<'_>,
+    fields: &[httparse::Header<'_>],
+    head: &mut Head,
+) -> Result<(), HeadError> {
+    check_target(line.method, line.target)?;
+    if line.major != 1 {
+        // Go's http1ServerSupportsRequest: HTTP/0.x and HTTP/2+ get 505 (the HTTP/2
+        // preface `PRI * HTTP/2.0` was refused by `check_target` already, as Go's ServeMux
+        // does).
+        return Err(HeadError::Version);
+    }
+    let minor = line.minor;
     head.line.clear();
-    head.line.push_str(method);
-    head.method_len = method.len();
-    head.line.push_str(target);
+    head.line.push_str(line.method);
+    head.method_len = line.method.len();
+    head.line.push_str(line.target);
     head.minor = minor;
     head.header.clear();
     head.content_length = None;
@@ -157,7 +240,7 @@ fn fill(req: &httparse::Request<'_, '_>, head: &mut Head) -> Result<(), HeadErro
     let mut conn_close = false;
     let mut conn_keep_alive = false;
     let mut expect: Option<bool> = None;
-    for h in req.headers.iter() {
+    for h in fields {
         let name = h.name;
         // Dispatch on the length first: most fields are none of these.
         match name.len() {
@@ -214,20 +297,19 @@ fn fill(req: &httparse::Request<'_, '_>, head: &mut Head) -> Result<(), HeadErro
             return Err(HeadError::Bad("both Transfer-Encoding and Content-Length"));
         }
     }
-    if minor == 1 && hosts == 0 {
+    if minor >= 1 && hosts == 0 {
         return Err(HeadError::Bad("missing required Host header"));
     }
     if hosts > 1 {
         return Err(HeadError::Bad("too many Host headers"));
     }
-    if minor == 1 {
+    if minor >= 1 {
         match expect {
             Some(true) => head.expect_continue = true,
             Some(false) => return Err(HeadError::Expectation),
             None => {}
         }
     }
-    check_target(head.method(), head.target())?;
     if minor == 0 {
         head.keep_alive_10 = conn_keep_alive && !conn_close;
         head.close = !head.keep_alive_10;
@@ -395,6 +477,89 @@ mod tests {
             Err(HeadError::Bad("invalid request target"))
         );
         assert_eq!(p("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"), Ok(Some(31)));
+    }
+
+    #[test]
+    fn versions_as_go() {
+        // Go's ParseHTTPVersion takes any HTTP/<digit>.<digit>; the server serves major 1.
+        for (v, want) in [
+            ("HTTP/1.0", Ok(0)),
+            ("HTTP/1.1", Ok(1)),
+            ("HTTP/1.2", Ok(2)),
+            ("HTTP/1.9", Ok(9)),
+            ("HTTP/0.9", Err(HeadError::Version)),
+            ("HTTP/2.0", Err(HeadError::Version)),
+            ("HTTP/3.1", Err(HeadError::Version)),
+            ("HTTP/1.10", Err(HeadError::Bad("malformed HTTP version"))),
+            ("HTTP/1", Err(HeadError::Bad("malformed HTTP version"))),
+            ("http/1.1", Err(HeadError::Bad("malformed HTTP version"))),
+            ("HTTP/1.1 x", Err(HeadError::Bad("malformed HTTP version"))),
+            ("HTTP/a.1", Err(HeadError::Bad("malformed HTTP version"))),
+            ("", Err(HeadError::Bad("malformed HTTP version"))),
+        ] {
+            let raw = format!("GET / {v}\r\nHost: a\r\n\r\n");
+            let mut h = Head::default();
+            let got = parse(raw.as_bytes(), &mut h, 1 << 20).map(|_| h.minor);
+            assert_eq!(got, want, "{v:?}");
+        }
+        // The HTTP/2 preface: Go passes it to the handler, and its ServeMux answers 400 to a
+        // `*` target that is not `OPTIONS`; so does this server, before the handler.
+        assert_eq!(
+            p("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+            Err(HeadError::Bad("invalid request target"))
+        );
+        assert_eq!(
+            p("GET /%zz HTTP/2.0\r\nHost: a\r\n\r\n"),
+            Err(HeadError::Bad("invalid URL escape in request target")),
+            "Go checks the URL before the version's support"
+        );
+    }
+
+    #[test]
+    fn request_lines() {
+        let bad = |l: &str| request_line(l.as_bytes()).err();
+        let malformed = Some(HeadError::Bad("malformed HTTP request"));
+        assert_eq!(bad("GET\r\n"), malformed);
+        assert_eq!(bad("GET /\r\n"), malformed);
+        assert_eq!(
+            bad("GET  / HTTP/1.1\r\n"),
+            Some(HeadError::Bad("malformed HTTP version"))
+        );
+        assert_eq!(
+            bad("G(T / HTTP/1.1\r\n"),
+            Some(HeadError::Bad("invalid method"))
+        );
+        assert_eq!(
+            bad(" / HTTP/1.1\r\n"),
+            Some(HeadError::Bad("invalid method"))
+        );
+        assert_eq!(
+            bad("GET /\x01 HTTP/1.1\r\n"),
+            Some(HeadError::Bad("invalid request target"))
+        );
+        assert_eq!(
+            bad("GET /\t HTTP/1.1\r\n"),
+            Some(HeadError::Bad("invalid request target"))
+        );
+        assert_eq!(
+            bad("GET / HTTP/1.1\r\r\n"),
+            Some(HeadError::Bad("malformed HTTP version"))
+        );
+        assert_eq!(
+            request_line(b"PUT /caf\xc3\xa9?x=1 HTTP/1.1\n"),
+            Ok(RequestLine {
+                method: "PUT",
+                target: "/caf\u{e9}?x=1",
+                major: 1,
+                minor: 1
+            })
+        );
+        assert_eq!(
+            request_line(b"GET /\xff HTTP/1.1\r\n").err(),
+            Some(HeadError::Bad("invalid request target"))
+        );
+        // Empty lines before the request line are skipped (RFC 9112 §2.2).
+        assert_eq!(p("\r\n\nGET / HTTP/1.0\r\n\r\n"), Ok(Some(21)));
     }
 
     #[test]

@@ -124,16 +124,20 @@ impl<'c> Request<'c> {
         self.head.header.get("host").unwrap_or("")
     }
 
-    /// `"HTTP/1.1"` or `"HTTP/1.0"`.
+    /// The protocol as sent (Go's `Request.Proto`): `"HTTP/1.1"`, `"HTTP/1.0"`, or another
+    /// `HTTP/1.x`, which the server accepts as Go does and serves as HTTP/1.1.
     pub fn proto(&self) -> &'static str {
-        if self.head.minor == 0 {
-            "HTTP/1.0"
-        } else {
-            "HTTP/1.1"
-        }
+        const PROTOS: [&str; 10] = [
+            "HTTP/1.0", "HTTP/1.1", "HTTP/1.2", "HTTP/1.3", "HTTP/1.4", "HTTP/1.5", "HTTP/1.6",
+            "HTTP/1.7", "HTTP/1.8", "HTTP/1.9",
+        ];
+        PROTOS
+            .get(usize::from(self.head.minor))
+            .copied()
+            .unwrap_or("HTTP/1.1")
     }
 
-    /// The minor version: 1 for HTTP/1.1, 0 for HTTP/1.0.
+    /// The minor version (Go's `ProtoMinor`): 1 for HTTP/1.1, 0 for HTTP/1.0.
     pub fn proto_minor(&self) -> u8 {
         self.head.minor
     }

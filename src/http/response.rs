@@ -237,7 +237,7 @@ impl<'c> ResponseWriter<'c> {
         let allows = self.allows_body();
         let (len, chunked) = if self.head_req || !allows || explicit.is_some() {
             (explicit, false)
-        } else if self.minor == 1 {
+        } else if self.minor >= 1 {
             (None, true)
         } else {
             // HTTP/1.0 has no chunking: the body ends when the connection does.
