@@ -11,7 +11,9 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use goway::http::{Builder, Request, ResponseWriter, ServeError, Server, ServerHandle};
+use goway::http::{
+    Builder, Request, ResponseWriter, ServeError, ServeMux, Server, ServerHandle, StatusCode,
+};
 use goway::runtime::JoinHandle;
 
 /// Bound of every client read and of the server's shutdown.
@@ -260,5 +262,145 @@ fn any_http_1x_is_served_as_go_does() {
     // The HTTP/2 preface: 400, as Go's ServeMux answers a `*` target that is not OPTIONS.
     assert_refused(s.addr, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 400);
     assert_eq!(roundtrip(s.addr, &get("/ok")).status, 200);
+    s.stop();
+}
+
+// ---- informational responses ----------------------------------------------------------------
+
+fn informational_app() -> ServeMux {
+    let mut m = ServeMux::new();
+    m.handle("GET /hints", |_r: &Request, w: &mut ResponseWriter| {
+        w.header().add("Link", "</a.css>; rel=preload");
+        w.header().set("Content-Length", "999"); // not sent with the 1xx
+        w.write_header(103);
+        w.header().del("Content-Length");
+        w.write_header(StatusCode::PROCESSING);
+        w.write_header(StatusCode::CREATED);
+        w.write_header(StatusCode::EARLY_HINTS); // superfluous: ignored
+        let _ = w.write_all(b"final");
+    });
+    m.handle("GET /plain", |_r: &Request, w: &mut ResponseWriter| {
+        let _ = w.write_all(b"plain");
+    });
+    m.handle("POST /continue", |r: &Request, w: &mut ResponseWriter| {
+        // The handler sends its own 100 Continue: the server must not send a second one.
+        w.write_header(StatusCode::CONTINUE);
+        let body = r.read_body().unwrap_or_default();
+        let _ = w.write_all(&body);
+    });
+    m.handle("POST /late", |r: &Request, w: &mut ResponseWriter| {
+        // The final head goes out before the body is read: no 100 Continue after it.
+        let _ = w.write_all(b"head;");
+        let _ = w.flush();
+        let body = r.read_body().unwrap_or_default();
+        let _ = w.write_all(&body);
+    });
+    m.handle("GET /switch", |_r: &Request, w: &mut ResponseWriter| {
+        w.header().set("Upgrade", "x-test");
+        w.write_header(StatusCode::SWITCHING_PROTOCOLS);
+    });
+    m.handle("GET /odd", |_r: &Request, w: &mut ResponseWriter| {
+        w.write_header(599);
+    });
+    m
+}
+
+/// `write_header(1xx)` sends an informational response at once and the final response
+/// follows it: pipelined requests stay in step (it used to go out as the final response,
+/// and each later response answered the request before it).
+#[test]
+fn informational_responses_do_not_desynchronise_the_connection() {
+    let _g = common::shared();
+    let s = run(Server::builder().handler(informational_app()));
+    let c = client(s.addr);
+    let mut r = BufReader::new(c.try_clone().unwrap());
+    let mut w = c;
+    let mut raw = get("/hints");
+    raw.extend_from_slice(&get("/plain"));
+    raw.extend_from_slice(&get("/hints"));
+    raw.extend_from_slice(&get("/plain"));
+    w.write_all(&raw).unwrap();
+    for _ in 0..2 {
+        let hints = read_resp(&mut r).unwrap();
+        assert_eq!(hints.line, "HTTP/1.1 103 Early Hints");
+        assert_eq!(hints.header("link"), Some("</a.css>; rel=preload"));
+        assert_eq!(hints.header("content-length"), None);
+        assert_eq!(hints.header("date"), None);
+        let processing = read_resp(&mut r).unwrap();
+        assert_eq!(processing.line, "HTTP/1.1 102 Processing");
+        let fin = read_resp(&mut r).unwrap();
+        assert_eq!(fin.line, "HTTP/1.1 201 Created");
+        assert_eq!(fin.header("link"), Some("</a.css>; rel=preload"));
+        assert_eq!(fin.text(), "final");
+        let plain = read_resp(&mut r).unwrap();
+        assert_eq!((plain.status, plain.text().as_str()), (200, "plain"));
+    }
+
+    // HTTP/1.0 clients get no 1xx (RFC 9110 §15.2), only the final response.
+    let r10 = roundtrip(s.addr, b"GET /hints HTTP/1.0\r\n\r\n");
+    assert_eq!((r10.status, r10.text().as_str()), (201, "final"));
+
+    // A code without a reason phrase: Go's `599 status code 599`.
+    let odd = roundtrip(s.addr, &get("/odd"));
+    assert_eq!(odd.line, "HTTP/1.1 599 status code 599");
+    s.stop();
+}
+
+/// A handler's own `100 Continue` replaces the server's; and once the final head went out
+/// (a streaming response), reading the body sends no `100 Continue` after it.
+#[test]
+fn continue_is_sent_once_and_never_after_the_final_head() {
+    let _g = common::shared();
+    let s = run(Server::builder().handler(informational_app()));
+    let c = client(s.addr);
+    let mut r = BufReader::new(c.try_clone().unwrap());
+    let mut w = c;
+    w.write_all(
+        b"POST /continue HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+    )
+    .unwrap();
+    let cont = read_resp(&mut r).unwrap();
+    assert_eq!(cont.line, "HTTP/1.1 100 Continue");
+    w.write_all(b"hello").unwrap();
+    let fin = read_resp(&mut r).unwrap();
+    assert_eq!((fin.status, fin.text().as_str()), (200, "hello"));
+    // Still in step: the next response answers the next request.
+    w.write_all(&get("/plain")).unwrap();
+    assert_eq!(read_resp(&mut r).unwrap().text(), "plain");
+
+    w.write_all(
+        b"POST /late HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+    )
+    .unwrap();
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    assert_eq!(line, "HTTP/1.1 200 OK\r\n");
+    w.write_all(b"world").unwrap();
+    let mut rest = Vec::new();
+    r.read_to_end(&mut rest).unwrap(); // the head said `Connection: close`
+    let rest = String::from_utf8_lossy(&rest);
+    assert!(!rest.contains("100 Continue"), "{rest:?}");
+    assert!(rest.contains("Connection: close"), "{rest:?}");
+    assert!(rest.contains("head;") && rest.contains("world"), "{rest:?}");
+    s.stop();
+}
+
+/// `101 Switching Protocols` is final (Go since 1.20) and, with no way to take over the
+/// connection, the connection closes after it: a pipelined request is not answered.
+#[test]
+fn switching_protocols_is_final_and_closes() {
+    let _g = common::shared();
+    let s = run(Server::builder().handler(informational_app()));
+    let c = client(s.addr);
+    let mut r = BufReader::new(c.try_clone().unwrap());
+    let mut w = c;
+    let mut raw = get("/switch");
+    raw.extend_from_slice(&get("/plain"));
+    w.write_all(&raw).unwrap();
+    let sw = read_resp(&mut r).unwrap();
+    assert_eq!(sw.line, "HTTP/1.1 101 Switching Protocols");
+    assert_eq!(sw.header("upgrade"), Some("x-test"));
+    assert!(closed(&mut r));
+    assert_eq!(roundtrip(s.addr, &get("/plain")).text(), "plain");
     s.stop();
 }

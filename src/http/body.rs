@@ -74,6 +74,10 @@ pub(crate) struct BodyState {
     pub(crate) error: Option<BodyError>,
     /// `Expect: 100-continue` and no `100 Continue` sent yet.
     pub(crate) continue_pending: bool,
+    /// The final response's head went out: a `100 Continue` can no longer be sent (it
+    /// would follow the final response). A read then waits for a body the client may send
+    /// anyway, as Go's does.
+    pub(crate) final_sent: bool,
 }
 
 impl BodyState {
@@ -84,6 +88,7 @@ impl BodyState {
             limit: u64::MAX,
             error: None,
             continue_pending: false,
+            final_sent: false,
         }
     }
 
@@ -108,6 +113,7 @@ impl BodyState {
             limit,
             error: None,
             continue_pending: expect && framing != Framing::Done,
+            final_sent: false,
         }
     }
 
@@ -150,7 +156,7 @@ impl BodyState {
         if dst.is_empty() || self.is_done() {
             return Ok(0);
         }
-        if self.continue_pending {
+        if self.continue_pending && !self.final_sent {
             self.continue_pending = false;
             // After any earlier pipelined responses still in `out`.
             io.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");

@@ -120,16 +120,78 @@ impl<'c> ResponseWriter<'c> {
         &mut self.header
     }
 
-    /// Sets the status (Go's `WriteHeader`). Only the first call counts; later ones are
-    /// logged (`http: superfluous response.WriteHeader call`) and ignored. Without a call,
-    /// the first write or the handler's return means `200 OK`.
+    /// Sets the status (Go's `WriteHeader`). Only the first call with a final status counts;
+    /// later ones are logged (`http: superfluous response.WriteHeader call`) and ignored.
+    /// Without a call, the first write or the handler's return means `200 OK`.
+    ///
+    /// An informational status (`100 Continue`, `102 Processing`, `103 Early Hints`, any
+    /// 1xx but 101) is sent at once, as Go does: its status line and the header fields set
+    /// so far (without `Content-Length` and `Transfer-Encoding`; the fields stay set for
+    /// the final response), and it does not count as the response's status. Writing `100`
+    /// means the server's own `100 Continue` (sent at the first body read of a request with
+    /// `Expect: 100-continue`) is not sent again. An HTTP/1.0 client gets no informational
+    /// response (RFC 9110 §15.2 forbids them; Go sends them anyway).
+    ///
+    /// `101 Switching Protocols` is a final status, as in Go since 1.20; goway has no way
+    /// to take over the connection (Go's `Hijacker`), so the connection closes after it.
+    ///
+    /// # Examples
+    /// ```
+    /// use goway::http::{Request, ResponseWriter, StatusCode};
+    ///
+    /// fn page(_r: &Request, w: &mut ResponseWriter) {
+    ///     w.header().add("Link", "</style.css>; rel=preload; as=style");
+    ///     w.write_header(StatusCode::EARLY_HINTS); // sent now: HTTP/1.1 103 Early Hints
+    ///     // ... the slow work ...
+    ///     w.write_header(StatusCode::OK); // the final response, with the Link field too
+    /// }
+    /// # let _ = page;
+    /// ```
     pub fn write_header(&mut self, code: impl Into<StatusCode>) {
         let code = code.into().as_u16();
         if self.status != 0 {
             log::warn!(target: "goway::http", "http: superfluous response.WriteHeader call (status {code} after {})", self.status);
             return;
         }
+        if (100..200).contains(&code) && code != 101 {
+            self.informational(code);
+            return;
+        }
+        if code == 101 {
+            self.close = true;
+        }
         self.status = code;
+    }
+
+    /// Sends an informational (1xx) response now, after the responses queued before it.
+    fn informational(&mut self, code: u16) {
+        if code == 100 {
+            self.body_state.borrow_mut().continue_pending = false;
+        }
+        if self.minor == 0 {
+            log::debug!(target: "goway::http", "http: informational status {code} not sent to an HTTP/1.0 client");
+            return;
+        }
+        let mut io = self.io.borrow_mut();
+        if io.broken {
+            return;
+        }
+        let out = &mut io.out;
+        write_status_line(out, code);
+        for (n, _, line) in self.header.raw_fields() {
+            let skip = match n.len() {
+                10 => n.eq_ignore_ascii_case(b"connection"),
+                14 => n.eq_ignore_ascii_case(b"content-length"),
+                17 => n.eq_ignore_ascii_case(b"transfer-encoding"),
+                _ => false,
+            };
+            if !skip && valid_name(n) {
+                out.extend_from_slice(line);
+            }
+        }
+        out.extend_from_slice(b"\r\n");
+        // Go flushes it at once: the point of 103 is to arrive before the slow final one.
+        let _ = io.flush();
     }
 
     /// The status set so far (`200` if none was set yet).
@@ -165,20 +227,7 @@ impl<'c> ResponseWriter<'c> {
         self.status = status;
         out.reserve(self.header.byte_len() + 4 * self.header.len() + 128);
         let mut num = itoa::Buffer::new();
-        if status == 200 {
-            out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
-        } else {
-            out.extend_from_slice(b"HTTP/1.1 ");
-            out.extend_from_slice(num.format(status).as_bytes());
-            out.push(b' ');
-            let reason = status_text(status);
-            out.extend_from_slice(if reason.is_empty() {
-                b"status code"
-            } else {
-                reason.as_bytes()
-            });
-            out.extend_from_slice(b"\r\n");
-        }
+        write_status_line(out, status);
         let mut has_date = false;
         let mut has_type = false;
         for (n, v, line) in self.header.raw_fields() {
@@ -229,10 +278,15 @@ impl<'c> ResponseWriter<'c> {
     /// Sends the head and the buffered body, and streams from now on.
     fn start_stream(&mut self) -> io::Result<()> {
         let explicit = self.explicit_len();
-        if !self.body_state.borrow().is_done() {
-            // The handler may still read the body; the next request cannot start before it
-            // ends, and a head already sent cannot change: close after this response.
-            self.close = true;
+        {
+            let mut body = self.body_state.borrow_mut();
+            if !body.is_done() {
+                // The handler may still read the body; the next request cannot start before
+                // it ends, and a head already sent cannot change: close after this response.
+                self.close = true;
+            }
+            // A `100 Continue` after the final head would be read as the next response.
+            body.final_sent = true;
         }
         let allows = self.allows_body();
         let (len, chunked) = if self.head_req || !allows || explicit.is_some() {
@@ -331,6 +385,28 @@ impl<'c> ResponseWriter<'c> {
     pub(crate) fn into_parts(self) -> (Header, Vec<u8>) {
         (self.header, self.buf)
     }
+}
+
+/// Appends `HTTP/1.1 <code> <reason>\r\n`; for a code without a reason phrase, Go's
+/// `<code> status code <code>`.
+fn write_status_line(out: &mut Vec<u8>, status: u16) {
+    if status == 200 {
+        out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
+        return;
+    }
+    let mut num = itoa::Buffer::new();
+    let code = num.format(status).as_bytes();
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(code);
+    out.push(b' ');
+    let reason = status_text(status);
+    if reason.is_empty() {
+        out.extend_from_slice(b"status code ");
+        out.extend_from_slice(code);
+    } else {
+        out.extend_from_slice(reason.as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Appends `data` to `out`, as one chunk if `chunked`.
