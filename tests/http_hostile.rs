@@ -6,6 +6,9 @@
 //! checks that every connection was released.
 
 mod common;
+#[path = "common/hostile.rs"]
+#[allow(dead_code)] // the flood is not used here
+mod hostile;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -18,6 +21,8 @@ use goway::runtime::JoinHandle;
 
 /// Bound of every client read and of the server's shutdown.
 const LIMIT: Duration = Duration::from_secs(10);
+/// Tells this test binary, run again as a child, which server to be (see [`child_server`]).
+const CHILD_ENV: &str = "GOWAY_HTTP_HOSTILE_CHILD";
 
 // ---- server and client helpers ----------------------------------------------------------
 
@@ -403,4 +408,168 @@ fn switching_protocols_is_final_and_closes() {
     assert!(closed(&mut r));
     assert_eq!(roundtrip(s.addr, &get("/plain")).text(), "plain");
     s.stop();
+}
+
+// ---- deep JSON ------------------------------------------------------------------------------
+
+#[cfg(feature = "json")]
+mod deep_json {
+    use super::*;
+
+    /// `n` objects nested: `{"a":{"a":1}}` for 2.
+    fn objects(n: usize) -> String {
+        format!("{}1{}", r#"{"a":"#.repeat(n), "}".repeat(n))
+    }
+
+    /// `n` arrays nested: `[[1]]` for 2.
+    fn arrays(n: usize) -> String {
+        format!("{}1{}", "[".repeat(n), "]".repeat(n))
+    }
+
+    /// `n` levels alternating objects and arrays: `{"k":[{"k":[]}]}` for 4 (a `Node` tree).
+    fn nodes(n: usize) -> String {
+        assert!(n % 2 == 0);
+        format!(
+            "{}[]{}",
+            r#"{"k":["#.repeat(n / 2 - 1) + r#"{"k":"#,
+            "}]".repeat(n / 2 - 1) + "}"
+        )
+    }
+
+    /// Starts this test binary as the child server `spec` (see [`child_server`]).
+    fn child(spec: &str) -> hostile::ServerProcess {
+        let exe = std::env::current_exe().expect("test binary path");
+        hostile::ServerProcess::start(
+            std::process::Command::new(exe)
+                .args(["child_server", "--exact", "--ignored", "--nocapture"])
+                .env(CHILD_ENV, spec),
+        )
+    }
+
+    /// A handler's `read_json` on the server's default stack: a body nested up to
+    /// `MAX_JSON_DEPTH` decodes (and echoes back through `write_json`), one level more gets 400
+    /// before decoding, and the server goes on. It used to overflow the stack and kill the
+    /// whole process on 127 nested objects (763 bytes): serde_json's own limit is 128.
+    #[test]
+    fn deep_json_gets_400_and_never_overflows_the_stack() {
+        use goway::http::MAX_JSON_DEPTH as MAX;
+        let _g = common::shared();
+        let mut server = child("json");
+        let addr = server.addr;
+        for body in [objects(MAX), arrays(MAX), nodes(MAX), objects(MAX - 1)] {
+            for path in ["/value", "/node"] {
+                if path == "/node" && !body.contains("\"k\"") {
+                    continue;
+                }
+                let (status, reply) = hostile::http_request(addr, "POST", path, &body);
+                assert_eq!(
+                    status,
+                    200,
+                    "{path} {}: {}",
+                    body.len(),
+                    String::from_utf8_lossy(&reply)
+                );
+                assert_eq!(String::from_utf8_lossy(&reply), body, "{path}");
+            }
+        }
+        server.assert_alive("decoding the deepest bodies allowed");
+        let report = objects(127);
+        assert_eq!(report.len(), 763, "the reported body");
+        for body in [
+            report,
+            objects(MAX + 1),
+            arrays(MAX + 1),
+            nodes(MAX + 2),
+            arrays(1 << 20),
+        ] {
+            for path in ["/value", "/node"] {
+                let (status, reply) = hostile::http_request(addr, "POST", path, &body);
+                let reply = String::from_utf8_lossy(&reply);
+                assert_eq!(status, 400, "{path} {}: {reply}", body.len());
+                assert!(reply.contains("nested deeper than 64 levels"), "{reply}");
+            }
+            server.assert_alive("refusing a body nested too deep");
+        }
+        // Brackets inside strings are not nesting.
+        let strings = format!(r#"["{}", "\"{}"]"#, "[{".repeat(1000), "[".repeat(1000));
+        assert_eq!(
+            hostile::http_request(addr, "POST", "/value", &strings).0,
+            200
+        );
+        // Encoding: `write_json` stops at the same depth with a 500, it does not overflow.
+        let (status, reply) = hostile::http_request(addr, "GET", &format!("/deep?n={MAX}"), "");
+        assert_eq!(
+            (status, String::from_utf8_lossy(&reply).into_owned()),
+            (200, arrays(MAX))
+        );
+        let (status, reply) =
+            hostile::http_request(addr, "GET", &format!("/deep?n={}", MAX + 1), "");
+        assert_eq!(status, 500, "{}", String::from_utf8_lossy(&reply));
+        server.assert_alive("encoding values nested too deep");
+        assert_eq!(
+            hostile::http_request(addr, "POST", "/value", "[1]"),
+            (200, b"[1]".to_vec())
+        );
+        server.kill_and_reap();
+    }
+
+    /// `POST /value`: a `serde_json::Value` decoded and written back; `POST /node`: the same
+    /// through a recursive derived type; `GET /deep?n=N`: `N` arrays nested, written.
+    pub(super) fn app() -> ServeMux {
+        use goway::http::{self, read_json, write_json};
+        #[derive(serde::Deserialize, serde::Serialize)]
+        struct Node {
+            k: Vec<Node>,
+        }
+        let mut m = ServeMux::new();
+        m.handle(
+            "POST /value",
+            |r: &Request, w: &mut ResponseWriter| match read_json::<serde_json::Value>(r) {
+                Ok(v) => write_json(w, 200, &v),
+                Err(e) => http::error(w, &e.to_string(), e.status()),
+            },
+        );
+        m.handle(
+            "POST /node",
+            |r: &Request, w: &mut ResponseWriter| match read_json::<Node>(r) {
+                Ok(v) => write_json(w, 200, &v),
+                Err(e) => http::error(w, &e.to_string(), e.status()),
+            },
+        );
+        m.handle("GET /deep", |r: &Request, w: &mut ResponseWriter| {
+            let n: usize = r.query_value("n").and_then(|n| n.parse().ok()).unwrap_or(1);
+            let mut v = serde_json::Value::from(1);
+            for _ in 0..n.min(1000) {
+                v = serde_json::Value::Array(vec![v]);
+            }
+            write_json(w, 200, &v);
+        });
+        m
+    }
+}
+
+// ---- the child servers ----------------------------------------------------------------------
+
+/// The server process of the tests above; does nothing unless [`CHILD_ENV`] is set.
+#[test]
+#[ignore = "the server process of other tests: does nothing unless GOWAY_HTTP_HOSTILE_CHILD is set"]
+#[cfg_attr(not(feature = "json"), allow(unreachable_code, unused_variables))]
+fn child_server() {
+    let Ok(spec) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let mux: ServeMux = match spec.as_str() {
+        #[cfg(feature = "json")]
+        "json" => deep_json::app(),
+        _ => panic!("{CHILD_ENV}={spec:?}: unknown server"),
+    };
+    // The default configuration: the default stack size is the point.
+    let server = Server::builder()
+        .addr("127.0.0.1:0")
+        .handler(mux)
+        .bind()
+        .expect("bind");
+    println!("listening on {}", server.local_addr());
+    let r = server.serve();
+    panic!("serve returned: {r:?}");
 }

@@ -92,7 +92,7 @@ mod status;
 pub use handler::{Handler, error, not_found, redirect};
 pub use header::Header;
 #[cfg(feature = "json")]
-pub use json::{JsonError, read_json, write_json};
+pub use json::{JsonError, MAX_JSON_DEPTH, read_json, write_json};
 pub use mux::{PatternError, ServeMux};
 pub use query::Query;
 pub use request::{Body, Request};
