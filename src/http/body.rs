@@ -6,24 +6,34 @@ use std::io;
 
 use super::io::ConnIo;
 
-/// Longest chunk-size line (with extensions) accepted.
+/// Longest chunk-size line accepted, extensions and CRLF included (Go's 4096). Checked on
+/// every line, complete or not.
 const MAX_CHUNK_LINE: usize = 4096;
 /// Most trailer bytes accepted after the last chunk.
 const MAX_TRAILER: usize = 16 << 10;
+/// Chunk framing allowed for free with each chunk: its size line and the CRLF after its
+/// data, up to this many bytes, plus twice the chunk's data (so one byte a chunk,
+/// `1\r\nX\r\n`, streams fine).
+const CHUNK_FRAMING_ALLOWANCE: u64 = 16;
+/// Framing beyond the allowances that a body may accumulate before it is refused: chunk
+/// extensions (or tiny chunks with long size lines) cannot make a body mostly framing (the
+/// idea of Go 1.22's fix for CVE-2023-39326).
+const MAX_EXCESS_FRAMING: u64 = 16 << 10;
 /// What the server reads and discards of a body the handler left unread before giving up
 /// and closing the connection (Go's `maxPostHandlerReadBytes`, 256 KiB).
 pub(crate) const MAX_DRAIN: u64 = 256 << 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Chunk {
-    /// Expecting a chunk-size line.
-    Size,
+    /// Expecting a chunk-size line; this many of its bytes were searched for its end.
+    Size(usize),
     /// Inside a chunk, this many bytes left.
     Data(u64),
     /// Expecting the CRLF after a chunk's data.
     DataEnd,
-    /// Reading trailer lines after the last chunk; bytes so far.
-    Trailer(usize),
+    /// Reading trailer lines after the last chunk: bytes of complete lines so far, and
+    /// bytes of the current line searched for its end.
+    Trailer(usize, usize),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,8 +48,8 @@ enum Framing {
 pub(crate) enum BodyError {
     /// Over the server's body limit (Go's `http: request body too large`).
     TooLarge,
-    /// Bad chunked framing.
-    Malformed,
+    /// Bad chunked framing, and why.
+    Malformed(&'static str),
     /// The client closed before the body ended.
     Eof,
     /// The read deadline passed.
@@ -52,10 +62,7 @@ impl BodyError {
     fn to_io(self) -> io::Error {
         let (kind, msg) = match self {
             BodyError::TooLarge => (io::ErrorKind::InvalidData, "http: request body too large"),
-            BodyError::Malformed => (
-                io::ErrorKind::InvalidData,
-                "http: malformed chunked encoding",
-            ),
+            BodyError::Malformed(why) => (io::ErrorKind::InvalidData, why),
             BodyError::Eof => (io::ErrorKind::UnexpectedEof, "unexpected EOF"),
             BodyError::TimedOut => (io::ErrorKind::TimedOut, "i/o timeout"),
             BodyError::Io => (io::ErrorKind::ConnectionReset, "http: connection error"),
@@ -72,6 +79,8 @@ pub(crate) struct BodyState {
     pub(crate) read: u64,
     limit: u64,
     pub(crate) error: Option<BodyError>,
+    /// Chunk framing beyond the allowances so far (see [`MAX_EXCESS_FRAMING`]).
+    excess_framing: u64,
     /// `Expect: 100-continue` and no `100 Continue` sent yet.
     pub(crate) continue_pending: bool,
     /// The final response's head went out: a `100 Continue` can no longer be sent (it
@@ -86,6 +95,7 @@ impl BodyState {
             framing: Framing::Done,
             read: 0,
             limit: u64::MAX,
+            excess_framing: 0,
             error: None,
             continue_pending: false,
             final_sent: false,
@@ -100,7 +110,7 @@ impl BodyState {
         expect: bool,
     ) -> Self {
         let framing = if chunked {
-            Framing::Chunked(Chunk::Size)
+            Framing::Chunked(Chunk::Size(0))
         } else {
             match content_length {
                 Some(n) if n > 0 => Framing::Length(n),
@@ -111,6 +121,7 @@ impl BodyState {
             framing,
             read: 0,
             limit,
+            excess_framing: 0,
             error: None,
             continue_pending: expect && framing != Framing::Done,
             final_sent: false,
@@ -196,25 +207,40 @@ impl BodyState {
                     self.read += n as u64;
                     return Ok(n);
                 }
-                Framing::Chunked(Chunk::Size) => match httparse::parse_chunk_size(io.buffered()) {
-                    Ok(httparse::Status::Complete((used, size))) => {
-                        io.consume(used);
-                        if size == 0 {
-                            self.framing = Framing::Chunked(Chunk::Trailer(0));
-                        } else if self.read.saturating_add(size) > self.limit {
-                            return Err(self.fail(BodyError::TooLarge));
-                        } else {
-                            self.framing = Framing::Chunked(Chunk::Data(size));
+                Framing::Chunked(Chunk::Size(searched)) => {
+                    let b = io.buffered();
+                    // Search only the bytes not searched yet, and never past the limit.
+                    let end = b.len().min(MAX_CHUNK_LINE);
+                    let window = &b[searched.min(end)..end];
+                    let Some(i) = window.iter().position(|&c| c == b'\n') else {
+                        if b.len() >= MAX_CHUNK_LINE {
+                            return Err(self.fail(BodyError::Malformed(LINE_TOO_LONG)));
                         }
-                    }
-                    Ok(httparse::Status::Partial) => {
-                        if io.buffered().len() > MAX_CHUNK_LINE {
-                            return Err(self.fail(BodyError::Malformed));
-                        }
+                        self.framing = Framing::Chunked(Chunk::Size(b.len()));
                         self.fill(io)?;
+                        continue;
+                    };
+                    let len = searched + i + 1;
+                    let size = match chunk_size(&b[..len]) {
+                        Ok(n) => n,
+                        Err(why) => return Err(self.fail(BodyError::Malformed(why))),
+                    };
+                    io.consume(len);
+                    // The line and the CRLF after the data, less what the chunk may carry.
+                    self.excess_framing = (self.excess_framing + len as u64 + 2).saturating_sub(
+                        CHUNK_FRAMING_ALLOWANCE.saturating_add(size.saturating_mul(2)),
+                    );
+                    if self.excess_framing > MAX_EXCESS_FRAMING {
+                        return Err(self.fail(BodyError::Malformed(TOO_MUCH_FRAMING)));
                     }
-                    Err(_) => return Err(self.fail(BodyError::Malformed)),
-                },
+                    if size == 0 {
+                        self.framing = Framing::Chunked(Chunk::Trailer(0, 0));
+                    } else if self.read.saturating_add(size) > self.limit {
+                        return Err(self.fail(BodyError::TooLarge));
+                    } else {
+                        self.framing = Framing::Chunked(Chunk::Data(size));
+                    }
+                }
                 Framing::Chunked(Chunk::Data(left)) => {
                     if io.buffered().is_empty() {
                         self.fill(io)?;
@@ -239,45 +265,42 @@ impl BodyState {
                     let b = io.buffered();
                     if b.len() < 2 {
                         if b.first().is_some_and(|&c| c != b'\r') {
-                            return Err(self.fail(BodyError::Malformed));
+                            return Err(self.fail(BodyError::Malformed(MALFORMED)));
                         }
                         self.fill(io)?;
                         continue;
                     }
                     if &b[..2] != b"\r\n" {
-                        return Err(self.fail(BodyError::Malformed));
+                        return Err(self.fail(BodyError::Malformed(MALFORMED)));
                     }
                     io.consume(2);
-                    self.framing = Framing::Chunked(Chunk::Size);
+                    self.framing = Framing::Chunked(Chunk::Size(0));
                 }
-                Framing::Chunked(Chunk::Trailer(seen)) => {
+                Framing::Chunked(Chunk::Trailer(seen, searched)) => {
                     let b = io.buffered();
-                    match b.iter().position(|&c| c == b'\n') {
-                        Some(i) => {
-                            let line = &b[..i];
-                            let blank = line.is_empty() || line == b"\r";
-                            let valid = blank || line.contains(&b':');
-                            io.consume(i + 1);
-                            if !valid {
-                                return Err(self.fail(BodyError::Malformed));
-                            }
-                            if blank {
-                                self.framing = Framing::Done;
-                                return Ok(0);
-                            }
-                            let seen = seen + i + 1;
-                            if seen > MAX_TRAILER {
-                                return Err(self.fail(BodyError::Malformed));
-                            }
-                            self.framing = Framing::Chunked(Chunk::Trailer(seen));
+                    let room = MAX_TRAILER.saturating_sub(seen);
+                    let end = b.len().min(room);
+                    let window = &b[searched.min(end)..end];
+                    let Some(i) = window.iter().position(|&c| c == b'\n') else {
+                        if b.len() >= room {
+                            return Err(self.fail(BodyError::Malformed(TRAILER_TOO_LONG)));
                         }
-                        None => {
-                            if seen + b.len() > MAX_TRAILER {
-                                return Err(self.fail(BodyError::Malformed));
-                            }
-                            self.fill(io)?;
-                        }
+                        self.framing = Framing::Chunked(Chunk::Trailer(seen, b.len()));
+                        self.fill(io)?;
+                        continue;
+                    };
+                    let len = searched + i + 1;
+                    let line = &b[..len];
+                    if line == b"\r\n" {
+                        io.consume(len);
+                        self.framing = Framing::Done;
+                        return Ok(0);
                     }
+                    if !trailer_field(line) {
+                        return Err(self.fail(BodyError::Malformed(MALFORMED)));
+                    }
+                    io.consume(len);
+                    self.framing = Framing::Chunked(Chunk::Trailer(seen + len, 0));
                 }
             }
         }
@@ -311,5 +334,105 @@ impl BodyState {
             }
         }
         self.is_done()
+    }
+}
+
+const MALFORMED: &str = "http: malformed chunked encoding";
+const LINE_TOO_LONG: &str = "http: malformed chunked encoding: chunk-size line too long";
+const TOO_MUCH_FRAMING: &str = "http: chunked encoding contains too much non-data";
+const TRAILER_TOO_LONG: &str = "http: malformed chunked encoding: trailer too long";
+
+/// The size in a chunk-size line (`line` ends with its `\n`), as RFC 9112 §7.1 has it:
+/// 1 to 16 hex digits, optional blanks, optional extensions after `;` (visible bytes,
+/// blanks and obs-text: no control bytes), then CRLF. A bare LF, a bare CR, or an empty size
+/// is refused (each has been used to smuggle requests past a proxy that reads them
+/// otherwise).
+fn chunk_size(line: &[u8]) -> Result<u64, &'static str> {
+    let Some(line) = line.strip_suffix(b"\r\n") else {
+        return Err(MALFORMED);
+    };
+    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    if digits == 0 {
+        return Err("http: malformed chunked encoding: no chunk size");
+    }
+    if digits > 16 {
+        return Err("http: chunk length too large");
+    }
+    let mut size = 0u64;
+    for &b in &line[..digits] {
+        // A hex digit: its value fits in 4 bits, and 16 digits fit in a u64.
+        let v = (b as char).to_digit(16).unwrap_or(0);
+        size = size << 4 | u64::from(v);
+    }
+    let rest = &line[digits..];
+    let blanks = rest
+        .iter()
+        .take_while(|&&b| b == b' ' || b == b'\t')
+        .count();
+    match rest.get(blanks) {
+        None => Ok(size),
+        Some(b';') if rest[blanks + 1..].iter().all(|&b| field_byte(b)) => Ok(size),
+        Some(_) => Err(MALFORMED),
+    }
+}
+
+/// A byte of a field value or an extension: HTAB, SP, visible ASCII, obs-text.
+fn field_byte(b: u8) -> bool {
+    b == b'\t' || (b' '..=b'~').contains(&b) || b >= 0x80
+}
+
+/// Whether `line` (ending with its `\n`) is a trailer field: a token, `:`, a value, CRLF.
+fn trailer_field(line: &[u8]) -> bool {
+    let Some(line) = line.strip_suffix(b"\r\n") else {
+        return false;
+    };
+    let Some(colon) = line.iter().position(|&b| b == b':') else {
+        return false;
+    };
+    super::header::valid_name(&line[..colon]) && line[colon + 1..].iter().all(|&b| field_byte(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_size_lines() {
+        let ok = |l: &[u8]| chunk_size(l).ok();
+        assert_eq!(ok(b"5\r\n"), Some(5));
+        assert_eq!(ok(b"a;name=value\r\n"), Some(10));
+        assert_eq!(ok(b"A \t;x;y=\"q s\"\r\n"), Some(10));
+        assert_eq!(ok(b"1f \r\n"), Some(31));
+        assert_eq!(ok(b"0\r\n"), Some(0));
+        assert_eq!(ok(b"ffffffffffffffff\r\n"), Some(u64::MAX));
+        assert_eq!(ok(b"0000000000000001\r\n"), Some(1));
+        for bad in [
+            &b"10000000000000000\r\n"[..],
+            b"\r\n",
+            b";x\r\n",
+            b" 5\r\n",
+            b"5\n",
+            b"5;x\n",
+            b"5\r\r\n",
+            b"5;\r\r\n",
+            b"5;\x01\r\n",
+            b"5 x\r\n",
+            b"-5\r\n",
+            b"0x5\r\n",
+            b"5\x00\r\n",
+        ] {
+            assert_eq!(ok(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn trailer_fields() {
+        assert!(trailer_field(b"X-Sum: abc\r\n"));
+        assert!(trailer_field(b"X-Empty:\r\n"));
+        assert!(!trailer_field(b"X-Sum: abc\n"));
+        assert!(!trailer_field(b"no colon\r\n"));
+        assert!(!trailer_field(b"Bad Name: v\r\n"));
+        assert!(!trailer_field(b": v\r\n"));
+        assert!(!trailer_field(b"X: a\rb\r\n"));
     }
 }

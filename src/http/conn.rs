@@ -17,7 +17,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::body::BodyState;
+use super::body::{BodyError, BodyState};
 use super::header::Header;
 use super::io::ConnIo;
 use super::parse::{self, HEADER_SLACK, Head, HeadError};
@@ -140,15 +140,18 @@ pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, srv: &Shared, entry: &C
                 if srv.closing.load(Ordering::SeqCst) {
                     w.close = true;
                 }
-                let body_too_large = body.borrow().error == Some(super::body::BodyError::TooLarge);
-                if body_too_large
-                    && !w.is_committed()
-                    && w.written() == 0
-                    && w.status().as_u16() == 200
-                {
-                    // The handler gave up on a body over the limit without answering.
-                    w.discard();
-                    w.write_header(413);
+                // The handler gave up on a body over the limit, or with bad chunked framing,
+                // without answering: answer for it.
+                let fallback = match body.borrow().error {
+                    Some(BodyError::TooLarge) => Some(413),
+                    Some(BodyError::Malformed(_)) => Some(400),
+                    _ => None,
+                };
+                if let Some(code) = fallback {
+                    if !w.is_committed() && w.written() == 0 && w.status().as_u16() == 200 {
+                        w.discard();
+                        w.write_header(code);
+                    }
                 }
                 w.finish()
             }

@@ -37,6 +37,10 @@
 //!   does); a malformed version, method or target (a bad `%` escape): `400`; `Expect`
 //!   other than `100-continue`: `417`;
 //! - both `Transfer-Encoding` and `Content-Length`, or differing `Content-Length`s: `400`;
+//! - chunked framing that is malformed (a bare LF or CR, no size, a size line over 4 KiB, a
+//!   bad trailer) or mostly framing (chunk extensions or size lines beyond 16 bytes a chunk
+//!   plus twice its data, by more than 16 KiB: Go 1.22's rule) fails the body's read, is
+//!   answered `400` if the handler then sends nothing, and closes the connection;
 //! - every one of these closes the connection; EOF or a timeout closes it without a reply;
 //! - a handler's panic: `500` if nothing was sent yet, the log line
 //!   `http: panic serving <addr>: <msg>`, the connection closes, the server goes on;
