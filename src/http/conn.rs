@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use super::body::{BodyError, BodyState};
 use super::header::Header;
 use super::io::ConnIo;
-use super::parse::{self, HEADER_SLACK, Head, HeadError};
+use super::parse::{self, HEADER_SLACK, Head, HeadError, HeadScan};
 use super::request::Request;
 use super::response::{ResponseWriter, STREAM_AT};
 use super::server::{ConnEntry, IDLE, Shared};
@@ -209,18 +209,37 @@ fn read_head(
     // Whether bytes of this request were seen, and when (measured once a deadline needs it).
     let mut begun = false;
     let mut started: Option<Instant> = None;
+    // Where the search for the end of the head stopped: each read only scans new bytes.
+    let mut scan = HeadScan::default();
     loop {
         if !iob.buffered().is_empty() {
             begun = true;
-            match parse::parse(iob.buffered(), head, cfg.max_header_bytes) {
+            let before = scan.scanned();
+            let found = scan.advance(iob.buffered());
+            let mut work = scan.scanned() - before;
+            let r = match found {
+                Ok(Some(end)) => {
+                    work += end;
+                    parse::parse_head(iob.buffered(), &scan, end, head, cfg.max_header_bytes)
+                        .map(|()| Some(end))
+                }
+                Ok(None) => parse::check_partial(
+                    iob.buffered().len(),
+                    scan.request_line_done(),
+                    cfg.max_header_bytes,
+                )
+                .map(|()| None),
+                Err(e) => Err(e),
+            };
+            srv.stats
+                .head_bytes_scanned
+                .fetch_add(work as u64, Ordering::Relaxed);
+            match r {
                 Ok(Some(n)) => {
                     iob.consume(n);
                     return Ok(started);
                 }
-                Ok(None) => {
-                    parse::check_partial(iob.buffered(), cfg.max_header_bytes)
-                        .map_err(End::Reply)?;
-                }
+                Ok(None) => {}
                 Err(e) => return Err(End::Reply(e)),
             }
         }

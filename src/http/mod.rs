@@ -30,7 +30,9 @@
 //! second.
 //!
 //! # Behaviour on bad input (as Go's)
-//! - a malformed request: `400 Bad Request` (with the reason), `Connection: close`;
+//! - a malformed request: `400 Bad Request` (with the reason), `Connection: close`, as soon
+//!   as its first bad line arrives (a head is read with one pass over its bytes, however
+//!   slowly it trickles in: [`Stats::head_bytes_scanned`]);
 //! - a head over `max_header_bytes`: `431` (`414` if the request line alone is);
 //! - a body over `max_body_bytes`: `413`; a transfer coding other than `chunked`: `501`;
 //!   a version other than HTTP/1.x: `505` (any HTTP/1.x is served, as HTTP/1.1, as Go

@@ -1,10 +1,11 @@
-//! Parsing and checking a request head with `httparse`, with Go's rules for what is
+//! Reading a request head: an incremental scan for its end ([`HeadScan`]), the request line
+//! parsed here and the header fields with `httparse`, checked with Go's rules for what is
 //! rejected (net/http/server.go `readRequest`, transfer.go `readTransfer`).
 
 use super::header::{Header, valid_name};
 
-/// Header fields parsed into an array on the stack; a request with more is parsed again
-/// with a heap array.
+/// Header fields parsed into an array on the stack; a request with more gets a heap array
+/// of the size counted while scanning.
 const STACK_HEADERS: usize = 48;
 /// Most header fields in one request (beyond it: 431).
 const MAX_HEADERS: usize = 8192;
@@ -71,65 +72,174 @@ impl HeadError {
     }
 }
 
-/// Parses the head at the start of `buf` into `head`. `Ok(None)`: incomplete, read more
-/// (the caller checks the size limit with [`check_partial`]). `Ok(Some(n))`: the head is
-/// the first `n` bytes.
+/// Finds where a request head ends, however it arrives: the scan resumes where the last
+/// call stopped, so each byte of a head trickled in small reads is examined about once
+/// (parsing it again on every read made a 1 MB head trickled in 1 KiB reads cost 500 MB of
+/// parsing). Complete lines are checked as they come (the request line, each header field),
+/// so a malformed head is refused at its first bad line, as Go's line reader does; the
+/// fields are parsed once the head is complete ([`parse_head`]).
 ///
-/// Empty lines before the request line are skipped (RFC 9112 §2.2). The request line is
-/// parsed here, with Go's rules (`parseRequestLine`, `ParseHTTPVersion`); the header fields
-/// with `httparse`.
+/// Empty lines before the request line are skipped (RFC 9112 §2.2).
+#[derive(Debug, Default)]
+pub(crate) struct HeadScan {
+    /// Bytes examined so far.
+    pos: usize,
+    /// Start of the request line, once past the empty lines before it.
+    start: Option<usize>,
+    /// End of the request line (after its `\n`), once it is complete.
+    line_end: Option<usize>,
+    /// Start of the header line being scanned.
+    line_start: usize,
+    /// Header field lines seen.
+    fields: usize,
+}
+
+impl HeadScan {
+    /// Scans the bytes of `buf` that earlier calls did not see (`buf` must start with the
+    /// bytes they saw). `Ok(Some(n))`: the head is the first `n` bytes; `Ok(None)`: it is
+    /// incomplete (the caller checks its size with [`check_partial`]).
+    pub(crate) fn advance(&mut self, buf: &[u8]) -> Result<Option<usize>, HeadError> {
+        let start = match self.start {
+            Some(s) => s,
+            None => loop {
+                match buf.get(self.pos) {
+                    None => return Ok(None),
+                    Some(b'\n') => self.pos += 1,
+                    Some(b'\r') => match buf.get(self.pos + 1) {
+                        None => return Ok(None),
+                        Some(b'\n') => self.pos += 2,
+                        Some(_) => return Err(HeadError::Bad("malformed line ending")),
+                    },
+                    Some(_) => {
+                        self.start = Some(self.pos);
+                        break self.pos;
+                    }
+                }
+            },
+        };
+        if self.line_end.is_none() {
+            let Some(end) = self.next_line(buf) else {
+                return Ok(None);
+            };
+            request_line(&buf[start..end])?;
+            self.line_end = Some(end);
+            self.line_start = end;
+        }
+        loop {
+            let Some(end) = self.next_line(buf) else {
+                return Ok(None);
+            };
+            let line = &buf[self.line_start..end];
+            if line == b"\r\n" || line == b"\n" {
+                return Ok(Some(end));
+            }
+            header_line(line)?;
+            self.fields += 1;
+            if self.fields > MAX_HEADERS {
+                return Err(HeadError::TooLarge);
+            }
+            self.line_start = end;
+        }
+    }
+
+    /// Moves past the next `\n` and returns the offset after it; `None` (having examined
+    /// every byte) if there is none yet.
+    fn next_line(&mut self, buf: &[u8]) -> Option<usize> {
+        let rest = buf.get(self.pos..).unwrap_or_default();
+        match rest.iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                self.pos += i + 1;
+                Some(self.pos)
+            }
+            None => {
+                self.pos = buf.len();
+                None
+            }
+        }
+    }
+
+    /// Bytes examined so far.
+    pub(crate) fn scanned(&self) -> usize {
+        self.pos
+    }
+
+    /// Whether the request line is complete (an oversized head is then 431, not 414).
+    pub(crate) fn request_line_done(&self) -> bool {
+        self.line_end.is_some()
+    }
+}
+
+/// Checks one header field line (with its line ending) as `httparse` will parse it: a
+/// token, a colon, then a value of tabs, spaces, visible ASCII and obs-text.
+fn header_line(line: &[u8]) -> Result<(), HeadError> {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let colon = line.iter().position(|&b| b == b':');
+    match colon {
+        Some(c) if valid_name(&line[..c]) => {
+            let ok = line[c + 1..]
+                .iter()
+                .all(|&b| b == b'\t' || (b' '..=b'~').contains(&b) || b >= 0x80);
+            if ok {
+                Ok(())
+            } else {
+                Err(HeadError::Bad("invalid header value"))
+            }
+        }
+        _ => Err(HeadError::Bad("invalid header name")),
+    }
+}
+
+/// Parses the head that `scan` found complete (the first `end` bytes of `buf`) into
+/// `head`, checking it as Go's `readRequest` does.
+pub(crate) fn parse_head(
+    buf: &[u8],
+    scan: &HeadScan,
+    end: usize,
+    head: &mut Head,
+    max_header_bytes: usize,
+) -> Result<(), HeadError> {
+    check_size(end, max_header_bytes)?;
+    let (Some(start), Some(line_end)) = (scan.start, scan.line_end) else {
+        return Err(HeadError::Bad("malformed HTTP request"));
+    };
+    let line = request_line(&buf[start..line_end])?;
+    let block = &buf[line_end..end];
+    if scan.fields <= STACK_HEADERS {
+        let mut stack = [httparse::EMPTY_HEADER; STACK_HEADERS];
+        parse_fields(block, &mut stack, &line, head)
+    } else {
+        // Sized once, from the lines counted: no retry, no fixed 8,192-entry array.
+        let mut many = vec![httparse::EMPTY_HEADER; scan.fields];
+        parse_fields(block, &mut many, &line, head)
+    }
+}
+
+fn parse_fields<'b>(
+    block: &'b [u8],
+    slots: &mut [httparse::Header<'b>],
+    line: &RequestLine<'_>,
+    head: &mut Head,
+) -> Result<(), HeadError> {
+    match httparse::parse_headers(block, slots) {
+        Ok(httparse::Status::Complete((n, fields))) if n == block.len() => fill(line, fields, head),
+        Ok(_) => Err(HeadError::Bad("malformed header block")),
+        Err(e) => Err(map_err(e)),
+    }
+}
+
+/// Parses the head at the start of `buf` in one go (the tests' way in): `Ok(None)` if it
+/// is incomplete, `Ok(Some(n))` if it is the first `n` bytes.
+#[cfg(test)]
 pub(crate) fn parse(
     buf: &[u8],
     head: &mut Head,
     max_header_bytes: usize,
 ) -> Result<Option<usize>, HeadError> {
-    let Some(start) = skip_empty_lines(buf)? else {
-        return Ok(None);
-    };
-    let Some(nl) = buf[start..].iter().position(|&b| b == b'\n') else {
-        return Ok(None);
-    };
-    let line_end = start + nl + 1;
-    let line = request_line(&buf[start..line_end])?;
-    let fields = &buf[line_end..];
-    let mut stack = [httparse::EMPTY_HEADER; STACK_HEADERS];
-    let (n, headers) = match httparse::parse_headers(fields, &mut stack) {
-        Ok(httparse::Status::Complete((n, h))) => (n, h),
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => {
-            let mut many = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
-            return match httparse::parse_headers(fields, &mut many) {
-                Ok(httparse::Status::Complete((n, h))) => {
-                    check_size(line_end + n, max_header_bytes)?;
-                    fill(&line, h, head)?;
-                    Ok(Some(line_end + n))
-                }
-                Ok(httparse::Status::Partial) => Ok(None),
-                Err(e) => Err(map_err(e)),
-            };
-        }
-        Err(e) => return Err(map_err(e)),
-    };
-    check_size(line_end + n, max_header_bytes)?;
-    fill(&line, headers, head)?;
-    Ok(Some(line_end + n))
-}
-
-/// The offset of the first byte after the empty lines at the start of `buf`; `None` if
-/// `buf` holds nothing else yet.
-fn skip_empty_lines(buf: &[u8]) -> Result<Option<usize>, HeadError> {
-    let mut i = 0;
-    loop {
-        match buf.get(i) {
-            None => return Ok(None),
-            Some(b'\n') => i += 1,
-            Some(b'\r') => match buf.get(i + 1) {
-                None => return Ok(None),
-                Some(b'\n') => i += 2,
-                Some(_) => return Err(HeadError::Bad("malformed line ending")),
-            },
-            Some(_) => return Ok(Some(i)),
-        }
+    let mut scan = HeadScan::default();
+    match scan.advance(buf)? {
+        Some(end) => parse_head(buf, &scan, end, head, max_header_bytes).map(|()| Some(end)),
+        None => Ok(None),
     }
 }
 
@@ -143,8 +253,8 @@ pub(crate) struct RequestLine<'a> {
 }
 
 /// Splits and checks a request line (with its line ending) as Go's `readRequest` does:
-/// the method is a token, the target is visible ASCII (or UTF-8) without spaces, and the
-/// version has the form `HTTP/<digit>.<digit>`. Anything else is `400`. Which versions are
+/// the method is a token, the version has the form `HTTP/<digit>.<digit>`, and the target
+/// is visible ASCII (or UTF-8) without spaces, in one of the forms [`check_target`] takes. Anything else is `400`. Which versions are
 /// served is decided later ([`HeadError::Version`] for a major other than 1).
 pub(crate) fn request_line(line: &[u8]) -> Result<RequestLine<'_>, HeadError> {
     const MALFORMED: HeadError = HeadError::Bad("malformed HTTP request");
@@ -173,6 +283,7 @@ pub(crate) fn request_line(line: &[u8]) -> Result<RequestLine<'_>, HeadError> {
         std::str::from_utf8(target).map_err(|_| HeadError::Bad("invalid request target"))?;
     // A token is ASCII, so this cannot fail.
     let method = std::str::from_utf8(method).map_err(|_| HeadError::Bad("invalid method"))?;
+    check_target(method, target)?;
     Ok(RequestLine {
         method,
         target,
@@ -189,13 +300,16 @@ fn check_size(n: usize, max: usize) -> Result<(), HeadError> {
     }
 }
 
-/// For an incomplete head of `buf.len()` bytes: an error once it is over the limit (414 if
-/// the request line has not even ended, else 431).
-pub(crate) fn check_partial(buf: &[u8], max_header_bytes: usize) -> Result<(), HeadError> {
-    if buf.len() <= max_header_bytes.saturating_add(HEADER_SLACK) {
-        return Ok(());
-    }
-    if buf.contains(&b'\n') {
+/// For an incomplete head of `len` bytes: an error once it is over the limit (414 if the
+/// request line has not even ended, else 431).
+pub(crate) fn check_partial(
+    len: usize,
+    request_line_done: bool,
+    max_header_bytes: usize,
+) -> Result<(), HeadError> {
+    if len <= max_header_bytes.saturating_add(HEADER_SLACK) {
+        Ok(())
+    } else if request_line_done {
         Err(HeadError::TooLarge)
     } else {
         Err(HeadError::UriTooLong)
@@ -218,10 +332,9 @@ fn fill(
     fields: &[httparse::Header<'_>],
     head: &mut Head,
 ) -> Result<(), HeadError> {
-    check_target(line.method, line.target)?;
     if line.major != 1 {
         // Go's http1ServerSupportsRequest: HTTP/0.x and HTTP/2+ get 505 (the HTTP/2
-        // preface `PRI * HTTP/2.0` was refused by `check_target` already, as Go's ServeMux
+        // preface `PRI * HTTP/2.0` was refused by `request_line` already, as Go's ServeMux
         // does).
         return Err(HeadError::Version);
     }
@@ -586,6 +699,60 @@ mod tests {
     }
 
     #[test]
+    fn a_trickled_head_is_scanned_once() {
+        let mut raw = String::from("\r\nGET /a HTTP/1.1\r\nHost: a\r\n");
+        for i in 0..200 {
+            raw.push_str(&format!("X-H{i}: {}\r\n", "v".repeat(i)));
+        }
+        raw.push_str("\r\nGET /next HTTP/1.1\r\n");
+        let end = raw.find("GET /next").unwrap();
+        let raw = raw.as_bytes();
+        let mut scan = HeadScan::default();
+        // One byte more at each call, as from the slowest client.
+        let mut found = None;
+        for n in 1..=raw.len() {
+            if let Some(e) = scan.advance(&raw[..n]).unwrap() {
+                found = Some((n, e));
+                break;
+            }
+        }
+        assert_eq!(found, Some((end, end)));
+        assert_eq!(scan.scanned(), end, "each byte examined once");
+        let mut h = Head::default();
+        parse_head(raw, &scan, end, &mut h, 1 << 20).unwrap();
+        assert_eq!((h.target(), h.header.len()), ("/a", 201));
+        assert_eq!(h.header.get("x-h199").map(str::len), Some(199));
+    }
+
+    #[test]
+    fn bad_lines_are_refused_before_the_head_ends() {
+        let early = |raw: &str| HeadScan::default().advance(raw.as_bytes());
+        assert_eq!(
+            early("GET / HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n"),
+            Err(HeadError::Bad("invalid header name"))
+        );
+        assert_eq!(
+            early("GET / HTTP/1.1\r\n folded\r\n"),
+            Err(HeadError::Bad("invalid header name"))
+        );
+        assert_eq!(
+            early("GET / HTTP/1.1\r\nX: a\x01b\r\n"),
+            Err(HeadError::Bad("invalid header value"))
+        );
+        assert_eq!(
+            early("GARBAGE\r\n"),
+            Err(HeadError::Bad("malformed HTTP request"))
+        );
+        assert_eq!(early("\rX"), Err(HeadError::Bad("malformed line ending")));
+        assert_eq!(early("GET / HTTP/1.1\r\nX: a\r\n"), Ok(None));
+        let mut many = String::from("GET / HTTP/1.1\r\n");
+        for i in 0..=MAX_HEADERS {
+            many.push_str(&format!("x{i}:\r\n"));
+        }
+        assert_eq!(early(&many), Err(HeadError::TooLarge));
+    }
+
+    #[test]
     fn many_headers_parse_on_the_heap() {
         let mut raw = String::from("GET / HTTP/1.1\r\nHost: a\r\n");
         for i in 0..100 {
@@ -615,9 +782,6 @@ mod tests {
         )
         .unwrap();
         assert!(h.close);
-        assert_eq!(
-            check_partial(&[b'a'; 6000], 1024),
-            Err(HeadError::UriTooLong)
-        );
+        assert_eq!(check_partial(6000, false, 1024), Err(HeadError::UriTooLong));
     }
 }

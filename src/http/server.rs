@@ -150,6 +150,10 @@ pub struct Stats {
     pub active: u64,
     /// Requests whose head was read (including ones refused with 413).
     pub requests: u64,
+    /// Bytes of request heads the parser examined, counting every pass over them: about
+    /// twice the bytes of heads received (once while looking for their end, however they
+    /// trickle in, once to parse them). A measure of parsing work, for tests and monitoring.
+    pub head_bytes_scanned: u64,
 }
 
 #[derive(Debug, Default)]
@@ -158,6 +162,7 @@ pub(crate) struct StatsCell {
     pub(crate) rejected: AtomicU64,
     pub(crate) active: AtomicU64,
     pub(crate) requests: AtomicU64,
+    pub(crate) head_bytes_scanned: AtomicU64,
 }
 
 impl StatsCell {
@@ -167,6 +172,7 @@ impl StatsCell {
             rejected: self.rejected.load(Ordering::Relaxed),
             active: self.active.load(Ordering::Relaxed),
             requests: self.requests.load(Ordering::Relaxed),
+            head_bytes_scanned: self.head_bytes_scanned.load(Ordering::Relaxed),
         }
     }
 }
