@@ -16,9 +16,9 @@ use super::status::StatusCode;
 /// 64 levels fit the server's default stack with room to spare. Measured by bisecting the
 /// stack size at which a handler's `read_json::<serde_json::Value>` then `write_json` of
 /// nested objects overflows: in an optimised build, about 6 KiB of server and handler
-/// frames plus 320 to 512 bytes a level (depending on inlining), so 64 levels take 27 to
+/// frames plus 320 to 512 bytes a level (depending on inlining), so 64 levels take 26 to
 /// 37 KiB of the default 64 KiB; arrays, derived structs and tagged or untagged enums took
-/// no more. Unoptimised builds take about 14 KiB plus 1.9 KiB a level (134 KiB at 64
+/// no more. Unoptimised builds take about 15 KiB plus 1.9 KiB a level (132 KiB at 64
 /// levels), which is why the server's default stack is 256 KiB there (see
 /// [`Config::stack_size`](super::Config::stack_size)). A type whose decoding needs more
 /// than about 900 bytes of stack a level needs a larger `stack_size`.

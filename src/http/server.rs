@@ -69,7 +69,7 @@ pub struct Config {
     /// Stack size of each connection's goroutine, which runs the handler. Default 64 KiB,
     /// and 256 KiB in builds with debug assertions (unoptimised code uses about four times
     /// as much stack: decoding and encoding JSON `http::MAX_JSON_DEPTH` levels deep takes
-    /// up to 37 KiB optimised, 134 KiB not); 0: the runtime's default. A goroutine's stack
+    /// up to 37 KiB optimised, 132 KiB not); 0: the runtime's default. A goroutine's stack
     /// overflow is not recoverable: it ends the process. Raise it for handlers with deep
     /// recursion or big locals.
     pub stack_size: usize,
