@@ -821,7 +821,8 @@ fn the_default_head_limit_is_one_mib_and_four_kib() {
 }
 
 /// A head is refused at its first bad line, before it ends, as Go's line reader does: a
-/// client that sends a bad line and waits gets its 400 at once.
+/// client that sends a bad line and waits gets its 400 at once. Empty lines before the
+/// request line are bounded.
 #[test]
 fn a_bad_head_line_is_refused_before_the_head_ends() {
     let _g = common::shared();
@@ -835,6 +836,12 @@ fn a_bad_head_line_is_refused_before_the_head_ends() {
         // The head never ends, and the client keeps the connection open.
         assert_refused(s.addr, raw, 400);
     }
+    // Empty lines before a request line: up to 4 bytes are skipped (RFC 9112 §2.2, as Go
+    // after a POST), more are refused as Go refuses them.
+    let mut raw = b"\r\n\r\n".to_vec();
+    raw.extend_from_slice(&get("/"));
+    assert_eq!(roundtrip(s.addr, &raw).status, 200);
+    assert_refused(s.addr, b"\r\n\r\n\r\n", 400);
     s.stop();
 }
 

@@ -9,6 +9,10 @@ use super::header::{Header, valid_name};
 const STACK_HEADERS: usize = 48;
 /// Most header fields in one request (beyond it: 431).
 const MAX_HEADERS: usize = 8192;
+/// Bytes of empty lines (CR, LF) skipped before a request line: RFC 9112 §2.2 asks servers
+/// to ignore at least one empty line there; Go skips up to 4 bytes of them (after a POST
+/// only) and refuses more, as this server does.
+const MAX_LEADING_EMPTY: usize = 4;
 /// Slack over `max_header_bytes`, as Go allows (`initialReadLimitSize`: +4096).
 pub(crate) const HEADER_SLACK: usize = 4096;
 
@@ -79,7 +83,8 @@ impl HeadError {
 /// so a malformed head is refused at its first bad line, as Go's line reader does; the
 /// fields are parsed once the head is complete ([`parse_head`]).
 ///
-/// Empty lines before the request line are skipped (RFC 9112 §2.2).
+/// Empty lines before the request line are skipped (RFC 9112 §2.2), up to
+/// [`MAX_LEADING_EMPTY`] bytes of them.
 #[derive(Debug, Default)]
 pub(crate) struct HeadScan {
     /// Bytes examined so far.
@@ -102,6 +107,9 @@ impl HeadScan {
         let start = match self.start {
             Some(s) => s,
             None => loop {
+                if self.pos > MAX_LEADING_EMPTY {
+                    return Err(HeadError::Bad("malformed HTTP request"));
+                }
                 match buf.get(self.pos) {
                     None => return Ok(None),
                     Some(b'\n') => self.pos += 1,
@@ -671,8 +679,13 @@ mod tests {
             request_line(b"GET /\xff HTTP/1.1\r\n").err(),
             Some(HeadError::Bad("invalid request target"))
         );
-        // Empty lines before the request line are skipped (RFC 9112 §2.2).
+        // Empty lines before the request line are skipped (RFC 9112 §2.2), 4 bytes at most.
         assert_eq!(p("\r\n\nGET / HTTP/1.0\r\n\r\n"), Ok(Some(21)));
+        assert_eq!(p("\r\n\r\nGET / HTTP/1.0\r\n\r\n"), Ok(Some(22)));
+        assert_eq!(
+            p("\r\n\r\n\nGET / HTTP/1.0\r\n\r\n"),
+            Err(HeadError::Bad("malformed HTTP request"))
+        );
     }
 
     #[test]
