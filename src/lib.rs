@@ -16,6 +16,8 @@ mod macros;
 
 pub mod chan;
 pub mod context;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod net;
 pub mod runtime;

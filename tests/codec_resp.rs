@@ -258,6 +258,21 @@ fn sizes_are_checked_before_buffering() {
         reply_text(&mut RespCodec::new(), &long),
         "-ERR Protocol error: too big inline request\r\n"
     );
+    // An inline request is a frame too: a `max_frame` below 64 KiB bounds it (found by
+    // fuzzing: it was accepted up to 64 KiB whatever the maximum).
+    let mut c = RespCodec::new().with_max_frame(16);
+    assert!(c.decode(b"GET key\r\n").unwrap().is_some());
+    assert_eq!(
+        reply_text(&mut c, b"SET k \"hello world\"\r\n"),
+        "-ERR Protocol error: too big inline request\r\n"
+    );
+    assert_eq!(
+        reply_text(
+            &mut RespCodec::new().with_max_frame(16),
+            b"SET k \"hello world"
+        ),
+        "-ERR Protocol error: too big inline request\r\n"
+    );
     let mut hdr = b"*".to_vec();
     hdr.extend(std::iter::repeat_n(b'1', MAX_INLINE + 1));
     assert_eq!(

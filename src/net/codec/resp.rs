@@ -15,9 +15,9 @@
 //!
 //! Every size is checked before the bytes are buffered: a count over [`MAX_MULTIBULK`], a bulk
 //! length over the bulk maximum (the smaller of [`DEFAULT_MAX_BULK`] or
-//! [`RespCodec::with_max_bulk`], and the server's `max_frame`), a header or inline line longer
-//! than [`MAX_INLINE`], and a whole request over `max_frame` all fail as soon as their header
-//! is in. The errors carry Redis's texts, and [`Codec::error_reply`] turns them into Redis's
+//! [`RespCodec::with_max_bulk`], and the server's `max_frame`), a header line longer than
+//! [`MAX_INLINE`], an inline line longer than that or than `max_frame`, and a whole request
+//! over `max_frame` all fail as soon as their header is in. The errors carry Redis's texts, and [`Codec::error_reply`] turns them into Redis's
 //! reply, `-ERR Protocol error: <why>`, sent before the server closes the connection:
 //!
 //! | input | reply |
@@ -873,10 +873,13 @@ impl RespCodec {
     }
 
     fn inline(&mut self, src: &[u8]) -> Result<Option<(Request, usize)>, DecodeError> {
-        let window = &src[..src.len().min(MAX_INLINE + 1)];
+        // An inline request is a frame too: `max_frame` bounds it when below MAX_INLINE.
+        let max = MAX_INLINE.min(self.max_frame);
+        let window = &src[..src.len().min(max + 1)];
         match find_byte(b'\n', window) {
-            None if src.len() > MAX_INLINE => Err(malformed("too big inline request")),
+            None if src.len() > max => Err(malformed("too big inline request")),
             None => Ok(None),
+            Some(i) if i > max => Err(malformed("too big inline request")),
             Some(i) => {
                 let mut line = &src[..i];
                 if let [head @ .., b'\r'] = line {
