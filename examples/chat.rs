@@ -11,15 +11,27 @@
 //!
 //! # Differences from the book's program
 //!
-//! - **Slow clients are dropped.** In the book each client's channel is unbuffered and the
-//!   broadcaster sends to it with a plain `cli <- msg`: one client that stops reading stalls the
-//!   broadcaster, and with it every other client. Here each client has a bounded queue
-//!   (`--queue` lines, 256 by default) and the broadcaster never waits: it offers each line with
-//!   `try_send` (Go's `select { case cli <- msg: default: }`). A client whose queue is full is
-//!   **disconnected**: the broadcaster removes it, closes its queue, shuts its socket down (which
-//!   also wakes its writer if that is stuck in a write), and tells the others
-//!   `<addr> has left`. Its lines are never silently skipped: a client either gets every line,
-//!   in order, or is disconnected.
+//! - **Slow clients are dropped, healthy ones never.** In the book each client's channel is
+//!   unbuffered and the broadcaster sends to it with a plain `cli <- msg`: one client that stops
+//!   reading stalls the broadcaster, and with it every other client. Here each client has a
+//!   queue bounded both in lines (`--queue`, 256) and in bytes (`--queue-bytes`, 1 MiB). When a
+//!   client's queue is full, the broadcaster looks at its writer goroutine: if that has been
+//!   stuck in a write to the socket for `--slow-ms` (1 s) — the client's kernel buffers are
+//!   full too, so it has stopped reading or reads slower than the chat talks — the client is
+//!   **disconnected**: the broadcaster removes it, closes its queue, shuts its socket down
+//!   (which also wakes its writer) and announces `<addr> has left`. If its writer is not stuck
+//!   (it is merely waiting for a CPU while a flood keeps the server busy), the broadcaster waits
+//!   for it to catch up, for `--slow-ms` at most: the flood is held back instead (the flooder's
+//!   reader waits for the broadcaster, and TCP pushes back on the flooder). A client therefore
+//!   receives every line, in order, or is disconnected for being slow itself.
+//! - **One copy of each line.** A line is formatted once, into an `Arc<[u8]>` that every
+//!   client's queue shares; a queue holds references. The lines queued across all clients cost
+//!   a few times `--queue-bytes` whatever the number of clients (each queue is a suffix of the
+//!   same sequence of lines), where copies per client would cost clients × `--queue-bytes`.
+//! - **Join/leave floods are summarised.** At most 20 arrivals and departures a second are
+//!   announced one by one (`--announce-per-sec`); the others are counted and announced once a second in one line,
+//!   `(<n> more arrived, <m> more left)`. A client connecting and leaving thousands of times a
+//!   second thus costs the others one line a second, not thousands.
 //! - **The broadcaster greets.** It sends `You are <addr>` to the newcomer and
 //!   `<addr> has arrived` to the others as it registers the newcomer, and `<addr> has left` as it
 //!   removes a client. So once a client has read `You are ...`, it is certain to receive every
@@ -34,10 +46,12 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::net::Shutdown;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
 
 use clap::Parser;
-use goway::chan::{self, Receiver, Sender, TrySendError};
+use goway::chan::{self, Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
 use goway::net::{TcpListener, TcpStream};
 use goway::{go, select};
 
@@ -48,24 +62,73 @@ struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:7879")]
     addr: String,
-    /// Lines queued per client; a client that falls this far behind is disconnected.
+    /// Lines queued per client at most.
     #[arg(long, default_value_t = 256)]
     queue: usize,
+    /// Bytes queued per client at most (each line counts its length plus 64 bytes).
+    #[arg(long, default_value_t = 1 << 20)]
+    queue_bytes: usize,
+    /// A client whose queue is full and whose writes have not progressed for this many
+    /// milliseconds is disconnected.
+    #[arg(long, default_value_t = 1000)]
+    slow_ms: u64,
     /// Longest line accepted from a client, in bytes.
     #[arg(long, default_value_t = 64 * 1024)]
     max_line: usize,
+    /// Arrivals and departures announced one by one per second; the others are announced
+    /// together once a second.
+    #[arg(long, default_value_t = 20)]
+    announce_per_sec: u32,
 }
 
 /// How long a departing client's writer may take to deliver the lines still queued for it.
 const DRAIN_LIMIT: Duration = Duration::from_secs(5);
+/// What a queued line costs beyond its bytes (its `Arc` header, its slot in the queue and
+/// the allocator's rounding), for the byte bound of the queues.
+const LINE_OVERHEAD: usize = 64;
+/// Arrivals and departures are announced one by one up to `--announce-per-sec` per window;
+/// the rest are counted and announced together when the window ends.
+const ANNOUNCE_WINDOW: Duration = Duration::from_secs(1);
+
+/// A line as queued for the clients, newline included: one allocation shared by every queue.
+type Line = Arc<[u8]>;
+
+fn line(text: &str) -> Line {
+    let mut v = Vec::with_capacity(text.len() + 1);
+    v.extend_from_slice(text.as_bytes());
+    v.push(b'\n');
+    v.into()
+}
+
+fn charge(line: &Line) -> usize {
+    line.len() + LINE_OVERHEAD
+}
+
+/// Milliseconds since the process started (`0` is reserved for "not writing").
+fn now_ms() -> u64 {
+    static START: LazyLock<Instant> = LazyLock::new(Instant::now);
+    START.elapsed().as_millis() as u64 + 1
+}
+
+/// A client's backlog, shared by the broadcaster and the client's writer.
+#[derive(Default)]
+struct Backlog {
+    /// Bytes queued or being written (see `charge`).
+    bytes: AtomicUsize,
+    /// When the write to the socket in progress started (`now_ms`), `0` between writes.
+    writing_since: AtomicU64,
+}
 
 /// A connected client, as the broadcaster knows it (the book's `type client chan<- string`,
-/// plus what the broadcaster needs to greet and to disconnect it).
+/// plus what the broadcaster needs to greet, pace and disconnect it).
 struct Client {
     id: u64,
     who: String,
     /// The client's outgoing queue, drained by its writer goroutine.
-    out: Sender<String>,
+    out: Sender<Line>,
+    backlog: Arc<Backlog>,
+    /// A token from the writer each time it has written a line.
+    progress: Receiver<()>,
     /// A handle on the client's socket, to shut it down when the client is too slow.
     kick: TcpStream,
 }
@@ -73,7 +136,7 @@ struct Client {
 /// A line for everybody but its sender.
 struct Message {
     from: u64,
-    text: String,
+    line: Line,
 }
 
 /// The broadcaster's three input channels.
@@ -82,6 +145,14 @@ struct Hub {
     entering: Sender<Client>,
     leaving: Sender<u64>,
     messages: Sender<Message>,
+}
+
+/// The queue bounds, as the broadcaster applies them.
+#[derive(Clone, Copy)]
+struct Limits {
+    queue_bytes: usize,
+    slow: Duration,
+    announce_per_sec: u32,
 }
 
 /// Pause after a failed accept, doubled on each failure in a row.
@@ -110,7 +181,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         leaving,
         messages,
     };
-    go!(move || broadcaster(entering_rx, leaving_rx, messages_rx));
+    let limits = Limits {
+        queue_bytes: args.queue_bytes,
+        slow: Duration::from_millis(args.slow_ms),
+        announce_per_sec: args.announce_per_sec,
+    };
+    go!(move || broadcaster(entering_rx, leaving_rx, messages_rx, limits));
 
     let mut next_id = 0u64;
     let mut backoff = ACCEPT_BACKOFF_MIN;
@@ -133,25 +209,99 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 }
 
+/// Announces arrivals and departures: one by one up to `burst` per window, then counted and
+/// announced together when the window ends.
+struct Announcer {
+    burst: u32,
+    window: Instant,
+    announced: u32,
+    arrived: u64,
+    left: u64,
+    /// Fires when the counted ones are due; `None` while nothing is counted.
+    due: Option<Receiver<Instant>>,
+}
+
+impl Announcer {
+    fn new(burst: u32) -> Self {
+        Announcer {
+            burst,
+            window: Instant::now(),
+            announced: 0,
+            arrived: 0,
+            left: 0,
+            due: None,
+        }
+    }
+
+    /// `Some(line)` to announce now, `None` if counted for the summary.
+    fn announce(&mut self, text: String, arrival: bool) -> Option<Line> {
+        let now = Instant::now();
+        if self.due.is_none() && now.duration_since(self.window) >= ANNOUNCE_WINDOW {
+            self.window = now;
+            self.announced = 0;
+        }
+        if self.announced < self.burst {
+            self.announced += 1;
+            return Some(line(&text));
+        }
+        if arrival {
+            self.arrived += 1;
+        } else {
+            self.left += 1;
+        }
+        if self.due.is_none() {
+            let end = self.window + ANNOUNCE_WINDOW;
+            self.due = Some(goway::time::after(end.saturating_duration_since(now)));
+        }
+        None
+    }
+
+    /// The summary of what was counted; a new window starts.
+    fn summary(&mut self) -> Line {
+        let l = line(&format!(
+            "({} more arrived, {} more left)",
+            self.arrived, self.left
+        ));
+        self.arrived = 0;
+        self.left = 0;
+        self.due = None;
+        self.window = Instant::now();
+        self.announced = 0;
+        l
+    }
+}
+
 /// Owns the set of clients; the only goroutine that touches it, so it needs no lock.
-fn broadcaster(entering: Receiver<Client>, leaving: Receiver<u64>, messages: Receiver<Message>) {
+fn broadcaster(
+    entering: Receiver<Client>,
+    leaving: Receiver<u64>,
+    messages: Receiver<Message>,
+    limits: Limits,
+) {
     let mut clients: HashMap<u64, Client> = HashMap::new();
+    let mut ann = Announcer::new(limits.announce_per_sec);
+    let never = chan::never();
     loop {
+        let due = ann.due.clone();
         select! {
             recv(messages) -> msg => {
                 let Ok(msg) = msg else { return };
                 // A line from a client already dropped as too slow is not delivered.
                 if clients.contains_key(&msg.from) {
-                    broadcast(&mut clients, msg.from, &msg.text);
+                    broadcast(&mut clients, &mut ann, limits, msg.from, msg.line);
                 }
             },
             recv(entering) -> cli => {
                 let Ok(cli) = cli else { return };
                 let (id, who) = (cli.id, cli.who.clone());
                 // The queue is new and empty: this is the client's first line.
-                let _ = cli.out.try_send(format!("You are {who}"));
+                let greeting = line(&format!("You are {who}"));
+                cli.backlog.bytes.fetch_add(charge(&greeting), Ordering::Relaxed);
+                let _ = cli.out.try_send(greeting);
                 clients.insert(id, cli);
-                broadcast(&mut clients, id, &format!("{who} has arrived"));
+                if let Some(l) = ann.announce(format!("{who} has arrived"), true) {
+                    broadcast(&mut clients, &mut ann, limits, id, l);
+                }
                 log::debug!("{who} entered ({} clients)", clients.len());
             },
             recv(leaving) -> id => {
@@ -159,38 +309,110 @@ fn broadcaster(entering: Receiver<Client>, leaving: Receiver<u64>, messages: Rec
                 // Absent if it was already dropped as too slow (and announced then).
                 if let Some(cli) = clients.remove(&id) {
                     cli.out.close();
-                    broadcast(&mut clients, id, &format!("{} has left", cli.who));
+                    if let Some(l) = ann.announce(format!("{} has left", cli.who), false) {
+                        broadcast(&mut clients, &mut ann, limits, id, l);
+                    }
                     log::debug!("{} left ({} clients)", cli.who, clients.len());
                 }
+            },
+            recv(due.as_ref().unwrap_or(&never)) -> _ => {
+                let l = ann.summary();
+                broadcast(&mut clients, &mut ann, limits, 0, l);
             },
         }
     }
 }
 
-/// Offers `text` to every client except `from`, never waiting. A client whose queue is full is
-/// disconnected and its departure announced (which may disconnect more slow clients).
-fn broadcast(clients: &mut HashMap<u64, Client>, from: u64, text: &str) {
-    let mut pending = vec![(from, text.to_owned())];
-    while let Some((from, text)) = pending.pop() {
+/// What became of a line offered to one client.
+enum Delivery {
+    Queued,
+    /// The client's writer has stopped; its reader will report it leaving.
+    Gone,
+    /// The queue stayed full while the writer made no progress: disconnect the client.
+    Slow,
+}
+
+/// Queues `line` for `cli`, within its bounds. When the queue is full, waits for the writer
+/// to make room, until its current write has been stuck for `limits.slow` (or, if it is not
+/// in a write, for `limits.slow` from now).
+fn deliver(cli: &Client, line: &Line, limits: Limits) -> Delivery {
+    let cost = charge(line);
+    let mut deadline: Option<Instant> = None;
+    loop {
+        // Forget earlier progress tokens, then look: a token sent after this is not lost.
+        if let Err(TryRecvError::Closed) = cli.progress.try_recv() {
+            return Delivery::Gone;
+        }
+        let queued = cli.backlog.bytes.load(Ordering::Relaxed);
+        // An empty queue takes any line (a line is never longer than --max-line).
+        if queued == 0 || queued + cost <= limits.queue_bytes {
+            cli.backlog.bytes.fetch_add(cost, Ordering::Relaxed);
+            match cli.out.try_send(line.clone()) {
+                Ok(()) => return Delivery::Queued,
+                Err(TrySendError::Closed(_)) => {
+                    cli.backlog.bytes.fetch_sub(cost, Ordering::Relaxed);
+                    return Delivery::Gone;
+                }
+                Err(TrySendError::Full(_)) => {
+                    cli.backlog.bytes.fetch_sub(cost, Ordering::Relaxed);
+                }
+            }
+        }
+        let now = Instant::now();
+        let deadline = *deadline.get_or_insert_with(|| {
+            match cli.backlog.writing_since.load(Ordering::Relaxed) {
+                0 => now + limits.slow,
+                since => {
+                    let stuck = Duration::from_millis(now_ms().saturating_sub(since));
+                    now + limits.slow.saturating_sub(stuck)
+                }
+            }
+        });
+        if now >= deadline {
+            return Delivery::Slow;
+        }
+        match cli.progress.recv_deadline(deadline) {
+            Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Closed) => return Delivery::Gone,
+        }
+    }
+}
+
+/// Offers `line` to every client except `from`. A client whose queue stays full while its
+/// writer is stuck is disconnected and its departure announced (which may disconnect more
+/// slow clients).
+fn broadcast(
+    clients: &mut HashMap<u64, Client>,
+    ann: &mut Announcer,
+    limits: Limits,
+    from: u64,
+    line: Line,
+) {
+    let mut pending = vec![(from, line)];
+    while let Some((from, line)) = pending.pop() {
         let mut slow = Vec::new();
         for (id, cli) in clients.iter() {
             if *id == from {
                 continue;
             }
-            match cli.out.try_send(text.clone()) {
-                Ok(()) => {}
-                Err(TrySendError::Full(_)) => slow.push(*id),
-                // Its writer has stopped; its reader will report it leaving.
-                Err(TrySendError::Closed(_)) => {}
+            match deliver(cli, &line, limits) {
+                Delivery::Queued | Delivery::Gone => {}
+                Delivery::Slow => slow.push(*id),
             }
         }
         for id in slow {
             if let Some(cli) = clients.remove(&id) {
-                log::warn!("{}: {} lines behind, disconnecting", cli.who, cli.out.len());
+                log::warn!(
+                    "{}: {} bytes behind and not reading, disconnecting",
+                    cli.who,
+                    cli.backlog.bytes.load(Ordering::Relaxed)
+                );
                 cli.out.close();
                 // Wakes its reader (EOF) and a writer stuck in a write.
                 let _ = cli.kick.shutdown(Shutdown::Both);
-                pending.push((id, format!("{} has left", cli.who)));
+                if let Some(l) = ann.announce(format!("{} has left", cli.who), false) {
+                    pending.push((id, l));
+                }
             }
         }
     }
@@ -215,12 +437,19 @@ fn handle_conn(conn: TcpStream, who: String, id: u64, hub: Hub, queue: usize, ma
     };
     // ch := make(chan string); go clientWriter(conn, ch)
     let (out, out_rx) = chan::bounded(queue);
-    let writer = go!(move || client_writer(wr, out_rx));
+    let (progress_tx, progress) = chan::bounded(1);
+    let backlog = Arc::new(Backlog::default());
+    let writer = {
+        let backlog = backlog.clone();
+        go!(move || client_writer(wr, out_rx, &backlog, progress_tx))
+    };
 
     let client = Client {
         id,
         who: who.clone(),
         out,
+        backlog,
+        progress,
         kick,
     };
     if hub.entering.send(client).is_err() {
@@ -229,11 +458,14 @@ fn handle_conn(conn: TcpStream, who: String, id: u64, hub: Hub, queue: usize, ma
 
     // input := bufio.NewScanner(conn); for input.Scan() { messages <- who + ": " + input.Text() }
     let mut input = BufReader::new(rd);
-    let mut line = Vec::new();
+    let prefix = format!("{who}: ");
+    let mut buf = Vec::new();
     loop {
-        line.clear();
+        // The outgoing line is built in place: `<who>: <text>\n`.
+        buf.clear();
+        buf.extend_from_slice(prefix.as_bytes());
         let limit = max_line as u64 + 1;
-        match (&mut input).take(limit).read_until(b'\n', &mut line) {
+        match (&mut input).take(limit).read_until(b'\n', &mut buf) {
             Ok(0) => break,
             Ok(_) => {}
             Err(e) => {
@@ -241,23 +473,38 @@ fn handle_conn(conn: TcpStream, who: String, id: u64, hub: Hub, queue: usize, ma
                 break;
             }
         }
-        let complete = line.last() == Some(&b'\n');
+        let complete = buf.last() == Some(&b'\n');
         if complete {
-            line.pop();
-            if line.last() == Some(&b'\r') {
-                line.pop();
+            buf.pop();
+            if buf.last() == Some(&b'\r') {
+                buf.pop();
             }
-        } else if line.len() > max_line {
+        } else if buf.len() - prefix.len() > max_line {
             log::info!("{who}: line longer than {max_line} bytes, closing");
             break;
         }
-        let text = format!("{who}: {}", String::from_utf8_lossy(&line));
-        if hub.messages.send(Message { from: id, text }).is_err() {
+        let line: Line = match std::str::from_utf8(&buf[prefix.len()..]) {
+            Ok(_) => {
+                buf.push(b'\n');
+                buf[..].into()
+            }
+            Err(_) => {
+                let text = String::from_utf8_lossy(&buf[prefix.len()..]);
+                let mut v = Vec::with_capacity(prefix.len() + text.len() + 1);
+                v.extend_from_slice(prefix.as_bytes());
+                v.extend_from_slice(text.as_bytes());
+                v.push(b'\n');
+                v.into()
+            }
+        };
+        if hub.messages.send(Message { from: id, line }).is_err() {
             break;
         }
         if !complete {
             break; // EOF after a last line without a newline
         }
+        // A long line leaves a big buffer behind: give it back rather than keep it per client.
+        buf.shrink_to(4096);
     }
 
     // leaving <- ch; the broadcaster closes the client's queue and announces the departure.
@@ -273,24 +520,39 @@ fn handle_conn(conn: TcpStream, who: String, id: u64, hub: Hub, queue: usize, ma
 }
 
 /// Writes the client's queued lines (the book's `clientWriter`), flushing whenever the queue is
-/// momentarily empty. Ends when the broadcaster closes the queue or a write fails.
-fn client_writer(conn: goway::net::TcpWriteHalf, out: Receiver<String>) {
+/// momentarily empty. Ends when the broadcaster closes the queue or a write fails. Tells the
+/// broadcaster how far it got: `backlog` (bytes left, and whether it is stuck in a write) and a
+/// token on `progress` after each line.
+fn client_writer(
+    conn: goway::net::TcpWriteHalf,
+    out: Receiver<Line>,
+    backlog: &Backlog,
+    progress: Sender<()>,
+) {
     let mut w = BufWriter::new(conn);
     loop {
         let msg = select! {
             recv(out) -> msg => msg,
             default => {
                 // Nothing queued right now: push the buffered lines out, then wait.
-                if w.flush().is_err() {
+                backlog.writing_since.store(now_ms(), Ordering::Relaxed);
+                let flushed = w.flush();
+                backlog.writing_since.store(0, Ordering::Relaxed);
+                if flushed.is_err() {
                     break;
                 }
                 out.recv()
             },
         };
         let Ok(msg) = msg else { break };
-        if w.write_all(msg.as_bytes()).is_err() || w.write_all(b"\n").is_err() {
+        backlog.writing_since.store(now_ms(), Ordering::Relaxed);
+        let written = w.write_all(&msg);
+        backlog.writing_since.store(0, Ordering::Relaxed);
+        if written.is_err() {
             break;
         }
+        backlog.bytes.fetch_sub(charge(&msg), Ordering::Relaxed);
+        let _ = progress.try_send(());
     }
     let _ = w.flush();
     // Closing: shut the socket down so that the reader also stops (a no-op if it already has).

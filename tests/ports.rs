@@ -65,7 +65,20 @@ fn chat_fifty_clients_arrive_talk_and_leave() {
     let _g = common::shared();
     // Each client gets 49 × 20 lines and may not read them until it has written its own: the
     // queue holds them all (the slow-client policy has its own test).
-    let ex = Example::start("chat", &["--addr", "127.0.0.1:0", "--queue", "2000"], true);
+    // Arrivals are announced one by one at this pace (by default, beyond 20 a second they are
+    // announced together).
+    let ex = Example::start(
+        "chat",
+        &[
+            "--addr",
+            "127.0.0.1:0",
+            "--queue",
+            "2000",
+            "--announce-per-sec",
+            "1000",
+        ],
+        true,
+    );
     const CLIENTS: usize = 50;
     const LINES: usize = 20;
 

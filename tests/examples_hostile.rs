@@ -1,0 +1,398 @@
+//! Hostile clients against the examples, each run as a child process: the chat server with
+//! clients that never read while another floods it with long lines, and with a join/leave
+//! flood; the framed server (the `echo` example) under a storm of connection resets.
+//!
+//! Each test checks behaviour a healthy client can count on (it stays connected and gets every
+//! line, in order) and bounds what the attack may cost: the server's resident memory (`VmRSS`
+//! from `/proc`) and the lines it logs.
+//!
+//! `cargo test --release --test examples_hostile` does not rebuild the examples: run
+//! `cargo build --release --examples` first (a plain `cargo test` builds them). With
+//! `--nocapture` each test prints its figures.
+//!
+//! Linux only (`/proc`). Each test holds the machine alone (a lock): a flood beside another
+//! would halve its CPU on a 2-core CI machine.
+
+mod common;
+#[path = "common/hostile.rs"]
+#[allow(dead_code)]
+mod hostile;
+
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use common::example::example_path;
+use hostile::ServerProcess;
+
+/// Read timeout of every test socket: reaching it means a bug, not a slow machine.
+const IO_LIMIT: Duration = Duration::from_secs(10);
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn chat(args: &[&str]) -> ServerProcess {
+    ServerProcess::start(
+        Command::new(example_path("chat"))
+            .args(["--addr", "127.0.0.1:0"])
+            .args(args),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// chat clients
+
+/// A well-behaved chat client: its socket, a line reader and its address as the server sees it.
+struct ChatClient {
+    w: TcpStream,
+    r: BufReader<TcpStream>,
+    who: String,
+}
+
+impl ChatClient {
+    /// Connects and reads the greeting.
+    fn connect(addr: SocketAddr) -> ChatClient {
+        let w = TcpStream::connect_timeout(&addr, IO_LIMIT).unwrap();
+        w.set_read_timeout(Some(IO_LIMIT)).unwrap();
+        w.set_write_timeout(Some(IO_LIMIT)).unwrap();
+        let who = w.local_addr().unwrap().to_string();
+        let mut c = ChatClient {
+            r: BufReader::new(w.try_clone().unwrap()),
+            w,
+            who,
+        };
+        assert_eq!(c.line(), Some(format!("You are {}", c.who)));
+        c
+    }
+
+    /// The next line without its newline, `None` at EOF (or a reset).
+    fn line(&mut self) -> Option<String> {
+        let mut l = Vec::new();
+        match self.r.read_until(b'\n', &mut l) {
+            Ok(0) => None,
+            Ok(_) => {
+                assert_eq!(l.pop(), Some(b'\n'), "{}: partial line", self.who);
+                Some(String::from_utf8(l).expect("utf-8 line"))
+            }
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => None,
+            Err(e) => panic!("{}: read: {e}", self.who),
+        }
+    }
+
+    fn say(&mut self, text: &str) {
+        self.w.write_all(text.as_bytes()).unwrap();
+        self.w.write_all(b"\n").unwrap();
+    }
+}
+
+/// How many arrivals and departures an announcement line reports: `<addr> has arrived`,
+/// `<addr> has left`, or the chat's summary of those it did not announce one by one,
+/// `(<n> more arrived, <m> more left)`. `None` for any other line.
+fn announced(line: &str) -> Option<(u64, u64)> {
+    if line.ends_with(" has arrived") {
+        return Some((1, 0));
+    }
+    if line.ends_with(" has left") {
+        return Some((0, 1));
+    }
+    let inner = line.strip_prefix('(')?.strip_suffix(')')?;
+    let (a, l) = inner.split_once(" more arrived, ")?;
+    let l = l.strip_suffix(" more left")?;
+    Some((a.parse().ok()?, l.parse().ok()?))
+}
+
+/// What a reading client saw.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Lines from the watched sender, all in order.
+    lines: u64,
+    /// Announcement lines, and the arrivals and departures they reported.
+    announcements: u64,
+    arrived: u64,
+    left: u64,
+    /// `true` if the server closed the connection.
+    eof: bool,
+}
+
+/// Reads `client` on a thread until `<from>: end` (or EOF), checking that the lines from
+/// `from` are `<from>: <i> ...` for i = 0, 1, ... Live counts of arrivals and departures go
+/// to `progress`.
+fn watch(
+    mut client: ChatClient,
+    from: String,
+    progress: Arc<(AtomicU64, AtomicU64)>,
+) -> std::thread::JoinHandle<(ChatClient, Seen)> {
+    std::thread::spawn(move || {
+        let prefix = format!("{from}: ");
+        let mut seen = Seen::default();
+        loop {
+            let Some(l) = client.line() else {
+                seen.eof = true;
+                break;
+            };
+            if let Some(text) = l.strip_prefix(&prefix) {
+                if text == "end" {
+                    break;
+                }
+                let n = text.split(' ').next().unwrap_or_default();
+                assert_eq!(
+                    n.parse::<u64>().ok(),
+                    Some(seen.lines),
+                    "{}: lost or reordered line from {from}",
+                    client.who
+                );
+                seen.lines += 1;
+            } else if let Some((a, d)) = announced(&l) {
+                seen.announcements += 1;
+                seen.arrived += a;
+                seen.left += d;
+                progress.0.fetch_add(a, Ordering::Relaxed);
+                progress.1.fetch_add(d, Ordering::Relaxed);
+            } else {
+                panic!("{}: unexpected line {:.80?}", client.who, l);
+            }
+        }
+        (client, seen)
+    })
+}
+
+/// Waits (bounded) until `f` holds; the nap only paces the check.
+fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + limit;
+    while !f() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A client that connects and never reads, with a small receive buffer so that the server's
+/// writes to it stall early.
+fn non_reader(addr: SocketAddr) -> TcpStream {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    s.set_recv_buffer_size(4096).unwrap();
+    s.connect_timeout(&addr.into(), IO_LIMIT).unwrap();
+    s.into()
+}
+
+// ---------------------------------------------------------------------------------------------
+// chat: memory
+
+/// Non-reading clients the chat memory test connects (the original report: 40 cost 615 MiB).
+const NON_READERS: usize = 40;
+/// Bytes of each flood line: close to the chat's 64 KiB line limit.
+const BIG_LINE: usize = 60 * 1024;
+/// Highest server `VmRSS` growth the chat memory test accepts, in KiB. A line is stored once
+/// for all clients and each client's queue is bounded in bytes (1 MiB by default), so the
+/// queued lines cost a few MiB whatever the number of clients; before, each client held its
+/// own copy of up to 256 lines (16 MiB each at this line length).
+const CHAT_RSS_GROWTH_KIB: u64 = 32 << 10;
+
+#[test]
+fn chat_non_reading_clients_and_a_flood_of_long_lines_keep_memory_bounded() {
+    let _g = serial();
+    let (_s, _w) = common::shared();
+    let server = chat(&[]);
+    let addr = server.addr;
+    let rss_before = server.rss_kib();
+
+    let healthy = ChatClient::connect(addr);
+    let progress = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
+    // Connected before the flooder, so that their arrivals are the healthy client's first
+    // announcements.
+    let stalled: Vec<TcpStream> = (0..NON_READERS).map(|_| non_reader(addr)).collect();
+    let mut flooder = ChatClient::connect(addr);
+    let flooder_who = flooder.who.clone();
+    let reader = watch(healthy, flooder_who.clone(), progress.clone());
+    // The flooder reads what comes to it (announcements) and throws it away.
+    let mut flooder_in = flooder.r.get_ref().try_clone().unwrap();
+    let drain = std::thread::spawn(move || {
+        let mut sink = vec![0u8; 64 * 1024];
+        while matches!(flooder_in.read(&mut sink), Ok(n) if n > 0) {}
+    });
+    wait_for("the arrivals of all clients", IO_LIMIT, || {
+        progress.0.load(Ordering::Relaxed) > NON_READERS as u64
+    });
+
+    // Long lines until every non-reading client is gone, then 100 more.
+    let pad = "x".repeat(BIG_LINE);
+    let start = Instant::now();
+    let mut peak = rss_before;
+    let mut i = 0u64;
+    let mut after = 0;
+    while after < 100 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the non-reading clients were not all disconnected ({} left)",
+            progress.1.load(Ordering::Relaxed)
+        );
+        flooder.say(&format!("{i} {pad}"));
+        i += 1;
+        if i % 8 == 0 {
+            peak = peak.max(server.rss_kib());
+        }
+        if progress.1.load(Ordering::Relaxed) >= NON_READERS as u64 {
+            after += 1;
+        }
+    }
+    flooder.say("end");
+    let (healthy, seen) = common::join_thread(reader);
+    peak = peak.max(server.rss_kib());
+    let growth = peak.saturating_sub(rss_before);
+    println!(
+        "chat: {NON_READERS} non-reading clients, {i} lines of {} KiB in {:.1} s: server VmRSS \
+         {rss_before} KiB before, peak {peak} KiB (+{} MiB)",
+        BIG_LINE >> 10,
+        start.elapsed().as_secs_f64(),
+        growth >> 10
+    );
+
+    // The healthy client kept up and got every line, in order; only the stalled ones left.
+    assert!(!seen.eof, "the healthy client was disconnected: {seen:?}");
+    assert_eq!(seen.lines, i, "{seen:?}");
+    assert_eq!(seen.left, NON_READERS as u64, "{seen:?}");
+    assert!(
+        growth <= CHAT_RSS_GROWTH_KIB,
+        "server VmRSS grew by {growth} KiB (limit {CHAT_RSS_GROWTH_KIB} KiB)"
+    );
+    // The server closed every stalled connection: each reads its backlog, then EOF.
+    for mut s in stalled {
+        s.set_read_timeout(Some(IO_LIMIT)).unwrap();
+        let mut sink = vec![0u8; 1 << 20];
+        loop {
+            match s.read(&mut sink) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => break,
+                Err(e) => panic!("a stalled client was not disconnected: {e}"),
+            }
+        }
+    }
+    drop(healthy);
+    // Ends the drain thread's read (it holds a clone of the socket).
+    let _ = flooder.w.shutdown(std::net::Shutdown::Both);
+    common::join_thread(drain);
+    server.kill_and_reap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// chat: join/leave flood
+
+/// How long the join/leave flood lasts.
+const CHURN: Duration = Duration::from_secs(3);
+/// Threads that connect and leave again and again.
+const CHURN_THREADS: usize = 3;
+
+/// Connections each churning thread keeps open (not reading) while it opens new ones.
+const CHURN_WINDOW: usize = 50;
+
+/// Connects and leaves until `stop`: keeps `CHURN_WINDOW` connections that never read open,
+/// closing the oldest as it opens a new one, every other one with a reset. Returns the number
+/// of connections.
+fn churn(addr: SocketAddr, stop: Arc<AtomicBool>) -> u64 {
+    let mut n = 0u64;
+    let mut open = std::collections::VecDeque::new();
+    while !stop.load(Ordering::Relaxed) {
+        let Ok(s) = TcpStream::connect_timeout(&addr, IO_LIMIT) else {
+            continue;
+        };
+        n += 1;
+        if n % 2 == 0 {
+            // SO_LINGER 0: closing sends a reset.
+            let _ = socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO));
+        }
+        open.push_back(s);
+        if open.len() > CHURN_WINDOW {
+            open.pop_front();
+        }
+    }
+    n
+}
+
+#[test]
+fn chat_join_leave_flood_keeps_a_healthy_reader() {
+    let _g = serial();
+    let (_s, _w) = common::shared();
+    let server = chat(&[]);
+    let addr = server.addr;
+
+    let healthy = ChatClient::connect(addr);
+    let progress = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
+    let mut talker = ChatClient::connect(addr);
+    let talker_who = talker.who.clone();
+    let reader = watch(healthy, talker_who, progress.clone());
+    wait_for("the talker's arrival", IO_LIMIT, || {
+        progress.0.load(Ordering::Relaxed) >= 1
+    });
+    // The talker reads (and drops) what comes to it.
+    let mut talker_in = talker.r.get_ref().try_clone().unwrap();
+    let drain = std::thread::spawn(move || {
+        let mut sink = vec![0u8; 64 * 1024];
+        while matches!(talker_in.read(&mut sink), Ok(n) if n > 0) {}
+    });
+
+    let log_before = server.stderr_lines();
+    let stop = Arc::new(AtomicBool::new(false));
+    let churners: Vec<_> = (0..CHURN_THREADS)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || churn(addr, stop))
+        })
+        .collect();
+    // The talker says a line every 5 ms for as long as the flood lasts.
+    let start = Instant::now();
+    let mut said = 0u64;
+    let mut talker_kicked = false;
+    while start.elapsed() < CHURN {
+        if talker
+            .w
+            .write_all(format!("{said} hello\n").as_bytes())
+            .is_err()
+        {
+            talker_kicked = true;
+            break;
+        }
+        said += 1;
+        // Paces the talker; it synchronises nothing.
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let joins: u64 = churners.into_iter().map(common::join_thread).sum();
+    let elapsed = start.elapsed();
+    if !talker_kicked {
+        talker.say("end");
+    }
+    let (healthy, seen) = common::join_thread(reader);
+    let log_lines = server.stderr_lines() - log_before;
+    println!(
+        "chat: {joins} joins and leaves in {:.1} s ({:.0}/s); the healthy client got {} lines \
+         and {} announcement lines (for {} arrivals, {} departures); the server logged {log_lines} \
+         lines; talker disconnected: {talker_kicked}",
+        elapsed.as_secs_f64(),
+        joins as f64 / elapsed.as_secs_f64(),
+        seen.lines,
+        seen.announcements,
+        seen.arrived,
+        seen.left
+    );
+    assert!(!talker_kicked, "the talker was disconnected");
+    assert!(!seen.eof, "the healthy client was disconnected: {seen:?}");
+    assert_eq!(seen.lines, said, "{seen:?}");
+    assert!(joins > 0);
+    // Announced one by one at most 20 a second, the rest in one summary line a second.
+    let secs = elapsed.as_secs() + 2;
+    assert!(
+        seen.announcements <= secs * 21 + 5,
+        "{} announcement lines in {elapsed:?}",
+        seen.announcements
+    );
+    drop(healthy);
+    let _ = talker.w.shutdown(std::net::Shutdown::Both);
+    common::join_thread(drain);
+    server.kill_and_reap();
+}
