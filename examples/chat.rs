@@ -41,6 +41,10 @@
 //! - **Lines are capped** at `--max-line` bytes (64 KiB by default, `bufio.Scanner`'s limit): a
 //!   longer line ends that client's session, as `Scanner.Scan` stops with `ErrTooLong`.
 //!
+//! What a client can cause at will (being disconnected as slow, sending an overlong line) is
+//! logged at most once per 10 s per kind, the first with its detail and then a count
+//! (`goway::logging::LogSummary`), so a flood of such clients cannot flood the log.
+//!
 //! The process stops on SIGTERM or Ctrl-C; the kernel closes the connections.
 
 use std::collections::HashMap;
@@ -52,6 +56,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use goway::chan::{self, Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
+use goway::logging::LogSummary;
 use goway::net::{TcpListener, TcpStream};
 use goway::{go, select};
 
@@ -89,6 +94,19 @@ const LINE_OVERHEAD: usize = 64;
 /// Arrivals and departures are announced one by one up to `--announce-per-sec` per window;
 /// the rest are counted and announced together when the window ends.
 const ANNOUNCE_WINDOW: Duration = Duration::from_secs(1);
+
+/// What clients can cause as often as they like is logged at most once per 10 s per kind: the
+/// first with its detail, then a count (`goway::logging::LogSummary`).
+static SLOW_CLIENTS: LazyLock<LogSummary> =
+    LazyLock::new(|| LogSummary::new("slow clients disconnected").target("chat"));
+static LONG_LINES: LazyLock<LogSummary> = LazyLock::new(|| {
+    LogSummary::new("clients disconnected for a line over --max-line").target("chat")
+});
+static START_FAILED: LazyLock<LogSummary> = LazyLock::new(|| {
+    LogSummary::new("connections that could not start")
+        .target("chat")
+        .level(log::Level::Warn)
+});
 
 /// A line as queued for the clients, newline included: one allocation shared by every queue.
 type Line = Arc<[u8]>;
@@ -402,11 +420,15 @@ fn broadcast(
         }
         for id in slow {
             if let Some(cli) = clients.remove(&id) {
-                log::warn!(
-                    "{}: {} bytes behind and not reading, disconnecting",
-                    cli.who,
-                    cli.backlog.bytes.load(Ordering::Relaxed)
-                );
+                let behind = cli.backlog.bytes.load(Ordering::Relaxed);
+                if !SLOW_CLIENTS.record(|| {
+                    format!(
+                        "{}: {behind} bytes behind and not reading, disconnecting",
+                        cli.who
+                    )
+                }) {
+                    log::debug!("{}: {behind} bytes behind, disconnecting", cli.who);
+                }
                 cli.out.close();
                 // Wakes its reader (EOF) and a writer stuck in a write.
                 let _ = cli.kick.shutdown(Shutdown::Both);
@@ -424,14 +446,14 @@ fn handle_conn(conn: TcpStream, who: String, id: u64, hub: Hub, queue: usize, ma
     let kick = match conn.try_clone() {
         Ok(k) => k,
         Err(e) => {
-            log::warn!("{who}: {e}");
+            START_FAILED.record(|| format!("{who}: {e}"));
             return;
         }
     };
     let (rd, wr) = match conn.split() {
         Ok(halves) => halves,
         Err(e) => {
-            log::warn!("{who}: {e}");
+            START_FAILED.record(|| format!("{who}: {e}"));
             return;
         }
     };
@@ -480,7 +502,7 @@ fn handle_conn(conn: TcpStream, who: String, id: u64, hub: Hub, queue: usize, ma
                 buf.pop();
             }
         } else if buf.len() - prefix.len() > max_line {
-            log::info!("{who}: line longer than {max_line} bytes, closing");
+            LONG_LINES.record(|| format!("{who}: line longer than {max_line} bytes, closing"));
             break;
         }
         let line: Line = match std::str::from_utf8(&buf[prefix.len()..]) {

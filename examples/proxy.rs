@@ -32,7 +32,8 @@
 //!
 //! **Dial timeout.** The upstream connection is attempted for at most `--dial-timeout`
 //! (`goway::net::dial_timeout`, Go's `net.DialTimeout`); if it fails, the client's connection is
-//! closed at once and the failure logged.
+//! closed at once and the failure logged (at most one line per 10 s, then a count: an upstream
+//! that is down would otherwise log a line per client).
 //!
 //! Run it with `cargo run --release --example proxy -- --listen 127.0.0.1:7880 --upstream
 //! 127.0.0.1:7878` (next to `cargo run --release --example echo`), then
@@ -40,11 +41,12 @@
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use goway::go;
+use goway::logging::LogSummary;
 use goway::net::{TcpListener, TcpReadHalf, TcpStream, TcpWriteHalf};
 use goway::sync::WaitGroup;
 
@@ -79,6 +81,14 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     };
     Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
 }
+
+/// Failed connections (upstream down, out of descriptors): a client can cause them as often as
+/// it likes, so they are logged at most once per 10 s, the first with its detail, then a count.
+static FAILED: LazyLock<LogSummary> = LazyLock::new(|| {
+    LogSummary::new("connections failed")
+        .target("proxy")
+        .level(log::Level::Warn)
+});
 
 /// Pause after a failed accept, doubled on each failure in a row.
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
@@ -117,7 +127,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (upstream, timeout) = (upstream.clone(), args.dial_timeout);
         go!(move || {
             if let Err(e) = proxy(client, &peer.to_string(), &upstream, timeout) {
-                log::warn!("{peer}: {e}");
+                FAILED.record(|| format!("{peer}: {e}"));
             }
         });
     }

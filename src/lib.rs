@@ -19,6 +19,7 @@ pub mod context;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
+pub mod logging;
 pub mod net;
 pub mod runtime;
 pub mod select;

@@ -1,6 +1,7 @@
 //! Hostile clients against the examples, each run as a child process: the chat server with
 //! clients that never read while another floods it with long lines, and with a join/leave
-//! flood; the framed server (the `echo` example) under a storm of connection resets.
+//! flood; the framed server (the `echo` example) under a storm of connection resets, which it
+//! must not answer with a log line each.
 //!
 //! Each test checks behaviour a healthy client can count on (it stays connected and gets every
 //! line, in order) and bounds what the attack may cost: the server's resident memory (`VmRSS`
@@ -200,6 +201,7 @@ fn chat_non_reading_clients_and_a_flood_of_long_lines_keep_memory_bounded() {
     let server = chat(&[]);
     let addr = server.addr;
     let rss_before = server.rss_kib();
+    let log_before = server.stderr_lines();
 
     let healthy = ChatClient::connect(addr);
     let progress = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
@@ -246,16 +248,20 @@ fn chat_non_reading_clients_and_a_flood_of_long_lines_keep_memory_bounded() {
     let growth = peak.saturating_sub(rss_before);
     println!(
         "chat: {NON_READERS} non-reading clients, {i} lines of {} KiB in {:.1} s: server VmRSS \
-         {rss_before} KiB before, peak {peak} KiB (+{} MiB)",
+         {rss_before} KiB before, peak {peak} KiB (+{} MiB); {} log lines",
         BIG_LINE >> 10,
         start.elapsed().as_secs_f64(),
-        growth >> 10
+        growth >> 10,
+        server.stderr_lines() - log_before
     );
 
     // The healthy client kept up and got every line, in order; only the stalled ones left.
     assert!(!seen.eof, "the healthy client was disconnected: {seen:?}");
     assert_eq!(seen.lines, i, "{seen:?}");
     assert_eq!(seen.left, NON_READERS as u64, "{seen:?}");
+    // One line for the first slow client; the others are counted for a line 10 s later.
+    let log_lines = server.stderr_lines() - log_before;
+    assert!(log_lines <= 3, "the server logged {log_lines} lines");
     assert!(
         growth <= CHAT_RSS_GROWTH_KIB,
         "server VmRSS grew by {growth} KiB (limit {CHAT_RSS_GROWTH_KIB} KiB)"
@@ -394,5 +400,74 @@ fn chat_join_leave_flood_keeps_a_healthy_reader() {
     drop(healthy);
     let _ = talker.w.shutdown(std::net::Shutdown::Both);
     common::join_thread(drain);
+    server.kill_and_reap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// logs under a reset storm
+
+/// How long the reset storm lasts.
+const STORM: Duration = Duration::from_secs(2);
+
+/// Connects, has one line echoed (so the connection is being served), and closes with a reset,
+/// until `stop`. Returns the number of connections reset.
+fn reset_storm(addr: SocketAddr, stop: Arc<AtomicBool>) -> u64 {
+    let mut n = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let Ok(mut s) = TcpStream::connect_timeout(&addr, IO_LIMIT) else {
+            continue;
+        };
+        s.set_read_timeout(Some(IO_LIMIT)).unwrap();
+        s.write_all(b"ping\n").unwrap();
+        let mut echo = [0u8; 5];
+        s.read_exact(&mut echo).unwrap();
+        assert_eq!(&echo, b"ping\n");
+        // SO_LINGER 0: closing sends a reset, which the server's reader sees (ECONNRESET).
+        socket2::SockRef::from(&s)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        n += 1;
+    }
+    n
+}
+
+#[test]
+fn echo_reset_storm_logs_a_bounded_number_of_lines() {
+    let _g = serial();
+    let (_s, _w) = common::shared();
+    // Its default log filter: `info` (and `warn` for may).
+    let mut server = ServerProcess::start(
+        Command::new(example_path("echo"))
+            .args(["--addr", "127.0.0.1:0"])
+            .env_remove("RUST_LOG"),
+    );
+    let addr = server.addr;
+    let before = server.stderr_lines();
+    let stop = Arc::new(AtomicBool::new(false));
+    let storm: Vec<_> = (0..2)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || reset_storm(addr, stop))
+        })
+        .collect();
+    let start = Instant::now();
+    // Paces the storm's length; it synchronises nothing.
+    std::thread::sleep(STORM);
+    stop.store(true, Ordering::Relaxed);
+    let resets: u64 = storm.into_iter().map(common::join_thread).sum();
+    // And it still serves.
+    assert_eq!(hostile::line_request(addr, b"after"), b"after");
+    let lines = server.stderr_lines() - before;
+    println!(
+        "echo: {resets} connections reset in {:.1} s; the server logged {lines} lines",
+        start.elapsed().as_secs_f64()
+    );
+    assert!(resets >= 100, "only {resets} resets");
+    // The first reset at once, the others counted for one line 10 s later.
+    assert!(
+        lines <= 3,
+        "{lines} lines for {resets} resets\n{}",
+        server.stderr_report()
+    );
     server.kill_and_reap();
 }

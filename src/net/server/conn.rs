@@ -510,6 +510,12 @@ pub(crate) struct ConnShared<O> {
     _alive: Sender<()>,
 }
 
+/// Connections reset by their peer, logged at info at most once per 10 s.
+static PEER_RESETS: std::sync::LazyLock<crate::logging::LogSummary> =
+    std::sync::LazyLock::new(|| {
+        crate::logging::LogSummary::new("connections reset by peer").target("goway::server")
+    });
+
 impl<O: Send + 'static> ConnShared<O> {
     /// Records `r` as the close reason unless one is recorded already.
     pub(crate) fn set_reason(&self, r: CloseReason) {
@@ -555,8 +561,12 @@ impl<O: Send + 'static> ConnShared<O> {
         self.server.conns.lock().remove(&self.id);
         self.server.stats.record_close(r);
         match r {
+            // Clients reset connections as often as they like: one line per 10 s at most
+            // (Go's net/http logs none), each one at debug.
             CloseReason::PeerReset => {
-                log::info!(target: "goway::server", "conn {} {} closed: {r}", self.id, self.peer)
+                if !PEER_RESETS.record(|| format!("conn {} {} closed: {r}", self.id, self.peer)) {
+                    log::debug!(target: "goway::server", "conn {} {} closed: {r}", self.id, self.peer)
+                }
             }
             CloseReason::CutOff => {
                 log::warn!(target: "goway::server", "conn {} {} cut off at shutdown", self.id, self.peer)
