@@ -41,6 +41,12 @@
 //! - **Lines are capped** at `--max-line` bytes (64 KiB by default, `bufio.Scanner`'s limit): a
 //!   longer line ends that client's session, as `Scanner.Scan` stops with `ErrTooLong`.
 //!
+//! **Connection cap.** At most `--max-connections` clients (10,000), fewer if the descriptor
+//! limit allows fewer (three descriptors each); clients over the cap are refused (closed at
+//! once): a connect/close flood faster than the broadcaster can register clients cannot pile up
+//! connections until the process is out of descriptors (`goway::net::Acceptor`, the accept
+//! loop of goway's own servers, with Go's accept backoff).
+//!
 //! What a client can cause at will (being disconnected as slow, sending an overlong line) is
 //! logged at most once per 10 s per kind, the first with its detail and then a count
 //! (`goway::logging::LogSummary`), so a flood of such clients cannot flood the log.
@@ -57,7 +63,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use goway::chan::{self, Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
 use goway::logging::LogSummary;
-use goway::net::{TcpListener, TcpStream};
+use goway::net::{Acceptor, TcpListener, TcpStream};
 use goway::{go, select};
 
 /// Chat server: every line a client sends goes to all the other clients.
@@ -84,6 +90,10 @@ struct Args {
     /// together once a second.
     #[arg(long, default_value_t = 20)]
     announce_per_sec: u32,
+    /// Clients connected at once at most (lowered to what the descriptor limit allows, three
+    /// descriptors each); more are refused (closed at once). `0`: only the descriptor limit.
+    #[arg(long, default_value_t = 10_000)]
+    max_connections: usize,
 }
 
 /// How long a departing client's writer may take to deliver the lines still queued for it.
@@ -173,10 +183,9 @@ struct Limits {
     announce_per_sec: u32,
 }
 
-/// Pause after a failed accept, doubled on each failure in a row.
-const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
-/// Longest pause between accept retries.
-const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// Descriptors a client holds: its socket, split into a read and a write half (`dup`), and
+/// the broadcaster's handle to shut it down.
+const FDS_PER_CLIENT: usize = 3;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,may=warn"))
@@ -206,24 +215,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     go!(move || broadcaster(entering_rx, leaving_rx, messages_rx, limits));
 
+    // The connection cap, the descriptor budget and Go's accept backoff of goway's servers.
+    let mut acceptor = Acceptor::new(listener)
+        .fds_per_connection(FDS_PER_CLIENT)
+        .max_connections(args.max_connections);
     let mut next_id = 0u64;
-    let mut backoff = ACCEPT_BACKOFF_MIN;
     loop {
-        let (conn, peer) = match listener.accept() {
-            Ok(c) => c,
-            Err(e) => {
-                // Out of descriptors, say: the pending client stays queued. Back off from 5 ms,
-                // doubling up to 1 s, as Go's `http.Server.Serve` does.
-                log::warn!("accept: {e}; retrying in {backoff:?}");
-                goway::time::sleep(backoff);
-                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
-                continue;
-            }
-        };
-        backoff = ACCEPT_BACKOFF_MIN;
+        // Only an error that retrying cannot fix comes back.
+        let (conn, peer, slot) = acceptor.accept()?;
         next_id += 1;
         let (hub, id, queue, max_line) = (hub.clone(), next_id, args.queue, args.max_line);
-        go!(move || handle_conn(conn, peer.to_string(), id, hub, queue, max_line));
+        go!(move || {
+            // The client's place under the cap, until its goroutines are done.
+            let _slot = slot;
+            handle_conn(conn, peer.to_string(), id, hub, queue, max_line)
+        });
     }
 }
 

@@ -35,6 +35,14 @@
 //! closed at once and the failure logged (at most one line per 10 s, then a count: an upstream
 //! that is down would otherwise log a line per client).
 //!
+//! **Connection cap.** At most `--max-connections` clients (10,000) are proxied at once, fewer
+//! if the descriptor limit allows fewer (each takes four descriptors; the soft `RLIMIT_NOFILE`
+//! is first raised towards the hard one, as Go does); clients over the cap are refused (their
+//! connection closed at once), so a connect/close storm can never exhaust the proxy's
+//! descriptors, and a client arriving after the storm is served at once. Accept errors from
+//! exhausted resources back off 5 ms doubling to 1 s, as Go's `http.Server.Serve` does. This is
+//! `goway::net::Acceptor`, the accept loop of goway's own servers.
+//!
 //! Run it with `cargo run --release --example proxy -- --listen 127.0.0.1:7880 --upstream
 //! 127.0.0.1:7878` (next to `cargo run --release --example echo`), then
 //! `nc 127.0.0.1 7880`. `RUST_LOG=debug` logs every connection with its byte counts.
@@ -47,7 +55,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use goway::go;
 use goway::logging::LogSummary;
-use goway::net::{TcpListener, TcpReadHalf, TcpStream, TcpWriteHalf};
+use goway::net::{Acceptor, TcpListener, TcpReadHalf, TcpStream, TcpWriteHalf};
 use goway::sync::WaitGroup;
 
 /// TCP proxy: forwards each connection to an upstream address.
@@ -63,6 +71,11 @@ struct Args {
     /// Longest wait for the upstream connection, e.g. `3s`, `500ms`.
     #[arg(long, default_value = "3s", value_parser = parse_duration)]
     dial_timeout: Duration,
+    /// Client connections proxied at once at most (lowered to what the descriptor limit
+    /// allows, four descriptors each); more are refused (closed at once). `0`: only the
+    /// descriptor limit.
+    #[arg(long, default_value_t = 10_000)]
+    max_connections: usize,
 }
 
 /// Parses `250ms`, `3s`, `1m` or a bare number of seconds.
@@ -90,10 +103,9 @@ static FAILED: LazyLock<LogSummary> = LazyLock::new(|| {
         .level(log::Level::Warn)
 });
 
-/// Pause after a failed accept, doubled on each failure in a row.
-const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
-/// Longest pause between accept retries.
-const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// Descriptors a proxied connection holds: the client's socket and the upstream one, each
+/// split into a read and a write half (`dup`).
+const FDS_PER_CONNECTION: usize = 4;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,may=warn"))
@@ -103,29 +115,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ln = TcpListener::bind(&args.listen)?;
     // Tests and scripts read the bound address (`--listen 127.0.0.1:0` picks a free port).
     println!("listening on {}", ln.local_addr()?);
+    // The connection cap, the descriptor budget and Go's accept backoff of goway's servers.
+    let mut acceptor = Acceptor::new(ln)
+        .fds_per_connection(FDS_PER_CONNECTION)
+        .max_connections(args.max_connections);
     log::info!(
-        "forwarding to {} (dial timeout {:?})",
+        "forwarding to {} (dial timeout {:?}, at most {} connections)",
         args.upstream,
-        args.dial_timeout
+        args.dial_timeout,
+        acceptor.limit()
     );
 
     let upstream: Arc<str> = args.upstream.into();
-    let mut backoff = ACCEPT_BACKOFF_MIN;
     loop {
-        let (client, peer) = match ln.accept() {
-            Ok(c) => c,
-            Err(e) => {
-                // Out of descriptors, say: the pending client stays queued. Back off from 5 ms,
-                // doubling up to 1 s, as Go's `http.Server.Serve` does.
-                log::warn!("accept: {e}; retrying in {backoff:?}");
-                goway::time::sleep(backoff);
-                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
-                continue;
-            }
-        };
-        backoff = ACCEPT_BACKOFF_MIN;
+        // Only an error that retrying cannot fix comes back.
+        let (client, peer, slot) = acceptor.accept()?;
         let (upstream, timeout) = (upstream.clone(), args.dial_timeout);
         go!(move || {
+            // The connection's place under the cap, until both sockets are closed.
+            let _slot = slot;
             if let Err(e) = proxy(client, &peer.to_string(), &upstream, timeout) {
                 FAILED.record(|| format!("{peer}: {e}"));
             }

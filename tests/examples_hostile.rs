@@ -1,7 +1,8 @@
 //! Hostile clients against the examples, each run as a child process: the chat server with
 //! clients that never read while another floods it with long lines, and with a join/leave
 //! flood; the framed server (the `echo` example) under a storm of connection resets, which it
-//! must not answer with a log line each.
+//! must not answer with a log line each; the proxy under a connect/close storm beyond its
+//! descriptor limit.
 //!
 //! Each test checks behaviour a healthy client can count on (it stays connected and gets every
 //! line, in order) and bounds what the attack may cost: the server's resident memory (`VmRSS`
@@ -59,15 +60,7 @@ struct ChatClient {
 impl ChatClient {
     /// Connects and reads the greeting.
     fn connect(addr: SocketAddr) -> ChatClient {
-        let w = TcpStream::connect_timeout(&addr, IO_LIMIT).unwrap();
-        w.set_read_timeout(Some(IO_LIMIT)).unwrap();
-        w.set_write_timeout(Some(IO_LIMIT)).unwrap();
-        let who = w.local_addr().unwrap().to_string();
-        let mut c = ChatClient {
-            r: BufReader::new(w.try_clone().unwrap()),
-            w,
-            who,
-        };
+        let mut c = ChatClient::connect_raw(addr);
         assert_eq!(c.line(), Some(format!("You are {}", c.who)));
         c
     }
@@ -83,6 +76,19 @@ impl ChatClient {
             }
             Err(e) if e.kind() == ErrorKind::ConnectionReset => None,
             Err(e) => panic!("{}: read: {e}", self.who),
+        }
+    }
+
+    /// Connects without expecting a greeting (to a server that is not the chat).
+    fn connect_raw(addr: SocketAddr) -> ChatClient {
+        let w = TcpStream::connect_timeout(&addr, IO_LIMIT).unwrap();
+        w.set_read_timeout(Some(IO_LIMIT)).unwrap();
+        w.set_write_timeout(Some(IO_LIMIT)).unwrap();
+        let who = w.local_addr().unwrap().to_string();
+        ChatClient {
+            r: BufReader::new(w.try_clone().unwrap()),
+            w,
+            who,
         }
     }
 
@@ -321,10 +327,10 @@ fn churn(addr: SocketAddr, stop: Arc<AtomicBool>) -> u64 {
 }
 
 #[test]
-fn chat_join_leave_flood_keeps_a_healthy_reader() {
+fn chat_join_leave_flood_keeps_a_healthy_reader_and_stays_quiet() {
     let _g = serial();
     let (_s, _w) = common::shared();
-    let server = chat(&[]);
+    let mut server = chat(&[]);
     let addr = server.addr;
 
     let healthy = ChatClient::connect(addr);
@@ -390,6 +396,14 @@ fn chat_join_leave_flood_keeps_a_healthy_reader() {
     assert!(!seen.eof, "the healthy client was disconnected: {seen:?}");
     assert_eq!(seen.lines, said, "{seen:?}");
     assert!(joins > 0);
+    // No line per slow client or failed connection: the chat caps its connections (a flood
+    // faster than the broadcaster registers clients cannot exhaust its descriptors) and logs
+    // what clients cause at most once per 10 s per kind.
+    assert!(
+        log_lines <= 10,
+        "the server logged {log_lines} lines\n{}",
+        server.stderr_report()
+    );
     // Announced one by one at most 20 a second, the rest in one summary line a second.
     let secs = elapsed.as_secs() + 2;
     assert!(
@@ -470,4 +484,113 @@ fn echo_reset_storm_logs_a_bounded_number_of_lines() {
         server.stderr_report()
     );
     server.kill_and_reap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// proxy: connect/close storm
+
+/// The proxy's descriptor limit (soft and hard) in the storm test: room for
+/// (256 - 32) / 4 = 56 proxied connections.
+const PROXY_FDS: u64 = 256;
+/// Storm threads, and the connections each keeps open at once (160 in all, more than 56).
+const STORM_THREADS: usize = 4;
+const STORM_WINDOW: usize = 40;
+
+/// Opens connections through the proxy until `stop`, each sending a line, keeping
+/// `STORM_WINDOW` open and closing the oldest as it opens a new one (every other one with a
+/// reset). Returns the number of connections.
+fn connect_close_storm(addr: SocketAddr, stop: Arc<AtomicBool>) -> u64 {
+    let mut n = 0u64;
+    let mut open = std::collections::VecDeque::new();
+    while !stop.load(Ordering::Relaxed) {
+        let Ok(mut s) = TcpStream::connect_timeout(&addr, IO_LIMIT) else {
+            continue;
+        };
+        n += 1;
+        let _ = s.write_all(b"storm\n");
+        if n % 2 == 0 {
+            let _ = socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO));
+        }
+        open.push_back(s);
+        if open.len() > STORM_WINDOW {
+            open.pop_front();
+        }
+    }
+    n
+}
+
+#[test]
+fn proxy_connect_close_storm_stays_within_its_descriptors_and_serves_the_next_client() {
+    use std::os::unix::process::CommandExt;
+    let _g = serial();
+    let (_s, _w) = common::shared();
+    let upstream =
+        ServerProcess::start(Command::new(example_path("echo")).args(["--addr", "127.0.0.1:0"]));
+    let mut cmd = Command::new(example_path("proxy"));
+    cmd.args(["--listen", "127.0.0.1:0", "--upstream"])
+        .arg(upstream.addr.to_string());
+    // SAFETY: runs in the forked child before exec and only calls setrlimit, which is
+    // async-signal-safe; the struct lives on the child's stack for the call.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: PROXY_FDS,
+                rlim_max: PROXY_FDS,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut proxy = ServerProcess::start(&mut cmd);
+    let addr = proxy.addr;
+    let fds_before = proxy.fds();
+    let log_before = proxy.stderr_lines();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let storm: Vec<_> = (0..STORM_THREADS)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || connect_close_storm(addr, stop))
+        })
+        .collect();
+    let start = Instant::now();
+    let mut peak = fds_before;
+    while start.elapsed() < STORM {
+        peak = peak.max(proxy.fds());
+        proxy.assert_alive("during the storm");
+        // Paces the sampling of the proxy's descriptors; it synchronises nothing.
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let conns: u64 = storm.into_iter().map(common::join_thread).sum();
+    // The storm's connections are closed: the proxy releases them (bounded wait).
+    let released = Instant::now();
+    wait_for(
+        "the proxy to release the storm's connections",
+        IO_LIMIT,
+        || proxy.fds() <= fds_before,
+    );
+    let released = released.elapsed();
+    // The next client is served at once, on its first try.
+    let mut c = ChatClient::connect_raw(addr);
+    c.say("hello through the proxy");
+    assert_eq!(c.line().as_deref(), Some("hello through the proxy"));
+    let log_lines = proxy.stderr_lines() - log_before;
+    let report = proxy.stderr_report();
+    println!(
+        "proxy: {conns} storm connections in {:.1} s; descriptors {fds_before} before, peak \
+         {peak} (limit {PROXY_FDS}); released in {:.0} ms; {log_lines} log lines",
+        STORM.as_secs_f64(),
+        released.as_secs_f64() * 1000.0
+    );
+    assert!(conns > 200, "only {conns} storm connections");
+    // Never out of descriptors: no failed accept, no failed dial.
+    assert!(peak < PROXY_FDS as usize, "peak {peak} descriptors");
+    assert!(!report.contains("Too many open files"), "{report}");
+    assert!(log_lines <= 5, "{log_lines} lines\n{report}");
+    drop(c);
+    proxy.kill_and_reap();
+    upstream.kill_and_reap();
 }

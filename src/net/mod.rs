@@ -14,6 +14,7 @@
 //! | `net.Dial("tcp", addr)` / `net.DialTimeout` | [`dial(addr)`](dial) / [`dial_timeout(addr, d)`](dial_timeout) |
 //! | `c.SetReadDeadline(t)` | [`c.set_read_deadline(Some(t))`](TcpStream::set_read_deadline) |
 //! | `net.Listen("unix", path)` | [`UnixListener::bind(path)`](UnixListener::bind) |
+//! | an accept loop with a connection cap and `Serve`'s backoff (`netutil.LimitListener`, but refusing over the cap) | [`Acceptor`] |
 //!
 //! ```
 //! use std::io::{BufRead, BufReader, Write};
@@ -34,6 +35,7 @@
 //! assert_eq!(line, "hello from a goroutine\n");
 //! ```
 
+mod acceptor;
 mod addr;
 pub mod codec;
 mod deadline;
@@ -47,6 +49,7 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use acceptor::{Acceptor, ConnSlot};
 pub use addr::ToAddrs;
 pub use server::{Conn, ConnSender, Server, ServerHandle};
 pub use tcp::{Incoming, TcpListener, TcpReadHalf, TcpStream, TcpWriteHalf};
