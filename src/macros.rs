@@ -14,6 +14,13 @@
 /// A panic ends only this goroutine: [`JoinHandle::join`](crate::runtime::JoinHandle::join)
 /// returns it as `Err(Panicked)`, and if nobody joins, it is logged with `log::error!`.
 ///
+/// `go!` cannot return an error: it panics (in the caller) if the goroutine cannot be created,
+/// when the process is at [`max_goroutines`](crate::runtime::max_goroutines) or the OS
+/// refuses a stack, as Go dies with a fatal error then. Its stack has the runtime's default
+/// size, checked by [`Config::apply`](crate::runtime::Config::apply), so the stack size is
+/// never the cause. To handle those errors, or to choose the stack size, use
+/// [`Builder::spawn`](crate::Builder::spawn).
+///
 /// # Examples
 /// ```
 /// let h = goway::go!(|| 6 * 7);

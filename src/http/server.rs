@@ -520,10 +520,15 @@ fn start_conn(
         // The closure (with the guard) was dropped: the registry is clean again.
         st.rejected.fetch_add(1, Ordering::Relaxed);
         st.accepted.fetch_sub(1, Ordering::Relaxed);
-        let limit = LimitError::GoroutineStacks {
-            max_map_count: neterr::max_map_count(),
-        };
-        log.warn(|| format!("http: refusing {peer}: {e}: {limit}"));
+        if e.kind() == io::ErrorKind::InvalidInput {
+            // stack_size over the maximum (runtime::StackSizeError): not a mapping limit.
+            log.warn(|| format!("http: refusing {peer}: {e}"));
+        } else {
+            let limit = LimitError::GoroutineStacks {
+                max_map_count: neterr::max_map_count(),
+            };
+            log.warn(|| format!("http: refusing {peer}: {e}: {limit}"));
+        }
     }
 }
 

@@ -202,6 +202,19 @@ where
         )));
     }
     let bytes = words.unwrap_or_else(|| may::config().get_stack_size()) * size_of::<usize>();
+    if bytes >= super::stack::PROBE_FROM {
+        if let Err(e) = super::stack::probe(bytes) {
+            STACKS.fetch_sub(1, Ordering::Relaxed);
+            return Err(io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                format!(
+                    "cannot map a goroutine stack of {bytes} bytes: {e} (the system's memory \
+                     limits: RAM and swap under vm.overcommit_memory, RLIMIT_AS; use a smaller \
+                     stack)"
+                ),
+            ));
+        }
+    }
     let body: Job = Box::new(body);
     let mut b = may::coroutine::Builder::new();
     if let Some(w) = words {

@@ -27,6 +27,114 @@ pub use dump::{dump, dump_on_signal};
 /// Default goroutine stack: 32 KiB, may's default (4096 machine words).
 pub const DEFAULT_STACK_SIZE: usize = 32 * 1024;
 
+/// Smallest goroutine stack, in bytes: smaller sizes are rounded up to it.
+pub const MIN_STACK_SIZE: usize = 4 * 1024;
+
+/// Largest goroutine stack goway accepts, in bytes: 1 GiB on 64-bit targets, 256 MiB on
+/// 32-bit ones (about Go's own maximum stack size, `debug.SetMaxStack`'s default). A lower hard
+/// `RLIMIT_STACK` lowers it further (see [`max_stack_size`]). Each stack is mapped whole
+/// when its goroutine starts (only the pages it touches cost memory), so a large default
+/// multiplies by the number of goroutines in virtual memory.
+pub const MAX_STACK_SIZE: usize = if cfg!(target_pointer_width = "64") {
+    1 << 30
+} else {
+    256 << 20
+};
+
+/// The largest goroutine stack this process can have, in bytes: [`MAX_STACK_SIZE`], or less
+/// if the hard `RLIMIT_STACK` (`ulimit -Hs`) is lower (the stack allocator refuses bigger
+/// stacks).
+pub fn max_stack_size() -> usize {
+    stack::max_stack_size().0
+}
+
+/// What sets the largest goroutine stack (see [`StackSizeError`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StackLimit {
+    /// goway's own [`MAX_STACK_SIZE`].
+    Goway,
+    /// The process's hard `RLIMIT_STACK` (`ulimit -Hs`), lower than [`MAX_STACK_SIZE`].
+    RlimitStack,
+}
+
+impl fmt::Display for StackLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StackLimit::Goway => f.write_str("goway's maximum, as Go's"),
+            StackLimit::RlimitStack => {
+                f.write_str("the hard RLIMIT_STACK; raise it with `ulimit -Hs` as root")
+            }
+        }
+    }
+}
+
+/// A goroutine stack size over the maximum, from [`Config::stack_size`] (returned by
+/// [`Config::apply`]) or [`Builder::stack_size`] (returned by [`Builder::spawn`], inside an
+/// `io::Error` of kind `InvalidInput`). Checked before anything is mapped: no goroutine is
+/// started, nothing is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "goroutine stack size of {requested} bytes is over the maximum of {max} bytes ({limit}); \
+     goroutine stacks take {MIN_STACK_SIZE} bytes (the minimum: smaller sizes are rounded up) \
+     to {max} bytes"
+)]
+#[non_exhaustive]
+pub struct StackSizeError {
+    /// The size asked for, in bytes.
+    pub requested: usize,
+    /// The largest size allowed, in bytes ([`max_stack_size`]).
+    pub max: usize,
+    /// What sets the maximum.
+    pub limit: StackLimit,
+}
+
+impl StackSizeError {
+    /// The `StackSizeError` inside an error returned by [`Builder::spawn`], if that is what it
+    /// is.
+    ///
+    /// ```
+    /// let e = goway::Builder::new().stack_size(usize::MAX / 2).spawn(|| ()).unwrap_err();
+    /// let too_big = goway::runtime::StackSizeError::from_io(&e).unwrap();
+    /// assert_eq!(too_big.requested, usize::MAX / 2);
+    /// ```
+    pub fn from_io(e: &io::Error) -> Option<&StackSizeError> {
+        e.get_ref()?.downcast_ref()
+    }
+}
+
+impl From<StackSizeError> for io::Error {
+    fn from(e: StackSizeError) -> Self {
+        io::Error::new(io::ErrorKind::InvalidInput, e)
+    }
+}
+
+/// Checks a requested stack size against [`max_stack_size`].
+fn check_stack_size(bytes: usize) -> Result<(), StackSizeError> {
+    let (max, limit) = stack::max_stack_size();
+    if bytes > max {
+        return Err(StackSizeError {
+            requested: bytes,
+            max,
+            limit,
+        });
+    }
+    Ok(())
+}
+
+/// Why [`Config::apply`] did not apply the settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The runtime was already started; the settings in force stay.
+    #[error(transparent)]
+    AlreadyStarted(#[from] AlreadyStarted),
+    /// [`Config::stack_size`] is over the maximum; nothing was applied (the defaults still
+    /// apply when the first goroutine starts).
+    #[error(transparent)]
+    StackSize(#[from] StackSizeError),
+}
+
 /// Runtime settings, applied once before the first goroutine starts.
 ///
 /// ```
@@ -34,7 +142,7 @@ pub const DEFAULT_STACK_SIZE: usize = 32 * 1024;
 ///     .workers(2)
 ///     .stack_size(64 * 1024)
 ///     .apply()
-///     .ok(); // Err(AlreadyStarted) if goroutines already run
+///     .ok(); // Err(ConfigError::AlreadyStarted(_)) if goroutines already run
 /// ```
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -89,8 +197,18 @@ impl Config {
         self
     }
 
-    /// Default goroutine stack size in bytes (rounded up to 16 bytes; minimum 4 KiB). Default
-    /// 32 KiB. Each stack costs virtual memory plus two memory mappings (stack and guard page).
+    /// Default goroutine stack size in bytes (rounded up to 16 bytes; minimum
+    /// [`MIN_STACK_SIZE`], 4 KiB; maximum [`max_stack_size`], 1 GiB unless `RLIMIT_STACK` is
+    /// lower). Default 32 KiB. Each stack costs virtual memory plus two memory mappings (stack
+    /// and guard page). A size over the maximum makes [`apply`](Config::apply) return
+    /// [`ConfigError::StackSize`].
+    ///
+    /// ```
+    /// use goway::runtime::{Config, ConfigError};
+    /// let e = Config::new().stack_size(1 << 43).apply().unwrap_err();
+    /// assert!(matches!(e, ConfigError::StackSize(s) if s.requested == 1 << 43));
+    /// assert!(e.to_string().contains("over the maximum of"));
+    /// ```
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = bytes;
         self
@@ -141,9 +259,13 @@ impl Config {
     /// Applies the settings.
     ///
     /// # Errors
-    /// [`AlreadyStarted`] if the runtime was started already (by a spawn or an earlier
-    /// `apply`); the settings in force then stay.
-    pub fn apply(self) -> Result<(), AlreadyStarted> {
+    /// [`ConfigError::StackSize`] if the stack size is over [`max_stack_size`] (checked
+    /// first: nothing is applied, and the defaults still apply when the first goroutine
+    /// starts); [`ConfigError::AlreadyStarted`] if the runtime was started already (by a spawn
+    /// or an earlier `apply`): the settings in force then stay.
+    pub fn apply(self) -> Result<(), ConfigError> {
+        // may would panic on its first spawn (and stay broken) with a stack it cannot map.
+        check_stack_size(self.stack_size)?;
         let mut applied = false;
         SETTINGS.get_or_init(|| {
             applied = true;
@@ -165,7 +287,11 @@ impl Config {
                 max_live: live_limit(self.coroutine_pool.max(1)),
             }
         });
-        if applied { Ok(()) } else { Err(AlreadyStarted) }
+        if applied {
+            Ok(())
+        } else {
+            Err(AlreadyStarted.into())
+        }
     }
 }
 
@@ -186,7 +312,9 @@ fn env_flag(name: &str) -> Option<bool> {
 
 /// may counts stack sizes in machine words, and prints a debug line for an odd count: keep it even.
 fn stack_words(bytes: usize) -> usize {
-    let words = bytes.max(4096).div_ceil(std::mem::size_of::<usize>());
+    let words = bytes
+        .max(MIN_STACK_SIZE)
+        .div_ceil(std::mem::size_of::<usize>());
     words + (words & 1)
 }
 
@@ -427,7 +555,9 @@ impl Builder {
         self
     }
 
-    /// Sets the stack size in bytes (minimum 4 KiB).
+    /// Sets the stack size in bytes (minimum [`MIN_STACK_SIZE`], 4 KiB: smaller sizes are
+    /// rounded up; maximum [`max_stack_size`], 1 GiB unless `RLIMIT_STACK` is lower: a larger
+    /// size makes [`spawn`](Builder::spawn) fail with a [`StackSizeError`]).
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = Some(bytes);
         self
@@ -441,15 +571,21 @@ impl Builder {
     /// run queue would.
     ///
     /// # Errors
-    /// The goroutine needs a new stack and the process is at [`max_goroutines`] (each stack
-    /// takes two of `vm.max_map_count`'s memory mappings), or the OS refused the stack. The
-    /// error names the limit and the setting to change.
+    /// - The [`stack_size`](Builder::stack_size) is over [`max_stack_size`]: an error of kind
+    ///   `InvalidInput` holding a [`StackSizeError`] ([`StackSizeError::from_io`]), before
+    ///   anything is mapped.
+    /// - The goroutine needs a new stack and the process is at [`max_goroutines`] (each stack
+    ///   takes two of `vm.max_map_count`'s memory mappings), or the OS refused the stack
+    ///   (`OutOfMemory`). The error names the limit and the setting to change.
     #[track_caller]
     pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        if let Some(sz) = self.stack_size {
+            check_stack_size(sz)?;
+        }
         let settings = settings();
         let join = join::Join::new();
         let name: Option<Arc<str>> = self.name.as_deref().map(Arc::from);
@@ -531,8 +667,13 @@ fn crash(p: &Panicked) -> ! {
 
 /// Spawns a goroutine with the default settings; what [`go!`](crate::go!) calls.
 ///
+/// Its stack has the runtime's default size, which [`Config::apply`] checked (and the
+/// built-in default is valid), so it never fails on the stack size.
+///
 /// # Panics
-/// If the OS refuses a new stack (see [`Builder::spawn`] for the fallible form).
+/// If the process is at [`max_goroutines`] or the OS refuses a new stack, with the error
+/// [`Builder::spawn`] would return (Go itself dies with a fatal error when it cannot create a
+/// goroutine). Use [`Builder::spawn`] to handle that instead.
 #[track_caller]
 pub fn spawn<F, T>(f: F) -> JoinHandle<T>
 where

@@ -1,4 +1,5 @@
-//! Giving back the bottom page of each goroutine stack.
+//! Goroutine stack sizes: the largest one the process can have, and giving back the bottom
+//! page of each goroutine stack.
 //!
 //! may's stacks come from the `generator` crate, which writes eight marker words at the very
 //! bottom of every new stack (may reads them when the coroutine ends, as a cheap overflow
@@ -14,7 +15,11 @@
 //! and must be page-aligned, and the bottom must hold the eight markers, or nothing is done. A
 //! stack laid out any other way (another may or generator version) is left alone.
 
+use std::io;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::{MAX_STACK_SIZE, StackLimit};
 
 /// generator 0.8's marker word and how many it writes (`Stack::new`, sampling mode).
 const MARKER: usize = 0xDEAD_BEEF;
@@ -130,4 +135,65 @@ fn measure(sp: usize, len: usize) -> usize {
         Ok(_) => offset,
         Err(o) => o,
     }
+}
+
+/// The largest stack generator (may's stack allocator) will map: its limit is the hard
+/// `RLIMIT_STACK`, less two pages (a guard page and rounding slack) it adds to every stack.
+/// goway's own [`MAX_STACK_SIZE`] when that is lower.
+pub(crate) fn max_stack_size() -> (usize, StackLimit) {
+    static MAX: OnceLock<(usize, StackLimit)> = OnceLock::new();
+    *MAX.get_or_init(|| {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes one `rlimit` into the struct we pass.
+        let hard = if unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut lim) } == 0
+            && lim.rlim_max != libc::RLIM_INFINITY
+        {
+            usize::try_from(lim.rlim_max).unwrap_or(usize::MAX)
+        } else {
+            usize::MAX
+        };
+        let allowed = hard.saturating_sub(2 * page_size());
+        if allowed < MAX_STACK_SIZE {
+            (allowed, StackLimit::RlimitStack)
+        } else {
+            (MAX_STACK_SIZE, StackLimit::Goway)
+        }
+    })
+}
+
+/// Stacks from this size up are mapped once on trial before may maps them, so that a refusal
+/// comes back as an error rather than as a panic inside may (whose message the panic hook
+/// would print): smaller ones fail only when the process is out of mappings, which the
+/// goroutine budget prevents.
+pub(crate) const PROBE_FROM: usize = 1 << 20;
+
+/// Maps and unmaps a stack of `bytes` as generator would (read-write, private, anonymous, plus
+/// its two extra pages), to learn whether the kernel grants it.
+pub(crate) fn probe(bytes: usize) -> io::Result<()> {
+    let len = bytes
+        .max(page_size())
+        .checked_next_multiple_of(page_size())
+        .and_then(|b| b.checked_add(2 * page_size()))
+        .ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))?;
+    // SAFETY: a fresh anonymous mapping chosen by the kernel (no address given), touching no
+    // existing memory; it is unmapped right below and never accessed.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `p..p + len` is the mapping made above, used by nothing.
+    unsafe { libc::munmap(p, len) };
+    Ok(())
 }

@@ -245,10 +245,15 @@ pub(crate) fn start_conn<C: Codec>(
         // The tasks not spawned were dropped with their exit guards; the spawned ones see
         // the abort and end.
         conn::ConnCtl::abort(&*shared, CloseReason::Refused);
-        let limit = LimitError::GoroutineStacks {
-            max_map_count: error::max_map_count(),
-        };
-        log.warn(|| format!("refusing {peer}: {e}: {limit}"));
+        if e.kind() == io::ErrorKind::InvalidInput {
+            // handler_stack_size over the maximum (runtime::StackSizeError): not a mapping limit.
+            log.warn(|| format!("refusing {peer}: {e}"));
+        } else {
+            let limit = LimitError::GoroutineStacks {
+                max_map_count: error::max_map_count(),
+            };
+            log.warn(|| format!("refusing {peer}: {e}: {limit}"));
+        }
     }
 }
 
