@@ -2,7 +2,7 @@
 #![warn(missing_docs, missing_debug_implementations, unsafe_op_in_unsafe_fn)]
 
 // A goroutine's panic ends that goroutine (`join` returns `Err`) and a server handler's panic
-// ends only its connection (RELIABILITY.md S9): both need unwinding. Under `panic = "abort"`
+// ends only its connection (docs/reliability.md S9): both need unwinding. Under `panic = "abort"`
 // one bad request would take the whole process down, so goway refuses to build.
 #[cfg(panic = "abort")]
 compile_error!(

@@ -1,6 +1,6 @@
 //! The built-in codecs through the public `Codec` trait: need-more on every proper prefix,
 //! split and whole feeds agreeing, round trips, and the size limit enforced before buffering
-//! (RELIABILITY.md S1, S2 and S14's smoke checks, with a small deterministic generator instead
+//! (docs/reliability.md S1, S2 and S14's smoke checks, with a small deterministic generator instead
 //! of proptest).
 
 use goway::net::codec::{

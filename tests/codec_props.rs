@@ -1,4 +1,4 @@
-//! S14 of RELIABILITY.md (smoke): properties of the built-in codecs over random frames and
+//! S14 of docs/reliability.md (smoke): properties of the built-in codecs over random frames and
 //! random splits. Every proper prefix of a frame decodes to "need more", split and whole
 //! feeds decode the same, `decode(encode(f)) == f`, and arbitrary bytes never panic or yield
 //! a frame over the limit. CI runs 256 cases per property (`PROPTEST_CASES` to change).

@@ -1,5 +1,5 @@
 //! The RESP codecs through the public `Codec` trait: Redis's protocol-error texts for the
-//! inputs of Redis's protocol.tcl and RELIABILITY.md S1, S2 and S15, limits checked before
+//! inputs of Redis's protocol.tcl and docs/reliability.md S1, S2 and S15, limits checked before
 //! buffering, and (with proptest, a few hundred cases) every proper prefix needing more, split
 //! and whole feeds agreeing, and `decode(encode(x)) == x` for requests and replies.
 

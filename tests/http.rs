@@ -1,6 +1,6 @@
 //! goway::http over raw TCP on loopback: requests, keep-alive, pipelining, HTTP/1.0, the
 //! mux, bodies, streaming, Go's replies to bad input, handler panics, timeouts, limits and
-//! shutdown (the HTTP rows S1, S2, S3, S6, S7, S9 and S10 of RELIABILITY.md). Each test
+//! shutdown (the HTTP rows S1, S2, S3, S6, S7, S9 and S10 of docs/reliability.md). Each test
 //! stops its server and checks that the connection gauge is back at zero.
 
 mod common;

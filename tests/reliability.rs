@@ -1,4 +1,4 @@
-//! The server scenarios of RELIABILITY.md over real TCP on loopback: S1 malformed frames, S2
+//! The server scenarios of docs/reliability.md over real TCP on loopback: S1 malformed frames, S2
 //! oversized frames, S3 truncated frames, S4 reset mid-write, S5 slow readers, S6 slowloris
 //! and idle, S7 max_connections, S8 descriptor exhaustion (in a child process with
 //! `ulimit -n 64`), S9 handler panics, S10 graceful shutdown, S13 channel misuse at the
@@ -23,7 +23,7 @@ use goway::net::{Server, ServerHandle};
 use goway::runtime::JoinHandle;
 
 const WATCHDOG: Duration = Duration::from_secs(5);
-/// Scales the loop counts (RELIABILITY.md asks ×1000 for S3/S4; CI runs on 2 cores).
+/// Scales the loop counts (S3/S4 are meant for ×1000 repetitions; CI runs on 2 cores).
 const STRESS: usize = 1;
 
 // ----- harness -----------------------------------------------------------------------------

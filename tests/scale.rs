@@ -1,4 +1,4 @@
-//! S11 of RELIABILITY.md: many idle connections. The server runs in a child process (this test
+//! S11 of docs/reliability.md: many idle connections. The server runs in a child process (this test
 //! binary again, `GOWAY_SCALE_CHILD=1`) so that its descriptors, memory and goroutines are
 //! its own; the clients are plain threads of the parent.
 //!
@@ -8,7 +8,7 @@
 //! (`GOWAY_S11_IDLE_SECS` and `GOWAY_S11_CONNS` to change) and is ignored: run it by hand with
 //! `cargo test --release --test scale -- --ignored s11`.
 //!
-//! `s12_soak` (ignored, "should" in RELIABILITY.md) runs 50 persistent connections and 100
+//! `s12_soak` (ignored, "should" in docs/reliability.md) runs 50 persistent connections and 100
 //! new connections a second, 1% of them malformed, 1% reset, 0.1% handler panics, for 5
 //! minutes (`GOWAY_S12_SECS`), sampling the server every 10 s: after a minute's warm-up its
 //! memory, descriptors and goroutines must stay flat (under 1% a minute).

@@ -1,5 +1,5 @@
-//! Server settings, with the defaults of `RELIABILITY.md` (Go's `net/http.Server` timeouts,
-//! Redis's `maxclients`).
+//! Server settings, with defaults after Go's `net/http.Server` timeouts and Redis's
+//! `maxclients` (see `docs/reliability.md` for what they guard against).
 
 use std::time::Duration;
 

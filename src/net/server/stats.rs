@@ -18,7 +18,7 @@ macro_rules! reasons {
             /// Every reason, in declaration order.
             pub const ALL: &'static [CloseReason] = &[$(CloseReason::$name,)*];
 
-            /// The reason's name in logs (`snake_case`, as in `RELIABILITY.md`).
+            /// The reason's name in logs (`snake_case`, as in `docs/reliability.md`).
             pub fn as_str(self) -> &'static str {
                 match self {
                     $(CloseReason::$name => $text,)*
