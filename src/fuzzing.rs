@@ -7,7 +7,7 @@
 //! the bytes, nothing else may panic, hang or allocate without bound. They are driven by
 //!
 //! - the cargo-fuzz targets in `fuzz/` (nightly; for long runs that grow the corpus:
-//!   `cargo +nightly fuzz run lines`, see `docs/reliability.md`), and
+//!   `cargo +nightly fuzz run lines`, see `fuzz/Cargo.toml`), and
 //! - `tests/fuzz_corpus.rs` (stable, part of `cargo test`): every input of the corpus under
 //!   `fuzz/corpus/<target>/`, then a bounded number of mutations of them.
 //!
@@ -26,6 +26,9 @@
 //! The HTTP request reader has the same shape: see [`http_request`].
 
 use std::mem::discriminant;
+
+mod http;
+pub use http::http_request;
 
 use crate::net::codec::resp::{Reply, Request, RespClientCodec};
 use crate::net::codec::{

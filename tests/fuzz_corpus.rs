@@ -8,7 +8,7 @@
 //!
 //! `GOWAY_FUZZ_ROUNDS` sets the mutations per target (default 20,000: well under a second in
 //! release); `GOWAY_FUZZ_SEED` the generator's seed (default: fixed, so CI is reproducible).
-//! For long runs that grow the corpus, use cargo-fuzz (see `docs/reliability.md`).
+//! For long runs that grow the corpus, use cargo-fuzz (see `fuzz/Cargo.toml`).
 
 use std::fs;
 use std::panic::{self, AssertUnwindSafe};
@@ -190,4 +190,9 @@ fn resp() {
 #[test]
 fn resp_reply() {
     run("resp_reply", goway::fuzzing::resp_reply);
+}
+
+#[test]
+fn http_request() {
+    run("http_request", goway::fuzzing::http_request);
 }

@@ -2,15 +2,15 @@
 //! server's size limit, `Expect: 100-continue`, and the draining of what a handler left
 //! unread (Go's transfer.go `body` and server.go's `maxPostHandlerReadBytes`).
 
-use std::io;
+use std::io::{self, Read, Write};
 
 use super::io::ConnIo;
 
 /// Longest chunk-size line accepted, extensions and CRLF included (Go's 4096). Checked on
 /// every line, complete or not.
-const MAX_CHUNK_LINE: usize = 4096;
+pub(crate) const MAX_CHUNK_LINE: usize = 4096;
 /// Most trailer bytes accepted after the last chunk.
-const MAX_TRAILER: usize = 16 << 10;
+pub(crate) const MAX_TRAILER: usize = 16 << 10;
 /// Chunk framing allowed for free with each chunk: its size line and the CRLF after its
 /// data, up to this many bytes, plus twice the chunk's data (so one byte a chunk,
 /// `1\r\nX\r\n`, streams fine).
@@ -71,6 +71,16 @@ impl BodyError {
     }
 }
 
+/// Chunk-size and trailer lines as the chunked decoder met them: bytes searched for line
+/// ends (each byte once however the lines arrive), the longest chunk-size line held
+/// (complete or not), the most trailer bytes held.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct LineStats {
+    pub(crate) searched: u64,
+    pub(crate) size_line: usize,
+    pub(crate) trailer: usize,
+}
+
 /// The state of one request's body.
 #[derive(Debug)]
 pub(crate) struct BodyState {
@@ -81,6 +91,8 @@ pub(crate) struct BodyState {
     pub(crate) error: Option<BodyError>,
     /// Chunk framing beyond the allowances so far (see [`MAX_EXCESS_FRAMING`]).
     excess_framing: u64,
+    /// What the chunked decoder examined and held, for the bounds `goway::fuzzing` checks.
+    pub(crate) lines: LineStats,
     /// `Expect: 100-continue` and no `100 Continue` sent yet.
     pub(crate) continue_pending: bool,
     /// The final response's head went out: a `100 Continue` can no longer be sent (it
@@ -96,6 +108,7 @@ impl BodyState {
             read: 0,
             limit: u64::MAX,
             excess_framing: 0,
+            lines: LineStats::default(),
             error: None,
             continue_pending: false,
             final_sent: false,
@@ -122,6 +135,7 @@ impl BodyState {
             read: 0,
             limit,
             excess_framing: 0,
+            lines: LineStats::default(),
             error: None,
             continue_pending: expect && framing != Framing::Done,
             final_sent: false,
@@ -147,7 +161,7 @@ impl BodyState {
         e.to_io()
     }
 
-    fn fill(&mut self, io: &mut ConnIo) -> io::Result<()> {
+    fn fill<S: Read + Write>(&mut self, io: &mut ConnIo<S>) -> io::Result<()> {
         match io.fill() {
             Ok(0) => Err(self.fail(BodyError::Eof)),
             Ok(_) => Ok(()),
@@ -160,7 +174,11 @@ impl BodyState {
     ///
     /// # Errors
     /// A [`BodyError`] as an `io::Error`; it sticks: later reads fail the same way.
-    pub(crate) fn read(&mut self, io: &mut ConnIo, dst: &mut [u8]) -> io::Result<usize> {
+    pub(crate) fn read<S: Read + Write>(
+        &mut self,
+        io: &mut ConnIo<S>,
+        dst: &mut [u8],
+    ) -> io::Result<usize> {
         if let Some(e) = self.error {
             return Err(e.to_io());
         }
@@ -212,7 +230,11 @@ impl BodyState {
                     // Search only the bytes not searched yet, and never past the limit.
                     let end = b.len().min(MAX_CHUNK_LINE);
                     let window = &b[searched.min(end)..end];
-                    let Some(i) = window.iter().position(|&c| c == b'\n') else {
+                    let found = window.iter().position(|&c| c == b'\n');
+                    self.lines.searched += found.map_or(window.len(), |i| i + 1) as u64;
+                    let held = found.map_or(end, |i| searched + i + 1);
+                    self.lines.size_line = self.lines.size_line.max(held);
+                    let Some(i) = found else {
                         if b.len() >= MAX_CHUNK_LINE {
                             return Err(self.fail(BodyError::Malformed(LINE_TOO_LONG)));
                         }
@@ -281,7 +303,11 @@ impl BodyState {
                     let room = MAX_TRAILER.saturating_sub(seen);
                     let end = b.len().min(room);
                     let window = &b[searched.min(end)..end];
-                    let Some(i) = window.iter().position(|&c| c == b'\n') else {
+                    let found = window.iter().position(|&c| c == b'\n');
+                    self.lines.searched += found.map_or(window.len(), |i| i + 1) as u64;
+                    let held = found.map_or(end, |i| searched + i + 1);
+                    self.lines.trailer = self.lines.trailer.max(seen + held);
+                    let Some(i) = found else {
                         if b.len() >= room {
                             return Err(self.fail(BodyError::Malformed(TRAILER_TOO_LONG)));
                         }
@@ -309,7 +335,7 @@ impl BodyState {
     /// Reads and discards what is left of the body, up to [`MAX_DRAIN`] bytes; `true` if the
     /// body then ended, so the connection can serve its next request. Never sends
     /// `100 Continue`: a client that was not told to send its body is not waited for.
-    pub(crate) fn drain(&mut self, io: &mut ConnIo) -> bool {
+    pub(crate) fn drain<S: Read + Write>(&mut self, io: &mut ConnIo<S>) -> bool {
         if self.is_done() {
             return true;
         }

@@ -214,23 +214,7 @@ fn read_head(
     loop {
         if !iob.buffered().is_empty() {
             begun = true;
-            let before = scan.scanned();
-            let found = scan.advance(iob.buffered());
-            let mut work = scan.scanned() - before;
-            let r = match found {
-                Ok(Some(end)) => {
-                    work += end;
-                    parse::parse_head(iob.buffered(), &scan, end, head, cfg.max_header_bytes)
-                        .map(|()| Some(end))
-                }
-                Ok(None) => parse::check_partial(
-                    iob.buffered().len(),
-                    scan.request_line_done(),
-                    cfg.max_header_bytes,
-                )
-                .map(|()| None),
-                Err(e) => Err(e),
-            };
+            let (r, work) = parse::head_step(iob.buffered(), &mut scan, head, cfg.max_header_bytes);
             srv.stats
                 .head_bytes_scanned
                 .fetch_add(work as u64, Ordering::Relaxed);

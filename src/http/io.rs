@@ -9,12 +9,16 @@ use crate::net::TcpStream;
 /// First size of the read buffer; it grows for larger heads, up to the head limit.
 const READ_BUF_START: usize = 8 << 10;
 
-/// Invariants: `pos <= end <= buf.len()`; the unconsumed input is `buf[pos..end]`; `out`
-/// holds response bytes not yet written, in order. Once `broken` is set (a write failed),
-/// nothing more is written and the connection ends after the current request.
+/// Invariants: `pos <= end <= buf.len() <= max_buf`; the unconsumed input is
+/// `buf[pos..end]`; `out` holds response bytes not yet written, in order. Once `broken` is
+/// set (a write failed), nothing more is written and the connection ends after the current
+/// request.
+///
+/// The server's stream is a [`TcpStream`]; `goway::fuzzing` drives the same buffer, head
+/// scanner and body decoder over an in-memory stream that hands its bytes out in pieces.
 #[derive(Debug)]
-pub(crate) struct ConnIo {
-    pub(crate) stream: TcpStream,
+pub(crate) struct ConnIo<S = TcpStream> {
+    pub(crate) stream: S,
     buf: Vec<u8>,
     pos: usize,
     end: usize,
@@ -25,8 +29,8 @@ pub(crate) struct ConnIo {
     pub(crate) date: DateCache,
 }
 
-impl ConnIo {
-    pub(crate) fn new(stream: TcpStream, max_buf: usize) -> Self {
+impl<S: Read + Write> ConnIo<S> {
+    pub(crate) fn new(stream: S, max_buf: usize) -> Self {
         ConnIo {
             stream,
             buf: vec![0; READ_BUF_START.min(max_buf.max(1024))],

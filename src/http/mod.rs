@@ -77,17 +77,17 @@
 //! handle.shutdown().unwrap();
 //! ```
 
-mod body;
+pub(crate) mod body;
 mod conn;
 mod date;
 pub mod debug;
 mod handler;
 mod header;
-mod io;
+pub(crate) mod io;
 #[cfg(feature = "json")]
 mod json;
 mod mux;
-mod parse;
+pub(crate) mod parse;
 mod pattern;
 mod query;
 mod request;

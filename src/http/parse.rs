@@ -177,6 +177,33 @@ impl HeadScan {
     }
 }
 
+/// One step of reading a request head, as the server takes it whenever bytes arrived:
+/// scans the bytes of `buf` (the unconsumed input, from the start of the head) that `scan`
+/// has not seen; if the head is complete, parses it into `head`, else checks its size so
+/// far. Returns `Ok(Some(n))` (the head is the first `n` bytes), `Ok(None)` (more bytes are
+/// needed) or the error to reply with, and the bytes examined (`Stats::head_bytes_scanned`).
+pub(crate) fn head_step(
+    buf: &[u8],
+    scan: &mut HeadScan,
+    head: &mut Head,
+    max_header_bytes: usize,
+) -> (Result<Option<usize>, HeadError>, usize) {
+    let before = scan.scanned();
+    let found = scan.advance(buf);
+    let mut work = scan.scanned() - before;
+    let r = match found {
+        Ok(Some(end)) => {
+            work += end;
+            parse_head(buf, scan, end, head, max_header_bytes).map(|()| Some(end))
+        }
+        Ok(None) => {
+            check_partial(buf.len(), scan.request_line_done(), max_header_bytes).map(|()| None)
+        }
+        Err(e) => Err(e),
+    };
+    (r, work)
+}
+
 /// Checks one header field line (with its line ending) as `httparse` will parse it: a
 /// token, a colon, then a value of tabs, spaces, visible ASCII and obs-text.
 fn header_line(line: &[u8]) -> Result<(), HeadError> {
