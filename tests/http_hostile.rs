@@ -606,6 +606,42 @@ fn malformed_chunk_framing_gets_400() {
     s.stop();
 }
 
+/// A trailer line must fit the connection's read buffer (`max_header_bytes` plus 4 KiB): a
+/// longer one is refused as a malformed body, 400 (found by `goway::fuzzing::http_request`:
+/// with `max_header_bytes` below 12 KiB, a trailer line between the buffer's size and the
+/// 16 KiB trailer limit filled the buffer and the body failed as a connection error, so a
+/// handler that gave up on it without answering sent 200).
+#[test]
+fn a_trailer_line_longer_than_the_read_buffer_gets_400() {
+    let _g = common::shared();
+    let s = run(Server::builder()
+        .max_header_bytes(100)
+        .handler(chunked_app()));
+    let trailer =
+        |len: usize| format!("5\r\nhello\r\n0\r\nX-T: {}\r\n\r\n", "t".repeat(len)).into_bytes();
+    // Within the buffer (100 + 4096 bytes): fine.
+    assert_eq!(chunked(s.addr, "/count", &trailer(3000)).text(), "read 5");
+    for len in [4200, 6000, 15_000] {
+        let r = chunked(s.addr, "/count", &trailer(len));
+        assert_eq!(r.status, 400, "{len}: {}", r.text());
+        assert!(
+            r.text()
+                .contains("read 5 bytes: http: malformed chunked encoding: trailer too long"),
+            "{len}: {}",
+            r.text()
+        );
+        let quiet = chunked(s.addr, "/quiet", &trailer(len));
+        assert_eq!(quiet.status, 400, "{len}: {}", quiet.text());
+        assert_eq!(quiet.header("connection"), Some("close"));
+    }
+    assert_eq!(roundtrip(s.addr, &get("/")).status, 404);
+    s.stop();
+    // With the default head limit, trailers up to 16 KiB pass.
+    let s = run(Server::builder().handler(chunked_app()));
+    assert_eq!(chunked(s.addr, "/count", &trailer(15_000)).text(), "read 5");
+    s.stop();
+}
+
 // ---- deep JSON ------------------------------------------------------------------------------
 
 #[cfg(feature = "json")]

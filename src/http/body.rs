@@ -9,7 +9,8 @@ use super::io::ConnIo;
 /// Longest chunk-size line accepted, extensions and CRLF included (Go's 4096). Checked on
 /// every line, complete or not.
 pub(crate) const MAX_CHUNK_LINE: usize = 4096;
-/// Most trailer bytes accepted after the last chunk.
+/// Most trailer bytes accepted after the last chunk; each line must also fit the read
+/// buffer ([`ConnIo::capacity`]).
 pub(crate) const MAX_TRAILER: usize = 16 << 10;
 /// Chunk framing allowed for free with each chunk: its size line and the CRLF after its
 /// data, up to this many bytes, plus twice the chunk's data (so one byte a chunk,
@@ -300,7 +301,9 @@ impl BodyState {
                 }
                 Framing::Chunked(Chunk::Trailer(seen, searched)) => {
                     let b = io.buffered();
-                    let room = MAX_TRAILER.saturating_sub(seen);
+                    // A line must also fit the read buffer (the head limit and 4 KiB, as
+                    // Go's trailers must fit its 4 KiB reader); longer is too long.
+                    let room = MAX_TRAILER.saturating_sub(seen).min(io.capacity());
                     let end = b.len().min(room);
                     let window = &b[searched.min(end)..end];
                     let found = window.iter().position(|&c| c == b'\n');

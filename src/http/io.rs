@@ -49,6 +49,13 @@ impl<S: Read + Write> ConnIo<S> {
         &self.buf[self.pos..self.end]
     }
 
+    /// The most bytes the buffer holds at once: a line that must be complete in it before it
+    /// is parsed cannot be longer.
+    #[inline]
+    pub(crate) fn capacity(&self) -> usize {
+        self.max_buf
+    }
+
     /// Marks `n` buffered bytes as consumed.
     #[inline]
     pub(crate) fn consume(&mut self, n: usize) {

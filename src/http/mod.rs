@@ -40,7 +40,8 @@
 //!   other than `100-continue`: `417`;
 //! - both `Transfer-Encoding` and `Content-Length`, or differing `Content-Length`s: `400`;
 //! - chunked framing that is malformed (a bare LF or CR, no size, a size line over 4 KiB, a
-//!   bad trailer) or mostly framing (chunk extensions or size lines beyond 16 bytes a chunk
+//!   bad trailer, trailers over 16 KiB or a trailer line longer than `max_header_bytes`
+//!   plus 4 KiB) or mostly framing (chunk extensions or size lines beyond 16 bytes a chunk
 //!   plus twice its data, by more than 16 KiB: Go 1.22's rule) fails the body's read, is
 //!   answered `400` if the handler then sends nothing, and closes the connection;
 //! - every one of these closes the connection; EOF or a timeout closes it without a reply;
