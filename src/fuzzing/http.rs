@@ -199,6 +199,10 @@ fn serve(wire: Wire<'_>, lim: Limits, plan: u64, dst: &mut dyn FnMut() -> usize)
                     }
                 }
             }
+            if !begun && !reqs.is_empty() {
+                // Idle between requests: the server shrinks the buffers back.
+                io.trim();
+            }
             match io.fill() {
                 Ok(0) => break Some(if begun { End::EofInHead } else { End::Eof }),
                 Ok(_) => {}
@@ -235,7 +239,7 @@ fn serve(wire: Wire<'_>, lim: Limits, plan: u64, dst: &mut dyn FnMut() -> usize)
             body: Vec::new(),
             complete: false,
         };
-        assert!(req.minor <= 9, "HTTP/1.{} accepted", req.minor);
+        check_request(&req);
         if declared.is_some_and(|n| n > lim.max_body_bytes) {
             reqs.push(req);
             break End::TooLarge;
@@ -317,6 +321,60 @@ fn serve(wire: Wire<'_>, lim: Limits, plan: u64, dst: &mut dyn FnMut() -> usize)
         line_work,
         reads: wire.reads,
         written: wire.written,
+    }
+}
+
+/// What Go's server guarantees of a request it accepted (`readRequest`, `readTransfer`).
+fn check_request(r: &Req) {
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    };
+    assert!(token(&r.method), "method {:?}", r.method);
+    assert!(r.minor <= 9, "HTTP/1.{} accepted", r.minor);
+    assert!(
+        !r.target.is_empty() && r.target.bytes().all(|b| b > b' ' && b != 0x7f),
+        "target {:?}",
+        r.target
+    );
+    // Every `%` of an origin-form path starts an escape (Go's url.ParseRequestURI).
+    if r.target.starts_with('/') {
+        let path = r.target.split('?').next().unwrap_or_default().as_bytes();
+        for (i, _) in path.iter().enumerate().filter(|(_, b)| **b == b'%') {
+            assert!(
+                path.get(i + 1..i + 3)
+                    .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)),
+                "bad escape in {:?}",
+                r.target
+            );
+        }
+    }
+    for (n, v) in &r.header {
+        assert!(token(n), "field name {n:?}");
+        // No CR, LF, NUL or other control byte: a value echoed back cannot split a response.
+        assert!(
+            v.bytes().all(|b| b == b'\t' || (b >= b' ' && b != 0x7f)),
+            "field value {v:?}"
+        );
+    }
+    let hosts = r
+        .header
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("host"))
+        .count();
+    assert!(
+        hosts <= 1 && (r.minor == 0 || hosts == 1),
+        "{hosts} Host fields"
+    );
+    if r.chunked {
+        assert!(
+            r.content_length.is_none() && r.minor >= 1,
+            "chunked framing"
+        );
+    }
+    if r.minor == 0 {
+        assert_eq!(r.close, !r.keep_alive_10, "HTTP/1.0 keep-alive");
     }
 }
 
