@@ -417,7 +417,7 @@ fn canonical(req: &Req, out: &mut Vec<u8>) {
 /// - the work is linear: the head scanner examines at most twice the input (each byte
 ///   once, each complete head once more to parse it), the chunked decoder searches each
 ///   byte at most once, and there is at most one read per input byte (plus the EOF);
-/// - the requests whose bodies were read, sent again canonically ([`canonical`]: fields
+/// - the requests whose bodies were read, sent again canonically (`canonical`: fields
 ///   as `name: value`, bodies as one chunk), read back the same.
 ///
 /// The limits (small or the defaults) and what each handler does with its body (reads it
