@@ -38,21 +38,24 @@ use crate::net::codec::{
 /// Slack the server's reader allows over `max_frame` for one undecoded frame.
 const READER_SLACK: usize = 64 << 10;
 
-/// A small deterministic generator (xorshift64*), seeded from the input.
-struct Rng(u64);
+/// A small deterministic generator (xorshift64*), for the fuzz entry points and the stable
+/// mutation harness (`tests/fuzz_corpus.rs`).
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
 
 impl Rng {
-    fn for_input(data: &[u8]) -> Rng {
-        // FNV-1a, then never zero.
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for &b in data {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        Rng(h | 1)
+    /// A generator started from `seed` (any value).
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed | 1)
     }
 
-    fn next(&mut self) -> u64 {
+    /// A generator seeded from a hash of `data`: the same input always takes the same path.
+    pub fn for_input(data: &[u8]) -> Rng {
+        Rng::new(hash(data))
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x >> 12;
         x ^= x << 25;
@@ -61,9 +64,19 @@ impl Rng {
         x.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+    /// A number in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
     }
+}
+
+/// FNV-1a of `data`: names saved failures and seeds [`Rng::for_input`].
+pub fn hash(data: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in data {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
 }
 
 /// Cuts `data` into pieces of 1 to 64 bytes (sometimes a few KiB), as reads would.

@@ -14,22 +14,7 @@ use std::fs;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+use goway::fuzzing::{Rng, hash};
 
 /// Bytes that matter to the protocols under test.
 const INTERESTING: &[u8] = b"\r\n\0\xff*$:+-0123456789 \t;\"'%/?=HhTtPp.";
@@ -73,7 +58,7 @@ fn mutate(rng: &mut Rng, base: &[u8], other: &[u8]) -> Vec<u8> {
                         if rng.below(2) == 0 {
                             INTERESTING[rng.below(INTERESTING.len())]
                         } else {
-                            rng.next() as u8
+                            rng.next_u64() as u8
                         }
                     })
                     .collect();
@@ -125,11 +110,7 @@ fn mutate(rng: &mut Rng, base: &[u8], other: &[u8]) -> Vec<u8> {
 fn save_failure(target: &str, input: &[u8]) -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fuzz-failures");
     let _ = fs::create_dir_all(&dir);
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in input {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    let p = dir.join(format!("{target}-{h:016x}"));
+    let p = dir.join(format!("{target}-{:016x}", hash(input)));
     let _ = fs::write(&p, input);
     p
 }
@@ -144,7 +125,7 @@ fn run(target: &str, f: fn(&[u8])) {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0x676f_7761_7900_0001);
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed);
     let check = |input: &[u8], what: &str| {
         if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| f(input))) {
             let file = save_failure(target, input);

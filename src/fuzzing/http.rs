@@ -74,7 +74,7 @@ impl Limits {
     fn for_input(data: &[u8]) -> Limits {
         let mut rng = Rng::for_input(data);
         // (The first draw picks the codecs' limit; use later ones.)
-        rng.next();
+        rng.next_u64();
         let max_header_bytes = [1, 300, 1 << 20, 1 << 20][rng.below(4)];
         let max_body_bytes = [1, 100, 10 << 20, 10 << 20][rng.below(4)];
         Limits {
@@ -101,7 +101,7 @@ impl Handler {
         if plan == 0 {
             return Handler::ReadAll;
         }
-        let mut rng = Rng((plan ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1);
+        let mut rng = Rng::new(plan ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
         match rng.below(5) {
             0 => Handler::Ignore,
             1 => Handler::ReadSome,
@@ -428,10 +428,10 @@ fn canonical(req: &Req, out: &mut Vec<u8>) {
 pub fn http_request(data: &[u8]) {
     let lim = Limits::for_input(data);
     let mut rng = Rng::for_input(data);
-    let plan = rng.next() | 1;
+    let plan = rng.next_u64() | 1;
     let whole = serve(Wire::new(vec![data]), lim, plan, &mut || 16 << 10);
     let split_pieces = pieces(data, &mut rng);
-    let mut sizes = Rng(rng.next() | 1);
+    let mut sizes = Rng::new(rng.next_u64());
     let split = serve(Wire::new(split_pieces), lim, plan, &mut || {
         if sizes.below(8) == 0 {
             1 + sizes.below(8192)
