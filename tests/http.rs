@@ -11,10 +11,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use goway::http::{
-    Builder, Request, ResponseWriter, ServeError, ServeMux, Server, ServerHandle, ShutdownError,
-};
-use goway::runtime::JoinHandle;
+use common::http_server::{Running, client};
+use goway::http::{Builder, Request, ResponseWriter, ServeError, ServeMux, Server, ShutdownError};
 
 const WATCHDOG: Duration = Duration::from_secs(10);
 
@@ -46,42 +44,9 @@ fn logs() -> &'static Capture {
 
 // ---- server and client helpers ----------------------------------------------------------
 
-struct Running {
-    handle: ServerHandle,
-    addr: SocketAddr,
-    serving: JoinHandle<Result<(), ServeError>>,
-}
-
 fn run(b: Builder) -> Running {
     logs();
-    let srv = b.addr("127.0.0.1:0").bind().expect("bind");
-    let handle = srv.handle();
-    let addr = srv.local_addr();
-    let serving = goway::go!(move || srv.serve());
-    Running {
-        handle,
-        addr,
-        serving,
-    }
-}
-
-impl Running {
-    fn stop(self) {
-        self.handle
-            .shutdown_timeout(Duration::from_secs(5))
-            .expect("graceful shutdown");
-        let r = common::join(self.serving);
-        assert!(matches!(r, Err(ServeError::ServerClosed)), "{r:?}");
-        assert!(self.handle.wait_closed(WATCHDOG), "connections still open");
-        assert_eq!(self.handle.stats().active, 0);
-    }
-}
-
-fn client(addr: SocketAddr) -> TcpStream {
-    let c = TcpStream::connect(addr).unwrap();
-    c.set_nodelay(true).unwrap();
-    c.set_read_timeout(Some(WATCHDOG)).unwrap();
-    c
+    common::http_server::run(b)
 }
 
 #[derive(Debug)]

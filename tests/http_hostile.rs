@@ -11,13 +11,11 @@ mod common;
 mod hostile;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use goway::http::{
-    Builder, Request, ResponseWriter, ServeError, ServeMux, Server, ServerHandle, StatusCode,
-};
-use goway::runtime::JoinHandle;
+use common::http_server::{client, run};
+use goway::http::{Request, ResponseWriter, ServeMux, Server, StatusCode};
 
 /// Bound of every client read and of the server's shutdown.
 const LIMIT: Duration = Duration::from_secs(10);
@@ -25,44 +23,6 @@ const LIMIT: Duration = Duration::from_secs(10);
 const CHILD_ENV: &str = "GOWAY_HTTP_HOSTILE_CHILD";
 
 // ---- server and client helpers ----------------------------------------------------------
-
-struct Running {
-    handle: ServerHandle,
-    addr: SocketAddr,
-    serving: JoinHandle<Result<(), ServeError>>,
-}
-
-fn run(b: Builder) -> Running {
-    let srv = b.addr("127.0.0.1:0").bind().expect("bind");
-    let handle = srv.handle();
-    let addr = srv.local_addr();
-    let serving = goway::go!(move || srv.serve());
-    Running {
-        handle,
-        addr,
-        serving,
-    }
-}
-
-impl Running {
-    fn stop(self) {
-        self.handle
-            .shutdown_timeout(Duration::from_secs(5))
-            .expect("graceful shutdown");
-        let r = common::join(self.serving);
-        assert!(matches!(r, Err(ServeError::ServerClosed)), "{r:?}");
-        assert!(self.handle.wait_closed(LIMIT), "connections still open");
-        assert_eq!(self.handle.stats().active, 0);
-    }
-}
-
-fn client(addr: SocketAddr) -> TcpStream {
-    let c = TcpStream::connect(addr).unwrap();
-    c.set_nodelay(true).unwrap();
-    c.set_read_timeout(Some(LIMIT)).unwrap();
-    c.set_write_timeout(Some(LIMIT)).unwrap();
-    c
-}
 
 #[derive(Debug)]
 struct Resp {
