@@ -1,7 +1,7 @@
-//! Ports of the Go ground-truth programs for the channel, select and memory-model rules of
-//! `/work/shared/go-semantics.md` (rules 1-18 and 27). Each `mod` ports one case folder of
-//! `/work/shared/go-ground-truth/` (named in its comment): the port prints the same lines into an
-//! `Out` buffer, and the test compares them with that case's `expected.txt`, copied inline.
+//! Ports of small Go programs that pin down Go's channel, select and memory-model rules (rules
+//! 1-18 and 27 of the project's list of Go semantics). Each `mod` ports one program (its case
+//! name is in its comment): the port prints the same lines into an `Out` buffer, and the test
+//! compares them with the Go program's recorded output, copied inline.
 //! Where goway deliberately differs from Go, the expected line is changed and the Go original is
 //! quoted next to it.
 //!
