@@ -41,6 +41,10 @@ impl EventSubscriber {
 pub trait EventSource {
     /// kernel handler of the event
     fn subscribe(&mut self, _c: CoroutineImpl);
+    /// goway patch (PATCHES.md fix 5): called first thing after the coroutine (or, for I/O,
+    /// the thread) was resumed, before `yield_back`; a source whose `subscribe` may still run
+    /// after it published the coroutine waits here until it has returned
+    fn wait_subscriber(&self) {}
     /// after yield back process
     fn yield_back(&self, cancel: &'static Cancel) {
         // after return back we should re-check the panic and clear it

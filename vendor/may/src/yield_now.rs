@@ -35,6 +35,7 @@ pub fn yield_with<T: EventSource>(resource: &T) {
     let es = EventSubscriber::new(r);
     co_yield_with(es);
 
+    resource.wait_subscriber();
     resource.yield_back(cancel);
     cancel.clear();
 }
@@ -53,6 +54,7 @@ pub fn yield_with_io<T: EventSource>(resource: &T, is_coroutine: bool) {
             };
             let es = EventSubscriber::new(r);
             co_yield_with(es);
+            resource.wait_subscriber();
         }
     } else {
         // for thread is only park the thread
@@ -66,6 +68,7 @@ pub fn yield_with_io<T: EventSource>(resource: &T, is_coroutine: bool) {
             tx.send(es).unwrap();
         });
         std::thread::park();
+        resource.wait_subscriber();
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::{from_nix_error, EventData, IoData};
 #[cfg(feature = "io_timeout")]
-use super::{timeout_handler, TimerList};
+use super::{timeout_handler, TimerData, TimerList};
 use crate::scheduler::Scheduler;
 #[cfg(feature = "io_timeout")]
 use crate::timeout_list::now;
@@ -104,7 +104,8 @@ impl Selector {
                 scheduler.collect_global(id);
                 continue;
             }
-            let data = unsafe { &mut *(event.data() as *mut EventData) };
+            // goway patch: a shared reference: other threads use the event data at the same time
+            let data = unsafe { &*(event.data() as *const EventData) };
             let events = event.events().bits() as usize;
             // info!("select got event, data={:p}, events={}", data, events);
             data.io_flag.fetch_or(events, Ordering::Release);
@@ -117,14 +118,7 @@ impl Selector {
 
             // it's safe to remove the timer since we are running the timer_list in the same thread
             #[cfg(feature = "io_timeout")]
-            data.timer.borrow_mut().take().map(|h| {
-                unsafe {
-                    // tell the timer handler not to cancel the io
-                    // it's not always true that you can really remove the timer entry
-                    h.with_mut_data(|value| value.data.event_data = std::ptr::null_mut());
-                }
-                h.remove()
-            });
+            data.remove_timer_on_selector();
 
             #[cfg(feature = "work_steal")]
             scheduler.schedule_with_id(co, id);
@@ -215,16 +209,10 @@ impl Selector {
 
     #[inline]
     pub fn del_fd(&self, io_data: &IoData) {
+        // goway patch: a timer still armed for the fd holds the event data alive and fires on an
+        // empty slot; only its handle is dropped here, off the selector thread
         #[cfg(feature = "io_timeout")]
-        if let Some(h) = io_data.timer.borrow_mut().take() {
-            unsafe {
-                // mark the timer as removed if any, this only happened
-                // when cancel an IO. what if the timer expired at the same time?
-                // because we run this func in the user space, so the timer handler
-                // will not got the coroutine
-                h.with_mut_data(|value| value.data.event_data = std::ptr::null_mut());
-            }
-        }
+        io_data.timer.take();
 
         let fd = io_data.fd;
         let id = fd as usize % self.vec.len();
@@ -248,14 +236,20 @@ impl Selector {
     // register the io request to the timeout list
     #[inline]
     #[cfg(feature = "io_timeout")]
-    pub fn add_io_timer(&self, io: &IoData, timeout: Duration) {
+    pub fn add_io_timer(&self, io: &IoData, timeout: Duration, seq: usize) {
         let id = io.fd as usize % self.vec.len();
         // info!("io timeout = {:?}", dur);
-        let (h, b_new) = self.vec[id].timer_list.add_timer(timeout, io.timer_data());
+        let data = TimerData {
+            event_data: (*io).clone(),
+            seq,
+        };
+        let (h, b_new) = self.vec[id].timer_list.add_timer(timeout, data);
         if b_new {
             // wake up the event loop thread to recall the next wait timeout
             self.wakeup(id);
         }
-        io.timer.borrow_mut().replace(h);
+        // goway patch: an earlier operation's handle, if still here, is dropped (its entry is
+        // stale); the timer may already have fired, then this handle is spent
+        io.timer.store(h);
     }
 }

@@ -166,14 +166,7 @@ impl Selector {
 
             // it's safe to remove the timer since we are running the timer_list in the same thread
             #[cfg(feature = "io_timeout")]
-            data.timer.borrow_mut().take().map(|h| {
-                unsafe {
-                    // tell the timer handler not to cancel the io
-                    // it's not always true that you can really remove the timer entry
-                    h.with_mut_data(|value| value.data.event_data = ptr::null_mut());
-                }
-                h.remove()
-            });
+            data.remove_timer_on_selector();
 
             #[cfg(feature = "work_steal")]
             scheduler.schedule_with_id(co, id);
@@ -279,16 +272,9 @@ impl Selector {
 
     #[inline]
     pub fn del_fd(&self, io_data: &IoData) {
+        // goway patch: see epoll.rs
         #[cfg(feature = "io_timeout")]
-        if let Some(h) = io_data.timer.borrow_mut().take() {
-            unsafe {
-                // mark the timer as removed if any, this only happened
-                // when cancel an IO. what if the timer expired at the same time?
-                // because we run this func in the user space, so the timer handler
-                // will not got the coroutine
-                h.with_mut_data(|value| value.data.event_data = ptr::null_mut());
-            }
-        }
+        io_data.timer.take();
 
         let fd = io_data.fd;
         let id = fd as usize % self.vec.len();
@@ -328,14 +314,19 @@ impl Selector {
     // register the io request to the timeout list
     #[inline]
     #[cfg(feature = "io_timeout")]
-    pub fn add_io_timer(&self, io: &IoData, timeout: Duration) {
+    pub fn add_io_timer(&self, io: &IoData, timeout: Duration, seq: usize) {
         let id = io.fd as usize % self.vec.len();
         // info!("io timeout = {:?}", dur);
-        let (h, b_new) = self.vec[id].timer_list.add_timer(timeout, io.timer_data());
+        let data = super::TimerData {
+            event_data: (*io).clone(),
+            seq,
+        };
+        let (h, b_new) = self.vec[id].timer_list.add_timer(timeout, data);
         if b_new {
             // wakeup the event loop thread to recall the next wait timeout
             self.wakeup(id);
         }
-        io.timer.borrow_mut().replace(h);
+        // goway patch: see epoll.rs
+        io.timer.store(h);
     }
 }

@@ -6,8 +6,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::cancel::Cancel;
-#[cfg(feature = "io_cancel")]
-use crate::coroutine_impl::co_get_handle;
 use crate::coroutine_impl::{CoroutineImpl, EventSource};
 use crate::io as io_impl;
 use crate::yield_now::yield_with_io;
@@ -24,26 +22,17 @@ impl<'a> RawIoBlock<'a> {
 
 impl EventSource for RawIoBlock<'_> {
     fn subscribe(&mut self, co: CoroutineImpl) {
-        #[cfg(feature = "io_cancel")]
-        let handle = co_get_handle(&co);
-        let io_data = self.io_data;
-        io_data.co.store(co);
-        // there is event, re-run the coroutine
-        if io_data.io_flag.load(Ordering::Acquire) != 0 {
-            #[allow(clippy::needless_return)]
-            return io_data.fast_schedule();
-        }
+        // goway patch (PATCHES.md fix 5): one subscribe for every fd operation
+        self.io_data.subscribe(
+            co,
+            #[cfg(feature = "io_timeout")]
+            None,
+            true,
+        );
+    }
 
-        #[cfg(feature = "io_cancel")]
-        {
-            let cancel = handle.get_cancel();
-            // register the cancel io data
-            cancel.set_io((*io_data).clone());
-            // re-check the cancel status
-            if cancel.is_canceled() {
-                unsafe { cancel.cancel() };
-            }
-        }
+    fn wait_subscriber(&self) {
+        self.io_data.wait_subscriber();
     }
 
     /// after yield back process

@@ -5,8 +5,6 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::super::{co_io_result, from_nix_error, IoData};
-#[cfg(feature = "io_cancel")]
-use crate::coroutine_impl::co_get_handle;
 use crate::coroutine_impl::{is_coroutine, CoroutineImpl, EventSource};
 use crate::io::AsIoData;
 use crate::yield_now::yield_with_io;
@@ -67,40 +65,16 @@ impl<'a> SocketRead<'a> {
 
 impl EventSource for SocketRead<'_> {
     fn subscribe(&mut self, co: CoroutineImpl) {
-        // goway patch: the handle keeps the cancel data alive after `co` is published
-        #[cfg(feature = "io_cancel")]
-        let handle = co_get_handle(&co);
-        #[cfg(feature = "io_cancel")]
-        let cancel = handle.get_cancel();
-        let io_data = self.io_data;
+        // goway patch (PATCHES.md fix 5): one subscribe for every fd operation
+        self.io_data.subscribe(
+            co,
+            #[cfg(feature = "io_timeout")]
+            self.timeout,
+            true,
+        );
+    }
 
-        #[cfg(feature = "io_timeout")]
-        if let Some(dur) = self.timeout {
-            crate::scheduler::get_scheduler()
-                .get_selector()
-                .add_io_timer(self.io_data, dur);
-        }
-
-        // after register the coroutine, it's possible that other thread run it immediately
-        // and cause the process after it invalid, this is kind of user and kernel competition
-        // so we need to delay the drop of the EventSource, that's why _g is here
-        io_data.co.store(co);
-        // till here the io may be done in other thread
-
-        // there is event, re-run the coroutine
-        if io_data.io_flag.load(Ordering::Acquire) != 0 {
-            #[allow(clippy::needless_return)]
-            return io_data.fast_schedule();
-        }
-
-        #[cfg(feature = "io_cancel")]
-        {
-            // register the cancel io data
-            cancel.set_io((*io_data).clone());
-            // re-check the cancel status
-            if cancel.is_canceled() {
-                unsafe { cancel.cancel() };
-            }
-        }
+    fn wait_subscriber(&self) {
+        self.io_data.wait_subscriber();
     }
 }

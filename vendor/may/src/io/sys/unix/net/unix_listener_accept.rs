@@ -2,8 +2,6 @@ use std::io;
 use std::os::unix::net::{self, SocketAddr};
 use std::sync::atomic::Ordering;
 
-#[cfg(feature = "io_cancel")]
-use crate::coroutine_impl::co_get_handle;
 use crate::coroutine_impl::{is_coroutine, CoroutineImpl, EventSource};
 use crate::io::sys::{co_io_result, IoData};
 use crate::io::{AsIoData, CoIo};
@@ -60,30 +58,16 @@ impl<'a> UnixListenerAccept<'a> {
 
 impl EventSource for UnixListenerAccept<'_> {
     fn subscribe(&mut self, co: CoroutineImpl) {
-        // goway patch: the handle keeps the cancel data alive after `co` is published
-        #[cfg(feature = "io_cancel")]
-        let handle = co_get_handle(&co);
-        #[cfg(feature = "io_cancel")]
-        let cancel = handle.get_cancel();
-        let io_data = self.io_data;
+        // goway patch (PATCHES.md fix 5): one subscribe for every fd operation
+        self.io_data.subscribe(
+            co,
+            #[cfg(feature = "io_timeout")]
+            None,
+            true,
+        );
+    }
 
-        // if there is no timer we don't need to call add_io_timer
-        io_data.co.store(co);
-
-        // there is event happened
-        if io_data.io_flag.load(Ordering::Acquire) != 0 {
-            #[allow(clippy::needless_return)]
-            return io_data.fast_schedule();
-        }
-
-        #[cfg(feature = "io_cancel")]
-        {
-            // register the cancel io data
-            cancel.set_io((*io_data).clone());
-            // re-check the cancel status
-            if cancel.is_canceled() {
-                unsafe { cancel.cancel() };
-            }
-        }
+    fn wait_subscriber(&self) {
+        self.io_data.wait_subscriber();
     }
 }

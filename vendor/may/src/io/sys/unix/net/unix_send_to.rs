@@ -65,19 +65,16 @@ impl<'a> UnixSendTo<'a> {
 
 impl EventSource for UnixSendTo<'_> {
     fn subscribe(&mut self, co: CoroutineImpl) {
-        let io_data = self.io_data;
+        // goway patch (PATCHES.md fix 5): one subscribe for every fd operation
+        self.io_data.subscribe(
+            co,
+            #[cfg(feature = "io_timeout")]
+            self.timeout,
+            false,
+        );
+    }
 
-        #[cfg(feature = "io_timeout")]
-        if let Some(dur) = self.timeout {
-            crate::scheduler::get_scheduler()
-                .get_selector()
-                .add_io_timer(self.io_data, dur);
-        }
-        io_data.co.store(co);
-
-        // there is event, re-run the coroutine
-        if io_data.io_flag.load(Ordering::Acquire) != 0 {
-            io_data.fast_schedule();
-        }
+    fn wait_subscriber(&self) {
+        self.io_data.wait_subscriber();
     }
 }

@@ -1,12 +1,8 @@
 use std::io;
 use std::path::Path;
 use std::sync::atomic::Ordering;
-#[cfg(feature = "io_timeout")]
-use std::time::Duration;
 
 use super::super::{add_socket, co_io_result, IoData};
-#[cfg(feature = "io_cancel")]
-use crate::coroutine_impl::co_get_handle;
 use crate::coroutine_impl::{is_coroutine, CoroutineImpl, EventSource};
 use crate::io::{CoIo, OptionCell};
 use crate::os::unix::net::UnixStream;
@@ -90,33 +86,16 @@ impl UnixStreamConnect {
 
 impl EventSource for UnixStreamConnect {
     fn subscribe(&mut self, co: CoroutineImpl) {
-        // goway patch: the handle keeps the cancel data alive after `co` is published
-        #[cfg(feature = "io_cancel")]
-        let handle = co_get_handle(&co);
-        #[cfg(feature = "io_cancel")]
-        let cancel = handle.get_cancel();
-        let io_data = &self.io_data;
+        // goway patch (PATCHES.md fix 5): one subscribe for every fd operation
+        self.io_data.subscribe(
+            co,
+            #[cfg(feature = "io_timeout")]
+            None,
+            true,
+        );
+    }
 
-        #[cfg(feature = "io_timeout")]
-        crate::scheduler::get_scheduler()
-            .get_selector()
-            .add_io_timer(&self.io_data, Duration::from_secs(2));
-        io_data.co.store(co);
-
-        // there is event, re-run the coroutine
-        if io_data.io_flag.load(Ordering::Acquire) != 0 {
-            #[allow(clippy::needless_return)]
-            return io_data.fast_schedule();
-        }
-
-        #[cfg(feature = "io_cancel")]
-        {
-            // register the cancel io data
-            cancel.set_io((*io_data).clone());
-            // re-check the cancel status
-            if cancel.is_canceled() {
-                unsafe { cancel.cancel() };
-            }
-        }
+    fn wait_subscriber(&self) {
+        self.io_data.wait_subscriber();
     }
 }
