@@ -9,14 +9,14 @@
 //!
 //! 1. the registry: the main thread and every registered goroutine and thread are parked on a
 //!    channel, a select, a join or a `sync` primitive, with no deadline (a sleep, a timeout,
-//!    network I/O, a not-yet-started goroutine or a goroutine running code goway cannot see
-//!    all count as awake); every live goroutine has a record; and no coroutine spawned with
+//!    network I/O, a not-yet-started goroutine or a goroutine running code goway cannot see,
+//!    including one waiting in `block_on_thread`, all count as awake); every live goroutine has a record; and no coroutine spawned with
 //!    may directly has ever waited in goway (goway cannot see what those do);
 //! 2. no goway timer is pending (`time::after`, tickers, `after_func`, context deadlines);
 //! 3. the process holds no socket beyond standard input and output (in-flight network I/O,
 //!    including that of coroutines spawned with may directly, could wake someone);
 //! 4. every OS thread of the process is known: the main thread, registered threads, goway's
-//!    own (timer, SIGQUIT) threads, and at most may's worker and timer
+//!    own (timer, SIGQUIT, blocking-pool) threads, and at most may's worker and timer
 //!    threads; and every one of them is asleep in the kernel (state `S` in
 //!    `/proc/self/task/*/stat`).
 //!
@@ -56,11 +56,19 @@ static OWN_SOCKETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 /// may's scheduler started (by goway's first spawn): its threads exist.
 static MAY_STARTED: AtomicBool = AtomicBool::new(false);
 
-/// Records the calling thread as one of goway's own.
-pub(crate) fn note_runtime_thread() {
-    if let Some(tid) = registry::current_tid() {
-        RUNTIME_TIDS.lock().push(tid);
-    }
+/// Records the calling thread as one of goway's own; returns its kernel id for
+/// [`forget_runtime_thread`].
+pub(crate) fn note_runtime_thread() -> Option<u32> {
+    let tid = registry::current_tid()?;
+    RUNTIME_TIDS.lock().push(tid);
+    Some(tid)
+}
+
+/// Forgets one of goway's own threads that is about to exit (a blocking-pool thread), so that
+/// the list does not grow with each thread the pool starts, and a later thread given the same
+/// id is not taken for goway's.
+pub(crate) fn forget_runtime_thread(tid: u32) {
+    RUNTIME_TIDS.lock().retain(|&t| t != tid);
 }
 
 pub(crate) fn note_may_started() {

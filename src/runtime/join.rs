@@ -1,4 +1,5 @@
-//! The one-shot cell through which a goroutine hands its result to its [`JoinHandle`].
+//! The one-shot cell through which a goroutine hands its result to its [`JoinHandle`], and a
+//! blocking-pool job its result to the goroutine waiting in `block_on_thread`.
 //!
 //! Invariants (under `Join::state`): the state only moves forward, `Running` → `Done` →
 //! `Taken`, or to `Detached` when the handle is dropped first; a joiner's waiter is stored only
@@ -13,7 +14,7 @@ use parking_lot::Mutex;
 
 use super::Panicked;
 use crate::chan::waiter::Waiter;
-use crate::runtime::registry::{Wait, Why};
+use crate::runtime::registry::Why;
 
 pub(crate) struct Join<T> {
     state: Mutex<State<T>>,
@@ -64,8 +65,9 @@ impl<T> Join<T> {
         }
     }
 
-    /// Waits for the result until `deadline` (forever for `None`).
-    pub(crate) fn wait(&self, deadline: Option<Instant>) -> Waited<T> {
+    /// Waits for the result until `deadline` (forever for `None`); the registry shows the
+    /// waiter as `why` meanwhile.
+    pub(crate) fn wait(&self, deadline: Option<Instant>, why: Why) -> Waited<T> {
         loop {
             let w = {
                 let mut g = self.state.lock();
@@ -82,7 +84,7 @@ impl<T> Join<T> {
                     }
                 }
             };
-            let got = w.wait(deadline, Why::new(Wait::Join));
+            let got = w.wait(deadline, why);
             if got.is_none() {
                 // Timed out: withdraw the waiter unless the result arrived meanwhile.
                 let mut g = self.state.lock();

@@ -1,5 +1,5 @@
-//! Goroutines: [`spawn`] (behind [`go!`](crate::go!)), [`Builder`], [`JoinHandle`], and the
-//! runtime's one-time configuration.
+//! Goroutines: [`spawn`] (behind [`go!`](crate::go!)), [`Builder`], [`JoinHandle`], the
+//! runtime's one-time configuration, and [`block_on_thread`] for blocking calls.
 //!
 //! This is the only module that calls `may`'s `unsafe` spawn. may marks it unsafe because a
 //! coroutine must not block its worker thread, must not rely on thread-local storage across a
@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+mod blocking;
 mod carrier;
 pub(crate) mod deadlock;
 mod dump;
@@ -21,8 +22,13 @@ mod join;
 pub(crate) mod registry;
 mod stack;
 
+pub use blocking::{
+    BlockingStats, DEFAULT_BLOCKING_KEEP_ALIVE, DEFAULT_MAX_BLOCKING_THREADS, block_on_thread,
+    blocking_stats,
+};
 pub(crate) use deadlock::note_runtime_thread;
 pub use dump::{dump, dump_on_signal};
+use registry::{Wait, Why};
 
 /// Default goroutine stack: 32 KiB, may's default (4096 machine words).
 pub const DEFAULT_STACK_SIZE: usize = 32 * 1024;
@@ -152,6 +158,8 @@ pub struct Config {
     coroutine_pool: usize,
     registry: bool,
     detect_deadlock: bool,
+    max_blocking_threads: usize,
+    blocking_keep_alive: Duration,
 }
 
 /// The runtime was already started (a goroutine was spawned, or `apply` was called), so the
@@ -164,6 +172,9 @@ struct Settings {
     abort_on_panic: bool,
     /// Most goroutines that may be alive at once (see [`max_goroutines`]).
     max_live: usize,
+    /// The blocking pool's most threads (at least 1) and idle time before a thread exits.
+    max_blocking_threads: usize,
+    blocking_keep_alive: Duration,
 }
 
 static SETTINGS: OnceLock<Settings> = OnceLock::new();
@@ -178,7 +189,8 @@ impl Default for Config {
 
 impl Config {
     /// The defaults: one worker per CPU this process may use, 32 KiB stacks, panics contained
-    /// to their goroutine, a pool of 1,000 reusable stacks.
+    /// to their goroutine, a pool of 1,000 reusable stacks, up to 512 blocking-pool threads
+    /// kept 10 s when idle.
     pub fn new() -> Self {
         Config {
             workers: 0,
@@ -187,6 +199,8 @@ impl Config {
             coroutine_pool: 1000,
             registry: false,
             detect_deadlock: true,
+            max_blocking_threads: DEFAULT_MAX_BLOCKING_THREADS,
+            blocking_keep_alive: DEFAULT_BLOCKING_KEEP_ALIVE,
         }
     }
 
@@ -256,6 +270,36 @@ impl Config {
         self
     }
 
+    /// Most OS threads of the blocking pool behind [`block_on_thread`] (and goway's DNS
+    /// lookups) alive at once; `0` counts as 1. Default [`DEFAULT_MAX_BLOCKING_THREADS`], 512,
+    /// as tokio's `max_blocking_threads` and about Go's limit of 500 threads in DNS lookups at
+    /// once: the pool is for work that mostly waits (disk, DNS, a blocking client), so it
+    /// allows many more threads than CPUs, and starts them only when needed. Calls beyond the
+    /// maximum wait in a queue for a free thread ([`blocking_stats`] counts them; see
+    /// [`block_on_thread`]). Each possible thread is counted against [`max_goroutines`] as two
+    /// memory mappings (its stack and guard page).
+    ///
+    /// ```
+    /// goway::runtime::Config::new().max_blocking_threads(16).apply().ok();
+    /// ```
+    pub fn max_blocking_threads(mut self, n: usize) -> Self {
+        self.max_blocking_threads = n;
+        self
+    }
+
+    /// How long a blocking-pool thread waits for more work before it exits. Default
+    /// [`DEFAULT_BLOCKING_KEEP_ALIVE`], 10 seconds (tokio's `thread_keep_alive`): a burst of
+    /// blocking calls reuses threads, and an idle program holds none.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// goway::runtime::Config::new().blocking_keep_alive(Duration::from_secs(60)).apply().ok();
+    /// ```
+    pub fn blocking_keep_alive(mut self, d: Duration) -> Self {
+        self.blocking_keep_alive = d;
+        self
+    }
+
     /// Applies the settings.
     ///
     /// # Errors
@@ -282,9 +326,12 @@ impl Config {
             deadlock::set_enabled(
                 env_flag("GOWAY_DETECT_DEADLOCK").unwrap_or(self.detect_deadlock),
             );
+            let max_blocking_threads = self.max_blocking_threads.max(1);
             Settings {
                 abort_on_panic: self.abort_on_panic,
-                max_live: live_limit(self.coroutine_pool.max(1)),
+                max_live: live_limit(self.coroutine_pool.max(1), max_blocking_threads),
+                max_blocking_threads,
+                blocking_keep_alive: self.blocking_keep_alive,
             }
         });
         if applied {
@@ -325,7 +372,9 @@ fn settings() -> &'static Settings {
     let _ = Config::new().apply();
     SETTINGS.get_or_init(|| Settings {
         abort_on_panic: false,
-        max_live: live_limit(1000),
+        max_live: live_limit(1000, DEFAULT_MAX_BLOCKING_THREADS),
+        max_blocking_threads: DEFAULT_MAX_BLOCKING_THREADS,
+        blocking_keep_alive: DEFAULT_BLOCKING_KEEP_ALIVE,
     })
 }
 
@@ -334,16 +383,18 @@ const MAP_RESERVE: usize = 1024;
 
 /// How many goroutines may live at once: every may stack is one `mmap` plus a guard page, two
 /// of the process's `vm.max_map_count` mappings (65,530 by default), and the stacks kept in
-/// may's pool hold theirs too. Past the limit the kernel refuses mappings and the process
-/// cannot even allocate memory, so goway refuses the spawn first, with an error naming the
-/// setting.
-fn live_limit(pool: usize) -> usize {
+/// may's pool hold theirs too, as do the blocking pool's threads (`blocking`) when they all
+/// run. Past the limit the kernel refuses mappings and the process cannot even allocate
+/// memory, so goway refuses the spawn first, with an error naming the setting.
+fn live_limit(pool: usize, blocking_threads: usize) -> usize {
     let max_maps = std::fs::read_to_string("/proc/sys/vm/max_map_count")
         .ok()
         .and_then(|s| s.trim().parse::<usize>().ok())
         .unwrap_or(65_530);
     let used_now = std::fs::read_to_string("/proc/self/maps").map_or(512, |s| s.lines().count());
-    (max_maps.saturating_sub(used_now + MAP_RESERVE) / 2).saturating_sub(pool)
+    (max_maps.saturating_sub(used_now + MAP_RESERVE) / 2)
+        .saturating_sub(pool)
+        .saturating_sub(blocking_threads)
 }
 
 /// The most goroutines that can be alive at once in this process: each goroutine stack takes
@@ -399,7 +450,8 @@ fn next_yield_is_global() -> bool {
     })
 }
 
-/// A goroutine's panic, as returned by [`JoinHandle::join`].
+/// A goroutine's panic, as returned by [`JoinHandle::join`], or a panic of a closure run by
+/// [`block_on_thread`].
 pub struct Panicked {
     name: Option<String>,
     message: String,
@@ -484,7 +536,7 @@ impl<T> JoinHandle<T> {
     /// # Errors
     /// [`Panicked`] with the message if the goroutine panicked.
     pub fn join(self) -> Result<T, Panicked> {
-        match self.join.wait(None) {
+        match self.join.wait(None, Why::new(Wait::Join)) {
             join::Waited::Done(r) => r,
             join::Waited::TimedOut => unreachable!("a join without deadline does not time out"),
         }
@@ -496,7 +548,10 @@ impl<T> JoinHandle<T> {
     /// `Err(Ok(handle))` on timeout; `Err(Err(Panicked))` if it panicked.
     #[allow(clippy::type_complexity)]
     pub fn join_timeout(self, timeout: Duration) -> Result<T, Result<Self, Panicked>> {
-        match self.join.wait(Instant::now().checked_add(timeout)) {
+        match self
+            .join
+            .wait(Instant::now().checked_add(timeout), Why::new(Wait::Join))
+        {
             join::Waited::Done(Ok(v)) => Ok(v),
             join::Waited::Done(Err(p)) => Err(Err(p)),
             join::Waited::TimedOut => Err(Ok(self)),
