@@ -1,4 +1,4 @@
-//! The blocking pool (`runtime::block_on_thread`), on ONE
+//! The blocking pool (`runtime::block_on_thread`) and the DNS lookups that use it, on ONE
 //! worker thread: a goroutine that waits for blocking work must leave the worker to the others.
 //!
 //! The runtime is configured once for this process: one worker, at most `CAP` blocking-pool
@@ -9,12 +9,15 @@
 
 mod common;
 
+use std::io::ErrorKind;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use goway::chan;
 use goway::go;
+use goway::net::{TcpListener, ToAddrs};
 use goway::runtime::{self, block_on_thread, blocking_stats};
 
 use common::join;
@@ -224,11 +227,14 @@ fn on_a_plain_thread_it_runs_inline() {
     assert!(join(h).unwrap());
 }
 
-/// `CAP + 1` calls at once: `CAP` run, one waits in the queue; all finish once released.
+/// `CAP + 1` calls at once: `CAP` run, one waits in the queue; literal addresses resolve and
+/// connect meanwhile (no pool), a host name waits for the pool; all finish once released.
 #[test]
 fn the_cap_holds_and_extra_calls_queue() {
     let _g = common::exclusive();
     setup();
+    let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = ln.local_addr().unwrap().port();
     let running = Arc::new(AtomicUsize::new(0));
     let most = Arc::new(AtomicUsize::new(0));
     let gate = Arc::new(Gate::default());
@@ -254,6 +260,26 @@ fn the_cap_holds_and_extra_calls_queue() {
     let s = blocking_stats();
     assert_eq!((s.threads, s.idle), (CAP, 0), "{s:?}");
 
+    // The pool is full: literal addresses must not need it.
+    let literal = go!(move || {
+        let ips = goway::net::lookup_host("127.0.0.1").unwrap();
+        let c = goway::net::dial(format!("127.0.0.1:{port}")).unwrap();
+        let t = goway::net::dial_timeout(("127.0.0.1", port), LIMIT).unwrap();
+        (
+            ips,
+            c.peer_addr().unwrap().port(),
+            t.peer_addr().unwrap().port(),
+        )
+    });
+    let (ips, p1, p2) = join(literal);
+    assert_eq!(ips, ["127.0.0.1".parse::<IpAddr>().unwrap()]);
+    assert_eq!((p1, p2), (port, port));
+
+    // A host name goes to the pool: it queues behind the blocked calls.
+    let named = go!(|| goway::net::lookup_host("localhost"));
+    eventually("the lookup queued", || blocking_stats().queued == 2);
+    assert!(!named.is_finished());
+
     gate.open();
     let mut seen: Vec<usize> = calls
         .into_iter()
@@ -270,6 +296,7 @@ fn the_cap_holds_and_extra_calls_queue() {
         CAP,
         "more than CAP calls ran at once"
     );
+    assert!(join(named).unwrap().iter().all(IpAddr::is_loopback));
     assert!(blocking_stats().threads <= CAP);
 }
 
@@ -284,4 +311,62 @@ fn idle_threads_exit_after_the_keep_alive() {
     });
     // And the pool starts a thread again for the next call.
     join(go!(|| block_on_thread(|| ()).unwrap()));
+}
+
+#[test]
+fn lookup_host_localhost_from_a_goroutine() {
+    let _g = common::exclusive();
+    setup();
+    let ips = join(go!(|| goway::net::lookup_host("localhost"))).unwrap();
+    assert!(!ips.is_empty());
+    assert!(ips.iter().all(IpAddr::is_loopback), "{ips:?}");
+    let mut unique = ips.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), ips.len(), "duplicates in {ips:?}");
+    // The same from a plain thread (resolved in place).
+    assert_eq!(goway::net::lookup_host("localhost").unwrap(), ips);
+}
+
+#[test]
+fn dial_by_host_name_from_a_goroutine() {
+    let _g = common::exclusive();
+    setup();
+    let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = ln.local_addr().unwrap().port();
+    let server = go!(move || {
+        let mut n = 0;
+        for c in ln.incoming().take(3) {
+            c.unwrap();
+            n += 1;
+        }
+        n
+    });
+    let client = go!(move || {
+        let a = goway::net::dial(format!("localhost:{port}")).unwrap();
+        let b = goway::net::dial(("localhost", port)).unwrap();
+        let c = goway::net::dial_timeout(format!("localhost:{port}"), LIMIT).unwrap();
+        [a, b, c].map(|s| s.peer_addr().unwrap().port())
+    });
+    assert_eq!(join(client), [port; 3]);
+    assert_eq!(join(server), 3);
+}
+
+/// Resolution errors keep the kinds users saw before the lookups moved to the pool.
+#[test]
+fn error_kinds() {
+    let _g = common::exclusive();
+    setup();
+    let kinds = join(go!(|| {
+        [
+            goway::net::lookup_host("").unwrap_err().kind(),
+            "no port here".to_addrs().unwrap_err().kind(),
+            goway::net::dial("no port here").unwrap_err().kind(),
+        ]
+    }));
+    assert_eq!(kinds, [ErrorKind::InvalidInput; 3]);
+    assert_eq!(
+        "no port here".to_addrs().unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
 }

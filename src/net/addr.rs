@@ -2,20 +2,22 @@
 //!
 //! `std`'s `ToSocketAddrs` calls the system resolver (`getaddrinfo`), which blocks its OS
 //! thread for as long as DNS takes. Inside a goroutine that would stall every goroutine on the
-//! same worker, so [`ToAddrs`] parses literal addresses in place and sends host names to a
-//! short-lived helper thread while the goroutine parks on a channel.
+//! same worker, so [`ToAddrs`] and [`lookup_host`] parse literal addresses in place and send
+//! host names to the runtime's blocking pool ([`block_on_thread`]) while the goroutine parks.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, SocketAddrV4, SocketAddrV6, ToSocketAddrs};
 
-use crate::chan;
+use crate::runtime::block_on_thread;
 
 /// Something that names one or more socket addresses: a [`SocketAddr`], `"127.0.0.1:7878"`,
 /// `"localhost:7878"`, `("localhost", 7878)`, `(ip, port)`.
 ///
 /// Literal addresses are parsed without any system call. A host name is looked up with the
-/// system resolver; called from a goroutine, the lookup runs on a helper OS thread while the
-/// goroutine parks, so the worker thread keeps running other goroutines.
+/// system resolver (`getaddrinfo`: `/etc/hosts`, then DNS, as the system is configured);
+/// called from a goroutine, the lookup runs on the runtime's blocking pool
+/// ([`block_on_thread`](crate::runtime::block_on_thread)) while the goroutine parks, so the
+/// worker thread keeps running other goroutines.
 ///
 /// # Examples
 /// ```
@@ -60,7 +62,7 @@ impl ToAddrs for str {
         if let Ok(a) = self.parse::<SocketAddr>() {
             return Ok(vec![a]);
         }
-        lookup(self.to_owned())
+        lookup(self.to_owned(), self.to_owned())
     }
 }
 
@@ -75,7 +77,10 @@ impl ToAddrs for (&str, u16) {
         if let Ok(ip) = self.0.parse::<IpAddr>() {
             return Ok(vec![SocketAddr::new(ip, self.1)]);
         }
-        lookup(format!("{}:{}", self.0, self.1))
+        lookup(
+            (self.0.to_owned(), self.1),
+            format!("{}:{}", self.0, self.1),
+        )
     }
 }
 
@@ -91,32 +96,74 @@ impl<T: ToAddrs + ?Sized> ToAddrs for &T {
     }
 }
 
-/// Resolves `host:port` with the system resolver, off the worker thread when in a goroutine.
-fn lookup(name: String) -> io::Result<Vec<SocketAddr>> {
-    let resolve = |name: String| -> io::Result<Vec<SocketAddr>> {
+/// Looks up `host`'s IP addresses with the system resolver (Go's `net.LookupHost`, which
+/// returns them as strings: here they are [`IpAddr`]s), in the resolver's order, without
+/// duplicates. A literal address (`"127.0.0.1"`, `"::1"`) is returned as it is, with no
+/// lookup. Called from a goroutine, the lookup runs on the runtime's blocking pool
+/// ([`block_on_thread`]) while the goroutine parks, so a slow DNS server stalls only the
+/// goroutine that asked; from a plain thread it runs on that thread.
+///
+/// To connect, [`dial`](super::dial) takes `"host:port"` itself; [`ToAddrs`] gives the socket
+/// addresses of `"host:port"` the same way.
+///
+/// # Errors
+/// `InvalidInput` for an empty host or one that resolves to no address; otherwise the
+/// resolver's error as `std::net::ToSocketAddrs` reports it (an unknown host gives an error
+/// whose kind `std` leaves uncategorized, with a text such as `failed to lookup address
+/// information: Name or service not known`).
+///
+/// # Examples
+/// ```
+/// use std::net::IpAddr;
+/// let h = goway::go!(|| goway::net::lookup_host("localhost"));
+/// let addrs = h.join().unwrap().unwrap();
+/// assert!(addrs.iter().all(IpAddr::is_loopback));
+///
+/// let literal = goway::net::lookup_host("192.0.2.1").unwrap(); // no lookup
+/// assert_eq!(literal, ["192.0.2.1".parse::<IpAddr>().unwrap()]);
+/// ```
+pub fn lookup_host(host: &str) -> io::Result<Vec<IpAddr>> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![ip]);
+    }
+    if host.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "no such host: empty name",
+        ));
+    }
+    let addrs = lookup((host.to_owned(), 0), host.to_owned())?;
+    let mut ips: Vec<IpAddr> = Vec::with_capacity(addrs.len());
+    for a in addrs {
+        if !ips.contains(&a.ip()) {
+            ips.push(a.ip());
+        }
+    }
+    Ok(ips)
+}
+
+/// Resolves `name` (`label` in errors) with the system resolver, on the blocking pool when in
+/// a goroutine.
+fn lookup<N>(name: N, label: String) -> io::Result<Vec<SocketAddr>>
+where
+    N: ToSocketAddrs + Send + 'static,
+{
+    let what = label.clone();
+    let resolve = move || -> io::Result<Vec<SocketAddr>> {
         let v: Vec<SocketAddr> = name.to_socket_addrs()?.collect();
         if v.is_empty() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("{name}: no addresses found"),
+                format!("{what}: no addresses found"),
             ));
         }
         Ok(v)
     };
-    if !crate::runtime::in_goroutine() {
-        return resolve(name);
-    }
-    let (tx, rx) = chan::bounded(1);
-    std::thread::Builder::new()
-        .name("goway-resolve".into())
-        .spawn(move || {
-            let _ = tx.send(resolve(name));
-        })?;
-    match rx.recv() {
+    match block_on_thread(resolve) {
         Ok(r) => r,
-        Err(_) => Err(io::Error::other(
-            "address lookup thread ended without an answer",
-        )),
+        Err(p) => Err(io::Error::other(format!(
+            "{label}: address lookup panicked: {p}"
+        ))),
     }
 }
 

@@ -5,13 +5,17 @@
 //!
 //! Everything here is built on `may::net`: a read, write, accept or connect that cannot
 //! complete parks the calling goroutine and lets its worker thread run others, like Go's
-//! netpoller. Called from a plain thread, the same calls block that thread.
+//! netpoller. Called from a plain thread, the same calls block that thread. Host names are
+//! resolved on the runtime's blocking pool
+//! ([`block_on_thread`](crate::runtime::block_on_thread)), so DNS does not block a worker
+//! either; literal addresses are parsed in place.
 //!
 //! | Go | goway |
 //! |---|---|
 //! | `net.Listen("tcp", addr)` | [`TcpListener::bind(addr)`](TcpListener::bind) |
 //! | `ln.Accept()` | [`ln.accept()`](TcpListener::accept) |
 //! | `net.Dial("tcp", addr)` / `net.DialTimeout` | [`dial(addr)`](dial) / [`dial_timeout(addr, d)`](dial_timeout) |
+//! | `net.LookupHost(host)` | [`lookup_host(host)`](lookup_host) (`IpAddr`s, not strings) |
 //! | `c.SetReadDeadline(t)` | [`c.set_read_deadline(Some(t))`](TcpStream::set_read_deadline) |
 //! | `net.Listen("unix", path)` | [`UnixListener::bind(path)`](UnixListener::bind) |
 //! | an accept loop with a connection cap and `Serve`'s backoff (`netutil.LimitListener`, but refusing over the cap) | [`Acceptor`] |
@@ -50,7 +54,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use acceptor::{Acceptor, ConnSlot};
-pub use addr::ToAddrs;
+pub use addr::{ToAddrs, lookup_host};
 pub use server::{Conn, ConnSender, Server, ServerHandle};
 pub use tcp::{Incoming, TcpListener, TcpReadHalf, TcpStream, TcpWriteHalf};
 pub use unix::{UnixListener, UnixReadHalf, UnixStream, UnixWriteHalf};

@@ -103,7 +103,9 @@ fn pool() -> &'static Pool {
 /// awaits its handle); its `block_in_place`, which moves the other tasks instead, has no
 /// goway counterpart. As with [`go!`](crate::go!), `f` must be `'static`: it cannot borrow
 /// from the caller's stack. Network I/O does not need this call (goway's
-/// [`net`](crate::net) parks on the poller).
+/// [`net`](crate::net) parks on the poller), and neither does DNS through goway's
+/// [`net::lookup_host`](crate::net::lookup_host), [`net::dial`](crate::net::dial) and
+/// [`ToAddrs`](crate::net::ToAddrs), which use this pool themselves.
 ///
 /// While it waits, the goroutine shows as `running` in [`dump`](super::dump) (it is running
 /// code goway cannot see, as in a system call), so the deadlock detector never counts it as
