@@ -398,9 +398,11 @@ fn live_limit(pool: usize, blocking_threads: usize) -> usize {
 }
 
 /// The most goroutines that can be alive at once in this process: each goroutine stack takes
-/// two of `vm.max_map_count`'s memory mappings, less what the process already maps and the
-/// stacks kept in may's pool. About 31,000 on a default Linux (65,530 mappings). Raise it with
-/// `sysctl -w vm.max_map_count=<n>` before the program starts.
+/// two of `vm.max_map_count`'s memory mappings, less what the process already maps, the
+/// stacks kept in may's pool and the threads the blocking pool may start
+/// ([`Config::max_blocking_threads`], two mappings each). About 31,000 on a default Linux
+/// (65,530 mappings). Raise it with `sysctl -w vm.max_map_count=<n>` before the program
+/// starts.
 pub fn max_goroutines() -> usize {
     settings().max_live
 }
