@@ -92,18 +92,21 @@ fn pool() -> &'static Pool {
 /// fixed length, but each entry is a goroutine parked in this call, so it never holds more
 /// entries than there are goroutines. A thread that finds no work for
 /// [`Config::blocking_keep_alive`](super::Config::blocking_keep_alive) (default 10 s) exits.
-/// Threads are named `goway-blocking-N` (the kernel shows the first 15 bytes) and have
+/// Threads are named `goway-blocking-N` (the kernel keeps 15 bytes of a thread's name, so
+/// `ps` and `top` show `goway-blocking-`; panic messages show the whole name) and have
 /// `std`'s default stack (2 MiB unless `RUST_MIN_STACK` says otherwise), so deep recursion
-/// that would overflow a goroutine's stack can also move here.
+/// that would overflow a goroutine's stack can also move here. If the OS refuses a new thread
+/// while the pool has none, `f` runs on the caller's worker after all (a warning is logged);
+/// with threads left, it waits in the queue for one of them.
 ///
 /// The name says what happens: the goroutine blocks on another thread's work. Go needs no
 /// such call because its scheduler hands a goroutine stuck in a system call its own thread
 /// and moves the others away; may cannot move goroutines off a thread mid-call, so goway moves
 /// the call. tokio's `spawn_blocking` runs closures on the same kind of pool (an async caller
-/// awaits its handle); its `block_in_place`, which moves the other tasks instead, has no
-/// goway counterpart. As with [`go!`](crate::go!), `f` must be `'static`: it cannot borrow
-/// from the caller's stack. Network I/O does not need this call (goway's
-/// [`net`](crate::net) parks on the poller), and neither does DNS through goway's
+/// awaits its handle); its `block_in_place`, which hands the worker's other tasks to a new
+/// thread instead, has no goway counterpart. As with [`go!`](crate::go!), `f` must be
+/// `'static`: it cannot borrow from the caller's stack. Network I/O does not need this call
+/// (goway's [`net`](crate::net) parks on the poller), and neither does DNS through goway's
 /// [`net::lookup_host`](crate::net::lookup_host), [`net::dial`](crate::net::dial) and
 /// [`ToAddrs`](crate::net::ToAddrs), which use this pool themselves.
 ///
