@@ -5,7 +5,8 @@
 //! Run: `cargo run --example crash_on_panic; echo "exit status $?"` (prints `panic: boom` on
 //! stderr, then `exit status 2`). `tests/abort_on_panic.rs` runs it as a child process.
 //!
-//! Go original: `go-ground-truth/45_goroutine_panic_crashes_program/main.go`.
+//! The Go program it ports: `main` starts a goroutine that panics and waits for it; the panic
+//! ends the whole program before `main` goes on.
 
 use goway::runtime::Config;
 

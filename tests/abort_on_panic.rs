@@ -1,5 +1,5 @@
 //! `Config::abort_on_panic(true)` gives Go's crash: a goroutine's panic prints `panic: <v>` to
-//! stderr and exits the process with status 2 (go-ground-truth/45_goroutine_panic_crashes_program).
+//! stderr and exits the process with status 2, as a Go program whose goroutine panics does.
 //!
 //! The runtime's settings are fixed once per process, so the crash runs in a child: the example
 //! `examples/crash_on_panic.rs`. Cargo gives integration tests no path to examples

@@ -1,6 +1,6 @@
-//! `goway::context`: Go's context rules (go-semantics.md 32–33, cases 36 and 37 of
-//! `go-ground-truth/`), values and deadlines, use from goroutines and threads; Go's worker pool
-//! and fan-out/fan-in pipeline (cases 26 and 25) rebuilt on `sync::Group` with timeouts; and
+//! `goway::context`: Go's context rules (cancelling a parent cancels its children, not the
+//! reverse; `Err` says why, `Done` closes once), values and deadlines, use from goroutines and threads; Go's worker pool
+//! and fan-out/fan-in pipeline rebuilt on `sync::Group` with timeouts; and
 //! the release of resources: registrations and timers are freed on cancel, so a million
 //! short-lived contexts keep memory flat.
 //!

@@ -5,7 +5,7 @@
 //! This target has `harness = false` (see Cargo.toml): libtest would run the scenarios on its
 //! own threads, and the detector only fires while the *main* thread waits in goway.
 //!
-//! Deadlocks (go-semantics: a program whose every goroutine is blocked is killed with
+//! Deadlocks (in Go, a program whose every goroutine is blocked is killed with
 //! `fatal error: all goroutines are asleep - deadlock!`, exit status 2): main blocked on a
 //! channel receive, on a nil channel, on `select {}`, on a WaitGroup, on a mutex it holds, and
 //! a cycle of goroutines that main joins. Not deadlocks (must never be reported): a program
@@ -136,7 +136,7 @@ fn child(scenario: &str) {
             println!("done");
         }
         "gt44" => {
-            // go-ground-truth/44_deadlock_main_blocked, line for line.
+            // Go's "main blocked on a channel nobody sends to" program, line for line.
             let (_ch_tx, ch) = chan::bounded::<i32>(0);
             let _g = goway::go!(move || {
                 let v = ch.recv(); // blocked forever too
@@ -147,7 +147,7 @@ fn child(scenario: &str) {
             let _ = rx.recv();
         }
         "gt12" => {
-            // go-ground-truth/12_nil_channel_blocks_forever, line for line.
+            // Go's "a nil channel blocks forever" program, line for line.
             use std::time::Duration;
             let c = chan::never::<i32>();
             let c_tx = chan::Sender::<i32>::never();

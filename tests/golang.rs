@@ -16,8 +16,9 @@
 //!    Go panics "close of nil channel"; `Sender::never().close()` returns `false` and
 //!    `Receiver` has no public `close`. (09, 12, 13)
 //! 4. Deadlock detection: Go reports "fatal error: all goroutines are asleep - deadlock!" and
-//!    exits 2; goway does not detect it: a wait on `never()` just blocks, so the port shows it
-//!    with a bounded wait that times out. (12)
+//!    exits 2; so does goway's detector, in a process of its own (`tests/diag_deadlock.rs` runs
+//!    this program as a child). In this shared test process the port shows the block with a
+//!    bounded wait that times out. (12)
 //! 5. Uncaught panics ("panic: ..." + "exit status 2"): not reproduced; goway never panics for
 //!    these channel misuses, so the "now uncaught" parts show the returned error instead. (07-09)
 //! 6. `v, ok := <-ch`: goway's `recv()` returns `Result<T, RecvError>`; there is no zero value.
@@ -615,7 +616,7 @@ mod c12_nil_channel_blocks_forever {
         "send on nil channel: still blocked after timeout",
         "main blocking on nil channel now",
         // Go: "fatal error: all goroutines are asleep - deadlock!" / "exit status 2"
-        "main on nil channel: still blocked after timeout (no deadlock detector)",
+        "main on nil channel: still blocked after timeout (the deadlock itself: tests/diag_deadlock.rs)",
     ];
 
     #[test]
@@ -650,7 +651,7 @@ mod c12_nil_channel_blocks_forever {
         out.println("main blocking on nil channel now");
         match c.recv_timeout(SHORT) {
             Err(RecvTimeoutError::Timeout) => out
-                .println("main on nil channel: still blocked after timeout (no deadlock detector)"),
+                .println("main on nil channel: still blocked after timeout (the deadlock itself: tests/diag_deadlock.rs)"),
             other => out.println(format!("WRONG {other:?}")),
         }
         // The leaked goroutine was still blocked all along.

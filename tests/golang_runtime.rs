@@ -1,7 +1,8 @@
-//! Go's goroutine, runtime and time programs, ported to goway: rules 19-26 and 34-35 of
-//! `go-semantics.md`, one `mod` per case folder of `go-ground-truth/` (main.go + expected.txt).
+//! Small Go programs about goroutines, the runtime and time, ported to goway: one `mod` per
+//! program, numbered as in the set of Go reference programs the project was checked against
+//! (goroutine start and exit, `runtime.Gosched`, `NumGoroutine`, panics, timers and tickers).
 //! Where the output can be the same, the port prints Go's lines and compares them with the
-//! recorded `expected.txt`, embedded here.
+//! output Go 1.19 printed, embedded here.
 //!
 //! Deviations from Go:
 //! - A panic ends only its goroutine (25, 45): `join()` returns `Err(Panicked)` with the
@@ -12,8 +13,9 @@
 //!   goroutine, no `error`/`runtime.Error` interface on the payload (Rust's runtime errors,
 //!   such as an index out of bounds, panic with a `String`), and a non-string payload has the
 //!   message `<non-string panic payload>` (the payload itself comes back whole).
-//! - A deadlock (44) is not detected: a blocked main waits forever, so these tests bound every
-//!   wait with a watchdog (`recv_timeout`, `join_timeout`).
+//! - A deadlock (44) is reported by goway's detector in a process of its own
+//!   (`tests/diag_deadlock.rs` runs it as a child); in this shared test process every wait is
+//!   bounded by a watchdog (`recv_timeout`, `join_timeout`) instead.
 //! - Goroutines cannot be abandoned: Go's sieve and generators block forever when main
 //!   returns; here every goroutine ends when its peer's channel closes (a send returns `Err`),
 //!   and each test joins all of them.

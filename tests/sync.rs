@@ -1,5 +1,5 @@
-//! `goway::sync`: Go's sync rules (go-semantics.md 28–31, cases 29, 30, 31 and 34 of
-//! `go-ground-truth/`), then each type's API, from goroutines and plain threads in any mix.
+//! `goway::sync`: Go's sync rules (a `Mutex` and `RWMutex` exclude as Go's do, a `WaitGroup`
+//! waits for every `Done`, `Once` runs once even under contention), then each type's API, from goroutines and plain threads in any mix.
 //! (The worker pool and pipeline ports built on `Group` and contexts are in `context.rs`.)
 //!
 //! No test sleeps to synchronise: hand-offs go through channels, and waits are bounded by
