@@ -23,11 +23,12 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use super::overflow::{self, StackRef};
 use super::registry::{Wait, Why};
 use crate::chan::waiter::Waiter;
 
-/// A goroutine's body, wrapped with its result delivery.
-pub(crate) type Job = Box<dyn FnOnce() + Send>;
+/// A goroutine's body, wrapped with its result delivery; it runs on the stack given.
+pub(crate) type Job = Box<dyn FnOnce(StackRef) + Send>;
 
 /// Idle carriers; the most recently idle last (its stack is warm).
 static IDLE: Mutex<Vec<Arc<Carrier>>> = Mutex::new(Vec::new());
@@ -79,7 +80,7 @@ pub(crate) fn submit(job: Job, max_stacks: usize) -> io::Result<()> {
         }
         return Ok(());
     }
-    spawn_coroutine(move || carrier_main(job), None, max_stacks).inspect_err(|_| {
+    spawn_coroutine(move |stack| carrier_main(job, stack), None, max_stacks).inspect_err(|_| {
         PENDING.fetch_sub(1, Ordering::SeqCst);
     })
 }
@@ -133,7 +134,7 @@ pub(crate) fn throttle() {
 }
 
 /// A carrier: runs its first job, then waits on the idle stack for the next one.
-fn carrier_main(first: Job) {
+fn carrier_main(first: Job, stack: StackRef) {
     let me = Arc::new(Carrier {
         slot: Mutex::new(Slot {
             job: None,
@@ -142,7 +143,7 @@ fn carrier_main(first: Job) {
     });
     let mut job = first;
     loop {
-        job();
+        job(stack);
         {
             let mut idle = IDLE.lock();
             if idle.len() >= MAX_IDLE {
@@ -168,29 +169,47 @@ fn carrier_main(first: Job) {
     }
 }
 
-/// Accounts a stack for its coroutine's life, and gives back its bottom page meanwhile.
-struct Stack(Option<super::stack::Released>);
+/// Accounts a stack for its coroutine's life; meanwhile its bottom page is given back and the
+/// overflow handler knows its bounds.
+struct Stack {
+    bounds: Option<super::stack::Bounds>,
+    claim: Option<overflow::Claim>,
+}
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        if let Some(r) = self.0.take() {
-            super::stack::restore(r);
+        drop(self.claim.take());
+        if let Some(b) = &self.bounds {
+            super::stack::leave(b);
         }
         STACKS.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
+/// What a coroutine runs, given its stack.
+type Body = Box<dyn FnOnce(StackRef) + Send>;
+
 /// The first function of every coroutine goway starts.
 #[inline(never)]
-fn coroutine_main(body: Job, stack_bytes: usize) {
-    let _stack = Stack(super::stack::release_bottom(stack_bytes));
-    body()
+fn coroutine_main(body: Body, stack_bytes: usize) {
+    overflow::prepare_thread();
+    let bounds = super::stack::enter(stack_bytes);
+    let stack = Stack {
+        claim: bounds.as_ref().map(overflow::claim),
+        bounds,
+    };
+    body(
+        stack
+            .claim
+            .as_ref()
+            .map_or(StackRef::NONE, overflow::Claim::stack),
+    )
 }
 
 /// Starts a may coroutine, within the stack budget.
 fn spawn_coroutine<F>(body: F, words: Option<usize>, max_stacks: usize) -> io::Result<()>
 where
-    F: FnOnce() + Send + 'static,
+    F: FnOnce(StackRef) + Send + 'static,
 {
     let n = STACKS.fetch_add(1, Ordering::Relaxed);
     if n >= max_stacks {
@@ -215,7 +234,7 @@ where
             ));
         }
     }
-    let body: Job = Box::new(body);
+    let body: Body = Box::new(body);
     let mut b = may::coroutine::Builder::new();
     if let Some(w) = words {
         b = b.stack_size(w);
@@ -223,6 +242,8 @@ where
     // One closure type for every coroutine, so that its first frame always sits at the same
     // distance from the top of its stack (see `stack`).
     let body = move || coroutine_main(body, bytes);
+    // The fault handlers in force before the first coroutine (generator adds its own).
+    overflow::before_first_spawn();
     // may panics (instead of returning an error) when the OS refuses a stack: contain it.
     let spawned = panic::catch_unwind(AssertUnwindSafe(|| {
         // may requires that the coroutine never blocks its worker thread, keeps no

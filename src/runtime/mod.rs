@@ -19,6 +19,7 @@ mod carrier;
 pub(crate) mod deadlock;
 mod dump;
 mod join;
+mod overflow;
 pub(crate) mod registry;
 mod stack;
 
@@ -651,10 +652,17 @@ impl Builder {
             name: name.clone(),
         };
         let abort = settings.abort_on_panic;
-        let reg = registry::register_goroutine(name.clone(), Some(std::panic::Location::caller()));
-        let job: carrier::Job = Box::new(move || {
+        let id = registry::next_id();
+        let site = std::panic::Location::caller();
+        let reg = registry::register_goroutine(id, name.clone(), Some(site));
+        let job: carrier::Job = Box::new(move |stack| {
             carrier::started();
-            run_goroutine(f, &join, name, abort, reg)
+            let ident = overflow::Ident {
+                id,
+                name: name.as_deref(),
+                site: Some(site),
+            };
+            run_goroutine(f, &join, &ident, abort, reg, stack)
         });
         LIVE.fetch_add(1, Ordering::Relaxed);
         let r = match self.stack_size {
@@ -679,12 +687,15 @@ impl Builder {
 fn run_goroutine<F, T>(
     f: F,
     join: &join::Join<T>,
-    name: Option<Arc<str>>,
+    ident: &overflow::Ident<'_>,
     abort: bool,
     reg: Option<registry::Registration>,
+    stack: overflow::StackRef,
 ) where
     F: FnOnce() -> T,
 {
+    // Names the goroutine to the stack overflow handler while it runs.
+    let _shown = stack.show(ident);
     // Marks this coroutine as running the goroutine; cleared (even on unwind) before the
     // registration is dropped, so an idle carrier never points at a stale record.
     let entered = reg.as_ref().map(registry::enter);
@@ -696,7 +707,7 @@ fn run_goroutine<F, T>(
     }
     let live = Live;
     let r = panic::catch_unwind(AssertUnwindSafe(f));
-    let r = r.map_err(|p| Panicked::new(name.as_deref().map(str::to_owned), p));
+    let r = r.map_err(|p| Panicked::new(ident.name.map(str::to_owned), p));
     if let Err(p) = &r {
         if abort {
             crash(p);

@@ -332,6 +332,12 @@ static REGISTRY: [Mutex<Shard>; SHARDS] = [const {
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
+/// A new goroutine or thread id (goroutines get one whether or not the registry is on: the
+/// stack overflow report names it).
+pub(crate) fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
 /// A record's place in the registry; dropping it unregisters the record.
 pub(crate) struct Registration {
     record: Arc<Record>,
@@ -357,8 +363,7 @@ impl Drop for Registration {
     }
 }
 
-fn register(owner: Owner, wait: Wait) -> Registration {
-    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+fn register(id: u64, owner: Owner, wait: Wait) -> Registration {
     let record = Record::new(id, owner, wait);
     let slot = {
         let mut s = REGISTRY[id as usize % SHARDS].lock();
@@ -378,6 +383,7 @@ fn register(owner: Owner, wait: Wait) -> Registration {
 
 /// Registers a goroutine being spawned (state `runnable`); `None` when the registry is off.
 pub(crate) fn register_goroutine(
+    id: u64,
     name: Option<Arc<str>>,
     spawned_at: Option<Site>,
 ) -> Option<Registration> {
@@ -385,6 +391,7 @@ pub(crate) fn register_goroutine(
         return None;
     }
     Some(register(
+        id,
         Owner::Goroutine { name, spawned_at },
         Wait::Runnable,
     ))
@@ -503,6 +510,7 @@ fn current_thread() -> *const Record {
                     super::deadlock::main_thread_registered();
                 }
                 register(
+                    next_id(),
                     Owner::Thread {
                         name: th.name().map(str::to_owned),
                         tid,

@@ -1,5 +1,5 @@
-//! Goroutine stack sizes: the largest one the process can have, and giving back the bottom
-//! page of each goroutine stack.
+//! Goroutine stack sizes (the largest one the process can have), finding each goroutine
+//! stack's bounds, and giving back its bottom page.
 //!
 //! may's stacks come from the `generator` crate, which writes eight marker words at the very
 //! bottom of every new stack (may reads them when the coroutine ends, as a cheap overflow
@@ -8,6 +8,9 @@
 //! bytes: 8 KiB per goroutine, 24 KiB per server connection. goway hands the bottom page back
 //! to the kernel (`madvise(MADV_DONTNEED)`) when a coroutine starts and writes the markers back
 //! just before it ends, so may's check still finds them.
+//!
+//! The bounds also tell the stack overflow handler (`overflow`) which guard page belongs to
+//! which goroutine.
 //!
 //! Finding the page: a coroutine's first frames sit at a fixed distance below the top of its
 //! stack (the same code runs first in every coroutine goway starts). That distance is measured
@@ -38,32 +41,34 @@ const MAX_FAILED: usize = 8;
 /// Frames above the probe must fit well within one page for the measurement to be trusted.
 const MAX_OFFSET: usize = 2048;
 
-/// A released bottom page, to be restored before the coroutine ends.
-#[derive(Debug)]
-pub(crate) struct Released {
-    bottom: usize,
+/// The running coroutine's stack, as found by [`enter`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Bounds {
+    /// Lowest usable address (the guard page lies just below it).
+    pub(crate) bottom: usize,
+    /// One past the highest address.
+    pub(crate) top: usize,
+    /// The bottom page was handed back: [`leave`] writes the markers back.
+    released: bool,
 }
 
-fn page_size() -> usize {
+pub(crate) fn page_size() -> usize {
     // SAFETY: sysconf has no preconditions.
     let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     usize::try_from(p).unwrap_or(4096)
 }
 
-/// Releases the bottom page of the running coroutine's stack of `stack_bytes` (as requested
-/// from may), if it can be found with certainty. Call it first thing in the coroutine, always
-/// from the same function (see the module docs), and hand the result to [`restore`] before
-/// the coroutine ends.
+/// Finds the running coroutine's stack of `stack_bytes` (as requested from may), if it can be
+/// found with certainty, and releases its bottom page unless that is the page it runs on.
+/// Call it first thing in the coroutine, always from the same function (see the module docs),
+/// and hand the result to [`leave`] before the coroutine ends.
 #[inline(never)]
-pub(crate) fn release_bottom(stack_bytes: usize) -> Option<Released> {
+pub(crate) fn enter(stack_bytes: usize) -> Option<Bounds> {
     let probe = 0u8;
     let sp = std::hint::black_box(&probe) as *const u8 as usize;
     let page = page_size();
     // generator rounds the usable part of a stack up to whole pages.
     let len = stack_bytes.max(page).next_multiple_of(page);
-    if len < 2 * page {
-        return None; // the bottom page is the one we run on
-    }
     let offset = match OFFSET.load(Ordering::Relaxed) {
         UNKNOWN => measure(sp, len),
         o => o,
@@ -77,8 +82,8 @@ pub(crate) fn release_bottom(stack_bytes: usize) -> Option<Released> {
     }
     let bottom = top.checked_sub(len)?;
     // `top` is the page-aligned end of this coroutine's stack mapping (the probe frame sits
-    // `offset` below it, as measured), so `bottom` is its first usable page: mapped, readable
-    // and not in use (the stack grows down from `top`).
+    // `offset` below it, as measured), so `bottom` is its first usable page: mapped and
+    // readable (the stack grows down from `top`).
     let words = bottom as *const usize;
     for i in 0..MARKER_WORDS {
         // SAFETY: `words + i` lies in that page (see above).
@@ -87,19 +92,32 @@ pub(crate) fn release_bottom(stack_bytes: usize) -> Option<Released> {
             return None;
         }
     }
-    // SAFETY: as above, `bottom..bottom + page` is the unused bottom page of our own stack;
-    // dropping its contents only discards the markers, which `restore` writes back.
-    let r = unsafe { libc::madvise(bottom as *mut libc::c_void, page, libc::MADV_DONTNEED) };
-    (r == 0).then_some(Released { bottom })
+    // The bottom page of a one-page stack is the one we run on.
+    let released = len >= 2 * page && {
+        // SAFETY: as above, `bottom..bottom + page` is the unused bottom page of our own
+        // stack (the stack has at least two pages, and we run near its top); dropping its
+        // contents only discards the markers, which `leave` writes back.
+        let r = unsafe { libc::madvise(bottom as *mut libc::c_void, page, libc::MADV_DONTNEED) };
+        r == 0
+    };
+    Some(Bounds {
+        bottom,
+        top,
+        released,
+    })
 }
 
 /// Writes the markers back (making the page resident again) for may's end-of-coroutine
-/// check. Call it on the coroutine that released the page, before it ends.
-pub(crate) fn restore(r: Released) {
-    let words = r.bottom as *mut usize;
+/// check, if [`enter`] released the page. Call it on the coroutine that entered, before it
+/// ends.
+pub(crate) fn leave(b: &Bounds) {
+    if !b.released {
+        return;
+    }
+    let words = b.bottom as *mut usize;
     for i in 0..MARKER_WORDS {
-        // SAFETY: `r.bottom` is the first usable page of the running coroutine's stack (see
-        // `release_bottom`), mapped and writable; nothing else uses these words.
+        // SAFETY: `b.bottom` is the first usable page of the running coroutine's stack (see
+        // `enter`), mapped and writable; nothing else uses these words.
         unsafe { std::ptr::write_volatile(words.add(i), MARKER) };
     }
 }

@@ -1,0 +1,384 @@
+//! A goroutine that overflows its stack ends the process as Go's does: `fatal error: stack
+//! overflow` on stderr, with the goroutine's id, name, spawn site and stack size and the
+//! settings that raise it, and exit status 2. A fault that is not a goroutine's stack overflow
+//! (a null write, a plain thread's own overflow) is left to what handled it before.
+//!
+//! Each scenario runs in a child process: this test binary re-executed with
+//! `GOWAY_STACK_OVERFLOW_CHILD=<scenario>` running the ignored `child` test, in the default
+//! configuration unless the scenario sets workers or a stack size.
+
+use std::io::{Read, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+const CHILD_ENV: &str = "GOWAY_STACK_OVERFLOW_CHILD";
+const FATAL: &str = "fatal error: stack overflow";
+
+/// A child is killed after this long: a silent overflow would hang its join.
+const CHILD_LIMIT: Duration = Duration::from_secs(8);
+/// The child's own bound on joining the overflowing goroutine.
+const JOIN_LIMIT: Duration = Duration::from_secs(5);
+
+// ----- the child side ----------------------------------------------------------------------
+
+/// Recursion without end, 256 bytes of locals a frame.
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    let buf = [depth; 32];
+    let b = std::hint::black_box(&buf);
+    if std::hint::black_box(depth) == u64::MAX {
+        return 0;
+    }
+    b[0].wrapping_add(recurse(depth + 1)).wrapping_add(b[31])
+}
+
+/// Recursion `depth` deep, 1 KiB of locals a frame.
+#[inline(never)]
+fn recurse_to(depth: u32) -> u8 {
+    let mut buf = [depth as u8; 1024];
+    std::hint::black_box(&mut buf);
+    if depth == 0 {
+        return buf[7];
+    }
+    buf[3].wrapping_add(recurse_to(depth - 1))
+}
+
+/// Prints the spawn's line (that of `go!` or of `.spawn(`), for the parent to look for.
+fn announce_site(line: u32) {
+    println!("site={}:{}", file!(), line);
+    let _ = std::io::stdout().flush();
+}
+
+fn join_and_report<T: std::fmt::Debug>(h: goway::JoinHandle<T>) {
+    match h.join_timeout(JOIN_LIMIT) {
+        Ok(v) => println!("joined: returned {v:?}"),
+        Err(Ok(_)) => println!("joined: still running after {JOIN_LIMIT:?}"),
+        Err(Err(p)) => println!("joined: panicked: {p}"),
+    }
+    let _ = std::io::stdout().flush();
+    std::process::exit(0);
+}
+
+fn null_write() {
+    let p = std::hint::black_box(std::ptr::null_mut::<u64>());
+    // SAFETY: not safe at all: the point is a fault that is not a stack overflow.
+    unsafe { std::ptr::write_volatile(p, 1) };
+}
+
+fn run_child(scenario: &str) {
+    match scenario {
+        "default" => {
+            announce_site(line!() + 1);
+            let h = goway::go!(|| recurse(0));
+            join_and_report(h);
+        }
+        "named" => {
+            announce_site(line!() + 3);
+            let h = goway::Builder::new()
+                .name("deep-thought")
+                .spawn(|| recurse(0))
+                .expect("spawn");
+            join_and_report(h);
+        }
+        "workers1" | "workers2" => {
+            let n = if scenario == "workers1" { 1 } else { 2 };
+            goway::runtime::Config::new()
+                .workers(n)
+                .apply()
+                .expect("configure before the first goroutine");
+            // Other goroutines about, some parked, so that the worker is a busy one.
+            let (tx, rx) = goway::chan::bounded::<()>(0);
+            let idle: Vec<_> = (0..8)
+                .map(|_| {
+                    let rx = rx.clone();
+                    goway::go!(move || rx.recv())
+                })
+                .collect();
+            announce_site(line!() + 1);
+            let h = goway::go!(|| recurse(0));
+            join_and_report(h);
+            drop((tx, idle));
+        }
+        "churn" => {
+            // Stacks come and go on both workers (dedicated stacks: each spawn maps one and
+            // its end unmaps it) while one goroutine overflows.
+            goway::runtime::Config::new()
+                .workers(2)
+                .apply()
+                .expect("configure before the first goroutine");
+            for _ in 0..4 {
+                goway::go!(|| {
+                    loop {
+                        let h = goway::Builder::new()
+                            .stack_size(64 * 1024)
+                            .spawn(|| recurse_to(8))
+                            .expect("spawn");
+                        let _ = h.join();
+                    }
+                });
+            }
+            announce_site(line!() + 1);
+            let h = goway::go!(|| recurse(0));
+            join_and_report(h);
+        }
+        "big_stack" => {
+            announce_site(line!() + 4);
+            let h = goway::Builder::new()
+                .name("big")
+                .stack_size(256 * 1024)
+                .spawn(|| recurse(0))
+                .expect("spawn");
+            join_and_report(h);
+        }
+        "tiny_stack" => {
+            announce_site(line!() + 3);
+            let h = goway::Builder::new()
+                .stack_size(4096)
+                .spawn(|| recurse(0))
+                .expect("spawn");
+            join_and_report(h);
+        }
+        "null_thread" => {
+            // A goroutine runs first so that goway's handler is installed.
+            assert_eq!(goway::go!(|| 7).join().expect("join"), 7);
+            let t = std::thread::spawn(null_write);
+            let _ = t.join();
+            println!("null write in a thread returned");
+        }
+        "null_goroutine" => {
+            let h = goway::go!(null_write);
+            join_and_report(h);
+        }
+        "thread_overflow" => {
+            // A plain thread's own overflow: Rust's handler reports it, not goway's. A
+            // goroutine runs first so that goway's handler is installed.
+            assert_eq!(goway::go!(|| 7).join().expect("join"), 7);
+            let t = std::thread::Builder::new()
+                .name("plain-deep".into())
+                .stack_size(256 * 1024)
+                .spawn(|| recurse(0))
+                .expect("thread");
+            let _ = t.join();
+            println!("thread overflow returned");
+        }
+        "raw_may" => {
+            // A may coroutine goway did not start: its overflow is may's (generator's) to
+            // report, as before goway's handler. One worker, so that it runs where a goroutine
+            // ran (goway only knows generator's state exists on such threads).
+            goway::runtime::Config::new()
+                .workers(1)
+                .apply()
+                .expect("configure before the first goroutine");
+            assert_eq!(goway::go!(|| 7).join().expect("join"), 7);
+            // SAFETY: the coroutine blocks nothing; overflowing is the point.
+            let h = unsafe { may::coroutine::spawn(|| recurse(0)) };
+            let _ = h.join();
+            println!("raw may coroutine joined");
+        }
+        other => panic!("{CHILD_ENV}={other:?}: unknown scenario"),
+    }
+}
+
+/// The child process of the tests below; does nothing unless [`CHILD_ENV`] is set.
+#[test]
+#[ignore = "the child process of the other tests: does nothing unless GOWAY_STACK_OVERFLOW_CHILD is set"]
+fn child() {
+    if let Ok(s) = std::env::var(CHILD_ENV) {
+        run_child(&s);
+    }
+}
+
+// ----- the parent side ---------------------------------------------------------------------
+
+struct Outcome {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Outcome {
+    /// The spawn site the child announced.
+    fn site(&self) -> &str {
+        self.stdout
+            .lines()
+            // libtest's `test child ... ` precedes the child's first line.
+            .find_map(|l| l.split_once("site=").map(|(_, site)| site.trim()))
+            .unwrap_or_else(|| panic!("no site= line in the child's stdout:\n{}", self.stdout))
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "status {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.status, self.stdout, self.stderr
+        )
+    }
+}
+
+fn run(scenario: &str) -> Outcome {
+    let mut child = Command::new(std::env::current_exe().expect("current_exe"))
+        .args([
+            "child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, scenario)
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("GOWAY_REGISTRY")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the child");
+    let read = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = pipe.read_to_end(&mut s);
+            String::from_utf8_lossy(&s).into_owned()
+        })
+    };
+    let out = read(Box::new(child.stdout.take().expect("stdout")));
+    let err = read(Box::new(child.stderr.take().expect("stderr")));
+    let deadline = Instant::now() + CHILD_LIMIT;
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            break s;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let s = child.wait().expect("wait");
+            let o = Outcome {
+                status: s,
+                stdout: out.join().expect("stdout reader"),
+                stderr: err.join().expect("stderr reader"),
+            };
+            panic!(
+                "{scenario}: child still running after {CHILD_LIMIT:?}\n{}",
+                o.describe()
+            );
+        }
+        // Bounds a poll on the child's exit; it synchronises nothing.
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Outcome {
+        status,
+        stdout: out.join().expect("stdout reader"),
+        stderr: err.join().expect("stderr reader"),
+    }
+}
+
+/// The report of a goroutine's overflow: the fatal line, the goroutine (`name` if named), its
+/// spawn site and stack size, the settings to raise it, exit status 2.
+fn assert_overflow_report(o: &Outcome, name: Option<&str>, stack_bytes: usize) {
+    let d = o.describe();
+    assert_eq!(o.status.code(), Some(2), "{d}");
+    assert!(o.stderr.contains(FATAL), "{d}");
+    let g = o
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("goroutine "))
+        .unwrap_or_else(|| panic!("no goroutine line\n{d}"));
+    let id: u64 = g["goroutine ".len()..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no goroutine id in {g:?}\n{d}"));
+    assert!(id > 0, "{d}");
+    match name {
+        Some(n) => assert!(g.contains(&format!("\"{n}\"")), "{d}"),
+        None => assert!(!g.contains('"'), "{d}"),
+    }
+    assert!(
+        o.stderr.contains(&format!("spawned at {}:", o.site())),
+        "{d}"
+    );
+    assert!(
+        o.stderr
+            .contains(&format!("stack size {stack_bytes} bytes")),
+        "{d}"
+    );
+    assert!(o.stderr.contains("Builder::stack_size"), "{d}");
+    assert!(o.stderr.contains("runtime::Config::stack_size"), "{d}");
+    assert!(!o.stdout.contains("joined:"), "{d}");
+}
+
+#[test]
+fn overflow_in_default_configuration() {
+    let o = run("default");
+    assert_overflow_report(&o, None, goway::runtime::DEFAULT_STACK_SIZE);
+}
+
+#[test]
+fn overflow_names_the_goroutine() {
+    let o = run("named");
+    assert_overflow_report(&o, Some("deep-thought"), goway::runtime::DEFAULT_STACK_SIZE);
+}
+
+#[test]
+fn overflow_on_one_worker() {
+    let o = run("workers1");
+    assert_overflow_report(&o, None, goway::runtime::DEFAULT_STACK_SIZE);
+}
+
+#[test]
+fn overflow_on_two_workers() {
+    let o = run("workers2");
+    assert_overflow_report(&o, None, goway::runtime::DEFAULT_STACK_SIZE);
+}
+
+#[test]
+fn overflow_while_stacks_come_and_go() {
+    let o = run("churn");
+    assert_overflow_report(&o, None, goway::runtime::DEFAULT_STACK_SIZE);
+}
+
+#[test]
+fn overflow_of_a_one_page_stack() {
+    let o = run("tiny_stack");
+    assert_overflow_report(&o, None, 4096);
+}
+
+#[test]
+fn overflow_of_a_dedicated_stack() {
+    let o = run("big_stack");
+    assert_overflow_report(&o, Some("big"), 256 * 1024);
+}
+
+/// A null write is a plain SIGSEGV, in a thread or in a goroutine: not a stack overflow.
+#[test]
+fn null_write_is_not_a_stack_overflow() {
+    for scenario in ["null_thread", "null_goroutine"] {
+        let o = run(scenario);
+        let d = o.describe();
+        assert_eq!(o.status.signal(), Some(libc::SIGSEGV), "{scenario}: {d}");
+        assert!(!o.stderr.contains("stack overflow"), "{scenario}: {d}");
+    }
+}
+
+/// A plain thread's overflow is still Rust's to report (SIGABRT after its message).
+#[test]
+fn thread_overflow_is_left_to_rust() {
+    let o = run("thread_overflow");
+    let d = o.describe();
+    assert_eq!(o.status.signal(), Some(libc::SIGABRT), "{d}");
+    assert!(o.stderr.contains("thread 'plain-deep'"), "{d}");
+    assert!(o.stderr.contains("has overflowed its stack"), "{d}");
+    assert!(!o.stderr.contains(FATAL), "{d}");
+}
+
+/// A may coroutine goway did not start is left to may's own overflow handling (generator's
+/// message; the coroutine is abandoned and the program goes on, which is why goroutines are
+/// not left to it).
+#[test]
+fn raw_may_coroutine_is_left_to_may() {
+    let o = run("raw_may");
+    let d = o.describe();
+    assert!(!o.stderr.contains(FATAL), "{d}");
+    assert!(
+        o.stderr.contains("coroutine has overflowed its stack"),
+        "{d}"
+    );
+}
