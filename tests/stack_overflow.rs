@@ -5,7 +5,8 @@
 //!
 //! Each scenario runs in a child process: this test binary re-executed with
 //! `GOWAY_STACK_OVERFLOW_CHILD=<scenario>` running the ignored `child` test, in the default
-//! configuration unless the scenario sets workers or a stack size.
+//! configuration unless the scenario sets workers or a stack size. The goroutine dump's stack
+//! size and high-water mark are checked in this process (its only goroutines).
 
 use std::io::{Read, Write};
 use std::os::unix::process::ExitStatusExt;
@@ -381,4 +382,66 @@ fn raw_may_coroutine_is_left_to_may() {
         o.stderr.contains("coroutine has overflowed its stack"),
         "{d}"
     );
+}
+
+/// The goroutine dump shows each goroutine's stack size and how deep its stack has been used.
+/// The only test that runs goroutines in this process (the others run children).
+#[test]
+fn dump_shows_stack_size_and_high_water() {
+    goway::runtime::Config::new()
+        .registry(true)
+        .apply()
+        .expect("no goroutine ran in the test process before");
+    let limit = Duration::from_secs(10);
+    let (release_tx, release_rx) = goway::chan::bounded::<()>(0);
+    let (ready_tx, ready_rx) = goway::chan::bounded::<()>(2);
+    let (r1, t1) = (release_rx.clone(), ready_tx.clone());
+    let shallow = goway::Builder::new()
+        .name("shallow")
+        .spawn(move || {
+            let _ = t1.send(());
+            r1.recv()
+        })
+        .expect("spawn");
+    let deep = goway::Builder::new()
+        .name("deep")
+        .spawn(move || {
+            // About 20 KiB of the 32 KiB stack, then park.
+            let x = recurse_to(20);
+            let _ = ready_tx.send(());
+            let _ = release_rx.recv();
+            x
+        })
+        .expect("spawn");
+    for _ in 0..2 {
+        ready_rx
+            .recv_timeout(limit)
+            .expect("both goroutines parked");
+    }
+    let dump = goway::runtime::dump();
+    let line = |name: &str| {
+        dump.lines()
+            .find(|l| l.contains(&format!("\"{name}\"")))
+            .unwrap_or_else(|| panic!("no {name} line in\n{dump}"))
+            .to_owned()
+    };
+    let high = |l: &str| -> usize {
+        let rest = l
+            .split_once("(high-water ")
+            .unwrap_or_else(|| panic!("no high-water in {l:?}\n{dump}"))
+            .1;
+        rest.split(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("KiB figure")
+    };
+    let (d, s) = (line("deep"), line("shallow"));
+    assert!(d.contains(", stack 32 KiB (high-water "), "{dump}");
+    assert!(s.contains(", stack 32 KiB (high-water "), "{dump}");
+    let (hd, hs) = (high(&d), high(&s));
+    assert!((20..=32).contains(&hd), "deep: {hd} KiB\n{dump}");
+    assert!(hs < 16, "shallow: {hs} KiB\n{dump}");
+    drop(release_tx);
+    assert!(shallow.join_timeout(limit).is_ok(), "shallow finished");
+    assert!(deep.join_timeout(limit).is_ok(), "deep finished");
 }

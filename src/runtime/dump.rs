@@ -17,7 +17,13 @@ const LIST_MAX: usize = 20;
 /// waiting in a goway operation, when the registry is on ([`Config::registry`](super::Config::registry),
 /// or `GOWAY_REGISTRY=1`; off by default): what each is doing (running, or the channel operation,
 /// select, sleep, `sync` wait or network I/O it is blocked in), grouped by state and spawn
-/// site (Go's goroutine profile, without stacks).
+/// site (Go's goroutine profile, without stacks), with each running or parked goroutine's
+/// stack size and high-water mark.
+///
+/// The high-water mark is measured with `mincore(2)`: the stack's resident pages counted
+/// down from its top, so it is page-grained, and since goroutines run on reused stacks it is
+/// the deepest any goroutine on that stack has gone, not only this one (a stack goway could
+/// not locate shows neither figure).
 ///
 /// For a channel operation the report names the channel by its creation site (the line of
 /// its `chan::bounded`, `chan::unbounded`, `time::after`, … call) and for a `select!` its own
@@ -106,7 +112,14 @@ pub fn dump() -> String {
             {
                 let _ = write!(out, " \"{name}\"");
             }
-            let _ = writeln!(out, ", up {:.3}s", secs(now, r.started));
+            let _ = write!(out, ", up {:.3}s", secs(now, r.started));
+            if let Some((bytes, high)) = r.stack_usage() {
+                let _ = write!(out, ", stack {}", size(bytes));
+                if let Some(h) = high {
+                    let _ = write!(out, " (high-water {})", size(h));
+                }
+            }
+            out.push('\n');
         }
         if n > LIST_MAX {
             let _ = writeln!(out, "    ... and {} more", n - LIST_MAX);
@@ -157,6 +170,15 @@ impl Ord for SiteKey {
 
 fn plural(n: usize, one: &'static str, many: &'static str) -> &'static str {
     if n == 1 { one } else { many }
+}
+
+/// Bytes as KiB when whole (stack sizes are whole pages).
+fn size(bytes: usize) -> String {
+    if bytes % 1024 == 0 {
+        format!("{} KiB", bytes / 1024)
+    } else {
+        format!("{bytes} bytes")
+    }
 }
 
 fn secs(now: Instant, since: Instant) -> f64 {

@@ -698,7 +698,7 @@ fn run_goroutine<F, T>(
     let _shown = stack.show(ident);
     // Marks this coroutine as running the goroutine; cleared (even on unwind) before the
     // registration is dropped, so an idle carrier never points at a stale record.
-    let entered = reg.as_ref().map(registry::enter);
+    let entered = reg.as_ref().map(|r| registry::enter(r, stack));
     struct Live;
     impl Drop for Live {
         fn drop(&mut self) {

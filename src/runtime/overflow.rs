@@ -114,6 +114,11 @@ impl StackRef {
             _ident: std::marker::PhantomData,
         }
     }
+
+    /// The slot, for the goroutine dump.
+    pub(crate) fn slot(self) -> Option<&'static Slot> {
+        self.0
+    }
 }
 
 /// Keeps an [`Ident`] published; see [`StackRef::show`].
@@ -175,6 +180,30 @@ pub(crate) fn claim(b: &Bounds) -> Claim {
     slot.guard
         .store(b.bottom.saturating_sub(page), Ordering::Release);
     Claim(slot)
+}
+
+/// A stack's size and how deep it has been used, for the goroutine dump: `(bytes, high)` where
+/// `high` counts the resident pages contiguous from the top (`mincore`), so it is the deepest
+/// any goroutine on this stack has reached (carriers are reused), to the page; `None` if the
+/// stack could not be read.
+pub(crate) fn usage(slot: &Slot) -> Option<(usize, Option<usize>)> {
+    if slot.guard.load(Ordering::Acquire) == 0 {
+        return None;
+    }
+    let bottom = slot.bottom.load(Ordering::Relaxed);
+    let top = slot.top.load(Ordering::Relaxed);
+    let page = PAGE.load(Ordering::Relaxed);
+    let bytes = top.checked_sub(bottom)?;
+    if bytes == 0 || bottom % page != 0 {
+        return None;
+    }
+    let pages = bytes / page;
+    let mut vec = vec![0u8; pages];
+    // SAFETY: `bottom..top` is page-aligned and `vec` holds one byte per page; mincore only
+    // reports on the range (ENOMEM if the stack was unmapped meanwhile).
+    let r = unsafe { libc::mincore(bottom as *mut libc::c_void, bytes, vec.as_mut_ptr()) };
+    let high = (r == 0).then(|| vec.iter().rev().take_while(|&&v| v & 1 != 0).count() * page);
+    Some((bytes, high))
 }
 
 // ----- installing the handler ----------------------------------------------------------------

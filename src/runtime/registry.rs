@@ -26,6 +26,8 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
+use super::overflow::{Slot, StackRef};
+
 /// A source location recorded with `#[track_caller]`: a spawn site, a channel's creation site.
 pub(crate) type Site = &'static Location<'static>;
 
@@ -196,6 +198,8 @@ pub(crate) struct Record {
     state: AtomicU64,
     /// The site of what it waits on; null when none. Written before `state`.
     site: AtomicPtr<Location<'static>>,
+    /// The stack a goroutine runs on (null before it starts, or if its bounds are unknown).
+    stack: AtomicPtr<Slot>,
 }
 
 impl fmt::Debug for Record {
@@ -225,7 +229,16 @@ impl Record {
             started: Instant::now(),
             state: AtomicU64::new(wait as u64),
             site: AtomicPtr::new(ptr::null_mut()),
+            stack: AtomicPtr::new(ptr::null_mut()),
         })
+    }
+
+    /// The goroutine's stack size and high-water mark (see `overflow::usage`), while it runs
+    /// on a known stack.
+    pub(crate) fn stack_usage(&self) -> Option<(usize, Option<usize>)> {
+        // SAFETY: slots are never freed; a non-null pointer came from a `&'static Slot`.
+        let slot = unsafe { self.stack.load(Ordering::Acquire).as_ref() }?;
+        super::overflow::usage(slot)
     }
 
     /// Sets the state (owner only). Returns the previous word.
@@ -469,12 +482,17 @@ fn current_goroutine() -> *const Record {
     CURRENT.with(Cell::get)
 }
 
-/// Marks the calling goroutine as running `reg`'s goroutine until the returned guard drops.
-/// Called by the carrier at the start of each goroutine.
-pub(crate) fn enter(reg: &Registration) -> Entered {
+/// Marks the calling goroutine as running `reg`'s goroutine, on `stack`, until the returned
+/// guard drops. Called by the carrier at the start of each goroutine.
+pub(crate) fn enter(reg: &Registration, stack: StackRef) -> Entered<'_> {
     reg.record.set(Wait::Running, false, None);
+    if let Some(s) = stack.slot() {
+        reg.record
+            .stack
+            .store(ptr::from_ref(s).cast_mut(), Ordering::Release);
+    }
     set_current(Arc::as_ptr(&reg.record));
-    Entered(())
+    Entered(&reg.record)
 }
 
 #[inline(never)]
@@ -484,10 +502,11 @@ fn set_current(p: *const Record) {
 
 /// Clears the coroutine's current record when the goroutine ends (or unwinds).
 #[derive(Debug)]
-pub(crate) struct Entered(());
+pub(crate) struct Entered<'a>(&'a Record);
 
-impl Drop for Entered {
+impl Drop for Entered<'_> {
     fn drop(&mut self) {
+        self.0.stack.store(ptr::null_mut(), Ordering::Release);
         set_current(ptr::null());
     }
 }
