@@ -123,6 +123,35 @@ fn run_child(scenario: &str) {
             let h = goway::go!(|| recurse(0));
             join_and_report(h);
         }
+        "http" => {
+            // A connection handler of goway's HTTP server, with the server's default stack.
+            let mut mux = goway::http::ServeMux::new();
+            mux.handle(
+                "/",
+                |_r: &goway::http::Request, w: &mut goway::http::ResponseWriter| {
+                    let n = recurse(0);
+                    let _ = w.write_all(&n.to_le_bytes());
+                },
+            );
+            let server = goway::http::Server::builder()
+                .addr("127.0.0.1:0")
+                .handler(mux)
+                .bind()
+                .expect("bind");
+            let addr = server.local_addr();
+            std::thread::spawn(move || {
+                let mut c = std::net::TcpStream::connect(addr).expect("connect");
+                c.set_read_timeout(Some(JOIN_LIMIT)).expect("timeout");
+                c.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+                    .expect("request");
+                let mut reply = Vec::new();
+                let _ = c.read_to_end(&mut reply);
+                println!("reply: {}", String::from_utf8_lossy(&reply));
+                std::process::exit(0);
+            });
+            let r = server.serve();
+            println!("serve returned: {r:?}");
+        }
         "big_stack" => {
             announce_site(line!() + 4);
             let h = goway::Builder::new()
@@ -334,6 +363,27 @@ fn overflow_on_two_workers() {
 fn overflow_while_stacks_come_and_go() {
     let o = run("churn");
     assert_overflow_report(&o, None, goway::runtime::DEFAULT_STACK_SIZE);
+}
+
+/// A handler of goway's HTTP server: the report names the server's spawn site and its
+/// default handler stack.
+#[test]
+fn overflow_in_an_http_handler() {
+    let o = run("http");
+    let d = o.describe();
+    assert_eq!(o.status.code(), Some(2), "{d}");
+    assert!(o.stderr.contains(FATAL), "{d}");
+    assert!(o.stderr.contains("spawned at src/http/"), "{d}");
+    let stack = if cfg!(debug_assertions) {
+        256 << 10
+    } else {
+        64 << 10
+    };
+    assert!(
+        o.stderr.contains(&format!("stack size {stack} bytes")),
+        "{d}"
+    );
+    assert!(o.stderr.contains("goway::http::Config::stack_size"), "{d}");
 }
 
 #[test]

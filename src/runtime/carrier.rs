@@ -191,11 +191,11 @@ type Body = Box<dyn FnOnce(StackRef) + Send>;
 
 /// The first function of every coroutine goway starts.
 #[inline(never)]
-fn coroutine_main(body: Body, stack_bytes: usize) {
-    overflow::prepare_thread();
+fn coroutine_main(body: Body, stack_bytes: usize, slot: overflow::Reserved) {
+    overflow::enter_coroutine();
     let bounds = super::stack::enter(stack_bytes);
     let stack = Stack {
-        claim: bounds.as_ref().map(overflow::claim),
+        claim: slot.claim(bounds.as_ref()),
         bounds,
     };
     body(
@@ -241,9 +241,10 @@ where
     }
     // One closure type for every coroutine, so that its first frame always sits at the same
     // distance from the top of its stack (see `stack`).
-    let body = move || coroutine_main(body, bytes);
+    let slot = overflow::reserve();
+    let body = move || coroutine_main(body, bytes, slot);
     // The fault handlers in force before the first coroutine (generator adds its own).
-    overflow::before_first_spawn();
+    overflow::before_spawn();
     // may panics (instead of returning an error) when the OS refuses a stack: contain it.
     let spawned = panic::catch_unwind(AssertUnwindSafe(|| {
         // may requires that the coroutine never blocks its worker thread, keeps no
@@ -254,6 +255,8 @@ where
     let err = match spawned {
         // may's join handle is not needed: results travel through goway's own channel.
         Ok(Ok(_may_handle)) => {
+            // Before the coroutine gets going (it waits for this).
+            overflow::after_spawn();
             // may's scheduler (and its threads) now exists: the deadlock detector counts them.
             super::deadlock::note_may_started();
             return Ok(());

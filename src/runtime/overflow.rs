@@ -16,7 +16,8 @@
 //!   identity ([`Ident`]: id, name, spawn site, all living in its own topmost frames, which an
 //!   overflow does not reach) in its carrier's slot while it runs: two stores per goroutine,
 //!   no lock. The table is a list of chunks that are never freed, so the handler walks it with
-//!   atomic loads only.
+//!   atomic loads only. The spawner sets the slot aside and installs the handler, on its own
+//!   stack: the new coroutine's stack may be a single page.
 //! - A fault in a slot's guard page, with the faulting thread's stack pointer on that stack,
 //!   is reported: the text is assembled in a buffer on the signal stack, written to fd 2 with
 //!   `write(2)` and followed by `_exit(2)`. Only async-signal-safe calls; no allocation, no
@@ -89,8 +90,17 @@ struct Chunk {
 
 /// The newest chunk; chunks are never freed.
 static CHUNKS: AtomicPtr<Chunk> = AtomicPtr::new(ptr::null_mut());
-/// Slots not in use. Only coroutine starts and ends take this lock, never the handler.
-static FREE: Mutex<Vec<&'static Slot>> = Mutex::new(Vec::new());
+/// Slots not in use. Only spawns and coroutine ends take this lock, never the handler.
+static FREE: Mutex<Free> = Mutex::new(Free {
+    slots: Vec::new(),
+    total: 0,
+});
+
+struct Free {
+    /// Has room for every slot made, so that giving one back never allocates.
+    slots: Vec<&'static Slot>,
+    total: usize,
+}
 
 /// Page size, set when the handler is installed.
 static PAGE: AtomicUsize = AtomicUsize::new(4096);
@@ -136,7 +146,56 @@ impl Drop for Shown<'_> {
     }
 }
 
-/// A claimed slot; dropping it gives the slot back.
+/// A slot set aside for a coroutine by its spawner, which takes the lock (and makes new slots)
+/// on its own stack rather than on the new one, possibly a one-page stack. Dropping it gives
+/// the slot back.
+#[derive(Debug)]
+pub(crate) struct Reserved(Option<&'static Slot>);
+
+/// Sets a slot aside for a coroutine about to be spawned.
+pub(crate) fn reserve() -> Reserved {
+    let mut free = FREE.lock();
+    if let Some(s) = free.slots.pop() {
+        return Reserved(Some(s));
+    }
+    let slots: Box<[Slot]> = (0..CHUNK).map(|_| Slot::new()).collect();
+    let chunk: &'static Chunk = Box::leak(Box::new(Chunk {
+        slots,
+        next: CHUNKS.load(Ordering::Relaxed),
+    }));
+    // Writers hold `FREE`, so nobody else publishes meanwhile.
+    CHUNKS.store(ptr::from_ref(chunk).cast_mut(), Ordering::Release);
+    free.total += CHUNK;
+    let room = free.total - free.slots.len();
+    free.slots.reserve(room);
+    free.slots.extend(chunk.slots[1..].iter());
+    Reserved(Some(&chunk.slots[0]))
+}
+
+impl Reserved {
+    /// Records the coroutine's stack (found by `stack::enter`) for the handler; with no
+    /// bounds, the slot goes back.
+    pub(crate) fn claim(mut self, b: Option<&Bounds>) -> Option<Claim> {
+        let b = b?;
+        let slot = self.0.take()?;
+        let page = PAGE.load(Ordering::Relaxed);
+        slot.bottom.store(b.bottom, Ordering::Relaxed);
+        slot.top.store(b.top, Ordering::Relaxed);
+        slot.guard
+            .store(b.bottom.saturating_sub(page), Ordering::Release);
+        Some(Claim(slot))
+    }
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        if let Some(s) = self.0.take() {
+            FREE.lock().slots.push(s);
+        }
+    }
+}
+
+/// A slot in use; dropping it gives the slot back.
 #[derive(Debug)]
 pub(crate) struct Claim(&'static Slot);
 
@@ -151,35 +210,9 @@ impl Drop for Claim {
         let s = self.0;
         s.running.store(ptr::null_mut(), Ordering::Relaxed);
         s.guard.store(0, Ordering::Release);
-        FREE.lock().push(s);
+        // No allocation: `slots` has room for every slot.
+        FREE.lock().slots.push(s);
     }
-}
-
-/// Records a coroutine's stack (found by `stack::enter`) for the handler.
-pub(crate) fn claim(b: &Bounds) -> Claim {
-    let slot = {
-        let mut free = FREE.lock();
-        match free.pop() {
-            Some(s) => s,
-            None => {
-                let slots: Box<[Slot]> = (0..CHUNK).map(|_| Slot::new()).collect();
-                let chunk: &'static Chunk = Box::leak(Box::new(Chunk {
-                    slots,
-                    next: CHUNKS.load(Ordering::Relaxed),
-                }));
-                // Writers hold `FREE`, so nobody else publishes meanwhile.
-                CHUNKS.store(ptr::from_ref(chunk).cast_mut(), Ordering::Release);
-                free.extend(chunk.slots[1..].iter());
-                &chunk.slots[0]
-            }
-        }
-    };
-    let page = PAGE.load(Ordering::Relaxed);
-    slot.bottom.store(b.bottom, Ordering::Relaxed);
-    slot.top.store(b.top, Ordering::Relaxed);
-    slot.guard
-        .store(b.bottom.saturating_sub(page), Ordering::Release);
-    Claim(slot)
 }
 
 /// A stack's size and how deep it has been used, for the goroutine dump: `(bytes, high)` where
@@ -236,16 +269,24 @@ fn current_actions() -> [libc::sigaction; 2] {
 
 /// Reads the fault actions in force, once, before goway's first coroutine is made (making one
 /// installs generator's handler).
-pub(crate) fn before_first_spawn() {
+pub(crate) fn before_spawn() {
     BEFORE.get_or_init(current_actions);
 }
 
-/// Installs the handler (once) and gives this worker thread an alternate signal stack if it has
-/// none (once per thread). Called first thing in every coroutine goway starts: by then
-/// generator's handler is in place, and ours goes on top of it.
-pub(crate) fn prepare_thread() {
+/// Installs the handler once a coroutine has been made (so generator's handler is in place and
+/// ours goes on top of it). Runs on the spawner's stack.
+pub(crate) fn after_spawn() {
     if !INSTALLED.load(Ordering::Acquire) {
         install();
+    }
+}
+
+/// Called first thing in every coroutine goway starts: waits for the handler (only the first
+/// coroutines can start before their spawner installed it) and gives this worker thread an
+/// alternate signal stack if it has none (once per thread).
+pub(crate) fn enter_coroutine() {
+    while !INSTALLED.load(Ordering::Acquire) {
+        may::coroutine::yield_now();
     }
     if !WORKER.get() {
         alt_stack();

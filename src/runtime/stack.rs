@@ -125,26 +125,13 @@ pub(crate) fn leave(b: &Bounds) {
 /// Measures the probe's distance to the top of its stack from `/proc/self/maps`, once.
 #[cold]
 fn measure(sp: usize, len: usize) -> usize {
-    let found = std::fs::read_to_string("/proc/self/maps")
-        .ok()
-        .and_then(|maps| {
-            maps.lines().find_map(|l| {
-                let range = l.split_whitespace().next()?;
-                let (a, b) = range.split_once('-')?;
-                let (a, b) = (
-                    usize::from_str_radix(a, 16).ok()?,
-                    usize::from_str_radix(b, 16).ok()?,
-                );
-                (a <= sp && sp < b).then_some((a, b))
-            })
-        });
-    let offset = match found {
+    let offset = match mapping_of(sp) {
         Some((start, end)) if end - start == len && end - sp <= MAX_OFFSET => end - sp,
         // A stack's mapping can merge with a neighbour of the same protection: try again on
         // a later coroutine, a few times.
         _ if FAILED.fetch_add(1, Ordering::Relaxed) < MAX_FAILED => return OFF,
         _ => {
-            log::debug!(target: "goway::runtime", "goroutine stack layout not recognised: stacks keep their bottom page");
+            not_recognised();
             OFF
         }
     };
@@ -214,4 +201,60 @@ pub(crate) fn probe(bytes: usize) -> io::Result<()> {
     // SAFETY: `p..p + len` is the mapping made above, used by nothing.
     unsafe { libc::munmap(p, len) };
     Ok(())
+}
+
+#[cold]
+#[inline(never)]
+fn not_recognised() {
+    log::debug!(target: "goway::runtime", "goroutine stack layout not recognised: stacks keep their bottom page and a stack overflow is reported by may");
+}
+
+/// The range of the `/proc/self/maps` mapping that holds `addr`. Read through a small buffer
+/// and parsed as it comes: this runs on the first coroutine's stack, which may be one page
+/// (reading the whole file into a `String` overflowed a 4 KiB stack in a debug build).
+fn mapping_of(addr: usize) -> Option<(usize, usize)> {
+    use std::io::Read as _;
+    let mut f = std::fs::File::open("/proc/self/maps").ok()?;
+    let mut buf = [0u8; 256];
+    // Each line starts `start-end `; `field` is 0 in the start, 1 in the end, 2 past them.
+    let (mut start, mut end, mut field) = (0usize, 0usize, 0u8);
+    loop {
+        let n = match f.read(&mut buf) {
+            Ok(0) => return None,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return None,
+        };
+        for &c in &buf[..n] {
+            match (field, c) {
+                (_, b'\n') => (start, end, field) = (0, 0, 0),
+                (0, b'-') => field = 1,
+                (1, b' ') => {
+                    if start <= addr && addr < end {
+                        return Some((start, end));
+                    }
+                    field = 2;
+                }
+                (0 | 1, c) => {
+                    let d = (c as char).to_digit(16)? as usize;
+                    let v = if field == 0 { &mut start } else { &mut end };
+                    *v = v.checked_mul(16)?.checked_add(d)?;
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn finds_the_mapping_of_a_stack_variable() {
+        let x = 0u8;
+        let addr = std::hint::black_box(&x) as *const u8 as usize;
+        let (start, end) = super::mapping_of(addr).expect("mapped");
+        assert!(start <= addr && addr < end);
+        assert_eq!(start % 4096, 0);
+        assert_eq!(end % 4096, 0);
+    }
 }
