@@ -126,6 +126,7 @@ impl Waiter {
     /// Parks until an operation commits (returns its case) or `deadline` passes (returns `None`
     /// after aborting). `deadline == None` waits forever. While parked, the goroutine's (or
     /// thread's) record in the runtime registry says `why`.
+    #[inline]
     pub(crate) fn wait(&self, deadline: Option<Instant>, why: Why) -> Option<usize> {
         if let Some(case) = self.selected() {
             return Some(case);

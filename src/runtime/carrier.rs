@@ -173,12 +173,11 @@ fn carrier_main(first: Job, stack: StackRef) {
 /// overflow handler knows its bounds.
 struct Stack {
     bounds: Option<super::stack::Bounds>,
-    claim: Option<overflow::Claim>,
+    claim: overflow::Claim,
 }
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        drop(self.claim.take());
         if let Some(b) = &self.bounds {
             super::stack::leave(b);
         }
@@ -198,12 +197,7 @@ fn coroutine_main(body: Body, stack_bytes: usize, slot: overflow::Reserved) {
         claim: slot.claim(bounds.as_ref()),
         bounds,
     };
-    body(
-        stack
-            .claim
-            .as_ref()
-            .map_or(StackRef::NONE, overflow::Claim::stack),
-    )
+    body(stack.claim.stack())
 }
 
 /// Starts a may coroutine, within the stack budget.

@@ -652,17 +652,11 @@ impl Builder {
             name: name.clone(),
         };
         let abort = settings.abort_on_panic;
-        let id = registry::next_id();
         let site = std::panic::Location::caller();
-        let reg = registry::register_goroutine(id, name.clone(), Some(site));
+        let reg = registry::register_goroutine(name.clone(), Some(site));
         let job: carrier::Job = Box::new(move |stack| {
             carrier::started();
-            let ident = overflow::Ident {
-                id,
-                name: name.as_deref(),
-                site: Some(site),
-            };
-            run_goroutine(f, &join, &ident, abort, reg, stack)
+            run_goroutine(f, &join, name, site, abort, reg, stack)
         });
         LIVE.fetch_add(1, Ordering::Relaxed);
         let r = match self.stack_size {
@@ -687,15 +681,17 @@ impl Builder {
 fn run_goroutine<F, T>(
     f: F,
     join: &join::Join<T>,
-    ident: &overflow::Ident<'_>,
+    name: Option<Arc<str>>,
+    site: registry::Site,
     abort: bool,
     reg: Option<registry::Registration>,
     stack: overflow::StackRef,
 ) where
     F: FnOnce() -> T,
 {
-    // Names the goroutine to the stack overflow handler while it runs.
-    let _shown = stack.show(ident);
+    // Names the goroutine to the stack overflow handler and the watchdog while it runs.
+    let id = reg.as_ref().map_or(0, registry::Registration::id);
+    let _shown = stack.enter(id, name.as_deref(), Some(site));
     // Marks this coroutine as running the goroutine; cleared (even on unwind) before the
     // registration is dropped, so an idle carrier never points at a stale record.
     let entered = reg.as_ref().map(|r| registry::enter(r, stack));
@@ -707,7 +703,7 @@ fn run_goroutine<F, T>(
     }
     let live = Live;
     let r = panic::catch_unwind(AssertUnwindSafe(f));
-    let r = r.map_err(|p| Panicked::new(ident.name.map(str::to_owned), p));
+    let r = r.map_err(|p| Panicked::new(name.as_deref().map(str::to_owned), p));
     if let Err(p) = &r {
         if abort {
             crash(p);

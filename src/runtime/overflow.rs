@@ -11,13 +11,15 @@
 //! goway installs its own `SIGSEGV`/`SIGBUS` handler on top (with `SA_ONSTACK`: it runs on the
 //! worker thread's alternate signal stack, since the goroutine's own stack is exhausted).
 //!
-//! - Which guard page is whose: each coroutine goway starts records its stack's bounds (found
-//!   by `stack::enter`) in a [`Slot`] of a global table, and each goroutine publishes its
-//!   identity ([`Ident`]: id, name, spawn site, all living in its own topmost frames, which an
-//!   overflow does not reach) in its carrier's slot while it runs: two stores per goroutine,
-//!   no lock. The table is a list of chunks that are never freed, so the handler walks it with
-//!   atomic loads only. The spawner sets the slot aside and installs the handler, on its own
-//!   stack: the new coroutine's stack may be a single page.
+//! - Which guard page is whose: each coroutine goway starts takes a [`Slot`] of a global table
+//!   and records its stack's bounds there (found by `stack::enter`), once per stack. Each
+//!   goroutine the coroutine runs writes its identity into the slot as it starts (spawn site,
+//!   the first bytes of its name, its id if it has one) and bumps the slot's sequence number
+//!   as it starts and ends: a few plain stores into a cache line only that coroutine writes;
+//!   no lock, no shared counter. With the registry off, a goroutine is given an id only when a
+//!   report names it. The table is a list of chunks that are never freed, so the handler walks
+//!   it with atomic loads only. The spawner sets the slot aside and installs the handler, on
+//!   its own stack: the new coroutine's stack may be a single page.
 //! - A fault in a slot's guard page, with the faulting thread's stack pointer on that stack,
 //!   is reported: the text is assembled in a buffer on the signal stack, written to fd 2 with
 //!   `write(2)` and followed by `_exit(2)`. Only async-signal-safe calls; no allocation, no
@@ -34,38 +36,49 @@
 //! coroutine has started, where generator's per-thread state is known to exist (looking it up
 //! elsewhere would allocate in the handler).
 //!
-//! A coroutine whose stack bounds cannot be found (see `stack`) has no slot: its overflow is
-//! left to may as before.
+//! A coroutine whose stack bounds cannot be found (see `stack`) has a slot without them: its
+//! overflow is left to may as before.
 
 use std::cell::Cell;
 use std::panic::Location;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence};
 use std::sync::{Once, OnceLock};
 
 use parking_lot::Mutex;
 
 use super::stack::Bounds;
 
-/// Who runs on a stack, as the handler reports it. Lives in the goroutine's first frame.
-#[derive(Debug)]
-pub(crate) struct Ident<'a> {
-    pub(crate) id: u64,
-    pub(crate) name: Option<&'a str>,
-    pub(crate) site: Option<&'static Location<'static>>,
-}
+/// Bytes of a goroutine's name kept in its slot (the reports print them, then `...`).
+const NAME_BYTES: usize = 48;
+const NAME_WORDS: usize = NAME_BYTES / 8;
 
-/// One coroutine stack known to the handler.
+/// One coroutine stack goway started, and the goroutine running on it: what the overflow
+/// handler reports. Cache lines of its own: the goroutine fields are written on every
+/// goroutine start and end, by whichever worker runs the stack's coroutine.
 #[derive(Debug)]
+#[repr(align(128))]
 pub(crate) struct Slot {
-    /// First byte of the guard page; 0 while the slot is free.
+    /// First byte of the guard page; 0 while the slot is free or the bounds are unknown.
     guard: AtomicUsize,
     /// Lowest usable byte.
     bottom: AtomicUsize,
     /// One past the highest byte.
     top: AtomicUsize,
-    /// The goroutine running on the stack now; null between goroutines.
-    running: AtomicPtr<Ident<'static>>,
+    /// Even while a goroutine runs on the stack, odd between goroutines; a sequence lock for
+    /// the fields below (each goroutine's start and end add one: the values are never reused),
+    /// which the coroutine on this stack alone writes, each goroutine's start before it makes
+    /// `seq` even.
+    seq: AtomicU64,
+    /// The goroutine's id; 0 if it has none yet (with the registry off, ids are given on
+    /// first report: see [`Slot::goroutine`]).
+    id: AtomicU64,
+    /// Its spawn site; null if none.
+    site: AtomicPtr<Location<'static>>,
+    /// The length of its name plus one; 0 if it has none.
+    name_len: AtomicUsize,
+    /// The name's first `NAME_BYTES` bytes.
+    name: [AtomicU64; NAME_WORDS],
 }
 
 impl Slot {
@@ -74,8 +87,80 @@ impl Slot {
             guard: AtomicUsize::new(0),
             bottom: AtomicUsize::new(0),
             top: AtomicUsize::new(0),
-            running: AtomicPtr::new(ptr::null_mut()),
+            seq: AtomicU64::new(1),
+            id: AtomicU64::new(0),
+            site: AtomicPtr::new(ptr::null_mut()),
+            name_len: AtomicUsize::new(0),
+            name: [const { AtomicU64::new(0) }; NAME_WORDS],
         }
+    }
+
+    /// The goroutine running on this stack, read on the thread that runs it (the handler) or,
+    /// racing with its start and end, on another (`None` then also when the read was torn).
+    /// One without an id is given one now (an atomic fetch-add and compare-exchange:
+    /// async-signal-safe).
+    fn goroutine(&self) -> Option<Goroutine> {
+        let seq = self.seq.load(Ordering::Acquire);
+        if seq & 1 == 1 {
+            return None;
+        }
+        let mut id = self.id.load(Ordering::Relaxed);
+        let site = self.site.load(Ordering::Relaxed);
+        let len = self.name_len.load(Ordering::Relaxed);
+        let mut name = [0u8; NAME_BYTES];
+        for (w, chunk) in self.name.iter().zip(name.chunks_exact_mut(8)) {
+            chunk.copy_from_slice(&w.load(Ordering::Relaxed).to_ne_bytes());
+        }
+        fence(Ordering::Acquire);
+        if self.seq.load(Ordering::Relaxed) != seq {
+            return None;
+        }
+        if id == 0 {
+            // Nobody has seen an id for this goroutine: give it one. Should it end meanwhile,
+            // the id goes to whichever goroutine runs next here, unseen (ids are only unique).
+            let new = super::registry::next_id();
+            id = match self
+                .id
+                .compare_exchange(0, new, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => new,
+                Err(other) => other,
+            };
+            if self.seq.load(Ordering::Acquire) != seq {
+                return None;
+            }
+        }
+        Some(Goroutine {
+            id,
+            // SAFETY: a non-null site came from a `&'static Location`.
+            site: unsafe { site.cast_const().as_ref() },
+            name_len: len.checked_sub(1),
+            name,
+        })
+    }
+}
+
+/// A copy of a goroutine's identity, as a [`Slot`] holds it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Goroutine {
+    pub(crate) id: u64,
+    pub(crate) site: Option<&'static Location<'static>>,
+    /// The name's full length, if it has one.
+    name_len: Option<usize>,
+    name: [u8; NAME_BYTES],
+}
+
+impl Goroutine {
+    /// The name's first bytes (cut to a character boundary), and whether it was cut.
+    pub(crate) fn name(&self) -> Option<(&str, bool)> {
+        let len = self.name_len?;
+        let kept = &self.name[..len.min(NAME_BYTES)];
+        // A cut through a character keeps the whole characters before it.
+        let s = match std::str::from_utf8(kept) {
+            Ok(s) => s,
+            Err(e) => std::str::from_utf8(&kept[..e.valid_up_to()]).unwrap_or_default(),
+        };
+        Some((s, len > s.len()))
     }
 }
 
@@ -90,7 +175,7 @@ struct Chunk {
 
 /// The newest chunk; chunks are never freed.
 static CHUNKS: AtomicPtr<Chunk> = AtomicPtr::new(ptr::null_mut());
-/// Slots not in use. Only spawns and coroutine ends take this lock, never the handler.
+/// Slots not in use. Only coroutine starts and ends take this lock, never the handler.
 static FREE: Mutex<Free> = Mutex::new(Free {
     slots: Vec::new(),
     total: 0,
@@ -105,44 +190,63 @@ struct Free {
 /// Page size, set when the handler is installed.
 static PAGE: AtomicUsize = AtomicUsize::new(4096);
 
-/// A coroutine's slot (none if its stack bounds are unknown), handed to each goroutine it runs.
+/// A coroutine's slot, handed to each goroutine it runs.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct StackRef(Option<&'static Slot>);
+pub(crate) struct StackRef(&'static Slot);
 
 impl StackRef {
-    /// No slot: the handler does not know this stack.
-    pub(crate) const NONE: StackRef = StackRef(None);
-
-    /// Publishes `ident` as the goroutine running on this stack until the guard drops.
-    pub(crate) fn show<'a>(self, ident: &'a Ident<'_>) -> Shown<'a> {
-        if let Some(s) = self.0 {
-            let p = ptr::from_ref(ident).cast::<Ident<'static>>().cast_mut();
-            s.running.store(p, Ordering::Release);
+    /// Shows the goroutine `id` (0: none yet) as running on this stack until the guard drops:
+    /// a few plain stores into the slot, which only the coroutine on this stack writes.
+    #[inline]
+    pub(crate) fn enter(self, id: u64, name: Option<&str>, site: Option<Site>) -> Entered {
+        let s = self.0;
+        let seq = s.seq.load(Ordering::Relaxed);
+        // After the previous goroutine's end made `seq` odd, for the sequence lock's readers.
+        fence(Ordering::Release);
+        s.id.store(id, Ordering::Relaxed);
+        s.site.store(
+            site.map_or(ptr::null_mut(), |l| ptr::from_ref(l).cast_mut()),
+            Ordering::Relaxed,
+        );
+        match name {
+            None => s.name_len.store(0, Ordering::Relaxed),
+            Some(n) => {
+                s.name_len.store(n.len() + 1, Ordering::Relaxed);
+                let mut bytes = [0u8; NAME_BYTES];
+                let k = n.len().min(NAME_BYTES);
+                bytes[..k].copy_from_slice(&n.as_bytes()[..k]);
+                for (w, chunk) in s.name.iter().zip(bytes.chunks_exact(8)).take(k.div_ceil(8)) {
+                    let mut word = [0u8; 8];
+                    word.copy_from_slice(chunk);
+                    w.store(u64::from_ne_bytes(word), Ordering::Relaxed);
+                }
+            }
         }
-        Shown {
-            slot: self.0,
-            _ident: std::marker::PhantomData,
-        }
+        s.seq.store(seq.wrapping_add(1), Ordering::Release);
+        Entered(s)
     }
 
     /// The slot, for the goroutine dump.
-    pub(crate) fn slot(self) -> Option<&'static Slot> {
+    pub(crate) fn slot(self) -> &'static Slot {
         self.0
     }
 }
 
-/// Keeps an [`Ident`] published; see [`StackRef::show`].
-#[derive(Debug)]
-pub(crate) struct Shown<'a> {
-    slot: Option<&'static Slot>,
-    _ident: std::marker::PhantomData<&'a Ident<'a>>,
-}
+/// A spawn site.
+type Site = &'static Location<'static>;
 
-impl Drop for Shown<'_> {
+/// Shows a goroutine as running on its stack; see [`StackRef::enter`].
+#[derive(Debug)]
+pub(crate) struct Entered(&'static Slot);
+
+impl Drop for Entered {
+    #[inline]
     fn drop(&mut self) {
-        if let Some(s) = self.slot {
-            s.running.store(ptr::null_mut(), Ordering::Release);
-        }
+        let seq = &self.0.seq;
+        seq.store(
+            seq.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Release,
+        );
     }
 }
 
@@ -150,13 +254,13 @@ impl Drop for Shown<'_> {
 /// on its own stack rather than on the new one, possibly a one-page stack. Dropping it gives
 /// the slot back.
 #[derive(Debug)]
-pub(crate) struct Reserved(Option<&'static Slot>);
+pub(crate) struct Reserved(&'static Slot);
 
 /// Sets a slot aside for a coroutine about to be spawned.
 pub(crate) fn reserve() -> Reserved {
     let mut free = FREE.lock();
     if let Some(s) = free.slots.pop() {
-        return Reserved(Some(s));
+        return Reserved(s);
     }
     let slots: Box<[Slot]> = (0..CHUNK).map(|_| Slot::new()).collect();
     let chunk: &'static Chunk = Box::leak(Box::new(Chunk {
@@ -169,29 +273,30 @@ pub(crate) fn reserve() -> Reserved {
     let room = free.total - free.slots.len();
     free.slots.reserve(room);
     free.slots.extend(chunk.slots[1..].iter());
-    Reserved(Some(&chunk.slots[0]))
+    Reserved(&chunk.slots[0])
 }
 
 impl Reserved {
-    /// Records the coroutine's stack (found by `stack::enter`) for the handler; with no
-    /// bounds, the slot goes back.
-    pub(crate) fn claim(mut self, b: Option<&Bounds>) -> Option<Claim> {
-        let b = b?;
-        let slot = self.0.take()?;
-        let page = PAGE.load(Ordering::Relaxed);
-        slot.bottom.store(b.bottom, Ordering::Relaxed);
-        slot.top.store(b.top, Ordering::Relaxed);
-        slot.guard
-            .store(b.bottom.saturating_sub(page), Ordering::Release);
-        Some(Claim(slot))
+    /// Takes the slot for the running coroutine and records its stack's bounds (found by
+    /// `stack::enter`; without them the handler does not know the stack).
+    pub(crate) fn claim(self, b: Option<&Bounds>) -> Claim {
+        let slot = self.0;
+        // The slot passes to the claim (no return to `FREE`).
+        std::mem::forget(self);
+        if let Some(b) = b {
+            let page = PAGE.load(Ordering::Relaxed);
+            slot.bottom.store(b.bottom, Ordering::Relaxed);
+            slot.top.store(b.top, Ordering::Relaxed);
+            slot.guard
+                .store(b.bottom.saturating_sub(page), Ordering::Release);
+        }
+        Claim(slot)
     }
 }
 
 impl Drop for Reserved {
     fn drop(&mut self) {
-        if let Some(s) = self.0.take() {
-            FREE.lock().slots.push(s);
-        }
+        FREE.lock().slots.push(self.0);
     }
 }
 
@@ -201,14 +306,13 @@ pub(crate) struct Claim(&'static Slot);
 
 impl Claim {
     pub(crate) fn stack(&self) -> StackRef {
-        StackRef(Some(self.0))
+        StackRef(self.0)
     }
 }
 
 impl Drop for Claim {
     fn drop(&mut self) {
         let s = self.0;
-        s.running.store(ptr::null_mut(), Ordering::Relaxed);
         s.guard.store(0, Ordering::Release);
         // No allocation: `slots` has room for every slot.
         FREE.lock().slots.push(s);
@@ -503,16 +607,14 @@ fn report(slot: &Slot, sp: Option<usize>) -> ! {
         b.str("]\n");
     }
     b.str("fatal error: stack overflow\n\n");
-    // SAFETY: a non-null `running` points at the Ident in the running goroutine's first frame,
-    // above the overflowing frames, published by this very thread (the faulting one).
-    match unsafe { slot.running.load(Ordering::Acquire).as_ref() } {
+    match slot.goroutine() {
         Some(g) => {
             b.str("goroutine ");
             b.dec(g.id);
-            if let Some(n) = g.name {
+            if let Some((n, cut)) = g.name() {
                 b.str(" \"");
-                b.str_max(n, 200);
-                b.str("\"");
+                b.str(n);
+                b.str(if cut { "...\"" } else { "\"" });
             }
             b.str(" [running]:\n");
             if let Some(site) = g.site {
@@ -626,7 +728,38 @@ impl Buf {
 
 #[cfg(test)]
 mod tests {
-    use super::Buf;
+    use super::{Buf, Slot, StackRef};
+
+    #[test]
+    fn a_slot_names_its_goroutine_while_it_runs() {
+        let slot: &'static Slot = Box::leak(Box::new(Slot::new()));
+        assert!(slot.goroutine().is_none());
+        let site = std::panic::Location::caller();
+        let long = "n".repeat(60);
+        {
+            let _in = StackRef(slot).enter(0, Some(&long), Some(site));
+            let g = slot.goroutine().expect("running");
+            assert!(g.id > 0, "an id is given on first look");
+            assert_eq!(slot.goroutine().map(|g| g.id), Some(g.id), "and kept");
+            assert_eq!(g.name(), Some(("n".repeat(48).as_str(), true)));
+            assert_eq!(g.site.map(|l| l.line()), Some(site.line()));
+        }
+        assert!(slot.goroutine().is_none(), "none between goroutines");
+        {
+            let _in = StackRef(slot).enter(7, Some("é".repeat(24).as_str()), None);
+            let g = slot.goroutine().expect("running");
+            assert_eq!(g.id, 7);
+            assert!(g.site.is_none());
+            assert_eq!(g.name(), Some(("é".repeat(24).as_str(), false)));
+        }
+        {
+            // The 48 bytes kept end inside the last two-byte character: it is dropped.
+            let name = format!("a{}", "é".repeat(24));
+            let _in = StackRef(slot).enter(8, Some(&name), None);
+            let g = slot.goroutine().expect("running");
+            assert_eq!(g.name(), Some((&name[..47], true)));
+        }
+    }
 
     #[test]
     fn numbers() {

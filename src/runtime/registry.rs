@@ -198,7 +198,7 @@ pub(crate) struct Record {
     state: AtomicU64,
     /// The site of what it waits on; null when none. Written before `state`.
     site: AtomicPtr<Location<'static>>,
-    /// The stack a goroutine runs on (null before it starts, or if its bounds are unknown).
+    /// The stack a goroutine runs on (null before it starts).
     stack: AtomicPtr<Slot>,
 }
 
@@ -233,8 +233,7 @@ impl Record {
         })
     }
 
-    /// The goroutine's stack size and high-water mark (see `overflow::usage`), while it runs
-    /// on a known stack.
+    /// The goroutine's stack size and high-water mark (see `overflow::usage`), while it runs.
     pub(crate) fn stack_usage(&self) -> Option<(usize, Option<usize>)> {
         // SAFETY: slots are never freed; a non-null pointer came from a `&'static Slot`.
         let slot = unsafe { self.stack.load(Ordering::Acquire).as_ref() }?;
@@ -345,8 +344,8 @@ static REGISTRY: [Mutex<Shard>; SHARDS] = [const {
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// A new goroutine or thread id (goroutines get one whether or not the registry is on: the
-/// stack overflow report names it).
+/// A new goroutine or thread id. With the registry off, a goroutine gets one only when a report
+/// names it (see `overflow::Slot::goroutine`).
 pub(crate) fn next_id() -> u64 {
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
@@ -363,6 +362,13 @@ impl fmt::Debug for Registration {
     }
 }
 
+impl Registration {
+    /// The goroutine's or thread's id.
+    pub(crate) fn id(&self) -> u64 {
+        self.record.id
+    }
+}
+
 impl Drop for Registration {
     fn drop(&mut self) {
         let gone = {
@@ -376,7 +382,8 @@ impl Drop for Registration {
     }
 }
 
-fn register(id: u64, owner: Owner, wait: Wait) -> Registration {
+fn register(owner: Owner, wait: Wait) -> Registration {
+    let id = next_id();
     let record = Record::new(id, owner, wait);
     let slot = {
         let mut s = REGISTRY[id as usize % SHARDS].lock();
@@ -396,7 +403,6 @@ fn register(id: u64, owner: Owner, wait: Wait) -> Registration {
 
 /// Registers a goroutine being spawned (state `runnable`); `None` when the registry is off.
 pub(crate) fn register_goroutine(
-    id: u64,
     name: Option<Arc<str>>,
     spawned_at: Option<Site>,
 ) -> Option<Registration> {
@@ -404,7 +410,6 @@ pub(crate) fn register_goroutine(
         return None;
     }
     Some(register(
-        id,
         Owner::Goroutine { name, spawned_at },
         Wait::Runnable,
     ))
@@ -486,11 +491,9 @@ fn current_goroutine() -> *const Record {
 /// guard drops. Called by the carrier at the start of each goroutine.
 pub(crate) fn enter(reg: &Registration, stack: StackRef) -> Entered<'_> {
     reg.record.set(Wait::Running, false, None);
-    if let Some(s) = stack.slot() {
-        reg.record
-            .stack
-            .store(ptr::from_ref(s).cast_mut(), Ordering::Release);
-    }
+    reg.record
+        .stack
+        .store(ptr::from_ref(stack.slot()).cast_mut(), Ordering::Release);
     set_current(Arc::as_ptr(&reg.record));
     Entered(&reg.record)
 }
@@ -529,7 +532,6 @@ fn current_thread() -> *const Record {
                     super::deadlock::main_thread_registered();
                 }
                 register(
-                    next_id(),
                     Owner::Thread {
                         name: th.name().map(str::to_owned),
                         tid,
