@@ -1,5 +1,8 @@
+use std::cell::Cell;
 use std::fmt;
 use std::io;
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -522,10 +525,106 @@ pub fn park_timeout(dur: Duration) {
     park_timeout_impl(Some(dur));
 }
 
+// goway patch (PATCHES.md 6): every thread that resumes coroutines counts its resumes and
+// shows which coroutine it runs, in a record that a watchdog thread can read.
+
+/// One thread's resumes (see `Coroutine::for_each_resumer`); never freed.
+struct Resumes {
+    /// Bumped before and after every resume on this thread.
+    count: AtomicUsize,
+    /// The key (`Coroutine::running_key`) of the coroutine this thread runs; 0 when none.
+    running: AtomicUsize,
+    /// The record made before this one; set before this one is published.
+    next: *const Resumes,
+}
+
+/// The newest record; each links to the one before.
+static RESUMERS: AtomicPtr<Resumes> = AtomicPtr::new(ptr::null_mut());
+
+thread_local! {
+    static RESUMES: Cell<*const Resumes> = const { Cell::new(ptr::null()) };
+}
+
+#[cold]
+#[inline(never)]
+fn new_resumes() -> &'static Resumes {
+    let r: &'static mut Resumes = Box::leak(Box::new(Resumes {
+        count: AtomicUsize::new(0),
+        running: AtomicUsize::new(0),
+        next: ptr::null(),
+    }));
+    let mut head = RESUMERS.load(Ordering::Relaxed);
+    loop {
+        r.next = head;
+        match RESUMERS.compare_exchange_weak(head, r, Ordering::Release, Ordering::Relaxed) {
+            Ok(_) => break,
+            Err(h) => head = h,
+        }
+    }
+    RESUMES.set(r);
+    r
+}
+
+#[inline]
+fn resumes() -> &'static Resumes {
+    let r = RESUMES.get();
+    if r.is_null() {
+        new_resumes()
+    } else {
+        // records are leaked when made
+        unsafe { &*r }
+    }
+}
+
+impl Resumes {
+    #[inline]
+    fn bump(&self) {
+        // only this thread writes its record
+        let n = self.count.load(Ordering::Relaxed).wrapping_add(1);
+        self.count.store(n, Ordering::Release);
+    }
+}
+
+impl Coroutine {
+    /// goway patch: the key under which `for_each_resumer` shows the calling coroutine
+    /// (the address of its local data, fixed for its life); `None` on a thread.
+    pub fn running_key() -> Option<usize> {
+        get_co_local_data().map(|p| p.as_ptr() as usize)
+    }
+
+    /// goway patch: calls `f(thread, count, running)` for every thread that has resumed a
+    /// coroutine: `thread` identifies the thread's record, `count` changes on every resume and
+    /// every return from one, and `running` is the `running_key` of the coroutine it runs
+    /// (0 when none), read so that `running` was the key at `count`, or the key just before or
+    /// after a switch in progress.
+    pub fn for_each_resumer(mut f: impl FnMut(usize, usize, usize)) {
+        let mut r = RESUMERS.load(Ordering::Acquire).cast_const();
+        // records are leaked when made and published complete
+        while let Some(rec) = unsafe { r.as_ref() } {
+            let c1 = rec.count.load(Ordering::Acquire);
+            let running = rec.running.load(Ordering::Acquire);
+            let c2 = rec.count.load(Ordering::Acquire);
+            if c1 == c2 {
+                f(rec as *const Resumes as usize, c1, running);
+            }
+            r = rec.next;
+        }
+    }
+}
+
 /// run the coroutine
 #[inline]
 pub(crate) fn run_coroutine(mut co: CoroutineImpl) {
-    match co.resume() {
+    // count first, key last (and back in the reverse order): a reader never sees a count with
+    // a key that was not current at that count
+    let rec = resumes();
+    let outer = rec.running.load(Ordering::Relaxed);
+    rec.bump();
+    rec.running.store(co.get_local_data() as usize, Ordering::Release);
+    let ev = co.resume();
+    rec.running.store(outer, Ordering::Release);
+    rec.bump();
+    match ev {
         Some(ev) => ev.subscribe(co),
         None => {
             // panic happened here
