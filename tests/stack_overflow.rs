@@ -10,8 +10,10 @@
 
 use std::io::{Read, Write};
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod common;
+use common::child::{self, Outcome};
 
 const CHILD_ENV: &str = "GOWAY_STACK_OVERFLOW_CHILD";
 const FATAL: &str = "fatal error: stack overflow";
@@ -221,83 +223,8 @@ fn child() {
 
 // ----- the parent side ---------------------------------------------------------------------
 
-struct Outcome {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Outcome {
-    /// The spawn site the child announced.
-    fn site(&self) -> &str {
-        self.stdout
-            .lines()
-            // libtest's `test child ... ` precedes the child's first line.
-            .find_map(|l| l.split_once("site=").map(|(_, site)| site.trim()))
-            .unwrap_or_else(|| panic!("no site= line in the child's stdout:\n{}", self.stdout))
-    }
-
-    fn describe(&self) -> String {
-        format!(
-            "status {:?}\n--- stdout\n{}--- stderr\n{}",
-            self.status, self.stdout, self.stderr
-        )
-    }
-}
-
 fn run(scenario: &str) -> Outcome {
-    let mut child = Command::new(std::env::current_exe().expect("current_exe"))
-        .args([
-            "child",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, scenario)
-        .env_remove("RUST_BACKTRACE")
-        .env_remove("GOWAY_REGISTRY")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the child");
-    let read = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut s = Vec::new();
-            let _ = pipe.read_to_end(&mut s);
-            String::from_utf8_lossy(&s).into_owned()
-        })
-    };
-    let out = read(Box::new(child.stdout.take().expect("stdout")));
-    let err = read(Box::new(child.stderr.take().expect("stderr")));
-    let deadline = Instant::now() + CHILD_LIMIT;
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("try_wait") {
-            break s;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let s = child.wait().expect("wait");
-            let o = Outcome {
-                status: s,
-                stdout: out.join().expect("stdout reader"),
-                stderr: err.join().expect("stderr reader"),
-            };
-            panic!(
-                "{scenario}: child still running after {CHILD_LIMIT:?}\n{}",
-                o.describe()
-            );
-        }
-        // Bounds a poll on the child's exit; it synchronises nothing.
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    Outcome {
-        status,
-        stdout: out.join().expect("stdout reader"),
-        stderr: err.join().expect("stderr reader"),
-    }
+    child::run(CHILD_ENV, scenario, CHILD_LIMIT)
 }
 
 /// The report of a goroutine's overflow: the fatal line, the goroutine (`name` if named), its

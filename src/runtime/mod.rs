@@ -22,6 +22,7 @@ mod join;
 mod overflow;
 pub(crate) mod registry;
 mod stack;
+mod watchdog;
 
 pub use blocking::{
     BlockingStats, DEFAULT_BLOCKING_KEEP_ALIVE, DEFAULT_MAX_BLOCKING_THREADS, block_on_thread,
@@ -161,6 +162,7 @@ pub struct Config {
     detect_deadlock: bool,
     max_blocking_threads: usize,
     blocking_keep_alive: Duration,
+    blocked_worker: Duration,
 }
 
 /// The runtime was already started (a goroutine was spawned, or `apply` was called), so the
@@ -191,7 +193,8 @@ impl Default for Config {
 impl Config {
     /// The defaults: one worker per CPU this process may use, 32 KiB stacks, panics contained
     /// to their goroutine, a pool of 1,000 reusable stacks, up to 512 blocking-pool threads
-    /// kept 10 s when idle.
+    /// kept 10 s when idle, the registry off, a warning for a goroutine that holds its worker
+    /// thread for over 100 ms.
     pub fn new() -> Self {
         Config {
             workers: 0,
@@ -202,6 +205,7 @@ impl Config {
             detect_deadlock: true,
             max_blocking_threads: DEFAULT_MAX_BLOCKING_THREADS,
             blocking_keep_alive: DEFAULT_BLOCKING_KEEP_ALIVE,
+            blocked_worker: watchdog::DEFAULT_THRESHOLD,
         }
     }
 
@@ -301,6 +305,27 @@ impl Config {
         self
     }
 
+    /// The blocked-worker watchdog: a goroutine that keeps its worker thread for longer than
+    /// `threshold` without parking or yielding (in a blocking call such as
+    /// `std::thread::sleep`, std I/O or a std lock, or a long computation) holds up every
+    /// goroutine queued on that worker, and is named in a `log::warn!` (target
+    /// `goway::runtime`) with its id, name and spawn site and how long it has held the worker,
+    /// once per incident (such calls belong in [`block_on_thread`]). Default 100 ms;
+    /// `Duration::ZERO` turns it off. A monitor thread looks every quarter of the threshold;
+    /// goroutines pay a few plain stores per switch.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// goway::runtime::Config::new()
+    ///     .blocked_worker(Duration::from_millis(500)) // or Duration::ZERO: off
+    ///     .apply()
+    ///     .ok();
+    /// ```
+    pub fn blocked_worker(mut self, threshold: Duration) -> Self {
+        self.blocked_worker = threshold;
+        self
+    }
+
     /// Applies the settings.
     ///
     /// # Errors
@@ -327,6 +352,7 @@ impl Config {
             deadlock::set_enabled(
                 env_flag("GOWAY_DETECT_DEADLOCK").unwrap_or(self.detect_deadlock),
             );
+            watchdog::start(self.blocked_worker);
             let max_blocking_threads = self.max_blocking_threads.max(1);
             Settings {
                 abort_on_panic: self.abort_on_panic,

@@ -38,6 +38,10 @@
 //!
 //! A coroutine whose stack bounds cannot be found (see `stack`) has a slot without them: its
 //! overflow is left to may as before.
+//!
+//! The blocked-worker watchdog (`watchdog`) reads the same slots from its own thread: each slot
+//! records may's key for its coroutine, which may shows for the coroutine each worker runs, and
+//! the sequence number makes a torn read detectable.
 
 use std::cell::Cell;
 use std::panic::Location;
@@ -54,7 +58,7 @@ const NAME_BYTES: usize = 48;
 const NAME_WORDS: usize = NAME_BYTES / 8;
 
 /// One coroutine stack goway started, and the goroutine running on it: what the overflow
-/// handler reports. Cache lines of its own: the goroutine fields are written on every
+/// handler and the blocked-worker watchdog report. Cache lines of its own: the goroutine fields are written on every
 /// goroutine start and end, by whichever worker runs the stack's coroutine.
 #[derive(Debug)]
 #[repr(align(128))]
@@ -65,6 +69,8 @@ pub(crate) struct Slot {
     bottom: AtomicUsize,
     /// One past the highest byte.
     top: AtomicUsize,
+    /// may's key for the coroutine on this stack (`Coroutine::running_key`); 0 while free.
+    key: AtomicUsize,
     /// Even while a goroutine runs on the stack, odd between goroutines; a sequence lock for
     /// the fields below (each goroutine's start and end add one: the values are never reused),
     /// which the coroutine on this stack alone writes, each goroutine's start before it makes
@@ -87,6 +93,7 @@ impl Slot {
             guard: AtomicUsize::new(0),
             bottom: AtomicUsize::new(0),
             top: AtomicUsize::new(0),
+            key: AtomicUsize::new(0),
             seq: AtomicU64::new(1),
             id: AtomicU64::new(0),
             site: AtomicPtr::new(ptr::null_mut()),
@@ -277,12 +284,15 @@ pub(crate) fn reserve() -> Reserved {
 }
 
 impl Reserved {
-    /// Takes the slot for the running coroutine and records its stack's bounds (found by
-    /// `stack::enter`; without them the handler does not know the stack).
+    /// Takes the slot for the running coroutine: records may's key for it (for the watchdog)
+    /// and its stack's bounds (found by `stack::enter`; without them the handler does not know
+    /// the stack).
     pub(crate) fn claim(self, b: Option<&Bounds>) -> Claim {
         let slot = self.0;
         // The slot passes to the claim (no return to `FREE`).
         std::mem::forget(self);
+        let key = may::coroutine::Coroutine::running_key().unwrap_or(0);
+        slot.key.store(key, Ordering::Release);
         if let Some(b) = b {
             let page = PAGE.load(Ordering::Relaxed);
             slot.bottom.store(b.bottom, Ordering::Relaxed);
@@ -313,10 +323,34 @@ impl Claim {
 impl Drop for Claim {
     fn drop(&mut self) {
         let s = self.0;
-        s.guard.store(0, Ordering::Release);
+        s.guard.store(0, Ordering::Relaxed);
+        s.key.store(0, Ordering::Release);
         // No allocation: `slots` has room for every slot.
         FREE.lock().slots.push(s);
     }
+}
+
+/// The goroutine that the coroutine with may's key `key` runs, read from another thread (the
+/// watchdog): `None` if no coroutine goway started has that key, `Some(None)` if it runs no
+/// goroutine (or the read kept racing with goroutine starts and ends).
+pub(crate) fn goroutine_of(key: usize) -> Option<Option<Goroutine>> {
+    if key == 0 {
+        return None;
+    }
+    let mut c = CHUNKS.load(Ordering::Acquire).cast_const();
+    // SAFETY: chunks are leaked when made and published complete.
+    while let Some(chunk) = unsafe { c.as_ref() } {
+        for s in chunk.slots.iter() {
+            if s.key.load(Ordering::Acquire) != key {
+                continue;
+            }
+            let g = (0..4).find_map(|_| s.goroutine());
+            // The slot may have changed hands meanwhile.
+            return (s.key.load(Ordering::Acquire) == key).then_some(g);
+        }
+        c = chunk.next;
+    }
+    None
 }
 
 /// A stack's size and how deep it has been used, for the goroutine dump: `(bytes, high)` where

@@ -3,6 +3,7 @@
 //! test binary hung inside the runtime, out of reach of the channel timeouts.
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod child;
 pub mod example;
 pub mod http_server;
 

@@ -1,0 +1,129 @@
+//! The blocked-worker watchdog: a goroutine that keeps its worker thread for longer than
+//! [`Config::blocked_worker`](super::Config::blocked_worker) (100 ms by default) without
+//! parking or yielding is named in a `log::warn!` (target `goway::runtime`), once per incident.
+//!
+//! Such a goroutine is in a blocking call (`std::thread::sleep`, std or blocking crate I/O, a
+//! std lock) or a long computation, and every goroutine queued on its worker waits for it; the
+//! warning points to [`block_on_thread`](super::block_on_thread). Go takes the processor back
+//! from a goroutine stuck in a system call and preempts one that runs for over 10 ms (its
+//! `sysmon`); goway cannot, so it says which goroutine it is.
+//!
+//! How: the vendored may counts each thread's coroutine resumes and shows which coroutine the
+//! thread runs (`vendor/may/PATCHES.md`, 6): a few plain stores per switch, on memory only that
+//! thread writes. A monitor thread samples them every quarter of the threshold; a thread whose
+//! count and coroutine have stayed the same for the threshold is held. The coroutine's key
+//! leads to its `overflow::Slot`, which holds the goroutine's id, name and spawn site.
+//!
+//! The time reported is how long the monitor has seen the thread held: at least the threshold,
+//! and less than the true time by up to one sampling period. A goroutine that runs another
+//! right after it on the same coroutine without a switch (a carrier picking up a job that was
+//! already waiting) shares the incident with it.
+
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use super::overflow;
+
+/// The default threshold.
+pub(crate) const DEFAULT_THRESHOLD: Duration = Duration::from_millis(100);
+
+/// Starts the monitor thread; a zero threshold turns the watchdog off.
+pub(crate) fn start(threshold: Duration) {
+    if threshold.is_zero() {
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("goway-watchdog".into())
+        .spawn(move || watch(threshold));
+    if let Err(e) = spawned {
+        log::warn!(target: "goway::runtime", "cannot start the blocked-worker watchdog: {e}");
+    }
+}
+
+/// What the monitor last saw of one thread that resumes coroutines.
+struct Seen {
+    /// may's record of the thread.
+    thread: usize,
+    count: usize,
+    running: usize,
+    /// When the monitor first saw this count and coroutine.
+    since: Instant,
+    /// This incident was reported.
+    reported: bool,
+}
+
+/// Parks the monitor for `d` (it has nothing to be woken by).
+fn nap(d: Duration) {
+    static LOCK: Mutex<()> = Mutex::new(());
+    static COND: Condvar = Condvar::new();
+    let mut g = LOCK.lock();
+    let _ = COND.wait_for(&mut g, d);
+}
+
+fn watch(threshold: Duration) {
+    super::note_runtime_thread();
+    let period = (threshold / 4).clamp(Duration::from_millis(1), Duration::from_millis(250));
+    let mut seen: Vec<Seen> = Vec::new();
+    loop {
+        nap(period);
+        let now = Instant::now();
+        may::coroutine::Coroutine::for_each_resumer(|thread, count, running| {
+            let Some(s) = seen.iter_mut().find(|s| s.thread == thread) else {
+                seen.push(Seen {
+                    thread,
+                    count,
+                    running,
+                    since: now,
+                    reported: false,
+                });
+                return;
+            };
+            if s.count != count || s.running != running {
+                *s = Seen {
+                    thread,
+                    count,
+                    running,
+                    since: now,
+                    reported: false,
+                };
+                return;
+            }
+            let held = now.saturating_duration_since(s.since);
+            if running != 0 && !s.reported && held >= threshold {
+                s.reported = true;
+                report(running, held);
+            }
+        });
+    }
+}
+
+#[cold]
+fn report(key: usize, held: Duration) {
+    let ms = held.as_millis();
+    let advice = "every goroutine queued on that worker waits meanwhile: inside goroutines, use \
+                  goway's blocking operations (time::sleep, channels, sync, net) and wrap other \
+                  blocking calls and long computations in goway::runtime::block_on_thread";
+    match overflow::goroutine_of(key) {
+        Some(Some(g)) => {
+            let name = match g.name() {
+                Some((n, cut)) => format!(" \"{n}{}\"", if cut { "..." } else { "" }),
+                None => String::new(),
+            };
+            let site = match g.site {
+                Some(l) => format!(" (spawned at {}:{}:{})", l.file(), l.line(), l.column()),
+                None => String::new(),
+            };
+            log::warn!(target: "goway::runtime",
+                "goroutine {}{name}{site} has held its worker thread for {ms} ms without parking or yielding; {advice}",
+                g.id
+            );
+        }
+        Some(None) => log::warn!(target: "goway::runtime",
+            "goway's runtime code (between goroutines) has held a worker thread for {ms} ms without parking or yielding; {advice}"
+        ),
+        None => log::warn!(target: "goway::runtime",
+            "a coroutine goway did not start has held a worker thread for {ms} ms without parking or yielding; {advice}"
+        ),
+    }
+}
