@@ -571,7 +571,7 @@ fn resumes() -> &'static Resumes {
     if r.is_null() {
         new_resumes()
     } else {
-        // records are leaked when made
+        // SAFETY: records are leaked when made (`new_resumes`), so the pointer stays valid
         unsafe { &*r }
     }
 }
@@ -599,7 +599,7 @@ impl Coroutine {
     /// after a switch in progress.
     pub fn for_each_resumer(mut f: impl FnMut(usize, usize, usize)) {
         let mut r = RESUMERS.load(Ordering::Acquire).cast_const();
-        // records are leaked when made and published complete
+        // SAFETY: records are leaked when made, and published (Release) only once complete
         while let Some(rec) = unsafe { r.as_ref() } {
             let c1 = rec.count.load(Ordering::Acquire);
             let running = rec.running.load(Ordering::Acquire);
