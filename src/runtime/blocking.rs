@@ -211,6 +211,15 @@ pub fn blocking_stats() -> BlockingStats {
     }
 }
 
+/// `true` while the pool runs a call or has one queued (the deadlock detector's question: a
+/// call may yet wake someone); `false` if the pool was never started.
+pub(crate) fn busy() -> bool {
+    POOL.get().is_some_and(|p| {
+        let st = p.state.lock();
+        st.threads > st.idle || !st.queue.is_empty()
+    })
+}
+
 impl Pool {
     /// Hands `job` to an idle thread, a new thread, or the queue. Gives the job back if no
     /// thread could be started and no thread is left to take it from the queue.

@@ -1,30 +1,49 @@
 //! Go's deadlock detector (`checkdead` in `runtime/proc.go`): when nothing in the process can
-//! ever run again, print `fatal error: all goroutines are asleep - deadlock!` and the goroutine
-//! dump, and exit with status 2.
+//! ever run again, print `fatal error: all goroutines are asleep - deadlock!` and a report, and
+//! exit with status 2. On by default, as in Go ([`Config::detect_deadlock`](super::Config::detect_deadlock),
+//! `GOWAY_DETECT_DEADLOCK`).
 //!
-//! Go knows every goroutine; goway shares its process with OS threads it knows nothing about,
-//! any of which could send on a channel later. So goway reports a deadlock only when it can
-//! prove one, and prefers a miss to a false report. The watcher thread (`goway-deadlock`,
+//! Go knows every goroutine; goway shares its process with OS threads and coroutines it knows
+//! nothing about, any of which could send on a channel later. So goway reports a deadlock only
+//! when it can prove one, and prefers a miss to a false report. The proof is about the process,
+//! not about each goroutine: it needs no goroutine registry and costs the goroutines nothing
+//! (no bookkeeping when they spawn, park or resume). The watcher thread (`goway-deadlock`,
 //! started the first time the main thread waits in a goway operation) checks, every 100 ms:
 //!
-//! 1. the registry: the main thread and every registered goroutine and thread are parked on a
-//!    channel, a select, a join or a `sync` primitive, with no deadline (a sleep, a timeout,
-//!    network I/O, a not-yet-started goroutine or a goroutine running code goway cannot see,
-//!    including one waiting in `block_on_thread`, all count as awake); every live goroutine has a record; and no coroutine spawned with
-//!    may directly has ever waited in goway (goway cannot see what those do);
-//! 2. no goway timer is pending (`time::after`, tickers, `after_func`, context deadlines);
-//! 3. the process holds no socket beyond standard input and output (in-flight network I/O,
-//!    including that of coroutines spawned with may directly, could wake someone);
+//! 1. the main thread, and every other thread that ever waited in goway, is parked in goway
+//!    on a channel, a select, a join or a `sync` primitive, with no deadline (their registry
+//!    records, kept for threads whenever the detector is on);
+//! 2. no coroutine runs: each thread that resumes coroutines (may's workers and timer thread)
+//!    runs none (the resume records of the vendored may, `PATCHES.md` 6);
+//! 3. nothing outside the process's threads can wake any of them: no goway timer is pending
+//!    (`time::after`, tickers, `after_func`, timeouts, context deadlines), the blocking pool
+//!    runs no call, the process holds no socket beyond standard input and output other than
+//!    goway's own, and may's epoll sets watch nothing but eventfds (no pipe, timer or signal
+//!    descriptor a coroutine waits on through may);
 //! 4. every OS thread of the process is known: the main thread, registered threads, goway's
-//!    own (timer, SIGQUIT, blocking-pool) threads, and at most may's worker and timer
-//!    threads; and every one of them is asleep in the kernel (state `S` in
-//!    `/proc/self/task/*/stat`).
+//!    own (timer, SIGQUIT, watchdog, blocking-pool) threads, and at most may's worker and
+//!    timer threads; every one of them is asleep in the kernel (state `S` in
+//!    `/proc/self/task/*/stat`); and each of may's (the threads goway did not start) sleeps
+//!    where only another thread of the process can wake it (`/proc/self/task/*/syscall`): in
+//!    `epoll_wait` (a worker with nothing to run; it wakes every 10 ms to look, and finds
+//!    nothing), or in a futex wait without timeout (may's timer thread with no timer pending:
+//!    no coroutine, goway's or not, sleeps or waits with a timeout in may).
 //!
-//! Then it waits 100 ms and checks again, and accepts only if 1-4 still hold and no record's
-//! sequence number moved, before and after reading the thread states. A goroutine that was
-//! woken but has not run yet sits on a run queue of a worker that is therefore not asleep; a
-//! thread that was woken is runnable, not asleep; and a woken goroutine that ran has a new
-//! sequence number. So a report means: nothing ran for 100 ms, and nothing can.
+//! Then it waits 100 ms and checks again, and accepts only if 1-4 still hold and neither a
+//! thread record's sequence number, nor a thread's count of coroutine resumes, nor the number
+//! of live goroutines changed, before and after reading the thread states. So nothing ran for
+//! 100 ms (a coroutine that ran was resumed; a goroutine spawned meanwhile was spawned by
+//! something that ran; a thread that was woken is runnable, not asleep), and every thread
+//! waits for another: nothing can run again. Where each goroutine waits does not matter: a
+//! goroutine in a sleep or a timeout shows as a timer, one in network I/O as a socket, one in
+//! `block_on_thread` as a busy pool, one that blocks its worker thread in the kernel as a
+//! worker outside `epoll_wait`, and a coroutine spawned with may directly is covered the same
+//! way whatever it waits on in may.
+//!
+//! The report is the goroutine dump with the registry on. With it off (the default) goway has
+//! no per-goroutine records: it says how many goroutines there are, what each thread waits on
+//! (for main, the line that made the channel), and how to get the full report
+//! (`GOWAY_REGISTRY=1`).
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -41,12 +60,28 @@ pub(crate) fn set_enabled(on: bool) {
     ENABLED.store(if on { 1 } else { 2 }, Ordering::Relaxed);
 }
 
-fn enabled() -> bool {
+/// `true` while the detector is on (the default). Read on every wait of a plain thread, so
+/// decided once: before `Config::apply`, by `GOWAY_DETECT_DEADLOCK`.
+#[inline]
+pub(crate) fn enabled() -> bool {
     match ENABLED.load(Ordering::Relaxed) {
         1 => true,
         2 => false,
-        _ => super::env_flag("GOWAY_DETECT_DEADLOCK").unwrap_or(true),
+        _ => decide(),
     }
+}
+
+#[cold]
+#[inline(never)]
+fn decide() -> bool {
+    let on = super::env_flag("GOWAY_DETECT_DEADLOCK").unwrap_or(true);
+    let _ = ENABLED.compare_exchange(
+        0,
+        if on { 1 } else { 2 },
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    ENABLED.load(Ordering::Relaxed) == 1
 }
 
 /// Kernel ids of goway's own threads (timer, SIGQUIT, the watcher).
@@ -112,7 +147,7 @@ pub(crate) fn note_own_sockets(before: &[String], after: &[String]) {
 /// Called when the main thread's record is created: starts the watcher once.
 pub(crate) fn main_thread_registered() {
     static STARTED: OnceLock<()> = OnceLock::new();
-    if !enabled() || !registry::enabled() {
+    if !enabled() {
         return;
     }
     STARTED.get_or_init(|| {
@@ -146,38 +181,109 @@ fn watch() {
         let Some(first) = suspect() else { continue };
         nap(PERIOD);
         let Some(second) = suspect() else { continue };
-        if first != second || !threads_asleep(me, &second.thread_tids) {
+        if first != second || !threads_quiet(me, &second.threads.thread_tids) {
             continue;
         }
         match suspect() {
-            Some(third) if third == second => fire(),
+            Some(third) if third == second => fire(second.live),
             _ => {}
         }
     }
 }
 
-/// Conditions 1-3 of the module docs, with the registry's state for comparison.
-fn suspect() -> Option<registry::Asleep> {
-    let asleep = registry::asleep()?;
-    // Every live goroutine has a record (a goroutine being spawned or ending may be counted on
-    // one side only for a moment).
-    if asleep.goroutines != super::num_goroutines() {
-        return None;
-    }
-    if super::time_pending() {
-        return None;
-    }
-    let sockets = open_sockets()?;
-    let own = OWN_SOCKETS.lock();
-    if sockets.iter().any(|s| !own.contains(s)) {
-        return None;
-    }
-    Some(asleep)
+/// What one check saw, to compare with the next.
+#[derive(Debug, PartialEq, Eq)]
+struct Seen {
+    /// The registered threads: ids and sequence numbers.
+    threads: registry::Asleep,
+    /// may's record of each thread that resumes coroutines, with its count of resumes.
+    resumers: Vec<(usize, usize)>,
+    /// Live goroutines.
+    live: usize,
 }
 
-/// Condition 4: every thread is known and asleep. `registered` are the registered threads'
-/// ids (all parked in goway, per the registry); `me` is the watcher.
-fn threads_asleep(me: Option<u32>, registered: &[u32]) -> bool {
+/// Conditions 1-3 of the module docs, cheapest first, with what is compared across checks.
+fn suspect() -> Option<Seen> {
+    let threads = registry::asleep()?;
+    if super::time_pending() || super::blocking::busy() {
+        return None;
+    }
+    let resumers = idle_resumers()?;
+    if outside_wake_up()? {
+        return None;
+    }
+    Some(Seen {
+        threads,
+        resumers,
+        live: super::num_goroutines(),
+    })
+}
+
+/// Each thread that resumes coroutines, with its resume count; `None` if one runs a coroutine
+/// now (or is switching).
+fn idle_resumers() -> Option<Vec<(usize, usize)>> {
+    let mut out = Vec::new();
+    let mut running = false;
+    may::coroutine::Coroutine::for_each_resumer(|thread, count, key| {
+        running |= key != 0;
+        out.push((thread, count));
+    });
+    if running {
+        return None;
+    }
+    out.sort_unstable();
+    Some(out)
+}
+
+/// Whether a file descriptor lets the outside wake a thread: a socket other than goway's own
+/// (in-flight network I/O, including that of coroutines spawned with may directly), or
+/// anything but an eventfd in an epoll set (a pipe, timerfd, signalfd, ... that a may worker
+/// waits on, listed in `/proc/self/fdinfo/<epoll fd>`). A descriptor nothing waits on (an
+/// inherited pipe, a file) wakes nobody; a thread reading one directly is not asleep in
+/// epoll or a futex (`threads_quiet`). Stops at the first one. `None` if `/proc/self/fd`
+/// cannot be read.
+fn outside_wake_up() -> Option<bool> {
+    let own = OWN_SOCKETS.lock().clone();
+    for e in std::fs::read_dir("/proc/self/fd").ok()? {
+        let e = e.ok()?;
+        let fd: u32 = e.file_name().to_str()?.parse().ok()?;
+        // A descriptor closed meanwhile has no link any more: skip it.
+        let Ok(l) = std::fs::read_link(e.path()) else {
+            continue;
+        };
+        let l = l.to_string_lossy();
+        if fd > 2 && l.starts_with("socket:") && !own.iter().any(|s| *s == l) {
+            return Some(true);
+        }
+        if l == "anon_inode:[eventpoll]" && !only_eventfds(fd) {
+            return Some(true);
+        }
+    }
+    Some(false)
+}
+
+/// `true` if the epoll set `epfd` watches nothing but eventfds (may's wake-ups, which only a
+/// thread of the process writes) and other epoll sets.
+fn only_eventfds(epfd: u32) -> bool {
+    let Ok(info) = std::fs::read_to_string(format!("/proc/self/fdinfo/{epfd}")) else {
+        return false;
+    };
+    info.lines()
+        .filter_map(|line| line.strip_prefix("tfd:"))
+        .all(|rest| {
+            let Some(Ok(tfd)) = rest.split_whitespace().next().map(str::parse::<u32>) else {
+                return false;
+            };
+            std::fs::read_link(format!("/proc/self/fd/{tfd}")).is_ok_and(|l| {
+                l.to_str()
+                    .is_some_and(|l| l == "anon_inode:[eventfd]" || l == "anon_inode:[eventpoll]")
+            })
+        })
+}
+
+/// Condition 4: every thread is known, asleep, and may's asleep for good. `registered` are the
+/// registered threads' ids (all parked in goway, per the registry); `me` is the watcher.
+fn threads_quiet(me: Option<u32>, registered: &[u32]) -> bool {
     let Some(me) = me else { return false };
     let runtime = RUNTIME_TIDS.lock().clone();
     let may_threads = if MAY_STARTED.load(Ordering::Relaxed) {
@@ -202,12 +308,58 @@ fn threads_asleep(me: Option<u32>, registered: &[u32]) -> bool {
             seen += 1;
         } else if !runtime.contains(&tid) {
             unknown += 1;
+            // One of may's (or a thread goway does not know, if there are more than may has).
+            if !waits_for_a_thread(tid) {
+                return false;
+            }
         }
         if thread_state(tid) != Some('S') {
             return false;
         }
     }
     unknown <= may_threads && seen == registered.len()
+}
+
+/// `true` if the thread sleeps in a system call only another thread of the process can end:
+/// `epoll_wait` (a may worker; its timeout only makes it look at its empty queues again) or a
+/// futex wait without timeout. Read from `/proc/self/task/<tid>/syscall`: the call's number
+/// and arguments, or `running`.
+fn waits_for_a_thread(tid: u32) -> bool {
+    let Ok(s) = std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")) else {
+        return false;
+    };
+    let mut words = s.split_whitespace();
+    let Some(Ok(nr)) = words.next().map(str::parse::<libc::c_long>) else {
+        return false;
+    };
+    let args: Vec<u64> = words
+        .take(6)
+        .filter_map(|w| u64::from_str_radix(w.trim_start_matches("0x"), 16).ok())
+        .collect();
+    if args.len() < 4 {
+        return false;
+    }
+    sleeps_for_a_thread(nr, &args)
+}
+
+/// [`waits_for_a_thread`] on a system call's number and first arguments.
+fn sleeps_for_a_thread(nr: libc::c_long, args: &[u64]) -> bool {
+    // futex(2) operations that wait: FUTEX_WAIT and FUTEX_WAIT_BITSET, with or without
+    // FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME; the fourth argument is the timeout.
+    const FUTEX_WAIT: u64 = 0;
+    const FUTEX_WAIT_BITSET: u64 = 9;
+    const FUTEX_CMD: u64 = 0x7f;
+    if nr == libc::SYS_futex {
+        let op = args[1] & FUTEX_CMD;
+        return (op == FUTEX_WAIT || op == FUTEX_WAIT_BITSET) && args[3] == 0;
+    }
+    // epoll_pwait2(2): 441 on every architecture (numbered after the tables were unified).
+    const SYS_EPOLL_PWAIT2: libc::c_long = 441;
+    #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
+    if nr == libc::SYS_epoll_wait {
+        return true;
+    }
+    nr == libc::SYS_epoll_pwait || nr == SYS_EPOLL_PWAIT2
 }
 
 /// The scheduling state letter of one of this process's threads (`R`, `S`, `D`, ...).
@@ -219,9 +371,9 @@ fn thread_state(tid: u32) -> Option<char> {
 }
 
 /// Go's report, then exit status 2.
-fn fire() -> ! {
+fn fire(goroutines: usize) -> ! {
     use std::io::Write;
-    let report = super::dump();
+    let report = super::dump::deadlock_report(goroutines);
     let mut err = std::io::stderr().lock();
     let _ = write!(
         err,
@@ -229,4 +381,36 @@ fn fire() -> ! {
     );
     let _ = err.flush();
     std::process::exit(2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sleeps_for_a_thread;
+
+    #[test]
+    fn only_untimed_futex_waits_and_epoll_wait_for_a_thread() {
+        // futex(uaddr, op, val, timeout): FUTEX_WAIT_PRIVATE and FUTEX_WAIT_BITSET_PRIVATE (std's
+        // and may's parks) without timeout wait for a thread; with one, or a FUTEX_WAKE, do not.
+        assert!(sleeps_for_a_thread(libc::SYS_futex, &[0x1000, 0x80, 1, 0]));
+        assert!(sleeps_for_a_thread(
+            libc::SYS_futex,
+            &[0x1000, 0x89, 0xffff_ffff, 0]
+        ));
+        assert!(!sleeps_for_a_thread(
+            libc::SYS_futex,
+            &[0x1000, 0x89, 0xffff_ffff, 0x7f00]
+        ));
+        assert!(!sleeps_for_a_thread(libc::SYS_futex, &[0x1000, 0x81, 1, 0]));
+        // A may worker in epoll, whatever its timeout.
+        assert!(sleeps_for_a_thread(
+            libc::SYS_epoll_pwait,
+            &[3, 0x7f00, 1024, 10]
+        ));
+        // A thread in a sleep or a read waits for the clock or the outside.
+        assert!(!sleeps_for_a_thread(
+            libc::SYS_nanosleep,
+            &[0x7f00, 0, 0, 0]
+        ));
+        assert!(!sleeps_for_a_thread(libc::SYS_read, &[0, 0x7f00, 10, 0]));
+    }
 }

@@ -125,7 +125,44 @@ pub fn dump() -> String {
             let _ = writeln!(out, "    ... and {} more", n - LIST_MAX);
         }
     }
-    for (r, s) in snaps.iter().filter(|(r, _)| !r.is_goroutine()) {
+    write_threads(&mut out, snaps.iter().filter(|(r, _)| !r.is_goroutine()));
+    out
+}
+
+/// The deadlock detector's report: the dump with the registry on; with it off, how many
+/// goroutines there are, what each thread waiting in goway waits on (threads are recorded
+/// while the detector is on), and how to get the full report.
+pub(crate) fn deadlock_report(goroutines: usize) -> String {
+    if registry::enabled() {
+        return dump();
+    }
+    let threads: Vec<(Arc<Record>, State)> = registry::records()
+        .into_iter()
+        .filter(|r| !r.is_goroutine())
+        .map(|r| {
+            let s = r.snapshot();
+            (r, s)
+        })
+        .filter(|(_, s)| s.wait != Wait::Running)
+        .collect();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "goroutine dump: {} {}, {} {} waiting in goway\n\
+         (the goroutine registry is off: run with GOWAY_REGISTRY=1 to see what each goroutine \
+         waits on and where it was spawned)",
+        goroutines,
+        plural(goroutines, "goroutine", "goroutines"),
+        threads.len(),
+        plural(threads.len(), "thread", "threads"),
+    );
+    write_threads(&mut out, threads.iter());
+    out
+}
+
+/// One paragraph per thread: its name, kernel id and state.
+fn write_threads<'a>(out: &mut String, threads: impl Iterator<Item = &'a (Arc<Record>, State)>) {
+    for (r, s) in threads {
         out.push('\n');
         let _ = write!(out, "thread");
         if let Owner::Thread { name, tid } = &r.owner {
@@ -145,7 +182,6 @@ pub fn dump() -> String {
         }
         out.push('\n');
     }
-    out
 }
 
 /// Orders sites by file, line and column (a `Location` is not `Ord`).

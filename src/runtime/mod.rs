@@ -249,27 +249,37 @@ impl Config {
         self
     }
 
-    /// Keep the goroutine registry behind [`dump`] and the deadlock detector: every goroutine's
-    /// id, name, spawn site, start time and current wait, updated only when it parks and
-    /// resumes. Default `false`: it costs 2-11 % on a channel ping-pong (two parks per round
-    /// trip) and about 40 % on spawning goroutines that do nothing (see `BENCHMARKS.md`,
-    /// "Diagnostics overhead"), more than goway adds silently. The environment
+    /// Keep the goroutine registry behind [`dump`] and the deadlock detector's detailed report:
+    /// every goroutine's id, name, spawn site, start time and current wait, updated only when
+    /// it parks and resumes. Default `false`: it costs 2-11 % on a channel ping-pong (two parks
+    /// per round trip) and about 40 % on spawning goroutines that do nothing (see
+    /// `BENCHMARKS.md`, "Diagnostics overhead"), more than goway adds silently. The environment
     /// variable `GOWAY_REGISTRY=1` turns it on, `=0` off, whatever the program sets, so a
-    /// deployed program can be diagnosed without a rebuild. Off, [`dump`] lists nothing and no
-    /// deadlock is detected.
+    /// deployed program can be diagnosed without a rebuild. Off, [`dump`] lists nothing, and
+    /// the deadlock detector (on either way) reports how many goroutines are asleep and what
+    /// the threads wait on, but not each goroutine.
     pub fn registry(mut self, yes: bool) -> Self {
         self.registry = yes;
         self
     }
 
-    /// Go's deadlock detector: when the main thread waits in a goway operation and every
-    /// goroutine and every other thread is provably asleep on channels or `sync` (no timer,
-    /// sleep or network I/O pending, no thread goway does not know), print
-    /// `fatal error: all goroutines are asleep - deadlock!` and the [`dump`] to stderr and exit
-    /// with status 2. It needs the [`registry`](Config::registry) (off by default); with the
-    /// registry on, detection is on unless this is `false`. `GOWAY_DETECT_DEADLOCK=0` or `=1`
-    /// overrides the program. See the guide's "Diagnostics" section for what it does and does
-    /// not detect.
+    /// Go's deadlock detector, on by default as in Go: when the main thread waits in a goway
+    /// operation and nothing in the process can ever run again (every thread asleep waiting
+    /// for another; no timer, sleep, blocking call or network I/O pending; no thread goway does
+    /// not know), print
+    /// `fatal error: all goroutines are asleep - deadlock!` and a report to stderr and exit
+    /// with status 2. The report is the [`dump`] with the [`registry`](Config::registry) on;
+    /// with it off (the default), the number of goroutines asleep, what each thread waits on
+    /// (for main, the line that made the channel) and a line saying to rerun with
+    /// `GOWAY_REGISTRY=1` for the full report. `GOWAY_DETECT_DEADLOCK=0` or `=1` overrides the
+    /// program. It costs goroutines nothing (no bookkeeping when they spawn, park or resume:
+    /// the proof is about the process's threads, read from `/proc`), and a thread that looks
+    /// every 100 ms (see `BENCHMARKS.md`, "Deadlock detection on by default"). See the guide's
+    /// "Diagnostics" section for what it does and does not detect.
+    ///
+    /// ```
+    /// goway::runtime::Config::new().detect_deadlock(false).apply().ok();
+    /// ```
     pub fn detect_deadlock(mut self, yes: bool) -> Self {
         self.detect_deadlock = yes;
         self

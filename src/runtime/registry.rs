@@ -7,7 +7,9 @@
 //!   The record belongs to the goroutine, not to the carrier coroutine that runs it: the
 //!   carrier's coroutine-local [`CURRENT`] points at it only while the goroutine runs.
 //! - A thread's record is created the first time the thread parks in goway, and unregistered
-//!   when the thread exits (its thread-local is destroyed).
+//!   when the thread exits (its thread-local is destroyed). Threads are recorded whenever the
+//!   registry or the deadlock detector (on by default) is on; goroutines only with the
+//!   registry.
 //! - Only the owner writes its record's state, and only on slow paths: right before parking
 //!   ([`block`]) and right after ([`Blocked`]'s drop). A write is a relaxed load and two
 //!   release stores on the owner's own record; the fast paths of channels, select and sync
@@ -21,7 +23,7 @@ use std::fmt;
 use std::panic::Location;
 use std::ptr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicU64, Ordering};
 use std::time::Instant;
 
 use parking_lot::Mutex;
@@ -426,48 +428,38 @@ pub(crate) fn records() -> Vec<Arc<Record>> {
     all
 }
 
-/// The registry when everything in it is parked for good (see `deadlock`): each record's id
-/// and sequence number, and the registered threads' kernel ids.
+/// The registered threads when all are parked for good (see `deadlock`): each record's id and
+/// sequence number, and the threads' kernel ids.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Asleep {
     states: Vec<(u64, u32)>,
     pub(crate) thread_tids: Vec<u32>,
-    /// Goroutine records seen.
-    pub(crate) goroutines: usize,
 }
 
-/// `Some` if the main thread is registered and every record is parked on a channel, select,
-/// join or `sync` wait without deadline; `None` as soon as one is not.
+/// `Some` if the main thread is registered and every thread's record is parked on a channel,
+/// select, join or `sync` wait without deadline; `None` as soon as one is not. (Threads are
+/// recorded while the deadlock detector is on, with or without the registry.)
 pub(crate) fn asleep() -> Option<Asleep> {
-    if !enabled() {
-        return None;
-    }
     let pid = std::process::id();
     let mut main = false;
-    if FOREIGN.load(Ordering::Relaxed) {
-        return None;
-    }
     let mut out = Asleep {
         states: Vec::new(),
         thread_tids: Vec::new(),
-        goroutines: 0,
     };
     for shard in &REGISTRY {
         let s = shard.lock();
         for r in s.slots.iter().flatten() {
+            let Owner::Thread { tid, .. } = &r.owner else {
+                continue;
+            };
             let st = r.snapshot();
             if !st.wait.is_sync() || st.timed {
                 return None;
             }
             out.states.push((r.id, st.seq));
-            if r.is_goroutine() {
-                out.goroutines += 1;
-            }
-            if let Owner::Thread { tid, .. } = &r.owner {
-                let tid = (*tid)?;
-                main |= tid == pid;
-                out.thread_tids.push(tid);
-            }
+            let tid = (*tid)?;
+            main |= tid == pid;
+            out.thread_tids.push(tid);
         }
     }
     out.states.sort_unstable();
@@ -518,8 +510,7 @@ thread_local! {
     static THREAD: RefCell<Option<Registration>> = const { RefCell::new(None) };
 }
 
-/// The calling thread's record, registered on first use; null if the registry is off or the
-/// thread is exiting.
+/// The calling thread's record, registered on first use; null if the thread is exiting.
 #[inline(never)]
 fn current_thread() -> *const Record {
     THREAD
@@ -550,9 +541,6 @@ pub(crate) fn current_tid() -> Option<u32> {
     link.file_name()?.to_str()?.parse().ok()
 }
 
-/// A may coroutine not spawned through goway has waited in a goway operation.
-static FOREIGN: AtomicBool = AtomicBool::new(false);
-
 /// A goroutine or thread marked as waiting; dropping it puts back the previous state.
 pub(crate) struct Blocked {
     record: *const Record,
@@ -567,10 +555,12 @@ impl fmt::Debug for Blocked {
 }
 
 /// Marks the caller (a goroutine if `coroutine`, else a thread) as waiting for `why` until the
-/// returned guard drops. Call right before parking, never on a fast path.
+/// returned guard drops. Call right before parking, never on a fast path. Goroutines are
+/// recorded with the registry on; threads also while the deadlock detector is on (the
+/// default), which needs to know what the main thread waits on.
 #[inline]
 pub(crate) fn block(why: Why, timed: bool, coroutine: bool) -> Blocked {
-    if why.wait == Wait::Internal || !enabled() {
+    if why.wait == Wait::Internal || !(enabled() || (!coroutine && super::deadlock::enabled())) {
         return Blocked {
             record: ptr::null(),
             word: 0,
@@ -584,16 +574,10 @@ pub(crate) fn block(why: Why, timed: bool, coroutine: bool) -> Blocked {
     };
     // SAFETY: a non-null record is kept alive by the goroutine's registration (held by the
     // goroutine's own frame) or by the thread's thread-local, both of which outlive this guard.
+    // (A coroutine spawned with may directly has none.)
     let (word, site) = match unsafe { record.as_ref() } {
         Some(r) => r.set(why.wait, timed, why.site),
-        None => {
-            if coroutine {
-                // A coroutine spawned with may directly waits in goway: goway cannot see
-                // what such coroutines do, so it stops vouching for deadlocks.
-                FOREIGN.store(true, Ordering::Relaxed);
-            }
-            (0, ptr::null_mut())
-        }
+        None => (0, ptr::null_mut()),
     };
     Blocked { record, word, site }
 }
