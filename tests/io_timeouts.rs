@@ -17,10 +17,12 @@
 //! worker and half on two). `socket_timeouts_survive_a_stalled_subscriber` forces the window
 //! open with a fault-injection build.
 
+mod common;
+
 use std::io::{ErrorKind, Read, Write};
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use goway::net::{TcpListener, TcpStream};
@@ -154,18 +156,7 @@ fn socket_timeouts_survive_a_stalled_subscriber() {
 fn run_children(runs: usize, workers: Option<usize>, env: &[(&str, &str)]) {
     let exe = std::env::current_exe().expect("test binary path");
     // Two CPU hogs, so that worker threads get preempted; they stop when the test ends.
-    let stop = Arc::new(AtomicBool::new(false));
-    let hogs: Vec<_> = (0..2)
-        .map(|_| {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                let mut x = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
-                }
-            })
-        })
-        .collect();
+    let hogs = common::hogs::CpuHogs::start(2);
     let mut hung = Vec::new();
     let mut failed = Vec::new();
     for run in 0..runs {
@@ -197,10 +188,7 @@ fn run_children(runs: usize, workers: Option<usize>, env: &[(&str, &str)]) {
             )),
         }
     }
-    stop.store(true, Ordering::Relaxed);
-    for h in hogs {
-        h.join().expect("the hog ends");
-    }
+    drop(hogs);
     assert!(
         failed.is_empty(),
         "children failed (run, workers, status, output): {failed:?}"

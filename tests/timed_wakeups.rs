@@ -12,9 +12,9 @@
 //! a child that does not finish in time is a hang. `GOWAY_TIMED_WAKEUP_RUNS` sets how many
 //! children run (default 120, half on one worker and half on two).
 
+mod common;
+
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// A child that takes longer than this hung (it needs about 50 ms).
@@ -63,18 +63,7 @@ fn timed_parks_never_lose_their_wake_up() {
         .unwrap_or(120);
     let exe = std::env::current_exe().expect("test binary path");
     // Two CPU hogs, so that worker threads get preempted; they stop when the test ends.
-    let stop = Arc::new(AtomicBool::new(false));
-    let hogs: Vec<_> = (0..2)
-        .map(|_| {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                let mut x = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
-                }
-            })
-        })
-        .collect();
+    let hogs = common::hogs::CpuHogs::start(2);
     let mut hung = Vec::new();
     let mut failed = Vec::new();
     for run in 0..runs {
@@ -104,10 +93,7 @@ fn timed_parks_never_lose_their_wake_up() {
             )),
         }
     }
-    stop.store(true, Ordering::Relaxed);
-    for h in hogs {
-        h.join().expect("the hog ends");
-    }
+    drop(hogs);
     assert!(
         failed.is_empty(),
         "children failed (run, workers, output): {failed:?}"

@@ -69,24 +69,19 @@ fn watch(threshold: Duration) {
         nap(period);
         let now = Instant::now();
         may::coroutine::Coroutine::for_each_resumer(|thread, count, running| {
+            let fresh = Seen {
+                thread,
+                count,
+                running,
+                since: now,
+                reported: false,
+            };
             let Some(s) = seen.iter_mut().find(|s| s.thread == thread) else {
-                seen.push(Seen {
-                    thread,
-                    count,
-                    running,
-                    since: now,
-                    reported: false,
-                });
+                seen.push(fresh);
                 return;
             };
             if s.count != count || s.running != running {
-                *s = Seen {
-                    thread,
-                    count,
-                    running,
-                    since: now,
-                    reported: false,
-                };
+                *s = fresh;
                 return;
             }
             let held = now.saturating_duration_since(s.since);

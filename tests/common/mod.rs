@@ -5,6 +5,7 @@
 
 pub mod child;
 pub mod example;
+pub mod hogs;
 pub mod http_server;
 
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
