@@ -126,13 +126,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let wg = WaitGroup::new();
     for _ in 0..args.workers {
-        wg.add(1);
-        let (ctx, jobs, results_tx, wg) =
-            (ctx.clone(), jobs.clone(), results_tx.clone(), wg.clone());
-        go!(move || {
-            worker(ctx, jobs, results_tx);
-            wg.done();
-        });
+        // wg.Add(1); go func() { defer wg.Done(); worker(...) }()
+        let (ctx, jobs, results_tx) = (ctx.clone(), jobs.clone(), results_tx.clone());
+        wg.go(move || worker(ctx, jobs, results_tx));
     }
     drop(jobs);
 

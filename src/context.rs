@@ -6,7 +6,7 @@
 //! | `context.Background()`, `context.TODO()` | [`background()`], [`todo()`] |
 //! | `ctx, cancel := context.WithCancel(parent)` | `let (ctx, cancel) = context::with_cancel(&parent);` |
 //! | `context.WithTimeout(parent, d)` / `WithDeadline(parent, t)` | [`with_timeout`] / [`with_deadline`] |
-//! | `context.WithValue(parent, key, v)`, `ctx.Value(key)` | [`with_value`]`(&parent, v)`, [`ctx.value::<T>()`](Context::value) |
+//! | `context.WithValue(parent, key, v)`, `ctx.Value(key)` | [`with_value`]`(&parent, v)`, [`ctx.value::<T>()`](Context::value) (the value's type is the key), or [`with_key_value`]`(&parent, key, v)`, [`ctx.value_for::<V>(&key)`](Context::value_for) (a key compared by value) |
 //! | `<-ctx.Done()` | `recv(ctx.done()) -> _ => ..` in [`select!`](crate::select!), or `ctx.done().recv()` |
 //! | `ctx.Err()`: `nil`, `Canceled`, `DeadlineExceeded` | [`ctx.err()`](Context::err): `None`, `Some(ContextError::Canceled)`, `Some(ContextError::DeadlineExceeded)` |
 //! | `ctx.Deadline()` | [`ctx.deadline()`](Context::deadline) → `Option<Instant>` |
@@ -159,6 +159,8 @@ struct Inner {
     /// The effective deadline: the earliest of this context's and its ancestors'.
     deadline: Option<Instant>,
     value: Option<Box<dyn Any + Send + Sync>>,
+    /// The key of a [`with_key_value`] context (`value` is then found by key, not by type).
+    key: Option<Box<dyn Any + Send + Sync>>,
 }
 
 impl Drop for Inner {
@@ -422,6 +424,7 @@ pub fn background() -> Context {
             node: None,
             deadline: None,
             value: None,
+            key: None,
         }),
     })
     .clone()
@@ -461,6 +464,7 @@ pub fn with_cancel(parent: &Context) -> (Context, CancelFunc) {
             node: Some(node.clone()),
             deadline: parent.inner.deadline,
             value: None,
+            key: None,
         }),
     };
     (ctx, CancelFunc { node: Some(node) })
@@ -494,6 +498,7 @@ pub fn with_deadline(parent: &Context, deadline: Instant) -> (Context, CancelFun
             node: Some(node.clone()),
             deadline: Some(deadline),
             value: None,
+            key: None,
         }),
     };
     if node.err.load(Ordering::Acquire) == 0 {
@@ -562,6 +567,53 @@ pub fn with_value<T: Any + Send + Sync>(parent: &Context, value: T) -> Context {
             node: parent.inner.node.clone(),
             deadline: parent.inner.deadline,
             value: Some(Box::new(value)),
+            key: None,
+        }),
+    }
+}
+
+/// A child of `parent` carrying `value` under `key`, found with [`Context::value_for`]: Go's
+/// `context.WithValue(parent, key, v)` with a key compared by value, for when one key type
+/// names several values (Go's own example keys `"language"` and `"color"` with one
+/// `favContextKey` type). Cancellation and deadline are the parent's.
+///
+/// Keys of different types never match, even when equal as text, so a package-private key
+/// type (`struct Key(&'static str)`) keeps its values from clashing with anyone else's, as
+/// Go's unexported key types do. [`with_value`] keys by the value's type instead, which is
+/// shorter when each value has its own type.
+///
+/// # Examples
+/// Go's `ExampleWithValue`:
+/// ```
+/// use goway::context::{self, Context};
+///
+/// #[derive(PartialEq)]
+/// struct FavContextKey(&'static str);
+///
+/// fn f(ctx: &Context, k: &FavContextKey) -> String {
+///     match ctx.value_for::<&str>(k) {
+///         Some(v) => format!("found value: {v}"),
+///         None => format!("key not found: {}", k.0),
+///     }
+/// }
+///
+/// let k = FavContextKey("language");
+/// let ctx = context::with_key_value(&context::background(), k, "Go");
+/// assert_eq!(f(&ctx, &FavContextKey("language")), "found value: Go");
+/// assert_eq!(f(&ctx, &FavContextKey("color")), "key not found: color");
+/// ```
+pub fn with_key_value<K, V>(parent: &Context, key: K, value: V) -> Context
+where
+    K: Any + PartialEq + Send + Sync,
+    V: Any + Send + Sync,
+{
+    Context {
+        inner: Arc::new(Inner {
+            parent: Some(parent.clone()),
+            node: parent.inner.node.clone(),
+            deadline: parent.inner.deadline,
+            value: Some(Box::new(value)),
+            key: Some(Box::new(key)),
         }),
     }
 }
@@ -647,8 +699,42 @@ impl Context {
     pub fn value<T: Any>(&self) -> Option<&T> {
         let mut c = self;
         loop {
-            if let Some(v) = c.inner.value.as_deref().and_then(|v| v.downcast_ref::<T>()) {
-                return Some(v);
+            if c.inner.key.is_none() {
+                if let Some(v) = c.inner.value.as_deref().and_then(|v| v.downcast_ref::<T>()) {
+                    return Some(v);
+                }
+            }
+            c = c.inner.parent.as_ref()?;
+        }
+    }
+
+    /// The value stored under `key` by the nearest [`with_key_value`] on the path from this
+    /// context to the root whose key has `key`'s type and equals it (Go's `Value(key)`).
+    /// `None` if no such key, or if that value is not a `V` (Go's failed type assertion: the
+    /// search stops at the first matching key, as Go's does).
+    ///
+    /// # Examples
+    /// ```
+    /// use goway::context;
+    ///
+    /// #[derive(PartialEq)]
+    /// struct Key(&'static str);
+    ///
+    /// let ctx = context::with_key_value(&context::background(), Key("user"), 42u32);
+    /// let ctx = context::with_key_value(&ctx, Key("role"), "admin");
+    /// assert_eq!(ctx.value_for::<u32>(&Key("user")), Some(&42));
+    /// assert_eq!(ctx.value_for::<&str>(&Key("role")), Some(&"admin"));
+    /// assert_eq!(ctx.value_for::<String>(&Key("role")), None); // not a String
+    /// assert_eq!(ctx.value_for::<u32>(&"user"), None); // another key type
+    /// ```
+    pub fn value_for<V: Any>(&self, key: &(impl Any + PartialEq)) -> Option<&V> {
+        fn same<K: Any + PartialEq>(stored: &(dyn Any + Send + Sync), key: &K) -> bool {
+            stored.downcast_ref::<K>() == Some(key)
+        }
+        let mut c = self;
+        loop {
+            if c.inner.key.as_deref().is_some_and(|k| same(k, key)) {
+                return c.inner.value.as_deref().and_then(|v| v.downcast_ref::<V>());
             }
             c = c.inner.parent.as_ref()?;
         }

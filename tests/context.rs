@@ -417,6 +417,48 @@ struct RequestId(u64);
 #[derive(Debug, PartialEq)]
 struct User(&'static str);
 
+/// Go's `ExampleWithValue` (context/example_test.go): one key type, two keys compared by value.
+#[test]
+fn keyed_values_are_found_by_key_value_as_in_gos_example() {
+    let _t = shared();
+    #[derive(PartialEq)]
+    struct FavContextKey(&'static str);
+
+    let f = |ctx: &context::Context, k: FavContextKey| match ctx.value_for::<&str>(&k) {
+        Some(v) => format!("found value: {v}"),
+        None => format!("key not found: {}", k.0),
+    };
+    let ctx = context::with_key_value(&context::background(), FavContextKey("language"), "Go");
+    assert_eq!(f(&ctx, FavContextKey("language")), "found value: Go");
+    assert_eq!(f(&ctx, FavContextKey("color")), "key not found: color");
+
+    // Nearest first; a shadowed key; keys of another type never match; type-keyed values
+    // and key-keyed values do not see each other.
+    let ctx = context::with_key_value(&ctx, FavContextKey("color"), "blue");
+    let ctx = context::with_value(&ctx, User("gopher"));
+    let ctx = context::with_key_value(&ctx, FavContextKey("language"), "Rust");
+    assert_eq!(f(&ctx, FavContextKey("language")), "found value: Rust");
+    assert_eq!(f(&ctx, FavContextKey("color")), "found value: blue");
+    assert_eq!(ctx.value_for::<&str>(&"language"), None);
+    assert_eq!(ctx.value::<&str>(), None);
+    assert_eq!(ctx.value::<User>(), Some(&User("gopher")));
+    // The first matching key decides, as in Go: a value of another type is not looked past.
+    let ctx = context::with_key_value(&ctx, FavContextKey("color"), 7u8);
+    assert_eq!(ctx.value_for::<&str>(&FavContextKey("color")), None);
+    assert_eq!(ctx.value_for::<u8>(&FavContextKey("color")), Some(&7));
+    // Values cross goroutines and share the parent's cancellation.
+    let (child, cancel) = context::with_cancel(&ctx);
+    let c2 = child.clone();
+    assert_eq!(
+        join(go!(move || c2
+            .value_for::<&str>(&FavContextKey("language"))
+            .copied())),
+        Some("Rust")
+    );
+    cancel.cancel();
+    assert!(child.is_done());
+}
+
 #[test]
 fn values_are_found_by_type_nearest_first() {
     let _t = shared();

@@ -256,6 +256,42 @@ fn waitgroup_go_calls_done_even_on_panic() {
     assert_eq!(join(ok), 5);
 }
 
+#[test]
+fn waitgroup_add_guard_releases_the_wait_when_its_goroutine_panics() {
+    // In Go a panic ends the process; here it ends its goroutine, so a bare add(1) ... done()
+    // pair would leave wait() blocked forever. The guard is dropped by the unwind.
+    let wg = WaitGroup::new();
+    let mut workers = Vec::new();
+    for i in 0..4 {
+        let done = wg.add_guard();
+        workers.push(go!(move || {
+            let _done = done;
+            if i % 2 == 0 {
+                panic!("worker {i} failed");
+            }
+            i
+        }));
+    }
+    // And from a plain thread.
+    let done = wg.add_guard();
+    let thread = std::thread::spawn(move || {
+        let _done = done;
+        panic!("thread failed");
+    });
+    assert!(
+        wg.wait_timeout(WATCHDOG),
+        "a panicking task kept the wait blocked"
+    );
+    let failed = workers
+        .into_iter()
+        .map(|h| h.join())
+        .filter(|r| r.is_err())
+        .count();
+    assert_eq!(failed, 2);
+    assert!(thread.join().is_err());
+    assert_eq!(wg.count(), 0);
+}
+
 // ----- rule 30 (case 31): Mutex: no lost updates, one holder, TryLock ------------------------
 
 #[test]

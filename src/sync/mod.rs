@@ -4,6 +4,7 @@
 //! | Go | goway |
 //! |---|---|
 //! | `var wg sync.WaitGroup`; `wg.Add(n)`, `wg.Done()`, `wg.Wait()` | [`WaitGroup::new()`](WaitGroup::new); [`add(n)`](WaitGroup::add), [`done()`](WaitGroup::done), [`wait()`](WaitGroup::wait); clone to share |
+//! | `wg.Add(1); go func() { defer wg.Done(); ... }()` | [`wg.go(f)`](WaitGroup::go) (Go 1.25's `wg.Go`); for work `go` does not start: `let _done = wg.`[`add_guard()`](WaitGroup::add_guard). Both release `wait` when the task panics, which a bare `add`/`done` pair does not |
 //! | `sync.Mutex` + the data it guards | [`Mutex<T>`]: `*m.lock() += 1`; [`try_lock()`](Mutex::try_lock) |
 //! | `sync.RWMutex` | [`RwLock<T>`]: [`read()`](RwLock::read), [`write()`](RwLock::write), `try_` forms |
 //! | `sync.Once`, `once.Do(f)` | [`Once`], [`call_once(f)`](Once::call_once) |
@@ -54,4 +55,4 @@ pub use mutex::{Mutex, MutexGuard};
 pub use once::{Once, OnceValue};
 pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use semaphore::{OwnedPermit, Permit, Semaphore};
-pub use wait_group::WaitGroup;
+pub use wait_group::{DoneGuard, WaitGroup};

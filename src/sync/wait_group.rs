@@ -237,6 +237,35 @@ impl WaitGroup {
         counter(self.inner.state.load(Ordering::Acquire)).max(0) as usize
     }
 
+    /// Adds one to the counter and returns a guard that calls [`done`](WaitGroup::done) when it
+    /// is dropped: Go's `wg.Add(1)` paired with a `defer wg.Done()`, for work that
+    /// [`go`](WaitGroup::go) does not start itself (a thread, a goroutine spawned by another
+    /// API, a task handed down a channel).
+    ///
+    /// The guard is dropped when its owner returns **or unwinds**, so a panicking task still
+    /// releases [`wait`](WaitGroup::wait). A bare `add(1)` ... `done()` pair does not: in Go a
+    /// panic ends the process, in goway it ends only its goroutine, and the `done()` after the
+    /// panic never runs, so `wait` would block forever.
+    ///
+    /// # Examples
+    /// ```
+    /// use goway::sync::WaitGroup;
+    ///
+    /// let wg = WaitGroup::new();
+    /// let done = wg.add_guard();
+    /// let worker = std::thread::spawn(move || {
+    ///     let _done = done; // released however this closure ends
+    ///     panic!("lost the connection");
+    /// });
+    /// wg.wait(); // returns: the guard was dropped during the unwind
+    /// assert!(worker.join().is_err());
+    /// ```
+    #[must_use = "dropping the guard at once calls done() at once"]
+    pub fn add_guard(&self) -> DoneGuard {
+        self.add(1);
+        DoneGuard(self.clone())
+    }
+
     /// Adds one to the counter and runs `f` in a new goroutine that calls
     /// [`done`](WaitGroup::done) when `f` returns or panics (Go 1.25's `WaitGroup.Go`).
     ///
@@ -264,14 +293,7 @@ impl WaitGroup {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        struct Done(WaitGroup);
-        impl Drop for Done {
-            fn drop(&mut self) {
-                self.0.done();
-            }
-        }
-        self.add(1);
-        let done = Done(self.clone());
+        let done = self.add_guard();
         match crate::runtime::Builder::new().spawn(move || {
             let _done = done;
             f()
@@ -280,6 +302,24 @@ impl WaitGroup {
             // The closure was dropped unrun, and its `Done` with it.
             Err(e) => panic!("WaitGroup::go: {e}"),
         }
+    }
+}
+
+/// Calls [`WaitGroup::done`] once, when dropped (returned by [`WaitGroup::add_guard`]).
+///
+/// Go's `defer wg.Done()`: the drop runs on return and on unwind alike.
+#[must_use = "dropping the guard at once calls done() at once"]
+pub struct DoneGuard(WaitGroup);
+
+impl Drop for DoneGuard {
+    fn drop(&mut self) {
+        self.0.done();
+    }
+}
+
+impl fmt::Debug for DoneGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("DoneGuard").field(&self.0).finish()
     }
 }
 
