@@ -54,13 +54,14 @@
 //! The process stops on SIGTERM or Ctrl-C; the kernel closes the connections.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use goway::bufio::{ScanError, Scanner};
 use goway::chan::{self, Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
 use goway::logging::LogSummary;
 use goway::net::{Acceptor, TcpListener, TcpStream};
@@ -485,54 +486,34 @@ fn handle_conn(conn: TcpStream, who: String, id: u64, hub: Hub, queue: usize, ma
     }
 
     // input := bufio.NewScanner(conn); for input.Scan() { messages <- who + ": " + input.Text() }
-    let mut input = BufReader::new(rd);
+    // A line may hold `max_line` bytes before its newline.
+    let mut input = Scanner::new(rd).max_token_size(max_line.saturating_add(1));
     let prefix = format!("{who}: ");
-    let mut buf = Vec::new();
-    loop {
-        // The outgoing line is built in place: `<who>: <text>\n`.
-        buf.clear();
-        buf.extend_from_slice(prefix.as_bytes());
-        let limit = max_line as u64 + 1;
-        match (&mut input).take(limit).read_until(b'\n', &mut buf) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) => {
-                log::debug!("{who}: {e}");
-                break;
-            }
+    while input.scan() {
+        // The outgoing line: `<who>: <text>\n` (invalid UTF-8 replaced, as Go's %s would not:
+        // the other clients get text).
+        let text = input.text();
+        let mut line = Vec::with_capacity(prefix.len() + text.len() + 1);
+        line.extend_from_slice(prefix.as_bytes());
+        line.extend_from_slice(text.as_bytes());
+        line.push(b'\n');
+        if hub
+            .messages
+            .send(Message {
+                from: id,
+                line: line.into(),
+            })
+            .is_err()
+        {
+            break;
         }
-        let complete = buf.last() == Some(&b'\n');
-        if complete {
-            buf.pop();
-            if buf.last() == Some(&b'\r') {
-                buf.pop();
-            }
-        } else if buf.len() - prefix.len() > max_line {
+    }
+    match input.err() {
+        Some(ScanError::TooLong { .. }) => {
             LONG_LINES.record(|| format!("{who}: line longer than {max_line} bytes, closing"));
-            break;
         }
-        let line: Line = match std::str::from_utf8(&buf[prefix.len()..]) {
-            Ok(_) => {
-                buf.push(b'\n');
-                buf[..].into()
-            }
-            Err(_) => {
-                let text = String::from_utf8_lossy(&buf[prefix.len()..]);
-                let mut v = Vec::with_capacity(prefix.len() + text.len() + 1);
-                v.extend_from_slice(prefix.as_bytes());
-                v.extend_from_slice(text.as_bytes());
-                v.push(b'\n');
-                v.into()
-            }
-        };
-        if hub.messages.send(Message { from: id, line }).is_err() {
-            break;
-        }
-        if !complete {
-            break; // EOF after a last line without a newline
-        }
-        // A long line leaves a big buffer behind: give it back rather than keep it per client.
-        buf.shrink_to(4096);
+        Some(e) => log::debug!("{who}: {e}"),
+        None => {}
     }
 
     // leaving <- ch; the broadcaster closes the client's queue and announces the departure.

@@ -14,6 +14,7 @@ compile_error!(
 #[macro_use]
 mod macros;
 
+pub mod bufio;
 pub mod chan;
 pub mod context;
 #[doc(hidden)]

@@ -620,3 +620,29 @@ fn a_goroutine_woken_by_a_timed_out_reader_runs_at_once() {
     join(long);
     assert!(stop_tx.send(()).is_err());
 }
+
+#[test]
+fn a_scanner_waiting_for_a_line_parks_its_goroutine_not_the_worker() {
+    let _serial = setup();
+    use goway::bufio::Scanner;
+    use goway::net::{TcpListener, TcpStream};
+    use std::io::Write;
+
+    let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = ln.local_addr().unwrap();
+    let connect = go!(move || TcpStream::connect(addr).unwrap());
+    let (server, _) = ln.accept().unwrap();
+    let mut client = join(connect);
+    // A scans the server side and blocks: no line has been sent.
+    let (a, _) = spawn_a(move || {
+        let mut sc = Scanner::new(server);
+        let line = sc.scan().then(|| sc.text().into_owned());
+        (line, sc.scan())
+    });
+    // B runs on the one worker meanwhile and sends A its line.
+    run_b(move || {
+        client.write_all(b"hello, A\r\n").unwrap();
+        drop(client);
+    });
+    assert_eq!(join(a), (Some("hello, A".to_string()), false));
+}

@@ -1,6 +1,7 @@
 //! Newline-delimited frames.
 
-use super::{Codec, DEFAULT_MAX_FRAME, DecodeError, EncodeError, find_byte};
+use super::{Codec, DEFAULT_MAX_FRAME, DecodeError, EncodeError};
+use crate::bufio::line_end;
 
 /// Frames are lines ending in `\n` (Go's `bufio.Reader.ReadBytes('\n')`).
 ///
@@ -8,7 +9,9 @@ use super::{Codec, DEFAULT_MAX_FRAME, DecodeError, EncodeError, find_byte};
 /// returns the exact bytes); encoding appends `\n`. A frame to encode must not contain `\n`.
 /// A line longer than the maximum (default [`DEFAULT_MAX_FRAME`], not counting the `\n`)
 /// fails with [`DecodeError::FrameTooLarge`] as soon as more than the maximum is buffered
-/// without a newline. An unterminated line at end of stream is not a frame.
+/// without a newline. An unterminated line at end of stream is not a frame. (Go's
+/// `bufio.Scanner` rules, `\r` dropped and a last line without newline kept, are
+/// [`bufio::Scanner`](crate::bufio::Scanner)'s, which shares this codec's line search.)
 ///
 /// # Examples
 /// ```
@@ -54,11 +57,8 @@ impl Codec for LinesCodec {
 
     fn decode(&mut self, src: &[u8]) -> Result<Option<(Vec<u8>, usize)>, DecodeError> {
         // A line of `max` bytes plus its newline fits in `max + 1` bytes: look no further.
-        let limit = src.len().min(self.max.saturating_add(1));
-        let from = self.scanned.min(limit);
-        match find_byte(b'\n', &src[from..limit]) {
-            Some(i) => {
-                let end = from + i;
+        match line_end(src, self.scanned, self.max.saturating_add(1)) {
+            Some(end) => {
                 self.scanned = 0;
                 Ok(Some((src[..end].to_vec(), end + 1)))
             }
