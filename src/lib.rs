@@ -24,6 +24,7 @@ pub mod logging;
 pub mod net;
 pub mod runtime;
 pub mod select;
+pub mod signal;
 pub mod sync;
 pub mod time;
 
