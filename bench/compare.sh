@@ -277,6 +277,8 @@ for_each_server() {
 
 # ---- scenarios -------------------------------------------------------------------------------
 SCEN=""    # the scenario being run: its rows file and table
+TAG=""     # the name its logs start with: the scenario, and the run's number when there are several
+run_tag() { TAG="$1"; [ "$3" -le 1 ] || TAG="$1.run$2"; }
 HOW=""     # the load, for the table's caption
 closed_cols='server=@server;throughput=thr;p50 us=p50_us;p99 us=p99_us;p99.9 us=p999_us;errors=errors;server CPU=srv_cpu;loadgen CPU=gen_cpu;x base thr=thr%base;x base p99=p99_us%base;thr per server core=per_core;x base per core=per_core%base;thr min-max=@range'
 per_core() { calc "a = \"$1\"; c = \"$2\"; if (a ~ /^[0-9.]+\$/ && c ~ /^[0-9.]+\$/ && c > 0) printf \"%.0f\", a / c; else print \"-\""; }
@@ -285,7 +287,7 @@ record_failed() { add_row "$SCEN" "${FAILED_ROW[0]}" "${FAILED_ROW[1]}" "${FAILE
 
 load_echo() { # NAME IS_BASE
   [ "$1" = failed ] && { record_failed; return; }
-  run_load "$SCEN" "$1" timeout --foreground "$(ceil "$DURATION + $WARMUP + 60")" "$LOADGEN" --addr "127.0.0.1:$PORT" \
+  run_load "$TAG" "$1" timeout --foreground "$(ceil "$DURATION + $WARMUP + 60")" "$LOADGEN" --addr "127.0.0.1:$PORT" \
     -c "$ECHO_CONNS" -s "$ECHO_SIZE" -p "$P" -d "$DURATION" -w "$WARMUP"
   local r note="" thr; r="$(result_kv "$LOAD_OUT")"
   thr="$(kv frames_per_s "$r")"
@@ -301,8 +303,8 @@ scenario_echo() {
   for P in $ECHO_PIPELINES; do
     SCEN="echo-p$P"; HOW="echo c=$ECHO_CONNS s=$ECHO_SIZE p=$P: \`echo-load -c $ECHO_CONNS -s $ECHO_SIZE -p $P -d $DURATION -w $WARMUP\` (closed loop), frames/s"
     for rep in $(seq "$REPS"); do
-      log "== $SCEN (run $rep of $REPS)"
-      for_each_server echo_servers "$SCEN" check_echo load_echo
+      log "== $SCEN (run $rep of $REPS)"; run_tag "$SCEN" "$rep" "$REPS"
+      for_each_server echo_servers "$TAG" check_echo load_echo
     done
     print_table "$SCEN" thr "$HOW" "go-article" "$closed_cols"
   done
@@ -310,7 +312,7 @@ scenario_echo() {
 
 load_eff() {
   [ "$1" = failed ] && { record_failed; return; }
-  run_load "$SCEN" "$1" timeout --foreground "$(ceil "$DURATION + $WARMUP + 60")" "$LOADGEN" --addr "127.0.0.1:$PORT" \
+  run_load "$TAG" "$1" timeout --foreground "$(ceil "$DURATION + $WARMUP + 60")" "$LOADGEN" --addr "127.0.0.1:$PORT" \
     -c "$EFF_CONNS" -s "$EFF_SIZE" -d "$DURATION" -w "$WARMUP" --rate "$R" --server-pid "$SERVER_PID"
   local r note="" ach off bl; r="$(result_kv "$LOAD_OUT")"
   ach="$(kv frames_per_s "$r")"; off="$(kv rate "$r")"; bl="$(kv backlog "$r")"
@@ -330,8 +332,8 @@ scenario_eff() {
   for R in $EFF_RATE; do
     SCEN="eff-r$R"; HOW="eff: server CPU per echoed frame at $R frames/s offered, c=$EFF_CONNS s=$EFF_SIZE: \`echo-load -c $EFF_CONNS -s $EFF_SIZE -d $DURATION -w $WARMUP --rate $R --server-pid PID\` (open loop)"
     for rep in $(seq "$EFF_REPS"); do
-      log "== $SCEN (run $rep of $EFF_REPS)"
-      for_each_server echo_servers "$SCEN" check_echo load_eff
+      log "== $SCEN (run $rep of $EFF_REPS)"; run_tag "$SCEN" "$rep" "$EFF_REPS"
+      for_each_server echo_servers "$TAG" check_echo load_eff
     done
     print_table "$SCEN" server_us_per_frame "$HOW" "go-article" \
       'server=@server;offered=rate;achieved frames/s=frames_per_s;backlog=backlog;server CPU (cores)=server_cores;server CPU us/frame=server_us_per_frame;x base us/frame=server_us_per_frame%base;us/frame (/proc/PID/stat)=server_stat_us_per_frame;us/frame min-max=@range;p50 us=p50_us;p99 us=p99_us;p99.9 us=p999_us;send lag p99 us=sendlag_p99_us;errors=errors'
@@ -344,7 +346,7 @@ load_http() {
   if [ "$WRK_WARMUP" -gt 0 ] 2>/dev/null; then
     taskset -c "$LOAD_CPU" timeout --foreground "$((WRK_WARMUP + 30))" wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"${WRK_WARMUP}s" "$url" > /dev/null 2>&1
   fi
-  run_load "$SCEN" "$1" timeout --foreground "$(ceil "$DURATION + 60")" wrk -t"$WRK_THREADS" -c"$WRK_CONNS" \
+  run_load "$TAG" "$1" timeout --foreground "$(ceil "$DURATION + 60")" wrk -t"$WRK_THREADS" -c"$WRK_CONNS" \
     -d"$(ceil "$DURATION")s" -s "$WRK_LUA" "$url"
   local r note="" thr; r="$(result_kv "$LOAD_OUT")"
   thr="$(kv rps "$r")"
@@ -361,8 +363,8 @@ scenario_http() {
   for HTTP_PATH in $HTTP_PATHS; do
     SCEN="http${HTTP_PATH//\//-}"; HOW="http GET $HTTP_PATH, keep-alive: \`wrk -t$WRK_THREADS -c$WRK_CONNS -d$(ceil "$DURATION")s\` after ${WRK_WARMUP} s of unmeasured wrk, requests/s"
     for rep in $(seq "$REPS"); do
-      log "== $SCEN (run $rep of $REPS)"
-      for_each_server http_servers "$SCEN" "check_http $HTTP_PATH" load_http
+      log "== $SCEN (run $rep of $REPS)"; run_tag "$SCEN" "$rep" "$REPS"
+      for_each_server http_servers "$TAG" "check_http $HTTP_PATH" load_http
     done
     print_table "$SCEN" thr "$HOW" "go-net/http" "$closed_cols"
   done
@@ -373,7 +375,7 @@ load_resp() {
   if [ "$1" = failed ]; then
     for t in ${RESP_TESTS//,/ }; do SCEN="resp-${t,,}"; record_failed; done; return
   fi
-  run_load resp "$1" timeout --foreground 600 redis-benchmark -h 127.0.0.1 -p "$PORT" -n "$RESP_N" -c "$RESP_CONNS" \
+  run_load "$TAG" "$1" timeout --foreground 600 redis-benchmark -h 127.0.0.1 -p "$PORT" -n "$RESP_N" -c "$RESP_CONNS" \
     -P "$RESP_PIPELINE" -t "$RESP_TESTS" --csv
   local errs; errs="$(grep -ci error "$LOAD_OUT")"
   for t in ${RESP_TESTS//,/ }; do
@@ -397,9 +399,9 @@ scenario_resp() {
   have redis-benchmark || { log "resp: redis-benchmark not found: skipped (bench/setup.sh installs it)"; return; }
   local rep t
   for rep in $(seq "$REPS"); do
-    log "== resp (run $rep of $REPS)"
+    log "== resp (run $rep of $REPS)"; run_tag resp "$rep" "$REPS"
     SCEN="resp"
-    for_each_server resp_servers resp check_resp load_resp
+    for_each_server resp_servers "$TAG" check_resp load_resp
   done
   for t in ${RESP_TESTS//,/ }; do
     print_table "resp-${t,,}" thr "resp ${t^^}: \`redis-benchmark -n $RESP_N -c $RESP_CONNS -P $RESP_PIPELINE -t $RESP_TESTS --csv\`, requests/s (server CPU covers all the tests of the run; redis-benchmark gives no p99.9)" \
@@ -409,7 +411,7 @@ scenario_resp() {
 
 load_idle() {
   [ "$1" = failed ] && { record_failed; return; }
-  run_load "$SCEN" "$1" timeout --foreground 600 "$IDLE_PROBE" --addr "127.0.0.1:$PORT" --server-pid "$SERVER_PID" \
+  run_load "$TAG" "$1" timeout --foreground 600 "$IDLE_PROBE" --addr "127.0.0.1:$PORT" --server-pid "$SERVER_PID" \
     -n "$IDLE_N" --settle-ms "$IDLE_SETTLE_MS"
   local r note=""; r="$(result_kv "$LOAD_OUT")"
   [ -n "$r" ] || note="probe failed, rc $LOAD_RC"
@@ -423,8 +425,8 @@ scenario_idle() {
   local rep
   SCEN="idle"; HOW="memory per idle connection: \`idle-probe -n $IDLE_N --settle-ms $IDLE_SETTLE_MS\` opens $IDLE_N connections, echoes one line on each and holds them"
   for rep in $(seq "$REPS"); do
-    log "== idle (run $rep of $REPS)"
-    for_each_server echo_servers idle check_echo load_idle
+    log "== idle (run $rep of $REPS)"; run_tag idle "$rep" "$REPS"
+    for_each_server echo_servers "$TAG" check_echo load_idle
   done
   print_table idle bytes_per_conn "$HOW" "go-article" \
     'server=@server;conns=conns;echoed=echoed;RSS before MiB=rss_before_kb:mib;RSS held MiB=rss_held_kb:mib;RSS after close MiB=rss_after_close_kb:mib;bytes per idle conn=bytes_per_conn;x base bytes=bytes_per_conn%base;mappings held=maps_held;mappings per conn=maps_per_conn;threads=threads_held'
