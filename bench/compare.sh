@@ -20,7 +20,7 @@ QUICK="${QUICK:-0}"
 for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=1 ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
     build|echo|http|resp|eff|chan|idle|all) MODES+=("$arg") ;;
     *) echo "compare.sh: unknown argument '$arg' (modes: build echo http resp eff chan idle all; --quick)" >&2; exit 2 ;;
   esac
