@@ -1,0 +1,506 @@
+#!/usr/bin/env bash
+# compare.sh: goway beside Go, tokio, raw may and Redis, on this machine, in one run.
+#
+# usage: bench/compare.sh [--quick] [MODE]...      MODE: build echo http resp eff chan idle all
+#        (default: all = echo http resp eff chan idle; every mode but build builds first)
+#
+# It builds goway's example servers from this checkout and the peers under bench/, then runs
+# each server pinned to SERVER_CPU (0), checks that it answers, loads it from LOAD_CPU (1),
+# stops it, and prints one markdown table per scenario with ratios to a base server. Raw
+# logs and summary.md go to bench/.results/<time>/. --quick (or QUICK=1) shortens every
+# scenario so that a whole run is a smoke test of the harness, not a measurement.
+# bench/README.md describes the scenarios and every setting.
+set -uo pipefail
+
+BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_DIR="$(dirname "$BENCH_DIR")"
+
+MODES=()
+QUICK="${QUICK:-0}"
+for arg in "$@"; do
+  case "$arg" in
+    --quick) QUICK=1 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
+    build|echo|http|resp|eff|chan|idle|all) MODES+=("$arg") ;;
+    *) echo "compare.sh: unknown argument '$arg' (modes: build echo http resp eff chan idle all; --quick)" >&2; exit 2 ;;
+  esac
+done
+[ "${#MODES[@]}" -gt 0 ] || MODES=(all)
+
+# ---- settings (environment) --------------------------------------------------------------
+q() { if [ "$QUICK" = 1 ]; then printf '%s' "$2"; else printf '%s' "$1"; fi; }  # q FULL QUICK
+DURATION="${DURATION:-$(q 5 0.5)}"          # seconds measured per load run
+WARMUP="${WARMUP:-$(q 1 0.2)}"              # seconds of unmeasured load before them
+REPS="${REPS:-1}"                           # runs of each server list (interleaved); median shown
+SERVER_CPU="${SERVER_CPU:-0}"               # taskset -c list for the servers
+LOAD_CPU="${LOAD_CPU:-1}"                   # taskset -c list for the load generators
+CHAN_CPUS="${CHAN_CPUS:-0,1}"               # taskset -c list for the channel benchmarks
+PORT_BASE="${PORT_BASE:-17100}"
+ECHO_CONNS="${ECHO_CONNS:-50}"
+ECHO_SIZE="${ECHO_SIZE:-64}"
+ECHO_PIPELINES="${ECHO_PIPELINES:-1 16}"
+WRK_THREADS="${WRK_THREADS:-1}"
+WRK_CONNS="${WRK_CONNS:-64}"
+WRK_WARMUP="${WRK_WARMUP:-$(q 1 0)}"        # seconds of unmeasured wrk before the measured run
+HTTP_PATHS="${HTTP_PATHS:-/plaintext}"
+RESP_N="${RESP_N:-$(q 200000 20000)}"
+RESP_CONNS="${RESP_CONNS:-50}"
+RESP_PIPELINE="${RESP_PIPELINE:-16}"
+RESP_TESTS="${RESP_TESTS:-set,get}"
+EFF_RATE="${EFF_RATE:-$(q 50000 10000)}"    # offered frames/s; a list runs each rate
+EFF_CONNS="${EFF_CONNS:-50}"
+EFF_SIZE="${EFF_SIZE:-64}"
+EFF_REPS="${EFF_REPS:-$REPS}"
+IDLE_N="${IDLE_N:-$(q 10000 500)}"          # idle connections held
+IDLE_SETTLE_MS="${IDLE_SETTLE_MS:-$(q 1000 200)}"
+CHAN_ARGS="${CHAN_ARGS:-$(q '-reps 5' '-reps 1 -scale 0.02 -spawn 10000')}"
+WITH_GOWAY="${WITH_GOWAY:-1}"
+WITH_GO="${WITH_GO:-1}"
+WITH_TOKIO="${WITH_TOKIO:-1}"
+WITH_MAY="${WITH_MAY:-1}"
+WITH_REDIS="${WITH_REDIS:-1}"
+SERVERS="${SERVERS:-}"                      # only these servers (names as in the tables)
+BASE="${BASE:-}"                            # ratio base for every table it appears in
+CANDIDATE_NAME="${CANDIDATE_NAME:-candidate}"
+ECHO_CANDIDATE="${ECHO_CANDIDATE:-}"
+HTTP_CANDIDATE="${HTTP_CANDIDATE:-}"
+RESP_CANDIDATE="${RESP_CANDIDATE:-}"
+CHAN_CANDIDATE="${CHAN_CANDIDATE:-}"
+SKIP_BUILD="${SKIP_BUILD:-0}"
+BUILD_DIR="${BENCH_BUILD_DIR:-$BENCH_DIR/.build}"
+RESULTS_DIR="${RESULTS_DIR:-$BENCH_DIR/.results/$(date +%Y%m%d-%H%M%S)}"
+
+GO_BIN="$BUILD_DIR/bin"
+RUST_TARGET="$BUILD_DIR/target"
+RUST_BIN="$RUST_TARGET/release"
+GOWAY_BIN="${GOWAY_BIN:-${CARGO_TARGET_DIR:-$REPO_DIR/target}/release/examples}"
+LOADGEN="$RUST_BIN/echo-load"
+IDLE_PROBE="$RUST_BIN/idle-probe"
+WRK_LUA="$BENCH_DIR/lib/wrk-report.lua"
+TABLE="$RESULTS_DIR/summary.md"
+
+log() { printf '%s\n' "$*" >&2; }
+die() { log "compare.sh: $*"; exit 1; }
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# ---- building ------------------------------------------------------------------------------
+GO_PEERS=(echo-article echo-plain http-hello resp-kv chanbench)
+
+build() {
+  have cargo || die "cargo not found"
+  log "== build: goway's examples (echo, http_hello, kv, chanbench)"
+  (cd "$REPO_DIR" && cargo build --release --example echo --example http_hello --example kv --example chanbench) \
+    || die "building goway's examples failed"
+  if have go; then
+    log "== build: Go peers -> $GO_BIN"
+    mkdir -p "$GO_BIN"
+    local p
+    for p in "${GO_PEERS[@]}"; do
+      (cd "$BENCH_DIR/peers/go" && go build -trimpath -o "$GO_BIN/go-$p" "./$p") || die "building go-$p failed"
+    done
+  else
+    log "go not found: the Go peers are skipped (bench/setup.sh installs it)"
+  fi
+  log "== build: load generator and Rust peers -> $RUST_TARGET"
+  cargo build --release --locked --manifest-path "$BENCH_DIR/Cargo.toml" --target-dir "$RUST_TARGET" \
+    || die "building bench/'s Rust workspace failed"
+}
+
+# ---- processes -------------------------------------------------------------------------------
+SERVER_PID=""
+cleanup() { [ -n "$SERVER_PID" ] && stop_server; return 0; }
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT TERM
+
+NEXT_PORT="$PORT_BASE"
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+alloc_port() {
+  while port_open "$NEXT_PORT"; do NEXT_PORT=$((NEXT_PORT + 1)); done
+  PORT="$NEXT_PORT"; NEXT_PORT=$((NEXT_PORT + 1))
+}
+
+# start_server TAG NAME TEMPLATE: runs the server pinned to SERVER_CPU in its own session
+# (so that its whole process group can be stopped) on a fresh port, and waits up to 10 s
+# for it to listen. {addr} in the template becomes 127.0.0.1:PORT, {port} the port.
+start_server() {
+  local tag="$1" name="$2" cmd="$3"
+  alloc_port
+  cmd="${cmd//\{addr\}/127.0.0.1:$PORT}"
+  cmd="${cmd//\{port\}/$PORT}"
+  SERVER_LOG="$RESULTS_DIR/$tag.${name//\//_}.server.log"
+  printf '%s\n' "$cmd" > "$SERVER_LOG.cmd"
+  # taskset, setsid (not a group leader here, so it does not fork) and exec all replace
+  # themselves: $! is the server's own PID and the leader of its process group.
+  taskset -c "$SERVER_CPU" setsid bash -c "ulimit -n \$(ulimit -Hn) 2>/dev/null; exec $cmd" \
+    > "$SERVER_LOG" 2>&1 < /dev/null &
+  SERVER_PID=$!
+  local i
+  for i in $(seq 200); do
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+      wait "$SERVER_PID" 2>/dev/null; SERVER_PID=""
+      log "   $name: exited at start-up (log: $SERVER_LOG)"; return 1
+    fi
+    port_open "$PORT" && return 0
+    sleep 0.05
+  done
+  log "   $name: not listening on port $PORT after 10 s (log: $SERVER_LOG)"
+  stop_server; return 1
+}
+
+# stop_server: SIGTERM to the server's process group, SIGKILL 3 s later if it still runs.
+stop_server() {
+  local pid="$SERVER_PID" i
+  [ -n "$pid" ] || return 0
+  SERVER_PID=""
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
+  for i in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  kill -KILL -- "-$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  return 0
+}
+
+# ---- health checks ---------------------------------------------------------------------------
+check_echo() {
+  (
+    exec 3<>"/dev/tcp/127.0.0.1/$PORT" || exit 1
+    printf 'health check\n' >&3
+    IFS= read -r -t 5 line <&3 && [ "$line" = "health check" ]
+  ) 2>/dev/null
+}
+check_http() { # check_http PATH
+  local body
+  body="$(curl -s -m 5 "http://127.0.0.1:$PORT$1" 2>/dev/null)" || return 1
+  case "$1" in
+    /plaintext) [ "$body" = "Hello, World!" ] ;;
+    /json) [ "$(tr -d ' \n' <<< "$body")" = '{"message":"Hello,World!"}' ] ;;
+    *) [ -n "$body" ] ;;
+  esac
+}
+check_resp() { # SET then GET a key, in RESP2
+  (
+    exec 3<>"/dev/tcp/127.0.0.1/$PORT" || exit 1
+    printf '*3\r\n$3\r\nSET\r\n$11\r\nbench:check\r\n$2\r\nok\r\n*2\r\n$3\r\nGET\r\n$11\r\nbench:check\r\n' >&3
+    IFS= read -r -t 5 a <&3 && IFS= read -r -t 5 b <&3 && IFS= read -r -t 5 c <&3 &&
+      [ "$a" = $'+OK\r' ] && [ "$b" = $'$2\r' ] && [ "$c" = $'ok\r' ]
+  ) 2>/dev/null
+}
+
+# ---- measuring -------------------------------------------------------------------------------
+CLK_TCK="$(getconf CLK_TCK 2>/dev/null || echo 100)"
+cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+now() { date +%s.%N; }
+ceil() { awk "BEGIN { x = $1; i = int(x); if (i < x) i++; print i }"; }  # ceil '0.5 + 60' -> 61
+calc() { awk "BEGIN { $1 }"; }  # calc 'printf "%.2f", 1/3'
+
+# run_load TAG NAME CMD...: runs a load generator pinned to LOAD_CPU. CMD starts with
+# `timeout --foreground N`: --foreground keeps the load generator in the script's process
+# group, so that Ctrl-C stops it at once (and the trap then stops the server).
+# Sets LOAD_OUT (its output file), LOAD_RC, SRV_CPU (server CPU time / wall time, in cores)
+# and GEN_CPU (the load generator's, from bash's `time`).
+run_load() {
+  local tag="$1" name="$2"; shift 2
+  LOAD_OUT="$RESULTS_DIR/$tag.${name//\//_}.load.log"
+  local tfile="$LOAD_OUT.time" k0 k1 t0 t1 TIMEFORMAT='%U %S %R'
+  k0="$(cpu_ticks "$SERVER_PID")"; t0="$(now)"
+  { time taskset -c "$LOAD_CPU" "$@" > "$LOAD_OUT" 2>&1; } 2> "$tfile"
+  LOAD_RC=$?
+  t1="$(now)"; k1="$(cpu_ticks "$SERVER_PID")"
+  SRV_CPU="$(calc "w = $t1 - $t0; if (w > 0) printf \"%.2f\", ($k1 - $k0) / $CLK_TCK / w; else print \"-\"")"
+  GEN_CPU="$(awk 'NF == 3 && $3 > 0 { printf "%.2f", ($1 + $2) / $3 }' "$tfile" 2>/dev/null)"
+  [ -n "$GEN_CPU" ] || GEN_CPU="-"
+}
+
+# result_kv FILE: the KEY=VALUE fields of the last RESULT line of FILE.
+result_kv() { grep '^RESULT' "$1" 2>/dev/null | tail -1 | cut -d' ' -f2-; }
+kv() { tr ' ' '\n' <<< "$2" | awk -F= -v k="$1" '$1 == k { print $2; exit }'; }
+
+# add_row SCENARIO NAME IS_BASE NOTE KVS: one run of one server, for table.awk.
+add_row() { printf '%s\t%s\t%s\t%s\n' "$2" "$3" "$4" "$5" >> "$RESULTS_DIR/$1.rows"; }
+
+# ---- servers ---------------------------------------------------------------------------------
+# Each list prints NAME<TAB>COMMAND<TAB>IS_BASE lines; a server is listed only if it is built
+# and its group enabled, and with SERVERS set only if named there.
+TAB=$'\t'
+wanted() { [ -z "$SERVERS" ] || [[ " $SERVERS " == *" $1 "* ]]; }
+entry() { # entry NAME BINARY ARGS IS_BASE
+  wanted "$1" || return 0
+  if [ -x "$2" ]; then printf '%s\t%s\t%s\n' "$1" "$2${3:+ $3}" "$4"; else log "   ($1 skipped: $2 is not built)"; fi
+}
+candidate() { wanted "$CANDIDATE_NAME" && [ -n "$1" ] && printf '%s\t%s\t0\n' "$CANDIDATE_NAME" "$1"; return 0; }
+
+echo_servers() {
+  [ "$WITH_GO" = 1 ] && entry go-article "$GO_BIN/go-echo-article" "-addr {addr}" 1
+  [ "$WITH_GO" = 1 ] && entry go-plain "$GO_BIN/go-echo-plain" "-addr {addr}" 0
+  [ "$WITH_TOKIO" = 1 ] && entry tokio-plain "$RUST_BIN/tokio-echo-plain" "--addr {addr}" 0
+  [ "$WITH_MAY" = 1 ] && entry may-plain "$RUST_BIN/may-echo-plain" "-addr {addr}" 0
+  [ "$WITH_GOWAY" = 1 ] && entry goway "$GOWAY_BIN/echo" "--addr {addr}" 0
+  candidate "$ECHO_CANDIDATE"
+}
+http_servers() {
+  [ "$WITH_GO" = 1 ] && entry go-net/http "$GO_BIN/go-http-hello" "-addr {addr}" 1
+  [ "$WITH_TOKIO" = 1 ] && entry tokio-hyper "$RUST_BIN/tokio-http-hello" "--addr {addr}" 0
+  [ "$WITH_MAY" = 1 ] && entry may-minihttp "$RUST_BIN/may-minihttp-hello" "-addr {addr}" 0
+  [ "$WITH_GOWAY" = 1 ] && entry goway "$GOWAY_BIN/http_hello" "--addr {addr}" 0
+  candidate "$HTTP_CANDIDATE"
+}
+resp_servers() {
+  [ "$WITH_GO" = 1 ] && entry go-resp-kv "$GO_BIN/go-resp-kv" "-addr {addr}" 1
+  [ "$WITH_MAY" = 1 ] && entry may-resp-kv "$RUST_BIN/may-resp-kv" "-addr {addr}" 0
+  if [ "$WITH_REDIS" = 1 ] && wanted redis-server; then
+    if have redis-server; then
+      printf 'redis-server\t%s\t0\n' "$(command -v redis-server) --bind 127.0.0.1 --port {port} --save '' --appendonly no --protected-mode no"
+    else
+      log "   (redis-server skipped: not installed)"
+    fi
+  fi
+  [ "$WITH_GOWAY" = 1 ] && entry goway "$GOWAY_BIN/kv" "--addr {addr}" 0
+  candidate "$RESP_CANDIDATE"
+}
+
+# for_each_server LIST_FUNCTION TAG CHECK RUN_FUNCTION: runs every listed server once:
+# start, health check (CHECK), RUN_FUNCTION NAME IS_BASE (which loads it and records the
+# row), stop. A server that does not start or fails its check gets a row with that note.
+for_each_server() {
+  local list="$1" tag="$2" check="$3" run="$4" name cmd isbase
+  while IFS="$TAB" read -r -u 9 name cmd isbase; do
+    if ! start_server "$tag" "$name" "$cmd"; then
+      FAILED_ROW=("$name" "$isbase" "start failed"); "$run" failed; continue
+    fi
+    if ! $check; then
+      log "   $name: health check failed (log: $SERVER_LOG)"
+      stop_server; FAILED_ROW=("$name" "$isbase" "health check failed"); "$run" failed; continue
+    fi
+    "$run" "$name" "$isbase"
+    stop_server
+  done 9< <("$list")
+}
+
+# ---- scenarios -------------------------------------------------------------------------------
+SCEN=""    # the scenario being run: its rows file and table
+TAG=""     # the name its logs start with: the scenario, and the run's number when there are several
+run_tag() { TAG="$1"; [ "$3" -le 1 ] || TAG="$1.run$2"; }
+HOW=""     # the load, for the table's caption
+closed_cols='server=@server;throughput=thr;p50 us=p50_us;p99 us=p99_us;p99.9 us=p999_us;errors=errors;server CPU=srv_cpu;loadgen CPU=gen_cpu;x base thr=thr%base;x base p99=p99_us%base;thr per server core=per_core;x base per core=per_core%base;thr min-max=@range'
+per_core() { calc "a = \"$1\"; c = \"$2\"; if (a ~ /^[0-9.]+\$/ && c ~ /^[0-9.]+\$/ && c > 0) printf \"%.0f\", a / c; else print \"-\""; }
+
+record_failed() { add_row "$SCEN" "${FAILED_ROW[0]}" "${FAILED_ROW[1]}" "${FAILED_ROW[2]}" ""; }
+
+load_echo() { # NAME IS_BASE
+  [ "$1" = failed ] && { record_failed; return; }
+  run_load "$TAG" "$1" timeout --foreground "$(ceil "$DURATION + $WARMUP + 60")" "$LOADGEN" --addr "127.0.0.1:$PORT" \
+    -c "$ECHO_CONNS" -s "$ECHO_SIZE" -p "$P" -d "$DURATION" -w "$WARMUP"
+  local r note="" thr; r="$(result_kv "$LOAD_OUT")"
+  thr="$(kv frames_per_s "$r")"
+  [ -n "$thr" ] || note="load failed, rc $LOAD_RC"
+  [ "$(kv errors "$r")" = 0 ] || [ -n "$note" ] || note="errors"
+  log "   $1: ${thr:--} frames/s, p99 $(kv p99_us "$r") us, errors $(kv errors "$r"), server CPU $SRV_CPU, loadgen CPU $GEN_CPU"
+  add_row "$SCEN" "$1" "$2" "$note" "thr=${thr:--} $r srv_cpu=$SRV_CPU gen_cpu=$GEN_CPU per_core=$(per_core "$thr" "$SRV_CPU")"
+}
+
+scenario_echo() {
+  [ -x "$LOADGEN" ] || { log "echo: $LOADGEN is not built: skipped"; return; }
+  local rep
+  for P in $ECHO_PIPELINES; do
+    SCEN="echo-p$P"; HOW="echo c=$ECHO_CONNS s=$ECHO_SIZE p=$P: \`echo-load -c $ECHO_CONNS -s $ECHO_SIZE -p $P -d $DURATION -w $WARMUP\` (closed loop), frames/s"
+    for rep in $(seq "$REPS"); do
+      log "== $SCEN (run $rep of $REPS)"; run_tag "$SCEN" "$rep" "$REPS"
+      for_each_server echo_servers "$TAG" check_echo load_echo
+    done
+    print_table "$SCEN" thr "$HOW" "go-article" "$closed_cols"
+  done
+}
+
+load_eff() {
+  [ "$1" = failed ] && { record_failed; return; }
+  run_load "$TAG" "$1" timeout --foreground "$(ceil "$DURATION + $WARMUP + 60")" "$LOADGEN" --addr "127.0.0.1:$PORT" \
+    -c "$EFF_CONNS" -s "$EFF_SIZE" -d "$DURATION" -w "$WARMUP" --rate "$R" --server-pid "$SERVER_PID"
+  local r note="" ach off bl; r="$(result_kv "$LOAD_OUT")"
+  ach="$(kv frames_per_s "$r")"; off="$(kv rate "$r")"; bl="$(kv backlog "$r")"
+  if [ -z "$ach" ] || [ -z "$(kv server_us_per_frame "$r")" ]; then
+    note="load failed, rc $LOAD_RC"
+  elif calc "exit !($ach < 0.97 * $off || $bl > $off / 100)"; then
+    note="overloaded"   # achieved < 97 % of offered, or more than 10 ms of frames behind
+  fi
+  [ "$(kv errors "$r")" = 0 ] || [ -n "$note" ] || note="errors"
+  log "   $1: offered ${off:--}, achieved ${ach:--} frames/s, backlog ${bl:--}, server $(kv server_cores "$r") cores = $(kv server_us_per_frame "$r") us/frame, errors $(kv errors "$r")"
+  add_row "$SCEN" "$1" "$2" "$note" "$r"
+}
+
+scenario_eff() {
+  [ -x "$LOADGEN" ] || { log "eff: $LOADGEN is not built: skipped"; return; }
+  local rep
+  for R in $EFF_RATE; do
+    SCEN="eff-r$R"; HOW="eff: server CPU per echoed frame at $R frames/s offered, c=$EFF_CONNS s=$EFF_SIZE: \`echo-load -c $EFF_CONNS -s $EFF_SIZE -d $DURATION -w $WARMUP --rate $R --server-pid PID\` (open loop)"
+    for rep in $(seq "$EFF_REPS"); do
+      log "== $SCEN (run $rep of $EFF_REPS)"; run_tag "$SCEN" "$rep" "$EFF_REPS"
+      for_each_server echo_servers "$TAG" check_echo load_eff
+    done
+    print_table "$SCEN" server_us_per_frame "$HOW" "go-article" \
+      'server=@server;offered=rate;achieved frames/s=frames_per_s;backlog=backlog;server CPU (cores)=server_cores;server CPU us/frame=server_us_per_frame;x base us/frame=server_us_per_frame%base;us/frame (/proc/PID/stat)=server_stat_us_per_frame;us/frame min-max=@range;p50 us=p50_us;p99 us=p99_us;p99.9 us=p999_us;send lag p99 us=sendlag_p99_us;errors=errors'
+  done
+}
+
+load_http() {
+  [ "$1" = failed ] && { record_failed; return; }
+  local url="http://127.0.0.1:$PORT$HTTP_PATH"
+  if [ "$WRK_WARMUP" -gt 0 ] 2>/dev/null; then
+    taskset -c "$LOAD_CPU" timeout --foreground "$((WRK_WARMUP + 30))" wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"${WRK_WARMUP}s" "$url" > /dev/null 2>&1
+  fi
+  run_load "$TAG" "$1" timeout --foreground "$(ceil "$DURATION + 60")" wrk -t"$WRK_THREADS" -c"$WRK_CONNS" \
+    -d"$(ceil "$DURATION")s" -s "$WRK_LUA" "$url"
+  local r note="" thr; r="$(result_kv "$LOAD_OUT")"
+  thr="$(kv rps "$r")"
+  [ -n "$thr" ] || note="load failed, rc $LOAD_RC"
+  [ "$(kv errors "$r")" = 0 ] || [ -n "$note" ] || note="errors"
+  log "   $1: ${thr:--} req/s, p99 $(kv p99_us "$r") us, errors $(kv errors "$r"), server CPU $SRV_CPU, loadgen CPU $GEN_CPU"
+  add_row "$SCEN" "$1" "$2" "$note" "thr=${thr:--} $r srv_cpu=$SRV_CPU gen_cpu=$GEN_CPU per_core=$(per_core "$thr" "$SRV_CPU")"
+}
+
+scenario_http() {
+  have wrk || { log "http: wrk not found: skipped (bench/setup.sh installs it)"; return; }
+  have curl || { log "http: curl not found: skipped (bench/setup.sh installs it)"; return; }
+  local rep
+  for HTTP_PATH in $HTTP_PATHS; do
+    SCEN="http${HTTP_PATH//\//-}"; HOW="http GET $HTTP_PATH, keep-alive: \`wrk -t$WRK_THREADS -c$WRK_CONNS -d$(ceil "$DURATION")s\` after ${WRK_WARMUP} s of unmeasured wrk, requests/s"
+    for rep in $(seq "$REPS"); do
+      log "== $SCEN (run $rep of $REPS)"; run_tag "$SCEN" "$rep" "$REPS"
+      for_each_server http_servers "$TAG" "check_http $HTTP_PATH" load_http
+    done
+    print_table "$SCEN" thr "$HOW" "go-net/http" "$closed_cols"
+  done
+}
+
+load_resp() {
+  local t
+  if [ "$1" = failed ]; then
+    for t in ${RESP_TESTS//,/ }; do SCEN="resp-${t,,}"; record_failed; done; return
+  fi
+  run_load "$TAG" "$1" timeout --foreground 600 redis-benchmark -h 127.0.0.1 -p "$PORT" -n "$RESP_N" -c "$RESP_CONNS" \
+    -P "$RESP_PIPELINE" -t "$RESP_TESTS" --csv
+  local errs; errs="$(grep -ci error "$LOAD_OUT")"
+  for t in ${RESP_TESTS//,/ }; do
+    # "TEST","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
+    local line note="" thr p50 p99
+    line="$(grep "^\"${t^^}\"," "$LOAD_OUT" | tail -1 | tr -d '"')"
+    if [ -n "$line" ]; then
+      thr="$(cut -d, -f2 <<< "$line")"
+      p50="$(calc "printf \"%.1f\", $(cut -d, -f5 <<< "$line") * 1000")"
+      p99="$(calc "printf \"%.1f\", $(cut -d, -f7 <<< "$line") * 1000")"
+    else
+      thr="-"; p50="-"; p99="-"; note="no result, rc $LOAD_RC"
+    fi
+    [ "$errs" = 0 ] || [ -n "$note" ] || note="errors"
+    log "   $1 ${t^^}: $thr req/s, p99 $p99 us, server CPU $SRV_CPU (both tests), loadgen CPU $GEN_CPU"
+    add_row "resp-${t,,}" "$1" "$2" "$note" "thr=$thr p50_us=$p50 p99_us=$p99 errors=$errs srv_cpu=$SRV_CPU gen_cpu=$GEN_CPU per_core=$(per_core "$thr" "$SRV_CPU")"
+  done
+}
+
+scenario_resp() {
+  have redis-benchmark || { log "resp: redis-benchmark not found: skipped (bench/setup.sh installs it)"; return; }
+  local rep t
+  for rep in $(seq "$REPS"); do
+    log "== resp (run $rep of $REPS)"; run_tag resp "$rep" "$REPS"
+    SCEN="resp"
+    for_each_server resp_servers "$TAG" check_resp load_resp
+  done
+  for t in ${RESP_TESTS//,/ }; do
+    print_table "resp-${t,,}" thr "resp ${t^^}: \`redis-benchmark -n $RESP_N -c $RESP_CONNS -P $RESP_PIPELINE -t $RESP_TESTS --csv\`, requests/s (server CPU covers all the tests of the run; redis-benchmark gives no p99.9)" \
+      "go-resp-kv" "${closed_cols//p99.9 us=p999_us;/}"
+  done
+}
+
+load_idle() {
+  [ "$1" = failed ] && { record_failed; return; }
+  run_load "$TAG" "$1" timeout --foreground 600 "$IDLE_PROBE" --addr "127.0.0.1:$PORT" --server-pid "$SERVER_PID" \
+    -n "$IDLE_N" --settle-ms "$IDLE_SETTLE_MS"
+  local r note=""; r="$(result_kv "$LOAD_OUT")"
+  [ -n "$r" ] || note="probe failed, rc $LOAD_RC"
+  [ -z "$r" ] || [ "$(kv echoed "$r")" = "$IDLE_N" ] || note="not all connections echoed"
+  log "   $1: $(kv bytes_per_conn "$r") bytes per idle connection ($(kv echoed "$r") of $IDLE_N echoed), $(kv maps_held "$r") mappings"
+  add_row "$SCEN" "$1" "$2" "$note" "$r"
+}
+
+scenario_idle() {
+  [ -x "$IDLE_PROBE" ] || { log "idle: $IDLE_PROBE is not built: skipped"; return; }
+  local rep
+  SCEN="idle"; HOW="memory per idle connection: \`idle-probe -n $IDLE_N --settle-ms $IDLE_SETTLE_MS\` opens $IDLE_N connections, echoes one line on each and holds them"
+  for rep in $(seq "$REPS"); do
+    log "== idle (run $rep of $REPS)"; run_tag idle "$rep" "$REPS"
+    for_each_server echo_servers "$TAG" check_echo load_idle
+  done
+  print_table idle bytes_per_conn "$HOW" "go-article" \
+    'server=@server;conns=conns;echoed=echoed;RSS before MiB=rss_before_kb:mib;RSS held MiB=rss_held_kb:mib;RSS after close MiB=rss_after_close_kb:mib;bytes per idle conn=bytes_per_conn;x base bytes=bytes_per_conn%base;mappings held=maps_held;mappings per conn=maps_per_conn;threads=threads_held'
+}
+
+scenario_chan() {
+  local go="$GO_BIN/go-chanbench" input="$RESULTS_DIR/chan.input" out
+  [ -x "$go" ] || { log "chan: $go is not built: skipped"; return; }
+  log "== chan (taskset -c $CHAN_CPUS, $CHAN_ARGS)"
+  # shellcheck disable=SC2086 # CHAN_ARGS is a list of flags
+  run_chan() { # LABEL KIND COMMAND...
+    local label="$1" kind="$2"; shift 2
+    out="$RESULTS_DIR/chan.$label.log"
+    log "   $label"
+    taskset -c "$CHAN_CPUS" timeout --foreground 900 "$@" $CHAN_ARGS > "$out" 2>&1 || log "   $label failed (log: $out)"
+    { echo "PROGRAM $label $kind"; cat "$out"; } >> "$input"
+  }
+  : > "$input"
+  run_chan go go "$go"
+  if [ "$WITH_MAY" = 1 ] && [ -x "$RUST_BIN/rust-chanbench" ]; then run_chan rust rust "$RUST_BIN/rust-chanbench"; fi
+  if [ "$WITH_GOWAY" = 1 ] && [ -x "$GOWAY_BIN/chanbench" ]; then run_chan goway same "$GOWAY_BIN/chanbench"; fi
+  # shellcheck disable=SC2086 # the candidate is a command line
+  if [ -n "$CHAN_CANDIDATE" ]; then run_chan "$CANDIDATE_NAME" same $CHAN_CANDIDATE; fi
+  {
+    echo "### chan: \`chanbench $CHAN_ARGS\` on CPUs $CHAN_CPUS (Go: GOMAXPROCS=2; may and goway: 2 workers)"
+    echo
+    grep -h '^#' "$RESULTS_DIR"/chan.*.log | sed 's/^/    /'
+    echo
+    awk -f "$BENCH_DIR/lib/chan.awk" "$input"
+    echo
+  } | tee -a "$TABLE"
+}
+
+# print_table SCENARIO METRIC CAPTION DEFAULT_BASE COLUMNS
+print_table() {
+  local rows="$RESULTS_DIR/$1.rows"
+  [ -s "$rows" ] || return 0
+  {
+    echo "### $3"
+    echo
+    awk -v metric="$2" -v base="${BASE:-$4}" -v cols="$5" -f "$BENCH_DIR/lib/table.awk" "$rows"
+    echo
+  } | tee -a "$TABLE"
+}
+
+# ---- main ------------------------------------------------------------------------------------
+have taskset || die "taskset not found (bench/setup.sh installs it)"
+[ "$SKIP_BUILD" = 1 ] || build
+[ "${MODES[*]}" = build ] && exit 0
+
+mkdir -p "$RESULTS_DIR" || die "cannot create $RESULTS_DIR"
+{
+  echo "## compare.sh $(printf '%s ' "${MODES[@]}")$([ "$QUICK" = 1 ] && echo '(--quick: a smoke test, not a measurement)')"
+  echo
+  echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "- commit: $(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$REPO_DIR" diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
+  echo "- machine: $(uname -sr), $(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)"
+  echo "- tools: $(have go && go version | awk '{ print $3 }'), $(rustc --version 2>/dev/null | awk '{ print $1, $2 }'), $(have wrk && wrk --version 2>&1 | head -1 | awk '{ print $1, $2 }'), redis-benchmark $(have redis-benchmark && redis-benchmark --version | awk '{ print $2 }')"
+  echo "- servers on CPU $SERVER_CPU, load generators on CPU $LOAD_CPU; ${DURATION} s measured after ${WARMUP} s of warm-up; $REPS run(s) of each server"
+  [ -n "$ECHO_CANDIDATE$HTTP_CANDIDATE$RESP_CANDIDATE$CHAN_CANDIDATE" ] &&
+    echo "- candidate '$CANDIDATE_NAME': echo='$ECHO_CANDIDATE' http='$HTTP_CANDIDATE' resp='$RESP_CANDIDATE' chan='$CHAN_CANDIDATE'"
+  echo "- raw logs: $RESULTS_DIR"
+  echo
+} | tee "$TABLE"
+
+for m in "${MODES[@]}"; do
+  case "$m" in
+    all) scenario_echo; scenario_http; scenario_resp; scenario_eff; scenario_chan; scenario_idle ;;
+    echo) scenario_echo ;;
+    http) scenario_http ;;
+    resp) scenario_resp ;;
+    eff) scenario_eff ;;
+    chan) scenario_chan ;;
+    idle) scenario_idle ;;
+  esac
+done
+log "summary: $TABLE"

@@ -1,0 +1,137 @@
+//! idle-probe: what N idle connections cost an echo server in memory.
+//!
+//! It reads the server's resident memory (VmRSS), thread count and number of memory mappings
+//! from `/proc/PID`, opens N connections, echoes one line on each (so that every connection
+//! is fully set up on the server's side), waits `--settle-ms` and reads them again while the
+//! connections are held, then closes them all, waits again and reads the memory a last time.
+//! It runs as its own process, so that none of its memory is the server's.
+//!
+//! ```text
+//! idle-probe --addr 127.0.0.1:PORT --server-pid PID [-n 10000] [--settle-ms 1000]
+//! RESULT conns= echoed= failed_connects= rss_before_kb= rss_held_kb= rss_after_close_kb=
+//!        bytes_per_conn= maps_before= maps_held= maps_per_conn= threads_held= secs=
+//! ```
+//!
+//! `bytes_per_conn` is (held - before) / echoed connections. The probe raises its own limit
+//! on open descriptors to the hard limit; the server needs one high enough too.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::process::exit;
+use std::time::{Duration, Instant};
+
+use bench_loadgen::parse_flag;
+use bench_loadgen::procfs::{map_count, raise_nofile_limit, status_value};
+
+const USAGE: &str =
+    "usage: idle-probe --addr HOST:PORT --server-pid PID [-n CONNS=10000] [--settle-ms 1000]";
+
+fn main() {
+    let (mut addr, mut pid, mut n, mut settle_ms) =
+        (None::<String>, None::<u32>, 10_000usize, 1000u64);
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next();
+        match flag.as_str() {
+            "--addr" => addr = value(),
+            "--server-pid" => pid = Some(parse_flag(&flag, value())),
+            "-n" | "--conns" => n = parse_flag(&flag, value()),
+            "--settle-ms" => settle_ms = parse_flag(&flag, value()),
+            _ => {
+                eprintln!("{USAGE}");
+                exit(2)
+            }
+        }
+    }
+    let (Some(addr), Some(pid)) = (addr, pid) else {
+        eprintln!("{USAGE}");
+        exit(2)
+    };
+    let Some(addr) = addr.to_socket_addrs().ok().and_then(|mut a| a.next()) else {
+        eprintln!("cannot resolve {addr}");
+        exit(2)
+    };
+    let limit = raise_nofile_limit();
+    if (n as u64) + 16 > limit {
+        eprintln!("idle-probe: {n} connections need more descriptors than the limit ({limit}); raise `ulimit -n`");
+        exit(2);
+    }
+    let settle = Duration::from_millis(settle_ms);
+    let rss = || status_value(pid, "VmRSS").unwrap_or(0);
+    let maps = || map_count(pid).unwrap_or(0);
+    let t0 = Instant::now();
+    let (rss_before, maps_before) = (rss(), maps());
+
+    let (socks, failed) = open_all(addr, n);
+    let echoed = echo_one_line_each(&socks);
+    std::thread::sleep(settle);
+    let (rss_held, maps_held) = (rss(), maps());
+    let threads = status_value(pid, "Threads").unwrap_or(0);
+    drop(socks);
+    std::thread::sleep(settle * 2);
+    let rss_after = rss();
+
+    let per = |delta: u64, scale: u64| (delta * scale) as f64 / echoed.max(1) as f64;
+    println!(
+        "{} connections open ({failed} failed), {echoed} echoed; server RSS {rss_before} kB before, {rss_held} kB held, {rss_after} kB after closing; {maps_before} -> {maps_held} mappings",
+        socks_len(n, failed)
+    );
+    println!(
+        "RESULT conns={} echoed={echoed} failed_connects={failed} rss_before_kb={rss_before} rss_held_kb={rss_held} rss_after_close_kb={rss_after} bytes_per_conn={:.0} maps_before={maps_before} maps_held={maps_held} maps_per_conn={:.2} threads_held={threads} secs={:.1}",
+        socks_len(n, failed),
+        per(rss_held.saturating_sub(rss_before), 1024),
+        per(maps_held.saturating_sub(maps_before), 1),
+        t0.elapsed().as_secs_f64()
+    );
+    if echoed == 0 {
+        exit(1);
+    }
+}
+
+fn socks_len(n: usize, failed: usize) -> usize {
+    n - failed.min(n)
+}
+
+/// Opens up to `n` connections; gives up after 50 failed connects.
+fn open_all(addr: SocketAddr, n: usize) -> (Vec<TcpStream>, usize) {
+    let mut socks = Vec::with_capacity(n);
+    let mut failed = 0;
+    while socks.len() + failed < n {
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(10)) {
+            Ok(s) => socks.push(s),
+            Err(e) => {
+                if failed == 0 {
+                    eprintln!("connect {addr}: {e}");
+                }
+                failed += 1;
+                if failed > 50 {
+                    failed = n - socks.len();
+                    break;
+                }
+            }
+        }
+    }
+    (socks, failed)
+}
+
+/// Sends `ping <i>\n` on every connection, then reads each echo back; returns how many
+/// came back intact.
+fn echo_one_line_each(socks: &[TcpStream]) -> usize {
+    for (i, mut s) in socks.iter().enumerate() {
+        if s.write_all(format!("ping {i}\n").as_bytes()).is_err() {
+            continue;
+        }
+    }
+    let mut ok = 0;
+    for (i, mut s) in socks.iter().enumerate() {
+        let want = format!("ping {i}\n");
+        let mut got = vec![0u8; want.len()];
+        let read = s
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .and_then(|()| s.read_exact(&mut got));
+        if read.is_ok() && got == want.as_bytes() {
+            ok += 1;
+        }
+    }
+    ok
+}

@@ -1,0 +1,3 @@
+module goway.bench/peers
+
+go 1.19
