@@ -1,8 +1,8 @@
 //! Criterion benchmarks of goway's channels, `select!` and goroutine spawning (issue 2).
 //!
 //! Each benchmark mirrors one workload of the Go program `bench/peers/go/chanbench/main.go`
-//! in the shared benchmark harness (the same workload is in `examples/chanbench.rs`, which
-//! prints Go's output format for `compare.sh chan`). As in Go, where the timed code runs in the
+//! in this repository's benchmark harness (the same workload is in `examples/chanbench.rs`,
+//! which prints Go's output format for `bench/compare.sh chan`). As in Go, where the timed code runs in the
 //! main goroutine, the timed code here runs inside a goroutine and sends its elapsed time back
 //! over a channel; the runtime has 2 worker threads (Go: GOMAXPROCS=2).
 //!

@@ -1,7 +1,7 @@
 //! chanbench: goway's channels, `select!` and goroutine spawning, measured with the same
 //! workloads and printed in the same machine-readable lines as the Go program it mirrors,
-//! `bench/peers/go/chanbench/main.go` (in the shared benchmark harness), so that
-//! `compare.sh chan` can put goway beside Go, raw `may` and crossbeam in one table.
+//! `bench/peers/go/chanbench/main.go` (in this repository's benchmark harness), so that
+//! `bench/compare.sh chan` can put goway beside Go, raw `may` and crossbeam in one table.
 //!
 //! What it shows: the cost of goway's Go-like primitives against Go's own, like for like:
 //! the timed code of every benchmark runs inside a goroutine (where Go's runs in the main
@@ -36,7 +36,7 @@
 //! cargo build --release --example chanbench
 //! target/release/examples/chanbench                       # all five, 5 reps each
 //! target/release/examples/chanbench -only select2 -reps 9
-//! CHAN_CANDIDATE=$PWD/target/release/examples/chanbench /path/to/bench/compare.sh chan
+//! bench/compare.sh chan        # beside Go, raw may and crossbeam (see bench/README.md)
 //! ```
 //!
 //! Flags, as Go's: `-procs N` (worker threads, default 2; 0 = one per CPU), `-reps N` (5),

@@ -5,11 +5,11 @@
 //! address; `RUST_LOG=debug` logs each connection), then `nc 127.0.0.1 7878`. It stops on
 //! SIGTERM or Ctrl-C.
 //!
-//! It ports the Go program `bench/peers/go/echo-article/main.go` (in the team's shared
-//! benchmark folder): `net.Listen`, then for each connection `go reader(c, in)`,
+//! It ports the Go program `bench/peers/go/echo-article/main.go` (in this repository's
+//! benchmark harness): `net.Listen`, then for each connection `go reader(c, in)`,
 //! `go handler(in, out)`, `go writer(c, out)`; the writer flushes whenever `out` is
-//! momentarily empty. Benchmark it with
-//! `ECHO_CANDIDATE='target/release/examples/echo --addr {addr}' bench/compare.sh echo`.
+//! momentarily empty. Benchmark it beside its peers with `bench/compare.sh echo` (see
+//! bench/README.md).
 
 use clap::Parser;
 use goway::net::Server;

@@ -3,9 +3,8 @@
 //!
 //! Run it with `cargo run --release --example http_hello` (add `-- --addr 127.0.0.1:9000` for
 //! another address), then `curl http://127.0.0.1:8080/plaintext`. Benchmark it beside Go's
-//! `net/http`, tokio+hyper and raw `may_minihttp` with
-//! `HTTP_CANDIDATE='target/release/examples/http_hello --addr {addr}' bench/compare.sh http`
-//! (the team's shared benchmark folder).
+//! `net/http`, tokio+hyper and raw `may_minihttp` with `bench/compare.sh http` (see
+//! bench/README.md).
 
 use std::io::Write;
 
