@@ -216,7 +216,7 @@ fn connection(
             hist: Histogram::new_with_bounds(1, 3_600_000_000, 3)?,
         })
     };
-    let mut c = match dial_timeout(&*addr, IO_TIMEOUT) {
+    let c = match dial_timeout(&*addr, IO_TIMEOUT) {
         Ok(c) => c,
         Err(e) => {
             stats.error(plan.conn, "dial", &e);

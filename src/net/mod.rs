@@ -16,7 +16,8 @@
 //! | `ln.Accept()` | [`ln.accept()`](TcpListener::accept) |
 //! | `net.Dial("tcp", addr)` / `net.DialTimeout` | [`dial(addr)`](dial) / [`dial_timeout(addr, d)`](dial_timeout) |
 //! | `net.LookupHost(host)` | [`lookup_host(host)`](lookup_host) (`IpAddr`s, not strings) |
-//! | `c.SetReadDeadline(t)` | [`c.set_read_deadline(Some(t))`](TcpStream::set_read_deadline) |
+//! | `c.SetReadDeadline(t)` (from any goroutine) | [`c.set_read_deadline(Some(t))`](TcpStream::set_read_deadline) |
+//! | `c.Close()` (from any goroutine), `errors.Is(err, net.ErrClosed)` | [`c.close()`](TcpStream::close), [`is_closed_error(&err)`](is_closed_error) |
 //! | `net.Listen("unix", path)` | [`UnixListener::bind(path)`](UnixListener::bind) |
 //! | an accept loop with a connection cap and `Serve`'s backoff (`netutil.LimitListener`, but refusing over the cap) | [`Acceptor`] |
 //!
@@ -43,6 +44,7 @@ mod acceptor;
 mod addr;
 pub mod codec;
 mod deadline;
+mod netfd;
 mod ready;
 pub mod server;
 mod tcp;
@@ -124,17 +126,32 @@ impl From<std::os::unix::net::SocketAddr> for PeerAddr {
     }
 }
 
-/// The text of the error an accept on a closed listener returns (Go's `net.ErrClosed`).
+/// The text of the error of an operation on a closed stream or listener (Go's `net.ErrClosed`).
 const CLOSED: &str = "use of closed network connection";
 
-/// `true` if `e` is the error of an accept on a listener that was
-/// [`close`](TcpListener::close)d (Go's `errors.Is(err, net.ErrClosed)`).
+/// The error of an operation on a closed stream or listener.
+pub(crate) fn closed() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, CLOSED)
+}
+
+/// `true` if `e` is the error of an operation on a stream or listener that was closed (Go's
+/// `errors.Is(err, net.ErrClosed)`): a [`TcpStream::close`] or [`UnixStream::close`] (also
+/// through a split half) makes every read and write, blocked or later, fail with it, and a
+/// [`TcpListener::close`] or [`UnixListener::close`] every accept. Its kind is
+/// `ErrorKind::NotConnected` and its text Go's, "use of closed network connection".
 ///
 /// ```
+/// use std::io::Read;
 /// let ln = goway::net::TcpListener::bind("127.0.0.1:0").unwrap();
 /// ln.close().unwrap();
 /// let err = ln.accept().unwrap_err();
 /// assert!(goway::net::is_closed_error(&err));
+///
+/// let (a, _b) = goway::net::UnixStream::pair().unwrap();
+/// a.close().unwrap();
+/// let err = (&a).read(&mut [0u8; 1]).unwrap_err();
+/// assert!(goway::net::is_closed_error(&err));
+/// assert_eq!(err.to_string(), "use of closed network connection");
 /// ```
 pub fn is_closed_error(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::NotConnected && e.to_string() == CLOSED
@@ -143,7 +160,7 @@ pub fn is_closed_error(e: &io::Error) -> bool {
 /// An accept's result, unless the listener was closed (then the closed error).
 fn closed_or<T>(closed: &std::sync::atomic::AtomicBool, r: io::Result<T>) -> io::Result<T> {
     if closed.load(std::sync::atomic::Ordering::SeqCst) {
-        return Err(io::Error::new(io::ErrorKind::NotConnected, CLOSED));
+        return Err(self::closed());
     }
     r
 }

@@ -4,13 +4,13 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use may::io::{SplitIo, SplitReader, SplitWriter, WaitIo};
-
 use super::ToAddrs;
-use super::deadline::{Limits, check_timeout, timed, timed_out};
-use super::ready::ReadGate;
+use super::deadline::{check_timeout, timed_out};
+use super::netfd::NetFd;
+use super::ready::Dir;
 
 /// A TCP socket server, listening for connections (Go's `net.TCPListener`).
 ///
@@ -160,16 +160,32 @@ impl Iterator for Incoming<'_> {
 /// A TCP connection usable from goroutines: `Read`/`Write` park the goroutine, never the
 /// worker thread (Go's `net.TCPConn`).
 ///
+/// As in Go, every method takes `&self` and may be called from any goroutine or thread while
+/// others read or write: share the stream as `Arc<TcpStream>` (or `&TcpStream` in scoped
+/// code), and read and write through `&TcpStream`, which implements `Read` and `Write` as in
+/// `std`. A reader and a writer may block at the same time; so may several readers, though
+/// their bytes then interleave (as concurrent writers' partial writes do): one goroutine per
+/// direction is the usual shape.
+///
 /// Timeouts come in two forms: per operation ([`set_read_timeout`](Self::set_read_timeout),
 /// as in `std`) and absolute ([`set_read_deadline`](Self::set_read_deadline), as Go's
 /// `SetReadDeadline`); an operation fails with `ErrorKind::TimedOut` ("i/o timeout") at the
-/// earlier of the two. To read and write from two goroutines at once, [`split`](Self::split)
-/// the stream.
+/// earlier of the two. Changing either wakes the operations blocked on the stream, which then
+/// measure their wait against the new setting: a deadline in the past ends them at once with
+/// `TimedOut`, a later one lets them wait on. [`close`](Self::close) ends them, and every later
+/// operation, with the closed error ([`is_closed_error`](super::is_closed_error), Go's
+/// `net.ErrClosed`). This is Go's way to stop a reader at shutdown, and costs no extra
+/// descriptor.
+///
+/// A plain thread blocked in a read or write is woken the same way as a goroutine (its wait
+/// goes through may's per-thread proxy), so all of this holds on threads too.
 ///
 /// # Examples
+/// A read that times out, then a reader woken from another goroutine:
 /// ```
 /// use std::io::Read;
-/// use std::time::Duration;
+/// use std::sync::Arc;
+/// use std::time::{Duration, Instant};
 /// use goway::net::{TcpListener, dial};
 ///
 /// let ln = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -178,13 +194,19 @@ impl Iterator for Incoming<'_> {
 /// c.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
 /// let err = c.read(&mut [0u8; 1]).unwrap_err();
 /// assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+///
+/// c.set_read_timeout(None).unwrap();
+/// let c = Arc::new(c);
+/// let reader = {
+///     let c = c.clone();
+///     goway::go!(move || (&*c).read(&mut [0u8; 1]).map_err(|e| e.kind()))
+/// };
+/// // From here (another goroutine or thread): Go's `c.SetReadDeadline(time.Now())`.
+/// c.set_read_deadline(Some(Instant::now()));
+/// assert_eq!(reader.join().unwrap(), Err(std::io::ErrorKind::TimedOut));
 /// ```
 pub struct TcpStream {
-    io: may::net::TcpStream,
-    rd: Limits,
-    wr: Limits,
-    /// Whether the next read may wait before reading (see `ReadGate`).
-    gate: ReadGate,
+    fd: NetFd<may::net::TcpStream>,
 }
 
 impl fmt::Debug for TcpStream {
@@ -197,22 +219,9 @@ impl fmt::Debug for TcpStream {
     }
 }
 
-fn set_rd(s: &may::net::TcpStream, t: Option<Duration>) -> io::Result<()> {
-    s.set_read_timeout(t)
-}
-
-fn set_wr(s: &may::net::TcpStream, t: Option<Duration>) -> io::Result<()> {
-    s.set_write_timeout(t)
-}
-
 impl TcpStream {
     pub(crate) fn from_may(io: may::net::TcpStream) -> Self {
-        TcpStream {
-            io,
-            rd: Limits::default(),
-            wr: Limits::default(),
-            gate: ReadGate::default(),
-        }
+        TcpStream { fd: NetFd::new(io) }
     }
 
     /// Connects to `addr` (each resolved address in turn) with no timeout. Same as
@@ -229,7 +238,7 @@ impl TcpStream {
     /// # Errors
     /// As `getpeername(2)` (`NotConnected` once the peer is gone).
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.io.peer_addr()
+        self.fd.io().peer_addr()
     }
 
     /// This end's address.
@@ -237,16 +246,64 @@ impl TcpStream {
     /// # Errors
     /// As `getsockname(2)`.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.io.local_addr()
+        self.fd.io().local_addr()
     }
 
-    /// Shuts down the read side, the write side, or both (`Shutdown::Write` sends FIN: the
-    /// peer reads EOF after the data already sent). Wakes goroutines blocked on this socket.
+    /// Shuts down the read side, the write side, or both (Go's `CloseRead`/`CloseWrite`), and
+    /// wakes the operations blocked on the stream in any goroutine or thread: after
+    /// `Shutdown::Read` a blocked read returns EOF (`Ok(0)`); `Shutdown::Write` sends FIN (the
+    /// peer reads EOF after the data already sent).
     ///
     /// # Errors
-    /// As `shutdown(2)` (`NotConnected` if the peer already closed).
+    /// As `shutdown(2)` (`NotConnected` if the peer already closed); the closed error after
+    /// [`close`](Self::close).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::io::Read;
+    /// use std::net::Shutdown;
+    /// use std::sync::Arc;
+    /// let ln = goway::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let c = Arc::new(goway::net::dial(ln.local_addr().unwrap()).unwrap());
+    /// let _server_side = ln.accept().unwrap();
+    /// let reader = {
+    ///     let c = c.clone();
+    ///     goway::go!(move || (&*c).read(&mut [0u8; 8]).unwrap())
+    /// };
+    /// c.shutdown(Shutdown::Read).unwrap();
+    /// assert_eq!(reader.join().unwrap(), 0);
+    /// ```
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.io.shutdown(how)
+        self.fd.shutdown(how)
+    }
+
+    /// Closes the connection (Go's `Conn.Close`): shuts it down both ways (the peer reads EOF)
+    /// and makes every read and write fail with the closed error
+    /// ([`is_closed_error`](super::is_closed_error): "use of closed network connection"),
+    /// those blocked in other goroutines or threads at once. The file descriptor itself is
+    /// released when the last owner drops the stream, so that no other goroutine can touch a
+    /// reused descriptor number.
+    ///
+    /// # Errors
+    /// The closed error if the stream was closed already (as Go).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::io::Read;
+    /// use std::sync::Arc;
+    /// let ln = goway::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let c = Arc::new(goway::net::dial(ln.local_addr().unwrap()).unwrap());
+    /// let _server_side = ln.accept().unwrap();
+    /// let reader = {
+    ///     let c = c.clone();
+    ///     goway::go!(move || (&*c).read(&mut [0u8; 8]).unwrap_err())
+    /// };
+    /// c.close().unwrap();
+    /// assert!(goway::net::is_closed_error(&reader.join().unwrap()));
+    /// assert!(c.close().is_err());
+    /// ```
+    pub fn close(&self) -> io::Result<()> {
+        self.fd.close()
     }
 
     /// Sets `TCP_NODELAY` (on by default for goway streams, as in Go).
@@ -254,7 +311,7 @@ impl TcpStream {
     /// # Errors
     /// As `setsockopt(2)`.
     pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
-        self.io.set_nodelay(on)
+        self.fd.io().set_nodelay(on)
     }
 
     /// Whether `TCP_NODELAY` is set.
@@ -262,192 +319,147 @@ impl TcpStream {
     /// # Errors
     /// As `getsockopt(2)`.
     pub fn nodelay(&self) -> io::Result<bool> {
-        self.io.inner().nodelay()
+        self.fd.io().inner().nodelay()
     }
 
-    /// Sets the timeout of each future read: a read that gets no data for `d` fails with
-    /// `TimedOut`. `None` (the default) waits as long as it takes.
+    /// Sets the timeout of each read: a read that waits `d` for data fails with `TimedOut`.
+    /// `None` (the default) waits as long as it takes. A read blocked meanwhile measures its
+    /// wait, from its start, against the new timeout.
     ///
     /// # Errors
     /// `InvalidInput` for a zero duration (as `std`).
-    pub fn set_read_timeout(&mut self, d: Option<Duration>) -> io::Result<()> {
+    pub fn set_read_timeout(&self, d: Option<Duration>) -> io::Result<()> {
         check_timeout(d)?;
-        self.rd.timeout = d;
+        self.fd.set_timeout(Dir::Read, d);
         Ok(())
     }
 
-    /// Sets the timeout of each future write (`None`, the default: no limit).
+    /// Sets the timeout of each write (`None`, the default: no limit).
     ///
     /// # Errors
     /// `InvalidInput` for a zero duration (as `std`).
-    pub fn set_write_timeout(&mut self, d: Option<Duration>) -> io::Result<()> {
+    pub fn set_write_timeout(&self, d: Option<Duration>) -> io::Result<()> {
         check_timeout(d)?;
-        self.wr.timeout = d;
+        self.fd.set_timeout(Dir::Write, d);
         Ok(())
     }
 
     /// The per-read timeout.
     pub fn read_timeout(&self) -> Option<Duration> {
-        self.rd.timeout
+        self.fd.limit(Dir::Read).timeout()
     }
 
     /// The per-write timeout.
     pub fn write_timeout(&self) -> Option<Duration> {
-        self.wr.timeout
+        self.fd.limit(Dir::Write).timeout()
     }
 
     /// Sets an absolute deadline for reads (Go's `SetReadDeadline`): reads fail with `TimedOut`
-    /// from then on, a read still waiting when the deadline passes included. `None` clears
-    /// it. A deadline in the past makes the next read fail at once. Unlike Go, it is set
-    /// through `&mut self`, so it cannot be moved while another goroutine is blocked reading
-    /// this stream; to end such a read from elsewhere, [`shutdown`](Self::shutdown) a clone
-    /// ([`try_clone`](Self::try_clone)) or the write half of a [`split`](Self::split).
-    pub fn set_read_deadline(&mut self, t: Option<Instant>) {
-        self.rd.deadline = t;
+    /// ("i/o timeout") from then on; `None` clears it. Callable from any goroutine or thread:
+    /// a read blocked on the stream is woken and sees the new deadline, so a deadline in the
+    /// past (`Some(Instant::now())`) ends it at once, and a later one lets it wait on. After a
+    /// timeout the stream is still usable: move the deadline and read again.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::time::{Duration, Instant};
+    /// let ln = goway::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let mut c = goway::net::dial(ln.local_addr().unwrap()).unwrap();
+    /// let (mut s, _) = ln.accept().unwrap();
+    /// c.set_read_deadline(Some(Instant::now()));
+    /// assert_eq!(c.read(&mut [0u8; 1]).unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+    /// c.set_read_deadline(Some(Instant::now() + Duration::from_secs(10)));
+    /// s.write_all(b"x").unwrap();
+    /// assert_eq!(c.read(&mut [0u8; 1]).unwrap(), 1);
+    /// ```
+    pub fn set_read_deadline(&self, t: Option<Instant>) {
+        self.fd.set_deadline(Dir::Read, t);
     }
 
-    /// Sets an absolute deadline for writes (Go's `SetWriteDeadline`).
-    pub fn set_write_deadline(&mut self, t: Option<Instant>) {
-        self.wr.deadline = t;
+    /// Sets an absolute deadline for writes (Go's `SetWriteDeadline`), as
+    /// [`set_read_deadline`](Self::set_read_deadline) does for reads.
+    pub fn set_write_deadline(&self, t: Option<Instant>) {
+        self.fd.set_deadline(Dir::Write, t);
     }
 
     /// Sets both deadlines (Go's `SetDeadline`).
-    pub fn set_deadline(&mut self, t: Option<Instant>) {
-        self.rd.deadline = t;
-        self.wr.deadline = t;
+    pub fn set_deadline(&self, t: Option<Instant>) {
+        self.set_read_deadline(t);
+        self.set_write_deadline(t);
     }
 
-    /// A second handle to the same connection (a duplicated file descriptor).
+    /// A second, independent handle to the same connection (a duplicated file descriptor,
+    /// with its own timeouts, deadlines and closed state). To use one connection from several
+    /// goroutines, share the stream (`Arc<TcpStream>`) instead: no descriptor is added.
     ///
     /// # Errors
     /// As `dup(2)` (`EMFILE` at the descriptor limit).
     pub fn try_clone(&self) -> io::Result<TcpStream> {
-        Ok(TcpStream::from_may(self.io.try_clone()?))
+        Ok(TcpStream::from_may(self.fd.io().try_clone()?))
     }
 
-    /// Splits the stream into a read half and a write half, to be used by two goroutines at
-    /// once (Go's reader/writer goroutine pair). The halves use two file descriptors; each is
-    /// woken only by its own direction's readiness, so one half's traffic never restarts the
-    /// other's timeout. Timeouts and deadlines carry over.
+    /// Splits the stream into a read half and a write half, for a reader goroutine and a
+    /// writer goroutine. The halves share the stream (and its one descriptor, closed when
+    /// both are dropped) with its timeouts and deadlines; a shared `Arc<TcpStream>` does the
+    /// same without the types.
     ///
     /// # Errors
-    /// As `dup(2)` (`EMFILE` at the descriptor limit).
+    /// None today; kept for compatibility (the halves used to take a second descriptor).
     pub fn split(self) -> io::Result<(TcpReadHalf, TcpWriteHalf)> {
-        let (rd, wr) = (self.rd, self.wr);
-        let (r, w) = self.io.split()?;
-        let mut r = TcpReadHalf {
-            io: r,
-            rd,
-            peer: None,
-        };
-        let mut w = TcpWriteHalf {
-            io: w,
-            wr,
-            peer: None,
-        };
-        // The read half keeps the original descriptor and its settings; may copies the
-        // timeouts onto the write half's new descriptor, so both slots stay accurate.
-        let peer = r.io.inner().peer_addr().ok();
-        r.peer = peer;
-        w.peer = peer;
-        Ok((r, w))
+        let peer = self.peer_addr().ok();
+        let s = Arc::new(self);
+        Ok((TcpReadHalf { s: s.clone(), peer }, TcpWriteHalf { s, peer }))
     }
 
-    /// The underlying `may` stream.
+    /// The underlying `may` stream. Reading or writing it directly bypasses the stream's
+    /// deadlines and readiness records: use it for socket options only.
     pub fn as_may(&self) -> &may::net::TcpStream {
-        &self.io
+        self.fd.io()
     }
 
     /// A `std` handle on the same socket (a duplicated descriptor, not registered with may's
     /// poller): for `shutdown` from another goroutine (the HTTP server's connections).
     pub(crate) fn control(&self) -> io::Result<std::net::TcpStream> {
-        self.io.inner().try_clone()
+        self.fd.io().inner().try_clone()
     }
 
     /// The may stream, for the server's connections (one descriptor shared by a connection's
     /// goroutines).
     pub(crate) fn into_may(self) -> may::net::TcpStream {
-        self.io
+        self.fd.into_io()
     }
 }
 
 impl AsRawFd for TcpStream {
     fn as_raw_fd(&self) -> RawFd {
-        self.io.as_raw_fd()
+        self.fd.io().as_raw_fd()
+    }
+}
+
+impl Read for &TcpStream {
+    #[inline]
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.fd.read(buf)
     }
 }
 
 impl Read for TcpStream {
+    #[inline]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() || !self.rd.is_unlimited() || !crate::runtime::in_goroutine() {
-            // may's read clears the socket's recorded events.
-            self.gate.forget();
-            return timed(&mut self.io, &mut self.rd, set_rd, |s, nb| {
-                if nb { s.inner().read(buf) } else { s.read(buf) }
-            });
-        }
-        // No time limit, in a goroutine: read, and wait on the socket only when it is empty
-        // (see `ReadGate`).
-        loop {
-            if self.gate.must_wait() {
-                let _io = super::deadline::io_wait(false);
-                self.gate.waited(self.io.wait_io());
-            }
-            match self.io.inner().read(buf) {
-                Ok(n) => {
-                    self.gate.read(n, buf.len());
-                    return Ok(n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.gate.would_block(),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        self.fd.read(buf)
     }
 }
 
-impl TcpStream {
-    /// A write: `op(s, true)` writes to the `std` socket without waiting, `op(s, false)`
-    /// through may. Without a time limit the direct write comes first: when the socket has
-    /// room (nearly always) it leaves the events the next read waits on untouched, where
-    /// may's write would clear them (then the gate forgets).
-    fn write_with(
-        &mut self,
-        empty: bool,
-        mut op: impl FnMut(&mut may::net::TcpStream, bool) -> io::Result<usize>,
-    ) -> io::Result<usize> {
-        if !empty && self.wr.is_unlimited() {
-            match op(&mut self.io, true) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                r => return r,
-            }
-        }
-        self.gate.forget();
-        timed(&mut self.io, &mut self.wr, set_wr, op)
-    }
-}
-
-impl Write for TcpStream {
+impl Write for &TcpStream {
+    #[inline]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.write_with(buf.is_empty(), |s, nb| {
-            if nb {
-                s.inner().write(buf)
-            } else {
-                s.write(buf)
-            }
-        })
+        self.fd.write(buf)
     }
 
+    #[inline]
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        let empty = bufs.iter().all(|b| b.is_empty());
-        self.write_with(empty, |s, nb| {
-            if nb {
-                s.inner().write_vectored(bufs)
-            } else {
-                s.write_vectored(bufs)
-            }
-        })
+        self.fd.write_vectored(bufs)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -455,17 +467,31 @@ impl Write for TcpStream {
     }
 }
 
-/// The read half of a [`TcpStream::split`].
+impl Write for TcpStream {
+    #[inline]
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.fd.write(buf)
+    }
+
+    #[inline]
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.fd.write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The read half of a [`TcpStream::split`]. Its methods take `&self`, as the stream's do.
 pub struct TcpReadHalf {
-    io: SplitReader<may::net::TcpStream>,
-    rd: Limits,
+    s: Arc<TcpStream>,
     peer: Option<SocketAddr>,
 }
 
-/// The write half of a [`TcpStream::split`].
+/// The write half of a [`TcpStream::split`]. Its methods take `&self`, as the stream's do.
 pub struct TcpWriteHalf {
-    io: SplitWriter<may::net::TcpStream>,
-    wr: Limits,
+    s: Arc<TcpStream>,
     peer: Option<SocketAddr>,
 }
 
@@ -485,28 +511,19 @@ impl fmt::Debug for TcpWriteHalf {
     }
 }
 
-fn set_rd_half(s: &SplitReader<may::net::TcpStream>, t: Option<Duration>) -> io::Result<()> {
-    s.inner().set_read_timeout(t)
-}
-
-fn set_wr_half(s: &SplitWriter<may::net::TcpStream>, t: Option<Duration>) -> io::Result<()> {
-    s.inner().set_write_timeout(t)
-}
-
 impl TcpReadHalf {
-    /// Sets the per-read timeout (`None`: no limit).
+    /// Sets the per-read timeout (`None`: no limit), as [`TcpStream::set_read_timeout`].
     ///
     /// # Errors
     /// `InvalidInput` for a zero duration.
-    pub fn set_read_timeout(&mut self, d: Option<Duration>) -> io::Result<()> {
-        check_timeout(d)?;
-        self.rd.timeout = d;
-        Ok(())
+    pub fn set_read_timeout(&self, d: Option<Duration>) -> io::Result<()> {
+        self.s.set_read_timeout(d)
     }
 
-    /// Sets an absolute read deadline (`None` clears it).
-    pub fn set_read_deadline(&mut self, t: Option<Instant>) {
-        self.rd.deadline = t;
+    /// Sets an absolute read deadline (`None` clears it), as
+    /// [`TcpStream::set_read_deadline`]: a read blocked in another goroutine sees it at once.
+    pub fn set_read_deadline(&self, t: Option<Instant>) {
+        self.s.set_read_deadline(t);
     }
 
     /// The peer's address, as it was when the stream was split.
@@ -514,29 +531,37 @@ impl TcpReadHalf {
         self.peer
     }
 
-    /// Shuts down part or all of the connection (it affects both halves).
+    /// Shuts down part or all of the connection (it affects both halves), as
+    /// [`TcpStream::shutdown`].
     ///
     /// # Errors
     /// As `shutdown(2)`.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.io.inner().shutdown(how)
+        self.s.shutdown(how)
+    }
+
+    /// Closes the connection (both halves), as [`TcpStream::close`].
+    ///
+    /// # Errors
+    /// The closed error if it was closed already.
+    pub fn close(&self) -> io::Result<()> {
+        self.s.close()
     }
 }
 
 impl TcpWriteHalf {
-    /// Sets the per-write timeout (`None`: no limit).
+    /// Sets the per-write timeout (`None`: no limit), as [`TcpStream::set_write_timeout`].
     ///
     /// # Errors
     /// `InvalidInput` for a zero duration.
-    pub fn set_write_timeout(&mut self, d: Option<Duration>) -> io::Result<()> {
-        check_timeout(d)?;
-        self.wr.timeout = d;
-        Ok(())
+    pub fn set_write_timeout(&self, d: Option<Duration>) -> io::Result<()> {
+        self.s.set_write_timeout(d)
     }
 
-    /// Sets an absolute write deadline (`None` clears it).
-    pub fn set_write_deadline(&mut self, t: Option<Instant>) {
-        self.wr.deadline = t;
+    /// Sets an absolute write deadline (`None` clears it), as
+    /// [`TcpStream::set_write_deadline`].
+    pub fn set_write_deadline(&self, t: Option<Instant>) {
+        self.s.set_write_deadline(t);
     }
 
     /// The peer's address, as it was when the stream was split.
@@ -550,41 +575,57 @@ impl TcpWriteHalf {
     /// # Errors
     /// As `shutdown(2)`.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.io.inner().shutdown(how)
+        self.s.shutdown(how)
+    }
+
+    /// Closes the connection (both halves), as [`TcpStream::close`].
+    ///
+    /// # Errors
+    /// The closed error if it was closed already.
+    pub fn close(&self) -> io::Result<()> {
+        self.s.close()
     }
 }
 
 impl Read for TcpReadHalf {
+    #[inline]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        timed(&mut self.io, &mut self.rd, set_rd_half, |s, nb| {
-            if nb {
-                s.inner().inner().read(buf)
-            } else {
-                s.read(buf)
-            }
-        })
+        self.s.fd.read(buf)
+    }
+}
+
+impl Read for &TcpReadHalf {
+    #[inline]
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.s.fd.read(buf)
     }
 }
 
 impl Write for TcpWriteHalf {
+    #[inline]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        timed(&mut self.io, &mut self.wr, set_wr_half, |s, nb| {
-            if nb {
-                s.inner().inner().write(buf)
-            } else {
-                s.write(buf)
-            }
-        })
+        self.s.fd.write(buf)
     }
 
+    #[inline]
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        timed(&mut self.io, &mut self.wr, set_wr_half, |s, nb| {
-            if nb {
-                s.inner().inner().write_vectored(bufs)
-            } else {
-                s.inner_mut().write_vectored(bufs)
-            }
-        })
+        self.s.fd.write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Write for &TcpWriteHalf {
+    #[inline]
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.s.fd.write(buf)
+    }
+
+    #[inline]
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.s.fd.write_vectored(bufs)
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -6,12 +6,14 @@ use std::net::Shutdown;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use may::io::{SplitIo, SplitReader, SplitWriter};
 use may::os::unix::net as may_unix;
 
-use super::deadline::{Limits, check_timeout, timed};
+use super::deadline::check_timeout;
+use super::netfd::NetFd;
+use super::ready::Dir;
 
 /// A Unix-domain socket server (Go's `net.UnixListener`).
 ///
@@ -107,37 +109,55 @@ impl AsRawFd for UnixListener {
     }
 }
 
-/// A Unix-domain stream connection for goroutines, with the same timeouts, deadlines and
-/// [`split`](Self::split) as [`TcpStream`](super::TcpStream).
+/// A Unix-domain stream connection for goroutines, with the same concurrency contract,
+/// timeouts, deadlines, [`close`](Self::close) and [`split`](Self::split) as
+/// [`TcpStream`](super::TcpStream): every method takes `&self`, `Read` and `Write` are also
+/// implemented for `&UnixStream`, and changing a deadline or closing the stream wakes the
+/// operations blocked on it in other goroutines or threads.
+///
+/// # Examples
+/// ```
+/// use std::io::{Read, Write};
+/// use std::sync::Arc;
+/// use goway::net::UnixStream;
+///
+/// let (a, mut b) = UnixStream::pair().unwrap();
+/// let a = Arc::new(a);
+/// let (got_tx, got_rx) = goway::chan::bounded(1);
+/// let reader = {
+///     let a = a.clone();
+///     goway::go!(move || {
+///         let mut buf = [0u8; 2];
+///         (&*a).read_exact(&mut buf).unwrap();
+///         got_tx.send(buf).unwrap();
+///         (&*a).read(&mut buf) // blocks until the close below
+///     })
+/// };
+/// // Another goroutine (here the main thread) writes while the reader waits.
+/// (&*a).write_all(b"ok").unwrap();
+/// let mut back = [0u8; 2];
+/// b.read_exact(&mut back).unwrap();
+/// assert_eq!(&back, b"ok");
+/// b.write_all(b"hi").unwrap();
+/// assert_eq!(&got_rx.recv().unwrap(), b"hi");
+/// a.close().unwrap();
+/// assert!(goway::net::is_closed_error(&reader.join().unwrap().unwrap_err()));
+/// ```
 pub struct UnixStream {
-    io: may_unix::UnixStream,
-    rd: Limits,
-    wr: Limits,
+    fd: NetFd<may_unix::UnixStream>,
 }
 
 impl fmt::Debug for UnixStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UnixStream")
-            .field("fd", &self.io.as_raw_fd())
+            .field("fd", &self.as_raw_fd())
             .finish()
     }
 }
 
-fn set_rd(s: &may_unix::UnixStream, t: Option<Duration>) -> io::Result<()> {
-    s.set_read_timeout(t)
-}
-
-fn set_wr(s: &may_unix::UnixStream, t: Option<Duration>) -> io::Result<()> {
-    s.set_write_timeout(t)
-}
-
 impl UnixStream {
     pub(crate) fn from_may(io: may_unix::UnixStream) -> Self {
-        UnixStream {
-            io,
-            rd: Limits::default(),
-            wr: Limits::default(),
-        }
+        UnixStream { fd: NetFd::new(io) }
     }
 
     /// Connects to the socket at `path`.
@@ -163,7 +183,7 @@ impl UnixStream {
     /// # Errors
     /// As `getpeername(2)`.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.io.peer_addr()
+        self.fd.io().peer_addr()
     }
 
     /// This end's address.
@@ -171,91 +191,127 @@ impl UnixStream {
     /// # Errors
     /// As `getsockname(2)`.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.io.local_addr()
+        self.fd.io().local_addr()
     }
 
-    /// Shuts down the read side, the write side, or both.
+    /// Shuts down the read side, the write side, or both, and wakes the operations blocked on
+    /// the stream, as [`TcpStream::shutdown`](super::TcpStream::shutdown).
     ///
     /// # Errors
-    /// As `shutdown(2)`.
+    /// As `shutdown(2)`; the closed error after [`close`](Self::close).
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.io.shutdown(how)
+        self.fd.shutdown(how)
     }
 
-    /// Sets the timeout of each future read (`None`, the default: no limit).
+    /// Closes the connection, as [`TcpStream::close`](super::TcpStream::close): blocked and
+    /// later operations fail with the closed error; the descriptor is released when the last
+    /// owner drops the stream.
+    ///
+    /// # Errors
+    /// The closed error if the stream was closed already.
+    pub fn close(&self) -> io::Result<()> {
+        self.fd.close()
+    }
+
+    /// Sets the timeout of each read (`None`, the default: no limit), as
+    /// [`TcpStream::set_read_timeout`](super::TcpStream::set_read_timeout).
     ///
     /// # Errors
     /// `InvalidInput` for a zero duration.
-    pub fn set_read_timeout(&mut self, d: Option<Duration>) -> io::Result<()> {
+    pub fn set_read_timeout(&self, d: Option<Duration>) -> io::Result<()> {
         check_timeout(d)?;
-        self.rd.timeout = d;
+        self.fd.set_timeout(Dir::Read, d);
         Ok(())
     }
 
-    /// Sets the timeout of each future write (`None`, the default: no limit).
+    /// Sets the timeout of each write (`None`, the default: no limit).
     ///
     /// # Errors
     /// `InvalidInput` for a zero duration.
-    pub fn set_write_timeout(&mut self, d: Option<Duration>) -> io::Result<()> {
+    pub fn set_write_timeout(&self, d: Option<Duration>) -> io::Result<()> {
         check_timeout(d)?;
-        self.wr.timeout = d;
+        self.fd.set_timeout(Dir::Write, d);
         Ok(())
     }
 
-    /// Sets an absolute read deadline (Go's `SetReadDeadline`; `None` clears it).
-    pub fn set_read_deadline(&mut self, t: Option<Instant>) {
-        self.rd.deadline = t;
+    /// The per-read timeout.
+    pub fn read_timeout(&self) -> Option<Duration> {
+        self.fd.limit(Dir::Read).timeout()
+    }
+
+    /// The per-write timeout.
+    pub fn write_timeout(&self) -> Option<Duration> {
+        self.fd.limit(Dir::Write).timeout()
+    }
+
+    /// Sets an absolute read deadline (Go's `SetReadDeadline`; `None` clears it), from any
+    /// goroutine or thread, as
+    /// [`TcpStream::set_read_deadline`](super::TcpStream::set_read_deadline).
+    pub fn set_read_deadline(&self, t: Option<Instant>) {
+        self.fd.set_deadline(Dir::Read, t);
     }
 
     /// Sets an absolute write deadline (`None` clears it).
-    pub fn set_write_deadline(&mut self, t: Option<Instant>) {
-        self.wr.deadline = t;
+    pub fn set_write_deadline(&self, t: Option<Instant>) {
+        self.fd.set_deadline(Dir::Write, t);
     }
 
-    /// Splits into halves for a reader goroutine and a writer goroutine (two descriptors).
+    /// Sets both deadlines (Go's `SetDeadline`).
+    pub fn set_deadline(&self, t: Option<Instant>) {
+        self.set_read_deadline(t);
+        self.set_write_deadline(t);
+    }
+
+    /// Splits into halves for a reader goroutine and a writer goroutine; they share the
+    /// stream and its one descriptor, as [`TcpStream::split`](super::TcpStream::split).
     ///
     /// # Errors
-    /// As `dup(2)`.
+    /// None today; kept for compatibility.
     pub fn split(self) -> io::Result<(UnixReadHalf, UnixWriteHalf)> {
-        let (rd, wr) = (self.rd, self.wr);
-        let (r, w) = self.io.split()?;
-        Ok((UnixReadHalf { io: r, rd }, UnixWriteHalf { io: w, wr }))
+        let s = Arc::new(self);
+        Ok((UnixReadHalf { s: s.clone() }, UnixWriteHalf { s }))
     }
 
     /// The `std` socket inside (non-blocking).
     pub(crate) fn std_ref(&self) -> &std::os::unix::net::UnixStream {
-        self.io.inner()
+        self.fd.io().inner()
     }
 
     /// The may stream, for the server's connections.
     pub(crate) fn into_may(self) -> may_unix::UnixStream {
-        self.io
+        self.fd.into_io()
     }
 }
 
 impl AsRawFd for UnixStream {
     fn as_raw_fd(&self) -> RawFd {
-        self.io.as_raw_fd()
+        self.fd.io().as_raw_fd()
+    }
+}
+
+impl Read for &UnixStream {
+    #[inline]
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.fd.read(buf)
     }
 }
 
 impl Read for UnixStream {
+    #[inline]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        timed(&mut self.io, &mut self.rd, set_rd, |s, nb| {
-            if nb { s.inner().read(buf) } else { s.read(buf) }
-        })
+        self.fd.read(buf)
     }
 }
 
-impl Write for UnixStream {
+impl Write for &UnixStream {
+    #[inline]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        timed(&mut self.io, &mut self.wr, set_wr, |s, nb| {
-            if nb {
-                s.inner().write(buf)
-            } else {
-                s.write(buf)
-            }
-        })
+        self.fd.write(buf)
+    }
+
+    #[inline]
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.fd.write_vectored(bufs)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -263,16 +319,30 @@ impl Write for UnixStream {
     }
 }
 
-/// The read half of a [`UnixStream::split`].
-pub struct UnixReadHalf {
-    io: SplitReader<may_unix::UnixStream>,
-    rd: Limits,
+impl Write for UnixStream {
+    #[inline]
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.fd.write(buf)
+    }
+
+    #[inline]
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.fd.write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
-/// The write half of a [`UnixStream::split`].
+/// The read half of a [`UnixStream::split`]. Its methods take `&self`, as the stream's do.
+pub struct UnixReadHalf {
+    s: Arc<UnixStream>,
+}
+
+/// The write half of a [`UnixStream::split`]. Its methods take `&self`, as the stream's do.
 pub struct UnixWriteHalf {
-    io: SplitWriter<may_unix::UnixStream>,
-    wr: Limits,
+    s: Arc<UnixStream>,
 }
 
 impl fmt::Debug for UnixReadHalf {
@@ -287,28 +357,19 @@ impl fmt::Debug for UnixWriteHalf {
     }
 }
 
-fn set_rd_half(s: &SplitReader<may_unix::UnixStream>, t: Option<Duration>) -> io::Result<()> {
-    s.inner().set_read_timeout(t)
-}
-
-fn set_wr_half(s: &SplitWriter<may_unix::UnixStream>, t: Option<Duration>) -> io::Result<()> {
-    s.inner().set_write_timeout(t)
-}
-
 impl UnixReadHalf {
     /// Sets the per-read timeout (`None`: no limit).
     ///
     /// # Errors
     /// `InvalidInput` for a zero duration.
-    pub fn set_read_timeout(&mut self, d: Option<Duration>) -> io::Result<()> {
-        check_timeout(d)?;
-        self.rd.timeout = d;
-        Ok(())
+    pub fn set_read_timeout(&self, d: Option<Duration>) -> io::Result<()> {
+        self.s.set_read_timeout(d)
     }
 
-    /// Sets an absolute read deadline (`None` clears it).
-    pub fn set_read_deadline(&mut self, t: Option<Instant>) {
-        self.rd.deadline = t;
+    /// Sets an absolute read deadline (`None` clears it); a read blocked in another goroutine
+    /// sees it at once.
+    pub fn set_read_deadline(&self, t: Option<Instant>) {
+        self.s.set_read_deadline(t);
     }
 
     /// The peer's address.
@@ -316,16 +377,24 @@ impl UnixReadHalf {
     /// # Errors
     /// As `getpeername(2)`.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.io.inner().peer_addr()
+        self.s.peer_addr()
     }
 
     /// Shuts down part or all of the connection (it affects both halves): from another
-    /// goroutine, `Shutdown::Read` ends a read blocked on this half.
+    /// goroutine, `Shutdown::Read` ends a read blocked on this half with EOF.
     ///
     /// # Errors
     /// As `shutdown(2)`.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.io.inner().shutdown(how)
+        self.s.shutdown(how)
+    }
+
+    /// Closes the connection (both halves), as [`UnixStream::close`].
+    ///
+    /// # Errors
+    /// The closed error if it was closed already.
+    pub fn close(&self) -> io::Result<()> {
+        self.s.close()
     }
 }
 
@@ -334,15 +403,13 @@ impl UnixWriteHalf {
     ///
     /// # Errors
     /// `InvalidInput` for a zero duration.
-    pub fn set_write_timeout(&mut self, d: Option<Duration>) -> io::Result<()> {
-        check_timeout(d)?;
-        self.wr.timeout = d;
-        Ok(())
+    pub fn set_write_timeout(&self, d: Option<Duration>) -> io::Result<()> {
+        self.s.set_write_timeout(d)
     }
 
     /// Sets an absolute write deadline (`None` clears it).
-    pub fn set_write_deadline(&mut self, t: Option<Instant>) {
-        self.wr.deadline = t;
+    pub fn set_write_deadline(&self, t: Option<Instant>) {
+        self.s.set_write_deadline(t);
     }
 
     /// The peer's address.
@@ -350,7 +417,7 @@ impl UnixWriteHalf {
     /// # Errors
     /// As `getpeername(2)`.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.io.inner().peer_addr()
+        self.s.peer_addr()
     }
 
     /// Shuts down part or all of the connection (it affects both halves);
@@ -359,31 +426,57 @@ impl UnixWriteHalf {
     /// # Errors
     /// As `shutdown(2)`.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.io.inner().shutdown(how)
+        self.s.shutdown(how)
+    }
+
+    /// Closes the connection (both halves), as [`UnixStream::close`].
+    ///
+    /// # Errors
+    /// The closed error if it was closed already.
+    pub fn close(&self) -> io::Result<()> {
+        self.s.close()
     }
 }
 
 impl Read for UnixReadHalf {
+    #[inline]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        timed(&mut self.io, &mut self.rd, set_rd_half, |s, nb| {
-            if nb {
-                s.inner().inner().read(buf)
-            } else {
-                s.read(buf)
-            }
-        })
+        self.s.fd.read(buf)
+    }
+}
+
+impl Read for &UnixReadHalf {
+    #[inline]
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.s.fd.read(buf)
     }
 }
 
 impl Write for UnixWriteHalf {
+    #[inline]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        timed(&mut self.io, &mut self.wr, set_wr_half, |s, nb| {
-            if nb {
-                s.inner().inner().write(buf)
-            } else {
-                s.write(buf)
-            }
-        })
+        self.s.fd.write(buf)
+    }
+
+    #[inline]
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.s.fd.write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Write for &UnixWriteHalf {
+    #[inline]
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.s.fd.write(buf)
+    }
+
+    #[inline]
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.s.fd.write_vectored(bufs)
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -64,10 +64,18 @@ pub fn yield_with_io<T: EventSource>(resource: &T, is_coroutine: bool) {
             )
         };
         let es = EventSubscriber::new(r);
-        crate::io::thread::PROXY_CO_SENDER.with(|tx| {
-            tx.send(es).unwrap();
+        // goway patch (PATCHES.md 7): park until the proxy says it is done, not just once: a
+        // stale unpark token (left by any earlier `unpark` of this thread) would end the park
+        // while the proxy still uses `resource`, which lives on this thread's stack
+        crate::io::thread::PROXY_DONE.with(|done| {
+            done.store(false, std::sync::atomic::Ordering::Relaxed);
+            crate::io::thread::PROXY_CO_SENDER.with(|tx| {
+                tx.send(es).unwrap();
+            });
+            while !done.load(std::sync::atomic::Ordering::Acquire) {
+                std::thread::park();
+            }
         });
-        std::thread::park();
         resource.wait_subscriber();
     }
 }
