@@ -502,3 +502,42 @@ fn split_halves_share_one_descriptor() {
     drop(r);
     assert_eq!(fds(), before - 1, "the last half releases the descriptor");
 }
+
+/// A peer that answers a connection with a short greeting and its FIN at once can have both
+/// arrive before the dialer's first read, their readiness event taken by the connect's own
+/// wait. The first short read must not be taken for "the socket is empty, wait for news":
+/// no news would ever come, and the read after the greeting would hang instead of seeing EOF.
+#[test]
+fn greeting_and_fin_that_arrive_with_the_connect_are_read_to_the_end() {
+    let ln = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = ln.local_addr().unwrap();
+    const ROUNDS: usize = 300;
+    let server = std::thread::spawn(move || {
+        for _ in 0..ROUNDS {
+            let (mut c, _) = ln.accept().unwrap();
+            c.write_all(b"banner\n").unwrap();
+            drop(c); // FIN right behind the greeting
+        }
+    });
+    let client = go!(move || {
+        for round in 0..ROUNDS {
+            let c = dial(addr).unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 1024];
+            loop {
+                match (&c).read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                    Err(e) => panic!("round {round}: {e}"),
+                }
+            }
+            assert_eq!(got, b"banner\n", "round {round}");
+        }
+    });
+    match client.join_timeout(WATCHDOG * 3) {
+        Ok(()) => {}
+        Err(Ok(_)) => panic!("a read after the greeting never saw the FIN (a lost wake-up)"),
+        Err(Err(p)) => panic!("{p}"),
+    }
+    server.join().unwrap();
+}

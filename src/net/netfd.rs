@@ -245,7 +245,7 @@ impl<S: Socket> NetFd<S> {
             if seen.is_ready(d) {
                 match f(&self.io) {
                     Ok(v) => {
-                        if drained(&v) && !seen.hung_up() {
+                        if drained(&v) && seen.short_read_drains() {
                             self.ready.clear(d, seen);
                         }
                         return Ok(v);

@@ -75,8 +75,13 @@ pub(crate) enum Dir {
 /// Set for good once an event reported a FIN, hang-up or error: from then on a short read
 /// proves nothing (the socket may hold an EOF the next read must see).
 const HUNG_UP: usize = 4;
-/// The low bits are `Dir` bits and `HUNG_UP`; the rest counts the events recorded.
-const TICK: usize = 8;
+/// Set for good by the first wait of ours that returned: from then on every epoll event of the
+/// socket reaches a wait of ours. Before it, an event may have been taken by may's own wait
+/// (the connect's, for a socket we dialed), so a short read proves nothing yet: a greeting and
+/// a FIN that arrived with the connect leave no event behind for the read after the greeting.
+const WATCHED: usize = 8;
+/// The low bits are `Dir` bits, `HUNG_UP` and `WATCHED`; the rest counts the events recorded.
+const TICK: usize = 16;
 
 /// What one stream is ready for, as far as anyone knows: a bit per direction, set by each
 /// recorded epoll event for it and cleared by an operation that met EAGAIN (or a short read),
@@ -109,6 +114,14 @@ impl Seen {
     pub(crate) fn hung_up(self) -> bool {
         self.0 & HUNG_UP != 0
     }
+
+    /// `true` if a short read (a read that returned less than it could take) proves the socket
+    /// empty, so that the next read may wait first: only after a wait of ours has returned
+    /// (no event can have been taken by anyone else since) and before any hang-up.
+    #[inline]
+    pub(crate) fn short_read_drains(self) -> bool {
+        self.0 & (WATCHED | HUNG_UP) == WATCHED
+    }
 }
 
 impl Readiness {
@@ -118,15 +131,17 @@ impl Readiness {
         Seen(self.0.load(Ordering::SeqCst))
     }
 
-    /// Records `events` (from may's record of the socket; `WAKE` alone records nothing).
-    /// Returns `true` if anything was recorded.
+    /// Records what a wait of ours returned: `events` (from may's record of the socket; `WAKE`
+    /// alone records no event), and that the socket is watched. Returns `true` if an event
+    /// was recorded.
     #[inline]
     pub(crate) fn record(&self, events: usize) -> bool {
         let events = events & !WAKE;
         if events == 0 {
+            self.0.fetch_or(WATCHED, Ordering::SeqCst);
             return false;
         }
-        let mut bits = 0;
+        let mut bits = WATCHED;
         if events & READ_EVENTS != 0 {
             bits |= Dir::Read as usize;
         }
@@ -190,6 +205,25 @@ mod tests {
         let seen = r.get();
         r.clear(Dir::Read, seen);
         assert!(!r.get().is_ready(Dir::Read));
+    }
+
+    #[test]
+    fn short_reads_prove_nothing_before_a_wait_of_ours_or_after_a_hang_up() {
+        let r = Readiness::default();
+        assert!(
+            !r.get().short_read_drains(),
+            "events may have gone to may's own wait"
+        );
+        assert!(!r.record(WAKE));
+        assert!(
+            r.get().short_read_drains(),
+            "a wait returned: no event can be lost now"
+        );
+        let r = Readiness::default();
+        r.record(IN);
+        assert!(r.get().short_read_drains());
+        r.record(RDHUP);
+        assert!(!r.get().short_read_drains());
     }
 
     #[test]
