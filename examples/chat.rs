@@ -113,11 +113,6 @@ static SLOW_CLIENTS: LazyLock<LogSummary> =
 static LONG_LINES: LazyLock<LogSummary> = LazyLock::new(|| {
     LogSummary::new("clients disconnected for a line over --max-line").target("chat")
 });
-static START_FAILED: LazyLock<LogSummary> = LazyLock::new(|| {
-    LogSummary::new("connections that could not start")
-        .target("chat")
-        .level(log::Level::Warn)
-});
 
 /// A line as queued for the clients, newline included: one allocation shared by every queue.
 type Line = Arc<[u8]>;
@@ -159,7 +154,7 @@ struct Client {
     /// A token from the writer each time it has written a line.
     progress: Receiver<()>,
     /// A handle on the client's socket, to shut it down when the client is too slow.
-    kick: TcpStream,
+    kick: Arc<TcpStream>,
 }
 
 /// A line for everybody but its sender.
@@ -450,20 +445,11 @@ fn broadcast(
 /// One client: starts its writer, registers with the broadcaster, then forwards each line it
 /// reads (the book's `handleConn`).
 fn handle_conn(conn: TcpStream, who: String, id: u64, hub: Hub, queue: usize, max_line: usize) {
-    let kick = match conn.try_clone() {
-        Ok(k) => k,
-        Err(e) => {
-            START_FAILED.record(|| format!("{who}: {e}"));
-            return;
-        }
-    };
-    let (rd, wr) = match conn.split() {
-        Ok(halves) => halves,
-        Err(e) => {
-            START_FAILED.record(|| format!("{who}: {e}"));
-            return;
-        }
-    };
+    // One connection shared by the reader (here), the writer and the broadcaster, which kicks a
+    // slow client with `shutdown` from its own goroutine: Go's `net.Conn` contract.
+    let conn = Arc::new(conn);
+    let kick = conn.clone();
+    let wr = conn.clone();
     // ch := make(chan string); go clientWriter(conn, ch)
     let (out, out_rx) = chan::bounded(queue);
     let (progress_tx, progress) = chan::bounded(1);
@@ -487,7 +473,7 @@ fn handle_conn(conn: TcpStream, who: String, id: u64, hub: Hub, queue: usize, ma
 
     // input := bufio.NewScanner(conn); for input.Scan() { messages <- who + ": " + input.Text() }
     // A line may hold `max_line` bytes before its newline.
-    let mut input = Scanner::new(rd).max_token_size(max_line.saturating_add(1));
+    let mut input = Scanner::new(&*conn).max_token_size(max_line.saturating_add(1));
     let prefix = format!("{who}: ");
     while input.scan() {
         // The outgoing line: `<who>: <text>\n` (invalid UTF-8 replaced, as Go's %s would not:
@@ -533,12 +519,12 @@ fn handle_conn(conn: TcpStream, who: String, id: u64, hub: Hub, queue: usize, ma
 /// broadcaster how far it got: `backlog` (bytes left, and whether it is stuck in a write) and a
 /// token on `progress` after each line.
 fn client_writer(
-    conn: goway::net::TcpWriteHalf,
+    conn: Arc<TcpStream>,
     out: Receiver<Line>,
     backlog: &Backlog,
     progress: Sender<()>,
 ) {
-    let mut w = BufWriter::new(conn);
+    let mut w = BufWriter::new(&*conn);
     loop {
         let msg = select! {
             recv(out) -> msg => msg,

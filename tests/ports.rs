@@ -1,6 +1,7 @@
 //! The Go ports in `examples/` run as real programs and are checked over real TCP: the chat
 //! server with 50 clients and a stalled one, the proxy with 64 MiB each way, half-closes and
-//! failing upstreams, and the printed results of the concurrency patterns.
+//! failing upstreams, the key-value + pub/sub server against its Go original (idle timeouts,
+//! a SIGINT drain), and the printed results of the concurrency patterns.
 //!
 //! `cargo test --release --test ports` does not rebuild the examples: run
 //! `cargo build --release --examples` first (a plain `cargo test` builds them).
@@ -650,4 +651,179 @@ fn worker_pool_finishes_fast_jobs_and_gives_up_at_the_deadline() {
             "not done: 0 jobs".to_string(),
         ]
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// pubsub_kv, and its Go original
+
+/// A line client of pubsub_kv.
+struct LineClient {
+    w: TcpStream,
+    r: BufReader<TcpStream>,
+}
+
+impl LineClient {
+    fn connect(addr: &str) -> LineClient {
+        let w = TcpStream::connect(addr).unwrap();
+        w.set_read_timeout(Some(IO_LIMIT)).unwrap();
+        LineClient {
+            r: BufReader::new(w.try_clone().unwrap()),
+            w,
+        }
+    }
+
+    fn send(&mut self, line: &str) {
+        self.w.write_all(format!("{line}\n").as_bytes()).unwrap();
+    }
+
+    /// The next line, or `None` at EOF.
+    fn line(&mut self) -> Option<String> {
+        let mut l = String::new();
+        match self.r.read_line(&mut l) {
+            Ok(0) => None,
+            Ok(_) => Some(l.trim_end_matches('\n').to_string()),
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => None,
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+
+    fn ask(&mut self, line: &str) -> String {
+        self.send(line);
+        self.line()
+            .unwrap_or_else(|| panic!("{line}: EOF instead of a reply"))
+    }
+}
+
+/// The Go original, built with the installed Go into target/, or `None` (with a note) when Go
+/// is not installed.
+fn go_pubsub_kv() -> Option<std::path::PathBuf> {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/go/pubsub_kv");
+    let out = common::example::example_path("pubsub_kv").with_file_name("go-pubsub_kv");
+    let built = std::process::Command::new("go")
+        .args(["build", "-o"])
+        .arg(&out)
+        .arg(".")
+        .current_dir(&src)
+        .env("GOFLAGS", "-mod=mod")
+        .status();
+    match built {
+        Ok(s) if s.success() => Some(out),
+        Ok(s) => panic!("go build of {} failed: {s}", src.display()),
+        Err(e) => {
+            eprintln!("go not runnable ({e}): the Go original of pubsub_kv is not compared");
+            None
+        }
+    }
+}
+
+/// One conversation: a subscriber, then every command once. Returns what both clients saw.
+fn pubsub_kv_conversation(addr: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut sub = LineClient::connect(addr);
+    let mut c = LineClient::connect(addr);
+    seen.push(format!("sub: SUB news -> {}", sub.ask("SUB news")));
+    for cmd in [
+        "SET greeting hello  world",
+        "GET greeting",
+        "GET nothing",
+        "DEL greeting",
+        "DEL greeting",
+        "PUB news hi there",
+        "PUB sports none listening",
+        "set lower case",
+        "GET",
+        "",
+        "bogus \"quoted\"\tand tab",
+        "QUIT",
+    ] {
+        if cmd.is_empty() {
+            c.send(cmd); // no reply to an empty line
+            continue;
+        }
+        seen.push(format!("{cmd} -> {}", c.ask(cmd)));
+    }
+    assert_eq!(c.line(), None, "QUIT closes the connection");
+    seen.push(format!("sub: {}", sub.line().unwrap()));
+    seen
+}
+
+const PUBSUB_KV_CONVERSATION: &[&str] = &[
+    "sub: SUB news -> OK",
+    "SET greeting hello  world -> OK",
+    "GET greeting -> hello world",
+    "GET nothing -> (nil)",
+    "DEL greeting -> (integer) 1",
+    "DEL greeting -> (integer) 0",
+    "PUB news hi there -> (integer) 1",
+    "PUB sports none listening -> (integer) 0",
+    "set lower case -> OK",
+    "GET -> ERR unknown command or wrong arguments: \"GET\"",
+    "bogus \"quoted\"\tand tab -> ERR unknown command or wrong arguments: \"bogus \\\"quoted\\\"\\tand tab\"",
+    "QUIT -> OK",
+    "sub: MESSAGE news hi there",
+];
+
+#[test]
+fn pubsub_kv_replies_as_its_go_original_does() {
+    let ex = Example::start("pubsub_kv", &["--addr", "127.0.0.1:0"], true);
+    assert_eq!(pubsub_kv_conversation(ex.addr()), PUBSUB_KV_CONVERSATION);
+    if let Some(go) = go_pubsub_kv() {
+        let mut cmd = std::process::Command::new(go);
+        cmd.args(["-addr", "127.0.0.1:0"]);
+        let go_ex = Example::start_with(&mut cmd, true);
+        assert_eq!(pubsub_kv_conversation(go_ex.addr()), PUBSUB_KV_CONVERSATION);
+    }
+}
+
+#[test]
+fn pubsub_kv_closes_a_connection_idle_past_its_read_deadline() {
+    let ex = Example::start(
+        "pubsub_kv",
+        &["--addr", "127.0.0.1:0", "--idle", "300ms"],
+        true,
+    );
+    let mut idle = LineClient::connect(ex.addr());
+    let mut busy = LineClient::connect(ex.addr());
+    let t0 = Instant::now();
+    // `busy` keeps talking, each command restarting its own clock; `idle` says nothing.
+    while t0.elapsed() < Duration::from_millis(600) {
+        assert_eq!(busy.ask("GET k"), "(nil)");
+        // Paces the talker (well inside its idle limit); it synchronises nothing.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(idle.line(), None, "the idle connection is closed");
+    assert!(t0.elapsed() >= Duration::from_millis(300));
+    assert_eq!(busy.ask("SET k v"), "OK");
+}
+
+#[test]
+fn pubsub_kv_drains_on_sigint_waking_every_blocked_reader() {
+    let ex = Example::start(
+        "pubsub_kv",
+        &["--addr", "127.0.0.1:0", "--idle", "60s"],
+        true,
+    );
+    let mut clients: Vec<LineClient> = (0..5).map(|_| LineClient::connect(ex.addr())).collect();
+    // Every reader is blocked in a read with a minute of idle time left; one is subscribed.
+    assert_eq!(clients[0].ask("SUB news"), "OK");
+    for c in &mut clients[1..] {
+        assert_eq!(c.ask("SET a b"), "OK");
+    }
+    let t0 = Instant::now();
+    // SAFETY: kill(2) on the child's pid, which is ours to signal until it is reaped (Drop).
+    assert_eq!(unsafe { libc::kill(ex.pid() as i32, libc::SIGINT) }, 0);
+    for c in &mut clients {
+        assert_eq!(
+            c.line(),
+            None,
+            "woken by the drain, not by the idle timeout"
+        );
+    }
+    assert!(t0.elapsed() < Duration::from_secs(30));
+    let lines: Vec<String> = (0..2)
+        .map(|_| ex.stdout.recv_timeout(IO_LIMIT).expect("a drain line"))
+        .collect();
+    assert_eq!(lines, ["interrupt: draining", "drained"]);
+    let (status, _) = ex.wait(IO_LIMIT);
+    assert!(status.success(), "{status}");
 }

@@ -86,6 +86,11 @@ impl Example {
         ex
     }
 
+    /// The process id, to send the example a signal.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The served address; panics for examples that do not serve.
     pub fn addr(&self) -> &str {
         self.addr.as_deref().expect("example serves no address")

@@ -1,0 +1,3 @@
+module pubsub_kv
+
+go 1.19
