@@ -289,7 +289,7 @@ fn scans_a_trickling_client_over_tcp_and_ends_cleanly_at_its_close() {
 
 #[test]
 fn a_read_deadline_stops_the_scan_with_a_timeout_and_keeps_the_lines_before_it() {
-    let (mut server, mut client) = pair();
+    let (server, mut client) = pair();
     client.write_all(b"one\ntwo\nhalf a line").unwrap();
     let reader = go!(move || {
         server.set_read_deadline(Some(Instant::now() + Duration::from_millis(50)));

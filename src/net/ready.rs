@@ -110,7 +110,7 @@ impl Seen {
     }
 
     /// `true` once a hang-up was recorded.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn hung_up(self) -> bool {
         self.0 & HUNG_UP != 0
     }
