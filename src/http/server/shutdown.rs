@@ -1,0 +1,83 @@
+//! Graceful shutdown (Go's `Server.Shutdown`): stop accepting, close idle connections, let
+//! requests in flight finish within the grace period, then cut off the rest.
+
+use std::net::{Shutdown, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::Shared;
+use super::table::{CLOSED, ConnEntry, IDLE, NEW};
+use crate::chan::RecvTimeoutError;
+use crate::net::server::ShutdownError;
+
+/// How long a connection that never sent a byte counts as busy during shutdown (Go: 5 s).
+const NEW_CONN_GRACE: Duration = Duration::from_secs(5);
+
+pub(super) fn shutdown(srv: &Arc<Shared>, grace: Duration) -> Result<(), ShutdownError> {
+    let deadline = Instant::now().checked_add(grace);
+    if !srv.closing.swap(true, Ordering::SeqCst) {
+        srv.stop_tx.close();
+        // Dropped after the lock is released.
+        let first = srv.alive.lock().take();
+        drop(first);
+        // Wake an accept loop blocked in `accept`: it sees `closing` and returns.
+        let mut a = srv.addr;
+        if a.ip().is_unspecified() {
+            a.set_ip(match a {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        let _ = crate::net::dial_timeout(a, Duration::from_millis(200));
+        log::info!(target: "goway::http", "http: shutting down, grace {grace:?}");
+    }
+    // Go's pollIntervalBase: 1 ms, doubling to 500 ms.
+    let mut poll = Duration::from_millis(1);
+    loop {
+        close_idle(srv);
+        let now = Instant::now();
+        let wait = match deadline {
+            Some(d) if now >= d => break,
+            Some(d) => poll.min(d - now),
+            None => poll,
+        };
+        match srv.all_done.recv_timeout(wait) {
+            Err(RecvTimeoutError::Closed) => return Ok(()),
+            _ => poll = (poll * 2).min(Duration::from_millis(500)),
+        }
+    }
+    // Grace over: what is still open now is cut off. Taken before the requests' contexts are
+    // cancelled: a handler waiting on its context returns at once, and its connection must
+    // still count as cut off (it did not finish within the grace).
+    let rest: Vec<Arc<ConnEntry>> = srv.conns.lock().values().cloned().collect();
+    srv.cut.cancel();
+    let mut cut_off = 0;
+    for c in &rest {
+        c.state.store(CLOSED, Ordering::SeqCst);
+        let _ = c.control.shutdown(Shutdown::Both);
+        cut_off += 1;
+    }
+    drop(rest);
+    if matches!(
+        srv.all_done.recv_timeout(Duration::from_millis(200)),
+        Err(RecvTimeoutError::Closed)
+    ) && cut_off == 0
+    {
+        return Ok(());
+    }
+    if cut_off == 0 {
+        return Ok(());
+    }
+    log::error!(target: "goway::http", "http: shutdown grace ({grace:?}) over: cut off {cut_off} connection(s)");
+    Err(ShutdownError::Timeout { cut_off })
+}
+
+fn close_idle(srv: &Shared) {
+    let conns: Vec<Arc<ConnEntry>> = srv.conns.lock().values().cloned().collect();
+    for c in &conns {
+        if !c.close_if(IDLE) && c.since.elapsed() >= NEW_CONN_GRACE {
+            c.close_if(NEW);
+        }
+    }
+}
