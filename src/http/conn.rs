@@ -23,7 +23,7 @@ use super::io::ConnIo;
 use super::parse::{self, HEADER_SLACK, Head, HeadError, HeadScan};
 use super::request::Request;
 use super::response::{ResponseWriter, STREAM_AT};
-use super::server::{ConnEntry, IDLE, Shared};
+use super::server::{ConnEntry, ConnState, Shared};
 use super::status::status_text;
 use crate::net::TcpStream;
 
@@ -238,7 +238,7 @@ fn read_head(
             entry
                 .idle_since
                 .store(srv.coarse_now_ms(), Ordering::Relaxed);
-            entry.state.store(IDLE, Ordering::SeqCst);
+            entry.state.store(ConnState::Idle);
             if srv.closing.load(Ordering::SeqCst) {
                 return Err(End::Quiet);
             }

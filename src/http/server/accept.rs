@@ -4,11 +4,11 @@
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use super::Shared;
-use super::table::{ConnEntry, ConnGuard, NEW};
+use super::table::{AtomicConnState, ConnEntry, ConnGuard, ConnState};
 use crate::chan::Sender;
 use crate::http::conn;
 use crate::net::TcpStream;
@@ -66,7 +66,7 @@ pub(super) fn start_conn(
     };
     let id = srv.next_id.fetch_add(1, Ordering::Relaxed) + 1;
     let entry = Arc::new(ConnEntry {
-        state: AtomicU8::new(NEW),
+        state: AtomicConnState::new(ConnState::New),
         idle_since: AtomicU64::new(0),
         since: Instant::now(),
         control,

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::Shared;
-use super::table::{ConnEntry, IDLE};
+use super::table::{ConnEntry, ConnState};
 
 /// Closes connections idle for longer than `idle_timeout`, checking every quarter of it,
 /// until the server stops. One goroutine per server instead of a timer per read: an idle
@@ -24,9 +24,9 @@ pub(super) fn janitor(srv: Arc<Shared>, idle: Duration) {
         srv.now_ms.store(now, Ordering::Relaxed);
         let conns: Vec<Arc<ConnEntry>> = srv.conns.lock().values().cloned().collect();
         for c in &conns {
-            if c.state.load(Ordering::SeqCst) == IDLE
+            if c.state.load() == ConnState::Idle
                 && now.saturating_sub(c.idle_since.load(Ordering::Relaxed)) >= idle_ms
-                && c.close_if(IDLE)
+                && c.close_if(ConnState::Idle)
             {
                 log::debug!(target: "goway::http", "http: closing a connection idle for {idle:?}");
             }

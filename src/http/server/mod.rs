@@ -36,7 +36,7 @@ use crate::net::server::ServeError;
 use crate::net::server::accept::{RefuseLog, accept_loop};
 pub(crate) use config::Effective;
 use stats::StatsCell;
-pub(crate) use table::{ConnEntry, IDLE};
+pub(crate) use table::{ConnEntry, ConnState};
 
 /// State shared by the server, its handles and its connections.
 pub(crate) struct Shared {

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::Shared;
-use super::table::{CLOSED, ConnEntry, IDLE, NEW};
+use super::table::{ConnEntry, ConnState};
 use crate::chan::RecvTimeoutError;
 use crate::net::server::ShutdownError;
 
@@ -54,7 +54,7 @@ pub(super) fn shutdown(srv: &Arc<Shared>, grace: Duration) -> Result<(), Shutdow
     srv.cut.cancel();
     let mut cut_off = 0;
     for c in &rest {
-        c.state.store(CLOSED, Ordering::SeqCst);
+        c.state.store(ConnState::Closed);
         let _ = c.control.shutdown(Shutdown::Both);
         cut_off += 1;
     }
@@ -76,8 +76,8 @@ pub(super) fn shutdown(srv: &Arc<Shared>, grace: Duration) -> Result<(), Shutdow
 fn close_idle(srv: &Shared) {
     let conns: Vec<Arc<ConnEntry>> = srv.conns.lock().values().cloned().collect();
     for c in &conns {
-        if !c.close_if(IDLE) && c.since.elapsed() >= NEW_CONN_GRACE {
-            c.close_if(NEW);
+        if !c.close_if(ConnState::Idle) && c.since.elapsed() >= NEW_CONN_GRACE {
+            c.close_if(ConnState::New);
         }
     }
 }
