@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::net::server::config::limit;
+
 /// An HTTP server's limits and timeouts. Each field gives its default and what zero means;
 /// the [`Builder`](super::Builder) has a setter for each.
 ///
@@ -76,10 +78,6 @@ const DEFAULT_STACK: usize = if cfg!(debug_assertions) {
 } else {
     64 << 10
 };
-
-fn limit(d: Duration) -> Option<Duration> {
-    (!d.is_zero()).then_some(d)
-}
 
 /// Settings with zeros resolved.
 #[derive(Debug, Clone)]

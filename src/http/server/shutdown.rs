@@ -1,7 +1,7 @@
 //! Graceful shutdown (Go's `Server.Shutdown`): stop accepting, close idle connections, let
 //! requests in flight finish within the grace period, then cut off the rest.
 
-use std::net::{Shutdown, SocketAddr};
+use std::net::Shutdown;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::Shared;
 use super::table::{ConnEntry, ConnState};
 use crate::chan::RecvTimeoutError;
-use crate::net::server::ShutdownError;
+use crate::net::server::{ListenAddr, ShutdownError, wake_acceptor};
 
 /// How long a connection that never sent a byte counts as busy during shutdown (Go: 5 s).
 const NEW_CONN_GRACE: Duration = Duration::from_secs(5);
@@ -22,14 +22,7 @@ pub(super) fn shutdown(srv: &Arc<Shared>, grace: Duration) -> Result<(), Shutdow
         let first = srv.alive.lock().take();
         drop(first);
         // Wake an accept loop blocked in `accept`: it sees `closing` and returns.
-        let mut a = srv.addr;
-        if a.ip().is_unspecified() {
-            a.set_ip(match a {
-                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-            });
-        }
-        let _ = crate::net::dial_timeout(a, Duration::from_millis(200));
+        wake_acceptor(&ListenAddr::Tcp(srv.addr));
         log::info!(target: "goway::http", "http: shutting down, grace {grace:?}");
     }
     // Go's pollIntervalBase: 1 ms, doubling to 500 ms.
