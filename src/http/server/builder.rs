@@ -164,6 +164,7 @@ impl Builder {
         }
         let (stop_tx, stop_rx) = chan::bounded(0);
         let (alive, all_done) = chan::bounded(0);
+        let (outcome_tx, outcome_rx) = chan::bounded(0);
         let base = self.ctx.unwrap_or_else(gocontext::background);
         let (ctx, cut) = gocontext::with_cancel(&base);
         let shared = Arc::new(Shared {
@@ -179,6 +180,9 @@ impl Builder {
             stop_rx,
             alive: Mutex::new(Some(alive)),
             all_done,
+            outcome: Mutex::new(None),
+            outcome_tx: Mutex::new(Some(outcome_tx)),
+            outcome_rx,
             addr: local,
             ctx,
             cut,

@@ -32,8 +32,8 @@ use crate::chan::{Receiver, Sender};
 use crate::context::{self as gocontext, Context};
 use crate::net::TcpListener;
 use crate::net::ToAddrs;
-use crate::net::server::ServeError;
 use crate::net::server::accept::{RefuseLog, accept_loop};
+use crate::net::server::{ServeError, ShutdownError, ShutdownReport};
 pub(crate) use config::Effective;
 use stats::StatsCell;
 pub(crate) use table::{ConnEntry, ConnState};
@@ -52,6 +52,11 @@ pub(crate) struct Shared {
     pub(crate) stop_rx: Receiver<()>,
     pub(crate) alive: Mutex<Option<Sender<()>>>,
     pub(crate) all_done: Receiver<()>,
+    /// The outcome of the last finished shutdown, whatever started it.
+    pub(crate) outcome: Mutex<Option<Result<ShutdownReport, ShutdownError>>>,
+    /// Dropped (closing `outcome_rx`) when the first shutdown has finished.
+    pub(crate) outcome_tx: Mutex<Option<Sender<()>>>,
+    pub(crate) outcome_rx: Receiver<()>,
     pub(crate) addr: SocketAddr,
     /// Parent of every request's context: a child of the base context, cancelled when a
     /// shutdown's grace period ends (so handlers waiting on their context give up).

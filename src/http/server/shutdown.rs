@@ -9,12 +9,30 @@ use std::time::{Duration, Instant};
 use super::Shared;
 use super::table::{ConnEntry, ConnState};
 use crate::chan::RecvTimeoutError;
-use crate::net::server::{ListenAddr, ShutdownError, wake_acceptor};
+use crate::net::server::{ListenAddr, ShutdownError, ShutdownReport, wake_acceptor};
 
-/// How long a connection that never sent a byte counts as busy during shutdown (Go: 5 s).
+/// How long shutdown lets a connection that never sent a byte stay open (Go: 5 s); then it
+/// is closed like an idle one.
 const NEW_CONN_GRACE: Duration = Duration::from_secs(5);
 
-pub(super) fn shutdown(srv: &Arc<Shared>, grace: Duration) -> Result<(), ShutdownError> {
+/// How long cut-off connections get to finish closing before `shutdown` returns (their
+/// goroutines wake at once unless a handler is busy in its own code).
+const CUT_OFF_SETTLE: Duration = Duration::from_millis(200);
+
+/// Shuts the server down within `grace`, and records the outcome for
+/// [`wait_shutdown`](super::ServerHandle::wait_shutdown) (a shutdown started by a signal or a
+/// context has nobody else to report to).
+pub(super) fn shutdown(
+    srv: &Arc<Shared>,
+    grace: Duration,
+) -> Result<ShutdownReport, ShutdownError> {
+    let r = drain_then_cut(srv, grace);
+    *srv.outcome.lock() = Some(r);
+    drop(srv.outcome_tx.lock().take());
+    r
+}
+
+fn drain_then_cut(srv: &Arc<Shared>, grace: Duration) -> Result<ShutdownReport, ShutdownError> {
     let deadline = Instant::now().checked_add(grace);
     if !srv.closing.swap(true, Ordering::SeqCst) {
         srv.stop_tx.close();
@@ -25,6 +43,9 @@ pub(super) fn shutdown(srv: &Arc<Shared>, grace: Duration) -> Result<(), Shutdow
         wake_acceptor(&ListenAddr::Tcp(srv.addr));
         log::info!(target: "goway::http", "http: shutting down, grace {grace:?}");
     }
+    let report = ShutdownReport {
+        drained: srv.conns.lock().len(),
+    };
     // Go's pollIntervalBase: 1 ms, doubling to 500 ms.
     let mut poll = Duration::from_millis(1);
     loop {
@@ -36,7 +57,7 @@ pub(super) fn shutdown(srv: &Arc<Shared>, grace: Duration) -> Result<(), Shutdow
             None => poll,
         };
         match srv.all_done.recv_timeout(wait) {
-            Err(RecvTimeoutError::Closed) => return Ok(()),
+            Err(RecvTimeoutError::Closed) => return Ok(report),
             _ => poll = (poll * 2).min(Duration::from_millis(500)),
         }
     }
@@ -52,15 +73,9 @@ pub(super) fn shutdown(srv: &Arc<Shared>, grace: Duration) -> Result<(), Shutdow
         cut_off += 1;
     }
     drop(rest);
-    if matches!(
-        srv.all_done.recv_timeout(Duration::from_millis(200)),
-        Err(RecvTimeoutError::Closed)
-    ) && cut_off == 0
-    {
-        return Ok(());
-    }
+    let _ = srv.all_done.recv_timeout(CUT_OFF_SETTLE);
     if cut_off == 0 {
-        return Ok(());
+        return Ok(report);
     }
     log::error!(target: "goway::http", "http: shutdown grace ({grace:?}) over: cut off {cut_off} connection(s)");
     Err(ShutdownError::Timeout { cut_off })
