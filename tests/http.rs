@@ -885,7 +885,7 @@ fn s10_shutdown_grace_over_cuts_off_and_context_stops_the_server() {
         .context(&ctx)
         .bind()
         .unwrap();
-    let (addr, handle) = (srv.local_addr(), srv.handle());
+    let (addr, handle) = (srv.local_addr().unwrap(), srv.handle());
     let serving = goway::go!(move || srv.serve());
     let mut c = client(addr);
     c.write_all(&get("/stuck")).unwrap();

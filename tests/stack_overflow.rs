@@ -140,7 +140,7 @@ fn run_child(scenario: &str) {
                 .handler(mux)
                 .bind()
                 .expect("bind");
-            let addr = server.local_addr();
+            let addr = server.local_addr().expect("a TCP address");
             std::thread::spawn(move || {
                 let mut c = std::net::TcpStream::connect(addr).expect("connect");
                 c.set_read_timeout(Some(JOIN_LIMIT)).expect("timeout");

@@ -1,6 +1,7 @@
 //! The handle on a running server: shutdown, stats, address.
 
 use std::fmt;
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -106,9 +107,14 @@ impl ServerHandle {
         self.shared.stats.snapshot()
     }
 
-    /// The address the server listens on.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.shared.addr
+    /// The address the server listens on (with the real port after binding port 0). The
+    /// same type as [`net::ServerHandle::local_addr`](crate::net::ServerHandle::local_addr),
+    /// whose Unix-socket servers have none; an HTTP server always has one.
+    ///
+    /// # Errors
+    /// None: always `Ok`.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.shared.addr)
     }
 
     /// After a shutdown, waits up to `timeout` for the accept loop and every connection to

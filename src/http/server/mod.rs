@@ -15,6 +15,7 @@ mod table;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -91,7 +92,7 @@ impl Shared {
 ///     let _ = w.write_all(b"hi");
 /// });
 /// let server = Server::builder().addr("127.0.0.1:0").handler(mux).bind().unwrap();
-/// let addr = server.local_addr();
+/// let addr = server.local_addr().unwrap();
 /// let handle = server.handle();
 /// let serving = goway::go!(move || server.serve());
 ///
@@ -148,9 +149,14 @@ impl Server {
         }
     }
 
-    /// The address the server listens on (with the real port after binding port 0).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.shared.addr
+    /// The address the server listens on (with the real port after binding port 0). The
+    /// same type as [`net::Server::local_addr`](crate::net::Server::local_addr), whose
+    /// Unix-socket servers have none; an HTTP server always has one.
+    ///
+    /// # Errors
+    /// None: always `Ok`.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.shared.addr)
     }
 
     /// A handle to shut the server down and read its stats from anywhere.
