@@ -310,7 +310,10 @@ fn overflow_in_an_http_handler() {
         o.stderr.contains(&format!("stack size {stack} bytes")),
         "{d}"
     );
-    assert!(o.stderr.contains("goway::http::Config::stack_size"), "{d}");
+    assert!(
+        o.stderr.contains("goway::http::Config::handler_stack_size"),
+        "{d}"
+    );
 }
 
 #[test]

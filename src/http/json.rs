@@ -20,8 +20,8 @@ use super::status::StatusCode;
 /// 37 KiB of the default 64 KiB; arrays, derived structs and tagged or untagged enums took
 /// no more. Unoptimised builds take about 15 KiB plus 1.9 KiB a level (132 KiB at 64
 /// levels), which is why the server's default stack is 256 KiB there (see
-/// [`Config::stack_size`](super::Config::stack_size)). A type whose decoding needs more
-/// than about 900 bytes of stack a level needs a larger `stack_size`.
+/// [`Config::handler_stack_size`](super::Config::handler_stack_size)). A type whose decoding
+/// needs more than about 900 bytes of stack a level needs a larger `handler_stack_size`.
 pub const MAX_JSON_DEPTH: usize = 64;
 
 /// Why a JSON body could not be read.

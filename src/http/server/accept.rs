@@ -16,12 +16,13 @@ use crate::net::server::LimitError;
 use crate::net::server::accept::RefuseLog;
 use crate::net::server::error as neterr;
 
-const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 24\r\nConnection: close\r\n\r\n503 Service Unavailable\n";
+/// The overload reply: what a client over `max_connections` gets before the connection closes.
+const OVERLOAD_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 24\r\nConnection: close\r\n\r\n503 Service Unavailable\n";
 
 /// Answers 503 and closes, without blocking the accept loop: the socket is fresh, so the
 /// reply fits its send buffer. What the client already sent is read first (non-blocking), so
 /// that closing does not reset the connection before it reads the reply.
-fn refuse(stream: TcpStream) {
+fn refuse_overloaded(stream: TcpStream) {
     let mut sys = stream.as_may().inner();
     let mut sink = [0u8; 1024];
     for _ in 0..16 {
@@ -30,7 +31,7 @@ fn refuse(stream: TcpStream) {
             _ => break,
         }
     }
-    let _ = sys.write(BUSY);
+    let _ = sys.write(OVERLOAD_RESPONSE);
     let _ = sys.shutdown(Shutdown::Write);
 }
 
@@ -45,7 +46,7 @@ pub(super) fn start_conn(
     let max = srv.max_connections;
     if max > 0 && st.active.load(Ordering::Relaxed) >= max as u64 {
         st.rejected.fetch_add(1, Ordering::Relaxed);
-        refuse(stream);
+        refuse_overloaded(stream);
         log.warn(|| format!("http: max_connections ({max}) reached: refusing {peer} with 503"));
         return;
     }
@@ -80,8 +81,8 @@ pub(super) fn start_conn(
         _alive: alive.clone(),
     };
     let mut b = crate::Builder::new();
-    if srv.cfg.stack_size > 0 {
-        b = b.stack_size(srv.cfg.stack_size);
+    if srv.cfg.handler_stack_size > 0 {
+        b = b.stack_size(srv.cfg.handler_stack_size);
     }
     let spawned = b.spawn(move || {
         let guard = guard;
@@ -92,7 +93,7 @@ pub(super) fn start_conn(
         st.rejected.fetch_add(1, Ordering::Relaxed);
         st.accepted.fetch_sub(1, Ordering::Relaxed);
         if e.kind() == io::ErrorKind::InvalidInput {
-            // stack_size over the maximum (runtime::StackSizeError): not a mapping limit.
+            // handler_stack_size over the maximum (runtime::StackSizeError): not a mapping limit.
             log.warn(|| format!("http: refusing {peer}: {e}"));
         } else {
             let limit = LimitError::GoroutineStacks {

@@ -103,9 +103,9 @@ impl Builder {
         self
     }
 
-    /// See [`Config::stack_size`].
-    pub fn stack_size(mut self, bytes: usize) -> Self {
-        self.cfg.stack_size = bytes;
+    /// See [`Config::handler_stack_size`].
+    pub fn handler_stack_size(mut self, bytes: usize) -> Self {
+        self.cfg.handler_stack_size = bytes;
         self
     }
 

@@ -44,8 +44,8 @@ pub struct Config {
     /// file-descriptor limit allows at 2 descriptors per connection. Default 10,000; 0: only
     /// the descriptor limit.
     pub max_connections: usize,
-    /// Grace period of [`ServerHandle::shutdown`](super::ServerHandle::shutdown) and of a context-driven shutdown.
-    /// Default 30 s; 0: cut off at once.
+    /// Grace period of [`ServerHandle::shutdown`](super::ServerHandle::shutdown) and of a
+    /// context-driven shutdown. Default 30 s; 0: cut off at once.
     pub shutdown_grace: Duration,
     /// Stack size of each connection's goroutine, which runs the handler. Default 64 KiB,
     /// and 256 KiB in builds with debug assertions (unoptimised code uses about four times
@@ -53,7 +53,7 @@ pub struct Config {
     /// up to 37 KiB optimised, 132 KiB not); 0: the runtime's default. A goroutine's stack
     /// overflow is not recoverable: it ends the process. Raise it for handlers with deep
     /// recursion or big locals.
-    pub stack_size: usize,
+    pub handler_stack_size: usize,
 }
 
 impl Default for Config {
@@ -67,12 +67,12 @@ impl Default for Config {
             max_body_bytes: 10 << 20,
             max_connections: 10_000,
             shutdown_grace: Duration::from_secs(30),
-            stack_size: DEFAULT_STACK,
+            handler_stack_size: DEFAULT_STACK,
         }
     }
 }
 
-/// The default [`Config::stack_size`]: 64 KiB, four times that without optimisations.
+/// The default [`Config::handler_stack_size`]: 64 KiB, four times that without optimisations.
 const DEFAULT_STACK: usize = if cfg!(debug_assertions) {
     256 << 10
 } else {
@@ -89,7 +89,7 @@ pub(crate) struct Effective {
     pub(crate) max_header_bytes: usize,
     pub(crate) max_body_bytes: u64,
     pub(crate) shutdown_grace: Duration,
-    pub(crate) stack_size: usize,
+    pub(crate) handler_stack_size: usize,
 }
 
 impl Effective {
@@ -110,7 +110,7 @@ impl Effective {
                 c.max_body_bytes
             },
             shutdown_grace: c.shutdown_grace,
-            stack_size: c.stack_size,
+            handler_stack_size: c.handler_stack_size,
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::net::server::{ListenAddr, ShutdownError, ShutdownReport, wake_accepto
 const NEW_CONN_GRACE: Duration = Duration::from_secs(5);
 
 /// How long cut-off connections get to finish closing before `shutdown` returns (their
-/// goroutines wake at once unless a handler is busy in its own code).
+/// goroutines wake at once unless a handler is still running its own code).
 const CUT_OFF_SETTLE: Duration = Duration::from_millis(200);
 
 /// Shuts the server down within `grace`, and records the outcome for
