@@ -34,6 +34,10 @@ pub(super) fn shutdown(
 
 fn drain_then_cut(srv: &Arc<Shared>, grace: Duration) -> Result<ShutdownReport, ShutdownError> {
     let deadline = Instant::now().checked_add(grace);
+    // Counted before `closing` is set: from then on, idle connections close by themselves.
+    let report = ShutdownReport {
+        drained: srv.conns.lock().len(),
+    };
     if !srv.closing.swap(true, Ordering::SeqCst) {
         srv.stop_tx.close();
         // Dropped after the lock is released.
@@ -43,9 +47,6 @@ fn drain_then_cut(srv: &Arc<Shared>, grace: Duration) -> Result<ShutdownReport, 
         wake_acceptor(&ListenAddr::Tcp(srv.addr));
         log::info!(target: "goway::http", "http: shutting down, grace {grace:?}");
     }
-    let report = ShutdownReport {
-        drained: srv.conns.lock().len(),
-    };
     // Go's pollIntervalBase: 1 ms, doubling to 500 ms.
     let mut poll = Duration::from_millis(1);
     loop {
