@@ -82,6 +82,8 @@ pub(crate) mod body;
 mod conn;
 mod date;
 pub mod debug;
+#[doc(hidden)]
+pub mod doctest;
 mod handler;
 mod header;
 pub(crate) mod io;
