@@ -126,6 +126,16 @@ impl fmt::Debug for Server {
 ///
 /// # Errors
 /// Binding fails, or as [`Server::serve`].
+///
+/// ```
+/// use goway::http::ServeError;
+///
+/// // An address already taken: binding fails at once.
+/// let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+/// let addr = taken.local_addr().unwrap();
+/// let r = goway::http::listen_and_serve(addr, goway::http::not_found);
+/// assert!(matches!(r, Err(ServeError::Io(e)) if e.kind() == std::io::ErrorKind::AddrInUse));
+/// ```
 pub fn listen_and_serve(
     addr: impl ToAddrs + Send + 'static,
     handler: impl Handler,
@@ -139,6 +149,19 @@ pub fn listen_and_serve(
 
 impl Server {
     /// A builder with the default [`Config`]; set `addr` and `handler`, then `bind`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use goway::http::Server;
+    ///
+    /// let server = Server::builder()
+    ///     .addr("127.0.0.1:0")
+    ///     .handler(goway::http::not_found)
+    ///     .read_header_timeout(Duration::from_secs(5))
+    ///     .bind()
+    ///     .unwrap();
+    /// assert!(server.local_addr().is_ok());
+    /// ```
     pub fn builder() -> Builder {
         Builder {
             cfg: Config::default(),
@@ -155,11 +178,39 @@ impl Server {
     ///
     /// # Errors
     /// None: always `Ok`.
+    ///
+    /// ```
+    /// use goway::http::Server;
+    ///
+    /// let server = Server::builder()
+    ///     .addr("127.0.0.1:0")
+    ///     .handler(goway::http::not_found)
+    ///     .bind()
+    ///     .unwrap();
+    /// let addr = server.local_addr().unwrap();
+    /// assert!(addr.ip().is_loopback());
+    /// assert_ne!(addr.port(), 0); // the port the system chose
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         Ok(self.shared.addr)
     }
 
     /// A handle to shut the server down and read its stats from anywhere.
+    ///
+    /// ```
+    /// use goway::http::Server;
+    ///
+    /// let server = Server::builder()
+    ///     .addr("127.0.0.1:0")
+    ///     .handler(goway::http::not_found)
+    ///     .bind()
+    ///     .unwrap();
+    /// let handle = server.handle();
+    /// let serving = goway::go!(move || server.serve());
+    /// assert_eq!(handle.stats().accepted, 0);
+    /// handle.shutdown().unwrap();
+    /// assert!(serving.join().unwrap().is_err()); // ServerClosed
+    /// ```
     pub fn handle(&self) -> ServerHandle {
         ServerHandle {
             shared: self.shared.clone(),
@@ -173,6 +224,19 @@ impl Server {
     /// # Errors
     /// Always: [`ServeError::ServerClosed`] after a shutdown (also when called after one),
     /// or the accept error that retrying cannot fix.
+    ///
+    /// ```
+    /// use goway::http::{ServeError, Server};
+    ///
+    /// let server = Server::builder()
+    ///     .addr("127.0.0.1:0")
+    ///     .handler(goway::http::not_found)
+    ///     .bind()
+    ///     .unwrap();
+    /// // Shut down before serving: `serve` returns at once.
+    /// server.handle().shutdown().unwrap();
+    /// assert!(matches!(server.serve(), Err(ServeError::ServerClosed)));
+    /// ```
     pub fn serve(mut self) -> Result<(), ServeError> {
         let srv = self.shared.clone();
         let alive = srv.alive.lock().clone();
