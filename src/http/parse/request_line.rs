@@ -15,8 +15,9 @@ pub(crate) struct RequestLine<'a> {
 
 /// Splits and checks a request line (with its line ending) as Go's `readRequest` does:
 /// the method is a token, the version has the form `HTTP/<digit>.<digit>`, and the target
-/// is visible ASCII (or UTF-8) without spaces, in one of the forms [`check_target`] takes. Anything else is `400`. Which versions are
-/// served is decided later ([`HeadError::Version`] for a major other than 1).
+/// is visible ASCII (or UTF-8) without spaces, in one of the forms [`check_target`] takes.
+/// Anything else is `400`. Which versions are served is decided later
+/// ([`HeadError::Version`] for a major other than 1).
 pub(crate) fn request_line(line: &[u8]) -> Result<RequestLine<'_>, HeadError> {
     const MALFORMED: HeadError = HeadError::Bad("malformed HTTP request");
     let line = line.strip_suffix(b"\n").unwrap_or(line);
