@@ -51,7 +51,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     mux.handle("GET /json", json);
     let server = Server::builder().addr(args.addr).handler(mux).bind()?;
     // Tests and scripts read the bound address (`--addr 127.0.0.1:0` picks a free port).
-    println!("listening on {}", server.local_addr());
+    println!("listening on {}", server.local_addr()?);
     match server.serve() {
         Err(ServeError::ServerClosed) | Ok(()) => Ok(()),
         Err(e) => Err(e.into()),

@@ -241,7 +241,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .write_timeout(Duration::from_secs(10))
         .max_body_bytes(1 << 20)
         .bind()?;
-    println!("listening on {}", server.local_addr());
+    println!("listening on {}", server.local_addr()?);
     match server.serve() {
         Err(ServeError::ServerClosed) | Ok(()) => Ok(()),
         Err(e) => Err(e.into()),

@@ -856,7 +856,10 @@ fn s10_shutdown_finishes_in_flight_closes_idle_and_refuses_new() {
     for mut r in idle {
         assert!(closed(&mut r));
     }
-    assert!(common::join_thread(stopping).is_ok());
+    // Every connection open when the shutdown started closed gracefully.
+    let report = common::join_thread(stopping).expect("graceful shutdown");
+    assert_eq!(report.drained, 20);
+    assert_eq!(s.handle.wait_shutdown(Duration::ZERO), Some(Ok(report)));
     assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
     assert!(TcpStream::connect(s.addr).is_err(), "still accepting");
     s.stop();
@@ -882,13 +885,14 @@ fn s10_shutdown_grace_over_cuts_off_and_context_stops_the_server() {
         .context(&ctx)
         .bind()
         .unwrap();
-    let (addr, handle) = (srv.local_addr(), srv.handle());
+    let (addr, handle) = (srv.local_addr().unwrap(), srv.handle());
     let serving = goway::go!(move || srv.serve());
     let mut c = client(addr);
     c.write_all(&get("/stuck")).unwrap();
     started_rx.recv_timeout(WATCHDOG).unwrap();
     let r = handle.shutdown_timeout(Duration::from_millis(200));
     assert_eq!(r, Err(ShutdownError::Timeout { cut_off: 1 }));
+    assert_eq!(handle.wait_shutdown(Duration::ZERO), Some(r));
     assert_eq!(
         cancelled_rx.recv_timeout(WATCHDOG),
         Ok(true),
@@ -908,8 +912,19 @@ fn s10_shutdown_grace_over_cuts_off_and_context_stops_the_server() {
         .context(&ctx)
         .bind()
         .unwrap();
+    let handle = srv.handle();
     let serving = goway::go!(move || srv.serve());
+    assert_eq!(
+        handle.wait_shutdown(Duration::ZERO),
+        None,
+        "shut down too early"
+    );
     cancel.cancel();
+    // A shutdown started by the context reports to `wait_shutdown`.
+    let outcome = handle
+        .wait_shutdown(WATCHDOG)
+        .expect("the context shut the server down");
+    assert_eq!(outcome.map(|r| r.drained), Ok(0));
     assert!(matches!(
         common::join(serving),
         Err(ServeError::ServerClosed)

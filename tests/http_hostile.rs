@@ -960,7 +960,10 @@ fn child_server() {
         .handler(mux)
         .bind()
         .expect("bind");
-    println!("listening on {}", server.local_addr());
+    println!(
+        "listening on {}",
+        server.local_addr().expect("a TCP address")
+    );
     let r = server.serve();
     panic!("serve returned: {r:?}");
 }

@@ -263,7 +263,10 @@ fn serve_todo(write_timeout: Duration, bytes: usize) {
         .write_timeout(write_timeout)
         .bind()
         .expect("bind the HTTP server");
-    println!("listening on {}", server.local_addr());
+    println!(
+        "listening on {}",
+        server.local_addr().expect("a TCP address")
+    );
     let r = server.serve();
     panic!("serve returned: {r:?}");
 }

@@ -140,7 +140,7 @@ fn run_child(scenario: &str) {
                 .handler(mux)
                 .bind()
                 .expect("bind");
-            let addr = server.local_addr();
+            let addr = server.local_addr().expect("a TCP address");
             std::thread::spawn(move || {
                 let mut c = std::net::TcpStream::connect(addr).expect("connect");
                 c.set_read_timeout(Some(JOIN_LIMIT)).expect("timeout");
@@ -310,7 +310,10 @@ fn overflow_in_an_http_handler() {
         o.stderr.contains(&format!("stack size {stack} bytes")),
         "{d}"
     );
-    assert!(o.stderr.contains("goway::http::Config::stack_size"), "{d}");
+    assert!(
+        o.stderr.contains("goway::http::Config::handler_stack_size"),
+        "{d}"
+    );
 }
 
 #[test]

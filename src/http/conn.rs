@@ -15,7 +15,7 @@ use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::body::{BodyError, BodyState};
 use super::header::Header;
@@ -23,15 +23,14 @@ use super::io::ConnIo;
 use super::parse::{self, HEADER_SLACK, Head, HeadError, HeadScan};
 use super::request::Request;
 use super::response::{ResponseWriter, STREAM_AT};
-use super::server::{ConnEntry, IDLE, Shared};
+use super::server::{ConnEntry, ConnState, Shared};
 use super::status::status_text;
 use crate::net::TcpStream;
+use crate::net::server::LINGER;
+use crate::runtime::panic_message;
 
-/// After an error reply, how long the server keeps reading (and discarding) so that closing
-/// does not reset the connection before the client read the reply (Go's
-/// `rstAvoidanceDelay`, 500 ms).
-const LINGER: Duration = Duration::from_millis(500);
-/// Most bytes discarded while lingering.
+/// Most bytes discarded while lingering after an error reply (for up to [`LINGER`], Go's
+/// `rstAvoidanceDelay`).
 const LINGER_BYTES: usize = 256 << 10;
 
 /// Why reading the next head ended without one.
@@ -156,11 +155,7 @@ pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, srv: &Shared, entry: &C
                 w.finish()
             }
             Err(p) => {
-                let msg = p
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| p.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "Box<dyn Any>".to_owned());
+                let msg = panic_message(&*p);
                 log::error!(target: "goway::http", "http: panic serving {peer}: {msg}");
                 if !w.is_committed() {
                     w.discard();
@@ -238,7 +233,7 @@ fn read_head(
             entry
                 .idle_since
                 .store(srv.coarse_now_ms(), Ordering::Relaxed);
-            entry.state.store(IDLE, Ordering::SeqCst);
+            entry.state.store(ConnState::Idle);
             if srv.closing.load(Ordering::SeqCst) {
                 return Err(End::Quiet);
             }

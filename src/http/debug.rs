@@ -21,6 +21,19 @@ pub const GOROUTINE_PATH: &str = "/debug/pprof/goroutine";
 
 /// Writes [`runtime::dump`](crate::runtime::dump) as plain text (Go's
 /// `/debug/pprof/goroutine?debug=2`, without stacks).
+///
+/// ```
+/// use goway::http::{ServeMux, debug};
+///
+/// let mut mux = ServeMux::new();
+/// mux.handle("GET /goroutines", debug::goroutines);
+/// // The reply to `GET /goroutines`: the runtime's report.
+/// # let req = "GET /goroutines HTTP/1.1\r\nHost: a\r\n\r\n";
+/// # let reply = goway::http::doctest::serve_one(mux, req).unwrap();
+/// assert_eq!(reply.status, 200);
+/// assert_eq!(reply.header("Content-Type"), Some("text/plain; charset=utf-8"));
+/// assert!(!reply.body.is_empty());
+/// ```
 pub fn goroutines(_r: &Request<'_>, w: &mut ResponseWriter<'_>) {
     let report = crate::runtime::dump();
     let h = w.header();
@@ -30,6 +43,18 @@ pub fn goroutines(_r: &Request<'_>, w: &mut ResponseWriter<'_>) {
 }
 
 /// Mounts [`goroutines`] at `GET /debug/pprof/goroutine` on `mux`.
+///
+/// ```
+/// use goway::http::{ServeMux, debug};
+///
+/// let mut mux = ServeMux::new();
+/// debug::register(&mut mux);
+/// // The reply to `GET /debug/pprof/goroutine`:
+/// # let req = "GET /debug/pprof/goroutine HTTP/1.1\r\nHost: a\r\n\r\n";
+/// # let reply = goway::http::doctest::serve_one(mux, req).unwrap();
+/// assert_eq!(reply.status, 200);
+/// assert_eq!(reply.header("Content-Type"), Some("text/plain; charset=utf-8"));
+/// ```
 pub fn register(mux: &mut ServeMux) {
     mux.handle_func(&format!("GET {GOROUTINE_PATH}"), goroutines);
 }

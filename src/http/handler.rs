@@ -78,6 +78,21 @@ pub fn error(w: &mut ResponseWriter<'_>, msg: &str, code: impl Into<StatusCode>)
 }
 
 /// Replies `404 page not found` (Go's `http.NotFound`).
+///
+/// ```
+/// use goway::http::{Request, ResponseWriter};
+///
+/// fn handler(r: &Request, w: &mut ResponseWriter) {
+///     if r.path() != "/" {
+///         return goway::http::not_found(r, w);
+///     }
+/// }
+/// // The reply to `GET /missing`:
+/// # let req = "GET /missing HTTP/1.1\r\nHost: a\r\n\r\n";
+/// # let reply = goway::http::doctest::serve_one(handler, req).unwrap();
+/// assert_eq!(reply.status, 404);
+/// assert_eq!(reply.body, "404 page not found\n");
+/// ```
 pub fn not_found(_r: &Request<'_>, w: &mut ResponseWriter<'_>) {
     error(w, "404 page not found", StatusCode::NOT_FOUND);
 }
@@ -85,6 +100,20 @@ pub fn not_found(_r: &Request<'_>, w: &mut ResponseWriter<'_>) {
 /// Redirects to `url` with status `code` (301, 302, 303, 307 or 308) (Go's `http.Redirect`,
 /// without its relative-path resolution: pass an absolute path or URL). For GET and HEAD a
 /// short HTML body links the target.
+///
+/// ```
+/// use goway::http::{Request, ResponseWriter, StatusCode};
+///
+/// fn old_home(r: &Request, w: &mut ResponseWriter) {
+///     goway::http::redirect(r, w, "/home", StatusCode::MOVED_PERMANENTLY);
+/// }
+/// // The reply to `GET /index.html`:
+/// # let req = "GET /index.html HTTP/1.1\r\nHost: a\r\n\r\n";
+/// # let reply = goway::http::doctest::serve_one(old_home, req).unwrap();
+/// assert_eq!(reply.status, 301);
+/// assert_eq!(reply.header("Location"), Some("/home"));
+/// assert!(reply.body.starts_with(r#"<a href="/home">Moved Permanently</a>"#));
+/// ```
 pub fn redirect(
     r: &Request<'_>,
     w: &mut ResponseWriter<'_>,

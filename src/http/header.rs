@@ -45,6 +45,11 @@ impl fmt::Debug for Header {
 
 impl Header {
     /// An empty header.
+    ///
+    /// ```
+    /// let h = goway::http::Header::new();
+    /// assert!(h.is_empty());
+    /// ```
     pub fn new() -> Header {
         Header::default()
     }
@@ -58,6 +63,14 @@ impl Header {
     }
 
     /// The first value of `name`, if any (Go's `Header.Get`).
+    ///
+    /// ```
+    /// let mut h = goway::http::Header::new();
+    /// h.add("Accept", "text/html");
+    /// h.add("Accept", "text/plain");
+    /// assert_eq!(h.get("accept"), Some("text/html"));
+    /// assert_eq!(h.get("Host"), None);
+    /// ```
     pub fn get(&self, name: &str) -> Option<&str> {
         self.fields
             .iter()
@@ -66,6 +79,13 @@ impl Header {
     }
 
     /// Every value of `name`, in order (Go's `Header.Values`).
+    ///
+    /// ```
+    /// let mut h = goway::http::Header::new();
+    /// h.add("Set-Cookie", "a=1");
+    /// h.add("set-cookie", "b=2");
+    /// assert_eq!(h.values("SET-COOKIE").collect::<Vec<_>>(), ["a=1", "b=2"]);
+    /// ```
     pub fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.fields
             .iter()
@@ -74,11 +94,28 @@ impl Header {
     }
 
     /// Whether `name` is present.
+    ///
+    /// ```
+    /// let mut h = goway::http::Header::new();
+    /// h.set("Authorization", "Bearer t");
+    /// assert!(h.contains("authorization"));
+    /// assert!(!h.contains("Cookie"));
+    /// ```
     pub fn contains(&self, name: &str) -> bool {
         self.get(name).is_some()
     }
 
-    /// Appends a value to `name` (Go's `Header.Add`).
+    /// Appends a value to `name` (Go's `Header.Add`). Spaces around the value are trimmed;
+    /// CR, LF and NUL in it become spaces.
+    ///
+    /// ```
+    /// let mut h = goway::http::Header::new();
+    /// h.add("Vary", "Accept");
+    /// h.add("Vary", " Origin ");
+    /// h.add("X-Bad", "a\r\nInjected: 1");
+    /// assert_eq!(h.values("Vary").collect::<Vec<_>>(), ["Accept", "Origin"]);
+    /// assert_eq!(h.get("X-Bad"), Some("a  Injected: 1"));
+    /// ```
     pub fn add(&mut self, name: &str, value: &str) {
         let value = value.trim_ascii();
         self.buf.reserve(name.len() + value.len() + 4);
@@ -107,12 +144,29 @@ impl Header {
     }
 
     /// Replaces every value of `name` with `value` (Go's `Header.Set`).
+    ///
+    /// ```
+    /// let mut h = goway::http::Header::new();
+    /// h.add("Cache-Control", "no-cache");
+    /// h.add("Cache-Control", "no-store");
+    /// h.set("cache-control", "max-age=60");
+    /// assert_eq!(h.values("Cache-Control").collect::<Vec<_>>(), ["max-age=60"]);
+    /// ```
     pub fn set(&mut self, name: &str, value: &str) {
         self.del(name);
         self.add(name, value);
     }
 
     /// Removes every value of `name` (Go's `Header.Del`).
+    ///
+    /// ```
+    /// let mut h = goway::http::Header::new();
+    /// h.add("Vary", "Accept");
+    /// h.add("vary", "Origin");
+    /// h.set("Host", "example.com");
+    /// h.del("VARY");
+    /// assert_eq!(h.iter().collect::<Vec<_>>(), [("Host", "example.com")]);
+    /// ```
     pub fn del(&mut self, name: &str) {
         let buf = &self.buf;
         self.fields
@@ -123,28 +177,64 @@ impl Header {
     }
 
     /// Number of fields (a repeated name counts each time).
+    ///
+    /// ```
+    /// let mut h = goway::http::Header::new();
+    /// h.add("Vary", "Accept");
+    /// h.add("Vary", "Origin");
+    /// assert_eq!(h.len(), 2);
+    /// ```
     pub fn len(&self) -> usize {
         self.fields.len()
     }
 
     /// Whether there are no fields.
+    ///
+    /// ```
+    /// let mut h = goway::http::Header::new();
+    /// assert!(h.is_empty());
+    /// h.set("Host", "a");
+    /// assert!(!h.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.fields.is_empty()
     }
 
     /// Removes every field, keeping the buffers.
+    ///
+    /// ```
+    /// let mut h = goway::http::Header::new();
+    /// h.set("Host", "a");
+    /// h.clear();
+    /// assert_eq!(h.get("Host"), None);
+    /// ```
     pub fn clear(&mut self) {
         self.buf.clear();
         self.fields.clear();
     }
 
     /// Every `(name, value)` in order, names as they were given.
+    ///
+    /// ```
+    /// let mut h = goway::http::Header::new();
+    /// h.add("content-type", "text/plain");
+    /// h.add("X-Id", "7");
+    /// let fields: Vec<_> = h.iter().collect();
+    /// assert_eq!(fields, [("content-type", "text/plain"), ("X-Id", "7")]);
+    /// ```
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
         self.fields.iter().map(|f| (self.name(f), self.value(f)))
     }
 
     /// Whether any value of `name` holds `token` in its comma-separated list, ignoring case
     /// (`Connection: keep-alive, Upgrade` has `upgrade`).
+    ///
+    /// ```
+    /// let mut h = goway::http::Header::new();
+    /// h.set("Connection", "keep-alive, Upgrade");
+    /// assert!(h.has_token("connection", "upgrade"));
+    /// assert!(!h.has_token("connection", "close"));
+    /// ```
     pub fn has_token(&self, name: &str, token: &str) -> bool {
         self.values(name)
             .flat_map(|v| v.split(','))

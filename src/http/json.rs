@@ -20,8 +20,8 @@ use super::status::StatusCode;
 /// 37 KiB of the default 64 KiB; arrays, derived structs and tagged or untagged enums took
 /// no more. Unoptimised builds take about 15 KiB plus 1.9 KiB a level (132 KiB at 64
 /// levels), which is why the server's default stack is 256 KiB there (see
-/// [`Config::stack_size`](super::Config::stack_size)). A type whose decoding needs more
-/// than about 900 bytes of stack a level needs a larger `stack_size`.
+/// [`Config::handler_stack_size`](super::Config::handler_stack_size)). A type whose decoding
+/// needs more than about 900 bytes of stack a level needs a larger `handler_stack_size`.
 pub const MAX_JSON_DEPTH: usize = 64;
 
 /// Why a JSON body could not be read.
@@ -44,6 +44,26 @@ pub enum JsonError {
 
 impl JsonError {
     /// The status to answer with: 413 for a body over the limit, else 400.
+    ///
+    /// ```
+    /// use goway::http::{Request, ResponseWriter, Server, read_json, write_json};
+    ///
+    /// fn echo(r: &Request, w: &mut ResponseWriter) {
+    ///     match read_json::<serde_json::Value>(r) {
+    ///         Ok(v) => write_json(w, 200, &v),
+    ///         Err(e) => goway::http::error(w, &e.to_string(), e.status()),
+    ///     }
+    /// }
+    /// // The reply to a body that is not JSON:
+    /// # let req = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n{x}";
+    /// # let reply = goway::http::doctest::serve_one(echo, req).unwrap();
+    /// assert_eq!(reply.status, 400);
+    /// // and to a chunked body over the server's limit:
+    /// let server = Server::builder().handler(echo).max_body_bytes(4);
+    /// # let req = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n9\r\n[1,2,3,4]\r\n0\r\n\r\n";
+    /// # let reply = goway::http::doctest::serve_one_with(server, req).unwrap();
+    /// assert_eq!(reply.status, 413);
+    /// ```
     pub fn status(&self) -> StatusCode {
         match self {
             JsonError::Body(e) if e.to_string().contains("too large") => {
@@ -164,6 +184,19 @@ impl serde_json::ser::Formatter for DepthLimited {
 /// Writes `value` as JSON with `status` and `Content-Type: application/json`. A value that
 /// cannot be serialised (a map with non-string keys, say, or one nested deeper than
 /// [`MAX_JSON_DEPTH`]) gets a 500 instead.
+///
+/// ```
+/// use goway::http::{Request, ResponseWriter, write_json};
+///
+/// fn item(_r: &Request, w: &mut ResponseWriter) {
+///     write_json(w, 200, &serde_json::json!({"id": 7, "tags": ["a"]}));
+/// }
+/// // The reply to any request:
+/// # let req = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+/// # let reply = goway::http::doctest::serve_one(item, req).unwrap();
+/// assert_eq!(reply.header("Content-Type"), Some("application/json"));
+/// assert_eq!(reply.body, r#"{"id":7,"tags":["a"]}"#);
+/// ```
 pub fn write_json<T: Serialize + ?Sized>(
     w: &mut ResponseWriter<'_>,
     status: impl Into<StatusCode>,

@@ -66,7 +66,7 @@
 //! let mut mux = ServeMux::new();
 //! mux.handle("GET /items/{id}", item);
 //! let server = Server::builder().addr("127.0.0.1:0").handler(mux).bind().unwrap();
-//! let (addr, handle) = (server.local_addr(), server.handle());
+//! let (addr, handle) = (server.local_addr().unwrap(), server.handle());
 //! goway::go!(move || server.serve());
 //!
 //! let mut c = std::net::TcpStream::connect(addr).unwrap();
@@ -82,6 +82,8 @@ pub(crate) mod body;
 mod conn;
 mod date;
 pub mod debug;
+#[doc(hidden)]
+pub mod doctest;
 mod handler;
 mod header;
 pub(crate) mod io;

@@ -100,6 +100,14 @@ enum Lookup {
 
 impl ServeMux {
     /// An empty mux (every request gets 404).
+    ///
+    /// ```
+    /// let mux = goway::http::ServeMux::new();
+    /// // The reply to any request:
+    /// # let req = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    /// # let reply = goway::http::doctest::serve_one(mux, req).unwrap();
+    /// assert_eq!(reply.status, 404);
+    /// ```
     pub fn new() -> ServeMux {
         ServeMux::default()
     }
@@ -109,6 +117,26 @@ impl ServeMux {
     /// # Panics
     /// If the pattern is malformed or conflicts with one registered before, as Go does
     /// (see [`try_handle`](Self::try_handle)).
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use goway::http::{Request, ResponseWriter, ServeMux};
+    ///
+    /// let mut mux = ServeMux::new();
+    /// mux.handle("GET /items/{id}", |r: &Request, w: &mut ResponseWriter| {
+    ///     let _ = write!(w, "item {}", r.path_value("id").unwrap_or_default());
+    /// });
+    /// # let mux = std::sync::Arc::new(mux);
+    /// // The reply to `GET /items/7`:
+    /// # let req = "GET /items/7 HTTP/1.1\r\nHost: a\r\n\r\n";
+    /// # let reply = goway::http::doctest::serve_one(mux.clone(), req).unwrap();
+    /// assert_eq!(reply.body, "item 7");
+    /// // Another method on the same path: 405, with the allowed ones.
+    /// # let req = "DELETE /items/7 HTTP/1.1\r\nHost: a\r\n\r\n";
+    /// # let reply = goway::http::doctest::serve_one(mux, req).unwrap();
+    /// assert_eq!(reply.status, 405);
+    /// assert_eq!(reply.header("Allow"), Some("GET, HEAD"));
+    /// ```
     pub fn handle(&mut self, pattern: &str, handler: impl Handler) {
         if let Err(e) = self.try_handle(pattern, handler) {
             panic!("{e}");
@@ -120,6 +148,21 @@ impl ServeMux {
     ///
     /// # Panics
     /// As [`handle`](Self::handle).
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use goway::http::{Request, ResponseWriter, ServeMux};
+    ///
+    /// fn health(_r: &Request, w: &mut ResponseWriter) {
+    ///     let _ = w.write_all(b"ok");
+    /// }
+    /// let mut mux = ServeMux::new();
+    /// mux.handle_func("GET /healthz", health);
+    /// // The reply to `GET /healthz`:
+    /// # let req = "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n";
+    /// # let reply = goway::http::doctest::serve_one(mux, req).unwrap();
+    /// assert_eq!(reply.body, "ok");
+    /// ```
     pub fn handle_func<F>(&mut self, pattern: &str, f: F)
     where
         F: Fn(&Request<'_>, &mut ResponseWriter<'_>) + Send + Sync + 'static,
@@ -132,6 +175,18 @@ impl ServeMux {
     /// # Errors
     /// [`PatternError::Invalid`] for a malformed pattern, [`PatternError::Conflict`] when it
     /// conflicts with a registered one.
+    ///
+    /// ```
+    /// use goway::http::{PatternError, Request, ResponseWriter, ServeMux};
+    ///
+    /// fn h(_r: &Request, _w: &mut ResponseWriter) {}
+    /// let mut mux = ServeMux::new();
+    /// assert!(mux.try_handle("GET /items/{id}", h).is_ok());
+    /// let conflict = mux.try_handle("GET /items/{name}", h);
+    /// assert!(matches!(conflict, Err(PatternError::Conflict { .. })));
+    /// let invalid = mux.try_handle("GET /a/{", h);
+    /// assert!(matches!(invalid, Err(PatternError::Invalid { .. })));
+    /// ```
     pub fn try_handle(&mut self, pattern: &str, handler: impl Handler) -> Result<(), PatternError> {
         let pat = pattern::parse(pattern).map_err(|why| PatternError::Invalid {
             pattern: pattern.to_owned(),

@@ -81,6 +81,12 @@ pub struct Query {
 impl Query {
     /// Parses `a=1&b=2` (without the `?`). Pairs split on `&`; a key without `=` gets an
     /// empty value; empty pairs are skipped. `+` is a space and `%XX` is decoded.
+    ///
+    /// ```
+    /// let q = goway::http::Query::parse("q=rust+go&flag&&lang=%C3%A9");
+    /// let pairs: Vec<_> = q.iter().collect();
+    /// assert_eq!(pairs, [("q", "rust go"), ("flag", ""), ("lang", "\u{e9}")]);
+    /// ```
     pub fn parse(raw: &str) -> Query {
         let pairs = raw
             .split('&')
@@ -97,6 +103,13 @@ impl Query {
     }
 
     /// The first value of `key` (Go's `Values.Get`, but `None` when absent).
+    ///
+    /// ```
+    /// let q = goway::http::Query::parse("tag=a&tag=b&empty=");
+    /// assert_eq!(q.get("tag"), Some("a"));
+    /// assert_eq!(q.get("empty"), Some(""));
+    /// assert_eq!(q.get("missing"), None);
+    /// ```
     pub fn get(&self, key: &str) -> Option<&str> {
         self.pairs
             .iter()
@@ -105,6 +118,11 @@ impl Query {
     }
 
     /// Every value of `key`, in order.
+    ///
+    /// ```
+    /// let q = goway::http::Query::parse("tag=a&x=1&tag=b");
+    /// assert_eq!(q.get_all("tag").collect::<Vec<_>>(), ["a", "b"]);
+    /// ```
     pub fn get_all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.pairs
             .iter()
@@ -113,21 +131,39 @@ impl Query {
     }
 
     /// Whether `key` is present (Go's `Values.Has`).
+    ///
+    /// ```
+    /// let q = goway::http::Query::parse("verbose&n=3");
+    /// assert!(q.has("verbose") && q.has("n") && !q.has("quiet"));
+    /// ```
     pub fn has(&self, key: &str) -> bool {
         self.pairs.iter().any(|(k, _)| k == key)
     }
 
     /// Every `(key, value)` in order.
+    ///
+    /// ```
+    /// let q = goway::http::Query::parse("b=2&a=1");
+    /// assert_eq!(q.iter().collect::<Vec<_>>(), [("b", "2"), ("a", "1")]);
+    /// ```
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
         self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// Number of pairs.
+    ///
+    /// ```
+    /// assert_eq!(goway::http::Query::parse("a=1&a=2&b").len(), 3);
+    /// ```
     pub fn len(&self) -> usize {
         self.pairs.len()
     }
 
     /// Whether there are no pairs.
+    ///
+    /// ```
+    /// assert!(goway::http::Query::parse("&&").is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.pairs.is_empty()
     }

@@ -116,6 +116,22 @@ impl<'c> ResponseWriter<'c> {
 
     /// The response's header fields, to set before the first write or `write_header`
     /// (Go's `w.Header()`). Changes made after the head was sent have no effect.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use goway::http::{Request, ResponseWriter};
+    ///
+    /// fn handler(_r: &Request, w: &mut ResponseWriter) {
+    ///     w.header().set("Content-Type", "text/csv");
+    ///     w.header().add("Cache-Control", "no-store");
+    ///     let _ = w.write_all(b"a,b\n");
+    /// }
+    /// // The reply to any request:
+    /// # let req = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    /// # let reply = goway::http::doctest::serve_one(handler, req).unwrap();
+    /// assert_eq!(reply.header("Content-Type"), Some("text/csv"));
+    /// assert_eq!(reply.header("Cache-Control"), Some("no-store"));
+    /// ```
     pub fn header(&mut self) -> &mut Header {
         &mut self.header
     }
@@ -195,17 +211,66 @@ impl<'c> ResponseWriter<'c> {
     }
 
     /// The status set so far (`200` if none was set yet).
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use goway::http::{Request, ResponseWriter, StatusCode};
+    ///
+    /// fn handler(_r: &Request, w: &mut ResponseWriter) {
+    ///     let before = w.status();
+    ///     w.write_header(StatusCode::ACCEPTED);
+    ///     let _ = write!(w, "{} then {}", before.as_u16(), w.status().as_u16());
+    /// }
+    /// // The reply to any request:
+    /// # let req = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    /// # let reply = goway::http::doctest::serve_one(handler, req).unwrap();
+    /// assert_eq!(reply.status, 202);
+    /// assert_eq!(reply.body, "200 then 202");
+    /// ```
     pub fn status(&self) -> StatusCode {
         StatusCode::from_u16(if self.status == 0 { 200 } else { self.status })
     }
 
     /// Body bytes written so far.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use goway::http::{Request, ResponseWriter};
+    ///
+    /// fn handler(_r: &Request, w: &mut ResponseWriter) {
+    ///     let _ = w.write_all(b"hello ");
+    ///     let n = w.written();
+    ///     let _ = write!(w, "{n}");
+    /// }
+    /// // The reply to any request:
+    /// # let req = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    /// # let reply = goway::http::doctest::serve_one(handler, req).unwrap();
+    /// assert_eq!(reply.body, "hello 6");
+    /// ```
     pub fn written(&self) -> u64 {
         self.written
     }
 
     /// Whether the head was sent already (the response is streaming), so the status and
     /// header can no longer change.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use goway::http::{Request, ResponseWriter};
+    ///
+    /// fn handler(_r: &Request, w: &mut ResponseWriter) {
+    ///     let _ = w.write_all(b"first part;");
+    ///     let buffered = w.is_committed();
+    ///     let _ = w.flush(); // the head goes out: the rest streams, chunked
+    ///     let now = w.is_committed();
+    ///     let _ = w.write_all(format!("{buffered} {now}").as_bytes());
+    /// }
+    /// // The reply to any request:
+    /// # let req = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    /// # let reply = goway::http::doctest::serve_one(handler, req).unwrap();
+    /// assert_eq!(reply.header("Transfer-Encoding"), Some("chunked"));
+    /// assert!(reply.body.contains("first part;") && reply.body.contains("false true"));
+    /// ```
     pub fn is_committed(&self) -> bool {
         self.stream.is_some()
     }

@@ -26,6 +26,11 @@ macro_rules! codes {
         }
 
         /// Go's `http.StatusText`: the reason phrase of a known code, `""` otherwise.
+        ///
+        /// ```
+        /// assert_eq!(goway::http::status_text(404), "Not Found");
+        /// assert_eq!(goway::http::status_text(299), "");
+        /// ```
         pub fn status_text(code: u16) -> &'static str {
             match code {
                 $($code => $text,)*
@@ -105,6 +110,13 @@ impl StatusCode {
     ///
     /// # Panics
     /// If `code` is not in 100..=999 (Go panics with `invalid WriteHeader code`).
+    ///
+    /// ```
+    /// use goway::http::StatusCode;
+    /// assert_eq!(StatusCode::from_u16(201), StatusCode::CREATED);
+    /// assert_eq!(StatusCode::from_u16(299).reason(), ""); // unknown, but valid
+    /// assert!(std::panic::catch_unwind(|| StatusCode::from_u16(99)).is_err());
+    /// ```
     pub fn from_u16(code: u16) -> StatusCode {
         assert!(
             (100..=999).contains(&code),
@@ -114,16 +126,33 @@ impl StatusCode {
     }
 
     /// The number.
+    ///
+    /// ```
+    /// assert_eq!(goway::http::StatusCode::TOO_MANY_REQUESTS.as_u16(), 429);
+    /// ```
     pub fn as_u16(self) -> u16 {
         self.0
     }
 
     /// The reason phrase (`"OK"`), or `""` for an unknown code.
+    ///
+    /// ```
+    /// use goway::http::StatusCode;
+    /// assert_eq!(StatusCode::OK.reason(), "OK");
+    /// assert_eq!(StatusCode::from(599).reason(), "");
+    /// ```
     pub fn reason(self) -> &'static str {
         status_text(self.0)
     }
 
     /// Whether a response with this status may carry a body (not 1xx, 204 or 304).
+    ///
+    /// ```
+    /// use goway::http::StatusCode;
+    /// assert!(StatusCode::OK.allows_body());
+    /// assert!(!StatusCode::NO_CONTENT.allows_body());
+    /// assert!(!StatusCode::NOT_MODIFIED.allows_body());
+    /// ```
     pub fn allows_body(self) -> bool {
         !(self.0 < 200 || self.0 == 204 || self.0 == 304)
     }

@@ -669,8 +669,8 @@ fn report(slot: &Slot, sp: Option<usize>) -> ! {
     b.str(
         "goroutine stacks do not grow: raise the size with goway::Builder::stack_size for this \
          goroutine, goway::runtime::Config::stack_size for every goroutine, or \
-         goway::http::Config::stack_size / goway::net::server::Config::handler_stack_size for \
-         a server's connection handlers\n",
+         goway::http::Config::handler_stack_size / goway::net::server::Config::handler_stack_size \
+         for a server's connection handlers\n",
     );
     b.write_stderr();
     // SAFETY: _exit is async-signal-safe; nothing else runs after it.

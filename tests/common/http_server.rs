@@ -21,7 +21,7 @@ pub struct Running {
 pub fn run(b: Builder) -> Running {
     let srv = b.addr("127.0.0.1:0").bind().expect("bind");
     let handle = srv.handle();
-    let addr = srv.local_addr();
+    let addr = srv.local_addr().expect("an HTTP server has a TCP address");
     let serving = goway::go!(move || srv.serve());
     Running {
         handle,

@@ -68,7 +68,7 @@ pub(crate) type HandlerFn<C> = dyn Fn(&Conn<C>) -> HandlerResult + Send + Sync;
 /// After the writer sends FIN, how long the client gets to read the replies and close before
 /// the server stops reading (Go's `rstAvoidanceDelay`, net/http/server.go): closing with
 /// unread input makes the kernel send RST, which can destroy replies still in flight.
-const LINGER: Duration = Duration::from_millis(500);
+pub(crate) const LINGER: Duration = Duration::from_millis(500);
 
 /// Most frames the writer takes from its queue under one lock.
 const WRITE_BATCH: usize = 64;

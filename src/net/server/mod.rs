@@ -56,7 +56,7 @@
 pub(crate) mod accept;
 mod budget;
 mod busy;
-mod config;
+pub(crate) mod config;
 mod conn;
 pub(crate) mod error;
 mod shutdown;
@@ -78,6 +78,9 @@ pub use conn::{Conn, ConnSender, Frames, HandlerResult};
 pub use error::{LimitError, ServeError, ShutdownError};
 pub use shutdown::ShutdownReport;
 pub use stats::{CloseReason, ClosedBy, Stats};
+
+pub(crate) use conn::LINGER;
+pub(crate) use shutdown::wake_acceptor;
 
 use crate::chan::{self, Receiver, Sender};
 use crate::context::{self as gocontext, Context};
