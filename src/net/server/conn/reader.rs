@@ -3,15 +3,16 @@
 
 use std::io;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::io_reason;
-use super::shared::{ConnCtl, Exit};
+use super::shared::{ConnCtl, ConnShared, Exit};
 use crate::chan::{Sender, TrySendError};
 use crate::net::codec::{Codec, DecodeError};
 use crate::net::ready::ReadGate;
+use crate::net::server::config::Effective;
 use crate::net::server::stats::CloseReason;
-use crate::net::server::stream::{READ_BUF_START, give_read_buf, take_read_buf};
+use crate::net::server::stream::{READ_BUF_START, Wakeup, give_read_buf, take_read_buf};
 
 /// How much more than `max_frame` the reader buffers for one undecoded frame before giving up
 /// on a codec that does not check sizes itself.
@@ -49,195 +50,160 @@ impl<C: Codec> ReaderTask<C> {
         self.tx.close();
     }
 
+    /// Reads, decodes and hands frames over until the connection must stop. Each pass is
+    /// one read: [`deadline`](Self::deadline) (1), [`wait_for_input`] when the socket is
+    /// known to be empty (2), [`make_room`](Self::make_room) (3), [`read_some`] (4),
+    /// [`decode_all`](Self::decode_all) (5), and [`restart_clocks`] (6).
     fn read_loop(&mut self) -> Stop {
         let sh = self.exit.0.clone();
-        let cfg = &sh.server.cfg;
-        let stats = &sh.server.stats;
-        let frame_limit = cfg.read_timeout;
-        let idle_limit = cfg.idle_timeout;
-        let hard_cap = cfg.max_frame.saturating_add(FRAME_SLACK);
-        let grow_to = cfg.read_buffer.max(READ_BUF_START);
+        let lim = ReadLimits::new(&sh.server.cfg);
+        // Ends a wait for input when its deadline passes (one timer for the connection).
         let wakeup = sh.sock.wakeup();
-        let busy = sh.server.busy.as_deref();
-        // No buffer while waiting for a frame: taken when data comes, handed back when the
-        // connection goes quiet again.
-        let mut buf: Vec<u8> = Vec::new();
-        let (mut start, mut end) = (0usize, 0usize);
-        let mut frame_start: Option<Instant> = None;
-        let mut idle_since = Instant::now();
-        let mut partial = false;
-        let mut handler_gone = false;
-        let mut gate = ReadGate::default();
-        // The clock read of the last pass when that pass never waited (it only read, decoded
-        // and handed frames over, microseconds ago): one clock read per frame instead of two.
-        let mut fresh: Option<Instant> = None;
-        self.codec.set_max_frame(cfg.max_frame);
+        self.codec.set_max_frame(lim.max_frame);
+        let mut st = ReadState::new();
         loop {
-            // 1. The deadline of this read: the frame's, or the idle one.
-            let now = fresh.take().unwrap_or_else(Instant::now);
-            let (limit_end, timeout_reason) = match frame_start {
-                Some(fs) => (frame_limit.map(|d| fs + d), CloseReason::ReadTimeout),
-                None => (idle_limit.map(|d| idle_since + d), CloseReason::IdleTimeout),
+            let now = st.fresh.take().unwrap_or_else(Instant::now);
+            let deadline = match self.deadline(&mut st, &lim, now) {
+                Deadline::At(d) => d,
+                Deadline::Passed(reason) => return Stop::Close(reason),
+                Deadline::Restart => continue,
             };
-            if let Some(e) = limit_end {
-                if now >= e {
-                    if timeout_reason == CloseReason::IdleTimeout && !self.is_idle() {
-                        // The handler is still working on earlier frames: not idle.
-                        idle_since = now;
-                        continue;
-                    }
-                    return Stop::Close(timeout_reason);
-                }
-            }
-            // 2. Wait for input (or the deadline, then step 1 decides) once the socket is
-            // empty: a read said so, or returned less than it could take (see `ReadGate`).
-            if gate.must_wait() {
-                if start == end && buf.len() == READ_BUF_START {
-                    give_read_buf(std::mem::take(&mut buf));
-                    (start, end) = (0, 0);
-                }
-                wakeup.set(limit_end);
-                if let Some(bp) = busy {
-                    bp.kick();
-                }
-                gate.waited(sh.sock.wait_readable(limit_end.is_some()));
+            if st.gate.must_wait() {
+                wait_for_input(&sh, &wakeup, &mut st, deadline);
                 continue;
             }
-            // 3. Room to read into: compact, then grow if a read filled everything.
-            if buf.is_empty() {
-                buf = take_read_buf();
+            if let Err(stop) = self.make_room(&mut st, &lim) {
+                return stop;
             }
-            if end == buf.len() {
-                if start > 0 {
-                    buf.copy_within(start..end, 0);
-                    end -= start;
-                    start = 0;
-                }
-                if end == buf.len() {
-                    if buf.len() >= hard_cap {
-                        return self.protocol_error(
-                            DecodeError::FrameTooLarge {
-                                len: end,
-                                max: cfg.max_frame,
-                            },
-                            &buf[start..end],
-                        );
-                    }
-                    let target = if buf.len() < grow_to {
-                        grow_to.min(buf.len() * 2)
-                    } else {
-                        buf.len() * 2
-                    };
-                    buf.resize(target.min(hard_cap), 0);
-                }
+            match read_some(&sh, &mut st) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(stop) => return stop,
             }
-            // 4. Read.
-            let room = buf.len() - end;
-            let n = match sh.sock.read_nb(&mut buf[end..]) {
-                Ok(0) => {
-                    return Stop::Close(if sh.is_draining() {
-                        CloseReason::Shutdown
-                    } else if start < end && !handler_gone {
-                        CloseReason::EofMidFrame
-                    } else {
-                        CloseReason::Eof
-                    });
-                }
-                Ok(n) => {
-                    gate.read(n, room);
-                    n
-                }
-                Err(e) => match e.kind() {
-                    io::ErrorKind::WouldBlock => {
-                        gate.would_block();
-                        continue;
-                    }
-                    io::ErrorKind::Interrupted => continue,
-                    _ => return Stop::Abort(io_reason(&e)),
-                },
-            };
-            end += n;
-            stats.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
-            if handler_gone {
+            if st.handler_gone {
                 // Nobody will handle more frames: discard until the client closes.
-                start = 0;
-                end = 0;
-                idle_since = now;
+                (st.start, st.end) = (0, 0);
+                st.idle_since = now;
                 continue;
             }
-            // 5. Decode every complete frame this read brought in.
-            let mut got = 0u64;
-            let mut blocked = false;
-            loop {
-                match self.codec.decode(&buf[start..end]) {
-                    Ok(Some((frame, used))) => {
-                        start += used;
-                        got += 1;
-                        match self.tx.try_send(frame) {
-                            Ok(()) => {}
-                            Err(TrySendError::Full(frame)) => {
-                                blocked = true;
-                                if self.tx.send(frame).is_err() {
-                                    handler_gone = true;
-                                    break;
-                                }
-                            }
-                            Err(TrySendError::Closed(_)) => {
-                                handler_gone = true;
+            let decoded = match self.decode_all(&mut st) {
+                Ok(d) => d,
+                Err(stop) => return stop,
+            };
+            if let Err(stop) = restart_clocks(&sh, &mut st, &lim, now, decoded) {
+                return stop;
+            }
+            if !decoded.blocked {
+                st.fresh = Some(now);
+            }
+        }
+    }
+
+    /// Step 1, the deadline of this read: the frame's (from its first byte), or the idle one.
+    #[inline]
+    fn deadline(&self, st: &mut ReadState, lim: &ReadLimits, now: Instant) -> Deadline {
+        let (end, reason) = match st.frame_start {
+            Some(fs) => (lim.frame.map(|d| fs + d), CloseReason::ReadTimeout),
+            None => (
+                lim.idle.map(|d| st.idle_since + d),
+                CloseReason::IdleTimeout,
+            ),
+        };
+        match end {
+            Some(e) if now >= e => {
+                if reason == CloseReason::IdleTimeout && !self.is_idle() {
+                    // The handler is still working on earlier frames: not idle.
+                    st.idle_since = now;
+                    return Deadline::Restart;
+                }
+                Deadline::Passed(reason)
+            }
+            _ => Deadline::At(end),
+        }
+    }
+
+    /// Step 3, room to read into: take a buffer if none is held, compact, then grow if a read
+    /// filled everything. Fails with `FrameTooLarge` once one undecoded frame fills the
+    /// largest buffer allowed.
+    #[inline]
+    fn make_room(&mut self, st: &mut ReadState, lim: &ReadLimits) -> Result<(), Stop> {
+        if st.buf.is_empty() {
+            st.buf = take_read_buf();
+        }
+        if st.end < st.buf.len() {
+            return Ok(());
+        }
+        if st.start > 0 {
+            st.buf.copy_within(st.start..st.end, 0);
+            st.end -= st.start;
+            st.start = 0;
+        }
+        if st.end < st.buf.len() {
+            return Ok(());
+        }
+        if st.buf.len() >= lim.hard_cap {
+            return Err(self.protocol_error(
+                DecodeError::FrameTooLarge {
+                    len: st.end,
+                    max: lim.max_frame,
+                },
+                &st.buf[st.start..st.end],
+            ));
+        }
+        let len = st.buf.len();
+        let target = if len < lim.grow_to {
+            lim.grow_to.min(len * 2)
+        } else {
+            len * 2
+        };
+        st.buf.resize(target.min(lim.hard_cap), 0);
+        Ok(())
+    }
+
+    /// Step 5, decode every complete frame this read brought in and hand each to the handler,
+    /// waiting while its queue is full. Input the handler will never take (it returned) is
+    /// dropped.
+    #[inline]
+    fn decode_all(&mut self, st: &mut ReadState) -> Result<Decoded, Stop> {
+        let stats = &self.exit.0.server.stats;
+        let mut d = Decoded {
+            got: 0,
+            blocked: false,
+        };
+        loop {
+            match self.codec.decode(&st.buf[st.start..st.end]) {
+                Ok(Some((frame, used))) => {
+                    st.start += used;
+                    d.got += 1;
+                    match self.tx.try_send(frame) {
+                        Ok(()) => {}
+                        Err(TrySendError::Full(frame)) => {
+                            d.blocked = true;
+                            if self.tx.send(frame).is_err() {
+                                st.handler_gone = true;
                                 break;
                             }
                         }
+                        Err(TrySendError::Closed(_)) => {
+                            st.handler_gone = true;
+                            break;
+                        }
                     }
-                    Ok(None) => break,
-                    Err(e) => {
-                        stats.frames_in.fetch_add(got, Ordering::Relaxed);
-                        return self.protocol_error(e, &buf[start..end]);
-                    }
                 }
-            }
-            if got > 0 {
-                stats.frames_in.fetch_add(got, Ordering::Relaxed);
-            }
-            if handler_gone {
-                start = 0;
-                end = 0;
-            }
-            // 6. Timing: a partial frame's clock starts at its first byte (this read, unless
-            // it began in an earlier one), and restarts after the handler held us up.
-            if start == end {
-                start = 0;
-                end = 0;
-                frame_start = None;
-                // The clock read before this read (two clock reads per frame instead of three),
-                // unless the handler held the reader up: then the client's idle time starts
-                // now, not before the wait.
-                idle_since = if blocked { Instant::now() } else { now };
-                if partial {
-                    partial = false;
-                    sh.partial.store(false, Ordering::SeqCst);
+                Ok(None) => break,
+                Err(e) => {
+                    stats.frames_in.fetch_add(d.got, Ordering::Relaxed);
+                    return Err(self.protocol_error(e, &st.buf[st.start..st.end]));
                 }
-                if buf.len() > grow_to {
-                    buf = Vec::new();
-                }
-                if sh.is_draining() {
-                    return Stop::Close(CloseReason::Shutdown);
-                }
-            } else {
-                if blocked {
-                    // The handler held us up: the clock restarts now.
-                    frame_start = Some(Instant::now());
-                } else if frame_start.is_none() || got > 0 {
-                    frame_start = Some(now);
-                }
-                if !partial {
-                    partial = true;
-                    sh.partial.store(true, Ordering::SeqCst);
-                }
-            }
-            if !blocked {
-                fresh = Some(now);
             }
         }
+        if d.got > 0 {
+            stats.frames_in.fetch_add(d.got, Ordering::Relaxed);
+        }
+        if st.handler_gone {
+            (st.start, st.end) = (0, 0);
+        }
+        Ok(d)
     }
 
     /// Idle means: the handler waits for input and nothing is queued either way.
@@ -258,6 +224,187 @@ impl<C: Codec> ReaderTask<C> {
             _ => CloseReason::Protocol,
         })
     }
+}
+
+/// The reader's settings, resolved once per connection.
+struct ReadLimits {
+    /// `read_timeout`: time to receive one whole frame.
+    frame: Option<Duration>,
+    /// `idle_timeout`: time between frames.
+    idle: Option<Duration>,
+    max_frame: usize,
+    /// Largest buffer for one undecoded frame: `max_frame` plus [`FRAME_SLACK`].
+    hard_cap: usize,
+    /// The size the buffer grows to at once for throughput (`read_buffer`).
+    grow_to: usize,
+}
+
+impl ReadLimits {
+    fn new(cfg: &Effective) -> Self {
+        ReadLimits {
+            frame: cfg.read_timeout,
+            idle: cfg.idle_timeout,
+            max_frame: cfg.max_frame,
+            hard_cap: cfg.max_frame.saturating_add(FRAME_SLACK),
+            grow_to: cfg.read_buffer.max(READ_BUF_START),
+        }
+    }
+}
+
+/// What the reader carries from one read to the next.
+struct ReadState {
+    /// Bytes read and not yet decoded are `buf[start..end]`. No buffer while waiting for a
+    /// frame: taken when data comes, handed back when the connection goes quiet again.
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// When the frame being received began (its first byte); `None` between frames.
+    frame_start: Option<Instant>,
+    /// When the connection last went quiet between frames.
+    idle_since: Instant,
+    /// A partial frame is buffered (as last published in the shared state).
+    partial: bool,
+    /// The handler returned: input is read and dropped until the client closes.
+    handler_gone: bool,
+    gate: ReadGate,
+    /// The clock read of the last pass when that pass never waited (it only read, decoded
+    /// and handed frames over, microseconds ago): one clock read per frame instead of two.
+    fresh: Option<Instant>,
+}
+
+impl ReadState {
+    fn new() -> Self {
+        ReadState {
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            frame_start: None,
+            idle_since: Instant::now(),
+            partial: false,
+            handler_gone: false,
+            gate: ReadGate::default(),
+            fresh: None,
+        }
+    }
+}
+
+/// Step 1's answer.
+enum Deadline {
+    /// Read, waiting at most until then (`None`: no limit).
+    At(Option<Instant>),
+    /// The limit passed: close for this reason.
+    Passed(CloseReason),
+    /// The idle limit passed while the handler was still busy: the idle clock restarted.
+    Restart,
+}
+
+/// What one pass's decoding did.
+#[derive(Clone, Copy)]
+struct Decoded {
+    /// Frames decoded.
+    got: u64,
+    /// The handler's queue was full: the reader waited for it.
+    blocked: bool,
+}
+
+/// Step 2, wait for input (or the deadline, then step 1 decides) once the socket is empty:
+/// a read said so, or returned less than it could take (see [`ReadGate`]). A connection with
+/// nothing buffered gives its buffer back first.
+#[inline]
+fn wait_for_input<O: Send + 'static>(
+    sh: &ConnShared<O>,
+    wakeup: &Wakeup,
+    st: &mut ReadState,
+    deadline: Option<Instant>,
+) {
+    if st.start == st.end && st.buf.len() == READ_BUF_START {
+        give_read_buf(std::mem::take(&mut st.buf));
+        (st.start, st.end) = (0, 0);
+    }
+    wakeup.set(deadline);
+    if let Some(bp) = sh.server.busy.as_deref() {
+        bp.kick();
+    }
+    st.gate.waited(sh.sock.wait_readable(deadline.is_some()));
+}
+
+/// Step 4, one read into the room after `end`: `Ok(true)` if it brought bytes, `Ok(false)` to
+/// go round again (the socket was empty, or the read was interrupted), `Err` at EOF or on a
+/// socket error.
+#[inline]
+fn read_some<O: Send + 'static>(sh: &ConnShared<O>, st: &mut ReadState) -> Result<bool, Stop> {
+    let room = st.buf.len() - st.end;
+    match sh.sock.read_nb(&mut st.buf[st.end..]) {
+        Ok(0) => Err(Stop::Close(if sh.is_draining() {
+            CloseReason::Shutdown
+        } else if st.start < st.end && !st.handler_gone {
+            CloseReason::EofMidFrame
+        } else {
+            CloseReason::Eof
+        })),
+        Ok(n) => {
+            st.gate.read(n, room);
+            st.end += n;
+            sh.server
+                .stats
+                .bytes_in
+                .fetch_add(n as u64, Ordering::Relaxed);
+            Ok(true)
+        }
+        Err(e) => match e.kind() {
+            io::ErrorKind::WouldBlock => {
+                st.gate.would_block();
+                Ok(false)
+            }
+            io::ErrorKind::Interrupted => Ok(false),
+            _ => Err(Stop::Abort(io_reason(&e))),
+        },
+    }
+}
+
+/// Step 6, the clocks after a pass: with every byte decoded the connection is between
+/// frames (idle from `now`, or from after the wait if the handler held the reader up; a
+/// draining connection stops here); with a partial frame left, its clock starts at its first
+/// byte (this read, unless it began in an earlier one) and restarts after the handler held
+/// the reader up. `now` is the clock read before this pass's read.
+#[inline]
+fn restart_clocks<O: Send + 'static>(
+    sh: &ConnShared<O>,
+    st: &mut ReadState,
+    lim: &ReadLimits,
+    now: Instant,
+    d: Decoded,
+) -> Result<(), Stop> {
+    if st.start == st.end {
+        (st.start, st.end) = (0, 0);
+        st.frame_start = None;
+        // The clock read before this read (two clock reads per frame instead of three),
+        // unless the handler held the reader up: then the client's idle time starts now, not
+        // before the wait.
+        st.idle_since = if d.blocked { Instant::now() } else { now };
+        if st.partial {
+            st.partial = false;
+            sh.partial.store(false, Ordering::SeqCst);
+        }
+        if st.buf.len() > lim.grow_to {
+            st.buf = Vec::new();
+        }
+        if sh.is_draining() {
+            return Err(Stop::Close(CloseReason::Shutdown));
+        }
+    } else {
+        if d.blocked {
+            // The handler held us up: the clock restarts now.
+            st.frame_start = Some(Instant::now());
+        } else if st.frame_start.is_none() || d.got > 0 {
+            st.frame_start = Some(now);
+        }
+        if !st.partial {
+            st.partial = true;
+            sh.partial.store(true, Ordering::SeqCst);
+        }
+    }
+    Ok(())
 }
 
 /// Most bytes of bad input a log line shows.
