@@ -1,10 +1,8 @@
 //! [`RespCodec`], the server's side: requests in, replies out, Redis's protocol errors.
 
-use std::borrow::Cow;
-
 use super::request::INLINE_ENDS;
 use super::wire::{header_end, parse_int, put_line};
-use super::{DEFAULT_MAX_BULK, MAX_INLINE, MAX_MULTIBULK, Reply, Request, malformed, split_inline};
+use super::{DEFAULT_MAX_BULK, MAX_INLINE, MAX_MULTIBULK, Reply, Request, RespError, split_inline};
 use crate::net::codec::{Codec, DEFAULT_MAX_FRAME, DecodeError, EncodeError, find_byte};
 
 /// The server side of RESP2: decodes [`Request`]s (multibulk and inline), encodes
@@ -79,7 +77,7 @@ impl RespCodec {
         if src.first() != Some(&b'*') {
             return None;
         }
-        let cr = header_end(src, 0, "").ok()??;
+        let cr = header_end(src, 0, RespError::TooBigMultibulkCount).ok()??;
         let n = parse_int(&src[1..cr])?;
         if n < 1 || n > INLINE_ENDS as i64 {
             return None;
@@ -100,9 +98,9 @@ impl RespCodec {
         let max = MAX_INLINE.min(self.max_frame);
         let window = &src[..src.len().min(max + 1)];
         match find_byte(b'\n', window) {
-            None if src.len() > max => Err(malformed("too big inline request")),
+            None if src.len() > max => Err(RespError::TooBigInlineRequest.into()),
             None => Ok(None),
-            Some(i) if i > max => Err(malformed("too big inline request")),
+            Some(i) if i > max => Err(RespError::TooBigInlineRequest.into()),
             Some(i) => {
                 let mut line = &src[..i];
                 if let [head @ .., b'\r'] = line {
@@ -110,7 +108,7 @@ impl RespCodec {
                 }
                 match split_inline(line) {
                     Some(req) => Ok(Some((req, i + 1))),
-                    None => Err(malformed("unbalanced quotes in request")),
+                    None => Err(RespError::UnbalancedQuotes.into()),
                 }
             }
         }
@@ -133,12 +131,12 @@ impl Codec for RespCodec {
             if first != b'*' {
                 return self.inline(src);
             }
-            let Some(cr) = header_end(src, 0, "too big mbulk count string")? else {
+            let Some(cr) = header_end(src, 0, RespError::TooBigMultibulkCount)? else {
                 return Ok(None);
             };
             let n = match parse_int(&src[1..cr]) {
                 Some(n) if n <= MAX_MULTIBULK as i64 => n,
-                _ => return Err(malformed("invalid multibulk length")),
+                _ => return Err(RespError::InvalidMultibulkLength.into()),
             };
             if n <= 0 {
                 return Ok(Some((Request::new(), cr + 2)));
@@ -216,7 +214,7 @@ fn bulk_at(
     max_bulk: usize,
     max_frame: usize,
 ) -> Result<Option<(usize, usize)>, DecodeError> {
-    let Some(cr) = header_end(src, at, "too big bulk count string")? else {
+    let Some(cr) = header_end(src, at, RespError::TooBigBulkCount)? else {
         return if at > max_frame {
             Err(DecodeError::FrameTooLarge {
                 len: at,
@@ -227,11 +225,11 @@ fn bulk_at(
         };
     };
     if src[at] != b'$' {
-        return Err(expected_dollar(src[at]));
+        return Err(RespError::ExpectedDollar { got: src[at] }.into());
     }
     let len = match parse_int(&src[at + 1..cr]) {
         Some(n) if n >= 0 && n as u64 <= max_bulk as u64 => n as usize,
-        _ => return Err(malformed("invalid bulk length")),
+        _ => return Err(RespError::InvalidBulkLength.into()),
     };
     let data = cr + 2;
     let end = data + len + 2;
@@ -248,31 +246,19 @@ fn bulk_at(
     })
 }
 
-fn expected_dollar(got: u8) -> DecodeError {
-    let got = match got {
-        b'\r' | b'\n' => " ".to_owned(),
-        0x20..=0x7e => (got as char).to_string(),
-        _ => format!("\\x{got:02x}"),
-    };
-    DecodeError::Malformed {
-        reason: Cow::Owned(format!("expected '$', got '{got}'")),
-    }
-}
-
-/// Redis's reply to a protocol error: `-ERR Protocol error: <why>\r\n`.
+/// Redis's reply to a protocol error: `-` and the error's text, `-ERR Protocol error: <why>\r\n`
+/// ([`RespError`]'s texts; a request over the frame maximum gets goway's own, `request of <n>
+/// bytes is over the limit of <max>`).
 pub fn error_reply(err: &DecodeError) -> Vec<u8> {
-    let why: Cow<'_, str> = match err {
-        DecodeError::Malformed { reason } => Cow::Borrowed(reason),
+    let text = match err {
+        DecodeError::Resp(e) => e.to_string(),
         DecodeError::FrameTooLarge { len, max } => {
-            Cow::Owned(format!("request of {len} bytes is over the limit of {max}"))
+            format!("ERR Protocol error: request of {len} bytes is over the limit of {max}")
         }
+        DecodeError::Malformed { reason } => format!("ERR Protocol error: {reason}"),
     };
-    let mut out = Vec::with_capacity(why.len() + 24);
-    put_line(
-        &mut out,
-        b'-',
-        format!("ERR Protocol error: {why}").as_bytes(),
-    );
+    let mut out = Vec::with_capacity(text.len() + 3);
+    put_line(&mut out, b'-', text.as_bytes());
     out
 }
 

@@ -17,18 +17,20 @@
 //! length over the bulk maximum (the smaller of [`DEFAULT_MAX_BULK`] or
 //! [`RespCodec::with_max_bulk`], and the server's `max_frame`), a header line longer than
 //! [`MAX_INLINE`], an inline line longer than that or than `max_frame`, and a whole request
-//! over `max_frame` all fail as soon as their header is in. The errors carry Redis's texts, and [`Codec::error_reply`] turns them into Redis's
-//! reply, `-ERR Protocol error: <why>`, sent before the server closes the connection:
+//! over `max_frame` all fail as soon as their header is in. The errors are [`RespError`]
+//! variants (in [`DecodeError::Resp`](super::DecodeError::Resp)) whose text is Redis's, and
+//! [`Codec::error_reply`] turns them into Redis's reply, `-ERR Protocol error: <why>`, sent
+//! before the server closes the connection:
 //!
-//! | input | reply |
-//! |---|---|
-//! | `*3000000000\r\n`, `*x\r\n` | `-ERR Protocol error: invalid multibulk length` |
-//! | `*1\r\n$-1\r\n`, `$blabla`, `$18446744073709551615`, over the max | `-ERR Protocol error: invalid bulk length` |
-//! | `*1\r\nfoo\r\n`, `*1\r\n*1\r\n` | `-ERR Protocol error: expected '$', got 'f'` (`'*'`) |
-//! | an inline line over 64 KiB | `-ERR Protocol error: too big inline request` |
-//! | a `*`/`$` header line over 64 KiB | `-ERR Protocol error: too big mbulk count string` (`bulk`) |
-//! | `SET "a b` | `-ERR Protocol error: unbalanced quotes in request` |
-//! | a request over `max_frame` in total | `-ERR Protocol error: request of <n> bytes is over the limit of <max>` (goway's own) |
+//! | input | error | reply |
+//! |---|---|---|
+//! | `*3000000000\r\n`, `*x\r\n` | [`InvalidMultibulkLength`](RespError::InvalidMultibulkLength) | `-ERR Protocol error: invalid multibulk length` |
+//! | `*1\r\n$-1\r\n`, `$blabla`, `$18446744073709551615`, over the max | [`InvalidBulkLength`](RespError::InvalidBulkLength) | `-ERR Protocol error: invalid bulk length` |
+//! | `*1\r\nfoo\r\n`, `*1\r\n*1\r\n` | [`ExpectedDollar`](RespError::ExpectedDollar) | `-ERR Protocol error: expected '$', got 'f'` (`'*'`) |
+//! | an inline line over 64 KiB | [`TooBigInlineRequest`](RespError::TooBigInlineRequest) | `-ERR Protocol error: too big inline request` |
+//! | a `*`/`$` header line over 64 KiB | [`TooBigMultibulkCount`](RespError::TooBigMultibulkCount), [`TooBigBulkCount`](RespError::TooBigBulkCount) | `-ERR Protocol error: too big mbulk count string` (`bulk`) |
+//! | `SET "a b` | [`UnbalancedQuotes`](RespError::UnbalancedQuotes) | `-ERR Protocol error: unbalanced quotes in request` |
+//! | a request over `max_frame` in total | [`DecodeError::FrameTooLarge`](super::DecodeError::FrameTooLarge) | `-ERR Protocol error: request of <n> bytes is over the limit of <max>` (goway's own) |
 //!
 //! Decoding is iterative (no recursion at all on the request side; replies nest at most
 //! [`MAX_DEPTH`] arrays deep), so hostile input cannot overflow a goroutine's small stack.
@@ -65,6 +67,7 @@
 mod batch;
 mod client;
 mod codec;
+mod error;
 mod inline;
 mod pipeline;
 mod replies;
@@ -72,13 +75,10 @@ mod reply;
 mod request;
 mod wire;
 
-use std::borrow::Cow;
-
-use super::DecodeError;
-
 pub use batch::{Batch, Req};
 pub use client::RespClientCodec;
 pub use codec::{RespCodec, error_reply};
+pub use error::RespError;
 pub use inline::split_inline;
 pub use pipeline::{MAX_BATCH, RespPipelineCodec};
 pub use replies::Replies;
@@ -100,9 +100,3 @@ pub const MAX_INLINE: usize = 64 << 10;
 
 /// Deepest nesting of arrays in a decoded reply (requests are flat).
 pub const MAX_DEPTH: usize = 32;
-
-fn malformed(reason: &'static str) -> DecodeError {
-    DecodeError::Malformed {
-        reason: Cow::Borrowed(reason),
-    }
-}

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 
 use super::wire::{header_end, int_len, parse_int, put_int, put_line};
-use super::{MAX_DEPTH, MAX_MULTIBULK, malformed};
+use super::{MAX_DEPTH, MAX_MULTIBULK, RespError};
 use crate::net::codec::DecodeError;
 
 /// A RESP2 reply value.
@@ -139,20 +139,20 @@ impl Reply {
     /// received reply is parsed again from its start on the next call.
     ///
     /// # Errors
-    /// [`DecodeError::Malformed`] for bytes that are not a RESP2 reply.
+    /// [`DecodeError::Resp`] for bytes that are not a RESP2 reply.
     pub fn decode(src: &[u8], max_bulk: usize) -> Result<Option<(Reply, usize)>, DecodeError> {
         // Arrays being filled, innermost last: (elements so far, elements expected).
         let mut stack: Vec<(Vec<Reply>, usize)> = Vec::new();
         let mut pos = 0;
         loop {
-            let Some(cr) = header_end(src, pos, "too big reply header")? else {
+            let Some(cr) = header_end(src, pos, RespError::TooBigReplyHeader)? else {
                 return Ok(None);
             };
             if cr == pos {
-                return Err(malformed("unknown reply type"));
+                return Err(RespError::UnknownReplyType.into());
             }
             if src[cr + 1] != b'\n' {
-                return Err(malformed("expected CRLF after a reply header"));
+                return Err(RespError::ExpectedCrlfAfterHeader.into());
             }
             let tag = src[pos];
             let line = &src[pos + 1..cr];
@@ -160,7 +160,7 @@ impl Reply {
             let mut value = match tag {
                 b'+' => Reply::Simple(String::from_utf8_lossy(line).into_owned().into()),
                 b'-' => Reply::Error(String::from_utf8_lossy(line).into_owned().into()),
-                b':' => Reply::Integer(parse_int(line).ok_or(malformed("invalid integer"))?),
+                b':' => Reply::Integer(parse_int(line).ok_or(RespError::InvalidInteger)?),
                 b'$' => match parse_int(line) {
                     Some(-1) => Reply::Null,
                     Some(n) if n >= 0 && n as u64 <= max_bulk as u64 => {
@@ -169,28 +169,28 @@ impl Reply {
                             return Ok(None);
                         }
                         if &src[pos + n..pos + n + 2] != b"\r\n" {
-                            return Err(malformed("expected CRLF after bulk data"));
+                            return Err(RespError::ExpectedCrlfAfterBulk.into());
                         }
                         let b = src[pos..pos + n].to_vec();
                         pos += n + 2;
                         Reply::Bulk(b)
                     }
-                    _ => return Err(malformed("invalid bulk length")),
+                    _ => return Err(RespError::InvalidBulkLength.into()),
                 },
                 b'*' => match parse_int(line) {
                     Some(-1) => Reply::NullArray,
                     Some(0) => Reply::Array(Vec::new()),
                     Some(n) if n > 0 && n as u64 <= MAX_MULTIBULK as u64 => {
                         if stack.len() >= MAX_DEPTH {
-                            return Err(malformed("reply nested too deep"));
+                            return Err(RespError::NestedTooDeep.into());
                         }
                         let n = n as usize;
                         stack.push((Vec::with_capacity(n.min(1024)), n));
                         continue;
                     }
-                    _ => return Err(malformed("invalid multibulk length")),
+                    _ => return Err(RespError::InvalidMultibulkLength.into()),
                 },
-                _ => return Err(malformed("unknown reply type")),
+                _ => return Err(RespError::UnknownReplyType.into()),
             };
             // Hand the value to the array it completes, closing every array it fills.
             loop {

@@ -1,6 +1,6 @@
 //! RESP's building blocks: integer and text lines out, integers and header lines in.
 
-use super::{MAX_INLINE, malformed};
+use super::{MAX_INLINE, RespError};
 use crate::net::codec::{DecodeError, find_byte};
 
 /// `<prefix><text>\r\n`, with CR and LF in `text` replaced by spaces.
@@ -89,14 +89,14 @@ pub fn parse_int(s: &[u8]) -> Option<i64> {
 pub(super) fn header_end(
     src: &[u8],
     at: usize,
-    too_big: &'static str,
+    too_big: RespError,
 ) -> Result<Option<usize>, DecodeError> {
     let rest = &src[at.min(src.len())..];
     let window = &rest[..rest.len().min(MAX_INLINE + 1)];
     match find_byte(b'\r', window) {
         Some(i) if i + 1 < rest.len() => Ok(Some(at + i)),
         Some(_) => Ok(None),
-        None if rest.len() > MAX_INLINE => Err(malformed(too_big)),
+        None if rest.len() > MAX_INLINE => Err(too_big.into()),
         None => Ok(None),
     }
 }
