@@ -88,9 +88,9 @@ impl<C, H> Builder<C, H> {
         self
     }
 
-    /// See [`Config::read_timeout`] (default 10 s, from a frame's first byte; 0: none).
-    pub fn read_timeout(mut self, d: Duration) -> Self {
-        self.cfg.read_timeout = d;
+    /// See [`Config::frame_timeout`] (default 10 s, from a frame's first byte; 0: none).
+    pub fn frame_timeout(mut self, d: Duration) -> Self {
+        self.cfg.frame_timeout = d;
         self
     }
 

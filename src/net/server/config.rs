@@ -12,7 +12,7 @@ use crate::net::codec::DEFAULT_MAX_FRAME;
 /// use std::time::Duration;
 /// let cfg = goway::net::server::Config::default();
 /// assert_eq!(cfg.max_connections, 10_000);
-/// assert_eq!(cfg.read_timeout, Duration::from_secs(10));
+/// assert_eq!(cfg.frame_timeout, Duration::from_secs(10));
 /// assert_eq!(cfg.idle_timeout, Duration::from_secs(60));
 /// assert_eq!(cfg.write_timeout, Duration::from_secs(10));
 /// assert_eq!((cfg.write_queue, cfg.write_queue_bytes), (64, 1 << 20));
@@ -39,9 +39,10 @@ pub struct Config {
     pub max_frame: usize,
     /// Time allowed to receive one whole frame, counted from its first byte (Go's
     /// `ReadHeaderTimeout`): bytes trickling in do not extend it, so slowloris clients are
-    /// closed with reason `ReadTimeout`. Time the reader spends blocked because the handler is
-    /// behind does not count. Default 10 s. `0` means no limit.
-    pub read_timeout: Duration,
+    /// closed with reason `FrameTimeout`. Time the reader spends blocked because the handler is
+    /// behind does not count. Default 10 s. `0` means no limit. (A per-frame clock, not Go's
+    /// `ReadTimeout`, which the HTTP server's `read_timeout` is.)
+    pub frame_timeout: Duration,
     /// Time a connection may sit between frames, with the handler waiting for input and
     /// nothing queued for writing (Go's `IdleTimeout`); then it is closed with reason
     /// `IdleTimeout`. Default 60 s. `0` means no limit.
@@ -107,7 +108,7 @@ impl Default for Config {
         Config {
             max_connections: 10_000,
             max_frame: DEFAULT_MAX_FRAME,
-            read_timeout: Duration::from_secs(10),
+            frame_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(10),
             write_queue: 64,
@@ -191,7 +192,7 @@ pub(crate) fn limit(d: Duration) -> Option<Duration> {
 pub(crate) struct Effective {
     pub(crate) max_connections: usize,
     pub(crate) max_frame: usize,
-    pub(crate) read_timeout: Option<Duration>,
+    pub(crate) frame_timeout: Option<Duration>,
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) write_timeout: Option<Duration>,
     pub(crate) write_queue: usize,
@@ -215,7 +216,7 @@ impl Effective {
         Effective {
             max_connections: c.max_connections,
             max_frame: or(c.max_frame, d.max_frame),
-            read_timeout: limit(c.read_timeout),
+            frame_timeout: limit(c.frame_timeout),
             idle_timeout: limit(c.idle_timeout),
             write_timeout: limit(c.write_timeout),
             write_queue: c.write_queue,

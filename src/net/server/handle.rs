@@ -28,7 +28,7 @@ impl ServerHandle {
     /// Shuts down gracefully within the configured `shutdown_grace` (Go's `Shutdown`):
     /// 1. stops accepting (the listener closes; `serve` returns `ServerClosed`);
     /// 2. ends every connection's input at its next frame boundary: idle connections close at
-    ///    once, a frame being received is finished (within `read_timeout`);
+    ///    once, a frame being received is finished (within `frame_timeout`);
     /// 3. lets handlers answer the frames already received, writes the replies, closes;
     /// 4. after the grace period, cuts off whatever is left and reports how many.
     ///

@@ -39,8 +39,8 @@ reasons! {
     FrameTooLarge = "frame_too_large",
     /// The codec rejected the bytes.
     Protocol = "protocol",
-    /// A frame took longer than `read_timeout` to arrive.
-    ReadTimeout = "read_timeout",
+    /// A frame took longer than `frame_timeout` to arrive.
+    FrameTimeout = "frame_timeout",
     /// The connection sat idle longer than `idle_timeout`.
     IdleTimeout = "idle_timeout",
     /// A write made no progress for `write_timeout`.

@@ -103,7 +103,7 @@ impl<C: Codec> ReaderTask<C> {
     #[inline]
     fn deadline(&self, st: &mut ReadState, lim: &ReadLimits, now: Instant) -> Deadline {
         let (end, reason) = match st.frame_start {
-            Some(fs) => (lim.frame.map(|d| fs + d), CloseReason::ReadTimeout),
+            Some(fs) => (lim.frame.map(|d| fs + d), CloseReason::FrameTimeout),
             None => (
                 lim.idle.map(|d| st.idle_since + d),
                 CloseReason::IdleTimeout,
@@ -228,7 +228,7 @@ impl<C: Codec> ReaderTask<C> {
 
 /// The reader's settings, resolved once per connection.
 struct ReadLimits {
-    /// `read_timeout`: time to receive one whole frame.
+    /// `frame_timeout`: time to receive one whole frame.
     frame: Option<Duration>,
     /// `idle_timeout`: time between frames.
     idle: Option<Duration>,
@@ -242,7 +242,7 @@ struct ReadLimits {
 impl ReadLimits {
     fn new(cfg: &Effective) -> Self {
         ReadLimits {
-            frame: cfg.read_timeout,
+            frame: cfg.frame_timeout,
             idle: cfg.idle_timeout,
             max_frame: cfg.max_frame,
             hard_cap: cfg.max_frame.saturating_add(FRAME_SLACK),

@@ -132,7 +132,7 @@ impl<O: Send + 'static> ConnCtl for ConnShared<O> {
         }
         self.cancel.cancel();
         // Between frames the reader may be blocked in `read`: end its input now. Mid-frame it
-        // finishes the frame first (within read_timeout) and stops by itself.
+        // finishes the frame first (within frame_timeout) and stops by itself.
         if !self.partial.load(Ordering::SeqCst) {
             self.sock.shutdown(Shutdown::Read);
         }
