@@ -73,10 +73,10 @@ struct Args {
     #[arg(long, default_value_t = 100)]
     sweep_ms: u64,
     /// Microseconds the server may spin for the next request before its worker thread
-    /// sleeps (`Config::busy_poll`; 0: never spin). Spinning spares pipelining clients the
+    /// sleeps (`Config::spin_poll`; 0: never spin). Spinning spares pipelining clients the
     /// cost of waking a sleeping server, at up to this much server CPU per burst of requests.
-    #[arg(long, default_value_t = 50)]
-    busy_poll_us: u64,
+    #[arg(long, default_value_t = 50, alias = "busy-poll-us")]
+    spin_poll_us: u64,
     /// Bytes of unread replies past which a client is disconnected (Redis's hard
     /// `client-output-buffer-limit`; the default is Redis's for pub/sub clients). 0: none,
     /// the handler waits for the client instead.
@@ -112,11 +112,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .addr(args.addr)
         .codec(RespPipelineCodec::new())
         .max_connections(args.maxclients)
-        .busy_reply(&b"-ERR max number of clients reached\r\n"[..])
+        .overload_reply(&b"-ERR max number of clients reached\r\n"[..])
         // Redis keeps idle clients forever (`timeout 0`); redis-benchmark's clients wait
         // between tests.
         .idle_timeout(Duration::ZERO)
-        .busy_poll(Duration::from_micros(args.busy_poll_us))
+        .spin_poll(Duration::from_micros(args.spin_poll_us))
         .write_queue(WRITE_QUEUE)
         .output_limit(
             args.output_hard_limit,
@@ -736,7 +736,7 @@ impl Db {
                              rejected_connections:{}\r\ntotal_net_input_bytes:{}\r\n\
                              total_net_output_bytes:{}\r\noutput_buffer_bytes:{}\r\n\
                              client_output_buffer_limit_disconnections:{}\r\n\
-                             busy_poll_spins:{}\r\nbusy_poll_hits:{}\r\n",
+                             spin_poll_spins:{}\r\nspin_poll_hits:{}\r\n",
                             st.accepted,
                             st.rejected,
                             st.bytes_in,

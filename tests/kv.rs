@@ -259,12 +259,12 @@ fn tool_commands_for_redis_cli_and_benchmark() {
         Reply::Bulk(b) => {
             let info = String::from_utf8(b).unwrap();
             assert!(info.starts_with("# Server"), "{info}");
-            // The server's own counters, busy polling's included (kv spins by default).
+            // The server's own counters, spin polling's included (kv spins by default).
             for field in [
                 "connected_clients:",
                 "total_connections_received:",
-                "busy_poll_spins:",
-                "busy_poll_hits:",
+                "spin_poll_spins:",
+                "spin_poll_hits:",
             ] {
                 assert!(info.contains(field), "no {field} in {info}");
             }

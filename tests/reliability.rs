@@ -663,7 +663,7 @@ fn s7_over_max_connections_get_the_busy_reply() {
     let s = run(lines_echo({
         let mut c = goway::net::server::Config::default();
         c.max_connections = 8;
-        c.busy_reply = Some(b"ERR max connections reached\n".to_vec());
+        c.overload_reply = Some(b"ERR max connections reached\n".to_vec());
         c
     }));
     // Eight are served (a round trip proves each is active).

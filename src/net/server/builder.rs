@@ -14,7 +14,7 @@ use super::config::Effective;
 use super::conn::HandlerFn;
 use super::{
     Config, Conn, HandlerResult, LimitError, ListenAddr, Listener, ServeError, Server,
-    ServerShared, WhenFull, accept, busy, error,
+    ServerShared, WhenFull, accept, error, spin,
 };
 use crate::chan::{self, Receiver};
 use crate::context::{self as gocontext, Context};
@@ -157,13 +157,13 @@ impl<C, H> Builder<C, H> {
         self
     }
 
-    /// See [`Config::busy_reply`] (default none).
-    pub fn busy_reply(mut self, bytes: impl Into<Vec<u8>>) -> Self {
-        self.cfg.busy_reply = Some(bytes.into());
+    /// See [`Config::overload_reply`] (default none).
+    pub fn overload_reply(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.cfg.overload_reply = Some(bytes.into());
         self
     }
 
-    /// See [`Config::busy_poll`] (default 0: off). For example, spinning up to 50 µs for the
+    /// See [`Config::spin_poll`] (default 0: off). For example, spinning up to 50 µs for the
     /// next pipelined request before the worker sleeps:
     ///
     /// ```
@@ -174,7 +174,7 @@ impl<C, H> Builder<C, H> {
     /// let server = Server::builder()
     ///     .addr("127.0.0.1:0")
     ///     .codec(LinesCodec::new())
-    ///     .busy_poll(Duration::from_micros(50))
+    ///     .spin_poll(Duration::from_micros(50))
     ///     .handler(|conn| {
     ///         for line in conn {
     ///             conn.send(line)?;
@@ -185,8 +185,8 @@ impl<C, H> Builder<C, H> {
     ///     .unwrap();
     /// # drop(server);
     /// ```
-    pub fn busy_poll(mut self, budget: Duration) -> Self {
-        self.cfg.busy_poll = budget;
+    pub fn spin_poll(mut self, budget: Duration) -> Self {
+        self.cfg.spin_poll = budget;
         self
     }
 
@@ -238,8 +238,8 @@ impl<C: Codec> Builder<C, Arc<HandlerFn<C>>> {
     /// the file-descriptor limit cannot back it.
     ///
     /// # Errors
-    /// [`ServeError::Io`] if no address was set, binding failed or the busy poller (see
-    /// [`busy_poll`](Builder::busy_poll)) could not start;
+    /// [`ServeError::Io`] if no address was set, binding failed or the spin poller (see
+    /// [`spin_poll`](Builder::spin_poll)) could not start;
     /// [`ServeError::Limit`] when out of file descriptors.
     pub fn bind(self) -> Result<Server<C>, ServeError> {
         let fail = |e: io::Error| -> ServeError {
@@ -298,8 +298,8 @@ impl<C: Codec> Builder<C, Arc<HandlerFn<C>>> {
                 error::max_map_count().map_or_else(|| "unknown".to_string(), |m| m.to_string());
             log::warn!(target: "goway::server", "max_connections {max} needs {need} goroutines but this process can hold about {cap} (vm.max_map_count {maps}: each goroutine stack takes 2 memory mappings): about {} connections can be served, the rest are refused; raise it with `sysctl -w vm.max_map_count=N`", cap / accept::CONN_GOROUTINES);
         }
-        let busy = match cfg.busy_poll {
-            Some(budget) => Some(busy::BusyPoll::start(budget).map_err(fail)?.0),
+        let spin = match cfg.spin_poll {
+            Some(budget) => Some(spin::SpinPoll::start(budget).map_err(fail)?.0),
             None => None,
         };
         let mut codec = self.codec;
@@ -324,7 +324,7 @@ impl<C: Codec> Builder<C, Arc<HandlerFn<C>>> {
             outcome_rx,
             listen,
             ctx: self.ctx.unwrap_or_else(gocontext::background),
-            busy,
+            spin,
         });
         log::debug!(target: "goway::server", "listening on {}", shared.listen);
         Ok(Server {

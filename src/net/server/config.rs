@@ -25,7 +25,7 @@ use crate::net::codec::DEFAULT_MAX_FRAME;
 #[non_exhaustive]
 pub struct Config {
     /// Most connections served at once. Default 10,000 (Redis's `maxclients`). A client over
-    /// the limit is accepted, sent [`busy_reply`](Self::busy_reply) if any, and closed at once,
+    /// the limit is accepted, sent [`overload_reply`](Self::overload_reply) if any, and closed at once,
     /// before any goroutine is spawned for it; it counts in `Stats::rejected`. `bind` raises the soft
     /// file-descriptor limit (`RLIMIT_NOFILE`) as far as this needs and the hard limit allows,
     /// as Go does at start-up; beyond that the limit is lowered, with a warning, to what the
@@ -92,15 +92,15 @@ pub struct Config {
     /// Bytes written to a client refused because the server is full or the process is out of
     /// goroutine stacks, as Redis writes `-ERR max number of clients reached`. Default none:
     /// the connection is just closed.
-    pub busy_reply: Option<Vec<u8>>,
+    pub overload_reply: Option<Vec<u8>>,
     /// How long the server may spin looking for new input before its worker thread sleeps
-    /// (busy polling, as Go's scheduler spins before parking a thread). A sleeping server is
+    /// (spin polling, as Go's scheduler spins before parking a thread). A sleeping server is
     /// woken by the client's next `send`, which costs the client an inter-processor wake-up;
     /// spinning spares it that at the price of up to this much server CPU per burst of
     /// input. Worth it for a server whose clients are CPU-bound (a pipelining benchmark
     /// client); a waste at moderate, steady load. Default 0: off. See
-    /// [`Builder::busy_poll`](super::Builder::busy_poll). Budgets over 1 ms count as 1 ms.
-    pub busy_poll: Duration,
+    /// [`Builder::spin_poll`](super::Builder::spin_poll). Budgets over 1 ms count as 1 ms.
+    pub spin_poll: Duration,
 }
 
 impl Default for Config {
@@ -121,8 +121,8 @@ impl Default for Config {
             read_buffer: 64 << 10,
             shutdown_grace: Duration::from_secs(30),
             handler_stack_size: 0,
-            busy_reply: None,
-            busy_poll: Duration::ZERO,
+            overload_reply: None,
+            spin_poll: Duration::ZERO,
         }
     }
 }
@@ -205,8 +205,8 @@ pub(crate) struct Effective {
     pub(crate) read_buffer: usize,
     pub(crate) shutdown_grace: Duration,
     pub(crate) handler_stack_size: Option<usize>,
-    pub(crate) busy_reply: Option<Vec<u8>>,
-    pub(crate) busy_poll: Option<Duration>,
+    pub(crate) overload_reply: Option<Vec<u8>>,
+    pub(crate) spin_poll: Option<Duration>,
 }
 
 impl Effective {
@@ -229,8 +229,8 @@ impl Effective {
             read_buffer: or(c.read_buffer, d.read_buffer),
             shutdown_grace: c.shutdown_grace,
             handler_stack_size: (c.handler_stack_size > 0).then_some(c.handler_stack_size),
-            busy_reply: c.busy_reply.clone(),
-            busy_poll: limit(c.busy_poll),
+            overload_reply: c.overload_reply.clone(),
+            spin_poll: limit(c.spin_poll),
         }
     }
 }

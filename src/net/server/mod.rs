@@ -57,17 +57,17 @@
 // loop is in `accept.rs`; `handle.rs` is the `ServerHandle` that shuts it down
 // (`shutdown.rs`) and reads its counters (`stats.rs`); `config.rs` holds the settings and
 // `error.rs` the errors. One connection's goroutines are in `conn/`, its write queue's byte
-// bound in `budget.rs`, its socket in `stream.rs`; `busy.rs` is the busy poller.
+// bound in `budget.rs`, its socket in `stream.rs`; `spin.rs` is the spin poller.
 pub(crate) mod accept;
 mod budget;
 mod builder;
-mod busy;
 mod config;
 mod conn;
 pub(crate) mod error;
 mod handle;
 mod serve;
 mod shutdown;
+mod spin;
 mod stats;
 mod stream;
 
@@ -154,16 +154,16 @@ pub(crate) struct ServerShared {
     pub(crate) listen: ListenAddr,
     /// Parent of every connection's context.
     pub(crate) ctx: Context,
-    /// The busy poller, when `busy_poll` is set.
-    pub(crate) busy: Option<Arc<busy::BusyPoll>>,
+    /// The spin poller, when `spin_poll` is set.
+    pub(crate) spin: Option<Arc<spin::SpinPoll>>,
 }
 
 impl ServerShared {
-    /// The counters, the busy poller's included.
+    /// The counters, the spin poller's included.
     pub(crate) fn stats(&self) -> Stats {
         let mut s = self.stats.snapshot();
-        if let Some(bp) = &self.busy {
-            (s.spins, s.spin_hits) = bp.counts();
+        if let Some(sp) = &self.spin {
+            (s.spins, s.spin_hits) = sp.counts();
         }
         for c in self.conns.lock().values() {
             let (queued, peak) = c.queued_bytes();

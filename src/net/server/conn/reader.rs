@@ -322,8 +322,8 @@ fn wait_for_input<O: Send + 'static>(
         (st.start, st.end) = (0, 0);
     }
     wakeup.set(deadline);
-    if let Some(bp) = sh.server.busy.as_deref() {
-        bp.kick();
+    if let Some(sp) = sh.server.spin.as_deref() {
+        sp.kick();
     }
     st.gate.waited(sh.sock.wait_readable(deadline.is_some()));
 }
