@@ -82,7 +82,7 @@ use parking_lot::Mutex;
 pub use builder::Builder;
 pub use config::{Config, WhenFull};
 pub use conn::{Conn, ConnSender, Frames, HandlerResult};
-pub use error::{LimitError, ServeError, ShutdownError};
+pub use error::{LimitError, ServeError, ShutdownError, Timeout};
 pub use handle::ServerHandle;
 pub use serve::Server;
 pub use shutdown::ShutdownReport;

@@ -57,6 +57,7 @@ use parking_lot::Mutex;
 
 use super::ServerShared;
 use super::budget::{Limits, WriteBudget};
+use super::error::Timeout;
 use super::stats::CloseReason;
 use super::stream::{Sock, SockWriter};
 use crate::chan::{self, Receiver, RecvTimeoutError, SendError, Sender};
@@ -121,8 +122,10 @@ impl<C: Codec> fmt::Debug for Conn<C> {
 }
 
 impl<C: Codec> Conn<C> {
-    /// The next frame, waiting for it; `None` once the client is done (EOF, an error or
-    /// timeout, or the server draining) and every decoded frame was received.
+    /// The next frame, waiting for it; `None` at the end of the stream: the client is done
+    /// (EOF, an error or timeout, or the server draining) and every decoded frame was
+    /// received (Go's `v, ok := <-ch` with `ok == false`). [`recv_timeout`](Self::recv_timeout)
+    /// answers the same, inside an `Ok`.
     pub fn recv(&self) -> Option<C::In> {
         // Seen by the reader's idle check: the handler is waiting for input, not working.
         self.sh.waiting.store(true, Ordering::Relaxed);
@@ -131,15 +134,61 @@ impl<C: Codec> Conn<C> {
         r
     }
 
-    /// The next frame, waiting at most `timeout`.
+    /// The next frame, waiting at most `timeout`: `Ok` with what [`recv`](Self::recv) would
+    /// have answered (`Some(frame)`, or `None` at the end of the stream), or `Err(Timeout)`
+    /// when the time is up first (the connection goes on).
     ///
     /// # Errors
-    /// `Timeout` when the time is up; `Closed` once the client is done and drained.
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<C::In, RecvTimeoutError> {
+    /// [`Timeout`] when no frame came and the stream did not end within `timeout`.
+    ///
+    /// # Examples
+    /// A handler that greets a client who stays silent for 100 ms, echoes lines, and says
+    /// goodbye at the end of the stream:
+    /// ```
+    /// use std::io::{BufRead, BufReader, Write};
+    /// use std::time::Duration;
+    /// use goway::net::{Server, codec::LinesCodec};
+    ///
+    /// let server = Server::builder()
+    ///     .addr("127.0.0.1:0")
+    ///     .codec(LinesCodec::new())
+    ///     .handler(|conn| loop {
+    ///         match conn.recv_timeout(Duration::from_millis(100)) {
+    ///             Ok(Some(line)) => conn.send(line)?,
+    ///             Ok(None) => {
+    ///                 conn.send(b"bye".to_vec())?;
+    ///                 return Ok(());
+    ///             }
+    ///             Err(goway::net::server::Timeout) => conn.send(b"still there?".to_vec())?,
+    ///         }
+    ///     })
+    ///     .bind()
+    ///     .unwrap();
+    /// let addr = server.local_addr().unwrap();
+    /// let handle = server.handle();
+    /// let serving = goway::go!(move || server.serve());
+    ///
+    /// let mut c = std::net::TcpStream::connect(addr).unwrap();
+    /// let mut lines = BufReader::new(c.try_clone().unwrap()).lines();
+    /// assert_eq!(lines.next().unwrap().unwrap(), "still there?");
+    /// c.write_all(b"hi\n").unwrap();
+    /// c.shutdown(std::net::Shutdown::Write).unwrap();
+    /// let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    /// assert_eq!(rest.last().map(String::as_str), Some("bye"));
+    /// assert!(rest.contains(&"hi".to_string()));
+    ///
+    /// handle.shutdown().unwrap();
+    /// assert!(serving.join().unwrap().is_err()); // ServerClosed
+    /// ```
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<C::In>, Timeout> {
         self.sh.waiting.store(true, Ordering::Relaxed);
         let r = self.rx.recv_timeout(timeout);
         self.sh.waiting.store(false, Ordering::Relaxed);
-        r
+        match r {
+            Ok(frame) => Ok(Some(frame)),
+            Err(RecvTimeoutError::Closed) => Ok(None),
+            Err(RecvTimeoutError::Timeout) => Err(Timeout),
+        }
     }
 
     /// The channel of incoming frames, to use in a `select!` (with a timer, or the handler's
