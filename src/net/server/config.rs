@@ -182,7 +182,13 @@ pub enum WhenFull {
     Disconnect,
 }
 
-/// `None` for a zero duration ("no limit").
+/// After a server sends FIN, how long the client gets to read the replies and close before
+/// the server stops reading (Go's `rstAvoidanceDelay`, net/http/server.go): closing with
+/// unread input makes the kernel send RST, which can destroy replies still in flight. Both
+/// servers use it.
+pub(crate) const LINGER: Duration = Duration::from_millis(500);
+
+/// `None` for a zero duration ("no limit"). Both servers use it.
 pub(crate) fn limit(d: Duration) -> Option<Duration> {
     if d.is_zero() { None } else { Some(d) }
 }

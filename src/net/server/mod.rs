@@ -61,12 +61,12 @@
 pub(crate) mod accept;
 mod budget;
 mod builder;
-mod config;
+pub(crate) mod config;
 mod conn;
 pub(crate) mod error;
 mod handle;
 mod serve;
-mod shutdown;
+pub(crate) mod shutdown;
 mod spin;
 mod stats;
 mod stream;
@@ -87,6 +87,8 @@ pub use handle::ServerHandle;
 pub use serve::Server;
 pub use shutdown::ShutdownReport;
 pub use stats::{CloseReason, ClosedBy, Stats};
+
+pub(crate) use config::LINGER;
 
 use crate::chan::{Receiver, Sender};
 use crate::context::Context;

@@ -79,7 +79,7 @@ fn drain_then_cut(
 /// `closing` and returns, closing the listener. (may cannot interrupt a blocked accept, and
 /// shutting the listening socket down needs `libc`.) A failure is fine: an accept loop that
 /// is not blocked in `accept` sees the flag by itself.
-fn wake_acceptor(addr: &ListenAddr) {
+pub(crate) fn wake_acceptor(addr: &ListenAddr) {
     match addr {
         ListenAddr::Tcp(a) => {
             let mut a = *a;

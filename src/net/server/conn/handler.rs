@@ -36,7 +36,7 @@ impl<C: Codec> HandlerTask<C> {
             }
             Err(p) => {
                 sh.server.stats.panics.fetch_add(1, Ordering::Relaxed);
-                log::error!(target: "goway::server", "panic serving {}: {}", sh.peer, panic_message(p.as_ref()));
+                log::error!(target: "goway::server", "panic serving {}: {}", sh.peer, crate::runtime::panic_message(p.as_ref()));
                 sh.set_reason(CloseReason::Panic);
                 // Nothing answered yet: the codec's error reply, written after the queue
                 // (which is empty) and before the connection closes.
@@ -51,15 +51,5 @@ impl<C: Codec> HandlerTask<C> {
         conn.tx.tx.close();
         drop(conn);
         drop(exit);
-    }
-}
-
-fn panic_message(p: &(dyn std::any::Any + Send)) -> &str {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        s
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s
-    } else {
-        "<non-string panic payload>"
     }
 }

@@ -5,21 +5,16 @@
 use std::net::Shutdown;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use super::io_reason;
 use super::shared::{ConnCtl, ConnShared, Exit};
 use crate::chan::Receiver;
 use crate::net::codec::Codec;
+use crate::net::server::LINGER;
 use crate::net::server::budget::WriteBudget;
 use crate::net::server::stats::CloseReason;
 use crate::net::server::stream::SockWriter;
 use crate::sync::Mutex as GoMutex;
-
-/// After the writer sends FIN, how long the client gets to read the replies and close before
-/// the server stops reading (Go's `rstAvoidanceDelay`, net/http/server.go): closing with
-/// unread input makes the kernel send RST, which can destroy replies still in flight.
-const LINGER: Duration = Duration::from_millis(500);
 
 /// Most frames the writer takes from its queue under one lock.
 const WRITE_BATCH: usize = 64;
