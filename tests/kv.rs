@@ -1,4 +1,4 @@
-//! examples/kv.rs as a real process, through a small RESP client over TCP and through the
+//! examples/kv/ as a real process, through a small RESP client over TCP and through the
 //! real `redis-cli`: every command and option, pipelining, inline commands, expiry (lazy and
 //! swept), the protocol errors of docs/reliability.md S1, S2 and S15 answered as Redis answers
 //! them, and the max-clients reply.

@@ -37,7 +37,7 @@
 //!
 //! Three codecs share these rules: [`RespCodec`] (one [`Request`] in, one [`Reply`] out),
 //! [`RespPipelineCodec`] (every request of a read as one [`Batch`] in, one [`Replies`] out:
-//! the fast one for pipelining clients, used by `examples/kv.rs`), and [`RespClientCodec`]
+//! the fast one for pipelining clients, used by `examples/kv`), and [`RespClientCodec`]
 //! (the client's side: requests out, replies in).
 //!
 //! ```
