@@ -25,13 +25,13 @@ use crate::net::codec::DEFAULT_MAX_FRAME;
 #[non_exhaustive]
 pub struct Config {
     /// Most connections served at once. Default 10,000 (Redis's `maxclients`). A client over
-    /// the limit is accepted, sent [`overload_reply`](Self::overload_reply) if any, and closed at once,
-    /// before any goroutine is spawned for it; it counts in `Stats::rejected`. `bind` raises the soft
-    /// file-descriptor limit (`RLIMIT_NOFILE`) as far as this needs and the hard limit allows,
-    /// as Go does at start-up; beyond that the limit is lowered, with a warning, to what the
-    /// descriptor limit allows:
-    /// each connection uses one descriptor (a second one while its client is not reading its
-    /// replies), and 32 are kept for the rest of the process. `0` means no limit but that one.
+    /// the limit is accepted, sent [`overload_reply`](Self::overload_reply) if any, and closed
+    /// at once, before any goroutine is spawned for it; it counts in `Stats::rejected`. `bind`
+    /// raises the soft file-descriptor limit (`RLIMIT_NOFILE`) as far as this needs and the
+    /// hard limit allows, as Go does at start-up; beyond that the limit is lowered, with a
+    /// warning, to what the descriptor limit allows: each connection uses one descriptor (a
+    /// second one while its client is not reading its replies), and 32 are kept for the rest
+    /// of the process. `0` means no limit but that one.
     pub max_connections: usize,
     /// Largest frame, in bytes, the codec accepts (passed to `Codec::set_max_frame`). Default
     /// 1 MiB. The reader never buffers more than this plus 64 KiB of one incomplete frame.

@@ -58,8 +58,8 @@ impl ServerHandle {
     }
 
     /// Waits up to `timeout` for a shutdown to finish, whatever started it (a call to
-    /// [`shutdown`](Self::shutdown), a [`shutdown_on`](Builder::shutdown_on) signal, the
-    /// server's [`context`](Builder::context) being cancelled), and returns its outcome, as
+    /// [`shutdown`](Self::shutdown), a [`shutdown_on`](super::Builder::shutdown_on) signal, the
+    /// server's [`context`](super::Builder::context) being cancelled), and returns its outcome, as
     /// `shutdown` would have: how many connections drained, or how many were cut off after
     /// the grace period. `None` if no shutdown finished in time.
     ///

@@ -5,8 +5,9 @@ use std::ops::Index;
 
 use super::Request;
 
-/// The requests of one read, in order, sharing one buffer: what [`RespPipelineCodec`]
-/// decodes. Iterate it for [`Req`] views, which answer what a [`Request`] answers.
+/// The requests of one read, in order, sharing one buffer: what
+/// [`RespPipelineCodec`](super::RespPipelineCodec) decodes. Iterate it for [`Req`] views, which
+/// answer what a [`Request`] answers.
 ///
 /// ```
 /// use goway::net::codec::{Codec, resp::{Request, RespPipelineCodec}};

@@ -4,7 +4,8 @@ use super::{DEFAULT_MAX_BULK, Reply, Request};
 use crate::net::codec::{Codec, DecodeError, EncodeError};
 
 /// The client side of RESP2: encodes [`Request`]s, decodes [`Reply`]s (iteratively, arrays at
-/// most [`MAX_DEPTH`] deep). For proxies, tests and tools talking to a Redis server.
+/// most [`MAX_DEPTH`](super::MAX_DEPTH) deep). For proxies, tests and tools talking to a Redis
+/// server.
 ///
 /// ```
 /// use goway::net::codec::{Codec, resp::{Reply, Request, RespClientCodec}};

@@ -6,7 +6,7 @@ use super::{DEFAULT_MAX_BULK, MAX_INLINE, MAX_MULTIBULK, Reply, Request, RespErr
 use crate::net::codec::{Codec, DEFAULT_MAX_FRAME, DecodeError, EncodeError, find_byte};
 
 /// The server side of RESP2: decodes [`Request`]s (multibulk and inline), encodes
-/// [`Reply`]s. See the [module documentation](self) for the exact rules and error texts.
+/// [`Reply`]s. See the [module documentation](super) for the exact rules and error texts.
 ///
 /// A multibulk request arriving in pieces is parsed once: the codec remembers the arguments
 /// complete so far and resumes after them (the server hands it the same pending bytes with

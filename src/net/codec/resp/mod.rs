@@ -19,8 +19,8 @@
 //! [`MAX_INLINE`], an inline line longer than that or than `max_frame`, and a whole request
 //! over `max_frame` all fail as soon as their header is in. The errors are [`RespError`]
 //! variants (in [`DecodeError::Resp`](super::DecodeError::Resp)) whose text is Redis's, and
-//! [`Codec::error_reply`] turns them into Redis's reply, `-ERR Protocol error: <why>`, sent
-//! before the server closes the connection:
+//! [`Codec::error_reply`](super::Codec::error_reply) turns them into Redis's reply,
+//! `-ERR Protocol error: <why>`, sent before the server closes the connection:
 //!
 //! | input | error | reply |
 //! |---|---|---|

@@ -5,9 +5,10 @@ use std::fmt;
 use super::Reply;
 use super::wire::{put_int, put_line};
 
-/// Replies encoded as they are added, in order: what [`RespPipelineCodec`] sends. Besides
-/// [`push`](Self::push)ing a [`Reply`], the shortcuts write a reply from borrowed data without
-/// building one (`bulk(&value)` copies the value once, into the output).
+/// Replies encoded as they are added, in order: what
+/// [`RespPipelineCodec`](super::RespPipelineCodec) sends. Besides [`push`](Self::push)ing a
+/// [`Reply`], the shortcuts write a reply from borrowed data without building one
+/// (`bulk(&value)` copies the value once, into the output).
 ///
 /// ```
 /// use goway::net::codec::resp::{Replies, Reply};
@@ -83,7 +84,8 @@ impl Replies {
     }
 
     /// Bytes appended so far: the size of the encoded replies (what
-    /// [`RespPipelineCodec`] counts against the server's write-queue bound).
+    /// [`RespPipelineCodec`](super::RespPipelineCodec) counts against the server's write-queue
+    /// bound).
     ///
     /// ```
     /// use goway::net::codec::resp::Replies;

@@ -135,8 +135,9 @@ impl Reply {
     /// used, or `Ok(None)` if `src` holds only part of it. Bulk strings longer than
     /// `max_bulk` fail before they are buffered; arrays nest at most [`MAX_DEPTH`] deep and
     /// hold at most [`MAX_MULTIBULK`] elements. Decoding is iterative. Simple strings and
-    /// errors are read as UTF-8 (invalid bytes become U+FFFD). Unlike [`RespCodec`], a partly
-    /// received reply is parsed again from its start on the next call.
+    /// errors are read as UTF-8 (invalid bytes become U+FFFD). Unlike
+    /// [`RespCodec`](super::RespCodec), a partly received reply is parsed again from its start
+    /// on the next call.
     ///
     /// # Errors
     /// [`DecodeError::Resp`] for bytes that are not a RESP2 reply.

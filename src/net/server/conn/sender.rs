@@ -62,8 +62,8 @@ impl<O> fmt::Debug for ConnSender<O> {
 impl<O: Send + 'static> ConnSender<O> {
     /// Queues `frame`, waiting while the write queue is full (`write_queue` frames, or
     /// `write_queue_bytes` bytes, are waiting to be written). Under
-    /// [`WhenFull::Disconnect`](super::WhenFull::Disconnect), a frame that does not fit in
-    /// `write_queue_bytes` closes the connection instead of waiting.
+    /// [`WhenFull::Disconnect`](crate::net::server::WhenFull::Disconnect), a frame that does not
+    /// fit in `write_queue_bytes` closes the connection instead of waiting.
     ///
     /// # Errors
     /// `SendError(frame)` once the connection is closing.
@@ -118,8 +118,8 @@ impl<O: Send + 'static> ConnSender<O> {
     }
 
     /// Queues `frame` only if there is room now (a broadcaster that must not wait for one slow
-    /// client). Under [`WhenFull::Disconnect`](super::WhenFull::Disconnect) a frame that does
-    /// not fit closes the connection (Redis drops a slow subscriber so).
+    /// client). Under [`WhenFull::Disconnect`](crate::net::server::WhenFull::Disconnect) a frame
+    /// that does not fit closes the connection (Redis drops a slow subscriber so).
     ///
     /// # Errors
     /// `Full(frame)` if the queue is full, `Closed(frame)` once the connection is closing.
