@@ -23,9 +23,9 @@ struct Args {
     #[arg(long, default_value = "127.0.0.1:7878")]
     addr: String,
     /// Microseconds to spin for the next frame before the worker thread sleeps
-    /// (`Config::busy_poll`); 0, the default, never spins.
-    #[arg(long, default_value_t = 0)]
-    busy_poll_us: u64,
+    /// (`Config::spin_poll`); 0, the default, never spins.
+    #[arg(long, default_value_t = 0, alias = "busy-poll-us")]
+    spin_poll_us: u64,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -37,7 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = Server::builder()
         .addr(args.addr)
         .codec(LinesCodec::new())
-        .busy_poll(std::time::Duration::from_micros(args.busy_poll_us))
+        .spin_poll(std::time::Duration::from_micros(args.spin_poll_us))
         .handler(|conn| {
             for frame in conn {
                 conn.send(frame)?;

@@ -1,5 +1,6 @@
-//! The RESP codecs through the public `Codec` trait: Redis's protocol-error texts for the
-//! inputs of Redis's protocol.tcl and docs/reliability.md S1, S2 and S15, limits checked before
+//! The RESP codecs through the public `Codec` trait: Redis's protocol errors (as `RespError`
+//! variants, whose texts are checked once against Redis's) for the inputs of Redis's
+//! protocol.tcl and docs/reliability.md S1, S2 and S15, limits checked before
 //! buffering, and (with proptest, a few hundred cases) every proper prefix needing more, split
 //! and whole feeds agreeing, and `decode(encode(x)) == x` for requests and replies.
 
@@ -7,12 +8,13 @@ mod common;
 
 use goway::net::codec::resp::{
     DEFAULT_MAX_BULK, MAX_BATCH, MAX_DEPTH, MAX_INLINE, Replies, Reply, Request, RespClientCodec,
-    split_inline,
+    RespError, error_reply, split_inline,
 };
 use goway::net::codec::{Codec, DecodeError, RespCodec, RespPipelineCodec};
 use proptest::prelude::*;
 
-fn reply_text(c: &mut impl Codec, input: &[u8]) -> String {
+/// Feeds `input` to `c` until it fails; the error and the codec's reply to it.
+fn first_error(c: &mut impl Codec, input: &[u8]) -> (DecodeError, String) {
     let mut pending = input.to_vec();
     loop {
         match c.decode(&pending) {
@@ -22,92 +24,113 @@ fn reply_text(c: &mut impl Codec, input: &[u8]) -> String {
             Ok(None) => panic!("{input:?}: no error, needs more"),
             Err(e) => {
                 let r = c.error_reply(&e).expect("RESP codecs reply to errors");
-                return String::from_utf8(r).unwrap();
+                return (e, String::from_utf8(r).unwrap());
             }
         }
     }
 }
 
+/// The RESP error `input` meets, checking that the reply is `-` and its text.
+fn resp_error(c: &mut impl Codec, input: &[u8]) -> RespError {
+    match first_error(c, input) {
+        (DecodeError::Resp(e), reply) => {
+            assert_eq!(reply, format!("-{e}\r\n"), "{input:?}");
+            e
+        }
+        (other, _) => panic!("{input:?}: {other:?}, not a RESP error"),
+    }
+}
+
 #[test]
-fn protocol_errors_use_redis_texts() {
-    let cases: &[(&[u8], &str)] = &[
+fn protocol_error_texts_are_redis_texts() {
+    // Redis's networking.c words, as redis-cli shows them.
+    for (e, text) in [
         (
-            b"*3000000000\r\n",
-            "-ERR Protocol error: invalid multibulk length\r\n",
+            RespError::InvalidMultibulkLength,
+            "ERR Protocol error: invalid multibulk length",
         ),
         (
-            b"*20000000\r\n",
-            "-ERR Protocol error: invalid multibulk length\r\n",
+            RespError::InvalidBulkLength,
+            "ERR Protocol error: invalid bulk length",
         ),
         (
-            b"*1048577\r\n",
-            "-ERR Protocol error: invalid multibulk length\r\n",
+            RespError::ExpectedDollar { got: b'f' },
+            "ERR Protocol error: expected '$', got 'f'",
         ),
         (
-            b"*x\r\n",
-            "-ERR Protocol error: invalid multibulk length\r\n",
+            RespError::ExpectedDollar { got: b'\r' },
+            "ERR Protocol error: expected '$', got ' '",
         ),
         (
-            b"*\r\n",
-            "-ERR Protocol error: invalid multibulk length\r\n",
+            RespError::ExpectedDollar { got: 0xff },
+            "ERR Protocol error: expected '$', got '\\xff'",
         ),
         (
-            b"*1\r\n$blabla\r\n",
-            "-ERR Protocol error: invalid bulk length\r\n",
+            RespError::TooBigInlineRequest,
+            "ERR Protocol error: too big inline request",
         ),
+        (
+            RespError::TooBigMultibulkCount,
+            "ERR Protocol error: too big mbulk count string",
+        ),
+        (
+            RespError::TooBigBulkCount,
+            "ERR Protocol error: too big bulk count string",
+        ),
+        (
+            RespError::UnbalancedQuotes,
+            "ERR Protocol error: unbalanced quotes in request",
+        ),
+    ] {
+        assert_eq!(e.to_string(), text);
+        assert_eq!(DecodeError::Resp(e).to_string(), text);
+        assert_eq!(error_reply(&e.into()), format!("-{text}\r\n").as_bytes());
+    }
+    assert_eq!(
+        error_reply(&DecodeError::FrameTooLarge { len: 9, max: 8 }),
+        b"-ERR Protocol error: request of 9 bytes is over the limit of 8\r\n"
+    );
+}
+
+#[test]
+fn protocol_errors_are_redis_errors() {
+    use RespError::*;
+    let cases: &[(&[u8], RespError)] = &[
+        (b"*3000000000\r\n", InvalidMultibulkLength),
+        (b"*20000000\r\n", InvalidMultibulkLength),
+        (b"*1048577\r\n", InvalidMultibulkLength),
+        (b"*x\r\n", InvalidMultibulkLength),
+        (b"*\r\n", InvalidMultibulkLength),
+        (b"*1\r\n$blabla\r\n", InvalidBulkLength),
         (
             b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$blabla\r\n",
-            "-ERR Protocol error: invalid bulk length\r\n",
+            InvalidBulkLength,
         ),
-        (
-            b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$-10\r\n",
-            "-ERR Protocol error: invalid bulk length\r\n",
-        ),
+        (b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$-10\r\n", InvalidBulkLength),
         (
             b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$2000000000\r\n",
-            "-ERR Protocol error: invalid bulk length\r\n",
+            InvalidBulkLength,
         ),
-        (
-            b"*1\r\n$18446744073709551615\r\n",
-            "-ERR Protocol error: invalid bulk length\r\n",
-        ),
-        (
-            b"*1\r\n$-1\r\n",
-            "-ERR Protocol error: invalid bulk length\r\n",
-        ),
-        (
-            b"*1\r\nfoo\r\n",
-            "-ERR Protocol error: expected '$', got 'f'\r\n",
-        ),
+        (b"*1\r\n$18446744073709551615\r\n", InvalidBulkLength),
+        (b"*1\r\n$-1\r\n", InvalidBulkLength),
+        (b"*1\r\nfoo\r\n", ExpectedDollar { got: b'f' }),
         (
             b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\nfooz\r\n",
-            "-ERR Protocol error: expected '$', got 'f'\r\n",
+            ExpectedDollar { got: b'f' },
         ),
-        (
-            b"*1\r\n*1\r\n$4\r\nPING\r\n",
-            "-ERR Protocol error: expected '$', got '*'\r\n",
-        ),
-        (
-            b"SET \"a b\r\n",
-            "-ERR Protocol error: unbalanced quotes in request\r\n",
-        ),
-        (
-            b"SET \"a\"b c\r\n",
-            "-ERR Protocol error: unbalanced quotes in request\r\n",
-        ),
-        (
-            b"SET 'a\r\n",
-            "-ERR Protocol error: unbalanced quotes in request\r\n",
-        ),
+        (b"*1\r\n*1\r\n$4\r\nPING\r\n", ExpectedDollar { got: b'*' }),
+        (b"SET \"a b\r\n", UnbalancedQuotes),
+        (b"SET \"a\"b c\r\n", UnbalancedQuotes),
+        (b"SET 'a\r\n", UnbalancedQuotes),
     ];
     for (input, want) in cases {
         assert_eq!(
-            reply_text(&mut RespCodec::new(), input),
+            resp_error(&mut RespCodec::new(), input),
             *want,
             "{}",
             String::from_utf8_lossy(input)
         );
-        assert_eq!(reply_text(&mut RespPipelineCodec::new(), input), *want);
+        assert_eq!(resp_error(&mut RespPipelineCodec::new(), input), *want);
     }
 }
 
@@ -171,9 +194,7 @@ fn requests_before_an_error_are_delivered_first() {
     let e = p.decode(&input[used..]).unwrap_err();
     assert_eq!(
         e,
-        DecodeError::Malformed {
-            reason: "expected '$', got 'f'".into()
-        }
+        DecodeError::Resp(RespError::ExpectedDollar { got: b'f' })
     );
 }
 
@@ -183,18 +204,13 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
     let input: Vec<u8> = b"*1\r\n".repeat(100_000);
     let h = goway::go!(move || {
         let mut c = RespCodec::new();
-        let server = reply_text(&mut c, &input);
+        let server = resp_error(&mut c, &input);
         let client = Reply::decode(&input, DEFAULT_MAX_BULK);
         (server, client)
     });
     let (server, client) = common::join(h);
-    assert_eq!(server, "-ERR Protocol error: expected '$', got '*'\r\n");
-    assert_eq!(
-        client.unwrap_err(),
-        DecodeError::Malformed {
-            reason: "reply nested too deep".into()
-        }
-    );
+    assert_eq!(server, RespError::ExpectedDollar { got: b'*' });
+    assert_eq!(client.unwrap_err(), RespError::NestedTooDeep.into());
     // MAX_DEPTH itself is fine.
     let mut ok = b"*1\r\n".repeat(MAX_DEPTH);
     ok.extend_from_slice(b":1\r\n");
@@ -215,10 +231,7 @@ fn sizes_are_checked_before_buffering() {
     let mut c = RespCodec::new();
     c.set_max_frame(1 << 20);
     let e = c.decode(b"*1\r\n$1048577\r\n").unwrap_err();
-    assert_eq!(
-        c.error_reply(&e).unwrap(),
-        b"-ERR Protocol error: invalid bulk length\r\n"
-    );
+    assert_eq!(e, RespError::InvalidBulkLength.into());
     // A bulk that fits but takes the request over the max fails on its header too.
     let mut c = RespCodec::new().with_max_frame(100);
     let e = c.decode(b"*2\r\n$96\r\n").unwrap_err();
@@ -240,9 +253,7 @@ fn sizes_are_checked_before_buffering() {
     assert!(c.decode(b"*1\r\n$3\r\nabc\r\n").unwrap().is_some());
     assert_eq!(
         c.decode(b"*1\r\n$4\r\n").unwrap_err(),
-        DecodeError::Malformed {
-            reason: "invalid bulk length".into()
-        }
+        RespError::InvalidBulkLength.into()
     );
     // Inline lines and header lines: 64 KiB, as Redis.
     let mut long = vec![b'a'; MAX_INLINE];
@@ -255,35 +266,35 @@ fn sizes_are_checked_before_buffering() {
     long.pop();
     long.push(b'a');
     assert_eq!(
-        reply_text(&mut RespCodec::new(), &long),
-        "-ERR Protocol error: too big inline request\r\n"
+        resp_error(&mut RespCodec::new(), &long),
+        RespError::TooBigInlineRequest
     );
     // An inline request is a frame too: a `max_frame` below 64 KiB bounds it (found by
     // fuzzing: it was accepted up to 64 KiB whatever the maximum).
     let mut c = RespCodec::new().with_max_frame(16);
     assert!(c.decode(b"GET key\r\n").unwrap().is_some());
     assert_eq!(
-        reply_text(&mut c, b"SET k \"hello world\"\r\n"),
-        "-ERR Protocol error: too big inline request\r\n"
+        resp_error(&mut c, b"SET k \"hello world\"\r\n"),
+        RespError::TooBigInlineRequest
     );
     assert_eq!(
-        reply_text(
+        resp_error(
             &mut RespCodec::new().with_max_frame(16),
             b"SET k \"hello world"
         ),
-        "-ERR Protocol error: too big inline request\r\n"
+        RespError::TooBigInlineRequest
     );
     let mut hdr = b"*".to_vec();
     hdr.extend(std::iter::repeat_n(b'1', MAX_INLINE + 1));
     assert_eq!(
-        reply_text(&mut RespCodec::new(), &hdr),
-        "-ERR Protocol error: too big mbulk count string\r\n"
+        resp_error(&mut RespCodec::new(), &hdr),
+        RespError::TooBigMultibulkCount
     );
     let mut hdr = b"*1\r\n$".to_vec();
     hdr.extend(std::iter::repeat_n(b'1', MAX_INLINE + 1));
     assert_eq!(
-        reply_text(&mut RespCodec::new(), &hdr),
-        "-ERR Protocol error: too big bulk count string\r\n"
+        resp_error(&mut RespCodec::new(), &hdr),
+        RespError::TooBigBulkCount
     );
 }
 

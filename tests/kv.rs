@@ -1,4 +1,4 @@
-//! examples/kv.rs as a real process, through a small RESP client over TCP and through the
+//! examples/kv/ as a real process, through a small RESP client over TCP and through the
 //! real `redis-cli`: every command and option, pipelining, inline commands, expiry (lazy and
 //! swept), the protocol errors of docs/reliability.md S1, S2 and S15 answered as Redis answers
 //! them, and the max-clients reply.
@@ -14,7 +14,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::example::Example;
-use goway::net::codec::resp::{Reply, Request};
+use goway::net::codec::resp::{Reply, Request, RespError};
 
 const IO_LIMIT: Duration = Duration::from_secs(10);
 
@@ -259,12 +259,12 @@ fn tool_commands_for_redis_cli_and_benchmark() {
         Reply::Bulk(b) => {
             let info = String::from_utf8(b).unwrap();
             assert!(info.starts_with("# Server"), "{info}");
-            // The server's own counters, busy polling's included (kv spins by default).
+            // The server's own counters, spin polling's included (kv spins by default).
             for field in [
                 "connected_clients:",
                 "total_connections_received:",
-                "busy_poll_spins:",
-                "busy_poll_hits:",
+                "spin_poll_spins:",
+                "spin_poll_hits:",
             ] {
                 assert!(info.contains(field), "no {field} in {info}");
             }
@@ -400,6 +400,11 @@ fn keys_expire_lazily_and_by_the_sweeper() {
     assert_eq!(c.cmd(&["GET", "stays"]), bulk("v"));
 }
 
+/// The bytes Redis answers a protocol error with: `-` and the error's (Redis's) text.
+fn reply(e: RespError) -> String {
+    format!("-{e}\r\n")
+}
+
 /// Sends `input` on a fresh connection and returns everything up to the server's close.
 fn bad_input(addr: &str, input: &[u8]) -> String {
     let mut c = Client::connect(addr);
@@ -415,44 +420,38 @@ fn protocol_errors_reply_then_close_and_the_server_stays_up() {
     assert_eq!(other.cmd(&["SET", "alive", "yes"]), ok());
     // S1 (Redis's protocol.tcl inputs), S15 (deep nesting).
     let nested = b"*1\r\n".repeat(100_000);
-    let cases: Vec<(&[u8], &str)> = vec![
-        (
-            b"*3000000000\r\n",
-            "-ERR Protocol error: invalid multibulk length\r\n",
-        ),
-        (
-            b"*20000000\r\n",
-            "-ERR Protocol error: invalid multibulk length\r\n",
-        ),
+    let cases: Vec<(&[u8], String)> = vec![
+        (b"*3000000000\r\n", reply(RespError::InvalidMultibulkLength)),
+        (b"*20000000\r\n", reply(RespError::InvalidMultibulkLength)),
         (
             b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$blabla\r\n",
-            "-ERR Protocol error: invalid bulk length\r\n",
+            reply(RespError::InvalidBulkLength),
         ),
         (
             b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$-10\r\n",
-            "-ERR Protocol error: invalid bulk length\r\n",
+            reply(RespError::InvalidBulkLength),
         ),
         (
             b"*1\r\n$18446744073709551615\r\n",
-            "-ERR Protocol error: invalid bulk length\r\n",
+            reply(RespError::InvalidBulkLength),
         ),
         (
             b"*1\r\nfoo\r\n",
-            "-ERR Protocol error: expected '$', got 'f'\r\n",
+            reply(RespError::ExpectedDollar { got: b'f' }),
         ),
         (
             b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\nfooz\r\n",
-            "-ERR Protocol error: expected '$', got 'f'\r\n",
+            reply(RespError::ExpectedDollar { got: b'f' }),
         ),
-        (
-            b"SET \"unbalanced\r\n",
-            "-ERR Protocol error: unbalanced quotes in request\r\n",
-        ),
-        (&nested, "-ERR Protocol error: expected '$', got '*'\r\n"),
+        (b"SET \"unbalanced\r\n", reply(RespError::UnbalancedQuotes)),
+        (&nested, reply(RespError::ExpectedDollar { got: b'*' })),
         // Requests before the error are answered first, as Redis does.
         (
             b"PING\r\nGET alive\r\n*1\r\nfoo\r\n",
-            "+PONG\r\n$3\r\nyes\r\n-ERR Protocol error: expected '$', got 'f'\r\n",
+            format!(
+                "+PONG\r\n$3\r\nyes\r\n{}",
+                reply(RespError::ExpectedDollar { got: b'f' })
+            ),
         ),
     ];
     for (input, want) in cases {
@@ -470,14 +469,8 @@ fn protocol_errors_reply_then_close_and_the_server_stays_up() {
     assert_eq!(c.read(), Reply::simple("PONG"));
     // Redis's desync tests: a line that never ends is cut at 64 KiB.
     for (start, want) in [
-        (
-            &b"\x00"[..],
-            "-ERR Protocol error: too big inline request\r\n",
-        ),
-        (
-            b"*\x00",
-            "-ERR Protocol error: too big mbulk count string\r\n",
-        ),
+        (&b"\x00"[..], reply(RespError::TooBigInlineRequest)),
+        (b"*\x00", reply(RespError::TooBigMultibulkCount)),
     ] {
         let mut input = start.to_vec();
         input.extend(std::iter::repeat_n(b'A', 70 << 10));
@@ -507,7 +500,7 @@ fn oversized_bulk_is_refused_before_it_is_buffered() {
     });
     let got = c.read_to_eof();
     assert!(
-        got.starts_with(b"-ERR Protocol error: invalid bulk length\r\n"),
+        got.starts_with(reply(RespError::InvalidBulkLength).as_bytes()),
         "{}",
         String::from_utf8_lossy(&got)
     );

@@ -7,7 +7,7 @@
 //!   client disconnected once its unread replies would pass the limit, and with back-pressure
 //!   instead the handler waits with at most the limit queued. kv's bug was a codec
 //!   (`RespPipelineCodec`) whose frames the bound did not count.
-//! - examples/kv.rs as a child process: three clients pipelining GETs of a 100 KiB value
+//! - examples/kv/ as a child process: three clients pipelining GETs of a 100 KiB value
 //!   without reading are disconnected (and logged, with their address and the limit) while
 //!   the server's memory stays bounded and a normal client keeps getting the right value;
 //!   a client that stays above the soft limit is disconnected once its time is up.

@@ -521,7 +521,7 @@ fn s6_slowloris_is_closed_at_the_frame_deadline() {
     let timeout = Duration::from_millis(400);
     let s = run(lines_echo({
         let mut c = goway::net::server::Config::default();
-        c.read_timeout = timeout;
+        c.frame_timeout = timeout;
         c
     }));
     const N: usize = 50;
@@ -564,7 +564,7 @@ fn s6_slowloris_is_closed_at_the_frame_deadline() {
     }
     drop(conns);
     let st = s.stop();
-    assert_eq!(st.closed_by[CloseReason::ReadTimeout], N as u64);
+    assert_eq!(st.closed_by[CloseReason::FrameTimeout], N as u64);
 }
 
 #[test]
@@ -621,7 +621,7 @@ fn s6_the_frame_clock_starts_at_the_first_byte() {
     const R: Duration = Duration::from_millis(300);
     let s = run(lines_echo({
         let mut c = goway::net::server::Config::default();
-        c.read_timeout = R;
+        c.frame_timeout = R;
         c.idle_timeout = Duration::from_secs(10);
         c
     }));
@@ -651,7 +651,7 @@ fn s6_the_frame_clock_starts_at_the_first_byte() {
     );
     drop((c, r));
     let st = s.stop();
-    assert_eq!(st.closed_by[CloseReason::ReadTimeout], 1, "{st:?}");
+    assert_eq!(st.closed_by[CloseReason::FrameTimeout], 1, "{st:?}");
     assert_eq!((st.accepted, st.closed), (1, 1), "{st:?}");
     assert_eq!(st.frames_in, 2, "{st:?}");
 }
@@ -663,7 +663,7 @@ fn s7_over_max_connections_get_the_busy_reply() {
     let s = run(lines_echo({
         let mut c = goway::net::server::Config::default();
         c.max_connections = 8;
-        c.busy_reply = Some(b"ERR max connections reached\n".to_vec());
+        c.overload_reply = Some(b"ERR max connections reached\n".to_vec());
         c
     }));
     // Eight are served (a round trip proves each is active).

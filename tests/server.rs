@@ -95,7 +95,7 @@ fn many_clients_round_trips() {
     assert_eq!(
         (st.spins, st.spin_hits),
         (0, 0),
-        "busy polling is off by default"
+        "spin polling is off by default"
     );
 }
 

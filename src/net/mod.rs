@@ -57,7 +57,7 @@ use std::time::Duration;
 
 pub use acceptor::{Acceptor, ConnSlot};
 pub use addr::{ToAddrs, lookup_host};
-pub use server::{Conn, ConnSender, Server, ServerHandle};
+pub use server::{Conn, ConnSender, Server, ServerHandle, ShutdownReport};
 pub use tcp::{Incoming, TcpListener, TcpReadHalf, TcpStream, TcpWriteHalf};
 pub use unix::{UnixListener, UnixReadHalf, UnixStream, UnixWriteHalf};
 

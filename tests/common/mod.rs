@@ -94,7 +94,7 @@ pub fn line_echo_server(busy_poll: Duration) -> goway::net::Server<goway::net::c
     goway::net::Server::builder()
         .addr("127.0.0.1:0")
         .codec(goway::net::codec::LinesCodec::new())
-        .busy_poll(busy_poll)
+        .spin_poll(busy_poll)
         .handler(|conn| {
             for frame in conn {
                 conn.send(frame)?;

@@ -154,6 +154,9 @@ pub enum DecodeError {
         /// What was wrong, for the log and the error reply.
         reason: Cow<'static, str>,
     },
+    /// The bytes are not RESP (the [`resp`] codecs); the error's text is Redis's.
+    #[error(transparent)]
+    Resp(resp::RespError),
 }
 
 /// Why a frame could not be encoded. The server logs it and closes the connection.

@@ -172,7 +172,7 @@ impl RefuseLog {
 /// Goroutines per connection: reader, handler, writer.
 pub(crate) const CONN_GOROUTINES: usize = 3;
 
-/// Starts one accepted connection, or refuses it with `busy_reply` (counted in `rejected`)
+/// Starts one accepted connection, or refuses it with `overload_reply` (counted in `rejected`)
 /// when the server is full or the process is out of goroutine stacks. Runs on the accept
 /// goroutine.
 pub(crate) fn start_conn<C: Codec>(
@@ -186,13 +186,13 @@ pub(crate) fn start_conn<C: Codec>(
 ) {
     let st = &srv.stats;
     let max = srv.max_connections;
-    let busy = srv.cfg.busy_reply.as_deref();
+    let overload = srv.cfg.overload_reply.as_deref();
     // The connection's goroutines must fit under the process's goroutine limit (memory
-    // mappings): refused here with the busy reply, not half-started.
+    // mappings): refused here with the overload reply, not half-started.
     let live = crate::runtime::num_goroutines();
     if live.saturating_add(CONN_GOROUTINES) > crate::runtime::max_goroutines() {
         st.rejected.fetch_add(1, Ordering::Relaxed);
-        stream.refuse(busy);
+        stream.refuse(overload);
         let limit = LimitError::GoroutineStacks {
             max_map_count: error::max_map_count(),
         };
@@ -202,7 +202,7 @@ pub(crate) fn start_conn<C: Codec>(
     if max > 0 && st.active.load(Ordering::Relaxed) >= max as u64 {
         // Counted before the client can see the refusal.
         st.rejected.fetch_add(1, Ordering::Relaxed);
-        stream.refuse(busy);
+        stream.refuse(overload);
         log.warn(|| {
             format!("max_connections ({max}) reached: refusing {peer}; raise max_connections if the machine can serve more")
         });
@@ -210,9 +210,9 @@ pub(crate) fn start_conn<C: Codec>(
     }
     // The connection's one descriptor, shared by its goroutines.
     let sock = stream.into_sock();
-    if let Some(bp) = &srv.busy {
+    if let Some(sp) = &srv.spin {
         // Watched until the descriptor closes (epoll forgets a closed socket by itself).
-        bp.add(sock.raw_fd());
+        sp.add(sock.raw_fd());
     }
     let id = srv.next_id.fetch_add(1, Ordering::Relaxed) + 1;
     st.active.fetch_add(1, Ordering::Relaxed);

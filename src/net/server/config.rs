@@ -12,7 +12,7 @@ use crate::net::codec::DEFAULT_MAX_FRAME;
 /// use std::time::Duration;
 /// let cfg = goway::net::server::Config::default();
 /// assert_eq!(cfg.max_connections, 10_000);
-/// assert_eq!(cfg.read_timeout, Duration::from_secs(10));
+/// assert_eq!(cfg.frame_timeout, Duration::from_secs(10));
 /// assert_eq!(cfg.idle_timeout, Duration::from_secs(60));
 /// assert_eq!(cfg.write_timeout, Duration::from_secs(10));
 /// assert_eq!((cfg.write_queue, cfg.write_queue_bytes), (64, 1 << 20));
@@ -25,13 +25,13 @@ use crate::net::codec::DEFAULT_MAX_FRAME;
 #[non_exhaustive]
 pub struct Config {
     /// Most connections served at once. Default 10,000 (Redis's `maxclients`). A client over
-    /// the limit is accepted, sent [`busy_reply`](Self::busy_reply) if any, and closed at once,
-    /// before any goroutine is spawned for it; it counts in `Stats::rejected`. `bind` raises the soft
-    /// file-descriptor limit (`RLIMIT_NOFILE`) as far as this needs and the hard limit allows,
-    /// as Go does at start-up; beyond that the limit is lowered, with a warning, to what the
-    /// descriptor limit allows:
-    /// each connection uses one descriptor (a second one while its client is not reading its
-    /// replies), and 32 are kept for the rest of the process. `0` means no limit but that one.
+    /// the limit is accepted, sent [`overload_reply`](Self::overload_reply) if any, and closed
+    /// at once, before any goroutine is spawned for it; it counts in `Stats::rejected`. `bind`
+    /// raises the soft file-descriptor limit (`RLIMIT_NOFILE`) as far as this needs and the
+    /// hard limit allows, as Go does at start-up; beyond that the limit is lowered, with a
+    /// warning, to what the descriptor limit allows: each connection uses one descriptor (a
+    /// second one while its client is not reading its replies), and 32 are kept for the rest
+    /// of the process. `0` means no limit but that one.
     pub max_connections: usize,
     /// Largest frame, in bytes, the codec accepts (passed to `Codec::set_max_frame`). Default
     /// 1 MiB. The reader never buffers more than this plus 64 KiB of one incomplete frame.
@@ -39,9 +39,10 @@ pub struct Config {
     pub max_frame: usize,
     /// Time allowed to receive one whole frame, counted from its first byte (Go's
     /// `ReadHeaderTimeout`): bytes trickling in do not extend it, so slowloris clients are
-    /// closed with reason `ReadTimeout`. Time the reader spends blocked because the handler is
-    /// behind does not count. Default 10 s. `0` means no limit.
-    pub read_timeout: Duration,
+    /// closed with reason `FrameTimeout`. Time the reader spends blocked because the handler is
+    /// behind does not count. Default 10 s. `0` means no limit. (A per-frame clock, not Go's
+    /// `ReadTimeout`, which the HTTP server's `read_timeout` is.)
+    pub frame_timeout: Duration,
     /// Time a connection may sit between frames, with the handler waiting for input and
     /// nothing queued for writing (Go's `IdleTimeout`); then it is closed with reason
     /// `IdleTimeout`. Default 60 s. `0` means no limit.
@@ -91,15 +92,15 @@ pub struct Config {
     /// Bytes written to a client refused because the server is full or the process is out of
     /// goroutine stacks, as Redis writes `-ERR max number of clients reached`. Default none:
     /// the connection is just closed.
-    pub busy_reply: Option<Vec<u8>>,
+    pub overload_reply: Option<Vec<u8>>,
     /// How long the server may spin looking for new input before its worker thread sleeps
-    /// (busy polling, as Go's scheduler spins before parking a thread). A sleeping server is
+    /// (spin polling, as Go's scheduler spins before parking a thread). A sleeping server is
     /// woken by the client's next `send`, which costs the client an inter-processor wake-up;
     /// spinning spares it that at the price of up to this much server CPU per burst of
     /// input. Worth it for a server whose clients are CPU-bound (a pipelining benchmark
     /// client); a waste at moderate, steady load. Default 0: off. See
-    /// [`Builder::busy_poll`](super::Builder::busy_poll). Budgets over 1 ms count as 1 ms.
-    pub busy_poll: Duration,
+    /// [`Builder::spin_poll`](super::Builder::spin_poll). Budgets over 1 ms count as 1 ms.
+    pub spin_poll: Duration,
 }
 
 impl Default for Config {
@@ -107,7 +108,7 @@ impl Default for Config {
         Config {
             max_connections: 10_000,
             max_frame: DEFAULT_MAX_FRAME,
-            read_timeout: Duration::from_secs(10),
+            frame_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(10),
             write_queue: 64,
@@ -120,8 +121,8 @@ impl Default for Config {
             read_buffer: 64 << 10,
             shutdown_grace: Duration::from_secs(30),
             handler_stack_size: 0,
-            busy_reply: None,
-            busy_poll: Duration::ZERO,
+            overload_reply: None,
+            spin_poll: Duration::ZERO,
         }
     }
 }
@@ -181,7 +182,13 @@ pub enum WhenFull {
     Disconnect,
 }
 
-/// `None` for a zero duration ("no limit").
+/// After a server sends FIN, how long the client gets to read the replies and close before
+/// the server stops reading (Go's `rstAvoidanceDelay`, net/http/server.go): closing with
+/// unread input makes the kernel send RST, which can destroy replies still in flight. Both
+/// servers use it.
+pub(crate) const LINGER: Duration = Duration::from_millis(500);
+
+/// `None` for a zero duration ("no limit"). Both servers use it.
 pub(crate) fn limit(d: Duration) -> Option<Duration> {
     if d.is_zero() { None } else { Some(d) }
 }
@@ -191,7 +198,7 @@ pub(crate) fn limit(d: Duration) -> Option<Duration> {
 pub(crate) struct Effective {
     pub(crate) max_connections: usize,
     pub(crate) max_frame: usize,
-    pub(crate) read_timeout: Option<Duration>,
+    pub(crate) frame_timeout: Option<Duration>,
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) write_timeout: Option<Duration>,
     pub(crate) write_queue: usize,
@@ -204,8 +211,8 @@ pub(crate) struct Effective {
     pub(crate) read_buffer: usize,
     pub(crate) shutdown_grace: Duration,
     pub(crate) handler_stack_size: Option<usize>,
-    pub(crate) busy_reply: Option<Vec<u8>>,
-    pub(crate) busy_poll: Option<Duration>,
+    pub(crate) overload_reply: Option<Vec<u8>>,
+    pub(crate) spin_poll: Option<Duration>,
 }
 
 impl Effective {
@@ -215,7 +222,7 @@ impl Effective {
         Effective {
             max_connections: c.max_connections,
             max_frame: or(c.max_frame, d.max_frame),
-            read_timeout: limit(c.read_timeout),
+            frame_timeout: limit(c.frame_timeout),
             idle_timeout: limit(c.idle_timeout),
             write_timeout: limit(c.write_timeout),
             write_queue: c.write_queue,
@@ -228,8 +235,8 @@ impl Effective {
             read_buffer: or(c.read_buffer, d.read_buffer),
             shutdown_grace: c.shutdown_grace,
             handler_stack_size: (c.handler_stack_size > 0).then_some(c.handler_stack_size),
-            busy_reply: c.busy_reply.clone(),
-            busy_poll: limit(c.busy_poll),
+            overload_reply: c.overload_reply.clone(),
+            spin_poll: limit(c.spin_poll),
         }
     }
 }

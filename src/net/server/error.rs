@@ -63,6 +63,12 @@ pub enum ShutdownError {
     },
 }
 
+/// [`Conn::recv_timeout`](super::Conn::recv_timeout)'s error: the time was up before a frame
+/// came (or the stream ended). The connection goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[error("timed out waiting for a frame")]
+pub struct Timeout;
+
 /// `errno` values the accept loop tells apart (Linux and the BSDs agree on EMFILE/ENFILE/
 /// ENOMEM/EINTR; the others differ).
 pub(crate) mod errno {

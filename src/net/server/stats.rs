@@ -39,8 +39,8 @@ reasons! {
     FrameTooLarge = "frame_too_large",
     /// The codec rejected the bytes.
     Protocol = "protocol",
-    /// A frame took longer than `read_timeout` to arrive.
-    ReadTimeout = "read_timeout",
+    /// A frame took longer than `frame_timeout` to arrive.
+    FrameTimeout = "frame_timeout",
     /// The connection sat idle longer than `idle_timeout`.
     IdleTimeout = "idle_timeout",
     /// A write made no progress for `write_timeout`.
@@ -120,7 +120,7 @@ pub struct Stats {
     pub active: u64,
     /// Connections accepted and served (refused ones are in `rejected`).
     pub accepted: u64,
-    /// Connections refused at accept, with the busy reply: over `max_connections`, or out of
+    /// Connections refused at accept, with the overload reply: over `max_connections`, or out of
     /// goroutine stacks (see [`runtime::max_goroutines`](crate::runtime::max_goroutines)). A
     /// connection accepted just as shutdown closes the listener is closed with it, like the
     /// clients still in the listener's backlog, and not counted.
@@ -135,7 +135,7 @@ pub struct Stats {
     pub frames_out: u64,
     /// Bytes read.
     pub bytes_in: u64,
-    /// Bytes written (frames; not error or busy replies).
+    /// Bytes written (frames; not error or overload replies).
     pub bytes_out: u64,
     /// Handler panics caught.
     pub panics: u64,
@@ -148,10 +148,10 @@ pub struct Stats {
     /// The most bytes of replies not yet written one connection has held at once, over
     /// the server's life.
     pub queued_bytes_peak: u64,
-    /// Busy-poll rounds: times the server spun for input before its worker slept (0 unless
-    /// [`Config::busy_poll`](super::Config::busy_poll) is set).
+    /// Spin-poll rounds: times the server spun for input before its worker slept (0 unless
+    /// [`Config::spin_poll`](super::Config::spin_poll) is set).
     pub spins: u64,
-    /// Busy-poll rounds that found input soon enough to pay (within 10 µs). Far fewer
+    /// Spin-poll rounds that found input soon enough to pay (within 10 µs). Far fewer
     /// than `spins` means spinning does not pay at this load; the server then mostly stops.
     pub spin_hits: u64,
 }

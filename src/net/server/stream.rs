@@ -104,7 +104,7 @@ impl Sock {
         }
     }
 
-    /// The descriptor's number (for the busy poller's epoll set).
+    /// The descriptor's number (for the spin poller's epoll set).
     pub(crate) fn raw_fd(&self) -> std::os::fd::RawFd {
         use std::os::fd::AsRawFd;
         match self {

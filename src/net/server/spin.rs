@@ -1,12 +1,12 @@
-//! Busy polling: a short spin for new input before the worker thread goes to sleep
-//! ([`Config::busy_poll`](super::Config::busy_poll), off by default).
+//! Spin polling: a short spin for new input before the worker thread goes to sleep
+//! ([`Config::spin_poll`](super::Config::spin_poll), off by default).
 //!
 //! may's worker thread blocks in `epoll_wait` as soon as no goroutine is ready. When a client
 //! sends its next request a few microseconds later, waking that thread costs the *client*
 //! (its `send` wakes the sleeping server thread, an inter-processor interrupt on most
 //! machines) and the server (a context switch back in). Go's scheduler spins a little before
 //! parking a thread for this reason; Linux offers `SO_BUSY_POLL` for network devices (not for
-//! loopback). A server built with a busy-poll budget keeps one goroutine, the *spinner*, that
+//! loopback). A server built with a spin-poll budget keeps one goroutine, the *spinner*, that
 //! runs after the connections' goroutines have done their work and, before the worker sleeps,
 //! looks for unread input (its own epoll set of the server's connections, level-triggered,
 //! polled without waiting) for up to the budget:
@@ -15,7 +15,7 @@
 //!   finds the input without sleeping;
 //! - the budget ran out: the spinner parks and the worker sleeps as it would have.
 //!
-//! A reader that has handled input and is about to wait [`kick`](BusyPoll::kick)s the spinner
+//! A reader that has handled input and is about to wait [`kick`](SpinPoll::kick)s the spinner
 //! (one relaxed load when it is already kicked). Between two looks the spinner yields, so
 //! goroutines made ready meanwhile on this worker run first. An idle server never spins.
 //!
@@ -45,7 +45,7 @@ use crate::JoinHandle;
 use crate::chan::{self, Receiver, Sender};
 
 /// The spinner's state, shared with the server's readers.
-pub(crate) struct BusyPoll {
+pub(crate) struct SpinPoll {
     /// The server's connections, watched for unread input (level-triggered).
     ep: OwnedFd,
     /// Set by the first kick since the spinner last started; cleared when it parks.
@@ -58,7 +58,7 @@ pub(crate) struct BusyPoll {
     hits: AtomicU64,
 }
 
-impl BusyPoll {
+impl SpinPoll {
     /// Longest budget: spinning longer than this for one burst is never worth it.
     pub(crate) const MAX_BUDGET: Duration = Duration::from_millis(1);
 
@@ -75,7 +75,7 @@ impl BusyPoll {
         // SAFETY: `fd` is a fresh descriptor owned by nobody else (checked above).
         let ep = unsafe { OwnedFd::from_raw_fd(fd) };
         let (kick, rx) = chan::bounded(1);
-        let bp = Arc::new(BusyPoll {
+        let bp = Arc::new(SpinPoll {
             ep,
             kicked: AtomicBool::new(false),
             skip: AtomicU32::new(0),
@@ -89,13 +89,13 @@ impl BusyPoll {
         // while the server or a connection holds it. Once it is dropped the kick channel
         // closes, which ends a parked spinner; a spinning one sees it is the last holder.
         let h = crate::Builder::new()
-            .name("goway-busy-poll")
+            .name("goway-spin-poll")
             .spawn(move || spinner(&rx, epfd, budget, &weak))?;
         Ok((bp, h))
     }
 
     /// Watches a connection's socket for input. Failing leaves that connection without
-    /// busy polling (it is served as usual).
+    /// spin polling (it is served as usual).
     pub(crate) fn add(&self, fd: RawFd) {
         let mut ev = libc::epoll_event {
             // Level-triggered: a look reports sockets with input nobody has read *now*, not
@@ -107,7 +107,7 @@ impl BusyPoll {
         // the caller owns, and both descriptors are only read by the kernel.
         let r = unsafe { libc::epoll_ctl(self.ep.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) };
         if r != 0 {
-            log::debug!(target: "goway::server", "busy poll: cannot watch fd {fd}: {}", io::Error::last_os_error());
+            log::debug!(target: "goway::server", "spin poll: cannot watch fd {fd}: {}", io::Error::last_os_error());
         }
     }
 
@@ -177,7 +177,7 @@ impl Credit {
 
 /// The spinner goroutine: for each kick, poll for new input until some arrives or the budget
 /// is spent, yielding between looks; then park until the next kick.
-fn spinner(rx: &Receiver<()>, epfd: RawFd, budget: Duration, bp: &std::sync::Weak<BusyPoll>) {
+fn spinner(rx: &Receiver<()>, epfd: RawFd, budget: Duration, bp: &std::sync::Weak<SpinPoll>) {
     let mut events = [libc::epoll_event { events: 0, u64: 0 }; 8];
     let mut credit = Credit::new();
     while rx.recv().is_ok() {
@@ -221,7 +221,7 @@ mod tests {
     #[test]
     fn the_spinner_ends_when_the_poller_is_dropped_parked_or_kicked() {
         for kick in [false, true] {
-            let (bp, h) = BusyPoll::start(Duration::from_secs(3600)).unwrap();
+            let (bp, h) = SpinPoll::start(Duration::from_secs(3600)).unwrap();
             if kick {
                 bp.kick();
             }

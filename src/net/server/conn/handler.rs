@@ -1,0 +1,55 @@
+//! The handler goroutine: runs the user's handler on the [`Conn`], records how it ended, and
+//! closes the write queue after it.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::shared::Exit;
+use super::{Conn, HandlerFn};
+use crate::net::codec::Codec;
+use crate::net::server::stats::CloseReason;
+
+pub(crate) struct HandlerTask<C: Codec> {
+    pub(super) conn: Conn<C>,
+    pub(super) handler: Arc<HandlerFn<C>>,
+    /// For its `panic_reply`.
+    pub(super) codec: C,
+    pub(super) exit: Exit<C::Out>,
+}
+
+impl<C: Codec> HandlerTask<C> {
+    pub(crate) fn run(self) {
+        let HandlerTask {
+            conn,
+            handler,
+            mut codec,
+            exit,
+        } = self;
+        let sh = &exit.0;
+        // A panic ends only this connection (Go's conn.serve recovers and logs it).
+        match panic::catch_unwind(AssertUnwindSafe(|| handler(&conn))) {
+            Ok(Ok(())) => sh.set_reason(CloseReason::HandlerDone),
+            Ok(Err(e)) => {
+                log::debug!(target: "goway::server", "conn {} {}: handler error: {e}", sh.id, sh.peer);
+                sh.set_reason(CloseReason::HandlerError);
+            }
+            Err(p) => {
+                sh.server.stats.panics.fetch_add(1, Ordering::Relaxed);
+                log::error!(target: "goway::server", "panic serving {}: {}", sh.peer, crate::runtime::panic_message(p.as_ref()));
+                sh.set_reason(CloseReason::Panic);
+                // Nothing answered yet: the codec's error reply, written after the queue
+                // (which is empty) and before the connection closes.
+                if !sh.replied.load(Ordering::Acquire) && sh.out_tx.is_empty() {
+                    if let Some(reply) = codec.panic_reply() {
+                        *sh.error_reply.lock() = Some(reply);
+                    }
+                }
+            }
+        }
+        // The writer writes what is queued, then closes. Clones held elsewhere now fail.
+        conn.tx.tx.close();
+        drop(conn);
+        drop(exit);
+    }
+}

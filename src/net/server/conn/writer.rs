@@ -1,0 +1,155 @@
+//! The writer goroutine: takes every reply queued at the moment, encodes them into one
+//! buffer and writes it with one call; then FIN and the linger. [`WriteSide`] is what writing
+//! takes, shared with the handler's direct writes.
+
+use std::net::Shutdown;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::io_reason;
+use super::shared::{ConnCtl, ConnShared, Exit};
+use crate::chan::Receiver;
+use crate::net::codec::Codec;
+use crate::net::server::LINGER;
+use crate::net::server::budget::WriteBudget;
+use crate::net::server::stats::CloseReason;
+use crate::net::server::stream::SockWriter;
+use crate::sync::Mutex as GoMutex;
+
+/// Most frames the writer takes from its queue under one lock.
+const WRITE_BATCH: usize = 64;
+
+pub(crate) struct WriterTask<C: Codec> {
+    pub(super) out: Arc<GoMutex<WriteSide<C>>>,
+    pub(super) pending: Arc<AtomicUsize>,
+    pub(super) budget: Arc<WriteBudget>,
+    pub(super) rx: Receiver<Option<C::Out>>,
+    pub(super) reader_alive: Receiver<()>,
+    pub(super) exit: Exit<C::Out>,
+}
+
+/// What writing to the client takes: the codec, a buffer, the socket's writer. Used by the
+/// writer goroutine, or by the handler while the writer is idle (see the module docs).
+pub(crate) struct WriteSide<C: Codec> {
+    pub(super) wr: SockWriter,
+    pub(super) codec: C,
+    pub(super) buf: Vec<u8>,
+    /// The handler left the rest of a reply in `buf` for the writer (the socket was full):
+    /// its size in the byte bound. Counted in `pending` too.
+    pub(super) carry: Option<usize>,
+}
+
+impl<C: Codec> WriteSide<C> {
+    /// Writes the buffer (`frames` encoded frames) and empties it.
+    pub(super) fn write(
+        &mut self,
+        sh: &ConnShared<C::Out>,
+        frames: u64,
+    ) -> Result<(), CloseReason> {
+        if let Err(e) = self.wr.write_all(&sh.sock, &self.buf) {
+            log::debug!(target: "goway::server", "conn {} {}: write: {e}", sh.id, sh.peer);
+            return Err(io_reason(&e));
+        }
+        let stats = &sh.server.stats;
+        stats.frames_out.fetch_add(frames, Ordering::Relaxed);
+        stats
+            .bytes_out
+            .fetch_add(self.buf.len() as u64, Ordering::Relaxed);
+        if !sh.replied.load(Ordering::Relaxed) {
+            sh.replied.store(true, Ordering::Release);
+        }
+        self.buf.clear();
+        if self.buf.capacity() > sh.server.cfg.write_buffer.max(64 << 10) {
+            self.buf = Vec::new();
+        }
+        Ok(())
+    }
+}
+
+/// Encodes one reply; a codec that cannot encode it closes the connection.
+pub(super) fn encode<C: Codec>(
+    codec: &mut C,
+    f: C::Out,
+    buf: &mut Vec<u8>,
+    sh: &ConnShared<C::Out>,
+) -> Result<(), CloseReason> {
+    codec.encode(f, buf).map_err(|e| {
+        log::error!(target: "goway::server", "conn {} {}: cannot encode reply: {e}; closing", sh.id, sh.peer);
+        CloseReason::EncodeError
+    })
+}
+
+impl<C: Codec> WriterTask<C> {
+    pub(crate) fn run(mut self) {
+        let sh = self.exit.0.clone();
+        match self.write_loop() {
+            Err(r) => sh.abort(r),
+            Ok(()) if sh.aborted.load(Ordering::Acquire) => {}
+            Ok(()) => {
+                // Graceful end: the codec's error reply if any, then FIN, then give the
+                // client a moment to read and close before we stop reading.
+                let reply = sh.error_reply.lock().take();
+                if let Some(reply) = reply {
+                    let _ = self.out.lock().wr.write_all(&sh.sock, &reply);
+                }
+                sh.sock.shutdown(Shutdown::Write);
+                let _ = self.reader_alive.recv_timeout(LINGER);
+                sh.sock.shutdown(Shutdown::Read);
+            }
+        }
+    }
+
+    fn write_loop(&mut self) -> Result<(), CloseReason> {
+        let sh = self.exit.0.clone();
+        let flush_at = sh.server.cfg.write_buffer;
+        let mut batch: Vec<Option<C::Out>> = Vec::new();
+        // Wait for a frame; then take every frame queued right now (under one lock of the
+        // queue) into one buffer and write it with one call: the queue being momentarily
+        // empty is the flush signal.
+        while let Ok(first) = self.rx.recv() {
+            if sh.aborted.load(Ordering::Acquire) {
+                return Ok(());
+            }
+            // Waits while the handler writes a reply itself.
+            let mut out = self.out.lock();
+            let out = &mut *out;
+            // The rest of a reply the handler began writing goes first (`None` woke us for
+            // it, or it came just before this frame).
+            if let Some(bytes) = out.carry.take() {
+                let r = out.write(&sh, 1);
+                self.budget.give_back(bytes);
+                self.pending.fetch_sub(1, Ordering::AcqRel);
+                r?;
+            }
+            let Some(first) = first else {
+                continue;
+            };
+            out.buf.clear();
+            let mut n = 1u64;
+            // Sized again here (the sender's size is not carried with the frame), only when
+            // there is a byte bound.
+            let bounded = self.budget.is_bounded();
+            let mut bytes = if bounded { C::encoded_len(&first) } else { 0 };
+            encode(&mut out.codec, first, &mut out.buf, &sh)?;
+            while out.buf.len() < flush_at {
+                if self.rx.try_recv_many(&mut batch, WRITE_BATCH) == 0 {
+                    break;
+                }
+                // A `None` here woke us for a carry already written.
+                for f in batch.drain(..).flatten() {
+                    n += 1;
+                    if bounded {
+                        bytes += C::encoded_len(&f);
+                    }
+                    encode(&mut out.codec, f, &mut out.buf, &sh)?;
+                }
+            }
+            out.write(&sh, n)?;
+            // Written: senders waiting for room in the byte bound may go on.
+            self.budget.give_back(bytes);
+            // Still under the mutex: the handler may write directly once this reaches 0.
+            self.pending.fetch_sub(n as usize, Ordering::AcqRel);
+        }
+        Ok(())
+    }
+}
