@@ -15,26 +15,13 @@ use goway::context::{self, Context, ContextError};
 use goway::sync::Group;
 use goway::{go, select};
 
-/// Upper bound for any wait that should succeed; reaching it means a bug (a hang).
-const WATCHDOG: Duration = Duration::from_secs(10);
+mod common;
+// The memory test measures this process's RSS, so it runs alone (`exclusive`); every other
+// test takes the `shared` side.
+use common::{WATCHDOG, exclusive, join, shared};
+
 /// A short wait used to show that something does NOT happen.
 const SHORT: Duration = Duration::from_millis(50);
-
-/// The memory test measures this process's RSS, so it runs alone: it takes this lock for
-/// writing, every other test for reading.
-static EXCLUSIVE: std::sync::RwLock<()> = std::sync::RwLock::new(());
-
-fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
-    EXCLUSIVE.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn join<T>(h: goway::JoinHandle<T>) -> T {
-    match h.join_timeout(WATCHDOG) {
-        Ok(v) => v,
-        Err(Ok(_)) => panic!("goroutine did not finish within {WATCHDOG:?}"),
-        Err(Err(p)) => panic!("goroutine panicked: {p}"),
-    }
-}
 
 /// Go's `closed(c)` helper: is `Done` ready now?
 fn closed(c: &Context) -> bool {
@@ -617,7 +604,7 @@ fn rss_bytes() -> usize {
 
 #[test]
 fn a_million_short_lived_contexts_keep_memory_flat() {
-    let _t = EXCLUSIVE.write().unwrap_or_else(|e| e.into_inner());
+    let _t = exclusive();
     const N: usize = 1_000_000;
     const WARM: usize = 20_000;
     let (parent, _cancel_parent) = context::with_cancel(&context::background());

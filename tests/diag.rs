@@ -8,16 +8,15 @@
 
 use std::io::{Read, Write};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use goway::chan;
 use goway::sync::{Cond, Mutex, Once, RwLock, Semaphore, WaitGroup};
 use goway::{Builder, JoinHandle, select};
 
 mod common;
-use common::{join, join_thread};
+use common::{WATCHDOG, join, join_thread};
 
-const WATCHDOG: Duration = Duration::from_secs(10);
 const FILE: &str = "tests/diag.rs";
 
 /// The registry is off by default; every test here turns it on before its first goroutine
@@ -34,21 +33,14 @@ fn spawn<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) 
 /// The dump's block (a group of goroutines, or a thread line) that lists `who`, once it says
 /// `[state]`; fails after `WATCHDOG`.
 fn wait_for(who: &str, state: &str) -> String {
-    let deadline = Instant::now() + WATCHDOG;
     let want = format!("[{state}");
-    loop {
+    common::wait_for(&format!("{who} shown as [{state}]"), WATCHDOG, || {
         let d = goway::runtime::dump();
-        if let Some(block) = d.split("\n\n").find(|b| b.contains(who)) {
-            if block.contains(&want) {
-                return block.to_owned();
-            }
+        match d.split("\n\n").find(|b| b.contains(who)) {
+            Some(block) if block.contains(&want) => Ok(block.to_owned()),
+            _ => Err(d),
         }
-        assert!(
-            Instant::now() < deadline,
-            "{who} not shown as [{state}] within {WATCHDOG:?}; dump:\n{d}"
-        );
-        goway::time::sleep(Duration::from_millis(2));
-    }
+    })
 }
 
 fn goroutine(name: &str) -> String {
@@ -351,18 +343,14 @@ fn dump_counts_and_groups() {
             spawn("diag-group", move || rx.recv())
         })
         .collect();
-    let deadline = Instant::now() + WATCHDOG;
-    loop {
+    let block = common::wait_for("a group of 3", WATCHDOG, || {
         let d = goway::runtime::dump();
-        if let Some(block) = d.split("\n\n").find(|b| b.contains("\"diag-group\"")) {
-            if block.starts_with("3 goroutines [chan receive]") {
-                assert_eq!(block.matches("\"diag-group\"").count(), 3, "{block}");
-                break;
-            }
+        match d.split("\n\n").find(|b| b.contains("\"diag-group\"")) {
+            Some(block) if block.starts_with("3 goroutines [chan receive]") => Ok(block.to_owned()),
+            _ => Err(d),
         }
-        assert!(Instant::now() < deadline, "no group of 3:\n{d}");
-        goway::time::sleep(Duration::from_millis(2));
-    }
+    });
+    assert_eq!(block.matches("\"diag-group\"").count(), 3, "{block}");
     assert!(goway::runtime::dump().starts_with("goroutine dump: "));
     for _ in 0..3 {
         tx.send(1).unwrap();

@@ -45,8 +45,9 @@ use goway::chan::{self, Receiver, RecvTimeoutError, Sender};
 use goway::time::after;
 use goway::{go, select};
 
-/// Upper bound for any wait that should succeed; reaching it means a bug (a hang).
-const WATCHDOG: Duration = Duration::from_secs(10);
+mod common;
+use common::{WATCHDOG, join, wait_until};
+
 /// Where a Go program sleeps to show that something does not happen, the port waits this long
 /// for it (bounded) and expects the wait to time out.
 const SHORT: Duration = Duration::from_millis(50);
@@ -77,26 +78,6 @@ fn recv_ok<T: Default>(rx: &Receiver<T>) -> (T, bool) {
 /// Go's `cap(ch)` for the bounded channels the ports use.
 fn cap<T>(rx: &Receiver<T>) -> usize {
     rx.capacity().expect("bounded channel")
-}
-
-fn join<T>(h: goway::JoinHandle<T>) -> T {
-    match h.join_timeout(WATCHDOG) {
-        Ok(v) => v,
-        Err(Ok(_)) => panic!("goroutine did not finish within {WATCHDOG:?}"),
-        Err(Err(p)) => panic!("goroutine panicked: {p}"),
-    }
-}
-
-/// Waits (bounded) until `cond` holds; Go's `for !cond { runtime.Gosched() }`.
-fn wait_until(mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WATCHDOG;
-    while !cond() {
-        assert!(
-            Instant::now() < deadline,
-            "condition not reached in {WATCHDOG:?}"
-        );
-        std::thread::yield_now();
-    }
 }
 
 // 01_unbuffered_rendezvous — rule 1.
@@ -248,7 +229,7 @@ mod c03_buffered_capacity_blocking {
             }
             finished_tx.close();
         });
-        wait_until(|| ch.len() >= 3);
+        wait_until("a full buffer", WATCHDOG, || ch.len() >= 3);
         for _ in 0..3 {
             progress.recv_timeout(WATCHDOG).unwrap();
         }
@@ -1257,7 +1238,7 @@ fn rules_1_and_3_without_timing() {
         v
     });
     let mut v = 1;
-    wait_until(|| match utx.try_send(v) {
+    wait_until("a parked receiver", WATCHDOG, || match utx.try_send(v) {
         Ok(()) => true,
         Err(e) => {
             v = e.into_inner();

@@ -29,21 +29,11 @@
 use std::time::{Duration, Instant};
 
 use goway::chan::{self, Receiver, Sender};
-use goway::{JoinHandle, Panicked, go};
-
-/// Upper bound for any wait: a failing port fails after this, it never hangs.
-const WATCHDOG: Duration = Duration::from_secs(10);
+use goway::{JoinHandle, go};
 
 mod common;
-use common::{exclusive, shared};
-
-fn join<T>(h: JoinHandle<T>) -> Result<T, Panicked> {
-    match h.join_timeout(WATCHDOG) {
-        Ok(v) => Ok(v),
-        Err(Ok(_)) => panic!("goroutine did not finish within {WATCHDOG:?}"),
-        Err(Err(p)) => Err(p),
-    }
-}
+// `join` gives a goroutine's panic back, as Go's programs show theirs.
+use common::{WATCHDOG, exclusive, join_result as join, shared};
 
 fn recv<T>(rx: &Receiver<T>) -> T {
     rx.recv_timeout(WATCHDOG)

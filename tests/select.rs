@@ -15,13 +15,11 @@ use goway::select::Select;
 use goway::time::after;
 use goway::{go, select};
 
-/// Upper bound for any wait that should succeed; reaching it means a bug (a hang).
-const WATCHDOG: Duration = Duration::from_secs(10);
 /// A short wait used to show that something does NOT happen.
 const SHORT: Duration = Duration::from_millis(50);
 
 mod common;
-use common::{join, join_thread};
+use common::{WATCHDOG, join, join_thread};
 
 // ----- basic arms -------------------------------------------------------------------------------
 

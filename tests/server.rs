@@ -14,8 +14,7 @@ use goway::net::{ConnSender, Server, ServerHandle};
 use goway::runtime::JoinHandle;
 
 mod common;
-
-const WATCHDOG: Duration = Duration::from_secs(5);
+use common::WATCHDOG;
 
 struct Running {
     handle: ServerHandle,

@@ -16,8 +16,6 @@ use goway::context::{self, ContextError};
 use goway::go;
 use goway::sync::{Cond, Group, Mutex, Once, OnceValue, RwLock, Semaphore, WaitGroup};
 
-/// Upper bound for any wait that should succeed; reaching it means a bug (a hang).
-const WATCHDOG: Duration = Duration::from_secs(10);
 /// A short wait used to show that something does NOT happen.
 const SHORT: Duration = Duration::from_millis(50);
 /// Scales the loop counts of the contention tests.
@@ -26,7 +24,7 @@ const STRESS: usize = 1;
 // ----- helpers ------------------------------------------------------------------------------
 
 mod common;
-use common::{join, join_thread};
+use common::{WATCHDOG, join, join_thread, wait_until};
 
 /// The message of a caught panic.
 fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
@@ -36,15 +34,6 @@ fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
         s.clone()
     } else {
         "<non-string>".to_owned()
-    }
-}
-
-/// Polls `cond` (yielding) until it holds; fails after `WATCHDOG`.
-fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WATCHDOG;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        goway::runtime::yield_now();
     }
 }
 
@@ -132,7 +121,7 @@ fn waitgroup_releases_every_waiter() {
         }));
     }
     drop(tx);
-    eventually("5 parked waiters", || {
+    wait_until("5 parked waiters", WATCHDOG, || {
         wg_waiters(&wg).contains("waiters: 5")
     });
     wg.done();
@@ -483,7 +472,7 @@ fn rwlock_waiting_writer_blocks_new_readers() {
         *l2.write() += 1;
         o.send("writer").unwrap();
     });
-    eventually("writer parked", || l.try_read().is_none());
+    wait_until("writer parked", WATCHDOG, || l.try_read().is_none());
     let (l3, o) = (l.clone(), order_tx);
     let late_reader = go!(move || {
         let v = *l3.read();
@@ -504,11 +493,11 @@ fn rwlock_readers_queued_during_a_write_go_before_the_next_writer() {
     let w = l.write();
     let (l1, l2) = (l.clone(), l.clone());
     let reader = go!(move || l1.read().len());
-    eventually("reader parked", || {
+    wait_until("reader parked", WATCHDOG, || {
         format!("{l:?}").contains("parked_readers: 1")
     });
     let writer2 = go!(move || l2.write().push("second writer"));
-    eventually("writer parked", || {
+    wait_until("writer parked", WATCHDOG, || {
         format!("{l:?}").contains("parked_writers: 1")
     });
     drop(w);
@@ -751,7 +740,7 @@ fn cond_broadcast_wakes_every_waiter() {
     }
     // Each waiter bumped the count under the lock before waiting, and `wait` queues before
     // unlocking, so once we see 7 under the lock all 7 are queued.
-    eventually("7 waiters", || state.0.lock().1 == 7);
+    wait_until("7 waiters", WATCHDOG, || state.0.lock().1 == 7);
     state.0.lock().0 = true;
     state.1.broadcast();
     hs.into_iter().for_each(join);
@@ -787,7 +776,7 @@ fn cond_signal_before_timeout_is_not_lost() {
             g = g2;
         }
     });
-    eventually("waiter queued", || {
+    wait_until("waiter queued", WATCHDOG, || {
         format!("{:?}", state.1) == "Cond { waiters: 1 }"
     });
     *state.0.lock() = true;
@@ -850,7 +839,7 @@ fn semaphore_is_fifo_for_weighted_requests() {
     let held = sem.acquire();
     let s = sem.clone();
     let big = go!(move || s.acquire_many(3).permits());
-    eventually("big request queued", || {
+    wait_until("big request queued", WATCHDOG, || {
         format!("{sem:?}").contains("waiters: 1")
     });
     assert!(
@@ -877,11 +866,15 @@ fn semaphore_waiter_that_gives_up_lets_the_next_through() {
             ctx
         })
         .map(|p| p.permits()));
-    eventually("big queued", || format!("{sem:?}").contains("waiters: 1"));
+    wait_until("big queued", WATCHDOG, || {
+        format!("{sem:?}").contains("waiters: 1")
+    });
     // ... the second wants 1, which is free once `held` is dropped, but must wait its turn.
     let s = sem.clone();
     let small = go!(move || s.acquire_timeout(WATCHDOG).map(|p| p.permits()));
-    eventually("small queued", || format!("{sem:?}").contains("waiters: 2"));
+    wait_until("small queued", WATCHDOG, || {
+        format!("{sem:?}").contains("waiters: 2")
+    });
     drop(held);
     assert_eq!(join(big), Err(ContextError::DeadlineExceeded));
     assert_eq!(join(small), Some(1));
@@ -894,9 +887,11 @@ fn semaphore_acquire_ctx_cancel_and_done_context() {
     let (ctx, cancel) = context::with_cancel(&context::background());
     let (s, c) = (sem.clone(), ctx.clone());
     let h = go!(move || s.acquire_ctx(&c).map(|p| p.permits()));
-    eventually("queued", || format!("{sem:?}").contains("waiters: 1"));
+    wait_until("queued", WATCHDOG, || {
+        format!("{sem:?}").contains("waiters: 1")
+    });
     // It queues first, then registers with the context.
-    eventually("registered with the context", || {
+    wait_until("registered with the context", WATCHDOG, || {
         ctx.registered_children() == 1
     });
     cancel.cancel();

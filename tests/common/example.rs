@@ -94,18 +94,12 @@ impl Example {
     /// Waits for the process to exit on its own (bounded), returning its exit status and
     /// the remaining stdout lines.
     pub fn wait(mut self, limit: Duration) -> (std::process::ExitStatus, Vec<String>) {
-        let deadline = std::time::Instant::now() + limit;
-        let status = loop {
-            if let Some(s) = self.child.try_wait().expect("try_wait") {
-                break s;
+        let status = super::wait_for("the example to exit", limit, || {
+            match self.child.try_wait().expect("try_wait") {
+                Some(status) => Ok(status),
+                None => Err("still running"),
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "example did not exit within {limit:?}"
-            );
-            // Bounds a poll on the child's exit; it synchronises nothing.
-            std::thread::sleep(Duration::from_millis(5));
-        };
+        });
         let mut lines = Vec::new();
         while let Ok(l) = self.stdout.recv_timeout(Duration::from_secs(2)) {
             lines.push(l);
