@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use common::http_server::{Running, client};
-use common::{WATCHDOG, wait_until};
+use common::http_server::Running;
+use common::{WATCHDOG, client, wait_until};
 use goway::http::{Builder, Request, ResponseWriter, ServeError, ServeMux, Server, ShutdownError};
 
 // ---- a logger that keeps the lines, to check the panic log ------------------------------

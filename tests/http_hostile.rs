@@ -14,8 +14,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::http_server::{client, run};
-use common::{WATCHDOG, wait_until};
+use common::http_server::run;
+use common::{WATCHDOG, client, wait_until};
 use goway::http::{Request, ResponseWriter, ServeMux, Server, StatusCode};
 
 /// Tells this test binary, run again as a child, which server to be (see [`child_server`]).

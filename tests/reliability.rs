@@ -17,65 +17,24 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
+use goway::net::Server;
 use goway::net::codec::{Codec, DecodeError, EncodeError, LengthCodec, LinesCodec};
-use goway::net::server::{CloseReason, ServeError, ShutdownError, Stats};
-use goway::net::{Server, ServerHandle};
-use goway::runtime::JoinHandle;
+use goway::net::server::{CloseReason, ShutdownError};
 
 mod common;
-use common::{WATCHDOG, wait_until};
+use common::net_server::Running;
+use common::{WATCHDOG, client, wait_until};
 
 /// Scales the loop counts (S3/S4 are meant for ×1000 repetitions; CI runs on 2 cores).
 const STRESS: usize = 1;
 
 // ----- harness -----------------------------------------------------------------------------
 
-struct Running {
-    handle: ServerHandle,
-    addr: SocketAddr,
-    serving: JoinHandle<Result<(), ServeError>>,
-}
-
+/// Serves `srv` in a goroutine, once the panic hook is quieted and the log captured (see
+/// `quiet_panics`).
 fn run<C: Codec>(srv: Server<C>) -> Running {
     quiet_panics();
-    let handle = srv.handle();
-    let addr = srv.local_addr().unwrap();
-    let serving = goway::go!(move || srv.serve());
-    Running {
-        handle,
-        addr,
-        serving,
-    }
-}
-
-impl Running {
-    /// Graceful shutdown, then every gauge back at its baseline.
-    fn stop(self) -> Stats {
-        self.handle.shutdown().expect("graceful shutdown");
-        self.finish()
-    }
-
-    fn finish(self) -> Stats {
-        let r = self.serving.join().expect("serve did not panic");
-        assert!(matches!(r, Err(ServeError::ServerClosed)), "{r:?}");
-        assert!(
-            self.handle.wait_closed(WATCHDOG),
-            "goroutines still running"
-        );
-        let s = self.handle.stats();
-        assert_eq!((s.active, s.goroutines), (0, 0), "{s:?}");
-        assert_eq!(s.accepted, s.closed, "{s:?}");
-        s
-    }
-}
-
-fn client(addr: SocketAddr) -> TcpStream {
-    let c = TcpStream::connect(addr).unwrap();
-    // As Go's clients: no Nagle delay behind the server's delayed ACKs.
-    c.set_nodelay(true).unwrap();
-    c.set_read_timeout(Some(WATCHDOG)).unwrap();
-    c.set_write_timeout(Some(WATCHDOG)).unwrap();
-    c
+    common::net_server::run(srv)
 }
 
 /// Reads until EOF or a reset; returns what arrived and whether it ended in an error.

@@ -3,65 +3,18 @@
 //! server down and checks that `stats()` is back at its baseline.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use goway::chan;
 use goway::net::codec::{Codec, LengthCodec, LinesCodec};
 use goway::net::server::{CloseReason, ServeError, Stats};
-use goway::net::{ConnSender, Server, ServerHandle};
-use goway::runtime::JoinHandle;
+use goway::net::{ConnSender, Server};
 
 mod common;
-use common::WATCHDOG;
-
-struct Running {
-    handle: ServerHandle,
-    addr: SocketAddr,
-    serving: JoinHandle<Result<(), ServeError>>,
-}
-
-fn run<C: Codec>(srv: Server<C>) -> Running {
-    let handle = srv.handle();
-    let addr = srv
-        .local_addr()
-        .unwrap_or_else(|_| "0.0.0.0:0".parse().unwrap());
-    let serving = goway::go!(move || srv.serve());
-    Running {
-        handle,
-        addr,
-        serving,
-    }
-}
-
-impl Running {
-    /// Shuts down, checks `serve` returned `ServerClosed`, waits for every goroutine, checks
-    /// the gauges are back at baseline, and returns the final stats.
-    fn stop(self) -> Stats {
-        self.handle.shutdown().expect("graceful shutdown");
-        let r = self.serving.join().expect("serve did not panic");
-        assert!(matches!(r, Err(ServeError::ServerClosed)), "{r:?}");
-        assert!(
-            self.handle.wait_closed(WATCHDOG),
-            "goroutines still running"
-        );
-        let s = self.handle.stats();
-        assert_eq!(s.active, 0, "{s:?}");
-        assert_eq!(s.goroutines, 0, "{s:?}");
-        assert_eq!(s.accepted, s.closed, "{s:?}");
-        s
-    }
-}
-
-fn client(addr: SocketAddr) -> TcpStream {
-    let c = TcpStream::connect(addr).unwrap();
-    // As Go's clients: no Nagle delay behind the server's delayed ACKs.
-    c.set_nodelay(true).unwrap();
-    c.set_read_timeout(Some(WATCHDOG)).unwrap();
-    c.set_write_timeout(Some(WATCHDOG)).unwrap();
-    c
-}
+use common::net_server::run;
+use common::{WATCHDOG, client};
 
 fn echo_server() -> Server<LinesCodec> {
     common::line_echo_server(Duration::ZERO)

@@ -1,7 +1,7 @@
 //! An HTTP server run in the test process on a loopback port, stopped gracefully and checked
-//! to have closed every connection, and a client socket with bounded reads and writes.
+//! to have closed every connection.
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use goway::http::{Builder, ServeError, ServerHandle};
@@ -40,13 +40,4 @@ impl Running {
         assert!(self.handle.wait_closed(WATCHDOG), "connections still open");
         assert_eq!(self.handle.stats().active, 0);
     }
-}
-
-/// A client connection to `addr`, no Nagle, reads and writes bounded by [`WATCHDOG`].
-pub fn client(addr: SocketAddr) -> TcpStream {
-    let c = TcpStream::connect(addr).expect("connect");
-    c.set_nodelay(true).expect("nodelay");
-    c.set_read_timeout(Some(WATCHDOG)).expect("read timeout");
-    c.set_write_timeout(Some(WATCHDOG)).expect("write timeout");
-    c
 }

@@ -1,6 +1,6 @@
 //! Shared test harness: the watchdog that bounds every wait and a poll for conditions (`wait`),
-//! bounded joins of goroutines and threads, servers run in the test process (`http_server`) or
-//! in a child process (`child`, `example`), a lock that lets
+//! bounded joins of goroutines and threads, a client socket, servers run in the test process
+//! (`net_server`, `http_server`) or in a child process (`child`, `example`), a lock that lets
 //! tests needing the whole process (goroutine counts, memory mappings) run alone, and a
 //! watchdog that aborts a test binary hung inside the runtime, out of reach of the channel
 //! timeouts.
@@ -10,10 +10,12 @@ pub mod child;
 pub mod example;
 pub mod hogs;
 pub mod http_server;
+pub mod net_server;
 pub mod wait;
 
 pub use wait::{WATCHDOG, wait_for, wait_until};
 
+use std::net::{SocketAddr, TcpStream};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
@@ -43,6 +45,16 @@ pub fn join_result<T>(h: goway::JoinHandle<T>) -> Result<T, goway::Panicked> {
 pub fn join_thread<T>(h: std::thread::JoinHandle<T>) -> T {
     wait_until("the thread to finish", WATCHDOG, || h.is_finished());
     h.join().expect("thread panicked")
+}
+
+/// A client connection to `addr` with no Nagle delay (as Go's clients: none behind the
+/// server's delayed ACKs), its reads and writes bounded by `WATCHDOG`.
+pub fn client(addr: SocketAddr) -> TcpStream {
+    let c = TcpStream::connect(addr).expect("connect");
+    c.set_nodelay(true).expect("nodelay");
+    c.set_read_timeout(Some(WATCHDOG)).expect("read timeout");
+    c.set_write_timeout(Some(WATCHDOG)).expect("write timeout");
+    c
 }
 
 static LOCK: RwLock<()> = RwLock::new(());
