@@ -164,7 +164,7 @@ fn a_sleep_on_the_pool_does_not_stop_the_worker() {
 }
 
 #[test]
-fn result_and_thread_name() {
+fn the_result_comes_back_from_a_named_pool_thread() {
     let _g = common::exclusive();
     setup();
     let h = go!(|| block_on_thread(|| {
@@ -343,7 +343,7 @@ fn dial_by_host_name_from_a_goroutine() {
 
 /// Resolution errors keep the kinds users saw before the lookups moved to the pool.
 #[test]
-fn error_kinds() {
+fn bad_addresses_are_invalid_input_errors() {
     let _g = common::exclusive();
     setup();
     let kinds = join(go!(|| {

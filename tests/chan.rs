@@ -197,7 +197,7 @@ fn never_channel_never_ready() {
 }
 
 #[test]
-fn same_channel() {
+fn same_channel_is_true_only_for_handles_of_one_channel() {
     let (tx, rx) = chan::bounded::<i32>(1);
     let (tx2, rx2) = chan::bounded::<i32>(1);
     assert!(tx.same_channel(&tx.clone()));
@@ -325,7 +325,7 @@ fn zero_timeouts_do_not_wait() {
 }
 
 #[test]
-fn try_send_try_recv() {
+fn try_forms_report_empty_full_and_closed_without_waiting() {
     let (tx, rx) = chan::bounded::<&str>(1);
     assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
     assert!(rx.try_recv().unwrap_err().is_empty());
@@ -750,7 +750,7 @@ fn dropping_join_handle_of_panicking_goroutine_is_contained() {
 // ----- zero-size values ---------------------------------------------------------------------
 
 #[test]
-fn zero_size_channels() {
+fn zero_size_values_fill_buffers_count_and_signal_like_any_value() {
     assert_eq!(std::mem::size_of::<()>(), 0);
     let (tx, rx) = chan::bounded::<()>(3);
     tx.send(()).unwrap();

@@ -386,7 +386,7 @@ fn detached_timeout_still_expires_and_is_freed() {
 }
 
 #[test]
-fn context_error_conversions() {
+fn context_errors_become_io_errors_with_go_texts() {
     let _t = shared();
     let e: std::io::Error = ContextError::DeadlineExceeded.into();
     assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
@@ -732,7 +732,7 @@ fn select_on_done_with_other_channels() {
 }
 
 #[test]
-fn debug_output() {
+fn debug_shows_the_error_of_a_context_and_its_cancel_func() {
     let _t = shared();
     let (ctx, cancel) = context::with_cancel(&context::background());
     assert!(format!("{ctx:?}").starts_with("Context { err: None"));

@@ -66,7 +66,7 @@ fn chan_receive_names_the_channel_and_the_spawn_site() {
 }
 
 #[test]
-fn chan_send_and_unbounded_channels() {
+fn chan_send_and_unbounded_receive_name_their_channel() {
     registry_on();
     let ((tx, rx), made) = (chan::bounded::<u8>(1), line!());
     tx.send(0).unwrap();
@@ -92,7 +92,7 @@ fn chan_send_and_unbounded_channels() {
 }
 
 #[test]
-fn nil_channel_receive() {
+fn nil_channel_waits_show_as_a_select_or_a_nil_chan_receive() {
     registry_on();
     let (tx, rx) = chan::bounded::<()>(0);
     let h = spawn("diag-nil", move || {
@@ -171,7 +171,7 @@ fn select_with_timeout_is_marked_with_deadline() {
 }
 
 #[test]
-fn sleep() {
+fn sleep_is_shown_with_its_deadline() {
     registry_on();
     let h = spawn("diag-sleep", || {
         goway::time::sleep(Duration::from_millis(400))
@@ -197,7 +197,7 @@ fn timer_channel_is_named_by_the_after_call() {
 }
 
 #[test]
-fn mutex_and_rwlock() {
+fn mutex_and_rwlock_waits_are_shown_with_go_names() {
     registry_on();
     let m = Arc::new(Mutex::new(0));
     let g = m.lock();
@@ -225,7 +225,7 @@ fn mutex_and_rwlock() {
 }
 
 #[test]
-fn wait_group_once_semaphore_cond() {
+fn waitgroup_once_semaphore_and_cond_waits_are_shown_with_go_names() {
     registry_on();
     let wg = WaitGroup::new();
     wg.add(1);
@@ -272,7 +272,7 @@ fn wait_group_once_semaphore_cond() {
 }
 
 #[test]
-fn join_and_running_and_threads() {
+fn joins_running_goroutines_and_waiting_threads_are_shown() {
     registry_on();
     let (tx, rx) = chan::bounded::<u8>(0);
     let inner = spawn("diag-joined", move || rx.recv());
@@ -307,7 +307,7 @@ fn join_and_running_and_threads() {
 }
 
 #[test]
-fn network_io() {
+fn accept_and_read_are_shown_as_io_wait() {
     registry_on();
     let ln = goway::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = ln.local_addr().unwrap();
@@ -334,7 +334,7 @@ fn finished_goroutines_leave_the_dump() {
 }
 
 #[test]
-fn dump_counts_and_groups() {
+fn goroutines_in_one_state_are_grouped_and_counted() {
     registry_on();
     let (tx, rx) = chan::bounded::<u8>(0);
     let hs: Vec<_> = (0..3)

@@ -918,7 +918,7 @@ fn s10_shutdown_grace_over_cuts_off_and_context_stops_the_server() {
 
 #[cfg(feature = "json")]
 #[test]
-fn json_helpers() {
+fn read_json_parses_the_body_and_write_json_replies_with_its_content_type() {
     let _g = common::shared();
     #[derive(serde::Deserialize, serde::Serialize)]
     struct Item {

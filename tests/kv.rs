@@ -554,7 +554,7 @@ fn cli(addr: &str, args: &[&str]) -> String {
 }
 
 #[test]
-fn the_real_redis_cli_works() {
+fn the_real_redis_cli_gets_redis_answers_in_command_and_pipe_modes() {
     let Some(path) = redis_cli() else { return };
     let ex = start(&[]);
     let addr = ex.addr();

@@ -265,7 +265,7 @@ fn builder_spawn_returns_err_for_a_stack_over_the_maximum() {
 // ----- Panicked ---------------------------------------------------------------------------------
 
 #[test]
-fn panicked_with_str_payload() {
+fn a_str_panic_gives_its_message_and_payload_back() {
     let _g = shared();
     let p = join(go!(|| panic!("plain str"))).unwrap_err();
     assert_eq!(p.message(), "plain str");
@@ -277,7 +277,7 @@ fn panicked_with_str_payload() {
 }
 
 #[test]
-fn panicked_with_string_payload_and_name() {
+fn a_formatted_panic_names_its_goroutine_in_the_error() {
     let _g = shared();
     let h = Builder::new()
         .name("fmt")
@@ -292,7 +292,7 @@ fn panicked_with_string_payload_and_name() {
 }
 
 #[test]
-fn panicked_with_non_string_payload() {
+fn a_non_string_panic_keeps_its_payload_whole() {
     let _g = shared();
     #[derive(Debug, PartialEq)]
     struct Code(i32);
@@ -468,7 +468,7 @@ fn in_goroutine_tells_goroutines_from_threads() {
 }
 
 #[test]
-fn yield_now_works_in_goroutines_and_threads() {
+fn yield_now_returns_on_a_thread_and_in_a_goroutine() {
     let _g = shared();
     runtime::yield_now();
     let (tx, rx) = chan::bounded::<u32>(1);

@@ -618,7 +618,7 @@ fn merge_idiom_swaps_drained_receivers_for_never() {
 }
 
 #[test]
-fn thirty_two_arms() {
+fn a_select_of_thirty_two_arms_takes_each_ready_one() {
     let chans: Vec<_> = (0..32).map(|_| chan::bounded::<usize>(1)).collect();
     let r = |i: usize| &chans[i].1;
     let mut hits = [0usize; 32];
@@ -824,7 +824,7 @@ fn builder_send_to_closed_returns_value() {
 }
 
 #[test]
-fn builder_with_many_cases() {
+fn builder_selects_among_more_cases_than_the_macro_allows() {
     // More cases than the select engine's inline buffer (16) and than the macro allows (32).
     const K: usize = 100;
     let chans: Vec<_> = (0..K).map(|_| chan::bounded::<usize>(1)).collect();

@@ -27,7 +27,7 @@ fn read_all(mut c: TcpStream) -> Vec<u8> {
 }
 
 #[test]
-fn echo_exact_bytes_and_stats() {
+fn echo_returns_whole_lines_and_counts_frames_and_bytes() {
     let s = run(echo_server());
     let mut c = client(s.addr);
     c.write_all(b"hello\r\n\nworld\nunterminated").unwrap();
@@ -124,7 +124,7 @@ fn pipelined_frames_come_back_in_order() {
 }
 
 #[test]
-fn large_length_prefixed_frames() {
+fn length_prefixed_frames_up_to_max_frame_come_back_intact() {
     let srv = Server::builder()
         .addr("127.0.0.1:0")
         .codec(LengthCodec::new())
@@ -223,7 +223,7 @@ fn broadcast_through_cloned_senders() {
 }
 
 #[test]
-fn peer_addr_and_ids() {
+fn each_connection_has_its_peer_address_and_a_unique_id() {
     let srv = Server::builder()
         .addr("127.0.0.1:0")
         .codec(LinesCodec::new())
@@ -281,7 +281,7 @@ fn handler_return_closes_after_the_replies_and_errors_are_counted() {
 }
 
 #[test]
-fn unix_socket_server() {
+fn a_unix_socket_server_echoes_and_removes_its_socket_file() {
     let path = std::env::temp_dir().join(format!("goway-server-{}.sock", std::process::id()));
     let _ = std::fs::remove_file(&path);
     let srv = Server::builder()

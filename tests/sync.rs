@@ -375,7 +375,7 @@ fn mutex_waiter_is_not_starved_by_a_busy_thread() {
 }
 
 #[test]
-fn mutex_misc_api() {
+fn mutex_debug_shows_the_data_unless_locked_and_accessors_give_it_back() {
     let mut m = Mutex::new(String::from("a"));
     m.get_mut().push('b');
     assert_eq!(format!("{m:?}"), r#"Mutex { data: "ab", parked: 0 }"#);
@@ -512,7 +512,7 @@ fn rwlock_readers_queued_during_a_write_go_before_the_next_writer() {
 }
 
 #[test]
-fn rwlock_try_forms_and_misc() {
+fn rwlock_try_forms_fail_only_where_a_lock_would_wait() {
     let mut l = RwLock::new(1);
     {
         let r = l.read();
