@@ -376,7 +376,7 @@ fn blocked_senders_resume_in_fifo_order_on_buffered_channel() {
     let (tx, rx) = chan::bounded::<usize>(2);
     tx.send(0).unwrap();
     tx.send(1).unwrap();
-    // A single producer blocking repeatedly: its values keep their order (Go rule 2).
+    // A single producer blocking repeatedly: its values keep their order, as in Go.
     let h = go!(move || {
         for i in 2..1000 {
             tx.send(i).unwrap();

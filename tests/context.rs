@@ -4,6 +4,9 @@
 //! the release of resources: registrations and timers are freed on cancel, so a million
 //! short-lived contexts keep memory flat.
 //!
+//! A section titled "Go program N" (or a test `go_case_N`) checks what program N of the set of
+//! Go programs the project was checked against shows (see `tests/golang.rs`).
+//!
 //! No test sleeps to synchronise; waits are bounded by `WATCHDOG`. Deadlines of a few
 //! milliseconds are the subject of the timeout tests, not a synchronisation.
 
@@ -31,7 +34,7 @@ fn closed(c: &Context) -> bool {
     }
 }
 
-// ----- rule 32 (case 36): cancel propagates down, never up -----------------------------------
+// ----- Go program 36: cancel propagates down, never up -----------------------------------
 
 #[test]
 fn go_case_36_cancel_propagates() {
@@ -243,7 +246,7 @@ fn concurrent_children_while_the_root_is_cancelled() {
     }
 }
 
-// ----- rule 33 (case 37): timeouts and deadlines ----------------------------------------------
+// ----- Go program 37: timeouts and deadlines ----------------------------------------------
 
 #[test]
 fn go_case_37_timeout_deadline_exceeded() {
@@ -445,7 +448,7 @@ fn value_under_background_is_never_done() {
     assert_eq!(c.value::<i32>(), Some(&5));
 }
 
-// ----- Go ports with Group and contexts: worker pool (case 26), pipeline (case 25) -------------
+// ----- Go ports with Group and contexts: worker pool (program 26), pipeline (program 25) -------
 
 /// Case 26 with errgroup: 5 workers, 100 jobs, each exactly once; the pool stops early if its
 /// context (a 10 s timeout) ends.

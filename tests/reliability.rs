@@ -4,10 +4,10 @@
 //! `ulimit -n 64`), S9 handler panics, S10 graceful shutdown, S13 channel misuse at the
 //! connection's senders.
 //!
-//! Deviations from the catalogue, to keep the suite fast on 2 cores: loop counts are scaled
-//! down (`STRESS`); S2 uses a 64 KiB limit instead of 1 MiB; S4 cannot set `SO_LINGER=0`
-//! without `libc`, so it provokes the RST the classic way (closing with unread data); S5 uses
-//! large replies instead of `SO_RCVBUF=4K` (and times its close from the last write progress
+//! Deviations from the catalogue, mostly to keep the suite fast on 2 cores: loop counts are
+//! scaled down (`STRESS`); S2 uses a 64 KiB limit instead of 1 MiB; S4 provokes the RST the
+//! classic way (closing with unread data) rather than with `SO_LINGER=0`; S5 uses large replies
+//! instead of `SO_RCVBUF=4K` (and times its close from the last write progress
 //! `/proc/net/tcp` shows); RSS is not measured. Waits poll a condition (bounded by
 //! `WATCHDOG`): they never sleep to synchronise.
 

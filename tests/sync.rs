@@ -2,6 +2,9 @@
 //! waits for every `Done`, `Once` runs once even under contention), then each type's API, from goroutines and plain threads in any mix.
 //! (The worker pool and pipeline ports built on `Group` and contexts are in `context.rs`.)
 //!
+//! A section titled "Go program N" checks what program N of the set of Go programs the project
+//! was checked against shows (see `tests/golang.rs`).
+//!
 //! No test sleeps to synchronise: hand-offs go through channels, and waits are bounded by
 //! `WATCHDOG` so that a bug fails the test instead of hanging it. A `SHORT` wait only shows
 //! that something does *not* happen. Every goroutine and thread a test starts is joined.
@@ -42,7 +45,7 @@ fn wg_waiters(wg: &WaitGroup) -> String {
     format!("{wg:?}")
 }
 
-// ----- rule 28 (case 29): WaitGroup zero wait, reuse, every waiter released -----------------
+// ----- Go program 29: WaitGroup zero wait, reuse, every waiter released -----------------
 
 #[test]
 fn waitgroup_zero_counter_wait_returns_at_once() {
@@ -132,7 +135,7 @@ fn waitgroup_releases_every_waiter() {
     assert!(wg_waiters(&wg).contains("waiters: 0"));
 }
 
-// ----- rule 29 (case 30): a negative counter panics with Go's message ------------------------
+// ----- Go program 30: a negative counter panics with Go's message ------------------------
 
 #[test]
 fn waitgroup_negative_counter_panics_with_go_message() {
@@ -245,7 +248,7 @@ fn waitgroup_go_calls_done_even_on_panic() {
     assert_eq!(join(ok), 5);
 }
 
-// ----- rule 30 (case 31): Mutex: no lost updates, one holder, TryLock ------------------------
+// ----- Go program 31: Mutex: no lost updates, one holder, TryLock ------------------------
 
 #[test]
 fn mutex_counter_no_lost_updates_one_holder() {
@@ -550,7 +553,7 @@ fn rwlock_panic_in_writer_releases() {
     assert!(l.try_write().is_some());
 }
 
-// ----- rule 31 (case 34): Once under contention ------------------------------------------------
+// ----- Go program 34: Once under contention ------------------------------------------------
 
 #[test]
 fn once_runs_once_and_every_caller_sees_it() {
