@@ -5,15 +5,13 @@ mod common;
 
 use std::io::{ErrorKind, Read};
 use std::net::TcpStream;
-use std::time::Duration;
 
+use common::WATCHDOG;
 use goway::net::{Acceptor, TcpListener};
-
-const IO_LIMIT: Duration = Duration::from_secs(10);
 
 /// `true` once the server closed `c` (EOF or a reset), `false` if it sent data.
 fn closed_by_server(c: &mut TcpStream) -> bool {
-    c.set_read_timeout(Some(IO_LIMIT)).unwrap();
+    c.set_read_timeout(Some(WATCHDOG)).unwrap();
     match c.read(&mut [0u8; 1]) {
         Ok(0) => true,
         Ok(_) => false,

@@ -13,22 +13,19 @@ use std::io::ErrorKind;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use goway::chan;
 use goway::go;
 use goway::net::{TcpListener, ToAddrs};
 use goway::runtime::{self, block_on_thread, blocking_stats};
 
-use common::join;
+use common::{WATCHDOG, join, wait_until};
 
 /// The blocking pool's maximum in this process.
 const CAP: usize = 3;
 /// Idle time before a pool thread exits, short so that the exit can be observed.
 const KEEP_ALIVE: Duration = Duration::from_millis(200);
-/// Upper bound for any wait that should succeed; reaching it means a bug (a hang, or the
-/// worker thread blocked).
-const LIMIT: Duration = Duration::from_secs(10);
 
 fn setup() {
     let _ = runtime::Config::new()
@@ -58,21 +55,11 @@ impl Gate {
         self.cond.notify_all();
     }
 
-    /// Blocks this (plain) thread until the gate opens; `false` after `LIMIT`.
+    /// Blocks this (plain) thread until the gate opens; `false` after `WATCHDOG`.
     fn wait(&self) -> bool {
         let g = self.open.lock().unwrap();
-        let (g, _) = self.cond.wait_timeout_while(g, LIMIT, |o| !*o).unwrap();
+        let (g, _) = self.cond.wait_timeout_while(g, WATCHDOG, |o| !*o).unwrap();
         *g
-    }
-}
-
-/// Polls `cond` from the test thread until it holds, failing after `LIMIT` (the nap only
-/// bounds the poll; the condition is the pool's state, which has no notification).
-fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + LIMIT;
-    while !cond() {
-        assert!(Instant::now() < deadline, "{what}: not within {LIMIT:?}");
-        std::thread::sleep(Duration::from_millis(1));
     }
 }
 
@@ -120,7 +107,7 @@ fn other_goroutines_run_while_one_waits_for_the_pool() {
     });
     // A parks in block_on_thread right after this send (nothing in between yields), so the
     // ping-pong starts only once A waits.
-    ready_rx.recv_timeout(LIMIT).unwrap();
+    ready_rx.recv_timeout(WATCHDOG).unwrap();
     let pp = ping_pong(1000, rounds.clone(), done);
     assert!(
         join(a),
@@ -154,7 +141,7 @@ fn a_sleep_on_the_pool_does_not_stop_the_worker() {
         s.store(true, Ordering::SeqCst);
         seen
     });
-    ready_rx.recv_timeout(LIMIT).unwrap();
+    ready_rx.recv_timeout(WATCHDOG).unwrap();
     let (ping_tx, ping_rx) = chan::bounded::<()>(0);
     let pong = go!(move || for () in &ping_rx {});
     let r = rounds.clone();
@@ -177,7 +164,7 @@ fn a_sleep_on_the_pool_does_not_stop_the_worker() {
 }
 
 #[test]
-fn result_and_thread_name() {
+fn the_result_comes_back_from_a_named_pool_thread() {
     let _g = common::exclusive();
     setup();
     let h = go!(|| block_on_thread(|| {
@@ -253,7 +240,7 @@ fn the_cap_holds_and_extra_calls_queue() {
             })
         })
         .collect();
-    eventually("CAP calls running, one queued", || {
+    wait_until("CAP calls running, one queued", WATCHDOG, || {
         let s = blocking_stats();
         running.load(Ordering::SeqCst) == CAP && s.queued == 1
     });
@@ -264,7 +251,7 @@ fn the_cap_holds_and_extra_calls_queue() {
     let literal = go!(move || {
         let ips = goway::net::lookup_host("127.0.0.1").unwrap();
         let c = goway::net::dial(format!("127.0.0.1:{port}")).unwrap();
-        let t = goway::net::dial_timeout(("127.0.0.1", port), LIMIT).unwrap();
+        let t = goway::net::dial_timeout(("127.0.0.1", port), WATCHDOG).unwrap();
         (
             ips,
             c.peer_addr().unwrap().port(),
@@ -277,7 +264,9 @@ fn the_cap_holds_and_extra_calls_queue() {
 
     // A host name goes to the pool: it queues behind the blocked calls.
     let named = go!(|| goway::net::lookup_host("localhost"));
-    eventually("the lookup queued", || blocking_stats().queued == 2);
+    wait_until("the lookup queued", WATCHDOG, || {
+        blocking_stats().queued == 2
+    });
     assert!(!named.is_finished());
 
     gate.open();
@@ -306,7 +295,7 @@ fn idle_threads_exit_after_the_keep_alive() {
     setup();
     join(go!(|| block_on_thread(|| ()).unwrap()));
     assert!(blocking_stats().threads >= 1);
-    eventually("the idle pool threads exited", || {
+    wait_until("the idle pool threads exited", WATCHDOG, || {
         blocking_stats().threads == 0
     });
     // And the pool starts a thread again for the next call.
@@ -345,7 +334,7 @@ fn dial_by_host_name_from_a_goroutine() {
     let client = go!(move || {
         let a = goway::net::dial(format!("localhost:{port}")).unwrap();
         let b = goway::net::dial(("localhost", port)).unwrap();
-        let c = goway::net::dial_timeout(format!("localhost:{port}"), LIMIT).unwrap();
+        let c = goway::net::dial_timeout(format!("localhost:{port}"), WATCHDOG).unwrap();
         [a, b, c].map(|s| s.peer_addr().unwrap().port())
     });
     assert_eq!(join(client), [port; 3]);
@@ -354,7 +343,7 @@ fn dial_by_host_name_from_a_goroutine() {
 
 /// Resolution errors keep the kinds users saw before the lookups moved to the pool.
 #[test]
-fn error_kinds() {
+fn bad_addresses_are_invalid_input_errors() {
     let _g = common::exclusive();
     setup();
     let kinds = join(go!(|| {

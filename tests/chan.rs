@@ -15,8 +15,6 @@ use goway::chan::{
 };
 use goway::{go, select};
 
-/// Upper bound for any wait that should succeed; reaching it means a bug (a hang).
-const WATCHDOG: Duration = Duration::from_secs(10);
 /// "Promptly": an operation woken by close/disconnect must return well within this.
 const PROMPT: Duration = Duration::from_secs(5);
 /// A short wait used to show that something does NOT happen (the outcome does not depend on
@@ -26,7 +24,7 @@ const SHORT: Duration = Duration::from_millis(50);
 // ----- helpers ------------------------------------------------------------------------------
 
 mod common;
-use common::{join, join_thread};
+use common::{WATCHDOG, join, join_thread, wait_until};
 
 /// Counts drops per value id: detects leaks (0 drops) and double drops (2+ drops).
 struct DropLog {
@@ -199,7 +197,7 @@ fn never_channel_never_ready() {
 }
 
 #[test]
-fn same_channel() {
+fn same_channel_is_true_only_for_handles_of_one_channel() {
     let (tx, rx) = chan::bounded::<i32>(1);
     let (tx2, rx2) = chan::bounded::<i32>(1);
     assert!(tx.same_channel(&tx.clone()));
@@ -327,7 +325,7 @@ fn zero_timeouts_do_not_wait() {
 }
 
 #[test]
-fn try_send_try_recv() {
+fn try_forms_report_empty_full_and_closed_without_waiting() {
     let (tx, rx) = chan::bounded::<&str>(1);
     assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
     assert!(rx.try_recv().unwrap_err().is_empty());
@@ -349,17 +347,10 @@ fn try_recv_takes_from_a_blocked_unbuffered_sender() {
     let (tx, rx) = chan::bounded::<i32>(0);
     let h = go!(move || tx.send(9));
     // Poll (bounded) until the sender is parked and its value is handed over.
-    let deadline = Instant::now() + WATCHDOG;
-    let v = loop {
-        match rx.try_recv() {
-            Ok(v) => break v,
-            Err(TryRecvError::Empty) => {
-                assert!(Instant::now() < deadline, "sender never became ready");
-                goway::runtime::yield_now();
-            }
-            Err(TryRecvError::Closed) => panic!("closed"),
-        }
-    };
+    let v = common::wait_for("a parked sender", WATCHDOG, || match rx.try_recv() {
+        Err(TryRecvError::Closed) => panic!("closed"),
+        r => r,
+    });
     assert_eq!(v, 9);
     assert_eq!(join(h), Ok(()));
 }
@@ -368,19 +359,15 @@ fn try_recv_takes_from_a_blocked_unbuffered_sender() {
 fn try_send_hands_to_a_blocked_unbuffered_receiver() {
     let (tx, rx) = chan::bounded::<i32>(0);
     let h = go!(move || rx.recv());
-    let deadline = Instant::now() + WATCHDOG;
     let mut v = 11;
-    loop {
-        match tx.try_send(v) {
-            Ok(()) => break,
-            Err(TrySendError::Full(back)) => {
-                v = back;
-                assert!(Instant::now() < deadline, "receiver never became ready");
-                goway::runtime::yield_now();
-            }
-            Err(TrySendError::Closed(_)) => panic!("closed"),
+    wait_until("a parked receiver", WATCHDOG, || match tx.try_send(v) {
+        Ok(()) => true,
+        Err(TrySendError::Full(back)) => {
+            v = back;
+            false
         }
-    }
+        Err(TrySendError::Closed(_)) => panic!("closed"),
+    });
     assert_eq!(join(h), Ok(11));
 }
 
@@ -389,7 +376,7 @@ fn blocked_senders_resume_in_fifo_order_on_buffered_channel() {
     let (tx, rx) = chan::bounded::<usize>(2);
     tx.send(0).unwrap();
     tx.send(1).unwrap();
-    // A single producer blocking repeatedly: its values keep their order (Go rule 2).
+    // A single producer blocking repeatedly: its values keep their order, as in Go.
     let h = go!(move || {
         for i in 2..1000 {
             tx.send(i).unwrap();
@@ -763,7 +750,7 @@ fn dropping_join_handle_of_panicking_goroutine_is_contained() {
 // ----- zero-size values ---------------------------------------------------------------------
 
 #[test]
-fn zero_size_channels() {
+fn zero_size_values_fill_buffers_count_and_signal_like_any_value() {
     assert_eq!(std::mem::size_of::<()>(), 0);
     let (tx, rx) = chan::bounded::<()>(3);
     tx.send(()).unwrap();

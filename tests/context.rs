@@ -4,6 +4,9 @@
 //! the release of resources: registrations and timers are freed on cancel, so a million
 //! short-lived contexts keep memory flat.
 //!
+//! A section titled "Go program N" (or a test `go_case_N`) checks what program N of the set of
+//! Go programs the project was checked against shows (see `tests/golang.rs`).
+//!
 //! No test sleeps to synchronise; waits are bounded by `WATCHDOG`. Deadlines of a few
 //! milliseconds are the subject of the timeout tests, not a synchronisation.
 
@@ -15,26 +18,13 @@ use goway::context::{self, Context, ContextError};
 use goway::sync::Group;
 use goway::{go, select};
 
-/// Upper bound for any wait that should succeed; reaching it means a bug (a hang).
-const WATCHDOG: Duration = Duration::from_secs(10);
+mod common;
+// The memory test measures this process's RSS, so it runs alone (`exclusive`); every other
+// test takes the `shared` side.
+use common::{WATCHDOG, exclusive, join, shared};
+
 /// A short wait used to show that something does NOT happen.
 const SHORT: Duration = Duration::from_millis(50);
-
-/// The memory test measures this process's RSS, so it runs alone: it takes this lock for
-/// writing, every other test for reading.
-static EXCLUSIVE: std::sync::RwLock<()> = std::sync::RwLock::new(());
-
-fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
-    EXCLUSIVE.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn join<T>(h: goway::JoinHandle<T>) -> T {
-    match h.join_timeout(WATCHDOG) {
-        Ok(v) => v,
-        Err(Ok(_)) => panic!("goroutine did not finish within {WATCHDOG:?}"),
-        Err(Err(p)) => panic!("goroutine panicked: {p}"),
-    }
-}
 
 /// Go's `closed(c)` helper: is `Done` ready now?
 fn closed(c: &Context) -> bool {
@@ -44,7 +34,7 @@ fn closed(c: &Context) -> bool {
     }
 }
 
-// ----- rule 32 (case 36): cancel propagates down, never up -----------------------------------
+// ----- Go program 36: cancel propagates down, never up -----------------------------------
 
 #[test]
 fn go_case_36_cancel_propagates() {
@@ -256,7 +246,7 @@ fn concurrent_children_while_the_root_is_cancelled() {
     }
 }
 
-// ----- rule 33 (case 37): timeouts and deadlines ----------------------------------------------
+// ----- Go program 37: timeouts and deadlines ----------------------------------------------
 
 #[test]
 fn go_case_37_timeout_deadline_exceeded() {
@@ -399,7 +389,7 @@ fn detached_timeout_still_expires_and_is_freed() {
 }
 
 #[test]
-fn context_error_conversions() {
+fn context_errors_become_io_errors_with_go_texts() {
     let _t = shared();
     let e: std::io::Error = ContextError::DeadlineExceeded.into();
     assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
@@ -500,7 +490,7 @@ fn value_under_background_is_never_done() {
     assert_eq!(c.value::<i32>(), Some(&5));
 }
 
-// ----- Go ports with Group and contexts: worker pool (case 26), pipeline (case 25) -------------
+// ----- Go ports with Group and contexts: worker pool (program 26), pipeline (program 25) -------
 
 /// Case 26 with errgroup: 5 workers, 100 jobs, each exactly once; the pool stops early if its
 /// context (a 10 s timeout) ends.
@@ -659,7 +649,7 @@ fn rss_bytes() -> usize {
 
 #[test]
 fn a_million_short_lived_contexts_keep_memory_flat() {
-    let _t = EXCLUSIVE.write().unwrap_or_else(|e| e.into_inner());
+    let _t = exclusive();
     const N: usize = 1_000_000;
     const WARM: usize = 20_000;
     let (parent, _cancel_parent) = context::with_cancel(&context::background());
@@ -787,7 +777,7 @@ fn select_on_done_with_other_channels() {
 }
 
 #[test]
-fn debug_output() {
+fn debug_shows_the_error_of_a_context_and_its_cancel_func() {
     let _t = shared();
     let (ctx, cancel) = context::with_cancel(&context::background());
     assert!(format!("{ctx:?}").starts_with("Context { err: None"));

@@ -8,16 +8,15 @@
 
 use std::io::{Read, Write};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use goway::chan;
 use goway::sync::{Cond, Mutex, Once, RwLock, Semaphore, WaitGroup};
 use goway::{Builder, JoinHandle, select};
 
 mod common;
-use common::{join, join_thread};
+use common::{WATCHDOG, join, join_thread};
 
-const WATCHDOG: Duration = Duration::from_secs(10);
 const FILE: &str = "tests/diag.rs";
 
 /// The registry is off by default; every test here turns it on before its first goroutine
@@ -34,21 +33,14 @@ fn spawn<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) 
 /// The dump's block (a group of goroutines, or a thread line) that lists `who`, once it says
 /// `[state]`; fails after `WATCHDOG`.
 fn wait_for(who: &str, state: &str) -> String {
-    let deadline = Instant::now() + WATCHDOG;
     let want = format!("[{state}");
-    loop {
+    common::wait_for(&format!("{who} shown as [{state}]"), WATCHDOG, || {
         let d = goway::runtime::dump();
-        if let Some(block) = d.split("\n\n").find(|b| b.contains(who)) {
-            if block.contains(&want) {
-                return block.to_owned();
-            }
+        match d.split("\n\n").find(|b| b.contains(who)) {
+            Some(block) if block.contains(&want) => Ok(block.to_owned()),
+            _ => Err(d),
         }
-        assert!(
-            Instant::now() < deadline,
-            "{who} not shown as [{state}] within {WATCHDOG:?}; dump:\n{d}"
-        );
-        goway::time::sleep(Duration::from_millis(2));
-    }
+    })
 }
 
 fn goroutine(name: &str) -> String {
@@ -74,7 +66,7 @@ fn chan_receive_names_the_channel_and_the_spawn_site() {
 }
 
 #[test]
-fn chan_send_and_unbounded_channels() {
+fn chan_send_and_unbounded_receive_name_their_channel() {
     registry_on();
     let ((tx, rx), made) = (chan::bounded::<u8>(1), line!());
     tx.send(0).unwrap();
@@ -100,7 +92,7 @@ fn chan_send_and_unbounded_channels() {
 }
 
 #[test]
-fn nil_channel_receive() {
+fn nil_channel_waits_show_as_a_select_or_a_nil_chan_receive() {
     registry_on();
     let (tx, rx) = chan::bounded::<()>(0);
     let h = spawn("diag-nil", move || {
@@ -179,7 +171,7 @@ fn select_with_timeout_is_marked_with_deadline() {
 }
 
 #[test]
-fn sleep() {
+fn sleep_is_shown_with_its_deadline() {
     registry_on();
     let h = spawn("diag-sleep", || {
         goway::time::sleep(Duration::from_millis(400))
@@ -205,7 +197,7 @@ fn timer_channel_is_named_by_the_after_call() {
 }
 
 #[test]
-fn mutex_and_rwlock() {
+fn mutex_and_rwlock_waits_are_shown_with_go_names() {
     registry_on();
     let m = Arc::new(Mutex::new(0));
     let g = m.lock();
@@ -233,7 +225,7 @@ fn mutex_and_rwlock() {
 }
 
 #[test]
-fn wait_group_once_semaphore_cond() {
+fn waitgroup_once_semaphore_and_cond_waits_are_shown_with_go_names() {
     registry_on();
     let wg = WaitGroup::new();
     wg.add(1);
@@ -280,7 +272,7 @@ fn wait_group_once_semaphore_cond() {
 }
 
 #[test]
-fn join_and_running_and_threads() {
+fn joins_running_goroutines_and_waiting_threads_are_shown() {
     registry_on();
     let (tx, rx) = chan::bounded::<u8>(0);
     let inner = spawn("diag-joined", move || rx.recv());
@@ -315,7 +307,7 @@ fn join_and_running_and_threads() {
 }
 
 #[test]
-fn network_io() {
+fn accept_and_read_are_shown_as_io_wait() {
     registry_on();
     let ln = goway::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = ln.local_addr().unwrap();
@@ -342,7 +334,7 @@ fn finished_goroutines_leave_the_dump() {
 }
 
 #[test]
-fn dump_counts_and_groups() {
+fn goroutines_in_one_state_are_grouped_and_counted() {
     registry_on();
     let (tx, rx) = chan::bounded::<u8>(0);
     let hs: Vec<_> = (0..3)
@@ -351,18 +343,14 @@ fn dump_counts_and_groups() {
             spawn("diag-group", move || rx.recv())
         })
         .collect();
-    let deadline = Instant::now() + WATCHDOG;
-    loop {
+    let block = common::wait_for("a group of 3", WATCHDOG, || {
         let d = goway::runtime::dump();
-        if let Some(block) = d.split("\n\n").find(|b| b.contains("\"diag-group\"")) {
-            if block.starts_with("3 goroutines [chan receive]") {
-                assert_eq!(block.matches("\"diag-group\"").count(), 3, "{block}");
-                break;
-            }
+        match d.split("\n\n").find(|b| b.contains("\"diag-group\"")) {
+            Some(block) if block.starts_with("3 goroutines [chan receive]") => Ok(block.to_owned()),
+            _ => Err(d),
         }
-        assert!(Instant::now() < deadline, "no group of 3:\n{d}");
-        goway::time::sleep(Duration::from_millis(2));
-    }
+    });
+    assert_eq!(block.matches("\"diag-group\"").count(), 3, "{block}");
     assert!(goway::runtime::dump().starts_with("goroutine dump: "));
     for _ in 0..3 {
         tx.send(1).unwrap();

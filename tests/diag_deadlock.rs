@@ -17,12 +17,15 @@
 //! message, a short report and how to get the full one) and with the goroutine registry on
 //! (the detailed report).
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use goway::chan;
 use goway::sync::{Mutex, WaitGroup};
+
+mod common;
+use common::child::{self, Outcome};
 
 const FATAL: &str = "fatal error: all goroutines are asleep - deadlock!";
 
@@ -289,12 +292,6 @@ fn child(scenario: &str) {
 
 // ----- the parent side ---------------------------------------------------------------------
 
-struct Outcome {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
 /// How a child is configured.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Mode {
@@ -352,7 +349,7 @@ fn sigquit_prints_the_dump_and_the_program_goes_on() {
                 .status()
                 .expect("run kill");
             assert!(st.success());
-            let deadline = Instant::now() + Duration::from_secs(10);
+            let deadline = Instant::now() + common::WATCHDOG;
             loop {
                 let left = deadline.saturating_duration_since(Instant::now());
                 match rx.recv_timeout(left) {
@@ -367,7 +364,7 @@ fn sigquit_prints_the_dump_and_the_program_goes_on() {
     });
     let _ = err_reader.join();
     assert_eq!(
-        o.code,
+        o.code(),
         Some(0),
         "the child did not survive SIGQUIT: {}",
         o.stdout
@@ -375,62 +372,13 @@ fn sigquit_prints_the_dump_and_the_program_goes_on() {
     assert!(o.stdout.contains("done"), "{}", o.stdout);
 }
 
-/// Waits for the child (killing it after 30 s) and collects its output. `on_line` sees each
-/// stdout line as it comes.
-fn finish(mut child: Child, mut on_line: impl FnMut(&str)) -> Outcome {
-    const LIMIT: Duration = Duration::from_secs(30);
-    // Read by the caller when it took the pipe already.
-    let err = child.stderr.take();
-    let err = std::thread::spawn(move || {
-        let mut s = String::new();
-        if let Some(mut e) = err {
-            let _ = e.read_to_string(&mut s);
-        }
-        s
-    });
-    let out = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + LIMIT;
-    let mut stdout = String::new();
-    let status = loop {
-        match rx.recv_timeout(Duration::from_millis(20)) {
-            Ok(line) => {
-                on_line(&line);
-                stdout.push_str(&line);
-                stdout.push('\n');
-                continue;
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                // stdout closed: the child is exiting; wait for it below.
-            }
-        }
-        if let Some(st) = child.try_wait().expect("wait for the child") {
-            break st;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("child still running after {LIMIT:?}; stdout:\n{stdout}");
-        }
-    };
-    let _ = reader.join();
-    for line in rx.try_iter() {
-        stdout.push_str(&line);
-        stdout.push('\n');
-    }
-    Outcome {
-        code: status.code(),
-        stdout,
-        stderr: err.join().expect("stderr reader"),
-    }
+/// How long a child may take.
+const CHILD_LIMIT: Duration = Duration::from_secs(30);
+
+/// Waits for the child and collects its output (see `common::child::finish`); `on_line` sees
+/// each stdout line as it comes.
+fn finish(running: Child, on_line: impl FnMut(&str)) -> Outcome {
+    child::finish(running, "the child", CHILD_LIMIT, on_line)
 }
 
 fn run(scenario: &str, mode: Mode) -> Outcome {
@@ -440,7 +388,7 @@ fn run(scenario: &str, mode: Mode) -> Outcome {
 fn expect_deadlock(scenario: &str, mode: Mode, must_show: &[&str]) -> Outcome {
     let o = run(scenario, mode);
     assert_eq!(
-        o.code,
+        o.code(),
         Some(2),
         "{scenario} ({mode:?}): expected exit status 2\nstderr:\n{}\nstdout:\n{}",
         o.stderr,
@@ -468,7 +416,7 @@ fn expect_no_report(o: Outcome, scenario: &str) {
         o.stderr
     );
     assert_eq!(
-        o.code,
+        o.code(),
         Some(0),
         "{scenario}: expected a clean exit\nstderr:\n{}",
         o.stderr
@@ -539,7 +487,7 @@ fn tests() -> Vec<Test> {
             format!("go_ground_truth_12_nil_channel_blocks_forever{suffix}"),
             Box::new(move || {
                 let o = run("gt12", mode);
-                assert_eq!(o.code, Some(2), "{}", o.stderr);
+                assert_eq!(o.code(), Some(2), "{}", o.stderr);
                 assert_eq!(
                     o.stdout,
                     "receive on nil channel: still blocked after timeout\n\

@@ -28,10 +28,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use common::example::example_path;
+use common::{WATCHDOG, wait_until};
 use hostile::ServerProcess;
-
-/// Read timeout of every test socket: reaching it means a bug, not a slow machine.
-const IO_LIMIT: Duration = Duration::from_secs(10);
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -81,9 +79,9 @@ impl ChatClient {
 
     /// Connects without expecting a greeting (to a server that is not the chat).
     fn connect_raw(addr: SocketAddr) -> ChatClient {
-        let w = TcpStream::connect_timeout(&addr, IO_LIMIT).unwrap();
-        w.set_read_timeout(Some(IO_LIMIT)).unwrap();
-        w.set_write_timeout(Some(IO_LIMIT)).unwrap();
+        let w = TcpStream::connect_timeout(&addr, WATCHDOG).unwrap();
+        w.set_read_timeout(Some(WATCHDOG)).unwrap();
+        w.set_write_timeout(Some(WATCHDOG)).unwrap();
         let who = w.local_addr().unwrap().to_string();
         ChatClient {
             r: BufReader::new(w.try_clone().unwrap()),
@@ -169,21 +167,12 @@ fn watch(
     })
 }
 
-/// Waits (bounded) until `f` holds; the nap only paces the check.
-fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let end = Instant::now() + limit;
-    while !f() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 /// A client that connects and never reads, with a small receive buffer so that the server's
 /// writes to it stall early.
 fn non_reader(addr: SocketAddr) -> TcpStream {
     let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     s.set_recv_buffer_size(4096).unwrap();
-    s.connect_timeout(&addr.into(), IO_LIMIT).unwrap();
+    s.connect_timeout(&addr.into(), WATCHDOG).unwrap();
     s.into()
 }
 
@@ -223,7 +212,7 @@ fn chat_non_reading_clients_and_a_flood_of_long_lines_keep_memory_bounded() {
         let mut sink = vec![0u8; 64 * 1024];
         while matches!(flooder_in.read(&mut sink), Ok(n) if n > 0) {}
     });
-    wait_for("the arrivals of all clients", IO_LIMIT, || {
+    wait_until("the arrivals of all clients", WATCHDOG, || {
         progress.0.load(Ordering::Relaxed) > NON_READERS as u64
     });
 
@@ -274,7 +263,7 @@ fn chat_non_reading_clients_and_a_flood_of_long_lines_keep_memory_bounded() {
     );
     // The server closed every stalled connection: each reads its backlog, then EOF.
     for mut s in stalled {
-        s.set_read_timeout(Some(IO_LIMIT)).unwrap();
+        s.set_read_timeout(Some(WATCHDOG)).unwrap();
         let mut sink = vec![0u8; 1 << 20];
         loop {
             match s.read(&mut sink) {
@@ -310,7 +299,7 @@ fn churn(addr: SocketAddr, stop: Arc<AtomicBool>) -> u64 {
     let mut n = 0u64;
     let mut open = std::collections::VecDeque::new();
     while !stop.load(Ordering::Relaxed) {
-        let Ok(s) = TcpStream::connect_timeout(&addr, IO_LIMIT) else {
+        let Ok(s) = TcpStream::connect_timeout(&addr, WATCHDOG) else {
             continue;
         };
         n += 1;
@@ -338,7 +327,7 @@ fn chat_join_leave_flood_keeps_a_healthy_reader_and_stays_quiet() {
     let mut talker = ChatClient::connect(addr);
     let talker_who = talker.who.clone();
     let reader = watch(healthy, talker_who, progress.clone());
-    wait_for("the talker's arrival", IO_LIMIT, || {
+    wait_until("the talker's arrival", WATCHDOG, || {
         progress.0.load(Ordering::Relaxed) >= 1
     });
     // The talker reads (and drops) what comes to it.
@@ -428,10 +417,10 @@ const STORM: Duration = Duration::from_secs(2);
 fn reset_storm(addr: SocketAddr, stop: Arc<AtomicBool>) -> u64 {
     let mut n = 0;
     while !stop.load(Ordering::Relaxed) {
-        let Ok(mut s) = TcpStream::connect_timeout(&addr, IO_LIMIT) else {
+        let Ok(mut s) = TcpStream::connect_timeout(&addr, WATCHDOG) else {
             continue;
         };
-        s.set_read_timeout(Some(IO_LIMIT)).unwrap();
+        s.set_read_timeout(Some(WATCHDOG)).unwrap();
         s.write_all(b"ping\n").unwrap();
         let mut echo = [0u8; 5];
         s.read_exact(&mut echo).unwrap();
@@ -503,7 +492,7 @@ fn connect_close_storm(addr: SocketAddr, stop: Arc<AtomicBool>) -> u64 {
     let mut n = 0u64;
     let mut open = std::collections::VecDeque::new();
     while !stop.load(Ordering::Relaxed) {
-        let Ok(mut s) = TcpStream::connect_timeout(&addr, IO_LIMIT) else {
+        let Ok(mut s) = TcpStream::connect_timeout(&addr, WATCHDOG) else {
             continue;
         };
         n += 1;
@@ -567,9 +556,9 @@ fn proxy_connect_close_storm_stays_within_its_descriptors_and_serves_the_next_cl
     let conns: u64 = storm.into_iter().map(common::join_thread).sum();
     // The storm's connections are closed: the proxy releases them (bounded wait).
     let released = Instant::now();
-    wait_for(
+    wait_until(
         "the proxy to release the storm's connections",
-        IO_LIMIT,
+        WATCHDOG,
         || proxy.fds() <= fds_before,
     );
     let released = released.elapsed();

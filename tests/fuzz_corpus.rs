@@ -154,26 +154,26 @@ fn run(target: &str, f: fn(&[u8])) {
 }
 
 #[test]
-fn lines() {
+fn lines_fuzz_checks_hold_on_the_corpus_and_its_mutations() {
     run("lines", goway::fuzzing::lines);
 }
 
 #[test]
-fn length() {
+fn length_fuzz_checks_hold_on_the_corpus_and_its_mutations() {
     run("length", goway::fuzzing::length);
 }
 
 #[test]
-fn resp() {
+fn resp_fuzz_checks_hold_on_the_corpus_and_its_mutations() {
     run("resp", goway::fuzzing::resp);
 }
 
 #[test]
-fn resp_reply() {
+fn resp_reply_fuzz_checks_hold_on_the_corpus_and_its_mutations() {
     run("resp_reply", goway::fuzzing::resp_reply);
 }
 
 #[test]
-fn http_request() {
+fn http_request_fuzz_checks_hold_on_the_corpus_and_its_mutations() {
     run("http_request", goway::fuzzing::http_request);
 }

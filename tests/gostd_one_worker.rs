@@ -3,6 +3,8 @@
 //! goroutine shares it, so any operation that blocks the worker instead of parking shows up
 //! here as a hang (a failed test after the watchdog).
 
+mod common;
+
 #[macro_use]
 #[path = "gostd/cases.rs"]
 mod cases;

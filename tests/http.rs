@@ -11,10 +11,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use common::http_server::{Running, client};
+use common::http_server::Running;
+use common::{WATCHDOG, client, wait_until};
 use goway::http::{Builder, Request, ResponseWriter, ServeError, ServeMux, Server, ShutdownError};
-
-const WATCHDOG: Duration = Duration::from_secs(10);
 
 // ---- a logger that keeps the lines, to check the panic log ------------------------------
 
@@ -628,11 +627,14 @@ fn s3_truncated_requests_then_disconnect() {
             );
         }
     }
-    let deadline = Instant::now() + WATCHDOG;
-    while s.handle.stats().active > 0 {
-        assert!(Instant::now() < deadline, "{:?}", s.handle.stats());
-        goway::time::sleep(Duration::from_millis(5));
-    }
+    common::wait_for("every connection closed", WATCHDOG, || {
+        let st = s.handle.stats();
+        if st.active == 0 {
+            Ok(())
+        } else {
+            Err(format!("{st:?}"))
+        }
+    });
     assert_eq!(calls.load(Ordering::SeqCst), 66);
     s.stop();
 }
@@ -741,11 +743,9 @@ fn s7_over_max_connections_gets_503() {
     assert_eq!(s.handle.stats().rejected, 6);
     // Close two; two new clients are served.
     held.truncate(2);
-    let deadline = Instant::now() + WATCHDOG;
-    while s.handle.stats().active > 2 {
-        assert!(Instant::now() < deadline);
-        goway::time::sleep(Duration::from_millis(5));
-    }
+    wait_until("two connections closed", WATCHDOG, || {
+        s.handle.stats().active <= 2
+    });
     for _ in 0..2 {
         assert_eq!(roundtrip(s.addr, &get("/hello")).status, 200);
     }
@@ -933,7 +933,7 @@ fn s10_shutdown_grace_over_cuts_off_and_context_stops_the_server() {
 
 #[cfg(feature = "json")]
 #[test]
-fn json_helpers() {
+fn read_json_parses_the_body_and_write_json_replies_with_its_content_type() {
     let _g = common::shared();
     #[derive(serde::Deserialize, serde::Serialize)]
     struct Item {

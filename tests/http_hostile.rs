@@ -14,11 +14,10 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::http_server::{client, run};
+use common::http_server::run;
+use common::{WATCHDOG, client, wait_until};
 use goway::http::{Request, ResponseWriter, ServeMux, Server, StatusCode};
 
-/// Bound of every client read and of the server's shutdown.
-const LIMIT: Duration = Duration::from_secs(10);
 /// Tells this test binary, run again as a child, which server to be (see [`child_server`]).
 const CHILD_ENV: &str = "GOWAY_HTTP_HOSTILE_CHILD";
 
@@ -776,14 +775,11 @@ fn a_trickled_head_is_parsed_in_linear_work() {
         w.write_all(piece).unwrap();
         sent += piece.len();
         // Wait (bounded) until the server has scanned this piece: one read per piece.
-        let deadline = std::time::Instant::now() + LIMIT;
-        while s.handle.stats().head_bytes_scanned - base < sent as u64 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the server stopped at {sent}"
-            );
-            std::thread::yield_now();
-        }
+        wait_until(
+            &format!("the server to scan {sent} bytes"),
+            WATCHDOG,
+            || s.handle.stats().head_bytes_scanned - base >= sent as u64,
+        );
     }
     let resp = read_resp(&mut r).unwrap();
     assert_eq!((resp.status, resp.text()), (200, format!("ok {fields}")));

@@ -20,15 +20,15 @@
 mod common;
 
 use std::io::{ErrorKind, Read, Write};
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use common::child;
 use goway::net::{TcpListener, TcpStream};
 
 /// A child that takes longer than this hung (it needs well under a second).
-const CHILD_LIMIT_SECS: u32 = 30;
+const CHILD_LIMIT: Duration = Duration::from_secs(30);
 
 /// Client goroutines per child, and connections each makes.
 const CLIENTS: usize = 24;
@@ -154,44 +154,25 @@ fn socket_timeouts_survive_a_stalled_subscriber() {
 /// Runs `runs` children of `child_socket_timeouts` (on `workers` workers, or half on one and half
 /// on two) with `env` beside two CPU hogs, and fails on any child that failed or hung.
 fn run_children(runs: usize, workers: Option<usize>, env: &[(&str, &str)]) {
-    let exe = std::env::current_exe().expect("test binary path");
     // Two CPU hogs, so that worker threads get preempted; they stop when the test ends.
     let hogs = common::hogs::CpuHogs::start(2);
     let mut hung = Vec::new();
     let mut failed = Vec::new();
     for run in 0..runs {
         let workers = workers.unwrap_or(1 + run % 2);
-        let out = Command::new("timeout")
-            .arg(CHILD_LIMIT_SECS.to_string())
-            .arg(&exe)
-            .args([
-                "--ignored",
-                "--exact",
-                "child_socket_timeouts",
-                "--test-threads",
-                "1",
-            ])
-            .env("GOWAY_TEST_WORKERS", workers.to_string())
-            .envs(env.iter().copied())
-            .output()
-            .expect("the child starts");
-        match out.status.code() {
-            Some(0) => {}
-            // timeout(1)'s status for a child it had to kill.
-            Some(124) => hung.push((run, workers)),
-            _ => failed.push((
-                run,
-                workers,
-                out.status,
-                String::from_utf8_lossy(&out.stdout).into_owned()
-                    + &String::from_utf8_lossy(&out.stderr),
-            )),
+        let mut cmd = child::test_command("child_socket_timeouts");
+        cmd.env("GOWAY_TEST_WORKERS", workers.to_string())
+            .envs(env.iter().copied());
+        match child::try_run_command(&mut cmd, CHILD_LIMIT) {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => failed.push((run, workers, o.describe())),
+            Err(_) => hung.push((run, workers)),
         }
     }
     drop(hogs);
     assert!(
         failed.is_empty(),
-        "children failed (run, workers, status, output): {failed:?}"
+        "children failed (run, workers, outcome): {failed:?}"
     );
     assert!(
         hung.is_empty(),

@@ -11,12 +11,10 @@ mod common;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use common::example::Example;
+use common::{WATCHDOG, wait_until};
 use goway::net::codec::resp::{Reply, Request, RespError};
-
-const IO_LIMIT: Duration = Duration::from_secs(10);
 
 fn start(args: &[&str]) -> Example {
     let mut all = vec!["--addr", "127.0.0.1:0"];
@@ -33,8 +31,8 @@ struct Client {
 impl Client {
     fn connect(addr: &str) -> Client {
         let s = TcpStream::connect(addr).expect("connect");
-        s.set_read_timeout(Some(IO_LIMIT)).unwrap();
-        s.set_write_timeout(Some(IO_LIMIT)).unwrap();
+        s.set_read_timeout(Some(WATCHDOG)).unwrap();
+        s.set_write_timeout(Some(WATCHDOG)).unwrap();
         Client { s, buf: Vec::new() }
     }
 
@@ -94,19 +92,6 @@ fn bulk(s: &str) -> Reply {
 }
 fn error(s: &str) -> Reply {
     Reply::Error(s.to_owned().into())
-}
-
-/// Polls `f` until it holds, failing after `limit` (no timing assumption: a bounded wait).
-fn eventually(limit: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !f() {
-        assert!(
-            Instant::now() < deadline,
-            "condition not met within {limit:?}"
-        );
-        // Bounds the poll; it synchronises nothing.
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 #[test]
@@ -376,7 +361,9 @@ fn keys_expire_lazily_and_by_the_sweeper() {
     assert_eq!(c.cmd(&["EXISTS", "old"]), int(0));
     // Lazy expiry: a short PX key reads as gone once its time is up.
     assert_eq!(c.cmd(&["SET", "short", "v", "PX", "50"]), ok());
-    eventually(IO_LIMIT, || c.cmd(&["GET", "short"]) == Reply::Null);
+    wait_until("the short key to expire", WATCHDOG, || {
+        c.cmd(&["GET", "short"]) == Reply::Null
+    });
     assert_eq!(c.cmd(&["TTL", "short"]), int(-2));
     // The sweeper: keys nobody touches again leave DBSIZE (which does not touch keys).
     assert_eq!(c.cmd(&["FLUSHALL"]), ok());
@@ -396,7 +383,9 @@ fn keys_expire_lazily_and_by_the_sweeper() {
         assert_eq!(c.read(), ok());
     }
     assert_eq!(c.cmd(&["SET", "stays", "v"]), ok());
-    eventually(IO_LIMIT, || c.cmd(&["DBSIZE"]) == int(1));
+    wait_until("the sweeper to remove the keys", WATCHDOG, || {
+        c.cmd(&["DBSIZE"]) == int(1)
+    });
     assert_eq!(c.cmd(&["GET", "stays"]), bulk("v"));
 }
 
@@ -528,7 +517,7 @@ fn clients_over_the_limit_get_redis_reply() {
     assert_eq!(a.cmd(&["PING"]), Reply::simple("PONG"));
     // Once a client leaves, a new one is served.
     drop(b);
-    eventually(IO_LIMIT, || {
+    wait_until("a place for a new client", WATCHDOG, || {
         let mut d = Client::connect(ex.addr());
         d.raw(b"PING\r\n");
         d.fill();
@@ -558,7 +547,7 @@ fn cli(addr: &str, args: &[&str]) -> String {
 }
 
 #[test]
-fn the_real_redis_cli_works() {
+fn the_real_redis_cli_gets_redis_answers_in_command_and_pipe_modes() {
     let Some(path) = redis_cli() else { return };
     let ex = start(&[]);
     let addr = ex.addr();
@@ -635,7 +624,9 @@ fn expired_keys_left_for_the_sweeper_read_and_write_as_missing() {
     for k in ["x", "y", "z"] {
         assert_eq!(c.cmd(&["SET", k, "5", "PX", "30"]), ok());
     }
-    eventually(IO_LIMIT, || c.cmd(&["GET", "x"]) == Reply::Null);
+    wait_until("x to expire", WATCHDOG, || {
+        c.cmd(&["GET", "x"]) == Reply::Null
+    });
     assert_eq!(c.cmd(&["EXISTS", "x", "y", "z"]), int(0));
     assert_eq!(
         c.cmd(&["MGET", "x", "y"]),
@@ -837,12 +828,12 @@ fn errors_match_a_real_redis_7_0_byte_for_byte() {
             .expect("start redis-server"),
     );
     let mut r = None;
-    eventually(IO_LIMIT, || {
+    wait_until("redis-server's socket", WATCHDOG, || {
         r = UnixStream::connect(&sock).ok();
         r.is_some()
     });
     let mut r = r.unwrap();
-    r.set_read_timeout(Some(IO_LIMIT)).unwrap();
+    r.set_read_timeout(Some(WATCHDOG)).unwrap();
     let mut rbuf = Vec::new();
 
     let ex = start(&[]);

@@ -27,15 +27,13 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::WATCHDOG;
 use goway::chan;
 use goway::net::Server;
 use goway::net::codec::resp::{Replies, Reply, Request};
 use goway::net::codec::{Codec, LengthCodec, LinesCodec, RespCodec, RespPipelineCodec};
 use goway::net::server::{CloseReason, ServerHandle, Stats, WhenFull};
 use hostile::{Flood, FloodConfig, ServerProcess};
-
-/// Bounds every wait of these tests.
-const LIMIT: Duration = Duration::from_secs(10);
 
 /// The value the clients ask for: the 100 KiB.
 const VALUE: usize = 100 << 10;
@@ -51,9 +49,9 @@ const REPLY: usize = 16 << 10;
 fn never_reading(addr: SocketAddr) -> TcpStream {
     let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     s.set_recv_buffer_size(4096).unwrap();
-    s.connect_timeout(&addr.into(), LIMIT).unwrap();
+    s.connect_timeout(&addr.into(), WATCHDOG).unwrap();
     let s: TcpStream = s.into();
-    s.set_write_timeout(Some(LIMIT)).unwrap();
+    s.set_write_timeout(Some(WATCHDOG)).unwrap();
     s
 }
 
@@ -121,7 +119,9 @@ fn flood_one_client<C: Codec>(
     let serving = goway::go!(move || server.serve());
     let mut c = never_reading(addr);
     c.write_all(request).unwrap();
-    let report = report_rx.recv_timeout(LIMIT).expect("the handler's report");
+    let report = report_rx
+        .recv_timeout(WATCHDOG)
+        .expect("the handler's report");
     // Closing with unread replies resets the connection (a stalled writer fails).
     drop(c);
     handle.shutdown().expect("shutdown");
@@ -267,7 +267,7 @@ fn kv_disconnects_clients_that_never_read_and_its_memory_stays_bounded() {
         < 30
     {
         assert!(
-            start.elapsed() < LIMIT,
+            start.elapsed() < WATCHDOG,
             "the flood's clients were not disconnected: {:?}\n{}",
             flood.stats,
             srv.stderr_report()
@@ -305,16 +305,14 @@ fn kv_disconnects_clients_that_never_read_and_its_memory_stays_bounded() {
         "{log}"
     );
     // Every disconnected connection is gone from the server.
-    let end = Instant::now() + LIMIT;
-    while srv.fds() > fds_before {
-        assert!(
-            Instant::now() < end,
-            "{} descriptors, {fds_before} before",
-            srv.fds()
-        );
-        // Bounds a poll on the server's descriptor count; it synchronises nothing.
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::wait_for("the server's descriptors released", WATCHDOG, || {
+        let fds = srv.fds();
+        if fds <= fds_before {
+            Ok(())
+        } else {
+            Err(format!("{fds} descriptors, {fds_before} before"))
+        }
+    });
     assert_eq!(normal.cmd(&[b"GET", b"big"]), Reply::Bulk(v));
     // Nothing left queued but, at most, the normal client's last reply.
     assert!(normal.info("output_buffer_bytes") <= VALUE as u64 + 64);
@@ -345,7 +343,11 @@ fn kv_disconnects_a_client_that_stays_above_the_soft_limit() {
     // server has closed the connection.
     loop {
         let elapsed = start.elapsed();
-        assert!(elapsed < LIMIT, "not disconnected\n{}", srv.stderr_report());
+        assert!(
+            elapsed < WATCHDOG,
+            "not disconnected\n{}",
+            srv.stderr_report()
+        );
         if normal.info("client_output_buffer_limit_disconnections") == 1 {
             break;
         }
@@ -369,7 +371,7 @@ fn kv_disconnects_a_client_that_stays_above_the_soft_limit() {
         "{log}"
     );
     // The connection was closed: the client reads what reached it, then the end.
-    slow.set_read_timeout(Some(LIMIT)).unwrap();
+    slow.set_read_timeout(Some(WATCHDOG)).unwrap();
     let mut sink = vec![0u8; 1 << 20];
     loop {
         match slow.read(&mut sink) {
@@ -396,7 +398,7 @@ fn kv_disconnects_a_client_that_stays_above_the_soft_limit() {
 #[test]
 #[ignore]
 fn soak_kv_default_limits_three_never_reading_clients() {
-    // The machine alone, without the 60 s watchdog: a soak may run longer.
+    // The machine alone, without the test's abort watchdog: a soak may run longer.
     let (_lock, watchdog) = common::exclusive();
     drop(watchdog);
     let secs: u64 = std::env::var("GOWAY_KV_SOAK_SECS")

@@ -1,17 +1,16 @@
 //! goway::net over real sockets on loopback: listeners, dial, timeouts and deadlines, split
-//! halves, Unix sockets. Every wait is bounded (a 5 s watchdog), every address is port 0.
+//! halves, Unix sockets. Every wait is bounded (`WATCHDOG`), every address is port 0.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::Shutdown;
 use std::time::{Duration, Instant};
 
 mod common;
+use common::WATCHDOG;
 
 use goway::chan;
 use goway::go;
 use goway::net::{TcpListener, UnixListener, UnixStream, dial, dial_timeout};
-
-const WATCHDOG: Duration = Duration::from_secs(5);
 
 #[test]
 fn echo_between_goroutines() {

@@ -17,17 +17,15 @@ use goway::chan::{self, RecvError, RecvTimeoutError, SendError, TryRecvError};
 use goway::time::after;
 use goway::{go, select};
 
-/// Upper bound for any wait that should succeed; reaching it means a bug (a hang: most likely
-/// the single worker thread was blocked).
-const WATCHDOG: Duration = Duration::from_secs(10);
 /// How long A waits on a timer in the timer tests: long enough that B, which needs the worker
 /// for microseconds, runs well before A's wait ends even on a loaded machine.
 const A_WAIT: Duration = Duration::from_millis(500);
 
+mod common;
+use common::{WATCHDOG, join};
+
 /// Applies `workers(1)` and serialises the tests of this file: they share the one worker, and
 /// one test's goroutines must not delay another's B past its timer.
-mod common;
-
 fn setup() -> std::sync::MutexGuard<'static, ()> {
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
@@ -38,14 +36,6 @@ fn setup() -> std::sync::MutexGuard<'static, ()> {
         "this file must run goroutines on exactly one worker thread"
     );
     guard
-}
-
-fn join<T>(h: goway::JoinHandle<T>) -> T {
-    match h.join_timeout(WATCHDOG) {
-        Ok(v) => v,
-        Err(Ok(_)) => panic!("goroutine did not finish within {WATCHDOG:?}"),
-        Err(Err(p)) => panic!("goroutine panicked: {p}"),
-    }
 }
 
 /// Spawns A: it reports on `ready` right before it blocks in `op` (nothing in between yields,

@@ -8,6 +8,7 @@
 
 mod common;
 
+use common::WATCHDOG;
 use common::example::Example;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
@@ -15,9 +16,6 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
-
-/// Read timeout of every test socket: reaching it means a bug, not a slow machine.
-const IO_LIMIT: Duration = Duration::from_secs(10);
 
 // ---------------------------------------------------------------------------------------------
 // chat
@@ -33,7 +31,7 @@ impl ChatClient {
     /// Connects and reads the greeting.
     fn connect(addr: &str) -> ChatClient {
         let w = TcpStream::connect(addr).unwrap();
-        w.set_read_timeout(Some(IO_LIMIT)).unwrap();
+        w.set_read_timeout(Some(WATCHDOG)).unwrap();
         let who = w.local_addr().unwrap().to_string();
         let mut c = ChatClient {
             r: BufReader::new(w.try_clone().unwrap()),
@@ -166,7 +164,7 @@ fn chat_stalled_client_is_dropped_and_others_keep_talking() {
                 writer.say(&format!("{i} {pad}"));
                 i += 1;
                 if i > WINDOW {
-                    acks.recv_timeout(IO_LIMIT)
+                    acks.recv_timeout(WATCHDOG)
                         .expect("reader stopped acknowledging");
                 }
                 if dropped.load(Ordering::Relaxed) {
@@ -209,7 +207,7 @@ fn chat_stalled_client_is_dropped_and_others_keep_talking() {
 
     // The server closed the stalled client's connection: it reads its backlog, then EOF.
     let mut stalled = stalled;
-    stalled.set_read_timeout(Some(IO_LIMIT)).unwrap();
+    stalled.set_read_timeout(Some(WATCHDOG)).unwrap();
     let mut sink = Vec::new();
     match stalled.read_to_end(&mut sink) {
         Ok(_) => {}
@@ -259,7 +257,7 @@ fn upstream(serve: fn(TcpStream)) -> Upstream {
                 break;
             }
             let Ok(c) = c else { break };
-            c.set_read_timeout(Some(IO_LIMIT)).unwrap();
+            c.set_read_timeout(Some(WATCHDOG)).unwrap();
             conns.push(std::thread::spawn(move || serve(c)));
         }
         for c in conns {
@@ -339,7 +337,7 @@ fn proxy_carries_64_mib_each_way() {
     let ex = start_proxy(&up.addr.to_string(), "3s");
 
     let c = TcpStream::connect(ex.addr()).unwrap();
-    c.set_read_timeout(Some(IO_LIMIT)).unwrap();
+    c.set_read_timeout(Some(WATCHDOG)).unwrap();
     let mut w = c.try_clone().unwrap();
     let sender = std::thread::spawn(move || {
         let mut stream = Bytes(0x9e37_79b9_7f4a_7c15);
@@ -379,7 +377,7 @@ fn proxy_serves_many_connections_at_once() {
             let addr = ex.addr().to_owned();
             std::thread::spawn(move || {
                 let c = TcpStream::connect(addr).unwrap();
-                c.set_read_timeout(Some(IO_LIMIT)).unwrap();
+                c.set_read_timeout(Some(WATCHDOG)).unwrap();
                 let mut w = c.try_clone().unwrap();
                 let sender = std::thread::spawn(move || {
                     let mut data = vec![0u8; EACH];
@@ -421,7 +419,7 @@ fn proxy_half_close_client_first() {
     let ex = start_proxy(&up.addr.to_string(), "3s");
 
     let mut c = TcpStream::connect(ex.addr()).unwrap();
-    c.set_read_timeout(Some(IO_LIMIT)).unwrap();
+    c.set_read_timeout(Some(WATCHDOG)).unwrap();
     c.write_all(b"hello, upstream").unwrap();
     c.shutdown(Shutdown::Write).unwrap();
     let mut reply = String::new();
@@ -437,7 +435,7 @@ fn proxy_half_close_upstream_first() {
     let up = ln.local_addr().unwrap();
     let server = std::thread::spawn(move || {
         let (mut c, _) = ln.accept().unwrap();
-        c.set_read_timeout(Some(IO_LIMIT)).unwrap();
+        c.set_read_timeout(Some(WATCHDOG)).unwrap();
         // Greets, then says it will send no more, and still listens.
         c.write_all(b"banner\n").unwrap();
         c.shutdown(Shutdown::Write).unwrap();
@@ -448,14 +446,14 @@ fn proxy_half_close_upstream_first() {
     let ex = start_proxy(&up.to_string(), "3s");
 
     let mut c = TcpStream::connect(ex.addr()).unwrap();
-    c.set_read_timeout(Some(IO_LIMIT)).unwrap();
+    c.set_read_timeout(Some(WATCHDOG)).unwrap();
     let mut banner = String::new();
     c.read_to_string(&mut banner).unwrap(); // up to the upstream's EOF
     assert_eq!(banner, "banner\n");
     // The client → upstream direction still works after the other one ended.
     c.write_all(b"still here").unwrap();
     c.shutdown(Shutdown::Write).unwrap();
-    assert_eq!(seen_rx.recv_timeout(IO_LIMIT).unwrap(), b"still here");
+    assert_eq!(seen_rx.recv_timeout(WATCHDOG).unwrap(), b"still here");
     common::join_thread(server);
     // Both directions done: the proxy closes the client's connection.
     assert_eq!(c.read(&mut [0u8; 1]).unwrap(), 0);
@@ -472,7 +470,7 @@ fn proxy_refused_upstream_closes_client_at_once() {
         .port();
     let ex = start_proxy(&format!("127.0.0.1:{port}"), "5s");
     let mut c = TcpStream::connect(ex.addr()).unwrap();
-    c.set_read_timeout(Some(IO_LIMIT)).unwrap();
+    c.set_read_timeout(Some(WATCHDOG)).unwrap();
     let start = Instant::now();
     match c.read(&mut [0u8; 1]) {
         Ok(0) => {}
@@ -487,7 +485,7 @@ fn proxy_refused_upstream_closes_client_at_once() {
     );
     // And the proxy still serves the next client the same way.
     let mut c2 = TcpStream::connect(ex.addr()).unwrap();
-    c2.set_read_timeout(Some(IO_LIMIT)).unwrap();
+    c2.set_read_timeout(Some(WATCHDOG)).unwrap();
     assert!(matches!(c2.read(&mut [0u8; 1]), Ok(0) | Err(_)));
 }
 
@@ -515,7 +513,7 @@ fn proxy_dial_timeout_to_silent_upstream() {
 
     let ex = start_proxy(&up.to_string(), "600ms");
     let mut c = TcpStream::connect(ex.addr()).unwrap();
-    c.set_read_timeout(Some(IO_LIMIT)).unwrap();
+    c.set_read_timeout(Some(WATCHDOG)).unwrap();
     let start = Instant::now();
     match c.read(&mut [0u8; 1]) {
         Ok(0) => {}

@@ -4,12 +4,12 @@
 //! `ulimit -n 64`), S9 handler panics, S10 graceful shutdown, S13 channel misuse at the
 //! connection's senders.
 //!
-//! Deviations from the catalogue, to keep the suite fast on 2 cores: loop counts are scaled
-//! down (`STRESS`); S2 uses a 64 KiB limit instead of 1 MiB; S4 cannot set `SO_LINGER=0`
-//! without `libc`, so it provokes the RST the classic way (closing with unread data); S5 uses
-//! large replies instead of `SO_RCVBUF=4K` (and times its close from the last write progress
-//! `/proc/net/tcp` shows); RSS is not measured. Waits poll a condition every
-//! few milliseconds up to a 5 s watchdog: they never sleep to synchronise.
+//! Deviations from the catalogue, mostly to keep the suite fast on 2 cores: loop counts are
+//! scaled down (`STRESS`); S2 uses a 64 KiB limit instead of 1 MiB; S4 provokes the RST the
+//! classic way (closing with unread data) rather than with `SO_LINGER=0`; S5 uses large replies
+//! instead of `SO_RCVBUF=4K` (and times its close from the last write progress
+//! `/proc/net/tcp` shows); RSS is not measured. Waits poll a condition (bounded by
+//! `WATCHDOG`): they never sleep to synchronise.
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -17,72 +17,24 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
+use goway::net::Server;
 use goway::net::codec::{Codec, DecodeError, EncodeError, LengthCodec, LinesCodec};
-use goway::net::server::{CloseReason, ServeError, ShutdownError, Stats};
-use goway::net::{Server, ServerHandle};
-use goway::runtime::JoinHandle;
+use goway::net::server::{CloseReason, ShutdownError};
 
-const WATCHDOG: Duration = Duration::from_secs(5);
+mod common;
+use common::net_server::Running;
+use common::{WATCHDOG, client, wait_until};
+
 /// Scales the loop counts (S3/S4 are meant for ×1000 repetitions; CI runs on 2 cores).
 const STRESS: usize = 1;
 
 // ----- harness -----------------------------------------------------------------------------
 
-struct Running {
-    handle: ServerHandle,
-    addr: SocketAddr,
-    serving: JoinHandle<Result<(), ServeError>>,
-}
-
+/// Serves `srv` in a goroutine, once the panic hook is quieted and the log captured (see
+/// `quiet_panics`).
 fn run<C: Codec>(srv: Server<C>) -> Running {
     quiet_panics();
-    let handle = srv.handle();
-    let addr = srv.local_addr().unwrap();
-    let serving = goway::go!(move || srv.serve());
-    Running {
-        handle,
-        addr,
-        serving,
-    }
-}
-
-impl Running {
-    /// Graceful shutdown, then every gauge back at its baseline.
-    fn stop(self) -> Stats {
-        self.handle.shutdown().expect("graceful shutdown");
-        self.finish()
-    }
-
-    fn finish(self) -> Stats {
-        let r = self.serving.join().expect("serve did not panic");
-        assert!(matches!(r, Err(ServeError::ServerClosed)), "{r:?}");
-        assert!(
-            self.handle.wait_closed(WATCHDOG),
-            "goroutines still running"
-        );
-        let s = self.handle.stats();
-        assert_eq!((s.active, s.goroutines), (0, 0), "{s:?}");
-        assert_eq!(s.accepted, s.closed, "{s:?}");
-        s
-    }
-}
-
-/// Waits until `cond` holds, polling; panics after the watchdog.
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let end = Instant::now() + WATCHDOG;
-    while !cond() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-fn client(addr: SocketAddr) -> TcpStream {
-    let c = TcpStream::connect(addr).unwrap();
-    // As Go's clients: no Nagle delay behind the server's delayed ACKs.
-    c.set_nodelay(true).unwrap();
-    c.set_read_timeout(Some(WATCHDOG)).unwrap();
-    c.set_write_timeout(Some(WATCHDOG)).unwrap();
-    c
+    common::net_server::run(srv)
 }
 
 /// Reads until EOF or a reset; returns what arrived and whether it ended in an error.
@@ -374,7 +326,7 @@ fn s3_truncated_frames_never_reach_the_handler() {
         t.join().unwrap();
     }
     let n = (THREADS * per) as u64;
-    wait_for("all truncated connections closed", || {
+    wait_until("all truncated connections closed", WATCHDOG, || {
         s.handle.stats().closed == n
     });
     assert_eq!(calls.load(Ordering::SeqCst), 0);
@@ -419,7 +371,7 @@ fn s4_reset_mid_write_cancels_the_connection() {
         t.join().unwrap();
     }
     let n = (4 * per) as u64;
-    wait_for("all reset connections closed", || {
+    wait_until("all reset connections closed", WATCHDOG, || {
         s.handle.stats().closed == n
     });
     let st = s.stop();
@@ -687,7 +639,7 @@ fn s7_over_max_connections_get_the_busy_reply() {
     assert_eq!(s.handle.stats().rejected, 12);
     // Close four; four new ones are served.
     served.truncate(4);
-    wait_for("four closed", || s.handle.stats().active == 4);
+    wait_until("four closed", WATCHDOG, || s.handle.stats().active == 4);
     for i in 0..4 {
         round_trip(s.addr, &format!("again {i}"));
     }
@@ -725,7 +677,7 @@ fn s8_child() {
     }
     println!("READY {}", hog.len());
     next_cmd(); // clients are queued in the backlog
-    wait_for("the accept loop backing off", || {
+    wait_until("the accept loop backing off", WATCHDOG, || {
         logged("accept error") >= 3
     });
     println!("BACKING_OFF");
@@ -831,16 +783,12 @@ fn s8_descriptor_exhaustion_backs_off_and_recovers() {
     assert!(field("errors=") > 3, "{released}");
     assert!(trips >= 5, "{trips} round trips during the window");
     // Recovered: a new client is served once the backlog of closed ones is drained.
-    let end = Instant::now() + WATCHDOG;
-    loop {
+    wait_until("the server to recover", WATCHDOG, || {
         let mut c = client(addr);
         c.write_all(b"back\n").unwrap();
         let mut l = String::new();
-        if BufReader::new(c).read_line(&mut l).is_ok() && l == "back\n" {
-            break;
-        }
-        assert!(Instant::now() < end, "server did not recover");
-    }
+        BufReader::new(c).read_line(&mut l).is_ok() && l == "back\n"
+    });
     // And the early connection is still served after the recovery.
     for i in 0..3 {
         echo(&mut early, &mut early_r, &format!("after {i}"));
@@ -937,15 +885,17 @@ fn s10_graceful_shutdown_finishes_in_flight_work() {
     let idle: Vec<TcpStream> = (0..50).map(|_| client(addr)).collect();
     let mut mid = client(addr);
     mid.write_all(b"mid").unwrap();
-    wait_for("71 active", || s.handle.stats().active == 71);
+    wait_until("71 active", WATCHDOG, || s.handle.stats().active == 71);
     for c in &mut slow {
         c.write_all(b"slow\n").unwrap();
     }
-    wait_for("20 slow frames in", || s.handle.stats().frames_in == 20);
+    wait_until("20 slow frames in", WATCHDOG, || {
+        s.handle.stats().frames_in == 20
+    });
     let h = s.handle.clone();
     let t = Instant::now();
     let shutdown = std::thread::spawn(move || h.shutdown());
-    wait_for("closing", || s.handle.is_closing());
+    wait_until("closing", WATCHDOG, || s.handle.is_closing());
     // The frame being received is finished and answered.
     mid.write_all(b"dle\n").unwrap();
     for c in &mut slow {
@@ -991,7 +941,7 @@ fn long_job_in_flight(ctx: Option<&goway::context::Context>) -> (Running, TcpStr
     let s = run(srv);
     let mut c = client(s.addr);
     c.write_all(b"job\n").unwrap();
-    wait_for("job started", || s.handle.stats().frames_in == 1);
+    wait_until("job started", WATCHDOG, || s.handle.stats().frames_in == 1);
     (s, c)
 }
 
@@ -1065,7 +1015,7 @@ fn s13_senders_of_a_closed_connection_fail_without_hanging() {
     // stalled writer holds): a frame as large as the bound waits for an empty queue.
     assert!(sender.try_send(vec![b'y'; 1 << 20]).unwrap_err().is_full());
     drop(c);
-    wait_for("closed", || s.handle.stats().closed == 1);
+    wait_until("closed", WATCHDOG, || s.handle.stats().closed == 1);
     // After close: an error with the value back, never a hang or a panic.
     let e = sender.send(b"after".to_vec()).unwrap_err();
     assert_eq!(e.into_inner(), b"after");

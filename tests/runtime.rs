@@ -10,22 +10,11 @@ use std::sync::{Arc, Mutex, Once, PoisonError};
 use std::time::{Duration, Instant};
 
 use goway::runtime::{self, AlreadyStarted, Config, ConfigError};
-use goway::{Builder, JoinHandle, Panicked, chan, go};
-
-/// Upper bound for any wait: a failing test fails after this, it never hangs.
-const WATCHDOG: Duration = Duration::from_secs(10);
+use goway::{Builder, chan, go};
 
 mod common;
-use common::{exclusive, shared};
-
-/// Polls `cond` every millisecond (with goway's sleep) until it holds; fails after `WATCHDOG`.
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WATCHDOG;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        goway::time::sleep(Duration::from_millis(1));
-    }
-}
+// `join` gives a goroutine's panic back: what most tests here are about.
+use common::{WATCHDOG, exclusive, join_result as join, shared, wait_until};
 
 /// The goroutine count once it has settled. A goroutine is still counted for a moment after its
 /// result was delivered, so right after another test joined its goroutines the count may still
@@ -44,18 +33,6 @@ fn baseline() -> usize {
         }
     }
     last
-}
-
-/// Joins with the watchdog: a goroutine that never ends fails the test instead of hanging it.
-fn join<T>(h: JoinHandle<T>) -> Result<T, Panicked> {
-    match h.join_timeout(WATCHDOG) {
-        Ok(v) => Ok(v),
-        Err(Ok(h)) => panic!(
-            "goroutine {:?} did not finish within {WATCHDOG:?}",
-            h.name()
-        ),
-        Err(Err(p)) => Err(p),
-    }
 }
 
 // ----- a `log` implementation that keeps every record ------------------------------------------
@@ -180,11 +157,11 @@ fn is_finished_turns_true_when_the_goroutine_returns() {
     let h = go!(move || rx.recv().unwrap());
     assert!(!h.is_finished());
     tx.send(()).unwrap();
-    wait_until("is_finished", || h.is_finished());
+    wait_until("is_finished", WATCHDOG, || h.is_finished());
     join(h).unwrap();
 
     let h = go!(|| panic!("finished by panicking"));
-    wait_until("is_finished after a panic", || h.is_finished());
+    wait_until("is_finished after a panic", WATCHDOG, || h.is_finished());
     assert!(join(h).is_err());
 }
 
@@ -192,7 +169,7 @@ fn is_finished_turns_true_when_the_goroutine_returns() {
 fn join_after_is_finished_does_not_wait() {
     let _g = shared();
     let h = go!(|| 9);
-    wait_until("is_finished", || h.is_finished());
+    wait_until("is_finished", WATCHDOG, || h.is_finished());
     // Like std's JoinHandle: once finished, the result is there.
     match h.join_timeout(Duration::ZERO) {
         Ok(v) => assert_eq!(v, 9),
@@ -280,7 +257,7 @@ fn builder_spawn_returns_err_for_a_stack_over_the_maximum() {
     assert_eq!(too_big.requested, 1 << 50);
     assert_eq!(too_big.max, runtime::max_stack_size());
     assert!(e.to_string().contains("over the maximum of"), "{e}");
-    wait_until("num_goroutines back to its baseline", || {
+    wait_until("num_goroutines back to its baseline", WATCHDOG, || {
         runtime::num_goroutines() <= before
     });
 }
@@ -288,7 +265,7 @@ fn builder_spawn_returns_err_for_a_stack_over_the_maximum() {
 // ----- Panicked ---------------------------------------------------------------------------------
 
 #[test]
-fn panicked_with_str_payload() {
+fn a_str_panic_gives_its_message_and_payload_back() {
     let _g = shared();
     let p = join(go!(|| panic!("plain str"))).unwrap_err();
     assert_eq!(p.message(), "plain str");
@@ -300,7 +277,7 @@ fn panicked_with_str_payload() {
 }
 
 #[test]
-fn panicked_with_string_payload_and_name() {
+fn a_formatted_panic_names_its_goroutine_in_the_error() {
     let _g = shared();
     let h = Builder::new()
         .name("fmt")
@@ -315,7 +292,7 @@ fn panicked_with_string_payload_and_name() {
 }
 
 #[test]
-fn panicked_with_non_string_payload() {
+fn a_non_string_panic_keeps_its_payload_whole() {
     let _g = shared();
     #[derive(Debug, PartialEq)]
     struct Code(i32);
@@ -364,9 +341,11 @@ fn unjoined_panic_is_logged_when_the_handle_is_dropped_after_it() {
         .name(name)
         .spawn(|| panic!("lost panic one"))
         .unwrap();
-    wait_until("the goroutine to finish", || h.is_finished());
+    wait_until("the goroutine to finish", WATCHDOG, || h.is_finished());
     drop(h);
-    wait_until("the log record", || !records_with(name).is_empty());
+    wait_until("the log record", WATCHDOG, || {
+        !records_with(name).is_empty()
+    });
     let recs = records_with(name);
     assert_eq!(recs.len(), 1, "{recs:?}");
     assert_eq!(recs[0].level, log::Level::Error);
@@ -389,7 +368,9 @@ fn unjoined_panic_is_logged_when_the_handle_was_dropped_before_it() {
         .unwrap();
     drop(h);
     tx.send(()).unwrap();
-    wait_until("the log record", || !records_with(name).is_empty());
+    wait_until("the log record", WATCHDOG, || {
+        !records_with(name).is_empty()
+    });
     let recs = records_with(name);
     assert_eq!(recs.len(), 1, "{recs:?}");
     assert_eq!(recs[0].level, log::Level::Error);
@@ -401,7 +382,7 @@ fn after_func_panic_is_logged_with_its_goroutine_name() {
     let _g = shared();
     install_logger();
     let _t = goway::time::after_func(Duration::from_millis(1), || panic!("after_func boom"));
-    wait_until("the log record", || {
+    wait_until("the log record", WATCHDOG, || {
         !records_with("after_func boom").is_empty()
     });
     let recs = records_with("after_func boom");
@@ -456,7 +437,7 @@ fn num_goroutines_counts_live_goroutines_and_returns_to_baseline() {
         join(h).unwrap();
     }
     // The count drops just after a goroutine delivered its result: poll.
-    wait_until("num_goroutines back to its baseline", || {
+    wait_until("num_goroutines back to its baseline", WATCHDOG, || {
         runtime::num_goroutines() <= base
     });
 }
@@ -469,7 +450,7 @@ fn num_goroutines_returns_to_baseline_after_panics() {
     for h in hs {
         assert!(join(h).is_err());
     }
-    wait_until("num_goroutines back to its baseline", || {
+    wait_until("num_goroutines back to its baseline", WATCHDOG, || {
         runtime::num_goroutines() <= base
     });
 }
@@ -487,7 +468,7 @@ fn in_goroutine_tells_goroutines_from_threads() {
 }
 
 #[test]
-fn yield_now_works_in_goroutines_and_threads() {
+fn yield_now_returns_on_a_thread_and_in_a_goroutine() {
     let _g = shared();
     runtime::yield_now();
     let (tx, rx) = chan::bounded::<u32>(1);

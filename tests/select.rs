@@ -15,13 +15,11 @@ use goway::select::Select;
 use goway::time::after;
 use goway::{go, select};
 
-/// Upper bound for any wait that should succeed; reaching it means a bug (a hang).
-const WATCHDOG: Duration = Duration::from_secs(10);
 /// A short wait used to show that something does NOT happen.
 const SHORT: Duration = Duration::from_millis(50);
 
 mod common;
-use common::{join, join_thread};
+use common::{WATCHDOG, join, join_thread};
 
 // ----- basic arms -------------------------------------------------------------------------------
 
@@ -620,7 +618,7 @@ fn merge_idiom_swaps_drained_receivers_for_never() {
 }
 
 #[test]
-fn thirty_two_arms() {
+fn a_select_of_thirty_two_arms_takes_each_ready_one() {
     let chans: Vec<_> = (0..32).map(|_| chan::bounded::<usize>(1)).collect();
     let r = |i: usize| &chans[i].1;
     let mut hits = [0usize; 32];
@@ -826,7 +824,7 @@ fn builder_send_to_closed_returns_value() {
 }
 
 #[test]
-fn builder_with_many_cases() {
+fn builder_selects_among_more_cases_than_the_macro_allows() {
     // More cases than the select engine's inline buffer (16) and than the macro allows (32).
     const K: usize = 100;
     let chans: Vec<_> = (0..K).map(|_| chan::bounded::<usize>(1)).collect();

@@ -3,66 +3,18 @@
 //! server down and checks that `stats()` is back at its baseline.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use goway::chan;
 use goway::net::codec::{Codec, LengthCodec, LinesCodec};
 use goway::net::server::{CloseReason, ServeError, Stats};
-use goway::net::{ConnSender, Server, ServerHandle};
-use goway::runtime::JoinHandle;
+use goway::net::{ConnSender, Server};
 
 mod common;
-
-const WATCHDOG: Duration = Duration::from_secs(5);
-
-struct Running {
-    handle: ServerHandle,
-    addr: SocketAddr,
-    serving: JoinHandle<Result<(), ServeError>>,
-}
-
-fn run<C: Codec>(srv: Server<C>) -> Running {
-    let handle = srv.handle();
-    let addr = srv
-        .local_addr()
-        .unwrap_or_else(|_| "0.0.0.0:0".parse().unwrap());
-    let serving = goway::go!(move || srv.serve());
-    Running {
-        handle,
-        addr,
-        serving,
-    }
-}
-
-impl Running {
-    /// Shuts down, checks `serve` returned `ServerClosed`, waits for every goroutine, checks
-    /// the gauges are back at baseline, and returns the final stats.
-    fn stop(self) -> Stats {
-        self.handle.shutdown().expect("graceful shutdown");
-        let r = self.serving.join().expect("serve did not panic");
-        assert!(matches!(r, Err(ServeError::ServerClosed)), "{r:?}");
-        assert!(
-            self.handle.wait_closed(WATCHDOG),
-            "goroutines still running"
-        );
-        let s = self.handle.stats();
-        assert_eq!(s.active, 0, "{s:?}");
-        assert_eq!(s.goroutines, 0, "{s:?}");
-        assert_eq!(s.accepted, s.closed, "{s:?}");
-        s
-    }
-}
-
-fn client(addr: SocketAddr) -> TcpStream {
-    let c = TcpStream::connect(addr).unwrap();
-    // As Go's clients: no Nagle delay behind the server's delayed ACKs.
-    c.set_nodelay(true).unwrap();
-    c.set_read_timeout(Some(WATCHDOG)).unwrap();
-    c.set_write_timeout(Some(WATCHDOG)).unwrap();
-    c
-}
+use common::net_server::run;
+use common::{WATCHDOG, client};
 
 fn echo_server() -> Server<LinesCodec> {
     common::line_echo_server(Duration::ZERO)
@@ -75,7 +27,7 @@ fn read_all(mut c: TcpStream) -> Vec<u8> {
 }
 
 #[test]
-fn echo_exact_bytes_and_stats() {
+fn echo_returns_whole_lines_and_counts_frames_and_bytes() {
     let s = run(echo_server());
     let mut c = client(s.addr);
     c.write_all(b"hello\r\n\nworld\nunterminated").unwrap();
@@ -172,7 +124,7 @@ fn pipelined_frames_come_back_in_order() {
 }
 
 #[test]
-fn large_length_prefixed_frames() {
+fn length_prefixed_frames_up_to_max_frame_come_back_intact() {
     let srv = Server::builder()
         .addr("127.0.0.1:0")
         .codec(LengthCodec::new())
@@ -271,7 +223,7 @@ fn broadcast_through_cloned_senders() {
 }
 
 #[test]
-fn peer_addr_and_ids() {
+fn each_connection_has_its_peer_address_and_a_unique_id() {
     let srv = Server::builder()
         .addr("127.0.0.1:0")
         .codec(LinesCodec::new())
@@ -329,7 +281,7 @@ fn handler_return_closes_after_the_replies_and_errors_are_counted() {
 }
 
 #[test]
-fn unix_socket_server() {
+fn a_unix_socket_server_echoes_and_removes_its_socket_file() {
     let path = std::env::temp_dir().join(format!("goway-server-{}.sock", std::process::id()));
     let _ = std::fs::remove_file(&path);
     let srv = Server::builder()

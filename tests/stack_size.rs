@@ -8,13 +8,13 @@
 //! with `GOWAY_STACK_SIZE_CHILD` set): the runtime's configuration is applied once per process,
 //! and a panic message would go to the child's stderr, which the parent checks is empty.
 
-use std::io::Read;
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use goway::runtime::{self, Config, ConfigError, StackLimit, StackSizeError};
+
+mod common;
+use common::child;
 
 /// Tells the child which case to run.
 const CHILD_ENV: &str = "GOWAY_STACK_SIZE_CHILD";
@@ -24,14 +24,7 @@ const CHILD_LIMIT: Duration = Duration::from_secs(30);
 /// Runs `case` in a child (with `setup` run in it before exec) and returns its stdout, after
 /// checking that it succeeded and wrote nothing on stderr.
 fn run_child(case: &str, setup: Option<fn() -> std::io::Result<()>>) -> String {
-    let exe = std::env::current_exe().expect("test binary path");
-    let mut cmd = Command::new(exe);
-    cmd.args(["child", "--exact", "--ignored", "--nocapture", "--quiet"])
-        .env(CHILD_ENV, case)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let mut cmd = child::command(CHILD_ENV, case);
     if let Some(f) = setup {
         // SAFETY: `f` runs in the forked child before exec and only calls setrlimit, which is
         // async-signal-safe.
@@ -39,35 +32,26 @@ fn run_child(case: &str, setup: Option<fn() -> std::io::Result<()>>) -> String {
             cmd.pre_exec(f);
         }
     }
-    let mut child = cmd.spawn().expect("start the child");
-    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let (tx, rx) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let (mut o, mut e) = (String::new(), String::new());
-        let _ = out.read_to_string(&mut o);
-        let _ = err.read_to_string(&mut e);
-        let _ = tx.send((o, e));
-    });
-    let Ok((stdout, stderr)) = rx.recv_timeout(CHILD_LIMIT) else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the child ({case}) did not finish within {CHILD_LIMIT:?}");
-    };
-    let status = child.wait().expect("reap the child");
-    reader.join().unwrap();
-    assert!(
-        status.success(),
-        "child {case}: {status}\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    let o = child::run_command(&mut cmd, case, CHILD_LIMIT);
+    assert!(o.status.success(), "child {case}: {}", o.describe());
     // The test harness's own lines aside, nothing: no panic message, no log line.
-    let noise: Vec<&str> = stderr
+    let noise: Vec<&str> = o
+        .stderr
         .lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with("running ") && !l.contains("test "))
         .collect();
-    assert!(noise.is_empty(), "child {case} wrote on stderr:\n{stderr}");
-    assert!(!stdout.contains("panicked"), "child {case}:\n{stdout}");
-    assert!(stdout.contains("child ok"), "child {case}:\n{stdout}");
-    stdout
+    assert!(
+        noise.is_empty(),
+        "child {case} wrote on stderr:\n{}",
+        o.stderr
+    );
+    assert!(
+        !o.stdout.contains("panicked"),
+        "child {case}:\n{}",
+        o.stdout
+    );
+    assert!(o.stdout.contains("child ok"), "child {case}:\n{}", o.stdout);
+    o.stdout
 }
 
 #[test]

@@ -18,12 +18,13 @@ use goway::{go, select};
 
 /// Scales every loop count in this file.
 const STRESS: usize = 1;
-/// Upper bound for any wait that should succeed; reaching it means a bug (a hang).
-const WATCHDOG: Duration = Duration::from_secs(30);
-
-/// A goroutine or an OS thread, joined with a bounded wait.
 mod common;
 
+/// This file's watchdog: three times the shared one, because a join here waits for a whole run
+/// (many producers, consumers and selectors on two cores), not for one step.
+const WATCHDOG: Duration = common::WATCHDOG.saturating_mul(3);
+
+/// A goroutine or an OS thread, joined with a bounded wait.
 enum Worker<T> {
     Goroutine(goway::JoinHandle<T>),
     Thread(std::thread::JoinHandle<T>),

@@ -2,6 +2,9 @@
 //! waits for every `Done`, `Once` runs once even under contention), then each type's API, from goroutines and plain threads in any mix.
 //! (The worker pool and pipeline ports built on `Group` and contexts are in `context.rs`.)
 //!
+//! A section titled "Go program N" checks what program N of the set of Go programs the project
+//! was checked against shows (see `tests/golang.rs`).
+//!
 //! No test sleeps to synchronise: hand-offs go through channels, and waits are bounded by
 //! `WATCHDOG` so that a bug fails the test instead of hanging it. A `SHORT` wait only shows
 //! that something does *not* happen. Every goroutine and thread a test starts is joined.
@@ -16,8 +19,6 @@ use goway::context::{self, ContextError};
 use goway::go;
 use goway::sync::{Cond, Group, Mutex, Once, OnceValue, RwLock, Semaphore, WaitGroup};
 
-/// Upper bound for any wait that should succeed; reaching it means a bug (a hang).
-const WATCHDOG: Duration = Duration::from_secs(10);
 /// A short wait used to show that something does NOT happen.
 const SHORT: Duration = Duration::from_millis(50);
 /// Scales the loop counts of the contention tests.
@@ -26,7 +27,7 @@ const STRESS: usize = 1;
 // ----- helpers ------------------------------------------------------------------------------
 
 mod common;
-use common::{join, join_thread};
+use common::{WATCHDOG, join, join_thread, wait_until};
 
 /// The message of a caught panic.
 fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
@@ -39,21 +40,12 @@ fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-/// Polls `cond` (yielding) until it holds; fails after `WATCHDOG`.
-fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WATCHDOG;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        goway::runtime::yield_now();
-    }
-}
-
 /// Number of waiters parked in `wg` (from its `Debug` output).
 fn wg_waiters(wg: &WaitGroup) -> String {
     format!("{wg:?}")
 }
 
-// ----- rule 28 (case 29): WaitGroup zero wait, reuse, every waiter released -----------------
+// ----- Go program 29: WaitGroup zero wait, reuse, every waiter released -----------------
 
 #[test]
 fn waitgroup_zero_counter_wait_returns_at_once() {
@@ -132,7 +124,7 @@ fn waitgroup_releases_every_waiter() {
         }));
     }
     drop(tx);
-    eventually("5 parked waiters", || {
+    wait_until("5 parked waiters", WATCHDOG, || {
         wg_waiters(&wg).contains("waiters: 5")
     });
     wg.done();
@@ -143,7 +135,7 @@ fn waitgroup_releases_every_waiter() {
     assert!(wg_waiters(&wg).contains("waiters: 0"));
 }
 
-// ----- rule 29 (case 30): a negative counter panics with Go's message ------------------------
+// ----- Go program 30: a negative counter panics with Go's message ------------------------
 
 #[test]
 fn waitgroup_negative_counter_panics_with_go_message() {
@@ -292,7 +284,7 @@ fn waitgroup_add_guard_releases_the_wait_when_its_goroutine_panics() {
     assert_eq!(wg.count(), 0);
 }
 
-// ----- rule 30 (case 31): Mutex: no lost updates, one holder, TryLock ------------------------
+// ----- Go program 31: Mutex: no lost updates, one holder, TryLock ------------------------
 
 #[test]
 fn mutex_counter_no_lost_updates_one_holder() {
@@ -422,7 +414,7 @@ fn mutex_waiter_is_not_starved_by_a_busy_thread() {
 }
 
 #[test]
-fn mutex_misc_api() {
+fn mutex_debug_shows_the_data_unless_locked_and_accessors_give_it_back() {
     let mut m = Mutex::new(String::from("a"));
     m.get_mut().push('b');
     assert_eq!(format!("{m:?}"), r#"Mutex { data: "ab", parked: 0 }"#);
@@ -519,7 +511,7 @@ fn rwlock_waiting_writer_blocks_new_readers() {
         *l2.write() += 1;
         o.send("writer").unwrap();
     });
-    eventually("writer parked", || l.try_read().is_none());
+    wait_until("writer parked", WATCHDOG, || l.try_read().is_none());
     let (l3, o) = (l.clone(), order_tx);
     let late_reader = go!(move || {
         let v = *l3.read();
@@ -540,11 +532,11 @@ fn rwlock_readers_queued_during_a_write_go_before_the_next_writer() {
     let w = l.write();
     let (l1, l2) = (l.clone(), l.clone());
     let reader = go!(move || l1.read().len());
-    eventually("reader parked", || {
+    wait_until("reader parked", WATCHDOG, || {
         format!("{l:?}").contains("parked_readers: 1")
     });
     let writer2 = go!(move || l2.write().push("second writer"));
-    eventually("writer parked", || {
+    wait_until("writer parked", WATCHDOG, || {
         format!("{l:?}").contains("parked_writers: 1")
     });
     drop(w);
@@ -559,7 +551,7 @@ fn rwlock_readers_queued_during_a_write_go_before_the_next_writer() {
 }
 
 #[test]
-fn rwlock_try_forms_and_misc() {
+fn rwlock_try_forms_fail_only_where_a_lock_would_wait() {
     let mut l = RwLock::new(1);
     {
         let r = l.read();
@@ -597,7 +589,7 @@ fn rwlock_panic_in_writer_releases() {
     assert!(l.try_write().is_some());
 }
 
-// ----- rule 31 (case 34): Once under contention ------------------------------------------------
+// ----- Go program 34: Once under contention ------------------------------------------------
 
 #[test]
 fn once_runs_once_and_every_caller_sees_it() {
@@ -787,7 +779,7 @@ fn cond_broadcast_wakes_every_waiter() {
     }
     // Each waiter bumped the count under the lock before waiting, and `wait` queues before
     // unlocking, so once we see 7 under the lock all 7 are queued.
-    eventually("7 waiters", || state.0.lock().1 == 7);
+    wait_until("7 waiters", WATCHDOG, || state.0.lock().1 == 7);
     state.0.lock().0 = true;
     state.1.broadcast();
     hs.into_iter().for_each(join);
@@ -823,7 +815,7 @@ fn cond_signal_before_timeout_is_not_lost() {
             g = g2;
         }
     });
-    eventually("waiter queued", || {
+    wait_until("waiter queued", WATCHDOG, || {
         format!("{:?}", state.1) == "Cond { waiters: 1 }"
     });
     *state.0.lock() = true;
@@ -886,7 +878,7 @@ fn semaphore_is_fifo_for_weighted_requests() {
     let held = sem.acquire();
     let s = sem.clone();
     let big = go!(move || s.acquire_many(3).permits());
-    eventually("big request queued", || {
+    wait_until("big request queued", WATCHDOG, || {
         format!("{sem:?}").contains("waiters: 1")
     });
     assert!(
@@ -913,11 +905,15 @@ fn semaphore_waiter_that_gives_up_lets_the_next_through() {
             ctx
         })
         .map(|p| p.permits()));
-    eventually("big queued", || format!("{sem:?}").contains("waiters: 1"));
+    wait_until("big queued", WATCHDOG, || {
+        format!("{sem:?}").contains("waiters: 1")
+    });
     // ... the second wants 1, which is free once `held` is dropped, but must wait its turn.
     let s = sem.clone();
     let small = go!(move || s.acquire_timeout(WATCHDOG).map(|p| p.permits()));
-    eventually("small queued", || format!("{sem:?}").contains("waiters: 2"));
+    wait_until("small queued", WATCHDOG, || {
+        format!("{sem:?}").contains("waiters: 2")
+    });
     drop(held);
     assert_eq!(join(big), Err(ContextError::DeadlineExceeded));
     assert_eq!(join(small), Some(1));
@@ -930,9 +926,11 @@ fn semaphore_acquire_ctx_cancel_and_done_context() {
     let (ctx, cancel) = context::with_cancel(&context::background());
     let (s, c) = (sem.clone(), ctx.clone());
     let h = go!(move || s.acquire_ctx(&c).map(|p| p.permits()));
-    eventually("queued", || format!("{sem:?}").contains("waiters: 1"));
+    wait_until("queued", WATCHDOG, || {
+        format!("{sem:?}").contains("waiters: 1")
+    });
     // It queues first, then registers with the context.
-    eventually("registered with the context", || {
+    wait_until("registered with the context", WATCHDOG, || {
         ctx.registered_children() == 1
     });
     cancel.cancel();

@@ -20,7 +20,8 @@ use goway::context::{self, ContextError};
 use goway::go;
 use goway::sync::{Cond, Group, Mutex, Once, RwLock, Semaphore, WaitGroup};
 
-const WATCHDOG: Duration = Duration::from_secs(10);
+mod common;
+use common::WATCHDOG;
 
 fn one_worker() {
     let _ = goway::runtime::Config::new().workers(1).apply();

@@ -14,11 +14,12 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
+use common::child;
+
 /// A child that takes longer than this hung (it needs about 50 ms).
-const CHILD_LIMIT_SECS: u32 = 20;
+const CHILD_LIMIT: Duration = Duration::from_secs(20);
 
 /// The workload: 4 goroutines, each 200 sleeps of 100 µs, plus timed receives and a select
 /// with a timer arm, all of which park with a timeout. Run in a child process by the test below.
@@ -61,42 +62,24 @@ fn timed_parks_never_lose_their_wake_up() {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(120);
-    let exe = std::env::current_exe().expect("test binary path");
     // Two CPU hogs, so that worker threads get preempted; they stop when the test ends.
     let hogs = common::hogs::CpuHogs::start(2);
     let mut hung = Vec::new();
     let mut failed = Vec::new();
     for run in 0..runs {
         let workers = 1 + run % 2;
-        let out = Command::new("timeout")
-            .arg(CHILD_LIMIT_SECS.to_string())
-            .arg(&exe)
-            .args([
-                "--ignored",
-                "--exact",
-                "child_timed_parks",
-                "--test-threads",
-                "1",
-            ])
-            .env("GOWAY_TEST_WORKERS", workers.to_string())
-            .output()
-            .expect("the child starts");
-        match out.status.code() {
-            Some(0) => {}
-            // timeout(1)'s status for a child it had to kill.
-            Some(124) => hung.push((run, workers)),
-            _ => failed.push((
-                run,
-                workers,
-                String::from_utf8_lossy(&out.stdout).into_owned()
-                    + &String::from_utf8_lossy(&out.stderr),
-            )),
+        let mut cmd = child::test_command("child_timed_parks");
+        cmd.env("GOWAY_TEST_WORKERS", workers.to_string());
+        match child::try_run_command(&mut cmd, CHILD_LIMIT) {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => failed.push((run, workers, o.describe())),
+            Err(_) => hung.push((run, workers)),
         }
     }
     drop(hogs);
     assert!(
         failed.is_empty(),
-        "children failed (run, workers, output): {failed:?}"
+        "children failed (run, workers, outcome): {failed:?}"
     );
     assert!(
         hung.is_empty(),

@@ -12,17 +12,21 @@ use std::time::Duration;
 /// How long an example may take to print its address.
 const START_LIMIT: Duration = Duration::from_secs(20);
 
-/// Path of a built example: `target/<profile>/examples/<name>`. A plain `cargo test` builds
-/// every example first; with a filter such as `--test NAME`, build them yourself
-/// (`cargo build --release --examples`) or the binary may be stale.
-pub fn example_path(name: &str) -> PathBuf {
-    // The test binary runs from target/<profile>/deps/.
+/// `target/<profile>`: the test binary runs from `target/<profile>/deps/`.
+fn profile_dir() -> PathBuf {
     let mut dir = std::env::current_exe().expect("test binary path");
     dir.pop();
     if dir.ends_with("deps") {
         dir.pop();
     }
-    let path = dir.join("examples").join(name);
+    dir
+}
+
+/// Path of a built example: `target/<profile>/examples/<name>`. A plain `cargo test` builds
+/// every example first; with a filter such as `--test NAME`, build them yourself
+/// (`cargo build --release --examples`) or the binary may be stale.
+pub fn example_path(name: &str) -> PathBuf {
+    let path = profile_dir().join("examples").join(name);
     assert!(
         path.exists(),
         "example {name} not built at {}: run `cargo test` (it builds examples) or \
@@ -30,6 +34,43 @@ pub fn example_path(name: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// Path of the example `name`, built first if it is missing (`cargo test --test NAME` builds
+/// no example): with `cargo build --example <name>`, the profile this test was built with and
+/// the same target directory. Cargo gives integration tests no path to examples
+/// (`CARGO_BIN_EXE_*` is for binaries only), hence the search next to the test binary.
+pub fn build_example(name: &str) -> PathBuf {
+    let dir = profile_dir();
+    let exe = dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    if exe.exists() {
+        return exe;
+    }
+    // The directory is named after the profile ("debug" is the dev/test profile).
+    let profile = dir.file_name().and_then(|s| s.to_str()).unwrap_or("debug");
+    let target_dir = dir.parent().expect("target directory");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_owned());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["build", "--example", name, "--target-dir"])
+        .arg(target_dir);
+    match profile {
+        "debug" => {}
+        "release" => {
+            cmd.arg("--release");
+        }
+        other => {
+            cmd.args(["--profile", other]);
+        }
+    }
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("run cargo build --example {name}: {e}"));
+    assert!(status.success(), "cargo build --example {name} failed");
+    assert!(exe.exists(), "{} missing after the build", exe.display());
+    exe
 }
 
 /// A running example, killed and reaped on drop.
@@ -99,18 +140,12 @@ impl Example {
     /// Waits for the process to exit on its own (bounded), returning its exit status and
     /// the remaining stdout lines.
     pub fn wait(mut self, limit: Duration) -> (std::process::ExitStatus, Vec<String>) {
-        let deadline = std::time::Instant::now() + limit;
-        let status = loop {
-            if let Some(s) = self.child.try_wait().expect("try_wait") {
-                break s;
+        let status = super::wait_for("the example to exit", limit, || {
+            match self.child.try_wait().expect("try_wait") {
+                Some(status) => Ok(status),
+                None => Err("still running"),
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "example did not exit within {limit:?}"
-            );
-            // Bounds a poll on the child's exit; it synchronises nothing.
-            std::thread::sleep(Duration::from_millis(5));
-        };
+        });
         let mut lines = Vec::new();
         while let Ok(l) = self.stdout.recv_timeout(Duration::from_secs(2)) {
             lines.push(l);

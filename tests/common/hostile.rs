@@ -25,10 +25,11 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+// Every test binary that includes this file includes `common` too.
+use crate::common::WATCHDOG;
+
 /// How long a server may take to print `listening on <addr>`.
 const START_LIMIT: Duration = Duration::from_secs(20);
-/// Timeouts of the well-behaved requests that check the server.
-const REQUEST_LIMIT: Duration = Duration::from_secs(10);
 /// Stderr lines of the server kept for the report.
 const TAIL: usize = 40;
 
@@ -631,9 +632,9 @@ impl FloodLength {
 
 /// A fresh, well-behaved connection to `addr` with bounded reads and writes.
 pub fn client(addr: SocketAddr) -> TcpStream {
-    let c = TcpStream::connect_timeout(&addr, REQUEST_LIMIT).expect("connect to the server");
-    c.set_read_timeout(Some(REQUEST_LIMIT)).unwrap();
-    c.set_write_timeout(Some(REQUEST_LIMIT)).unwrap();
+    let c = TcpStream::connect_timeout(&addr, WATCHDOG).expect("connect to the server");
+    c.set_read_timeout(Some(WATCHDOG)).unwrap();
+    c.set_write_timeout(Some(WATCHDOG)).unwrap();
     c
 }
 

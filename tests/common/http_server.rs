@@ -1,14 +1,13 @@
 //! An HTTP server run in the test process on a loopback port, stopped gracefully and checked
-//! to have closed every connection, and a client socket with bounded reads and writes.
+//! to have closed every connection.
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use goway::http::{Builder, ServeError, ServerHandle};
 use goway::runtime::JoinHandle;
 
-/// Bound of every client read and write and of the server's shutdown.
-pub const LIMIT: Duration = Duration::from_secs(10);
+use super::WATCHDOG;
 
 /// A server serving in a goroutine.
 pub struct Running {
@@ -38,16 +37,7 @@ impl Running {
             .expect("graceful shutdown");
         let r = super::join(self.serving);
         assert!(matches!(r, Err(ServeError::ServerClosed)), "{r:?}");
-        assert!(self.handle.wait_closed(LIMIT), "connections still open");
+        assert!(self.handle.wait_closed(WATCHDOG), "connections still open");
         assert_eq!(self.handle.stats().active, 0);
     }
-}
-
-/// A client connection to `addr`, no Nagle, reads and writes bounded by [`LIMIT`].
-pub fn client(addr: SocketAddr) -> TcpStream {
-    let c = TcpStream::connect(addr).expect("connect");
-    c.set_nodelay(true).expect("nodelay");
-    c.set_read_timeout(Some(LIMIT)).expect("read timeout");
-    c.set_write_timeout(Some(LIMIT)).expect("write timeout");
-    c
 }

@@ -1,40 +1,60 @@
-//! Shared test harness: bounded joins of goroutines and threads, a lock that lets tests needing
-//! the whole process (goroutine counts, memory mappings) run alone, and a watchdog that aborts a
-//! test binary hung inside the runtime, out of reach of the channel timeouts.
+//! Shared test harness: the watchdog that bounds every wait and a poll for conditions (`wait`),
+//! bounded joins of goroutines and threads, a client socket, servers run in the test process
+//! (`net_server`, `http_server`) or in a child process (`child`, `example`), a lock that lets
+//! tests needing the whole process (goroutine counts, memory mappings) run alone, and a
+//! watchdog that aborts a test binary hung inside the runtime, out of reach of the channel
+//! timeouts.
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod child;
 pub mod example;
 pub mod hogs;
 pub mod http_server;
+pub mod net_server;
+pub mod wait;
 
+pub use wait::{WATCHDOG, wait_for, wait_until};
+
+use std::net::{SocketAddr, TcpStream};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Upper bound for a join that should succeed; reaching it means a bug (a hang).
-const JOIN_LIMIT: Duration = Duration::from_secs(10);
-
-/// Joins a goroutine, failing (never hanging) after `JOIN_LIMIT`; a panic in it fails the test.
+/// Joins a goroutine, failing (never hanging) after `WATCHDOG`; a panic in it fails the test.
+#[track_caller]
 pub fn join<T>(h: goway::JoinHandle<T>) -> T {
-    match h.join_timeout(JOIN_LIMIT) {
-        Ok(v) => v,
-        Err(Ok(_)) => panic!("goroutine did not finish within {JOIN_LIMIT:?}"),
-        Err(Err(p)) => panic!("goroutine panicked: {p}"),
+    join_result(h).unwrap_or_else(|p| panic!("goroutine panicked: {p}"))
+}
+
+/// Joins a goroutine, failing (never hanging) after `WATCHDOG`, and returns its panic as
+/// `Err`: for the tests about panics.
+#[track_caller]
+pub fn join_result<T>(h: goway::JoinHandle<T>) -> Result<T, goway::Panicked> {
+    match h.join_timeout(WATCHDOG) {
+        Ok(v) => Ok(v),
+        Err(Ok(h)) => panic!(
+            "goroutine {:?} did not finish within {WATCHDOG:?}",
+            h.name()
+        ),
+        Err(Err(p)) => Err(p),
     }
 }
 
-/// Joins an OS thread, failing after `JOIN_LIMIT`. std has no timed join, so this polls
-/// `is_finished` with 1 ms naps: the nap only bounds the poll, it synchronises nothing.
+/// Joins an OS thread, failing after `WATCHDOG`; a panic in it fails the test. std has no timed join, so this polls
+/// `is_finished`.
+#[track_caller]
 pub fn join_thread<T>(h: std::thread::JoinHandle<T>) -> T {
-    let deadline = Instant::now() + JOIN_LIMIT;
-    while !h.is_finished() {
-        assert!(
-            Instant::now() < deadline,
-            "thread did not finish within {JOIN_LIMIT:?}"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_until("the thread to finish", WATCHDOG, || h.is_finished());
     h.join().expect("thread panicked")
+}
+
+/// A client connection to `addr` with no Nagle delay (as Go's clients: none behind the
+/// server's delayed ACKs), its reads and writes bounded by `WATCHDOG`.
+pub fn client(addr: SocketAddr) -> TcpStream {
+    let c = TcpStream::connect(addr).expect("connect");
+    c.set_nodelay(true).expect("nodelay");
+    c.set_read_timeout(Some(WATCHDOG)).expect("read timeout");
+    c.set_write_timeout(Some(WATCHDOG)).expect("write timeout");
+    c
 }
 
 static LOCK: RwLock<()> = RwLock::new(());
@@ -48,15 +68,20 @@ pub struct Watchdog {
 }
 
 /// Much longer than `WATCHDOG`, so that a channel timeout fails a test first.
-const TEST_LIMIT: Duration = Duration::from_secs(60);
+const TEST_LIMIT: Duration = WATCHDOG.saturating_mul(6);
 
 impl Watchdog {
     fn start() -> Self {
+        Self::with_limit(TEST_LIMIT)
+    }
+
+    /// Aborts the test binary if the calling test is still running after `limit`.
+    pub fn with_limit(limit: Duration) -> Self {
         let test = std::thread::current().name().unwrap_or("?").to_owned();
         let (stop, rx) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::spawn(move || {
-            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(TEST_LIMIT) {
-                eprintln!("test {test} still running after {TEST_LIMIT:?}: aborting");
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
+                eprintln!("test {test} still running after {limit:?}: aborting");
                 std::process::abort();
             }
         });

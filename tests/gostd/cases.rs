@@ -156,10 +156,12 @@ macro_rules! gostd_tests {
 
 // ----- harness ------------------------------------------------------------------------------
 
-/// Upper bound for a case (and for any join inside it); reaching it means a hang.
-pub const WATCHDOG: Duration = Duration::from_secs(30);
+/// Upper bound for a case (and for any join inside it); reaching it means a hang. Three times
+/// the shared watchdog: it bounds a whole Go test (some run for seconds on one worker), not
+/// one wait.
+pub const WATCHDOG: Duration = crate::common::WATCHDOG.saturating_mul(3);
 /// A case still running after this aborts the process (a hang out of reach of `WATCHDOG`).
-const TEST_LIMIT: Duration = Duration::from_secs(90);
+const TEST_LIMIT: Duration = WATCHDOG.saturating_mul(3);
 /// Stack of the goroutine that runs a case body (Go's stacks grow; goway's are fixed).
 const MAIN_STACK: usize = 1 << 20;
 
@@ -173,7 +175,7 @@ pub fn run_case(workers: usize, name: &'static str, body: fn()) {
         workers,
         "this binary must run goroutines on exactly {workers} worker thread(s)"
     );
-    let _watchdog = Watchdog::start(name);
+    let _watchdog = crate::common::Watchdog::with_limit(TEST_LIMIT);
     let h = goway::Builder::new()
         .name(name)
         .stack_size(MAIN_STACK)
@@ -183,37 +185,6 @@ pub fn run_case(workers: usize, name: &'static str, body: fn()) {
         Ok(()) => {}
         Err(Ok(_)) => panic!("{name}: did not finish within {WATCHDOG:?} (hang)"),
         Err(Err(p)) => panic!("{name} failed: {}", p.message()),
-    }
-}
-
-/// Aborts the process if the case is still running after `TEST_LIMIT`.
-struct Watchdog {
-    stop: Option<std::sync::mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Watchdog {
-    fn start(name: &'static str) -> Self {
-        let (stop, rx) = std::sync::mpsc::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(TEST_LIMIT) {
-                eprintln!("gostd case {name} still running after {TEST_LIMIT:?}: aborting");
-                std::process::abort();
-            }
-        });
-        Watchdog {
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 
