@@ -443,7 +443,7 @@ fn thread_and_goroutine_exchange_on_one_worker() {
 }
 
 #[test]
-fn a_busy_polling_server_leaves_the_worker_to_other_goroutines() {
+fn a_spin_polling_server_leaves_the_worker_to_other_goroutines() {
     use std::io::{BufRead, BufReader, Write};
     let _serial = setup();
     // The longest budget: every round the spinner runs may spin for a millisecond, on the

@@ -663,7 +663,7 @@ struct LineClient {
 impl LineClient {
     fn connect(addr: &str) -> LineClient {
         let w = TcpStream::connect(addr).unwrap();
-        w.set_read_timeout(Some(IO_LIMIT)).unwrap();
+        w.set_read_timeout(Some(WATCHDOG)).unwrap();
         LineClient {
             r: BufReader::new(w.try_clone().unwrap()),
             w,
@@ -819,9 +819,9 @@ fn pubsub_kv_drains_on_sigint_waking_every_blocked_reader() {
     }
     assert!(t0.elapsed() < Duration::from_secs(30));
     let lines: Vec<String> = (0..2)
-        .map(|_| ex.stdout.recv_timeout(IO_LIMIT).expect("a drain line"))
+        .map(|_| ex.stdout.recv_timeout(WATCHDOG).expect("a drain line"))
         .collect();
     assert_eq!(lines, ["interrupt: draining", "drained"]);
-    let (status, _) = ex.wait(IO_LIMIT);
+    let (status, _) = ex.wait(WATCHDOG);
     assert!(status.success(), "{status}");
 }

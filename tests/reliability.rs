@@ -611,7 +611,7 @@ fn s6_the_frame_clock_starts_at_the_first_byte() {
 // ----- S7 ----------------------------------------------------------------------------------
 
 #[test]
-fn s7_over_max_connections_get_the_busy_reply() {
+fn s7_over_max_connections_get_the_overload_reply() {
     let s = run(lines_echo({
         let mut c = goway::net::server::Config::default();
         c.max_connections = 8;

@@ -52,7 +52,7 @@ fn many_clients_round_trips() {
 }
 
 #[test]
-fn many_clients_round_trips_with_busy_polling() {
+fn many_clients_round_trips_with_spin_polling() {
     let st = round_trips(common::line_echo_server(Duration::from_micros(200)));
     assert!(st.spins > 0, "the server never spun: {st:?}");
     assert!(st.spin_hits <= st.spins, "{st:?}");

@@ -113,13 +113,13 @@ pub fn exclusive() -> (RwLockWriteGuard<'static, ()>, Watchdog) {
     (g, Watchdog::start())
 }
 
-/// A line echo server on a free loopback port, spinning up to `busy_poll` for input before
+/// A line echo server on a free loopback port, spinning up to `spin_poll` for input before
 /// its worker sleeps (`Duration::ZERO`: never). Bound, not yet serving.
-pub fn line_echo_server(busy_poll: Duration) -> goway::net::Server<goway::net::codec::LinesCodec> {
+pub fn line_echo_server(spin_poll: Duration) -> goway::net::Server<goway::net::codec::LinesCodec> {
     goway::net::Server::builder()
         .addr("127.0.0.1:0")
         .codec(goway::net::codec::LinesCodec::new())
-        .spin_poll(busy_poll)
+        .spin_poll(spin_poll)
         .handler(|conn| {
             for frame in conn {
                 conn.send(frame)?;
