@@ -16,8 +16,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::chan::waiter::{Packet, Waiter};
+use crate::chan::packet::Packet;
 use crate::chan::{Receiver, RecvError, SendError, Sender, TryRecvError, TrySendError};
+use crate::runtime::park::Waiter;
 use crate::runtime::registry::{Wait, Why};
 
 /// One case of a select: a receive or a send on one channel. Implemented by [`RecvCase`] and

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::chan::waiter::Waiter;
 use crate::chan::{self, Receiver, Sender};
+use crate::runtime::park::{Waiter, park_forever, park_until};
 use crate::runtime::registry::{Wait, Why};
 
 /// Pauses the calling goroutine (or thread) for at least `d`. A goroutine parks: its worker
@@ -38,13 +38,13 @@ pub fn sleep(d: Duration) {
         return;
     }
     let Some(deadline) = Instant::now().checked_add(d) else {
-        chan::park_forever(Why::new(Wait::Sleep));
+        park_forever(Why::new(Wait::Sleep));
         return;
     };
     // At least one wait, even when the deadline has passed by the time it starts: the wait
     // then yields (see `Waiter::wait`).
     loop {
-        chan::park_until(Some(deadline), Why::new(Wait::Sleep));
+        park_until(Some(deadline), Why::new(Wait::Sleep));
         if Instant::now() >= deadline {
             return;
         }

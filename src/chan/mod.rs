@@ -34,14 +34,15 @@
 
 mod channel;
 mod error;
+pub(crate) mod packet;
 mod shim;
-pub(crate) mod waiter;
 
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use crate::runtime::park::{park_forever, park_until};
 use crate::runtime::registry::{Wait, Why};
 pub(crate) use channel::Chan;
 pub use error::{
@@ -406,18 +407,6 @@ fn capacity<T>(c: &Option<Arc<Chan<T>>>) -> Option<usize> {
         Some(c) if c.cap() == usize::MAX => None,
         Some(c) => Some(c.cap()),
     }
-}
-
-/// Waits forever (a never channel). A goroutine parks; a thread parks; neither busy-waits.
-pub(crate) fn park_forever(why: Why) {
-    park_until(None, why);
-}
-
-/// Waits until `deadline` (forever for `None`) with nothing that can wake it early.
-pub(crate) fn park_until(deadline: Option<Instant>, why: Why) {
-    let w = waiter::Waiter::new();
-    w.wait(deadline, why);
-    w.recycle();
 }
 
 impl<T> Clone for Sender<T> {

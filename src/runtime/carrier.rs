@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::overflow::{self, StackRef};
+use super::park::Waiter;
 use super::registry::{Wait, Why};
-use crate::chan::waiter::Waiter;
 
 /// A goroutine's body, wrapped with its result delivery; it runs on the stack given.
 pub(crate) type Job = Box<dyn FnOnce(StackRef) + Send>;

@@ -20,6 +20,7 @@ pub(crate) mod deadlock;
 mod dump;
 mod join;
 mod overflow;
+pub(crate) mod park;
 pub(crate) mod registry;
 mod stack;
 mod watchdog;
