@@ -205,7 +205,7 @@ struct Seen {
 /// Conditions 1-3 of the module docs, cheapest first, with what is compared across checks.
 fn suspect() -> Option<Seen> {
     let threads = registry::asleep()?;
-    if super::time_pending() || super::blocking::busy() {
+    if super::timer::pending() || super::blocking::busy() {
         return None;
     }
     let resumers = idle_resumers()?;

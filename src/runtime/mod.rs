@@ -23,6 +23,7 @@ mod overflow;
 pub(crate) mod park;
 pub(crate) mod registry;
 mod stack;
+pub(crate) mod timer;
 mod watchdog;
 
 pub use blocking::{
@@ -380,11 +381,6 @@ impl Config {
     }
 }
 
-/// `true` while a goway timer is pending.
-fn time_pending() -> bool {
-    crate::time::timers_pending()
-}
-
 /// An on/off environment variable: `1`/`true`/`on`/`yes` or `0`/`false`/`off`/`no`.
 fn env_flag(name: &str) -> Option<bool> {
     let v = std::env::var(name).ok()?;
@@ -470,7 +466,7 @@ pub fn yield_now() {
         return;
     }
     if next_yield_is_global() {
-        crate::time::yield_to_all();
+        park::yield_to_all();
     } else {
         may::coroutine::yield_now();
     }
