@@ -29,6 +29,7 @@ use parking_lot::{Condvar, Mutex};
 use super::join::{Join, Waited};
 use super::registry::{Wait, Why};
 use super::{Panicked, in_goroutine};
+use super::{deadlock, own};
 
 /// Default most blocking-pool threads alive at once (see [`Config::max_blocking_threads`]):
 /// tokio's default, about Go's limit of 500 threads doing DNS lookups at once.
@@ -64,6 +65,8 @@ static POOL: OnceLock<Pool> = OnceLock::new();
 
 fn pool() -> &'static Pool {
     POOL.get_or_init(|| {
+        // Before the pool can first be busy.
+        deadlock::add_wake_source(busy);
         let s = super::settings();
         Pool {
             state: Mutex::new(State {
@@ -213,7 +216,7 @@ pub fn blocking_stats() -> BlockingStats {
 
 /// `true` while the pool runs a call or has one queued (the deadlock detector's question: a
 /// call may yet wake someone); `false` if the pool was never started.
-pub(crate) fn busy() -> bool {
+fn busy() -> bool {
     POOL.get().is_some_and(|p| {
         let st = p.state.lock();
         st.threads > st.idle || !st.queue.is_empty()
@@ -283,7 +286,7 @@ impl Pool {
 
     /// A pool thread: runs `first`, then queued jobs, until it has been idle for `keep_alive`.
     fn work(&self, first: Job) {
-        let tid = super::deadlock::note_runtime_thread();
+        let tid = own::note_runtime_thread();
         first();
         let mut st = self.state.lock();
         loop {
@@ -310,7 +313,7 @@ impl Pool {
                     st.threads -= 1;
                     drop(st);
                     if let Some(tid) = tid {
-                        super::deadlock::forget_runtime_thread(tid);
+                        own::forget_runtime_thread(tid);
                     }
                     return;
                 }

@@ -252,7 +252,7 @@ where
             // Before the coroutine gets going (it waits for this).
             overflow::after_spawn();
             // may's scheduler (and its threads) now exists: the deadlock detector counts them.
-            super::deadlock::note_may_started();
+            super::own::note_may_started();
             return Ok(());
         }
         Ok(Err(e)) => e.to_string(),

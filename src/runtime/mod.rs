@@ -10,19 +10,22 @@ use std::any::Any;
 use std::fmt;
 use std::io::{self, Write};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+pub(crate) mod blocked;
 mod blocking;
 mod carrier;
-pub(crate) mod deadlock;
+mod deadlock;
 mod dump;
 mod join;
 mod overflow;
+mod own;
 pub(crate) mod park;
 pub(crate) mod registry;
 mod stack;
+mod switches;
 pub(crate) mod timer;
 mod watchdog;
 
@@ -30,9 +33,9 @@ pub use blocking::{
     BlockingStats, DEFAULT_BLOCKING_KEEP_ALIVE, DEFAULT_MAX_BLOCKING_THREADS, block_on_thread,
     blocking_stats,
 };
-pub(crate) use deadlock::note_runtime_thread;
 pub use dump::{dump, dump_on_signal};
-use registry::{Wait, Why};
+pub use registry::num_goroutines;
+use registry::{LIVE, Wait, Why};
 
 /// Default goroutine stack: 32 KiB, may's default (4096 machine words).
 pub const DEFAULT_STACK_SIZE: usize = 32 * 1024;
@@ -183,8 +186,6 @@ struct Settings {
 }
 
 static SETTINGS: OnceLock<Settings> = OnceLock::new();
-/// Goroutines spawned and not yet finished.
-static LIVE: AtomicUsize = AtomicUsize::new(0);
 
 impl Default for Config {
     fn default() -> Self {
@@ -360,10 +361,8 @@ impl Config {
             cfg.set_workers(workers);
             cfg.set_stack_size(stack_words(self.stack_size));
             cfg.set_pool_capacity(self.coroutine_pool.max(1));
-            registry::set_enabled(env_flag("GOWAY_REGISTRY").unwrap_or(self.registry));
-            deadlock::set_enabled(
-                env_flag("GOWAY_DETECT_DEADLOCK").unwrap_or(self.detect_deadlock),
-            );
+            switches::REGISTRY.set(self.registry);
+            switches::DETECT_DEADLOCK.set(self.detect_deadlock);
             watchdog::start(self.blocked_worker);
             let max_blocking_threads = self.max_blocking_threads.max(1);
             Settings {
@@ -378,16 +377,6 @@ impl Config {
         } else {
             Err(AlreadyStarted.into())
         }
-    }
-}
-
-/// An on/off environment variable: `1`/`true`/`on`/`yes` or `0`/`false`/`off`/`no`.
-fn env_flag(name: &str) -> Option<bool> {
-    let v = std::env::var(name).ok()?;
-    match v.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "on" | "yes" => Some(true),
-        "0" | "false" | "off" | "no" => Some(false),
-        _ => None,
     }
 }
 
@@ -439,12 +428,6 @@ fn live_limit(pool: usize, blocking_threads: usize) -> usize {
 /// starts.
 pub fn max_goroutines() -> usize {
     settings().max_live
-}
-
-/// Number of live goroutines spawned through goway (Go's `runtime.NumGoroutine`, without
-/// `main`).
-pub fn num_goroutines() -> usize {
-    LIVE.load(Ordering::Relaxed)
 }
 
 /// `true` when called from inside a goroutine (any may coroutine), `false` on a plain thread.

@@ -89,7 +89,7 @@ pub(crate) fn queue() -> &'static TimerQueue {
         std::thread::Builder::new()
             .name("goway-timer".into())
             .spawn(move || {
-                super::deadlock::note_runtime_thread();
+                super::own::note_runtime_thread();
                 q.run()
             })
             .map_err(|e| log::error!(target: "goway::time", "cannot start the timer thread: {e}"))

@@ -62,7 +62,7 @@ fn nap(d: Duration) {
 }
 
 fn watch(threshold: Duration) {
-    super::note_runtime_thread();
+    super::own::note_runtime_thread();
     let period = (threshold / 4).clamp(Duration::from_millis(1), Duration::from_millis(250));
     let mut seen: Vec<Seen> = Vec::new();
     loop {
