@@ -26,22 +26,12 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
+use super::config::settings;
 use super::join::{Join, Waited};
+use super::panicked::Panicked;
+use super::park::in_goroutine;
 use super::registry::{Wait, Why};
-use super::{Panicked, in_goroutine};
 use super::{deadlock, own};
-
-/// Default most blocking-pool threads alive at once (see [`Config::max_blocking_threads`]):
-/// tokio's default, about Go's limit of 500 threads doing DNS lookups at once.
-///
-/// [`Config::max_blocking_threads`]: super::Config::max_blocking_threads
-pub const DEFAULT_MAX_BLOCKING_THREADS: usize = 512;
-
-/// Default time an idle blocking-pool thread waits for work before it exits (see
-/// [`Config::blocking_keep_alive`]): 10 seconds, as tokio's.
-///
-/// [`Config::blocking_keep_alive`]: super::Config::blocking_keep_alive
-pub const DEFAULT_BLOCKING_KEEP_ALIVE: Duration = Duration::from_secs(10);
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
@@ -67,7 +57,7 @@ fn pool() -> &'static Pool {
     POOL.get_or_init(|| {
         // Before the pool can first be busy.
         deadlock::add_wake_source(busy);
-        let s = super::settings();
+        let s = settings();
         Pool {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
@@ -90,7 +80,7 @@ fn pool() -> &'static Pool {
 ///
 /// The pool starts threads as work arrives, up to
 /// [`Config::max_blocking_threads`](super::Config::max_blocking_threads) (default
-/// [`DEFAULT_MAX_BLOCKING_THREADS`], 512); beyond that, calls wait in a first-in first-out
+/// [`DEFAULT_MAX_BLOCKING_THREADS`](crate::runtime::DEFAULT_MAX_BLOCKING_THREADS), 512); beyond that, calls wait in a first-in first-out
 /// queue until a thread is free ([`blocking_stats`] shows how many wait). The queue has no
 /// fixed length, but each entry is a goroutine parked in this call, so it never holds more
 /// entries than there are goroutines. A thread that finds no work for

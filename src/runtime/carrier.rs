@@ -23,9 +23,10 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::overflow::{self, StackRef};
+use super::overflow;
 use super::park::Waiter;
 use super::registry::{Wait, Why};
+use super::slots::{self, StackRef};
 
 /// A goroutine's body, wrapped with its result delivery; it runs on the stack given.
 pub(crate) type Job = Box<dyn FnOnce(StackRef) + Send>;
@@ -113,7 +114,7 @@ pub(crate) fn started() {
 /// Pauses a spawning goroutine while too many spawned goroutines wait to start (see
 /// `THROTTLE_HIGH`). Plain threads are never paused: they do not hold up a worker.
 pub(crate) fn throttle() {
-    if PENDING.load(Ordering::Relaxed) <= THROTTLE_HIGH || !super::in_goroutine() {
+    if PENDING.load(Ordering::Relaxed) <= THROTTLE_HIGH || !super::park::in_goroutine() {
         return;
     }
     let w = Waiter::new();
@@ -173,7 +174,7 @@ fn carrier_main(first: Job, stack: StackRef) {
 /// overflow handler knows its bounds.
 struct Stack {
     bounds: Option<super::stack::Bounds>,
-    claim: overflow::Claim,
+    claim: slots::Claim,
 }
 
 impl Drop for Stack {
@@ -190,7 +191,7 @@ type Body = Box<dyn FnOnce(StackRef) + Send>;
 
 /// The first function of every coroutine goway starts.
 #[inline(never)]
-fn coroutine_main(body: Body, stack_bytes: usize, slot: overflow::Reserved) {
+fn coroutine_main(body: Body, stack_bytes: usize, slot: slots::Reserved) {
     overflow::enter_coroutine();
     let bounds = super::stack::enter(stack_bytes);
     let stack = Stack {
@@ -235,7 +236,7 @@ where
     }
     // One closure type for every coroutine, so that its first frame always sits at the same
     // distance from the top of its stack (see `stack`).
-    let slot = overflow::reserve();
+    let slot = slots::reserve();
     let body = move || coroutine_main(body, bytes, slot);
     // The fault handlers in force before the first coroutine (generator adds its own).
     overflow::before_spawn();
@@ -256,7 +257,7 @@ where
             return Ok(());
         }
         Ok(Err(e)) => e.to_string(),
-        Err(p) => super::panic_message(p.as_ref()),
+        Err(p) => super::panicked::panic_message(p.as_ref()),
     };
     STACKS.fetch_sub(1, Ordering::Relaxed);
     Err(io::Error::new(

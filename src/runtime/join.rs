@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
-use super::Panicked;
+use super::panicked::Panicked;
 use super::park::Waiter;
 use crate::runtime::registry::Why;
 

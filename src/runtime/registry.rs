@@ -28,7 +28,7 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
-use super::overflow::{Slot, StackRef};
+use super::slots::{self, Slot, StackRef};
 use super::switches;
 
 /// A source location recorded with `#[track_caller]`: a spawn site, a channel's creation site.
@@ -236,11 +236,11 @@ impl Record {
         })
     }
 
-    /// The goroutine's stack size and high-water mark (see `overflow::usage`), while it runs.
+    /// The goroutine's stack size and high-water mark (see `slots::usage`), while it runs.
     pub(crate) fn stack_usage(&self) -> Option<(usize, Option<usize>)> {
         // SAFETY: slots are never freed; a non-null pointer came from a `&'static Slot`.
         let slot = unsafe { self.stack.load(Ordering::Acquire).as_ref() }?;
-        super::overflow::usage(slot)
+        slots::usage(slot)
     }
 
     /// Sets the state (owner only). Returns the previous word.
@@ -335,14 +335,6 @@ static REGISTRY: [Mutex<Shard>; SHARDS] = [const {
     })
 }; SHARDS];
 
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
-/// A new goroutine or thread id. With the registry off, a goroutine gets one only when a report
-/// names it (see `overflow::Slot::goroutine`).
-pub(crate) fn next_id() -> u64 {
-    NEXT_ID.fetch_add(1, Ordering::Relaxed)
-}
-
 /// A record's place in the registry; dropping it unregisters the record.
 pub(crate) struct Registration {
     record: Arc<Record>,
@@ -381,7 +373,7 @@ impl Drop for Registration {
 }
 
 pub(crate) fn register(owner: Owner, wait: Wait) -> Registration {
-    let id = next_id();
+    let id = slots::next_id();
     let record = Record::new(id, owner, wait);
     let slot = {
         let mut s = REGISTRY[id as usize % SHARDS].lock();

@@ -19,9 +19,9 @@ pub(crate) use may::coroutine::is_coroutine;
 /// `unpark()`.
 pub(crate) use may::sync::Blocker;
 
+pub(crate) use super::yield_now;
 pub(crate) use crate::runtime::blocked::block;
 pub(crate) use crate::runtime::registry::Why;
-pub(crate) use crate::runtime::yield_now;
 
 use super::waiter::Waiter;
 
