@@ -180,7 +180,10 @@ struct Stack {
 impl Drop for Stack {
     fn drop(&mut self) {
         if let Some(b) = &self.bounds {
-            super::stack::leave(b);
+            // SAFETY: `bounds` came from `stack::enter` in `coroutine_main`, on this coroutine,
+            // and this guard lives in that function's frame: it drops before the coroutine
+            // ends.
+            unsafe { super::stack::leave(b) };
         }
         STACKS.fetch_sub(1, Ordering::Relaxed);
     }
@@ -193,7 +196,9 @@ type Body = Box<dyn FnOnce(StackRef) + Send>;
 #[inline(never)]
 fn coroutine_main(body: Body, stack_bytes: usize, slot: slots::Reserved) {
     overflow::enter_coroutine();
-    let bounds = super::stack::enter(stack_bytes);
+    // SAFETY: this is the first thing every coroutine goway starts runs (after the handler
+    // check, which returns), always from this one function, on a stack of `stack_bytes`.
+    let bounds = unsafe { super::stack::enter(stack_bytes) };
     let stack = Stack {
         claim: slot.claim(bounds.as_ref()),
         bounds,

@@ -173,10 +173,18 @@ pub(crate) fn page_size() -> usize {
 
 /// Finds the running coroutine's stack of `stack_bytes` (as requested from may), if it can be
 /// found with certainty, and releases its bottom page unless that is the page it runs on.
-/// Call it first thing in the coroutine, always from the same function (see the module docs),
-/// and hand the result to [`leave`] before the coroutine ends.
+/// Hand the result to [`leave`] before the coroutine ends.
+///
+/// # Safety
+/// Call it only first thing in a coroutine goway started with a stack of `stack_bytes`, and
+/// always from the same function, so that this frame sits at the same distance below the top
+/// of the stack in every call (see the module docs). The bounds come from that distance,
+/// measured once and then trusted: from anywhere else (a plain thread, a deeper frame, a
+/// stack of another size) the computed bottom page is some other memory, which this function
+/// reads (it may be unmapped or a guard page) and, if it holds the markers, hands back to the
+/// kernel, discarding its contents.
 #[inline(never)]
-pub(crate) fn enter(stack_bytes: usize) -> Option<Bounds> {
+pub(crate) unsafe fn enter(stack_bytes: usize) -> Option<Bounds> {
     let probe = 0u8;
     let sp = std::hint::black_box(&probe) as *const u8 as usize;
     let page = page_size();
@@ -195,8 +203,8 @@ pub(crate) fn enter(stack_bytes: usize) -> Option<Bounds> {
     }
     let bottom = top.checked_sub(len)?;
     // `top` is the page-aligned end of this coroutine's stack mapping (the probe frame sits
-    // `offset` below it, as measured), so `bottom` is its first usable page: mapped and
-    // readable (the stack grows down from `top`).
+    // `offset` below it, as measured, which the caller guarantees), so `bottom` is its first
+    // usable page: mapped and readable (the stack grows down from `top`).
     let words = bottom as *const usize;
     for i in 0..MARKER_WORDS {
         // SAFETY: `words + i` lies in that page (see above).
@@ -221,16 +229,21 @@ pub(crate) fn enter(stack_bytes: usize) -> Option<Bounds> {
 }
 
 /// Writes the markers back (making the page resident again) for may's end-of-coroutine
-/// check, if [`enter`] released the page. Call it on the coroutine that entered, before it
-/// ends.
-pub(crate) fn leave(b: &Bounds) {
+/// check, if [`enter`] released the page.
+///
+/// # Safety
+/// `b` must come from [`enter`] on the running coroutine, and the coroutine must not have
+/// ended: the markers are written to its stack's bottom page, which is another stack's (or
+/// nobody's) memory once the coroutine is gone.
+pub(crate) unsafe fn leave(b: &Bounds) {
     if !b.released {
         return;
     }
     let words = b.bottom as *mut usize;
     for i in 0..MARKER_WORDS {
         // SAFETY: `b.bottom` is the first usable page of the running coroutine's stack (see
-        // `enter`), mapped and writable; nothing else uses these words.
+        // `enter`; the caller guarantees `b` is this live coroutine's), mapped and writable;
+        // nothing else uses these words.
         unsafe { std::ptr::write_volatile(words.add(i), MARKER) };
     }
 }
