@@ -81,7 +81,12 @@ pub(crate) fn submit(job: Job, max_stacks: usize) -> io::Result<()> {
         }
         return Ok(());
     }
-    spawn_coroutine(move |stack| carrier_main(job, stack), None, max_stacks).inspect_err(|_| {
+    spawn_coroutine(
+        Box::new(move |stack| carrier_main(job, stack)),
+        None,
+        max_stacks,
+    )
+    .inspect_err(|_| {
         PENDING.fetch_sub(1, Ordering::SeqCst);
     })
 }
@@ -207,10 +212,10 @@ fn coroutine_main(body: Body, stack_bytes: usize, slot: slots::Reserved) {
 }
 
 /// Starts a may coroutine, within the stack budget.
-fn spawn_coroutine<F>(body: F, words: Option<usize>, max_stacks: usize) -> io::Result<()>
-where
-    F: FnOnce(StackRef) + Send + 'static,
-{
+///
+/// Not generic (the body comes boxed), so that the closure below is one type, and may's
+/// coroutine entry one instantiation, for every coroutine goway starts.
+fn spawn_coroutine(body: Body, words: Option<usize>, max_stacks: usize) -> io::Result<()> {
     let n = STACKS.fetch_add(1, Ordering::Relaxed);
     if n >= max_stacks {
         STACKS.fetch_sub(1, Ordering::Relaxed);
@@ -234,13 +239,13 @@ where
             ));
         }
     }
-    let body: Body = Box::new(body);
     let mut b = may::coroutine::Builder::new();
     if let Some(w) = words {
         b = b.stack_size(w);
     }
-    // One closure type for every coroutine, so that its first frame always sits at the same
-    // distance from the top of its stack (see `stack`).
+    // One closure type for every coroutine (carriers and goroutines with a stack of their
+    // own), so that `coroutine_main`'s frame always sits at the same distance from the top of
+    // its stack (see `stack`).
     let slot = slots::reserve();
     let body = move || coroutine_main(body, bytes, slot);
     // The fault handlers in force before the first coroutine (generator adds its own).
