@@ -11,6 +11,7 @@
 //!
 //! Exactly one case commits, no message is lost or duplicated, and no packet is left behind.
 
+use std::any::{Any, TypeId};
 use std::cell::Cell;
 use std::fmt;
 use std::sync::Arc;
@@ -376,22 +377,33 @@ enum Slot<'a> {
 
 /// A case with its typed result reachable through `Any`.
 trait DynCase: Case {
-    fn result_any(&mut self) -> Option<Box<dyn std::any::Any>>;
+    /// The type of the result, while the case holds one.
+    fn result_type(&self) -> Option<TypeId>;
+    /// Takes the result.
+    fn result_any(&mut self) -> Option<Box<dyn Any>>;
 }
 
 impl<T: 'static> DynCase for RecvCase<'_, T> {
-    fn result_any(&mut self) -> Option<Box<dyn std::any::Any>> {
+    fn result_type(&self) -> Option<TypeId> {
         self.result
-            .take()
-            .map(|r| Box::new(r) as Box<dyn std::any::Any>)
+            .as_ref()
+            .map(|_| TypeId::of::<Result<T, RecvError>>())
+    }
+
+    fn result_any(&mut self) -> Option<Box<dyn Any>> {
+        self.result.take().map(|r| Box::new(r) as Box<dyn Any>)
     }
 }
 
 impl<T: 'static> DynCase for SendCase<'_, T> {
-    fn result_any(&mut self) -> Option<Box<dyn std::any::Any>> {
+    fn result_type(&self) -> Option<TypeId> {
         self.result
-            .take()
-            .map(|r| Box::new(r) as Box<dyn std::any::Any>)
+            .as_ref()
+            .map(|_| TypeId::of::<Result<(), SendError<T>>>())
+    }
+
+    fn result_any(&mut self) -> Option<Box<dyn Any>> {
+        self.result.take().map(|r| Box::new(r) as Box<dyn Any>)
     }
 }
 
@@ -476,13 +488,28 @@ impl<'a> Select<'a> {
 
     /// The result of receive case `i`, once it was chosen; `None` if `i` is not the chosen
     /// receive case of type `T` (or its result was already taken).
+    ///
+    /// # Examples
+    /// ```
+    /// let (tx, rx) = goway::chan::bounded::<&str>(1);
+    /// drop(tx); // closed: the receive is ready, with Err
+    /// let mut sel = goway::select::Select::new();
+    /// let i = sel.recv(&rx);
+    /// assert_eq!(sel.select(), i);
+    /// assert_eq!(sel.recv_result::<u32>(i), None); // wrong type: the result stays
+    /// assert_eq!(sel.recv_result::<&str>(i), Some(Err(goway::chan::RecvError)));
+    /// assert_eq!(sel.recv_result::<&str>(i), None); // taken
+    /// ```
     pub fn recv_result<T: 'static>(&mut self, i: usize) -> Option<Result<T, RecvError>> {
         if self.chosen != Some(i) {
             return None;
         }
         match self.cases.get_mut(i)? {
-            Slot::Recv(c) => c.result_any()?.downcast().ok().map(|b| *b),
-            Slot::Send(_) => None,
+            // The type is checked before the result is taken: a wrong guess leaves it there.
+            Slot::Recv(c) if c.result_type() == Some(TypeId::of::<Result<T, RecvError>>()) => {
+                c.result_any()?.downcast().ok().map(|b| *b)
+            }
+            _ => None,
         }
     }
 
@@ -493,8 +520,11 @@ impl<'a> Select<'a> {
             return None;
         }
         match self.cases.get_mut(i)? {
-            Slot::Send(c) => c.result_any()?.downcast().ok().map(|b| *b),
-            Slot::Recv(_) => None,
+            // The type is checked before the result is taken: a wrong guess leaves it there.
+            Slot::Send(c) if c.result_type() == Some(TypeId::of::<Result<(), SendError<T>>>()) => {
+                c.result_any()?.downcast().ok().map(|b| *b)
+            }
+            _ => None,
         }
     }
 }
