@@ -13,10 +13,10 @@
 //! Stubbed rather than modelled: the runtime registry (`block`, `Why`, `Site`), which only
 //! records diagnostics; `is_coroutine` (every actor here is a coroutine); may's cancellation
 //! (goway never cancels a parked goroutine). The per-thread pool is a loom thread-local, so the
-//! real recycle-and-reuse path runs. `select.rs` cannot be compiled here (it is written against
-//! the public `Sender`/`Receiver` of `chan/mod.rs`, which reach the whole runtime), so the
-//! select model drives the real `Chan::register_recv`/`unregister_recv`, `Waiter` and `Packet`
-//! with a line-by-line transcription of `select::run` and `RecvCase`.
+//! real recycle-and-reuse path runs. `src/select/mod.rs` cannot be compiled here (it is
+//! written against the public `Sender`/`Receiver` of `chan`, which reach the whole runtime),
+//! so the select model drives the real `Chan::register_recv`/`unregister_recv`, `Waiter` and
+//! `Packet` with a line-by-line transcription of `select::run` and `RecvCase`.
 //!
 //! Time is a model clock: it moves only when the model's timer thread fires a timer (to that
 //! timer's deadline), which it may do at any point after the timer is armed.
