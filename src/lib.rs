@@ -11,6 +11,23 @@ compile_error!(
      in the Cargo profile)"
 );
 
+// Module layers: dependencies between the top-level modules point one way, down.
+//
+//   6  fuzzing                  hidden: drives net's and http's parsers for the fuzz targets
+//   5  http
+//   4  net
+//   3  sync, context, logging   logging rate-limits its reports with a time timer
+//   2  select, time, macros     macros: go! and select! expand to runtime and select
+//   1  chan
+//   0  runtime                  goroutines, parking, the timer thread, diagnostics
+//
+// A module names only modules of its own layer or lower ones, and no cycle forms within a
+// layer; inside runtime, the submodules form no cycle either (their order is in
+// src/runtime/mod.rs). A lower module that needs something of a higher one gets it through a
+// hook the higher one registers (the blocking pool's busy check in the deadlock detector; the
+// timer queue's entries, which time's timers and park's yield fill), or the thing moves down.
+// `cargo test --release --test layering` checks all of it (`-- --nocapture` prints the graph).
+
 #[macro_use]
 mod macros;
 

@@ -1,10 +1,11 @@
 //! Model checks (loom) of goway's parking protocol and channel core, and of may's `Park`.
 //!
-//! `src/chan/waiter.rs` (the `Waiter` protocol) and `src/chan/channel.rs` (the channel core)
-//! take every synchronisation primitive they use from a sibling module `shim`. The library's
-//! shim (`src/chan/shim.rs`) hands them std/parking_lot/may; this file compiles the *same two
-//! files* (and `error.rs`) next to the `shim` below, built on loom's atomics, `Arc` and `Mutex`,
-//! with the parker being [`may_model::Park`]: a step-by-step model of may's `Park`
+//! `src/runtime/park/waiter.rs` (the `Waiter` protocol), `src/chan/channel.rs` (the channel
+//! core) and `src/chan/packet.rs` (a channel wait's `Packet`) take every synchronisation
+//! primitive they use from a sibling module `shim`. The library's shims
+//! (`src/runtime/park/shim.rs`, `src/chan/shim.rs`) hand them std/parking_lot/may; this file
+//! compiles the *same three files* (and `error.rs`) next to the one `shim` below, built on
+//! loom's atomics, `Arc` and `Mutex`, with the parker being [`may_model::Park`]: a step-by-step model of may's `Park`
 //! (`vendor/may/src/park.rs`), its worker-side `subscribe` and its timer thread. A coroutine
 //! that nobody takes out of a park's slot and resumes stays blocked, so loom reports it as a
 //! deadlock.
@@ -12,10 +13,10 @@
 //! Stubbed rather than modelled: the runtime registry (`block`, `Why`, `Site`), which only
 //! records diagnostics; `is_coroutine` (every actor here is a coroutine); may's cancellation
 //! (goway never cancels a parked goroutine). The per-thread pool is a loom thread-local, so the
-//! real recycle-and-reuse path runs. `select.rs` cannot be compiled here (it is written against
-//! the public `Sender`/`Receiver` of `chan/mod.rs`, which reach the whole runtime), so the
-//! select model drives the real `Chan::register_recv`/`unregister_recv`, `Waiter` and `Packet`
-//! with a line-by-line transcription of `select::run` and `RecvCase`.
+//! real recycle-and-reuse path runs. `src/select/mod.rs` cannot be compiled here (it is
+//! written against the public `Sender`/`Receiver` of `chan`, which reach the whole runtime),
+//! so the select model drives the real `Chan::register_recv`/`unregister_recv`, `Waiter` and
+//! `Packet` with a line-by-line transcription of `select::run` and `RecvCase`.
 //!
 //! Time is a model clock: it moves only when the model's timer thread fires a timer (to that
 //! timer's deadline), which it may do at any point after the timer is armed.
@@ -43,14 +44,18 @@ use std::time::Duration;
 mod error;
 
 #[allow(dead_code)]
-#[path = "../src/chan/waiter.rs"]
+#[path = "../src/runtime/park/waiter.rs"]
 mod waiter;
+
+#[allow(dead_code)]
+#[path = "../src/chan/packet.rs"]
+mod packet;
 
 #[allow(dead_code)]
 #[path = "../src/chan/channel.rs"]
 mod channel;
 
-/// What `waiter.rs` and `channel.rs` import as `super::shim`: loom's types, the park model, and
+/// What `waiter.rs`, `packet.rs` and `channel.rs` import as `super::shim`: loom's types, the park model, and
 /// stubs for the diagnostics.
 mod shim {
     use std::cell::RefCell;
@@ -59,7 +64,7 @@ mod shim {
     pub use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 
     pub use crate::may_model::{Blocker, Instant};
-    use crate::waiter::Waiter;
+    pub use crate::waiter::Waiter;
 
     /// parking_lot's interface (`lock()` returns the guard) over loom's mutex.
     #[derive(Debug)]
@@ -734,8 +739,9 @@ pub mod may_model {
 use channel::Chan;
 use error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
 use may_model::{LOAD_THEN_STORE, May, Order, Park, ParkError, RELEASED, Rt, VENDORED};
+use packet::Packet;
 use shim::{Arc, Instant, Wait, Why};
-use waiter::{Packet, Waiter};
+use waiter::Waiter;
 
 /// The may that goway's models run on: vendor/may as it is.
 ///

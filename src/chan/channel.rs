@@ -16,10 +16,10 @@
 use std::collections::VecDeque;
 
 use super::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
+use super::packet::Packet;
 use super::shim::{
-    Arc, AtomicBool, AtomicUsize, Instant, Mutex, Ordering, Site, Wait, Why, yield_now,
+    Arc, AtomicBool, AtomicUsize, Instant, Mutex, Ordering, Site, Wait, Waiter, Why, yield_now,
 };
-use super::waiter::{Packet, Waiter};
 
 pub(crate) struct Chan<T> {
     /// Guards the buffer, the wait queues and `closed`.

@@ -54,6 +54,13 @@ pub enum RecvTimeoutError {
 
 impl<T> SendError<T> {
     /// The value that was not sent.
+    ///
+    /// # Examples
+    /// ```
+    /// let (tx, rx) = goway::chan::bounded::<&str>(1);
+    /// drop(rx); // no receiver left: the channel is closed
+    /// assert_eq!(tx.send("lost").unwrap_err().into_inner(), "lost");
+    /// ```
     pub fn into_inner(self) -> T {
         self.0
     }
@@ -61,16 +68,38 @@ impl<T> SendError<T> {
 
 impl<T> TrySendError<T> {
     /// The value that was not sent.
+    ///
+    /// # Examples
+    /// ```
+    /// let (tx, _rx) = goway::chan::bounded(0); // unbuffered, nobody receiving
+    /// assert_eq!(tx.try_send(7).unwrap_err().into_inner(), 7);
+    /// ```
     pub fn into_inner(self) -> T {
         match self {
             TrySendError::Full(v) | TrySendError::Closed(v) => v,
         }
     }
+
     /// `true` for [`TrySendError::Full`].
+    ///
+    /// # Examples
+    /// ```
+    /// let (tx, _rx) = goway::chan::bounded(1);
+    /// tx.try_send(1).unwrap();
+    /// assert!(tx.try_send(2).unwrap_err().is_full());
+    /// ```
     pub fn is_full(&self) -> bool {
         matches!(self, TrySendError::Full(_))
     }
+
     /// `true` for [`TrySendError::Closed`].
+    ///
+    /// # Examples
+    /// ```
+    /// let (tx, _rx) = goway::chan::bounded(1);
+    /// tx.close();
+    /// assert!(tx.try_send(1).unwrap_err().is_closed());
+    /// ```
     pub fn is_closed(&self) -> bool {
         matches!(self, TrySendError::Closed(_))
     }
@@ -78,16 +107,41 @@ impl<T> TrySendError<T> {
 
 impl<T> SendTimeoutError<T> {
     /// The value that was not sent.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// let (tx, _rx) = goway::chan::bounded(0);
+    /// let e = tx.send_timeout("late", Duration::from_millis(1)).unwrap_err();
+    /// assert_eq!(e.into_inner(), "late");
+    /// ```
     pub fn into_inner(self) -> T {
         match self {
             SendTimeoutError::Timeout(v) | SendTimeoutError::Closed(v) => v,
         }
     }
+
     /// `true` for [`SendTimeoutError::Timeout`].
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// let (tx, _rx) = goway::chan::bounded(0);
+    /// assert!(tx.send_timeout(1, Duration::from_millis(1)).unwrap_err().is_timeout());
+    /// ```
     pub fn is_timeout(&self) -> bool {
         matches!(self, SendTimeoutError::Timeout(_))
     }
+
     /// `true` for [`SendTimeoutError::Closed`].
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// let (tx, _rx) = goway::chan::bounded(0);
+    /// tx.close();
+    /// assert!(tx.send_timeout(1, Duration::from_secs(1)).unwrap_err().is_closed());
+    /// ```
     pub fn is_closed(&self) -> bool {
         matches!(self, SendTimeoutError::Closed(_))
     }
@@ -95,10 +149,24 @@ impl<T> SendTimeoutError<T> {
 
 impl TryRecvError {
     /// `true` for [`TryRecvError::Empty`].
+    ///
+    /// # Examples
+    /// ```
+    /// let (_tx, rx) = goway::chan::bounded::<i32>(1);
+    /// assert!(rx.try_recv().unwrap_err().is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         matches!(self, TryRecvError::Empty)
     }
+
     /// `true` for [`TryRecvError::Closed`].
+    ///
+    /// # Examples
+    /// ```
+    /// let (tx, rx) = goway::chan::bounded::<i32>(1);
+    /// drop(tx);
+    /// assert!(rx.try_recv().unwrap_err().is_closed());
+    /// ```
     pub fn is_closed(&self) -> bool {
         matches!(self, TryRecvError::Closed)
     }
@@ -106,10 +174,26 @@ impl TryRecvError {
 
 impl RecvTimeoutError {
     /// `true` for [`RecvTimeoutError::Timeout`].
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// let (_tx, rx) = goway::chan::bounded::<i32>(1);
+    /// assert!(rx.recv_timeout(Duration::from_millis(1)).unwrap_err().is_timeout());
+    /// ```
     pub fn is_timeout(&self) -> bool {
         matches!(self, RecvTimeoutError::Timeout)
     }
+
     /// `true` for [`RecvTimeoutError::Closed`].
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// let (tx, rx) = goway::chan::bounded::<i32>(1);
+    /// tx.close();
+    /// assert!(rx.recv_timeout(Duration::from_secs(1)).unwrap_err().is_closed());
+    /// ```
     pub fn is_closed(&self) -> bool {
         matches!(self, RecvTimeoutError::Closed)
     }

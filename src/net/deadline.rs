@@ -13,7 +13,8 @@ use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::runtime::registry::{self, Blocked, Wait, Why};
+use crate::runtime::blocked::{self, Blocked};
+use crate::runtime::registry::{Wait, Why};
 
 /// The error of an operation that ran out of time (Go's "i/o timeout").
 pub(crate) fn timed_out() -> io::Error {
@@ -124,7 +125,7 @@ pub(crate) fn remaining(end: Option<Instant>) -> io::Result<Option<Duration>> {
 /// Marks the caller as in network I/O until the guard drops.
 #[inline]
 pub(crate) fn io_wait(timed: bool) -> Blocked {
-    registry::block_here(Why::new(Wait::NetIo), timed)
+    blocked::block_here(Why::new(Wait::NetIo), timed)
 }
 
 #[cfg(test)]

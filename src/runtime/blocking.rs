@@ -26,21 +26,12 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
+use super::config::settings;
 use super::join::{Join, Waited};
+use super::panicked::Panicked;
+use super::park::in_goroutine;
 use super::registry::{Wait, Why};
-use super::{Panicked, in_goroutine};
-
-/// Default most blocking-pool threads alive at once (see [`Config::max_blocking_threads`]):
-/// tokio's default, about Go's limit of 500 threads doing DNS lookups at once.
-///
-/// [`Config::max_blocking_threads`]: super::Config::max_blocking_threads
-pub const DEFAULT_MAX_BLOCKING_THREADS: usize = 512;
-
-/// Default time an idle blocking-pool thread waits for work before it exits (see
-/// [`Config::blocking_keep_alive`]): 10 seconds, as tokio's.
-///
-/// [`Config::blocking_keep_alive`]: super::Config::blocking_keep_alive
-pub const DEFAULT_BLOCKING_KEEP_ALIVE: Duration = Duration::from_secs(10);
+use super::{deadlock, own};
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
@@ -64,7 +55,9 @@ static POOL: OnceLock<Pool> = OnceLock::new();
 
 fn pool() -> &'static Pool {
     POOL.get_or_init(|| {
-        let s = super::settings();
+        // Before the pool can first be busy.
+        deadlock::add_wake_source(busy);
+        let s = settings();
         Pool {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
@@ -87,7 +80,7 @@ fn pool() -> &'static Pool {
 ///
 /// The pool starts threads as work arrives, up to
 /// [`Config::max_blocking_threads`](super::Config::max_blocking_threads) (default
-/// [`DEFAULT_MAX_BLOCKING_THREADS`], 512); beyond that, calls wait in a first-in first-out
+/// [`DEFAULT_MAX_BLOCKING_THREADS`](crate::runtime::DEFAULT_MAX_BLOCKING_THREADS), 512); beyond that, calls wait in a first-in first-out
 /// queue until a thread is free ([`blocking_stats`] shows how many wait). The queue has no
 /// fixed length, but each entry is a goroutine parked in this call, so it never holds more
 /// entries than there are goroutines. A thread that finds no work for
@@ -213,7 +206,7 @@ pub fn blocking_stats() -> BlockingStats {
 
 /// `true` while the pool runs a call or has one queued (the deadlock detector's question: a
 /// call may yet wake someone); `false` if the pool was never started.
-pub(crate) fn busy() -> bool {
+fn busy() -> bool {
     POOL.get().is_some_and(|p| {
         let st = p.state.lock();
         st.threads > st.idle || !st.queue.is_empty()
@@ -283,7 +276,7 @@ impl Pool {
 
     /// A pool thread: runs `first`, then queued jobs, until it has been idle for `keep_alive`.
     fn work(&self, first: Job) {
-        let tid = super::deadlock::note_runtime_thread();
+        let tid = own::note_runtime_thread();
         first();
         let mut st = self.state.lock();
         loop {
@@ -310,7 +303,7 @@ impl Pool {
                     st.threads -= 1;
                     drop(st);
                     if let Some(tid) = tid {
-                        super::deadlock::forget_runtime_thread(tid);
+                        own::forget_runtime_thread(tid);
                     }
                     return;
                 }

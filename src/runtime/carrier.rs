@@ -23,9 +23,10 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::overflow::{self, StackRef};
+use super::overflow;
+use super::park::Waiter;
 use super::registry::{Wait, Why};
-use crate::chan::waiter::Waiter;
+use super::slots::{self, StackRef};
 
 /// A goroutine's body, wrapped with its result delivery; it runs on the stack given.
 pub(crate) type Job = Box<dyn FnOnce(StackRef) + Send>;
@@ -80,7 +81,12 @@ pub(crate) fn submit(job: Job, max_stacks: usize) -> io::Result<()> {
         }
         return Ok(());
     }
-    spawn_coroutine(move |stack| carrier_main(job, stack), None, max_stacks).inspect_err(|_| {
+    spawn_coroutine(
+        Box::new(move |stack| carrier_main(job, stack)),
+        None,
+        max_stacks,
+    )
+    .inspect_err(|_| {
         PENDING.fetch_sub(1, Ordering::SeqCst);
     })
 }
@@ -113,7 +119,7 @@ pub(crate) fn started() {
 /// Pauses a spawning goroutine while too many spawned goroutines wait to start (see
 /// `THROTTLE_HIGH`). Plain threads are never paused: they do not hold up a worker.
 pub(crate) fn throttle() {
-    if PENDING.load(Ordering::Relaxed) <= THROTTLE_HIGH || !super::in_goroutine() {
+    if PENDING.load(Ordering::Relaxed) <= THROTTLE_HIGH || !super::park::in_goroutine() {
         return;
     }
     let w = Waiter::new();
@@ -173,13 +179,16 @@ fn carrier_main(first: Job, stack: StackRef) {
 /// overflow handler knows its bounds.
 struct Stack {
     bounds: Option<super::stack::Bounds>,
-    claim: overflow::Claim,
+    claim: slots::Claim,
 }
 
 impl Drop for Stack {
     fn drop(&mut self) {
         if let Some(b) = &self.bounds {
-            super::stack::leave(b);
+            // SAFETY: `bounds` came from `stack::enter` in `coroutine_main`, on this coroutine,
+            // and this guard lives in that function's frame: it drops before the coroutine
+            // ends.
+            unsafe { super::stack::leave(b) };
         }
         STACKS.fetch_sub(1, Ordering::Relaxed);
     }
@@ -190,9 +199,11 @@ type Body = Box<dyn FnOnce(StackRef) + Send>;
 
 /// The first function of every coroutine goway starts.
 #[inline(never)]
-fn coroutine_main(body: Body, stack_bytes: usize, slot: overflow::Reserved) {
+fn coroutine_main(body: Body, stack_bytes: usize, slot: slots::Reserved) {
     overflow::enter_coroutine();
-    let bounds = super::stack::enter(stack_bytes);
+    // SAFETY: this is the first thing every coroutine goway starts runs (after the handler
+    // check, which returns), always from this one function, on a stack of `stack_bytes`.
+    let bounds = unsafe { super::stack::enter(stack_bytes) };
     let stack = Stack {
         claim: slot.claim(bounds.as_ref()),
         bounds,
@@ -201,10 +212,10 @@ fn coroutine_main(body: Body, stack_bytes: usize, slot: overflow::Reserved) {
 }
 
 /// Starts a may coroutine, within the stack budget.
-fn spawn_coroutine<F>(body: F, words: Option<usize>, max_stacks: usize) -> io::Result<()>
-where
-    F: FnOnce(StackRef) + Send + 'static,
-{
+///
+/// Not generic (the body comes boxed), so that the closure below is one type, and may's
+/// coroutine entry one instantiation, for every coroutine goway starts.
+fn spawn_coroutine(body: Body, words: Option<usize>, max_stacks: usize) -> io::Result<()> {
     let n = STACKS.fetch_add(1, Ordering::Relaxed);
     if n >= max_stacks {
         STACKS.fetch_sub(1, Ordering::Relaxed);
@@ -228,14 +239,14 @@ where
             ));
         }
     }
-    let body: Body = Box::new(body);
     let mut b = may::coroutine::Builder::new();
     if let Some(w) = words {
         b = b.stack_size(w);
     }
-    // One closure type for every coroutine, so that its first frame always sits at the same
-    // distance from the top of its stack (see `stack`).
-    let slot = overflow::reserve();
+    // One closure type for every coroutine (carriers and goroutines with a stack of their
+    // own), so that `coroutine_main`'s frame always sits at the same distance from the top of
+    // its stack (see `stack`).
+    let slot = slots::reserve();
     let body = move || coroutine_main(body, bytes, slot);
     // The fault handlers in force before the first coroutine (generator adds its own).
     overflow::before_spawn();
@@ -252,11 +263,11 @@ where
             // Before the coroutine gets going (it waits for this).
             overflow::after_spawn();
             // may's scheduler (and its threads) now exists: the deadlock detector counts them.
-            super::deadlock::note_may_started();
+            super::own::note_may_started();
             return Ok(());
         }
         Ok(Err(e)) => e.to_string(),
-        Err(p) => super::panic_message(p.as_ref()),
+        Err(p) => super::panicked::panic_message(p.as_ref()),
     };
     STACKS.fetch_sub(1, Ordering::Relaxed);
     Err(io::Error::new(

@@ -46,102 +46,28 @@
 //! (`GOWAY_REGISTRY=1`).
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
-use super::registry;
-
-/// 0: not configured (the environment decides, default on); 1: on; 2: off.
-static ENABLED: AtomicU8 = AtomicU8::new(0);
-
-pub(crate) fn set_enabled(on: bool) {
-    ENABLED.store(if on { 1 } else { 2 }, Ordering::Relaxed);
-}
+use super::{own, registry, switches, timer};
 
 /// `true` while the detector is on (the default). Read on every wait of a plain thread, so
 /// decided once: before `Config::apply`, by `GOWAY_DETECT_DEADLOCK`.
 #[inline]
 pub(crate) fn enabled() -> bool {
-    match ENABLED.load(Ordering::Relaxed) {
-        1 => true,
-        2 => false,
-        _ => decide(),
-    }
+    switches::DETECT_DEADLOCK.on()
 }
 
-#[cold]
-#[inline(never)]
-fn decide() -> bool {
-    let on = super::env_flag("GOWAY_DETECT_DEADLOCK").unwrap_or(true);
-    let _ = ENABLED.compare_exchange(
-        0,
-        if on { 1 } else { 2 },
-        Ordering::Relaxed,
-        Ordering::Relaxed,
-    );
-    ENABLED.load(Ordering::Relaxed) == 1
-}
+/// Whether something outside the process's threads could still wake one of them, besides the
+/// timers and sockets checked here: registered by the runtime's services above this module
+/// (the blocking pool) when they start.
+static WAKE_SOURCES: Mutex<Vec<fn() -> bool>> = Mutex::new(Vec::new());
 
-/// Kernel ids of goway's own threads (timer, SIGQUIT, the watcher).
-static RUNTIME_TIDS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
-/// Socket inodes goway opened for itself (signal-hook's wake-up pair).
-static OWN_SOCKETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
-/// may's scheduler started (by goway's first spawn): its threads exist.
-static MAY_STARTED: AtomicBool = AtomicBool::new(false);
-
-/// Records the calling thread as one of goway's own; returns its kernel id for
-/// [`forget_runtime_thread`].
-pub(crate) fn note_runtime_thread() -> Option<u32> {
-    let tid = registry::current_tid()?;
-    RUNTIME_TIDS.lock().push(tid);
-    Some(tid)
-}
-
-/// Forgets one of goway's own threads that is about to exit (a blocking-pool thread), so that
-/// the list does not grow with each thread the pool starts, and a later thread given the same
-/// id is not taken for goway's.
-pub(crate) fn forget_runtime_thread(tid: u32) {
-    RUNTIME_TIDS.lock().retain(|&t| t != tid);
-}
-
-pub(crate) fn note_may_started() {
-    MAY_STARTED.store(true, Ordering::Relaxed);
-}
-
-/// The sockets open now (their `socket:[inode]` names), standard streams excluded; `None` if
-/// `/proc/self/fd` cannot be read.
-pub(crate) fn open_sockets() -> Option<Vec<String>> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc/self/fd").ok()? {
-        let e = e.ok()?;
-        let fd: u32 = e.file_name().to_str()?.parse().ok()?;
-        if fd <= 2 {
-            continue;
-        }
-        // A descriptor closed meanwhile has no link any more: skip it.
-        if let Ok(l) = std::fs::read_link(e.path()) {
-            let l = l.to_string_lossy().into_owned();
-            if l.starts_with("socket:") {
-                out.push(l);
-            }
-        }
-    }
-    Some(out)
-}
-
-/// Marks the sockets that appeared between two [`open_sockets`] calls as goway's own, if they
-/// are exactly a socket pair (anything else might be another thread's).
-pub(crate) fn note_own_sockets(before: &[String], after: &[String]) {
-    let new: Vec<String> = after
-        .iter()
-        .filter(|s| !before.contains(s))
-        .cloned()
-        .collect();
-    if new.len() == 2 {
-        OWN_SOCKETS.lock().extend(new);
-    }
+/// Registers `busy`, which says whether a service could still wake a waiting thread (a
+/// blocking-pool call in flight). Call it before the service can first be busy.
+pub(crate) fn add_wake_source(busy: fn() -> bool) {
+    WAKE_SOURCES.lock().push(busy);
 }
 
 /// Called when the main thread's record is created: starts the watcher once.
@@ -171,8 +97,8 @@ fn nap(d: Duration) {
 }
 
 fn watch() {
-    note_runtime_thread();
-    let me = registry::current_tid();
+    own::note_runtime_thread();
+    let me = own::current_tid();
     loop {
         nap(PERIOD);
         if !enabled() {
@@ -205,7 +131,11 @@ struct Seen {
 /// Conditions 1-3 of the module docs, cheapest first, with what is compared across checks.
 fn suspect() -> Option<Seen> {
     let threads = registry::asleep()?;
-    if super::time_pending() || super::blocking::busy() {
+    if timer::pending() {
+        return None;
+    }
+    let sources = WAKE_SOURCES.lock().clone();
+    if sources.iter().any(|busy| busy()) {
         return None;
     }
     let resumers = idle_resumers()?;
@@ -215,7 +145,7 @@ fn suspect() -> Option<Seen> {
     Some(Seen {
         threads,
         resumers,
-        live: super::num_goroutines(),
+        live: registry::num_goroutines(),
     })
 }
 
@@ -243,7 +173,7 @@ fn idle_resumers() -> Option<Vec<(usize, usize)>> {
 /// epoll or a futex (`threads_quiet`). Stops at the first one. `None` if `/proc/self/fd`
 /// cannot be read.
 fn outside_wake_up() -> Option<bool> {
-    let own = OWN_SOCKETS.lock().clone();
+    let ours = own::own_sockets();
     for e in std::fs::read_dir("/proc/self/fd").ok()? {
         let e = e.ok()?;
         let fd: u32 = e.file_name().to_str()?.parse().ok()?;
@@ -252,7 +182,7 @@ fn outside_wake_up() -> Option<bool> {
             continue;
         };
         let l = l.to_string_lossy();
-        if fd > 2 && l.starts_with("socket:") && !own.iter().any(|s| *s == l) {
+        if fd > 2 && l.starts_with("socket:") && !ours.iter().any(|s| *s == l) {
             return Some(true);
         }
         if l == "anon_inode:[eventpoll]" && !only_eventfds(fd) {
@@ -285,8 +215,8 @@ fn only_eventfds(epfd: u32) -> bool {
 /// registered threads' ids (all parked in goway, per the registry); `me` is the watcher.
 fn threads_quiet(me: Option<u32>, registered: &[u32]) -> bool {
     let Some(me) = me else { return false };
-    let runtime = RUNTIME_TIDS.lock().clone();
-    let may_threads = if MAY_STARTED.load(Ordering::Relaxed) {
+    let runtime = own::runtime_threads();
+    let may_threads = if own::may_started() {
         may::config().get_workers() + 1
     } else {
         0

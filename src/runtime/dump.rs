@@ -8,6 +8,7 @@ use std::io::{self, Write as _};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
+use super::own;
 use super::registry::{self, Owner, Record, Site, State, Wait};
 
 /// Goroutines listed one by one in a group; the rest are counted.
@@ -262,16 +263,16 @@ pub fn dump_on_signal() -> io::Result<()> {
 }
 
 fn install_sigquit() -> io::Result<()> {
-    let before = super::deadlock::open_sockets();
+    let before = own::open_sockets();
     let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGQUIT])?;
     // signal-hook wakes its iterator through a socket pair: not network I/O.
-    if let (Some(b), Some(a)) = (before, super::deadlock::open_sockets()) {
-        super::deadlock::note_own_sockets(&b, &a);
+    if let (Some(b), Some(a)) = (before, own::open_sockets()) {
+        own::note_own_sockets(&b, &a);
     }
     std::thread::Builder::new()
         .name("goway-sigquit".into())
         .spawn(move || {
-            super::deadlock::note_runtime_thread();
+            own::note_runtime_thread();
             for _ in signals.forever() {
                 let report = dump();
                 let mut err = io::stderr().lock();

@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
-use super::Panicked;
-use crate::chan::waiter::Waiter;
+use super::panicked::Panicked;
+use super::park::Waiter;
 use crate::runtime::registry::Why;
 
 pub(crate) struct Join<T> {

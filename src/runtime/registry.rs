@@ -7,28 +7,29 @@
 //!   The record belongs to the goroutine, not to the carrier coroutine that runs it: the
 //!   carrier's coroutine-local [`CURRENT`] points at it only while the goroutine runs.
 //! - A thread's record is created the first time the thread parks in goway, and unregistered
-//!   when the thread exits (its thread-local is destroyed). Threads are recorded whenever the
-//!   registry or the deadlock detector (on by default) is on; goroutines only with the
-//!   registry.
+//!   when the thread exits (its thread-local is destroyed; see `blocked`). Threads are
+//!   recorded whenever the registry or the deadlock detector (on by default) is on; goroutines
+//!   only with the registry.
 //! - Only the owner writes its record's state, and only on slow paths: right before parking
-//!   ([`block`]) and right after ([`Blocked`]'s drop). A write is a relaxed load and two
+//!   (`blocked::block`) and right after (the `Blocked` guard's drop). A write is a relaxed load and two
 //!   release stores on the owner's own record; the fast paths of channels, select and sync
 //!   never touch the registry.
 //! - Each state write bumps a sequence number kept in the same word, so an observer comparing
 //!   two snapshots can tell that an owner moved even if it came back to the same state (the
 //!   deadlock detector relies on it).
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::fmt;
 use std::panic::Location;
 use std::ptr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use parking_lot::Mutex;
 
-use super::overflow::{Slot, StackRef};
+use super::slots::{self, Slot, StackRef};
+use super::switches;
 
 /// A source location recorded with `#[track_caller]`: a spawn site, a channel's creation site.
 pub(crate) type Site = &'static Location<'static>;
@@ -235,16 +236,21 @@ impl Record {
         })
     }
 
-    /// The goroutine's stack size and high-water mark (see `overflow::usage`), while it runs.
+    /// The goroutine's stack size and high-water mark (see `slots::usage`), while it runs.
     pub(crate) fn stack_usage(&self) -> Option<(usize, Option<usize>)> {
         // SAFETY: slots are never freed; a non-null pointer came from a `&'static Slot`.
         let slot = unsafe { self.stack.load(Ordering::Acquire).as_ref() }?;
-        super::overflow::usage(slot)
+        slots::usage(slot)
     }
 
     /// Sets the state (owner only). Returns the previous word.
     #[inline]
-    fn set(&self, wait: Wait, timed: bool, site: Option<Site>) -> (u64, *mut Location<'static>) {
+    pub(crate) fn set(
+        &self,
+        wait: Wait,
+        timed: bool,
+        site: Option<Site>,
+    ) -> (u64, *mut Location<'static>) {
         let old = self.state.load(Ordering::Relaxed);
         let old_site = self.site.load(Ordering::Relaxed);
         let site = site.map_or(ptr::null_mut(), |s| ptr::from_ref(s).cast_mut());
@@ -257,7 +263,7 @@ impl Record {
 
     /// Puts back a word saved by `set`, with a new sequence number (owner only).
     #[inline]
-    fn restore(&self, word: u64, site: *mut Location<'static>) {
+    pub(crate) fn restore(&self, word: u64, site: *mut Location<'static>) {
         let old = self.state.load(Ordering::Relaxed);
         self.site.store(site, Ordering::Release);
         let seq = (old >> SEQ_SHIFT).wrapping_add(1) & 0xFFFF_FFFF;
@@ -298,35 +304,20 @@ impl Record {
 
 // ----- the registry -------------------------------------------------------------------------
 
-/// Whether records are kept (the runtime option `Config::registry`, default off): 0 not yet
-/// decided (the environment decides on first use), 1 on, 2 off.
-static ENABLED: AtomicU8 = AtomicU8::new(0);
-
-pub(crate) fn set_enabled(on: bool) {
-    ENABLED.store(if on { 1 } else { 2 }, Ordering::Relaxed);
-}
-
-/// `true` while goroutines and waiting threads are recorded.
+/// `true` while goroutines and waiting threads are recorded (the runtime option
+/// `Config::registry`, default off; `GOWAY_REGISTRY`).
 #[inline]
 pub(crate) fn enabled() -> bool {
-    match ENABLED.load(Ordering::Relaxed) {
-        1 => true,
-        2 => false,
-        _ => decide(),
-    }
+    switches::REGISTRY.on()
 }
 
-/// Before `Config::apply`: `GOWAY_REGISTRY` decides (default off).
-#[cold]
-fn decide() -> bool {
-    let on = super::env_flag("GOWAY_REGISTRY").unwrap_or(false);
-    let _ = ENABLED.compare_exchange(
-        0,
-        if on { 1 } else { 2 },
-        Ordering::Relaxed,
-        Ordering::Relaxed,
-    );
-    ENABLED.load(Ordering::Relaxed) == 1
+/// Goroutines spawned and not yet finished, counted whether or not the registry is on.
+pub(crate) static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// Number of live goroutines spawned through goway (Go's `runtime.NumGoroutine`, without
+/// `main`).
+pub fn num_goroutines() -> usize {
+    LIVE.load(Ordering::Relaxed)
 }
 
 const SHARDS: usize = 8;
@@ -344,14 +335,6 @@ static REGISTRY: [Mutex<Shard>; SHARDS] = [const {
     })
 }; SHARDS];
 
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
-/// A new goroutine or thread id. With the registry off, a goroutine gets one only when a report
-/// names it (see `overflow::Slot::goroutine`).
-pub(crate) fn next_id() -> u64 {
-    NEXT_ID.fetch_add(1, Ordering::Relaxed)
-}
-
 /// A record's place in the registry; dropping it unregisters the record.
 pub(crate) struct Registration {
     record: Arc<Record>,
@@ -365,6 +348,11 @@ impl fmt::Debug for Registration {
 }
 
 impl Registration {
+    /// The record.
+    pub(crate) fn record(&self) -> &Arc<Record> {
+        &self.record
+    }
+
     /// The goroutine's or thread's id.
     pub(crate) fn id(&self) -> u64 {
         self.record.id
@@ -384,8 +372,8 @@ impl Drop for Registration {
     }
 }
 
-fn register(owner: Owner, wait: Wait) -> Registration {
-    let id = next_id();
+pub(crate) fn register(owner: Owner, wait: Wait) -> Registration {
+    let id = slots::next_id();
     let record = Record::new(id, owner, wait);
     let slot = {
         let mut s = REGISTRY[id as usize % SHARDS].lock();
@@ -475,7 +463,7 @@ may::coroutine_local!(static CURRENT: Cell<*const Record> = Cell::new(ptr::null(
 /// coroutine-local (a thread-local on a plain thread); the pointer it returns stays valid while
 /// the goroutine lives, wherever it resumes.
 #[inline(never)]
-fn current_goroutine() -> *const Record {
+pub(crate) fn current_goroutine() -> *const Record {
     CURRENT.with(Cell::get)
 }
 
@@ -503,97 +491,5 @@ impl Drop for Entered<'_> {
     fn drop(&mut self) {
         self.0.stack.store(ptr::null_mut(), Ordering::Release);
         set_current(ptr::null());
-    }
-}
-
-thread_local! {
-    static THREAD: RefCell<Option<Registration>> = const { RefCell::new(None) };
-}
-
-/// The calling thread's record, registered on first use; null if the thread is exiting.
-#[inline(never)]
-fn current_thread() -> *const Record {
-    THREAD
-        .try_with(|t| {
-            let mut t = t.borrow_mut();
-            let reg = t.get_or_insert_with(|| {
-                let th = std::thread::current();
-                let tid = current_tid();
-                if tid == Some(std::process::id()) {
-                    super::deadlock::main_thread_registered();
-                }
-                register(
-                    Owner::Thread {
-                        name: th.name().map(str::to_owned),
-                        tid,
-                    },
-                    Wait::Running,
-                )
-            });
-            Arc::as_ptr(&reg.record)
-        })
-        .unwrap_or(ptr::null())
-}
-
-/// The calling thread's kernel id, read from `/proc/thread-self`.
-pub(crate) fn current_tid() -> Option<u32> {
-    let link = std::fs::read_link("/proc/thread-self").ok()?;
-    link.file_name()?.to_str()?.parse().ok()
-}
-
-/// A goroutine or thread marked as waiting; dropping it puts back the previous state.
-pub(crate) struct Blocked {
-    record: *const Record,
-    word: u64,
-    site: *mut Location<'static>,
-}
-
-impl fmt::Debug for Blocked {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Blocked").finish_non_exhaustive()
-    }
-}
-
-/// Marks the caller (a goroutine if `coroutine`, else a thread) as waiting for `why` until the
-/// returned guard drops. Call right before parking, never on a fast path. Goroutines are
-/// recorded with the registry on; threads also while the deadlock detector is on (the
-/// default), which needs to know what the main thread waits on.
-#[inline]
-pub(crate) fn block(why: Why, timed: bool, coroutine: bool) -> Blocked {
-    if why.wait == Wait::Internal || !(enabled() || (!coroutine && super::deadlock::enabled())) {
-        return Blocked {
-            record: ptr::null(),
-            word: 0,
-            site: ptr::null_mut(),
-        };
-    }
-    let record = if coroutine {
-        current_goroutine()
-    } else {
-        current_thread()
-    };
-    // SAFETY: a non-null record is kept alive by the goroutine's registration (held by the
-    // goroutine's own frame) or by the thread's thread-local, both of which outlive this guard.
-    // (A coroutine spawned with may directly has none.)
-    let (word, site) = match unsafe { record.as_ref() } {
-        Some(r) => r.set(why.wait, timed, why.site),
-        None => (0, ptr::null_mut()),
-    };
-    Blocked { record, word, site }
-}
-
-/// [`block`] for callers that do not know whether they run in a goroutine (network I/O).
-#[inline]
-pub(crate) fn block_here(why: Why, timed: bool) -> Blocked {
-    block(why, timed, may::coroutine::is_coroutine())
-}
-
-impl Drop for Blocked {
-    #[inline]
-    fn drop(&mut self) {
-        // SAFETY: as in `block`; the guard lives inside the owner's wait.
-        if let Some(r) = unsafe { self.record.as_ref() } {
-            r.restore(self.word, self.site);
-        }
     }
 }

@@ -1,5 +1,6 @@
-//! Goroutine stack sizes (the largest one the process can have), finding each goroutine
-//! stack's bounds, and giving back its bottom page.
+//! Goroutine stack sizes (the default, the smallest, the largest one the process can have,
+//! and the error for a size over it), finding each goroutine stack's bounds, and giving back
+//! its bottom page.
 //!
 //! may's stacks come from the `generator` crate, which writes eight marker words at the very
 //! bottom of every new stack (may reads them when the coroutine ends, as a cheap overflow
@@ -18,11 +19,123 @@
 //! and must be page-aligned, and the bottom must hold the eight markers, or nothing is done. A
 //! stack laid out any other way (another may or generator version) is left alone.
 
+use std::fmt;
 use std::io;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::{MAX_STACK_SIZE, StackLimit};
+/// Default goroutine stack: 32 KiB, may's default (4096 machine words).
+pub const DEFAULT_STACK_SIZE: usize = 32 * 1024;
+
+/// Smallest goroutine stack, in bytes: smaller sizes are rounded up to it.
+pub const MIN_STACK_SIZE: usize = 4 * 1024;
+
+/// Largest goroutine stack goway accepts, in bytes: 1 GiB on 64-bit targets, 256 MiB on
+/// 32-bit ones (about Go's own maximum stack size, `debug.SetMaxStack`'s default). A lower hard
+/// `RLIMIT_STACK` lowers it further (see [`max_stack_size`]). Each stack is mapped whole
+/// when its goroutine starts (only the pages it touches cost memory), so a large default
+/// multiplies by the number of goroutines in virtual memory.
+pub const MAX_STACK_SIZE: usize = if cfg!(target_pointer_width = "64") {
+    1 << 30
+} else {
+    256 << 20
+};
+
+/// The largest goroutine stack this process can have, in bytes: [`MAX_STACK_SIZE`], or less
+/// if the hard `RLIMIT_STACK` (`ulimit -Hs`) is lower (the stack allocator refuses bigger
+/// stacks).
+pub fn max_stack_size() -> usize {
+    stack_limit().0
+}
+
+/// What sets the largest goroutine stack (see [`StackSizeError`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StackLimit {
+    /// goway's own [`MAX_STACK_SIZE`].
+    Goway,
+    /// The process's hard `RLIMIT_STACK` (`ulimit -Hs`), lower than [`MAX_STACK_SIZE`].
+    RlimitStack,
+}
+
+impl fmt::Display for StackLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StackLimit::Goway => f.write_str("goway's maximum, as Go's"),
+            StackLimit::RlimitStack => {
+                f.write_str("the hard RLIMIT_STACK; raise it with `ulimit -Hs` as root")
+            }
+        }
+    }
+}
+
+/// A goroutine stack size over the maximum, from [`Config::stack_size`] (returned by
+/// [`Config::apply`]) or [`Builder::stack_size`] (returned by [`Builder::spawn`], inside an
+/// `io::Error` of kind `InvalidInput`). Checked before anything is mapped: no goroutine is
+/// started, nothing is printed.
+///
+/// [`Builder::spawn`]: crate::runtime::Builder::spawn
+/// [`Builder::stack_size`]: crate::runtime::Builder::stack_size
+/// [`Config::apply`]: crate::runtime::Config::apply
+/// [`Config::stack_size`]: crate::runtime::Config::stack_size
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "goroutine stack size of {requested} bytes is over the maximum of {max} bytes ({limit}); \
+     goroutine stacks take {MIN_STACK_SIZE} bytes (the minimum: smaller sizes are rounded up) \
+     to {max} bytes"
+)]
+#[non_exhaustive]
+pub struct StackSizeError {
+    /// The size asked for, in bytes.
+    pub requested: usize,
+    /// The largest size allowed, in bytes ([`max_stack_size`]).
+    pub max: usize,
+    /// What sets the maximum.
+    pub limit: StackLimit,
+}
+
+impl StackSizeError {
+    /// The `StackSizeError` inside an error returned by [`Builder::spawn`], if that is what it
+    /// is.
+    ///
+    /// ```
+    /// let e = goway::Builder::new().stack_size(usize::MAX / 2).spawn(|| ()).unwrap_err();
+    /// let too_big = goway::runtime::StackSizeError::from_io(&e).unwrap();
+    /// assert_eq!(too_big.requested, usize::MAX / 2);
+    /// ```
+    ///
+    /// [`Builder::spawn`]: crate::runtime::Builder::spawn
+    pub fn from_io(e: &io::Error) -> Option<&StackSizeError> {
+        e.get_ref()?.downcast_ref()
+    }
+}
+
+impl From<StackSizeError> for io::Error {
+    fn from(e: StackSizeError) -> Self {
+        io::Error::new(io::ErrorKind::InvalidInput, e)
+    }
+}
+
+/// Checks a requested stack size against [`max_stack_size`].
+pub(crate) fn check_stack_size(bytes: usize) -> Result<(), StackSizeError> {
+    let (max, limit) = stack_limit();
+    if bytes > max {
+        return Err(StackSizeError {
+            requested: bytes,
+            max,
+            limit,
+        });
+    }
+    Ok(())
+}
+
+/// may counts stack sizes in machine words, and prints a debug line for an odd count: keep it even.
+pub(crate) fn stack_words(bytes: usize) -> usize {
+    let words = bytes
+        .max(MIN_STACK_SIZE)
+        .div_ceil(std::mem::size_of::<usize>());
+    words + (words & 1)
+}
 
 /// generator 0.8's marker word and how many it writes (`Stack::new`, sampling mode).
 const MARKER: usize = 0xDEAD_BEEF;
@@ -60,10 +173,18 @@ pub(crate) fn page_size() -> usize {
 
 /// Finds the running coroutine's stack of `stack_bytes` (as requested from may), if it can be
 /// found with certainty, and releases its bottom page unless that is the page it runs on.
-/// Call it first thing in the coroutine, always from the same function (see the module docs),
-/// and hand the result to [`leave`] before the coroutine ends.
+/// Hand the result to [`leave`] before the coroutine ends.
+///
+/// # Safety
+/// Call it only first thing in a coroutine goway started with a stack of `stack_bytes`, and
+/// always from the same function, so that this frame sits at the same distance below the top
+/// of the stack in every call (see the module docs). The bounds come from that distance,
+/// measured once and then trusted: from anywhere else (a plain thread, a deeper frame, a
+/// stack of another size) the computed bottom page is some other memory, which this function
+/// reads (it may be unmapped or a guard page) and, if it holds the markers, hands back to the
+/// kernel, discarding its contents.
 #[inline(never)]
-pub(crate) fn enter(stack_bytes: usize) -> Option<Bounds> {
+pub(crate) unsafe fn enter(stack_bytes: usize) -> Option<Bounds> {
     let probe = 0u8;
     let sp = std::hint::black_box(&probe) as *const u8 as usize;
     let page = page_size();
@@ -82,8 +203,8 @@ pub(crate) fn enter(stack_bytes: usize) -> Option<Bounds> {
     }
     let bottom = top.checked_sub(len)?;
     // `top` is the page-aligned end of this coroutine's stack mapping (the probe frame sits
-    // `offset` below it, as measured), so `bottom` is its first usable page: mapped and
-    // readable (the stack grows down from `top`).
+    // `offset` below it, as measured, which the caller guarantees), so `bottom` is its first
+    // usable page: mapped and readable (the stack grows down from `top`).
     let words = bottom as *const usize;
     for i in 0..MARKER_WORDS {
         // SAFETY: `words + i` lies in that page (see above).
@@ -108,16 +229,21 @@ pub(crate) fn enter(stack_bytes: usize) -> Option<Bounds> {
 }
 
 /// Writes the markers back (making the page resident again) for may's end-of-coroutine
-/// check, if [`enter`] released the page. Call it on the coroutine that entered, before it
-/// ends.
-pub(crate) fn leave(b: &Bounds) {
+/// check, if [`enter`] released the page.
+///
+/// # Safety
+/// `b` must come from [`enter`] on the running coroutine, and the coroutine must not have
+/// ended: the markers are written to its stack's bottom page, which is another stack's (or
+/// nobody's) memory once the coroutine is gone.
+pub(crate) unsafe fn leave(b: &Bounds) {
     if !b.released {
         return;
     }
     let words = b.bottom as *mut usize;
     for i in 0..MARKER_WORDS {
         // SAFETY: `b.bottom` is the first usable page of the running coroutine's stack (see
-        // `enter`), mapped and writable; nothing else uses these words.
+        // `enter`; the caller guarantees `b` is this live coroutine's), mapped and writable;
+        // nothing else uses these words.
         unsafe { std::ptr::write_volatile(words.add(i), MARKER) };
     }
 }
@@ -145,7 +271,7 @@ fn measure(sp: usize, len: usize) -> usize {
 /// The largest stack generator (may's stack allocator) will map: its limit is the hard
 /// `RLIMIT_STACK`, less two pages (a guard page and rounding slack) it adds to every stack.
 /// goway's own [`MAX_STACK_SIZE`] when that is lower.
-pub(crate) fn max_stack_size() -> (usize, StackLimit) {
+pub(crate) fn stack_limit() -> (usize, StackLimit) {
     static MAX: OnceLock<(usize, StackLimit)> = OnceLock::new();
     *MAX.get_or_init(|| {
         let mut lim = libc::rlimit {

@@ -12,7 +12,7 @@
 //! thread runs (`vendor/may/PATCHES.md`, 6): a few plain stores per switch, on memory only that
 //! thread writes. A monitor thread samples them every quarter of the threshold; a thread whose
 //! count and coroutine have stayed the same for the threshold is held. The coroutine's key
-//! leads to its `overflow::Slot`, which holds the goroutine's id, name and spawn site.
+//! leads to its `slots::Slot`, which holds the goroutine's id, name and spawn site.
 //!
 //! The time reported is how long the monitor has seen the thread held: at least the threshold,
 //! and less than the true time by up to one sampling period. A goroutine that runs another
@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use super::overflow;
+use super::slots;
 
 /// The default threshold.
 pub(crate) const DEFAULT_THRESHOLD: Duration = Duration::from_millis(100);
@@ -62,7 +62,7 @@ fn nap(d: Duration) {
 }
 
 fn watch(threshold: Duration) {
-    super::note_runtime_thread();
+    super::own::note_runtime_thread();
     let period = (threshold / 4).clamp(Duration::from_millis(1), Duration::from_millis(250));
     let mut seen: Vec<Seen> = Vec::new();
     loop {
@@ -99,7 +99,7 @@ fn report(key: usize, held: Duration) {
     let advice = "every goroutine queued on that worker waits meanwhile: inside goroutines, use \
                   goway's blocking operations (time::sleep, channels, sync, net) and wrap other \
                   blocking calls and long computations in goway::runtime::block_on_thread";
-    match overflow::goroutine_of(key) {
+    match slots::goroutine_of(key) {
         Some(Some(g)) => {
             let name = match g.name() {
                 Some((n, cut)) => format!(" \"{n}{}\"", if cut { "..." } else { "" }),

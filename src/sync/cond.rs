@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::mutex::MutexGuard;
 use super::waiters::{WaitList, unpark_all};
-use crate::chan::waiter::Waiter;
+use crate::runtime::park::Waiter;
 use crate::runtime::registry::{Wait, Why};
 
 /// The case a waiter is committed to when signalled.

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use super::waiters::WaitList;
-use crate::chan::waiter::Waiter;
+use crate::runtime::park::Waiter;
 use crate::runtime::registry::{Wait, Why};
 
 const LOCKED: usize = 1;

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use super::waiters::{WaitList, unpark_all};
-use crate::chan::waiter::Waiter;
+use crate::runtime::park::Waiter;
 use crate::runtime::registry::{Wait, Why};
 
 const INCOMPLETE: u8 = 0;

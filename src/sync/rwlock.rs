@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::waiters::unpark_all;
-use crate::chan::waiter::Waiter;
+use crate::runtime::park::Waiter;
 use crate::runtime::registry::{Wait, Why};
 
 const WRITER: usize = 1;

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::waiters::{WaitList, unpark_all};
-use crate::chan::waiter::Waiter;
 use crate::context::{Context, ContextError};
+use crate::runtime::park::Waiter;
 use crate::runtime::registry::{Wait, Why};
 
 /// The case of a waiter that was handed its permits.

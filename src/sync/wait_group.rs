@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::waiters::{WaitList, unpark_all};
-use crate::chan::waiter::Waiter;
 use crate::runtime::JoinHandle;
+use crate::runtime::park::Waiter;
 use crate::runtime::registry::{Wait, Why};
 
 /// The case a waiter is committed to when the counter reaches zero.

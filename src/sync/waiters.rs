@@ -14,7 +14,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use crate::chan::waiter::Waiter;
+use crate::runtime::park::Waiter;
 
 /// Waiters in arrival order, each with data `D`.
 pub(crate) struct WaitList<D = ()> {

@@ -10,15 +10,21 @@
 //! 3. park; the first peer to commit the waiter wins, the other packets are removed.
 //!
 //! Exactly one case commits, no message is lost or duplicated, and no packet is left behind.
+//!
+//! This file holds the engine and the macro's cases; `builder.rs` the run-time [`Select`].
+
+mod builder;
 
 use std::cell::Cell;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crate::chan::waiter::{Packet, Waiter};
+use crate::chan::packet::Packet;
 use crate::chan::{Receiver, RecvError, SendError, Sender, TryRecvError, TrySendError};
+use crate::runtime::park::Waiter;
 use crate::runtime::registry::{Wait, Why};
+pub use builder::Select;
 
 /// One case of a select: a receive or a send on one channel. Implemented by [`RecvCase`] and
 /// [`SendCase`]; used by the `select!` macro, not meant to be implemented elsewhere.
@@ -338,162 +344,6 @@ pub fn run(
             Some(i) => return Some(i),
             None if ready => continue,
             None => return None,
-        }
-    }
-}
-
-/// A select over a set of channels known only at run time (Go's `reflect.Select`).
-///
-/// Add cases with [`recv`](Select::recv) and [`send`](Select::send), each returning the case's
-/// index; [`select`](Select::select) commits exactly one ready case (uniformly at random among
-/// ready ones) and returns its index; then read its result with
-/// [`recv_result`](Select::recv_result) or [`send_result`](Select::send_result).
-///
-/// # Examples
-/// ```
-/// use goway::{chan, select::Select};
-///
-/// let rxs: Vec<_> = (0..4).map(|_| chan::bounded::<usize>(1)).collect();
-/// rxs[2].0.send(42).unwrap();
-/// let mut sel = Select::new();
-/// for (_, rx) in &rxs {
-///     sel.recv(rx);
-/// }
-/// let i = sel.select();
-/// assert_eq!(i, 2);
-/// assert_eq!(sel.recv_result::<usize>(i), Some(Ok(42)));
-/// ```
-pub struct Select<'a> {
-    cases: Vec<Slot<'a>>,
-    chosen: Option<usize>,
-}
-
-enum Slot<'a> {
-    Recv(Box<dyn DynCase + 'a>),
-    Send(Box<dyn DynCase + 'a>),
-}
-
-/// A case with its typed result reachable through `Any`.
-trait DynCase: Case {
-    fn result_any(&mut self) -> Option<Box<dyn std::any::Any>>;
-}
-
-impl<T: 'static> DynCase for RecvCase<'_, T> {
-    fn result_any(&mut self) -> Option<Box<dyn std::any::Any>> {
-        self.result
-            .take()
-            .map(|r| Box::new(r) as Box<dyn std::any::Any>)
-    }
-}
-
-impl<T: 'static> DynCase for SendCase<'_, T> {
-    fn result_any(&mut self) -> Option<Box<dyn std::any::Any>> {
-        self.result
-            .take()
-            .map(|r| Box::new(r) as Box<dyn std::any::Any>)
-    }
-}
-
-impl fmt::Debug for Select<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Select")
-            .field("cases", &self.cases.len())
-            .field("chosen", &self.chosen)
-            .finish()
-    }
-}
-
-impl Default for Select<'_> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<'a> Select<'a> {
-    /// An empty select. With no cases, `select()` blocks forever, like Go's `select {}`.
-    pub fn new() -> Self {
-        Select {
-            cases: Vec::new(),
-            chosen: None,
-        }
-    }
-
-    /// Adds a receive case on `rx`; returns its index.
-    pub fn recv<T: 'static>(&mut self, rx: &'a Receiver<T>) -> usize {
-        self.cases.push(Slot::Recv(Box::new(RecvCase::new(rx))));
-        self.cases.len() - 1
-    }
-
-    /// Adds a send case of `value` on `tx`; returns its index. If another case is chosen, the
-    /// value is dropped (as Go evaluates and discards it).
-    pub fn send<T: 'static>(&mut self, tx: &'a Sender<T>, value: T) -> usize {
-        self.cases
-            .push(Slot::Send(Box::new(SendCase::new(tx, value))));
-        self.cases.len() - 1
-    }
-
-    #[track_caller]
-    fn run(&mut self, non_blocking: bool, deadline: Option<Instant>) -> Option<usize> {
-        let mut dyns: Vec<&mut dyn Case> = self
-            .cases
-            .iter_mut()
-            .map(|s| match s {
-                Slot::Recv(c) | Slot::Send(c) => &mut **c as &mut dyn Case,
-            })
-            .collect();
-        let r = run(&mut dyns, non_blocking, deadline);
-        self.chosen = r;
-        r
-    }
-
-    /// Waits until one case commits and returns its index.
-    #[track_caller]
-    pub fn select(&mut self) -> usize {
-        match self.run(false, None) {
-            Some(i) => i,
-            None => unreachable!("a select without a deadline only returns with a case"),
-        }
-    }
-
-    /// Commits a ready case if there is one (Go's `select` with `default`).
-    #[track_caller]
-    pub fn try_select(&mut self) -> Option<usize> {
-        self.run(true, None)
-    }
-
-    /// Waits at most `timeout` for a case to commit.
-    #[track_caller]
-    pub fn select_timeout(&mut self, timeout: Duration) -> Option<usize> {
-        self.run(false, Instant::now().checked_add(timeout))
-    }
-
-    /// Waits until `deadline` at most for a case to commit.
-    #[track_caller]
-    pub fn select_deadline(&mut self, deadline: Instant) -> Option<usize> {
-        self.run(false, Some(deadline))
-    }
-
-    /// The result of receive case `i`, once it was chosen; `None` if `i` is not the chosen
-    /// receive case of type `T` (or its result was already taken).
-    pub fn recv_result<T: 'static>(&mut self, i: usize) -> Option<Result<T, RecvError>> {
-        if self.chosen != Some(i) {
-            return None;
-        }
-        match self.cases.get_mut(i)? {
-            Slot::Recv(c) => c.result_any()?.downcast().ok().map(|b| *b),
-            Slot::Send(_) => None,
-        }
-    }
-
-    /// The result of send case `i`, once it was chosen; `None` if `i` is not the chosen send
-    /// case of type `T` (or its result was already taken).
-    pub fn send_result<T: 'static>(&mut self, i: usize) -> Option<Result<(), SendError<T>>> {
-        if self.chosen != Some(i) {
-            return None;
-        }
-        match self.cases.get_mut(i)? {
-            Slot::Send(c) => c.result_any()?.downcast().ok().map(|b| *b),
-            Slot::Recv(_) => None,
         }
     }
 }

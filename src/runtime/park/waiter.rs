@@ -1,10 +1,10 @@
-//! Wait queues' building blocks: a [`Waiter`] parks one goroutine or one OS thread, and a
-//! [`Packet`] is one waiting operation of that waiter on one channel.
+//! A [`Waiter`] parks one goroutine or one OS thread until one of its operations commits: the
+//! building block of every wait queue (channels, select, `sync`, joins, the carriers).
 //!
 //! The protocol follows Go's `runtime/select.go` with crossbeam-channel's lock-free commit:
 //! a waiter starts `WAITING`; whoever completes one of its operations first moves it to
-//! `selected(case)` with a single compare-and-swap, and only that party touches the packet's
-//! slot. The waiter itself can move to `ABORTED` (timeout, or a select that found another case
+//! `selected(case)` with a single compare-and-swap, and only that party touches the value the
+//! operation moves (a channel's `Packet` slot). The waiter itself can move to `ABORTED` (timeout, or a select that found another case
 //! ready); after that no other party touches its packets. So each waiter commits exactly once.
 //!
 //! Parking goes through `may::sync::Blocker`, which parks the coroutine when called from one and
@@ -16,7 +16,7 @@
 use std::time::Duration;
 
 use super::shim::{
-    Arc, AtomicUsize, Blocker, Instant, Mutex, Ordering, Why, block, fence, is_coroutine, pool_put,
+    Arc, AtomicUsize, Blocker, Instant, Ordering, Why, block, fence, is_coroutine, pool_put,
     pool_take, yield_now,
 };
 
@@ -175,44 +175,5 @@ impl Waiter {
             let _ = self.blocker.park(timeout);
             stepped_aside = true;
         }
-    }
-}
-
-/// One operation of a [`Waiter`] on one channel: the waiter, which of its cases this is, and the
-/// slot through which the value moves (a sender's offered value, or a receiver's delivery).
-pub(crate) struct Packet<T> {
-    pub(crate) waiter: Arc<Waiter>,
-    pub(crate) case: usize,
-    pub(crate) slot: Mutex<Option<T>>,
-}
-
-impl<T> Packet<T> {
-    pub(crate) fn new(waiter: Arc<Waiter>, case: usize, value: Option<T>) -> Arc<Self> {
-        Arc::new(Packet {
-            waiter,
-            case,
-            slot: Mutex::new(value),
-        })
-    }
-
-    /// Commits the packet's waiter to this packet's case; see [`Waiter::try_select`].
-    #[inline]
-    pub(crate) fn try_select(&self) -> bool {
-        self.waiter.try_select(self.case)
-    }
-
-    #[inline]
-    pub(crate) fn take(&self) -> Option<T> {
-        self.slot.lock().take()
-    }
-
-    #[inline]
-    pub(crate) fn put(&self, v: T) {
-        *self.slot.lock() = Some(v);
-    }
-
-    #[inline]
-    pub(crate) fn belongs_to(&self, w: &Arc<Waiter>) -> bool {
-        Arc::ptr_eq(&self.waiter, w)
     }
 }
