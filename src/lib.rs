@@ -15,8 +15,10 @@ compile_error!(
 //
 //   6  fuzzing                  hidden: drives net's and http's parsers for the fuzz targets
 //   5  http
-//   4  net
-//   3  sync, context, logging   logging rate-limits its reports with a time timer
+//   4  net, signal              signal: os/signal on chan and context
+//   3  sync, context, logging,  logging rate-limits its reports with a time timer;
+//      bufio                    bufio (Go's Scanner) needs nothing of goway; net's line codec
+//                               shares its line search
 //   2  select, time, macros     macros: go! and select! expand to runtime and select
 //   1  chan
 //   0  runtime                  goroutines, parking, the timer thread, diagnostics

@@ -34,8 +34,8 @@ const LAYERS: &[&[&str]] = &[
     &["runtime"],
     &["chan"],
     &["select", "time", "macros"],
-    &["sync", "context", "logging"],
-    &["net"],
+    &["sync", "context", "logging", "bufio"],
+    &["net", "signal"],
     &["http"],
     &["fuzzing"],
 ];
