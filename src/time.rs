@@ -3,10 +3,10 @@
 //!
 //! All timers live in the runtime's one timer queue, served by a single timer thread (a plain
 //! OS thread, not a worker; `runtime/timer.rs`): creating a timer never spawns a goroutine or a
-//! thread, so `after(d)` in a hot `select!` loop costs two small allocations (its channel and
-//! its arming state) and one ordered insert. A timer whose channel nobody can receive from any
-//! more is dropped when it fires, or sooner when the queue grows (Go 1.19 keeps such timers
-//! until they fire).
+//! thread, so `after(d)` in a hot `select!` loop costs a few small allocations (its one-slot
+//! channel and its arming state) and one ordered insert. A timer whose channel nobody can
+//! receive from any more is dropped when it fires, or sooner when the queue grows (Go 1.19
+//! keeps such timers until they fire).
 //!
 //! Channels carry the [`Instant`] at which the timer fired and buffer one value, as Go's do: a
 //! slow receiver of a [`Ticker`] finds one tick waiting; the ticks it missed are dropped.

@@ -80,10 +80,11 @@ fn pool() -> &'static Pool {
 ///
 /// The pool starts threads as work arrives, up to
 /// [`Config::max_blocking_threads`](super::Config::max_blocking_threads) (default
-/// [`DEFAULT_MAX_BLOCKING_THREADS`](crate::runtime::DEFAULT_MAX_BLOCKING_THREADS), 512); beyond that, calls wait in a first-in first-out
-/// queue until a thread is free ([`blocking_stats`] shows how many wait). The queue has no
-/// fixed length, but each entry is a goroutine parked in this call, so it never holds more
-/// entries than there are goroutines. A thread that finds no work for
+/// [`DEFAULT_MAX_BLOCKING_THREADS`](crate::runtime::DEFAULT_MAX_BLOCKING_THREADS), 512);
+/// beyond that, calls wait in a first-in first-out queue until a thread is free
+/// ([`blocking_stats`] shows how many wait). The queue has no fixed length, but each entry is
+/// a goroutine parked in this call, so it never holds more entries than there are goroutines.
+/// A thread that finds no work for
 /// [`Config::blocking_keep_alive`](super::Config::blocking_keep_alive) (default 10 s) exits.
 /// Threads are named `goway-blocking-N` (the kernel keeps 15 bytes of a thread's name, so
 /// `ps` and `top` show `goway-blocking-`; panic messages show the whole name) and have

@@ -78,6 +78,12 @@ impl Config {
     /// to their goroutine, a pool of 1,000 reusable stacks, up to 512 blocking-pool threads
     /// kept 10 s when idle, the registry off, a warning for a goroutine that holds its worker
     /// thread for over 100 ms.
+    ///
+    /// # Examples
+    /// ```
+    /// goway::runtime::Config::new().apply().ok(); // the defaults, as if never configured
+    /// assert!(goway::runtime::max_goroutines() > 0);
+    /// ```
     pub fn new() -> Self {
         Config {
             workers: 0,
@@ -94,6 +100,12 @@ impl Config {
 
     /// Worker threads that run goroutines. `0` (the default) means one per CPU in this
     /// process's affinity mask (`std::thread::available_parallelism`).
+    ///
+    /// # Examples
+    /// ```
+    /// goway::runtime::Config::new().workers(1).apply().ok();
+    /// assert_eq!(goway::go!(|| 6 * 7).join().unwrap(), 42);
+    /// ```
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = n;
         self
@@ -122,6 +134,15 @@ impl Config {
     /// Go's behaviour on an unrecovered panic: print `panic: <message>` and the goroutine's
     /// name to stderr and exit the process with status 2. Default `false`: the panic ends only
     /// its goroutine.
+    ///
+    /// # Examples
+    /// ```
+    /// goway::runtime::Config::new().abort_on_panic(false).apply().ok(); // the default
+    /// // Room for a panic's backtrace (RUST_BACKTRACE=1), which runs on the goroutine's stack.
+    /// let b = goway::Builder::new().stack_size(256 << 10);
+    /// let h = b.spawn(|| -> u32 { panic!("boom") }).unwrap();
+    /// assert_eq!(h.join().unwrap_err().message(), "boom"); // only the goroutine ended
+    /// ```
     pub fn abort_on_panic(mut self, yes: bool) -> Self {
         self.abort_on_panic = yes;
         self
@@ -130,6 +151,12 @@ impl Config {
     /// How many finished goroutine stacks are kept for reuse (may's coroutine pool). Reuse
     /// avoids an `mmap`/`munmap` pair per spawn; each kept stack holds two memory mappings,
     /// which count against the goroutine limit. Default 1,000.
+    ///
+    /// # Examples
+    /// ```
+    /// goway::runtime::Config::new().coroutine_pool(100).apply().ok();
+    /// assert!(goway::runtime::max_goroutines() > 0);
+    /// ```
     pub fn coroutine_pool(mut self, n: usize) -> Self {
         self.coroutine_pool = n;
         self
@@ -146,6 +173,12 @@ impl Config {
     /// the threads wait on, but not each goroutine.
     ///
     /// [`dump`]: crate::runtime::dump
+    ///
+    /// # Examples
+    /// ```
+    /// goway::runtime::Config::new().registry(true).apply().ok(); // or GOWAY_REGISTRY=1
+    /// assert!(!goway::runtime::dump().is_empty());
+    /// ```
     pub fn registry(mut self, yes: bool) -> Self {
         self.registry = yes;
         self
@@ -240,6 +273,18 @@ impl Config {
     /// or an earlier `apply`): the settings in force then stay.
     ///
     /// [`max_stack_size`]: crate::runtime::max_stack_size
+    ///
+    /// # Examples
+    /// ```
+    /// use goway::runtime::{Config, ConfigError};
+    /// match Config::new().workers(2).apply() {
+    ///     Ok(()) => {}                              // applied
+    ///     Err(ConfigError::AlreadyStarted(_)) => {} // goroutines ran already: the settings stay
+    ///     Err(e) => panic!("{e}"),
+    /// }
+    /// // Once started, the settings never change.
+    /// assert!(matches!(Config::new().apply(), Err(ConfigError::AlreadyStarted(_))));
+    /// ```
     pub fn apply(self) -> Result<(), ConfigError> {
         // may would panic on its first spawn (and stay broken) with a stack it cannot map.
         check_stack_size(self.stack_size)?;
@@ -312,6 +357,12 @@ fn live_limit(pool: usize, blocking_threads: usize) -> usize {
 /// ([`Config::max_blocking_threads`], two mappings each). About 31,000 on a default Linux
 /// (65,530 mappings). Raise it with `sysctl -w vm.max_map_count=<n>` before the program
 /// starts.
+///
+/// # Examples
+/// ```
+/// let max = goway::runtime::max_goroutines();
+/// assert!(goway::runtime::num_goroutines() <= max);
+/// ```
 pub fn max_goroutines() -> usize {
     settings().max_live
 }

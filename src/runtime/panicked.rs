@@ -24,16 +24,38 @@ impl Panicked {
     }
 
     /// The panic message (`"<non-string panic payload>"` when the payload is not a string).
+    ///
+    /// # Examples
+    /// ```
+    /// // On a plain thread, block_on_thread runs the closure in place.
+    /// let p = goway::runtime::block_on_thread(|| -> u32 { panic!("boom") }).unwrap_err();
+    /// assert_eq!(p.message(), "boom");
+    /// ```
     pub fn message(&self) -> &str {
         &self.message
     }
 
     /// The goroutine's name, if it had one.
+    ///
+    /// # Examples
+    /// ```
+    /// // Room for a panic's backtrace (RUST_BACKTRACE=1), which runs on the goroutine's stack.
+    /// let b = goway::Builder::new().stack_size(256 << 10);
+    /// let h = b.name("worker").spawn(|| -> u32 { panic!("x") }).unwrap();
+    /// assert_eq!(h.join().unwrap_err().name(), Some("worker"));
+    /// ```
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
     }
 
     /// The raw payload, to re-raise with `std::panic::resume_unwind`.
+    ///
+    /// # Examples
+    /// ```
+    /// let p = goway::runtime::block_on_thread(|| std::panic::panic_any(7u32)).unwrap_err();
+    /// assert_eq!(p.message(), "<non-string panic payload>");
+    /// assert_eq!(p.into_payload().downcast_ref::<u32>(), Some(&7));
+    /// ```
     pub fn into_payload(self) -> Box<dyn Any + Send> {
         self.payload
     }

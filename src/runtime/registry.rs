@@ -11,9 +11,9 @@
 //!   recorded whenever the registry or the deadlock detector (on by default) is on; goroutines
 //!   only with the registry.
 //! - Only the owner writes its record's state, and only on slow paths: right before parking
-//!   (`blocked::block`) and right after (the `Blocked` guard's drop). A write is a relaxed load and two
-//!   release stores on the owner's own record; the fast paths of channels, select and sync
-//!   never touch the registry.
+//!   (`blocked::block`) and right after (the `Blocked` guard's drop). A write is a relaxed
+//!   load and two release stores on the owner's own record; the fast paths of channels,
+//!   select and sync never touch the registry.
 //! - Each state write bumps a sequence number kept in the same word, so an observer comparing
 //!   two snapshots can tell that an owner moved even if it came back to the same state (the
 //!   deadlock detector relies on it).
@@ -316,6 +316,15 @@ pub(crate) static LIVE: AtomicUsize = AtomicUsize::new(0);
 
 /// Number of live goroutines spawned through goway (Go's `runtime.NumGoroutine`, without
 /// `main`).
+///
+/// # Examples
+/// ```
+/// let (tx, rx) = goway::chan::bounded::<()>(0);
+/// let h = goway::go!(move || rx.recv());
+/// assert!(goway::runtime::num_goroutines() >= 1); // counted until it ends
+/// tx.send(()).unwrap();
+/// h.join().unwrap().unwrap();
+/// ```
 pub fn num_goroutines() -> usize {
     LIVE.load(Ordering::Relaxed)
 }

@@ -35,6 +35,15 @@ impl<T> JoinHandle<T> {
     ///
     /// # Errors
     /// [`Panicked`] with the message if the goroutine panicked.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(goway::go!(|| 6 * 7).join().unwrap(), 42);
+    /// // Room for a panic's backtrace (RUST_BACKTRACE=1), which runs on the goroutine's stack.
+    /// let b = goway::Builder::new().stack_size(256 << 10);
+    /// let p = b.spawn(|| -> u32 { panic!("boom") }).unwrap().join().unwrap_err();
+    /// assert_eq!(p.message(), "boom");
+    /// ```
     pub fn join(self) -> Result<T, Panicked> {
         match self.join.wait(None, Why::new(Wait::Join)) {
             join::Waited::Done(r) => r,
@@ -46,6 +55,17 @@ impl<T> JoinHandle<T> {
     ///
     /// # Errors
     /// `Err(Ok(handle))` on timeout; `Err(Err(Panicked))` if it panicked.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// let (tx, rx) = goway::chan::bounded::<()>(0);
+    /// let h = goway::go!(move || rx.recv().is_ok());
+    /// // Still waiting for `tx`: the handle comes back.
+    /// let h = h.join_timeout(Duration::from_millis(1)).unwrap_err().unwrap();
+    /// tx.send(()).unwrap();
+    /// assert!(h.join_timeout(Duration::from_secs(10)).unwrap());
+    /// ```
     #[allow(clippy::type_complexity)]
     pub fn join_timeout(self, timeout: Duration) -> Result<T, Result<Self, Panicked>> {
         match self
@@ -59,11 +79,27 @@ impl<T> JoinHandle<T> {
     }
 
     /// `true` once the goroutine has finished (returned or panicked).
+    ///
+    /// # Examples
+    /// ```
+    /// let h = goway::go!(|| 1);
+    /// while !h.is_finished() {
+    ///     goway::runtime::yield_now();
+    /// }
+    /// assert_eq!(h.join().unwrap(), 1);
+    /// ```
     pub fn is_finished(&self) -> bool {
         self.join.is_finished()
     }
 
     /// The goroutine's name, if it was given one.
+    ///
+    /// # Examples
+    /// ```
+    /// let h = goway::Builder::new().name("worker").spawn(|| ()).unwrap();
+    /// assert_eq!(h.name(), Some("worker"));
+    /// assert_eq!(goway::go!(|| ()).name(), None);
+    /// ```
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
     }
@@ -102,11 +138,25 @@ pub struct Builder {
 
 impl Builder {
     /// A builder with no name and the runtime's default stack size.
+    ///
+    /// # Examples
+    /// ```
+    /// let h = goway::Builder::new().spawn(|| "defaults").unwrap();
+    /// assert_eq!(h.join().unwrap(), "defaults");
+    /// ```
     pub fn new() -> Self {
         Builder::default()
     }
 
     /// Names the goroutine.
+    ///
+    /// # Examples
+    /// ```
+    /// // Room for a panic's backtrace (RUST_BACKTRACE=1), which runs on the goroutine's stack.
+    /// let b = goway::Builder::new().stack_size(256 << 10);
+    /// let h = b.name("parser").spawn(|| -> u32 { panic!("bad input") }).unwrap();
+    /// assert_eq!(h.join().unwrap_err().to_string(), "goroutine 'parser' panicked: bad input");
+    /// ```
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self
@@ -119,6 +169,17 @@ impl Builder {
     /// [`MIN_STACK_SIZE`]: crate::runtime::MIN_STACK_SIZE
     /// [`StackSizeError`]: crate::runtime::StackSizeError
     /// [`max_stack_size`]: crate::runtime::max_stack_size
+    ///
+    /// # Examples
+    /// ```
+    /// // 256 KiB on the stack: more than the default 32 KiB holds.
+    /// let h = goway::Builder::new()
+    ///     .stack_size(1 << 20)
+    ///     .spawn(|| std::hint::black_box([1u8; 256 * 1024]).len())
+    ///     .unwrap();
+    /// assert_eq!(h.join().unwrap(), 256 * 1024);
+    /// assert!(goway::Builder::new().stack_size(usize::MAX).spawn(|| ()).is_err());
+    /// ```
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = Some(bytes);
         self
@@ -143,6 +204,15 @@ impl Builder {
     /// [`StackSizeError::from_io`]: crate::runtime::StackSizeError::from_io
     /// [`max_goroutines`]: crate::runtime::max_goroutines
     /// [`max_stack_size`]: crate::runtime::max_stack_size
+    ///
+    /// # Examples
+    /// ```
+    /// match goway::Builder::new().spawn(|| 2 + 2) {
+    ///     Ok(h) => assert_eq!(h.join().unwrap(), 4),
+    ///     // At max_goroutines, or the OS refused a stack: go! would panic here.
+    ///     Err(e) => eprintln!("cannot start a goroutine: {e}"),
+    /// }
+    /// ```
     #[track_caller]
     pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
     where
@@ -249,6 +319,12 @@ fn crash(p: &Panicked) -> ! {
 ///
 /// [`Config::apply`]: crate::runtime::Config::apply
 /// [`max_goroutines`]: crate::runtime::max_goroutines
+///
+/// # Examples
+/// ```
+/// let h = goway::runtime::spawn(|| "hi");
+/// assert_eq!(h.join().unwrap(), "hi");
+/// ```
 #[track_caller]
 pub fn spawn<F, T>(f: F) -> JoinHandle<T>
 where

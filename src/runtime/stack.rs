@@ -44,6 +44,12 @@ pub const MAX_STACK_SIZE: usize = if cfg!(target_pointer_width = "64") {
 /// The largest goroutine stack this process can have, in bytes: [`MAX_STACK_SIZE`], or less
 /// if the hard `RLIMIT_STACK` (`ulimit -Hs`) is lower (the stack allocator refuses bigger
 /// stacks).
+///
+/// # Examples
+/// ```
+/// use goway::runtime::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, max_stack_size};
+/// assert!(DEFAULT_STACK_SIZE <= max_stack_size() && max_stack_size() <= MAX_STACK_SIZE);
+/// ```
 pub fn max_stack_size() -> usize {
     stack_limit().0
 }

@@ -58,6 +58,13 @@ impl Fire for Waiter {
 }
 
 /// `true` when called from inside a goroutine (any may coroutine), `false` on a plain thread.
+///
+/// # Examples
+/// ```
+/// use goway::runtime::in_goroutine;
+/// assert!(!in_goroutine()); // a plain thread
+/// assert!(goway::go!(in_goroutine).join().unwrap());
+/// ```
 #[inline(never)] // reads a thread-local: never keep its address across a caller's park
 pub fn in_goroutine() -> bool {
     may::coroutine::is_coroutine()
@@ -70,6 +77,17 @@ pub fn in_goroutine() -> bool {
 /// through the timer thread instead, which puts it behind goroutines waiting on the worker's
 /// global queue (new goroutines, goroutines woken by OS threads), so a goroutine that loops on
 /// `yield_now` cannot starve them.
+///
+/// # Examples
+/// ```
+/// let h = goway::go!(|| {
+///     for _ in 0..100 {
+///         goway::runtime::yield_now(); // lets the other goroutines of this worker run
+///     }
+///     "done"
+/// });
+/// assert_eq!(h.join().unwrap(), "done");
+/// ```
 pub fn yield_now() {
     if !in_goroutine() {
         std::thread::yield_now();
