@@ -542,7 +542,10 @@ fn ticker_no_tick_after_stop_and_drain_while_the_timer_thread_is_busy() {
     for round in 0..3 {
         let deadline = Instant::now() + ms(250);
         let batch = big_batch_at(deadline);
-        let mut ticker = Ticker::new(deadline.saturating_duration_since(Instant::now()));
+        // At least 1 ms: on a loaded machine making the batch can take past its deadline,
+        // and a zero interval is refused (Go's "non-positive interval for NewTicker").
+        let period = deadline.saturating_duration_since(Instant::now()).max(ms(1));
+        let mut ticker = Ticker::new(period);
         time::sleep(deadline.saturating_duration_since(Instant::now()) + ms(1));
         ticker.stop();
         let _ = ticker.c().try_recv(); // one buffered tick is allowed
