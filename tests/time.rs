@@ -544,7 +544,9 @@ fn ticker_no_tick_after_stop_and_drain_while_the_timer_thread_is_busy() {
         let batch = big_batch_at(deadline);
         // At least 1 ms: on a loaded machine making the batch can take past its deadline,
         // and a zero interval is refused (Go's "non-positive interval for NewTicker").
-        let period = deadline.saturating_duration_since(Instant::now()).max(ms(1));
+        let period = deadline
+            .saturating_duration_since(Instant::now())
+            .max(ms(1));
         let mut ticker = Ticker::new(period);
         time::sleep(deadline.saturating_duration_since(Instant::now()) + ms(1));
         ticker.stop();
