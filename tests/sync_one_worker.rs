@@ -240,10 +240,12 @@ fn context_done_parks_and_cancel_wakes_it() {
 #[test]
 fn context_timeout_fires_while_goroutines_wait() {
     one_worker();
-    let (ctx, _cancel) = context::with_timeout(&context::background(), Duration::from_millis(20));
-    let c = ctx.clone();
     let r = prove_parks(
         move || {
+            // Made here, right before the wait: made earlier, its deadline could pass before
+            // a loaded machine got this goroutine going, and the wait would not park at all.
+            let (c, _cancel) =
+                context::with_timeout(&context::background(), Duration::from_millis(20));
             let _ = c.done().recv();
             c.err()
         },
