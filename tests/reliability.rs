@@ -451,16 +451,20 @@ fn s5_slow_reader_is_closed_by_write_timeout_and_others_are_served() {
         assert!(started.elapsed() < WATCHDOG, "no write timeout: {st:?}");
         std::thread::sleep(Duration::from_millis(1));
     };
-    // Closed within 2W of the last progress (W of slack for a loaded machine), and not
-    // before about W (W/2: the polling can see the last progress late).
+    // Closed about W after the last progress: not before W/2 (the polling can see the last
+    // progress late) and within 4W (a loaded 2-core machine delays the writer goroutine and
+    // this poll by hundreds of ms; 2W failed at load 10-28). A timeout that ignored progress,
+    // or no write timeout, would be far outside.
     assert!(
-        closed_after >= W / 2 && closed_after <= 2 * W,
+        closed_after >= W / 2 && closed_after <= 4 * W,
         "closed {closed_after:?} after the last write progress ({:?} after the start, {most} \
          bytes written)",
         last_progress - started
     );
+    // Served while the slow client is stuck (a server blocked by it would not answer at all
+    // before the write timeout); the bound only absorbs a loaded machine.
     let took = other.join().unwrap();
-    assert!(took < Duration::from_secs(1), "{took:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
     drop(writer.join().unwrap());
     let st = s.stop();
     assert_eq!(st.closed_by[CloseReason::WriteTimeout], 1, "{st:?}");
