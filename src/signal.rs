@@ -118,7 +118,7 @@ enum Target {
     /// [`notify_context`]: cancel, once; over when `ctx` is done (cancelled by the signal, by
     /// the caller's `stop`, or by its parent).
     Cancel {
-        cancel: CancelFunc,
+        cancel: Option<CancelFunc>,
         ctx: Context,
     },
 }
@@ -163,6 +163,8 @@ fn start() -> io::Result<Dispatcher> {
 fn deliver(sig: i32) {
     let Ok(d) = dispatcher() else { return };
     let mut delivered = false;
+    // Cancelled after the lock is released: a cancel runs the context's callbacks.
+    let mut cancels = Vec::new();
     let mut subs = d.subs.lock();
     subs.retain_mut(|s| {
         if !s.signals.contains(&sig) {
@@ -184,7 +186,7 @@ fn deliver(sig: i32) {
             },
             Target::Cancel { cancel, ctx } => {
                 if !ctx.is_done() {
-                    cancel.cancel();
+                    cancels.extend(cancel.take());
                     delivered = true;
                 }
                 false
@@ -192,6 +194,9 @@ fn deliver(sig: i32) {
         }
     });
     drop(subs);
+    for c in cancels {
+        c.cancel();
+    }
     if !delivered {
         // Nobody listens any more: the default action, as if never caught.
         log::debug!("signal {}: no subscriber, default action", Signal(sig));
@@ -269,7 +274,7 @@ pub fn notify_context(parent: &Context, signals: &[Signal]) -> io::Result<(Conte
     subscribe(
         signals,
         Target::Cancel {
-            cancel: cancel_outer,
+            cancel: Some(cancel_outer),
             ctx: ctx.clone(),
         },
     )?;
