@@ -56,77 +56,21 @@
 //! assert_eq!(worker.join().unwrap(), Some(context::ContextError::DeadlineExceeded));
 //! ```
 
+mod cancel;
+mod error;
+mod tree;
+
 use std::any::Any;
-use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+pub use cancel::CancelFunc;
+pub(crate) use cancel::CancelRegistration;
+pub use error::ContextError;
+use tree::Node;
 
-use crate::chan::{self, Receiver, Sender};
-use crate::time::Timer;
-
-/// Why a context is done: Go's `context.Canceled` and `context.DeadlineExceeded`, displayed
-/// with Go's texts.
-///
-/// # Examples
-/// ```
-/// use goway::context::ContextError;
-/// assert_eq!(ContextError::Canceled.to_string(), "context canceled");
-/// assert_eq!(ContextError::DeadlineExceeded.to_string(), "context deadline exceeded");
-/// assert!(ContextError::DeadlineExceeded.is_timeout());
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
-pub enum ContextError {
-    /// The context was cancelled (its [`CancelFunc`] or an ancestor's was called or dropped).
-    #[error("context canceled")]
-    Canceled,
-    /// The context's deadline passed.
-    #[error("context deadline exceeded")]
-    DeadlineExceeded,
-}
-
-impl ContextError {
-    /// `true` for [`DeadlineExceeded`](ContextError::DeadlineExceeded) (Go's `Timeout()`).
-    ///
-    /// # Examples
-    /// ```
-    /// assert!(!goway::context::ContextError::Canceled.is_timeout());
-    /// ```
-    pub fn is_timeout(&self) -> bool {
-        matches!(self, ContextError::DeadlineExceeded)
-    }
-
-    fn code(self) -> u8 {
-        match self {
-            ContextError::Canceled => 1,
-            ContextError::DeadlineExceeded => 2,
-        }
-    }
-
-    fn from_code(c: u8) -> Option<Self> {
-        match c {
-            1 => Some(ContextError::Canceled),
-            2 => Some(ContextError::DeadlineExceeded),
-            _ => None,
-        }
-    }
-}
-
-impl From<ContextError> for std::io::Error {
-    /// `DeadlineExceeded` becomes `TimedOut`, `Canceled` becomes `Interrupted`, each with Go's
-    /// text.
-    fn from(e: ContextError) -> Self {
-        let kind = match e {
-            ContextError::Canceled => std::io::ErrorKind::Interrupted,
-            ContextError::DeadlineExceeded => std::io::ErrorKind::TimedOut,
-        };
-        std::io::Error::new(kind, e)
-    }
-}
+use crate::chan::{self, Receiver};
 
 /// Carries cancellation, a deadline and values across API boundaries and goroutines: Go's
 /// `context.Context`.
@@ -176,235 +120,6 @@ impl Drop for Inner {
         }
     }
 }
-
-// ----- the cancellation tree ----------------------------------------------------------------
-
-/// Keys in a node's registry: unique ids, spread by a multiplicative hash.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-type Registry = HashMap<u64, Child, BuildHasherDefault<IdHasher>>;
-
-fn next_id() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    NEXT.fetch_add(1, Ordering::Relaxed)
-}
-
-/// What a cancellable node notifies when it is cancelled.
-enum Child {
-    Node(Arc<Node>),
-    /// A crate-internal callback (a parked `Semaphore::acquire_ctx`): quick and non-blocking.
-    Func(Box<dyn FnOnce(ContextError) + Send>),
-}
-
-/// The cancellable part of a context (Go's `cancelCtx`, plus `timerCtx`'s timer).
-///
-/// Invariants: `err` goes from 0 to an error code once, under `state`'s lock; from then on the
-/// registry is empty, the timer is gone and the done channel (if created) is closed. A live
-/// node is in its parent's registry, unless its parent is not cancellable.
-struct Node {
-    /// Key in the parent's registry.
-    id: u64,
-    /// 0 while live, else `ContextError::code`; set under `state`, read without it.
-    err: AtomicU8,
-    /// The nearest cancellable ancestor, whose registry holds this node while it is live.
-    parent: Option<Weak<Node>>,
-    state: Mutex<NodeState>,
-}
-
-/// Guarded by `Node::state`.
-#[derive(Default)]
-struct NodeState {
-    /// Created on the first `done()` (Go creates it lazily too); closed on cancel.
-    done: Option<(Sender<()>, Receiver<()>)>,
-    /// Live descendants and callbacks to notify on cancel.
-    children: Registry,
-    /// The deadline's timer, stopped on cancel. Its function holds this node.
-    timer: Option<Timer>,
-}
-
-/// A done channel that is already closed, for contexts cancelled before anyone asked for one.
-fn closed_done() -> Receiver<()> {
-    static CLOSED: OnceLock<Receiver<()>> = OnceLock::new();
-    CLOSED
-        .get_or_init(|| {
-            let (tx, rx) = chan::bounded(0);
-            tx.close();
-            rx
-        })
-        .clone()
-}
-
-impl Node {
-    /// A node under `parent`'s nearest cancellable node: registered there, or born cancelled
-    /// with its error.
-    fn new_child(parent: &Context) -> Arc<Node> {
-        let pnode = parent.inner.node.as_ref();
-        let node = Arc::new(Node {
-            id: next_id(),
-            err: AtomicU8::new(0),
-            parent: pnode.map(Arc::downgrade),
-            state: Mutex::new(NodeState::default()),
-        });
-        if let Some(p) = pnode {
-            let mut st = p.state.lock();
-            match p.err.load(Ordering::Acquire) {
-                0 => {
-                    st.children.insert(node.id, Child::Node(node.clone()));
-                }
-                e => node.err.store(e, Ordering::Release),
-            }
-        }
-        node
-    }
-
-    fn err(&self) -> Option<ContextError> {
-        ContextError::from_code(self.err.load(Ordering::Acquire))
-    }
-
-    fn done(&self) -> Receiver<()> {
-        let mut st = self.state.lock();
-        if let Some((_, rx)) = &st.done {
-            return rx.clone();
-        }
-        if self.err.load(Ordering::Acquire) != 0 {
-            return closed_done();
-        }
-        // Closed only by cancel: a node dropped uncancelled must not look cancelled.
-        let (tx, rx) = chan::bounded_unclosable(0);
-        st.done = Some((tx, rx.clone()));
-        rx
-    }
-
-    /// Cancels this node and its whole subtree with `err`, and leaves the parent's registry.
-    /// Iterative, so a deep tree cannot overflow a goroutine's stack. A no-op if already
-    /// cancelled.
-    fn cancel(self: &Arc<Self>, err: ContextError) {
-        if self.err.load(Ordering::Acquire) != 0 {
-            return;
-        }
-        // Leave the parent's registry before closing `done`: whoever sees the channel closed
-        // then also sees the registration gone. Leaving twice (racing cancels) is harmless.
-        self.leave_parent();
-        let mut nodes = Vec::new();
-        let mut funcs = Vec::new();
-        if !self.cancel_one(err, &mut nodes, &mut funcs) {
-            return;
-        }
-        while let Some(n) = nodes.pop() {
-            // Descendants were taken out of their parents' registries wholesale.
-            n.cancel_one(err, &mut nodes, &mut funcs);
-        }
-        for f in funcs {
-            f(err);
-        }
-    }
-
-    /// Marks this node cancelled; its children go to `nodes` and `funcs`. `false` if it was
-    /// cancelled already.
-    fn cancel_one(
-        &self,
-        err: ContextError,
-        nodes: &mut Vec<Arc<Node>>,
-        funcs: &mut Vec<Box<dyn FnOnce(ContextError) + Send>>,
-    ) -> bool {
-        if self.err.load(Ordering::Acquire) != 0 {
-            return false;
-        }
-        let (done, children, timer) = {
-            let mut st = self.state.lock();
-            if self.err.load(Ordering::Acquire) != 0 {
-                return false;
-            }
-            self.err.store(err.code(), Ordering::Release);
-            (
-                st.done.as_ref().map(|(tx, _)| tx.clone()),
-                std::mem::take(&mut st.children),
-                st.timer.take(),
-            )
-        };
-        // Wake the done channel's waiters and stop the timer after unlocking.
-        if let Some(tx) = done {
-            tx.close();
-        }
-        if let Some(mut t) = timer {
-            t.stop();
-        }
-        for (_, c) in children {
-            match c {
-                Child::Node(n) => nodes.push(n),
-                Child::Func(f) => funcs.push(f),
-            }
-        }
-        true
-    }
-
-    fn leave_parent(&self) {
-        if let Some(p) = self.parent.as_ref().and_then(Weak::upgrade) {
-            p.deregister(self.id);
-        }
-    }
-
-    fn deregister(&self, id: u64) {
-        let mut st = self.state.lock();
-        if st.children.remove(&id).is_some() {
-            // Give memory back after a burst of children (a million at once, then a few).
-            let cap = st.children.capacity();
-            if cap > 64 && st.children.len() * 8 < cap {
-                let len = st.children.len();
-                st.children.shrink_to(len * 2);
-            }
-        }
-    }
-
-    /// Registers `f` to run on cancel. `Err` (and `f` dropped) if already cancelled.
-    fn register_func(&self, f: Box<dyn FnOnce(ContextError) + Send>) -> Result<u64, ContextError> {
-        let mut st = self.state.lock();
-        if let Some(e) = self.err() {
-            return Err(e);
-        }
-        let id = next_id();
-        st.children.insert(id, Child::Func(f));
-        Ok(id)
-    }
-}
-
-impl Drop for Node {
-    /// Frees a never-cancelled subtree (only possible after [`CancelFunc::detach`])
-    /// iteratively, so a deep one cannot overflow the stack.
-    fn drop(&mut self) {
-        let mut stack: Vec<Arc<Node>> = Vec::new();
-        let take = |st: &mut NodeState, stack: &mut Vec<Arc<Node>>| {
-            for (_, c) in std::mem::take(&mut st.children) {
-                if let Child::Node(n) = c {
-                    stack.push(n);
-                }
-            }
-        };
-        take(self.state.get_mut(), &mut stack);
-        while let Some(n) = stack.pop() {
-            if let Ok(mut n) = Arc::try_unwrap(n) {
-                take(n.state.get_mut(), &mut stack);
-            }
-        }
-    }
-}
-
-// ----- constructors -------------------------------------------------------------------------
 
 /// The root of every context tree: never cancelled, no deadline, no values (Go's
 /// `context.Background()`). Its [`done`](Context::done) channel is never ready.
@@ -467,7 +182,7 @@ pub fn with_cancel(parent: &Context) -> (Context, CancelFunc) {
             key: None,
         }),
     };
-    (ctx, CancelFunc { node: Some(node) })
+    (ctx, CancelFunc::new(node))
 }
 
 /// A child of `parent` that is also cancelled with [`ContextError::DeadlineExceeded`] at
@@ -501,26 +216,8 @@ pub fn with_deadline(parent: &Context, deadline: Instant) -> (Context, CancelFun
             key: None,
         }),
     };
-    if node.err.load(Ordering::Acquire) == 0 {
-        let now = Instant::now();
-        if deadline <= now {
-            node.cancel(ContextError::DeadlineExceeded);
-        } else {
-            let n = node.clone();
-            let mut timer = crate::time::after_func(deadline - now, move || {
-                n.cancel(ContextError::DeadlineExceeded)
-            });
-            let mut st = node.state.lock();
-            if node.err.load(Ordering::Acquire) == 0 {
-                st.timer = Some(timer);
-            } else {
-                // Cancelled meanwhile (by the parent, or the timer already fired).
-                drop(st);
-                timer.stop();
-            }
-        }
-    }
-    (ctx, CancelFunc { node: Some(node) })
+    node.arm_deadline(deadline);
+    (ctx, CancelFunc::new(node))
 }
 
 /// [`with_deadline`] at `timeout` from now (Go's `context.WithTimeout`). A zero timeout gives a
@@ -744,10 +441,7 @@ impl Context {
     /// (0 for `background()`); for leak tests.
     #[doc(hidden)]
     pub fn registered_children(&self) -> usize {
-        self.inner
-            .node
-            .as_ref()
-            .map_or(0, |n| n.state.lock().children.len())
+        self.inner.node.as_ref().map_or(0, |n| n.registered())
     }
 
     /// Runs `f` when this context is cancelled (or its deadline passes), on the goroutine or
@@ -762,10 +456,7 @@ impl Context {
             return Ok(None);
         };
         let id = node.register_func(Box::new(f))?;
-        Ok(Some(CancelRegistration {
-            node: Arc::downgrade(node),
-            id,
-        }))
+        Ok(Some(CancelRegistration::new(node, id)))
     }
 }
 
@@ -782,99 +473,6 @@ impl fmt::Debug for Context {
             .field("err", &self.err())
             .field("deadline", &self.deadline())
             .field("has_value", &self.inner.value.is_some())
-            .finish()
-    }
-}
-
-/// A callback registered with [`Context::on_cancel`]; withdrawn on drop.
-pub(crate) struct CancelRegistration {
-    node: Weak<Node>,
-    id: u64,
-}
-
-impl Drop for CancelRegistration {
-    fn drop(&mut self) {
-        if let Some(n) = self.node.upgrade() {
-            n.deregister(self.id);
-        }
-    }
-}
-
-/// Cancels its context: when [`cancel`](CancelFunc::cancel) is called, or when it is dropped
-/// (Go's `CancelFunc` with `defer cancel()` built in).
-///
-/// Cancelling closes the context's `done` channel and those of all its descendants, sets their
-/// error to [`ContextError::Canceled`] (a context already done keeps its error), stops the
-/// deadline's timer and unregisters the context from its parent. Calling it again does
-/// nothing. It is `Send + Sync`: share it (for example in an `Arc`) to cancel from another
-/// goroutine. See the [module docs](self) for why dropping cancels.
-///
-/// # Examples
-/// ```
-/// use goway::context::{self, ContextError};
-///
-/// let parent = context::background();
-/// let ctx = {
-///     let (ctx, _cancel) = context::with_cancel(&parent);
-///     ctx
-/// }; // `_cancel` dropped here: `ctx` is cancelled
-/// assert_eq!(ctx.err(), Some(ContextError::Canceled));
-/// ```
-#[must_use = "dropping a CancelFunc cancels its context at once; bind it to a name"]
-pub struct CancelFunc {
-    /// `None` once detached.
-    node: Option<Arc<Node>>,
-}
-
-impl CancelFunc {
-    /// Cancels the context now (Go's `cancel()`); a no-op if it is done already.
-    ///
-    /// # Examples
-    /// ```
-    /// let (ctx, cancel) = goway::context::with_cancel(&goway::context::background());
-    /// cancel.cancel();
-    /// assert!(ctx.is_done());
-    /// ```
-    pub fn cancel(&self) {
-        if let Some(n) = &self.node {
-            n.cancel(ContextError::Canceled);
-        }
-    }
-
-    /// Gives up this handle without cancelling. The context is then cancelled only by an
-    /// ancestor or by its deadline; until then it stays registered with its parent (Go's
-    /// behaviour after a lost cancel). Useful for a timeout context handed to a goroutine that
-    /// outlives the caller. (A detached context that nothing can cancel any more, with no
-    /// deadline and no cancellable ancestor, is freed when its last `Context` handle is
-    /// dropped; a `done()` receiver kept beyond that then sees its channel closed.)
-    ///
-    /// # Examples
-    /// ```
-    /// use std::time::Duration;
-    /// use goway::context;
-    ///
-    /// let (ctx, cancel) = context::with_timeout(&context::background(), Duration::from_millis(5));
-    /// cancel.detach();
-    /// assert_eq!(ctx.err(), None);
-    /// ctx.done().recv().unwrap_err(); // the deadline still cancels it
-    /// assert!(ctx.err().unwrap().is_timeout());
-    /// ```
-    pub fn detach(mut self) {
-        self.node = None;
-    }
-}
-
-impl Drop for CancelFunc {
-    fn drop(&mut self) {
-        self.cancel();
-    }
-}
-
-impl fmt::Debug for CancelFunc {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CancelFunc")
-            .field("detached", &self.node.is_none())
-            .field("err", &self.node.as_ref().and_then(|n| n.err()))
             .finish()
     }
 }
