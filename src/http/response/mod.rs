@@ -6,6 +6,8 @@
 //! the handler set `Content-Length` (Go's `chunkWriter` with its 2 KiB buffer; ours is
 //! larger so that most responses get a length).
 
+mod encode;
+
 use std::cell::RefCell;
 use std::fmt;
 use std::io::{self, Write};
@@ -13,7 +15,8 @@ use std::io::{self, Write};
 use super::body::BodyState;
 use super::header::{Header, valid_name};
 use super::io::ConnIo;
-use super::status::{StatusCode, status_text};
+use super::status::StatusCode;
+use encode::{frame, sniff, write_status_line};
 
 /// Body bytes buffered before a response switches to streaming.
 pub const STREAM_AT: usize = 32 << 10;
@@ -452,51 +455,6 @@ impl<'c> ResponseWriter<'c> {
     }
 }
 
-/// Appends `HTTP/1.1 <code> <reason>\r\n`; for a code without a reason phrase, Go's
-/// `<code> status code <code>`.
-fn write_status_line(out: &mut Vec<u8>, status: u16) {
-    if status == 200 {
-        out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
-        return;
-    }
-    let mut num = itoa::Buffer::new();
-    let code = num.format(status).as_bytes();
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(code);
-    out.push(b' ');
-    let reason = status_text(status);
-    if reason.is_empty() {
-        out.extend_from_slice(b"status code ");
-        out.extend_from_slice(code);
-    } else {
-        out.extend_from_slice(reason.as_bytes());
-    }
-    out.extend_from_slice(b"\r\n");
-}
-
-/// Appends `data` to `out`, as one chunk if `chunked`.
-fn frame(out: &mut Vec<u8>, data: &[u8], chunked: bool) {
-    if chunked {
-        let mut hex = [0u8; 16];
-        let mut n = data.len();
-        let mut i = hex.len();
-        loop {
-            i -= 1;
-            hex[i] = b"0123456789abcdef"[n & 15];
-            n >>= 4;
-            if n == 0 {
-                break;
-            }
-        }
-        out.extend_from_slice(&hex[i..]);
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(data);
-        out.extend_from_slice(b"\r\n");
-    } else {
-        out.extend_from_slice(data);
-    }
-}
-
 impl Write for ResponseWriter<'_> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         if self.status == 0 {
@@ -557,45 +515,5 @@ impl Write for ResponseWriter<'_> {
             return self.start_stream();
         }
         self.io.borrow_mut().flush()
-    }
-}
-
-/// A small content sniffer (a subset of Go's `DetectContentType`).
-fn sniff(data: &[u8]) -> &'static str {
-    let head = &data[..data.len().min(512)];
-    let trimmed = head
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .map_or(&head[..0], |i| &head[i..]);
-    let starts = |p: &[u8]| trimmed.len() >= p.len() && trimmed[..p.len()].eq_ignore_ascii_case(p);
-    if starts(b"<!doctype html") || starts(b"<html") || starts(b"<head") || starts(b"<body") {
-        return "text/html; charset=utf-8";
-    }
-    if head
-        .iter()
-        .any(|&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c | 0x1b))
-    {
-        return "application/octet-stream";
-    }
-    "text/plain; charset=utf-8"
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chunk_framing() {
-        let mut out = Vec::new();
-        frame(&mut out, b"hello", true);
-        frame(&mut out, &[b'x'; 255], true);
-        assert!(out.starts_with(b"5\r\nhello\r\nff\r\nxxx"));
-    }
-
-    #[test]
-    fn sniffing() {
-        assert_eq!(sniff(b"Hello"), "text/plain; charset=utf-8");
-        assert_eq!(sniff(b"  <!DOCTYPE html><p>"), "text/html; charset=utf-8");
-        assert_eq!(sniff(&[0, 1, 2]), "application/octet-stream");
     }
 }
