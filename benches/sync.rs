@@ -1,7 +1,7 @@
-//! Criterion benchmarks of goway's `sync` and `context` (issue 3).
+//! Criterion benchmarks of goway's `sync` and `context`.
 //!
-//! Each benchmark mirrors a Go benchmark with the same workload (the Go source is in
-//! `BENCHMARKS.md`, section "sync and context"). As in Go, where the timed code runs in a
+//! Each benchmark mirrors a Go benchmark with the same workload
+//! (`bench/peers/go/syncbench/sync_test.go`; results in `BENCHMARKS.md`, "sync and context"). As in Go, where the timed code runs in a
 //! goroutine, the timed code here runs inside a goroutine and sends its elapsed time back over
 //! a channel; the runtime has 2 worker threads (Go: GOMAXPROCS=2). For reference, the mutex
 //! groups also time `may::sync::Mutex` (what goway would have re-exported) and

@@ -2,8 +2,8 @@
 //!
 //! A may spawn maps a fresh stack (or takes one from may's pool), allocates its bookkeeping and
 //! always queues the coroutine on a global run queue with an `eventfd` write to wake a worker:
-//! about 3 µs and three system calls per goroutine, which is why raw may spawned and joined
-//! 100k coroutines in 296 ms where Go takes 17.5 ms. goway keeps finished coroutines parked on
+//! three system calls per goroutine, which is why raw may spawns and joins 100k coroutines
+//! several times slower than Go (`BENCHMARKS.md`, "Channels and goroutines"). goway keeps finished coroutines parked on
 //! an idle stack instead; a spawn hands the next goroutine to an idle carrier through a
 //! one-slot goway channel, which wakes it on the spawning worker's local queue: no system call,
 //! no stack mapping.

@@ -164,9 +164,9 @@ impl Config {
 
     /// Keep the goroutine registry behind [`dump`] and the deadlock detector's detailed report:
     /// every goroutine's id, name, spawn site, start time and current wait, updated only when
-    /// it parks and resumes. Default `false`: it costs 2-11 % on a channel ping-pong (two parks
-    /// per round trip) and about 40 % on spawning goroutines that do nothing (see
-    /// `BENCHMARKS.md`, "Diagnostics overhead"), more than goway adds silently. The environment
+    /// it parks and resumes. Default `false`: it costs a few percent on a channel ping-pong (two
+    /// parks per round trip) and about a third on spawning goroutines that do nothing (see
+    /// `BENCHMARKS.md`, "Diagnostics"), more than goway adds silently. The environment
     /// variable `GOWAY_REGISTRY=1` turns it on, `=0` off, whatever the program sets, so a
     /// deployed program can be diagnosed without a rebuild. Off, [`dump`] lists nothing, and
     /// the deadlock detector (on either way) reports how many goroutines are asleep and what
@@ -195,7 +195,7 @@ impl Config {
     /// `GOWAY_REGISTRY=1` for the full report. `GOWAY_DETECT_DEADLOCK=0` or `=1` overrides the
     /// program. It costs goroutines nothing (no bookkeeping when they spawn, park or resume:
     /// the proof is about the process's threads, read from `/proc`), and a thread that looks
-    /// every 100 ms (see `BENCHMARKS.md`, "Deadlock detection on by default"). See the guide's
+    /// every 100 ms (see `BENCHMARKS.md`, "Diagnostics"). See the guide's
     /// "Diagnostics" section for what it does and does not detect.
     ///
     /// ```

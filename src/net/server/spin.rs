@@ -140,10 +140,9 @@ impl SpinPoll {
 }
 
 /// A round that finds input later than this did not pay: the sleep and wake-up it spared cost
-/// the worker and the client a few microseconds each. Measured here (2026-11-27, one worker):
-/// under `redis-benchmark -P 16` 95 % of rounds find input within 10 µs; at a paced 50,000
-/// frames/s over 50 connections the next input comes 11-13 µs after the worker runs dry, and
-/// 3 % of rounds find it within 10 µs.
+/// the worker and the client a few microseconds each. Under a pipelining client
+/// (`redis-benchmark -P 16`) nearly every round finds input within 10 µs; at a paced, moderate
+/// load the next input comes later than that, and few rounds do.
 const WORTH: Duration = Duration::from_micros(10);
 
 /// Whether spinning pays, learnt from its outcomes: a round that finds input within
