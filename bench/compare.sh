@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # compare.sh: goway beside Go, tokio, raw may and Redis, on this machine, in one run.
 #
-# usage: bench/compare.sh [--quick] [MODE]...      MODE: build echo http resp eff chan idle all
+# usage: bench/compare.sh [--quick] [MODE]...  MODE: build echo http resp eff chan idle https
+#        handshake idle-tls tls (= https handshake idle-tls) all
 #        (default: all = echo http resp eff chan idle; every mode but build builds first)
 #
 # It builds goway's example servers from this checkout and the peers under bench/, then runs
@@ -21,8 +22,8 @@ for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=1 ;;
     -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
-    build|echo|http|resp|eff|chan|idle|all) MODES+=("$arg") ;;
-    *) echo "compare.sh: unknown argument '$arg' (modes: build echo http resp eff chan idle all; --quick)" >&2; exit 2 ;;
+    build|echo|http|resp|eff|chan|idle|https|handshake|idle-tls|tls|all) MODES+=("$arg") ;;
+    *) echo "compare.sh: unknown argument '$arg' (modes: build echo http resp eff chan idle https handshake idle-tls tls all; --quick)" >&2; exit 2 ;;
   esac
 done
 [ "${#MODES[@]}" -gt 0 ] || MODES=(all)
@@ -53,6 +54,7 @@ EFF_SIZE="${EFF_SIZE:-64}"
 EFF_REPS="${EFF_REPS:-$REPS}"
 IDLE_N="${IDLE_N:-$(q 10000 500)}"          # idle connections held
 IDLE_SETTLE_MS="${IDLE_SETTLE_MS:-$(q 1000 200)}"
+IDLE_TLS_N="${IDLE_TLS_N:-$(q 5000 300)}"   # idle TLS connections held
 CHAN_ARGS="${CHAN_ARGS:-$(q '-reps 5' '-reps 1 -scale 0.02 -spawn 10000')}"
 WITH_GOWAY="${WITH_GOWAY:-1}"
 WITH_GO="${WITH_GO:-1}"
@@ -64,6 +66,8 @@ BASE="${BASE:-}"                            # ratio base for every table it appe
 CANDIDATE_NAME="${CANDIDATE_NAME:-candidate}"
 ECHO_CANDIDATE="${ECHO_CANDIDATE:-}"
 HTTP_CANDIDATE="${HTTP_CANDIDATE:-}"
+HTTPS_CANDIDATE="${HTTPS_CANDIDATE:-}"        # as HTTP_CANDIDATE, serving TLS with the harness's pair
+ECHO_TLS_CANDIDATE="${ECHO_TLS_CANDIDATE:-}"
 RESP_CANDIDATE="${RESP_CANDIDATE:-}"
 CHAN_CANDIDATE="${CHAN_CANDIDATE:-}"
 SKIP_BUILD="${SKIP_BUILD:-0}"
@@ -185,6 +189,37 @@ check_resp() { # SET then GET a key, in RESP2
   ) 2>/dev/null
 }
 
+check_https() { # check_https PATH: the body of PATH over TLS, verified against the harness's CA
+  local body
+  body="$(curl -s -m 5 --cacert "$TLS_DIR/ca.pem" "https://127.0.0.1:$PORT$1" 2>/dev/null)" || return 1
+  [ "$body" = "Hello, World!" ]
+}
+check_echo_tls() { # one line echoed over TLS
+  "$IDLE_PROBE" --addr "127.0.0.1:$PORT" --server-pid "$SERVER_PID" -n 1 --settle-ms 0 \
+    --tls-ca "$TLS_DIR/ca.pem" 2>/dev/null | grep -q ' echoed=1 '
+}
+
+# ---- TLS material ----------------------------------------------------------------------------
+# tls_setup: a throwaway CA and a server certificate it signs (ECDSA P-256, for localhost and
+# 127.0.0.1, 30 days) in $TLS_DIR, made with openssl once; every TLS server uses the pair.
+TLS_DIR="$BUILD_DIR/tls"
+tls_setup() {
+  [ -s "$TLS_DIR/cert.pem" ] && [ -s "$TLS_DIR/key.pem" ] && [ -s "$TLS_DIR/ca.pem" ] && return 0
+  have openssl || { log "tls: openssl not found (bench/setup.sh installs it)"; return 1; }
+  mkdir -p "$TLS_DIR" && (
+    cd "$TLS_DIR" &&
+      openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+        -subj "/CN=goway bench CA" -keyout ca-key.pem -out ca.pem &&
+      openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
+        -keyout key.pem -out server.csr &&
+      printf 'basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > server.ext &&
+      openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 30 \
+        -extfile server.ext -out cert.pem
+  ) > "$TLS_DIR.log" 2>&1 || { log "tls: making the certificates failed (log: $TLS_DIR.log)"; return 1; }
+}
+TLS_ARGS_GO() { printf -- '-tls-cert %s -tls-key %s' "$TLS_DIR/cert.pem" "$TLS_DIR/key.pem"; }
+TLS_ARGS() { printf -- '--tls-cert %s --tls-key %s' "$TLS_DIR/cert.pem" "$TLS_DIR/key.pem"; }
+
 # ---- measuring -------------------------------------------------------------------------------
 CLK_TCK="$(getconf CLK_TCK 2>/dev/null || echo 100)"
 cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
@@ -255,6 +290,18 @@ resp_servers() {
   fi
   [ "$WITH_GOWAY" = 1 ] && entry goway "$GOWAY_BIN/kv" "--addr {addr}" 0
   candidate "$RESP_CANDIDATE"
+}
+
+https_servers() {
+  [ "$WITH_GO" = 1 ] && entry go-net/http "$GO_BIN/go-http-hello" "-addr {addr} $(TLS_ARGS_GO)" 1
+  [ "$WITH_TOKIO" = 1 ] && entry tokio-hyper-rustls "$RUST_BIN/tokio-https-hello" "--addr {addr} $(TLS_ARGS)" 0
+  [ "$WITH_GOWAY" = 1 ] && entry goway "$GOWAY_BIN/http_hello" "--addr {addr} $(TLS_ARGS)" 0
+  candidate "$HTTPS_CANDIDATE"
+}
+echo_tls_servers() {
+  [ "$WITH_GO" = 1 ] && entry go-plain "$GO_BIN/go-echo-plain" "-addr {addr} $(TLS_ARGS_GO)" 1
+  [ "$WITH_GOWAY" = 1 ] && entry goway "$GOWAY_BIN/echo" "--addr {addr} $(TLS_ARGS)" 0
+  candidate "$ECHO_TLS_CANDIDATE"
 }
 
 # for_each_server LIST_FUNCTION TAG CHECK RUN_FUNCTION: runs every listed server once:
@@ -342,12 +389,12 @@ scenario_eff() {
 
 load_http() {
   [ "$1" = failed ] && { record_failed; return; }
-  local url="http://127.0.0.1:$PORT$HTTP_PATH"
+  local url="${HTTP_SCHEME:-http}://127.0.0.1:$PORT$HTTP_PATH"
   if [ "$WRK_WARMUP" -gt 0 ] 2>/dev/null; then
-    taskset -c "$LOAD_CPU" timeout --foreground "$((WRK_WARMUP + 30))" wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"${WRK_WARMUP}s" "$url" > /dev/null 2>&1
+    taskset -c "$LOAD_CPU" timeout --foreground "$((WRK_WARMUP + 30))" wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"${WRK_WARMUP}s" "${WRK_EXTRA[@]}" "$url" > /dev/null 2>&1
   fi
   run_load "$TAG" "$1" timeout --foreground "$(ceil "$DURATION + 60")" wrk -t"$WRK_THREADS" -c"$WRK_CONNS" \
-    -d"$(ceil "$DURATION")s" -s "$WRK_LUA" "$url"
+    -d"$(ceil "$DURATION")s" -s "$WRK_LUA" "${WRK_EXTRA[@]}" "$url"
   local r note="" thr; r="$(result_kv "$LOAD_OUT")"
   thr="$(kv rps "$r")"
   [ -n "$thr" ] || note="load failed, rc $LOAD_RC"
@@ -368,6 +415,33 @@ scenario_http() {
     done
     print_table "$SCEN" thr "$HOW" "go-net/http" "$closed_cols"
   done
+}
+
+WRK_EXTRA=()
+
+# https: keep-alive requests over TLS (each wrk connection does one handshake);
+# handshake: `Connection: close` on every request, so each one is a new connection and a full
+# handshake (wrk does not resume sessions).
+scenario_tls_http() { # MODE
+  have wrk || { log "$1: wrk not found: skipped (bench/setup.sh installs it)"; return; }
+  have curl || { log "$1: curl not found: skipped (bench/setup.sh installs it)"; return; }
+  tls_setup || { log "$1: no certificates: skipped"; return; }
+  local rep mode="$1" how
+  HTTP_PATH=/plaintext; HTTP_SCHEME=https
+  if [ "$mode" = handshake ]; then
+    WRK_EXTRA=(-H "Connection: close")
+    how="full TLS handshakes: GET /plaintext with \`Connection: close\` (a new connection and handshake per request): \`wrk -t$WRK_THREADS -c$WRK_CONNS -d$(ceil "$DURATION")s -H 'Connection: close'\`, requests (= handshakes) per second"
+  else
+    WRK_EXTRA=()
+    how="https GET /plaintext, keep-alive: \`wrk -t$WRK_THREADS -c$WRK_CONNS -d$(ceil "$DURATION")s\` over TLS after ${WRK_WARMUP} s of unmeasured wrk, requests/s"
+  fi
+  SCEN="$mode"
+  for rep in $(seq "$REPS"); do
+    log "== $SCEN (run $rep of $REPS)"; run_tag "$SCEN" "$rep" "$REPS"
+    for_each_server https_servers "$TAG" "check_https /plaintext" load_http
+  done
+  print_table "$SCEN" thr "$how" "go-net/http" "$closed_cols"
+  WRK_EXTRA=(); HTTP_SCHEME=http
 }
 
 load_resp() {
@@ -409,14 +483,16 @@ scenario_resp() {
   done
 }
 
+IDLE_TLS_ARGS=()
 load_idle() {
   [ "$1" = failed ] && { record_failed; return; }
+  local n="${IDLE_COUNT:-$IDLE_N}"
   run_load "$TAG" "$1" timeout --foreground 600 "$IDLE_PROBE" --addr "127.0.0.1:$PORT" --server-pid "$SERVER_PID" \
-    -n "$IDLE_N" --settle-ms "$IDLE_SETTLE_MS"
+    -n "$n" --settle-ms "$IDLE_SETTLE_MS" "${IDLE_TLS_ARGS[@]}"
   local r note=""; r="$(result_kv "$LOAD_OUT")"
   [ -n "$r" ] || note="probe failed, rc $LOAD_RC"
-  [ -z "$r" ] || [ "$(kv echoed "$r")" = "$IDLE_N" ] || note="not all connections echoed"
-  log "   $1: $(kv bytes_per_conn "$r") bytes per idle connection ($(kv echoed "$r") of $IDLE_N echoed), $(kv maps_held "$r") mappings"
+  [ -z "$r" ] || [ "$(kv echoed "$r")" = "$n" ] || note="not all connections echoed"
+  log "   $1: $(kv bytes_per_conn "$r") bytes per idle connection ($(kv echoed "$r") of $n echoed), $(kv maps_held "$r") mappings"
   add_row "$SCEN" "$1" "$2" "$note" "$r"
 }
 
@@ -429,6 +505,21 @@ scenario_idle() {
     for_each_server echo_servers "$TAG" check_echo load_idle
   done
   print_table idle bytes_per_conn "$HOW" "go-article" \
+    'server=@server;conns=conns;echoed=echoed;RSS before MiB=rss_before_kb:mib;RSS held MiB=rss_held_kb:mib;RSS after close MiB=rss_after_close_kb:mib;bytes per idle conn=bytes_per_conn;x base bytes=bytes_per_conn%base;mappings held=maps_held;mappings per conn=maps_per_conn;threads=threads_held'
+}
+
+scenario_idle_tls() {
+  [ -x "$IDLE_PROBE" ] || { log "idle-tls: $IDLE_PROBE is not built: skipped"; return; }
+  tls_setup || { log "idle-tls: no certificates: skipped"; return; }
+  local rep
+  SCEN="idle-tls"; HOW="memory per idle TLS connection: \`idle-probe -n $IDLE_TLS_N --settle-ms $IDLE_SETTLE_MS --tls-ca CA\` opens $IDLE_TLS_N TLS connections (handshake done), echoes one line on each and holds them"
+  IDLE_TLS_ARGS=(--tls-ca "$TLS_DIR/ca.pem"); IDLE_COUNT="$IDLE_TLS_N"
+  for rep in $(seq "$REPS"); do
+    log "== idle-tls (run $rep of $REPS)"; run_tag idle-tls "$rep" "$REPS"
+    for_each_server echo_tls_servers "$TAG" check_echo_tls load_idle
+  done
+  IDLE_TLS_ARGS=(); IDLE_COUNT=""
+  print_table idle-tls bytes_per_conn "$HOW" "go-plain" \
     'server=@server;conns=conns;echoed=echoed;RSS before MiB=rss_before_kb:mib;RSS held MiB=rss_held_kb:mib;RSS after close MiB=rss_after_close_kb:mib;bytes per idle conn=bytes_per_conn;x base bytes=bytes_per_conn%base;mappings held=maps_held;mappings per conn=maps_per_conn;threads=threads_held'
 }
 
@@ -501,6 +592,10 @@ for m in "${MODES[@]}"; do
     eff) scenario_eff ;;
     chan) scenario_chan ;;
     idle) scenario_idle ;;
+    https) scenario_tls_http https ;;
+    handshake) scenario_tls_http handshake ;;
+    idle-tls) scenario_idle_tls ;;
+    tls) scenario_tls_http https; scenario_tls_http handshake; scenario_idle_tls ;;
   esac
 done
 log "summary: $TABLE"

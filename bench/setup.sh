@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # setup.sh: installs what bench/compare.sh needs, with apt, when it is missing: Go (1.19 or
 # newer) for the Go peers, wrk (HTTP load), redis-tools (redis-benchmark) and redis-server
-# (the Redis reference peer), curl (HTTP health checks) and taskset (util-linux). Running it
-# again installs nothing new. Rust (cargo) is expected already: goway itself needs it.
+# (the Redis reference peer), curl (HTTP health checks), openssl (the TLS scenarios' throwaway
+# certificates) and taskset (util-linux). Running it again installs nothing new. Rust (cargo) is expected already: goway itself needs it.
 set -euo pipefail
 
 packages=()
@@ -12,6 +12,7 @@ need wrk wrk
 need redis-benchmark redis-tools
 need redis-server redis-server
 need curl curl
+need openssl openssl
 need taskset util-linux
 
 if [ "${#packages[@]}" -gt 0 ]; then

@@ -8,27 +8,37 @@
 //!
 //! ```text
 //! idle-probe --addr 127.0.0.1:PORT --server-pid PID [-n 10000] [--settle-ms 1000]
+//!            [--tls-ca PEM]
 //! RESULT conns= echoed= failed_connects= rss_before_kb= rss_held_kb= rss_after_close_kb=
 //!        bytes_per_conn= maps_before= maps_held= maps_per_conn= threads_held= secs=
 //! ```
 //!
+//! With `--tls-ca`, every connection is TLS (rustls, `ring`): the server's certificate must be
+//! signed by (or be) the certificate in that file and name the address's IP; each connection's
+//! handshake runs before its line is sent, one connection at a time.
+//!
 //! `bytes_per_conn` is (held - before) / echoed connections. The probe raises its own limit
 //! on open descriptors to the hard limit; the server needs one high enough too.
 
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::process::exit;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
 use bench_loadgen::parse_flag;
 use bench_loadgen::procfs::{map_count, raise_nofile_limit, status_value};
 
-const USAGE: &str =
-    "usage: idle-probe --addr HOST:PORT --server-pid PID [-n CONNS=10000] [--settle-ms 1000]";
+const USAGE: &str = "usage: idle-probe --addr HOST:PORT --server-pid PID [-n CONNS=10000] [--settle-ms 1000] [--tls-ca PEM]";
 
 fn main() {
     let (mut addr, mut pid, mut n, mut settle_ms) =
         (None::<String>, None::<u32>, 10_000usize, 1000u64);
+    let mut tls_ca = None::<String>;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next();
@@ -37,6 +47,7 @@ fn main() {
             "--server-pid" => pid = Some(parse_flag(&flag, value())),
             "-n" | "--conns" => n = parse_flag(&flag, value()),
             "--settle-ms" => settle_ms = parse_flag(&flag, value()),
+            "--tls-ca" => tls_ca = value(),
             _ => {
                 eprintln!("{USAGE}");
                 exit(2)
@@ -62,8 +73,9 @@ fn main() {
     let t0 = Instant::now();
     let (rss_before, maps_before) = (rss(), maps());
 
-    let (socks, failed) = open_all(addr, n);
-    let echoed = echo_one_line_each(&socks);
+    let tls = tls_ca.map(|ca| tls_config(&ca));
+    let (mut socks, failed) = open_all(addr, n, tls.as_ref());
+    let echoed = echo_one_line_each(&mut socks);
     std::thread::sleep(settle);
     let (rss_held, maps_held) = (rss(), maps());
     let threads = status_value(pid, "Threads").unwrap_or(0);
@@ -92,12 +104,91 @@ fn socks_len(n: usize, failed: usize) -> usize {
     n - failed.min(n)
 }
 
+/// A connection to the server: plain TCP, or TLS over it.
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Conn {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Conn::Plain(s) => s,
+            Conn::Tls(t) => &t.sock,
+        }
+    }
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.read(buf),
+            Conn::Tls(t) => t.read(buf),
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.write(buf),
+            Conn::Tls(t) => t.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Conn::Plain(s) => s.flush(),
+            Conn::Tls(t) => t.flush(),
+        }
+    }
+}
+
+/// A client configuration trusting the certificates in `ca` (PEM), or exits with status 2.
+fn tls_config(ca: &str) -> Arc<ClientConfig> {
+    let fail = |e: &dyn std::fmt::Display| -> ! {
+        eprintln!("idle-probe: --tls-ca {ca}: {e}");
+        exit(2)
+    };
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).unwrap_or_else(|e| fail(&e)) {
+        roots
+            .add(cert.unwrap_or_else(|e| fail(&e)))
+            .unwrap_or_else(|e| fail(&e));
+    }
+    // ring, the provider goway uses; rustls 0.23.48 deprecates it only because it has no
+    // post-quantum key exchange (neither has Go 1.19, the other peer).
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap_or_else(|e| fail(&e))
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Arc::new(cfg)
+}
+
+/// Connects to `addr`, over TLS (handshake done) when `tls` is given.
+fn connect(addr: SocketAddr, tls: Option<&Arc<ClientConfig>>) -> io::Result<Conn> {
+    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
+    let Some(cfg) = tls else {
+        return Ok(Conn::Plain(s));
+    };
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let name = ServerName::IpAddress(addr.ip().into());
+    let conn = ClientConnection::new(cfg.clone(), name).map_err(io::Error::other)?;
+    let mut t = StreamOwned::new(conn, s);
+    while t.conn.is_handshaking() {
+        t.conn.complete_io(&mut t.sock)?;
+    }
+    Ok(Conn::Tls(Box::new(t)))
+}
+
 /// Opens up to `n` connections; gives up after 50 failed connects.
-fn open_all(addr: SocketAddr, n: usize) -> (Vec<TcpStream>, usize) {
+fn open_all(addr: SocketAddr, n: usize, tls: Option<&Arc<ClientConfig>>) -> (Vec<Conn>, usize) {
     let mut socks = Vec::with_capacity(n);
     let mut failed = 0;
     while socks.len() + failed < n {
-        match TcpStream::connect_timeout(&addr, Duration::from_secs(10)) {
+        match connect(addr, tls) {
             Ok(s) => socks.push(s),
             Err(e) => {
                 if failed == 0 {
@@ -116,17 +207,21 @@ fn open_all(addr: SocketAddr, n: usize) -> (Vec<TcpStream>, usize) {
 
 /// Sends `ping <i>\n` on every connection, then reads each echo back; returns how many
 /// came back intact.
-fn echo_one_line_each(socks: &[TcpStream]) -> usize {
-    for (i, mut s) in socks.iter().enumerate() {
-        if s.write_all(format!("ping {i}\n").as_bytes()).is_err() {
+fn echo_one_line_each(socks: &mut [Conn]) -> usize {
+    for (i, s) in socks.iter_mut().enumerate() {
+        if s.write_all(format!("ping {i}\n").as_bytes())
+            .and_then(|()| s.flush())
+            .is_err()
+        {
             continue;
         }
     }
     let mut ok = 0;
-    for (i, mut s) in socks.iter().enumerate() {
+    for (i, s) in socks.iter_mut().enumerate() {
         let want = format!("ping {i}\n");
         let mut got = vec![0u8; want.len()];
         let read = s
+            .tcp()
             .set_read_timeout(Some(Duration::from_secs(10)))
             .and_then(|()| s.read_exact(&mut got));
         if read.is_ok() && got == want.as_bytes() {

@@ -1,19 +1,25 @@
-//! What the tokio peers share: the `--addr` flag and the runtime.
+//! What the tokio peers share: the flags, the runtime, the HTTP routes and the TLS set-up.
 
 use std::net::SocketAddr;
 use std::process::exit;
 
+pub mod hello;
+pub mod tls;
+
 /// The options every tokio peer takes: `--addr HOST:PORT` (also `-addr`, as the Go peers
-/// spell it) and `--current-thread` (tokio's single-threaded runtime instead of the
-/// multi-threaded one).
+/// spell it), `--current-thread` (tokio's single-threaded runtime instead of the
+/// multi-threaded one) and, for the peers that serve TLS, `--tls-cert PATH --tls-key PATH`.
 pub struct Opts {
     pub addr: SocketAddr,
     pub current_thread: bool,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
 }
 
 pub fn opts(default_addr: &str) -> Opts {
     let mut addr = default_addr.to_owned();
     let mut current_thread = false;
+    let (mut tls_cert, mut tls_key) = (None, None);
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         match flag.as_str() {
@@ -22,6 +28,8 @@ pub fn opts(default_addr: &str) -> Opts {
                 None => usage(),
             },
             "--current-thread" => current_thread = true,
+            "--tls-cert" | "-tls-cert" => tls_cert = Some(args.next().unwrap_or_else(|| usage())),
+            "--tls-key" | "-tls-key" => tls_key = Some(args.next().unwrap_or_else(|| usage())),
             _ => usage(),
         }
     }
@@ -29,6 +37,8 @@ pub fn opts(default_addr: &str) -> Opts {
         Ok(addr) => Opts {
             addr,
             current_thread,
+            tls_cert,
+            tls_key,
         },
         Err(_) => {
             eprintln!("bad address {addr:?} (want HOST:PORT)");
@@ -39,7 +49,7 @@ pub fn opts(default_addr: &str) -> Opts {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: {} [--addr HOST:PORT] [--current-thread]",
+        "usage: {} [--addr HOST:PORT] [--current-thread] [--tls-cert PATH --tls-key PATH]",
         std::env::args().next().unwrap_or_default()
     );
     exit(2)
