@@ -21,8 +21,8 @@
 //!   above it register their wake-up checks with it).
 //! - `blocked` (marking a waiter in its record), `park` (the `Waiter`, [`yield_now`]).
 //! - `join` (a goroutine's result), `config` ([`Config`]), `blocking` (the pool behind
-//!   [`block_on_thread`]), `carrier` (recycled coroutines), and last `spawn` ([`Builder`],
-//!   [`JoinHandle`]).
+//!   [`block_on_thread`]), `carrier` (recycled coroutines), `metrics` ([`metrics`]), and last
+//!   `spawn` ([`Builder`], [`JoinHandle`]).
 
 pub(crate) mod blocked;
 mod blocking;
@@ -31,6 +31,7 @@ mod config;
 mod deadlock;
 mod dump;
 mod join;
+mod metrics;
 mod overflow;
 mod own;
 mod panicked;
@@ -49,6 +50,7 @@ pub use config::{
     max_goroutines,
 };
 pub use dump::{dump, dump_on_signal};
+pub use metrics::{Metrics, metrics};
 pub use panicked::Panicked;
 pub(crate) use panicked::panic_message;
 pub use park::{in_goroutine, yield_now};
