@@ -13,7 +13,8 @@
 //! bottom up, each naming only submodules listed before it:
 //!
 //! - `switches` (the environment-overridable on/off switches), `own` (the runtime's own
-//!   threads and sockets), `stack` (stack sizes and bounds), `panicked` ([`Panicked`]).
+//!   threads and sockets), `stack` (stack sizes and bounds), `panicked` ([`Panicked`]),
+//!   `trace` (`enter_span`, with the `tracing` feature).
 //! - `slots` (the table of goroutine stacks), `overflow` (the stack overflow handler),
 //!   `watchdog` (the blocked-worker monitor).
 //! - `registry` (a record per goroutine and waiting thread), `dump` (the goroutine dump).
@@ -42,6 +43,8 @@ mod spawn;
 mod stack;
 mod switches;
 pub(crate) mod timer;
+#[cfg(feature = "tracing")]
+mod trace;
 mod watchdog;
 
 pub use blocking::{BlockingStats, block_on_thread, blocking_stats};
@@ -59,3 +62,5 @@ pub use spawn::{Builder, JoinHandle, spawn};
 pub use stack::{
     DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE, StackLimit, StackSizeError, max_stack_size,
 };
+#[cfg(feature = "tracing")]
+pub use trace::{SpanGuard, enter_span};
