@@ -573,3 +573,54 @@ fn healthz_and_readyz_follow_the_drain() {
     assert_eq!(get(web.addr, "/healthz").0, 200);
     web.stop();
 }
+
+// ----- the examples' --metrics flag -----------------------------------------------------------
+
+/// Starts example `name` with `--metrics 127.0.0.1:0`; the example and its metrics address.
+fn example_with_metrics(name: &str) -> (common::example::Example, SocketAddr) {
+    let exe = common::example::build_example(name);
+    let ex = common::example::Example::start_with(
+        std::process::Command::new(exe).args(["--addr", "127.0.0.1:0", "--metrics", "127.0.0.1:0"]),
+        true,
+    );
+    let line = ex
+        .stdout
+        .recv_timeout(WATCHDOG)
+        .expect("the example prints its metrics address");
+    let addr = line
+        .strip_prefix("metrics on http://")
+        .and_then(|s| s.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("unexpected line {line:?}"))
+        .parse()
+        .expect("a socket address");
+    (ex, addr)
+}
+
+#[test]
+fn echo_example_serves_its_metrics() {
+    let _g = common::shared();
+    let (ex, metrics) = example_with_metrics("echo");
+    let mut c = client(ex.addr().parse().unwrap());
+    writeln!(c, "hi").unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(c.read(&mut buf).unwrap(), 3);
+    let e = scrape(metrics);
+    let l = [("server", "echo")];
+    assert_eq!(e.must("goway_server_connections_active", &l), 1.0);
+    assert_eq!(e.must("goway_server_frames_received_total", &l), 1.0);
+    assert!(e.must("goway_goroutines", &[]) >= 4.0); // accept loop + 3 for the client
+}
+
+#[test]
+fn http_hello_example_serves_its_metrics() {
+    let _g = common::shared();
+    let (ex, metrics) = example_with_metrics("http_hello");
+    let (status, body) = get(ex.addr().parse().unwrap(), "/plaintext");
+    assert_eq!((status, body.as_str()), (200, "Hello, World!"));
+    let e = scrape(metrics);
+    assert_eq!(
+        e.must("goway_server_requests_total", &[("server", "http_hello")]),
+        1.0
+    );
+    assert_eq!(get(metrics, "/healthz").0, 200);
+}

@@ -79,7 +79,8 @@ impl Metrics {
 /// A snapshot of the runtime's counters and gauges: goroutines live and spawned, the
 /// goroutine limit and the stacks held against it, worker threads, resumes, pending timers,
 /// blocked workers and the blocking pool. Each field is read without stopping anything, so
-/// fields can be a moment apart from each other.
+/// fields can be a moment apart from each other. Like [`max_goroutines`](super::max_goroutines),
+/// a first call before [`Config::apply`](super::Config::apply) fixes the default configuration.
 ///
 /// # Examples
 /// ```
