@@ -32,7 +32,7 @@
 //! [`ServerSample`]): `goway_server_connections_active`, `goway_server_connections_total`,
 //! `goway_server_connections_rejected_total`; for a [`net::Server`](crate::net::Server):
 //! `goway_server_connections_closed_total` (with a `reason` label, as
-//! [`CloseReason::as_str`](crate::net::CloseReason::as_str) names it),
+//! [`CloseReason::as_str`](crate::net::server::CloseReason::as_str) names it),
 //! `goway_server_frames_received_total`, `goway_server_frames_sent_total`,
 //! `goway_server_received_bytes_total`, `goway_server_sent_bytes_total`,
 //! `goway_server_handler_panics_total`, `goway_server_goroutines`, `goway_server_queued_bytes`,
