@@ -26,6 +26,9 @@ struct Args {
     /// (`Config::spin_poll`); 0, the default, never spins.
     #[arg(long, default_value_t = 0, alias = "busy-poll-us")]
     spin_poll_us: u64,
+    /// Also serve goway's metrics (`GET /metrics`, Prometheus text) on this address.
+    #[arg(long)]
+    metrics: Option<String>,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -47,9 +50,39 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .bind()?;
     // Tests and scripts read the bound address (`--addr 127.0.0.1:0` picks a free port).
     println!("listening on {}", server.listen_addr());
+    if let Some(addr) = args.metrics {
+        serve_metrics(addr, "echo", server.handle())?;
+    }
     // SIGTERM and Ctrl-C end the process; the kernel closes the connections.
     match server.serve() {
         Err(goway::net::server::ServeError::ServerClosed) | Ok(()) => Ok(()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// `--metrics ADDR`: goway's metrics and this server's (`GET /metrics`), with http::debug's
+/// goroutine dump and health probes, served on ADDR in a goroutine.
+fn serve_metrics(
+    addr: String,
+    name: &str,
+    server: impl goway::metrics::ServerMetrics,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use goway::http::debug;
+    let registry = goway::metrics::Registry::new();
+    registry.register_server(name, server)?;
+    let mut mux = goway::http::ServeMux::new();
+    debug::register(&mut mux);
+    debug::register_metrics(&mut mux, &registry);
+    debug::register_health(&mut mux, &debug::Readiness::new());
+    let srv = goway::http::Server::builder()
+        .addr(addr)
+        .handler(mux)
+        .bind()?;
+    println!(
+        "metrics on http://{}{}",
+        srv.local_addr()?,
+        debug::METRICS_PATH
+    );
+    goway::go!(move || srv.serve());
+    Ok(())
 }

@@ -18,6 +18,9 @@ struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: String,
+    /// Also serve goway's metrics (`GET /metrics`, Prometheus text) on this address.
+    #[arg(long)]
+    metrics: Option<String>,
 }
 
 fn plaintext(_r: &Request, w: &mut ResponseWriter) {
@@ -52,8 +55,38 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = Server::builder().addr(args.addr).handler(mux).bind()?;
     // Tests and scripts read the bound address (`--addr 127.0.0.1:0` picks a free port).
     println!("listening on {}", server.local_addr()?);
+    if let Some(addr) = args.metrics {
+        serve_metrics(addr, "http_hello", server.handle())?;
+    }
     match server.serve() {
         Err(ServeError::ServerClosed) | Ok(()) => Ok(()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// `--metrics ADDR`: goway's metrics and this server's (`GET /metrics`), with http::debug's
+/// goroutine dump and health probes, served on ADDR in a goroutine.
+fn serve_metrics(
+    addr: String,
+    name: &str,
+    server: impl goway::metrics::ServerMetrics,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use goway::http::debug;
+    let registry = goway::metrics::Registry::new();
+    registry.register_server(name, server)?;
+    let mut mux = goway::http::ServeMux::new();
+    debug::register(&mut mux);
+    debug::register_metrics(&mut mux, &registry);
+    debug::register_health(&mut mux, &debug::Readiness::new());
+    let srv = goway::http::Server::builder()
+        .addr(addr)
+        .handler(mux)
+        .bind()?;
+    println!(
+        "metrics on http://{}{}",
+        srv.local_addr()?,
+        debug::METRICS_PATH
+    );
+    goway::go!(move || srv.serve());
+    Ok(())
 }

@@ -17,8 +17,9 @@ compile_error!(
 //   5  http
 //   4  net, signal              signal: os/signal on chan and context
 //   3  sync, context, logging,  logging rate-limits its reports with a time timer;
-//      bufio                    bufio (Go's Scanner) needs nothing of goway; net's line codec
-//                               shares its line search
+//      bufio, metrics           bufio (Go's Scanner) needs nothing of goway; net's line codec
+//                               shares its line search; metrics reads the runtime, and
+//                               the servers implement its ServerMetrics
 //   2  select, time, macros     macros: go! and select! expand to runtime and select
 //   1  chan
 //   0  runtime                  goroutines, parking, the timer thread, diagnostics
@@ -40,6 +41,8 @@ pub mod context;
 pub mod fuzzing;
 pub mod http;
 pub mod logging;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod net;
 pub mod runtime;
 pub mod select;

@@ -34,7 +34,7 @@ const LAYERS: &[&[&str]] = &[
     &["runtime"],
     &["chan"],
     &["select", "time", "macros"],
-    &["sync", "context", "logging", "bufio"],
+    &["sync", "context", "logging", "bufio", "metrics"],
     &["net", "signal"],
     &["http"],
     &["fuzzing"],

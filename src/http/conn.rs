@@ -41,8 +41,15 @@ enum End {
     Reply(HeadError),
 }
 
-/// Serves one connection until it closes.
-pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, srv: &Shared, entry: &ConnEntry) {
+/// Serves one connection (`conn_id`, for its tracing spans) until it closes.
+#[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+pub(crate) fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    conn_id: u64,
+    srv: &Shared,
+    entry: &ConnEntry,
+) {
     let cfg = &srv.cfg;
     let accepted = Instant::now();
     let io = RefCell::new(ConnIo::new(stream, cfg.max_header_bytes + HEADER_SLACK + 1));
@@ -131,6 +138,10 @@ pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, srv: &Shared, entry: &C
             w.header().set("Content-Length", "0");
             Ok(())
         } else {
+            #[cfg(feature = "tracing")]
+            let _span = crate::runtime::enter_span(
+                tracing::info_span!(target: "goway::http", "request", method = req.method(), path = req.path(), conn_id),
+            );
             panic::catch_unwind(AssertUnwindSafe(|| srv.handler.serve_http(&req, &mut w)))
         };
         req.end();

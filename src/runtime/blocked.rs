@@ -49,6 +49,9 @@ pub(crate) struct Blocked {
     record: *const Record,
     word: u64,
     site: *mut Location<'static>,
+    /// The goroutine's tracing spans were exited before the park (entered again on drop).
+    #[cfg(feature = "tracing")]
+    traced: bool,
 }
 
 impl fmt::Debug for Blocked {
@@ -63,11 +66,15 @@ impl fmt::Debug for Blocked {
 /// default), which needs to know what the main thread waits on.
 #[inline]
 pub(crate) fn block(why: Why, timed: bool, coroutine: bool) -> Blocked {
+    #[cfg(feature = "tracing")]
+    let traced = coroutine && super::trace::suspend();
     if why.wait == Wait::Internal || !(registry::enabled() || (!coroutine && deadlock::enabled())) {
         return Blocked {
             record: ptr::null(),
             word: 0,
             site: ptr::null_mut(),
+            #[cfg(feature = "tracing")]
+            traced,
         };
     }
     let record = if coroutine {
@@ -82,7 +89,13 @@ pub(crate) fn block(why: Why, timed: bool, coroutine: bool) -> Blocked {
         Some(r) => r.set(why.wait, timed, why.site),
         None => (0, ptr::null_mut()),
     };
-    Blocked { record, word, site }
+    Blocked {
+        record,
+        word,
+        site,
+        #[cfg(feature = "tracing")]
+        traced,
+    }
 }
 
 /// [`block`] for callers that do not know whether they run in a goroutine (network I/O).
@@ -97,6 +110,10 @@ impl Drop for Blocked {
         // SAFETY: as in `block`; the guard lives inside the owner's wait.
         if let Some(r) = unsafe { self.record.as_ref() } {
             r.restore(self.word, self.site);
+        }
+        #[cfg(feature = "tracing")]
+        if self.traced {
+            super::trace::resume();
         }
     }
 }

@@ -99,6 +99,17 @@ pub(crate) fn spawn_dedicated(job: Job, words: usize, max_stacks: usize) -> io::
     })
 }
 
+/// Stacks held (busy and idle), idle stacks, and jobs handed out but not started: for
+/// `runtime::metrics`.
+pub(crate) fn counts() -> (usize, usize, usize) {
+    let idle = IDLE.lock().len();
+    (
+        STACKS.load(Ordering::Relaxed),
+        idle,
+        PENDING.load(Ordering::Relaxed),
+    )
+}
+
 /// Called first thing by every job.
 pub(crate) fn started() {
     let left = PENDING.fetch_sub(1, Ordering::SeqCst) - 1;

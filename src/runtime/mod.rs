@@ -13,7 +13,8 @@
 //! bottom up, each naming only submodules listed before it:
 //!
 //! - `switches` (the environment-overridable on/off switches), `own` (the runtime's own
-//!   threads and sockets), `stack` (stack sizes and bounds), `panicked` ([`Panicked`]).
+//!   threads and sockets), `stack` (stack sizes and bounds), `panicked` ([`Panicked`]),
+//!   `trace` (`enter_span`, with the `tracing` feature).
 //! - `slots` (the table of goroutine stacks), `overflow` (the stack overflow handler),
 //!   `watchdog` (the blocked-worker monitor).
 //! - `registry` (a record per goroutine and waiting thread), `dump` (the goroutine dump).
@@ -21,8 +22,8 @@
 //!   above it register their wake-up checks with it).
 //! - `blocked` (marking a waiter in its record), `park` (the `Waiter`, [`yield_now`]).
 //! - `join` (a goroutine's result), `config` ([`Config`]), `blocking` (the pool behind
-//!   [`block_on_thread`]), `carrier` (recycled coroutines), and last `spawn` ([`Builder`],
-//!   [`JoinHandle`]).
+//!   [`block_on_thread`]), `carrier` (recycled coroutines), `metrics` ([`metrics`]), and last
+//!   `spawn` ([`Builder`], [`JoinHandle`]).
 
 pub(crate) mod blocked;
 mod blocking;
@@ -31,6 +32,7 @@ mod config;
 mod deadlock;
 mod dump;
 mod join;
+mod metrics;
 mod overflow;
 mod own;
 mod panicked;
@@ -41,6 +43,8 @@ mod spawn;
 mod stack;
 mod switches;
 pub(crate) mod timer;
+#[cfg(feature = "tracing")]
+mod trace;
 mod watchdog;
 
 pub use blocking::{BlockingStats, block_on_thread, blocking_stats};
@@ -49,6 +53,7 @@ pub use config::{
     max_goroutines,
 };
 pub use dump::{dump, dump_on_signal};
+pub use metrics::{Metrics, metrics};
 pub use panicked::Panicked;
 pub(crate) use panicked::panic_message;
 pub use park::{in_goroutine, yield_now};
@@ -57,3 +62,5 @@ pub use spawn::{Builder, JoinHandle, spawn};
 pub use stack::{
     DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE, StackLimit, StackSizeError, max_stack_size,
 };
+#[cfg(feature = "tracing")]
+pub use trace::{SpanGuard, enter_span};

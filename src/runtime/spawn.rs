@@ -237,6 +237,7 @@ impl Builder {
             run_goroutine(f, &join, name, site, abort, reg, stack)
         });
         LIVE.fetch_add(1, Ordering::Relaxed);
+        super::metrics::count_spawn();
         let r = match self.stack_size {
             Some(sz) if stack_words(sz) != may::config().get_stack_size() => {
                 carrier::spawn_dedicated(job, stack_words(sz), settings.max_live)

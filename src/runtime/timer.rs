@@ -74,6 +74,11 @@ pub(crate) fn pending() -> bool {
         .is_some_and(|q| !q.state.lock().by_time.is_empty())
 }
 
+/// Deadlines pending (for `runtime::metrics`); 0 before the queue is first used.
+pub(crate) fn pending_count() -> usize {
+    QUEUE.get().map_or(0, |q| q.state.lock().by_time.len())
+}
+
 /// The queue, and its thread started on first use.
 pub(crate) fn queue() -> &'static TimerQueue {
     QUEUE.get_or_init(|| {

@@ -19,6 +19,7 @@
 //! right after it on the same coroutine without a switch (a carrier picking up a job that was
 //! already waiting) shares the incident with it.
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
@@ -27,6 +28,21 @@ use super::slots;
 
 /// The default threshold.
 pub(crate) const DEFAULT_THRESHOLD: Duration = Duration::from_millis(100);
+
+/// Threads held past the threshold at the last sample, and incidents reported (for
+/// `runtime::metrics`): written by the monitor thread only.
+static HELD_NOW: AtomicUsize = AtomicUsize::new(0);
+static INCIDENTS: AtomicU64 = AtomicU64::new(0);
+
+/// Worker threads held past the threshold at the monitor's last sample.
+pub(crate) fn held_now() -> usize {
+    HELD_NOW.load(Ordering::Relaxed)
+}
+
+/// Incidents reported since the process started.
+pub(crate) fn incidents() -> u64 {
+    INCIDENTS.load(Ordering::Relaxed)
+}
 
 /// Starts the monitor thread; a zero threshold turns the watchdog off.
 pub(crate) fn start(threshold: Duration) {
@@ -68,6 +84,7 @@ fn watch(threshold: Duration) {
     loop {
         nap(period);
         let now = Instant::now();
+        let mut held_now = 0;
         may::coroutine::Coroutine::for_each_resumer(|thread, count, running| {
             let fresh = Seen {
                 thread,
@@ -85,11 +102,16 @@ fn watch(threshold: Duration) {
                 return;
             }
             let held = now.saturating_duration_since(s.since);
-            if running != 0 && !s.reported && held >= threshold {
-                s.reported = true;
-                report(running, held);
+            if running != 0 && held >= threshold {
+                held_now += 1;
+                if !s.reported {
+                    s.reported = true;
+                    INCIDENTS.fetch_add(1, Ordering::Relaxed);
+                    report(running, held);
+                }
             }
         });
+        HELD_NOW.store(held_now, Ordering::Relaxed);
     }
 }
 

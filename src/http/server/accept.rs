@@ -86,7 +86,9 @@ pub(super) fn start_conn(
     }
     let spawned = b.spawn(move || {
         let guard = guard;
-        conn::serve(stream, peer, &guard.srv, &entry);
+        #[cfg(feature = "tracing")]
+        let _span = crate::runtime::enter_span(tracing::info_span!(target: "goway::http", "http_conn", server = %guard.srv.addr, peer = %peer, conn_id = guard.id));
+        conn::serve(stream, peer, guard.id, &guard.srv, &entry);
     });
     if let Err(e) = spawned {
         // The closure (with the guard) was dropped: the registry is clean again.

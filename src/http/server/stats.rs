@@ -40,3 +40,18 @@ impl StatsCell {
         }
     }
 }
+
+#[cfg(feature = "metrics")]
+impl crate::metrics::ServerMetrics for super::ServerHandle {
+    fn sample(&self) -> crate::metrics::ServerSample {
+        let s = self.stats();
+        crate::metrics::ServerSample {
+            active: s.active,
+            accepted: s.accepted,
+            rejected: s.rejected,
+            requests: Some(s.requests),
+            head_bytes_scanned: Some(s.head_bytes_scanned),
+            ..Default::default()
+        }
+    }
+}

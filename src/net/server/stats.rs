@@ -205,3 +205,28 @@ impl StatsCell {
         }
     }
 }
+
+#[cfg(feature = "metrics")]
+impl crate::metrics::ServerMetrics for super::ServerHandle {
+    fn sample(&self) -> crate::metrics::ServerSample {
+        let s = self.stats();
+        crate::metrics::ServerSample {
+            active: s.active,
+            accepted: s.accepted,
+            rejected: s.rejected,
+            closed_by: CloseReason::ALL
+                .iter()
+                .map(|&r| (r.as_str(), s.closed_by.get(r)))
+                .collect(),
+            frames_in: Some(s.frames_in),
+            frames_out: Some(s.frames_out),
+            bytes_in: Some(s.bytes_in),
+            bytes_out: Some(s.bytes_out),
+            panics: Some(s.panics),
+            goroutines: Some(s.goroutines),
+            queued_bytes: Some(s.queued_bytes),
+            queued_bytes_peak: Some(s.queued_bytes_peak),
+            ..Default::default()
+        }
+    }
+}

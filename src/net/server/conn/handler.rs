@@ -27,6 +27,10 @@ impl<C: Codec> HandlerTask<C> {
             exit,
         } = self;
         let sh = &exit.0;
+        #[cfg(feature = "tracing")]
+        let _span = crate::runtime::enter_span(
+            tracing::info_span!(target: "goway::server", "conn", server = %sh.server.listen, peer = %sh.peer, conn_id = sh.id),
+        );
         // A panic ends only this connection (Go's conn.serve recovers and logs it).
         match panic::catch_unwind(AssertUnwindSafe(|| handler(&conn))) {
             Ok(Ok(())) => sh.set_reason(CloseReason::HandlerDone),
