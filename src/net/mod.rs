@@ -1,5 +1,5 @@
-//! Networking for goroutines: blocking-style TCP and Unix-socket listeners and streams with
-//! timeouts and deadlines, [`dial`]/[`dial_timeout`], framing [`codec`]s, and a
+//! Networking for goroutines: blocking-style TCP and Unix-socket listeners and streams and UDP
+//! sockets with timeouts and deadlines, [`dial`]/[`dial_timeout`], framing [`codec`]s, and a
 //! connection-per-three-goroutines [`server`] (Go's net package and the classic Go server
 //! shape).
 //!
@@ -18,6 +18,7 @@
 //! | `net.LookupHost(host)` | [`lookup_host(host)`](lookup_host) (`IpAddr`s, not strings) |
 //! | `c.SetReadDeadline(t)` (from any goroutine) | [`c.set_read_deadline(Some(t))`](TcpStream::set_read_deadline) |
 //! | `c.Close()` (from any goroutine), `errors.Is(err, net.ErrClosed)` | [`c.close()`](TcpStream::close), [`is_closed_error(&err)`](is_closed_error) |
+//! | `net.ListenUDP("udp", addr)`, `c.ReadFrom(b)`, `c.WriteTo(b, a)` | [`UdpSocket::bind(addr)`](UdpSocket::bind), [`recv_from`](UdpSocket::recv_from), [`send_to`](UdpSocket::send_to) |
 //! | `net.Listen("unix", path)` | [`UnixListener::bind(path)`](UnixListener::bind) |
 //! | an accept loop with a connection cap and `Serve`'s backoff (`netutil.LimitListener`, but refusing over the cap) | [`Acceptor`] |
 //!
@@ -48,6 +49,7 @@ mod netfd;
 mod ready;
 pub mod server;
 mod tcp;
+mod udp;
 mod unix;
 
 use std::fmt;
@@ -59,6 +61,7 @@ pub use acceptor::{Acceptor, ConnSlot};
 pub use addr::{ToAddrs, lookup_host};
 pub use server::{Conn, ConnSender, Server, ServerHandle, ShutdownReport};
 pub use tcp::{Incoming, TcpListener, TcpReadHalf, TcpStream, TcpWriteHalf};
+pub use udp::UdpSocket;
 pub use unix::{UnixListener, UnixReadHalf, UnixStream, UnixWriteHalf};
 
 /// Connects to `addr` over TCP (Go's `net.Dial("tcp", addr)`), trying each resolved address
