@@ -188,7 +188,7 @@ fn a_slow_lookup_times_out_without_blocking_the_worker() {
     };
     // A waits up to a timeout long enough that B, which needs the worker for microseconds,
     // runs well within it even on a loaded machine.
-    let timeout = Duration::from_secs(3);
+    let timeout = Duration::from_secs(5);
     let (ready_tx, ready_rx) = chan::bounded::<()>(1);
     let a = {
         let slow = slow.clone();

@@ -446,7 +446,7 @@ fn scenario_deadline_from_another_goroutine() {
 fn scenario_deadline_moved_later() {
     let a = Arc::new(bind());
     let to = a.local_addr().unwrap();
-    let first = Instant::now() + Duration::from_secs(1);
+    let first = Instant::now() + Duration::from_secs(2);
     a.set_read_deadline(Some(first));
     let (h, ready) = {
         let a = a.clone();
