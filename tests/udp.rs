@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use goway::chan;
 use goway::go;
-use goway::net::{UdpSocket, is_closed_error};
+use goway::net::{UdpSocket, UnixDatagram, is_closed_error};
 
 mod common;
 use common::{WATCHDOG, join};
@@ -507,7 +507,45 @@ fn scenario_timed_recv_leaves_the_worker() {
     assert_eq!(join(h).unwrap(), b"in time");
 }
 
+/// A Unix datagram receive is woken by a datagram, then by a deadline, then by a close, each
+/// from another goroutine.
+fn scenario_unix_datagram_wake_ups() {
+    let (a, b) = UnixDatagram::pair().unwrap();
+    let (a, b) = (Arc::new(a), Arc::new(b));
+    let (h, ready) = {
+        let a = a.clone();
+        spawn_a(move || {
+            let mut buf = [0u8; 16];
+            a.recv(&mut buf).map(|n| buf[..n].to_vec())
+        })
+    };
+    then_b(ready, move || {
+        b.send(b"unix").unwrap();
+    });
+    assert_eq!(join(h).unwrap(), b"unix");
+    let (h, ready) = {
+        let a = a.clone();
+        spawn_a(move || a.recv(&mut [0u8; 16]).map_err(|e| e.kind()))
+    };
+    {
+        let a = a.clone();
+        then_b(ready, move || a.set_read_deadline(Some(Instant::now())));
+    }
+    assert_eq!(join(h), Err(ErrorKind::TimedOut));
+    a.set_read_deadline(None);
+    let (h, ready) = {
+        let a = a.clone();
+        spawn_a(move || a.recv(&mut [0u8; 16]).unwrap_err())
+    };
+    {
+        let a = a.clone();
+        then_b(ready, move || a.close().unwrap());
+    }
+    assert!(is_closed_error(&join(h)));
+}
+
 fn every_scenario() {
+    scenario_unix_datagram_wake_ups();
     scenario_recv_woken_by_a_datagram();
     scenario_deadline_from_another_goroutine();
     scenario_deadline_moved_later();
@@ -543,6 +581,39 @@ fn child() {
     assert_eq!(may::config().get_workers(), 1);
     every_scenario();
     println!("scenarios done");
+}
+
+/// Unix datagram sockets bound to paths: `send_to` a path, `recv_from` gives the sender's path,
+/// a short buffer truncates, and a connected socket sends with `send`.
+#[test]
+fn unix_datagrams_between_bound_paths() {
+    let _g = common::shared();
+    let dir = std::env::temp_dir().join(format!("goway-udp-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (pa, pb) = (dir.join("a.sock"), dir.join("b.sock"));
+    let _ = std::fs::remove_file(&pa);
+    let _ = std::fs::remove_file(&pb);
+    let a = UnixDatagram::bind(&pa).unwrap();
+    let b = UnixDatagram::bind(&pb).unwrap();
+    b.set_read_timeout(Some(WATCHDOG)).unwrap();
+    let h = go!(move || {
+        let mut buf = [0u8; 4];
+        let (n, from) = b.recv_from(&mut buf).unwrap();
+        (buf[..n].to_vec(), from.as_pathname().map(|p| p.to_owned()))
+    });
+    assert_eq!(a.send_to(b"truncated", &pb).unwrap(), 9);
+    let (got, from) = join(h);
+    assert_eq!(got, b"trun");
+    assert_eq!(from.as_deref(), Some(pa.as_path()));
+    let c = UnixDatagram::unbound().unwrap();
+    c.connect(&pa).unwrap();
+    assert_eq!(c.peer_addr().unwrap().as_pathname(), Some(pa.as_path()));
+    c.send(b"hi").unwrap();
+    a.set_read_timeout(Some(WATCHDOG)).unwrap();
+    let mut buf = [0u8; 8];
+    let n = a.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"hi");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// The example serves UDP echo on two workers: every datagram comes back, whole.

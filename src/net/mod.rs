@@ -21,6 +21,7 @@
 //! | `c.SetReadDeadline(t)` (from any goroutine) | [`c.set_read_deadline(Some(t))`](TcpStream::set_read_deadline) |
 //! | `c.Close()` (from any goroutine), `errors.Is(err, net.ErrClosed)` | [`c.close()`](TcpStream::close), [`is_closed_error(&err)`](is_closed_error) |
 //! | `net.ListenUDP("udp", addr)`, `c.ReadFrom(b)`, `c.WriteTo(b, a)` | [`UdpSocket::bind(addr)`](UdpSocket::bind), [`recv_from`](UdpSocket::recv_from), [`send_to`](UdpSocket::send_to) |
+//! | `net.ListenUnixgram("unixgram", addr)` | [`UnixDatagram::bind(path)`](UnixDatagram::bind) |
 //! | `net.Listen("unix", path)` | [`UnixListener::bind(path)`](UnixListener::bind) |
 //! | an accept loop with a connection cap and `Serve`'s backoff (`netutil.LimitListener`, but refusing over the cap) | [`Acceptor`] |
 //!
@@ -67,7 +68,7 @@ pub use dial::Dialer;
 pub use dns::{DnsError, DnsErrorKind, Resolver, lookup_host, lookup_host_timeout};
 pub use server::{Conn, ConnSender, Server, ServerHandle, ShutdownReport};
 pub use tcp::{Incoming, TcpListener, TcpReadHalf, TcpStream, TcpWriteHalf};
-pub use udp::UdpSocket;
+pub use udp::{UdpSocket, UnixDatagram};
 pub use unix::{UnixListener, UnixReadHalf, UnixStream, UnixWriteHalf};
 
 /// Connects to `addr` over TCP (Go's `net.Dial("tcp", addr)`), trying each resolved address
