@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # compare.sh: goway beside Go, tokio, raw may and Redis, on this machine, in one run.
 #
-# usage: bench/compare.sh [--quick] [MODE]...  MODE: build echo http resp eff chan idle https
-#        handshake idle-tls tls (= https handshake idle-tls) all
-#        (default: all = echo http resp eff chan idle; every mode but build builds first)
+# usage: bench/compare.sh [--quick] [MODE]...  MODE: build echo http resp eff chan idle udp
+#        https handshake idle-tls tls (= https handshake idle-tls) all
+#        (default: all = echo http resp eff chan idle udp tls; every mode but build builds
+#        first, udp alone only what it needs)
 #
 # It builds goway's example servers from this checkout and the peers under bench/, then runs
 # each server pinned to SERVER_CPU (0), checks that it answers, loads it from LOAD_CPU (1),
@@ -22,8 +23,8 @@ for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=1 ;;
     -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
-    build|echo|http|resp|eff|chan|idle|https|handshake|idle-tls|tls|all) MODES+=("$arg") ;;
-    *) echo "compare.sh: unknown argument '$arg' (modes: build echo http resp eff chan idle https handshake idle-tls tls all; --quick)" >&2; exit 2 ;;
+    build|echo|http|resp|eff|chan|idle|udp|https|handshake|idle-tls|tls|all) MODES+=("$arg") ;;
+    *) echo "compare.sh: unknown argument '$arg' (modes: build echo http resp eff chan idle udp https handshake idle-tls tls all; --quick)" >&2; exit 2 ;;
   esac
 done
 [ "${#MODES[@]}" -gt 0 ] || MODES=(all)
@@ -56,6 +57,10 @@ IDLE_N="${IDLE_N:-$(q 10000 500)}"          # idle connections held
 IDLE_SETTLE_MS="${IDLE_SETTLE_MS:-$(q 1000 200)}"
 IDLE_TLS_N="${IDLE_TLS_N:-$(q 5000 300)}"   # idle TLS connections held
 CHAN_ARGS="${CHAN_ARGS:-$(q '-reps 5' '-reps 1 -scale 0.02 -spawn 10000')}"
+UDP_SOCKETS="${UDP_SOCKETS:-16}"            # client sockets of udp-load
+UDP_SIZE="${UDP_SIZE:-64}"                  # bytes per datagram
+UDP_IN_FLIGHT="${UDP_IN_FLIGHT:-4}"         # datagrams in flight per socket (closed loop)
+UDP_LOSS_MS="${UDP_LOSS_MS:-200}"           # an echo not back after this counts as lost
 WITH_GOWAY="${WITH_GOWAY:-1}"
 WITH_GO="${WITH_GO:-1}"
 WITH_TOKIO="${WITH_TOKIO:-1}"
@@ -80,6 +85,7 @@ RUST_BIN="$RUST_TARGET/release"
 GOWAY_BIN="${GOWAY_BIN:-${CARGO_TARGET_DIR:-$REPO_DIR/target}/release/examples}"
 LOADGEN="$RUST_BIN/echo-load"
 IDLE_PROBE="$RUST_BIN/idle-probe"
+UDP_LOADGEN="$RUST_BIN/udp-load"
 WRK_LUA="$BENCH_DIR/lib/wrk-report.lua"
 TABLE="$RESULTS_DIR/summary.md"
 
@@ -88,12 +94,12 @@ die() { log "compare.sh: $*"; exit 1; }
 have() { command -v "$1" >/dev/null 2>&1; }
 
 # ---- building ------------------------------------------------------------------------------
-GO_PEERS=(echo-article echo-plain http-hello resp-kv chanbench)
+GO_PEERS=(echo-article echo-plain http-hello resp-kv chanbench udp-echo)
 
 build() {
   have cargo || die "cargo not found"
-  log "== build: goway's examples (echo, http_hello, kv, chanbench)"
-  (cd "$REPO_DIR" && cargo build --release --example echo --example http_hello --example kv --example chanbench) \
+  log "== build: goway's examples (echo, http_hello, kv, chanbench, udp_echo)"
+  (cd "$REPO_DIR" && cargo build --release --example echo --example http_hello --example kv --example chanbench --example udp_echo) \
     || die "building goway's examples failed"
   if have go; then
     log "== build: Go peers -> $GO_BIN"
@@ -108,6 +114,23 @@ build() {
   log "== build: load generator and Rust peers -> $RUST_TARGET"
   cargo build --release --locked --manifest-path "$BENCH_DIR/Cargo.toml" --target-dir "$RUST_TARGET" \
     || die "building bench/'s Rust workspace failed"
+}
+
+# build_udp: only what the udp scenario runs (goway's udp_echo, Go's udp-echo, udp-load).
+build_udp() {
+  have cargo || die "cargo not found"
+  log "== build: goway's udp_echo example"
+  (cd "$REPO_DIR" && cargo build --release --example udp_echo) || die "building udp_echo failed"
+  if have go; then
+    log "== build: Go's udp-echo peer -> $GO_BIN"
+    mkdir -p "$GO_BIN"
+    (cd "$BENCH_DIR/peers/go" && go build -trimpath -o "$GO_BIN/go-udp-echo" ./udp-echo) || die "building go-udp-echo failed"
+  else
+    log "go not found: the Go peer is skipped (bench/setup.sh installs it)"
+  fi
+  log "== build: udp-load -> $RUST_TARGET"
+  cargo build --release --locked --manifest-path "$BENCH_DIR/Cargo.toml" --target-dir "$RUST_TARGET" \
+    -p bench-loadgen --bin udp-load || die "building udp-load failed"
 }
 
 # ---- processes -------------------------------------------------------------------------------
@@ -125,7 +148,8 @@ alloc_port() {
 
 # start_server TAG NAME TEMPLATE: runs the server pinned to SERVER_CPU in its own session
 # (so that its whole process group can be stopped) on a fresh port, and waits up to 10 s
-# for it to listen. {addr} in the template becomes 127.0.0.1:PORT, {port} the port.
+# for it to listen (with READY_LINE set, for that text in its output instead: a UDP server
+# opens no TCP port). {addr} in the template becomes 127.0.0.1:PORT, {port} the port.
 start_server() {
   local tag="$1" name="$2" cmd="$3"
   alloc_port
@@ -144,7 +168,11 @@ start_server() {
       wait "$SERVER_PID" 2>/dev/null; SERVER_PID=""
       log "   $name: exited at start-up (log: $SERVER_LOG)"; return 1
     fi
-    port_open "$PORT" && return 0
+    if [ -n "${READY_LINE:-}" ]; then
+      grep -q "$READY_LINE" "$SERVER_LOG" 2>/dev/null && return 0
+    else
+      port_open "$PORT" && return 0
+    fi
     sleep 0.05
   done
   log "   $name: not listening on port $PORT after 10 s (log: $SERVER_LOG)"
@@ -169,6 +197,13 @@ check_echo() {
     exec 3<>"/dev/tcp/127.0.0.1/$PORT" || exit 1
     printf 'health check\n' >&3
     IFS= read -r -t 5 line <&3 && [ "$line" = "health check" ]
+  ) 2>/dev/null
+}
+check_udp() { # one datagram, echoed (dd reads it in one read(2); bash's read takes a byte)
+  (
+    exec 3<>"/dev/udp/127.0.0.1/$PORT" || exit 1
+    printf 'health check' >&3
+    [ "$(timeout 5 dd bs=65536 count=1 <&3 2>/dev/null)" = "health check" ]
   ) 2>/dev/null
 }
 check_http() { # check_http PATH
@@ -302,6 +337,10 @@ echo_tls_servers() {
   [ "$WITH_GO" = 1 ] && entry go-plain "$GO_BIN/go-echo-plain" "-addr {addr} $(TLS_ARGS_GO)" 1
   [ "$WITH_GOWAY" = 1 ] && entry goway "$GOWAY_BIN/echo" "--addr {addr} $(TLS_ARGS)" 0
   candidate "$ECHO_TLS_CANDIDATE"
+}
+udp_servers() {
+  [ "$WITH_GO" = 1 ] && entry go-udp "$GO_BIN/go-udp-echo" "-addr {addr}" 1
+  [ "$WITH_GOWAY" = 1 ] && entry goway "$GOWAY_BIN/udp_echo" "--addr {addr}" 0
 }
 
 # for_each_server LIST_FUNCTION TAG CHECK RUN_FUNCTION: runs every listed server once:
@@ -551,6 +590,31 @@ scenario_chan() {
   } | tee -a "$TABLE"
 }
 
+load_udp() { # NAME IS_BASE
+  [ "$1" = failed ] && { record_failed; return; }
+  run_load "$TAG" "$1" timeout --foreground "$(ceil "$DURATION + $WARMUP + 60")" "$UDP_LOADGEN" --addr "127.0.0.1:$PORT" \
+    -c "$UDP_SOCKETS" -s "$UDP_SIZE" -p "$UDP_IN_FLIGHT" -d "$DURATION" -w "$WARMUP" --loss-ms "$UDP_LOSS_MS"
+  local r note="" thr; r="$(result_kv "$LOAD_OUT")"
+  thr="$(kv dgrams_per_s "$r")"
+  [ -n "$thr" ] || note="load failed, rc $LOAD_RC"
+  [ "$(kv errors "$r")" = 0 ] || [ -n "$note" ] || note="errors"
+  log "   $1: ${thr:--} datagrams/s, p99 $(kv p99_us "$r") us, lost $(kv lost "$r") ($(kv loss_pct "$r") %), errors $(kv errors "$r"), server CPU $SRV_CPU, loadgen CPU $GEN_CPU"
+  add_row "$SCEN" "$1" "$2" "$note" "thr=${thr:--} $r srv_cpu=$SRV_CPU gen_cpu=$GEN_CPU per_core=$(per_core "$thr" "$SRV_CPU")"
+}
+
+scenario_udp() {
+  [ -x "$UDP_LOADGEN" ] || { log "udp: $UDP_LOADGEN is not built: skipped"; return; }
+  local rep cols='server=@server;datagrams/s=thr;p50 us=p50_us;p99 us=p99_us;lost=lost;loss %=loss_pct;errors=errors;server CPU=srv_cpu;loadgen CPU=gen_cpu;x base thr=thr%base;x base p99=p99_us%base;thr per server core=per_core;x base per core=per_core%base;thr min-max=@range'
+  SCEN="udp"; HOW="UDP echo, $UDP_SOCKETS sockets x $UDP_IN_FLIGHT in flight, $UDP_SIZE-byte datagrams: \`udp-load -c $UDP_SOCKETS -s $UDP_SIZE -p $UDP_IN_FLIGHT -d $DURATION -w $WARMUP\` (closed loop, lost after $UDP_LOSS_MS ms), datagrams/s"
+  READY_LINE="listening on"
+  for rep in $(seq "$REPS"); do
+    log "== $SCEN (run $rep of $REPS)"; run_tag "$SCEN" "$rep" "$REPS"
+    for_each_server udp_servers "$TAG" check_udp load_udp
+  done
+  READY_LINE=""
+  print_table "$SCEN" thr "$HOW" "go-udp" "$cols"
+}
+
 # print_table SCENARIO METRIC CAPTION DEFAULT_BASE COLUMNS
 print_table() {
   local rows="$RESULTS_DIR/$1.rows"
@@ -565,7 +629,9 @@ print_table() {
 
 # ---- main ------------------------------------------------------------------------------------
 have taskset || die "taskset not found (bench/setup.sh installs it)"
-[ "$SKIP_BUILD" = 1 ] || build
+if [ "$SKIP_BUILD" != 1 ]; then
+  if [ "${MODES[*]}" = udp ]; then build_udp; else build; fi
+fi
 [ "${MODES[*]}" = build ] && exit 0
 
 mkdir -p "$RESULTS_DIR" || die "cannot create $RESULTS_DIR"
@@ -585,7 +651,8 @@ mkdir -p "$RESULTS_DIR" || die "cannot create $RESULTS_DIR"
 
 for m in "${MODES[@]}"; do
   case "$m" in
-    all) scenario_echo; scenario_http; scenario_resp; scenario_eff; scenario_chan; scenario_idle ;;
+    all) scenario_echo; scenario_http; scenario_resp; scenario_eff; scenario_chan; scenario_idle; scenario_udp
+         scenario_tls_http https; scenario_tls_http handshake; scenario_idle_tls ;;
     echo) scenario_echo ;;
     http) scenario_http ;;
     resp) scenario_resp ;;
@@ -596,6 +663,7 @@ for m in "${MODES[@]}"; do
     handshake) scenario_tls_http handshake ;;
     idle-tls) scenario_idle_tls ;;
     tls) scenario_tls_http https; scenario_tls_http handshake; scenario_idle_tls ;;
+    udp) scenario_udp ;;
   esac
 done
 log "summary: $TABLE"

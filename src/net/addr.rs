@@ -1,36 +1,55 @@
-//! Address resolution that never blocks a worker thread.
+//! Socket addresses from names, resolved without blocking a worker thread.
 //!
 //! `std`'s `ToSocketAddrs` calls the system resolver (`getaddrinfo`), which blocks its OS
 //! thread for as long as DNS takes. Inside a goroutine that would stall every goroutine on the
-//! same worker, so [`ToAddrs`] and [`lookup_host`] parse literal addresses in place and send
-//! host names to the runtime's blocking pool ([`block_on_thread`]) while the goroutine parks.
+//! same worker, so [`ToAddrs`] parses literal addresses in place and sends host names to a
+//! [`Resolver`] (the system one by default), which runs on the runtime's blocking pool.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr, SocketAddrV4, SocketAddrV6, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::time::Instant;
 
-use crate::runtime::block_on_thread;
+use super::dns::Resolver;
 
 /// Something that names one or more socket addresses: a [`SocketAddr`], `"127.0.0.1:7878"`,
-/// `"localhost:7878"`, `("localhost", 7878)`, `(ip, port)`.
+/// `"[::1]:7878"`, `"localhost:7878"`, `("localhost", 7878)`, `(ip, port)`, and Go's
+/// `":7878"` (no host: the local system, `0.0.0.0`, which listens on every interface and
+/// dials this host).
 ///
 /// Literal addresses are parsed without any system call. A host name is looked up with the
 /// system resolver (`getaddrinfo`: `/etc/hosts`, then DNS, as the system is configured);
 /// called from a goroutine, the lookup runs on the runtime's blocking pool
 /// ([`block_on_thread`](crate::runtime::block_on_thread)) while the goroutine parks, so the
-/// worker thread keeps running other goroutines.
+/// worker thread keeps running other goroutines. See [`lookup_host`](super::lookup_host) for
+/// the lookup's rules and errors.
 ///
 /// # Examples
 /// ```
 /// use goway::net::ToAddrs;
 /// let addrs = "127.0.0.1:7878".to_addrs().unwrap();
 /// assert_eq!(addrs, ["127.0.0.1:7878".parse().unwrap()]);
+/// let err = "localhost".to_addrs().unwrap_err();
+/// assert_eq!(err.to_string(), "address localhost: missing port in address");
 /// ```
 pub trait ToAddrs {
     /// The addresses, in the resolver's order.
     ///
     /// # Errors
-    /// The name does not parse or does not resolve (`InvalidInput` when it yields no address).
+    /// The address does not parse (`InvalidInput`), or its host does not resolve (a
+    /// [`DnsError`](super::DnsError)).
     fn to_addrs(&self) -> io::Result<Vec<SocketAddr>>;
+
+    /// The addresses, with host names looked up by `resolver` until `deadline`. For goway's
+    /// own dialer; the default ignores both and calls [`to_addrs`](Self::to_addrs).
+    #[doc(hidden)]
+    fn to_addrs_with(
+        &self,
+        resolver: &Resolver,
+        deadline: Option<Instant>,
+    ) -> io::Result<Vec<SocketAddr>> {
+        let _ = (resolver, deadline);
+        self.to_addrs()
+    }
 }
 
 impl ToAddrs for SocketAddr {
@@ -59,10 +78,23 @@ impl ToAddrs for (IpAddr, u16) {
 
 impl ToAddrs for str {
     fn to_addrs(&self) -> io::Result<Vec<SocketAddr>> {
+        self.to_addrs_with(&Resolver::system(), None)
+    }
+
+    fn to_addrs_with(
+        &self,
+        resolver: &Resolver,
+        deadline: Option<Instant>,
+    ) -> io::Result<Vec<SocketAddr>> {
         if let Ok(a) = self.parse::<SocketAddr>() {
             return Ok(vec![a]);
         }
-        lookup(self.to_owned(), self.to_owned())
+        let (host, port) = split_host_port(self)?;
+        if host.is_empty() {
+            // Go's ":port": the local system (to listen: every interface).
+            return Ok(vec![SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), port)]);
+        }
+        (host, port).to_addrs_with(resolver, deadline)
     }
 }
 
@@ -70,17 +102,31 @@ impl ToAddrs for String {
     fn to_addrs(&self) -> io::Result<Vec<SocketAddr>> {
         self.as_str().to_addrs()
     }
+
+    fn to_addrs_with(
+        &self,
+        resolver: &Resolver,
+        deadline: Option<Instant>,
+    ) -> io::Result<Vec<SocketAddr>> {
+        self.as_str().to_addrs_with(resolver, deadline)
+    }
 }
 
 impl ToAddrs for (&str, u16) {
     fn to_addrs(&self) -> io::Result<Vec<SocketAddr>> {
-        if let Ok(ip) = self.0.parse::<IpAddr>() {
-            return Ok(vec![SocketAddr::new(ip, self.1)]);
-        }
-        lookup(
-            (self.0.to_owned(), self.1),
-            format!("{}:{}", self.0, self.1),
-        )
+        self.to_addrs_with(&Resolver::system(), None)
+    }
+
+    fn to_addrs_with(
+        &self,
+        resolver: &Resolver,
+        deadline: Option<Instant>,
+    ) -> io::Result<Vec<SocketAddr>> {
+        let ips = resolver.lookup_until(self.0, deadline)?;
+        Ok(ips
+            .into_iter()
+            .map(|ip| SocketAddr::new(ip, self.1))
+            .collect())
     }
 }
 
@@ -88,83 +134,53 @@ impl ToAddrs for (String, u16) {
     fn to_addrs(&self) -> io::Result<Vec<SocketAddr>> {
         (self.0.as_str(), self.1).to_addrs()
     }
+
+    fn to_addrs_with(
+        &self,
+        resolver: &Resolver,
+        deadline: Option<Instant>,
+    ) -> io::Result<Vec<SocketAddr>> {
+        (self.0.as_str(), self.1).to_addrs_with(resolver, deadline)
+    }
 }
 
 impl<T: ToAddrs + ?Sized> ToAddrs for &T {
     fn to_addrs(&self) -> io::Result<Vec<SocketAddr>> {
         (**self).to_addrs()
     }
+
+    fn to_addrs_with(
+        &self,
+        resolver: &Resolver,
+        deadline: Option<Instant>,
+    ) -> io::Result<Vec<SocketAddr>> {
+        (**self).to_addrs_with(resolver, deadline)
+    }
 }
 
-/// Looks up `host`'s IP addresses with the system resolver (Go's `net.LookupHost`, which
-/// returns them as strings: here they are [`IpAddr`]s), in the resolver's order, without
-/// duplicates. A literal address (`"127.0.0.1"`, `"::1"`) is returned as it is, with no
-/// lookup. Called from a goroutine, the lookup runs on the runtime's blocking pool
-/// ([`block_on_thread`]) while the goroutine parks, so a slow DNS server stalls only the
-/// goroutine that asked; from a plain thread it runs on that thread.
-///
-/// To connect, [`dial`](super::dial) takes `"host:port"` itself; [`ToAddrs`] gives the socket
-/// addresses of `"host:port"` the same way.
-///
-/// # Errors
-/// `InvalidInput` for an empty host or one that resolves to no address; otherwise the
-/// resolver's error as `std::net::ToSocketAddrs` reports it (an unknown host gives an error
-/// whose kind `std` leaves uncategorized, with a text such as `failed to lookup address
-/// information: Name or service not known`).
-///
-/// # Examples
-/// ```
-/// use std::net::IpAddr;
-/// let h = goway::go!(|| goway::net::lookup_host("localhost"));
-/// let addrs = h.join().unwrap().unwrap();
-/// assert!(addrs.iter().all(IpAddr::is_loopback));
-///
-/// let literal = goway::net::lookup_host("192.0.2.1").unwrap(); // no lookup
-/// assert_eq!(literal, ["192.0.2.1".parse::<IpAddr>().unwrap()]);
-/// ```
-pub fn lookup_host(host: &str) -> io::Result<Vec<IpAddr>> {
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Ok(vec![ip]);
-    }
-    if host.is_empty() {
-        return Err(io::Error::new(
+/// Splits `"host:port"` or `"[host]:port"` (Go's `net.SplitHostPort`, numeric ports only),
+/// with Go's error texts.
+fn split_host_port(addr: &str) -> io::Result<(&str, u16)> {
+    let bad = |why: &str| {
+        io::Error::new(
             io::ErrorKind::InvalidInput,
-            "no such host: empty name",
-        ));
-    }
-    let addrs = lookup((host.to_owned(), 0), host.to_owned())?;
-    let mut ips: Vec<IpAddr> = Vec::with_capacity(addrs.len());
-    for a in addrs {
-        if !ips.contains(&a.ip()) {
-            ips.push(a.ip());
-        }
-    }
-    Ok(ips)
-}
-
-/// Resolves `name` (`label` in errors) with the system resolver, on the blocking pool when in
-/// a goroutine.
-fn lookup<N>(name: N, label: String) -> io::Result<Vec<SocketAddr>>
-where
-    N: ToSocketAddrs + Send + 'static,
-{
-    let what = label.clone();
-    let resolve = move || -> io::Result<Vec<SocketAddr>> {
-        let v: Vec<SocketAddr> = name.to_socket_addrs()?.collect();
-        if v.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{what}: no addresses found"),
-            ));
-        }
-        Ok(v)
+            format!("address {addr}: {why}"),
+        )
     };
-    match block_on_thread(resolve) {
-        Ok(r) => r,
-        Err(p) => Err(io::Error::other(format!(
-            "{label}: address lookup panicked: {p}"
-        ))),
-    }
+    let Some((host, port)) = addr.rsplit_once(':') else {
+        return Err(bad("missing port in address"));
+    };
+    let host = if let Some(inner) = host.strip_prefix('[') {
+        inner
+            .strip_suffix(']')
+            .ok_or_else(|| bad("missing ']' in address"))?
+    } else if host.contains(':') {
+        return Err(bad("too many colons in address"));
+    } else {
+        host
+    };
+    let port = port.parse::<u16>().map_err(|_| bad("invalid port"))?;
+    Ok((host, port))
 }
 
 #[cfg(test)]
@@ -178,5 +194,20 @@ mod tests {
         assert_eq!(("127.0.0.1", 1).to_addrs().unwrap(), [a]);
         assert_eq!(a.to_addrs().unwrap(), [a]);
         assert!("not an address".to_addrs().is_err());
+    }
+
+    #[test]
+    fn host_and_port_split_as_go_does() {
+        assert_eq!(split_host_port("localhost:80").unwrap(), ("localhost", 80));
+        assert_eq!(split_host_port("[::1]:80").unwrap(), ("::1", 80));
+        assert_eq!(split_host_port(":80").unwrap(), ("", 80));
+        let text = |a: &str| split_host_port(a).unwrap_err().to_string();
+        assert_eq!(
+            text("localhost"),
+            "address localhost: missing port in address"
+        );
+        assert_eq!(text("a:b:80"), "address a:b:80: too many colons in address");
+        assert_eq!(text("[::1:80"), "address [::1:80: missing ']' in address");
+        assert_eq!(text("host:http"), "address host:http: invalid port");
     }
 }

@@ -1,5 +1,5 @@
-//! Networking for goroutines: blocking-style TCP and Unix-socket listeners and streams with
-//! timeouts and deadlines, [`dial`]/[`dial_timeout`], framing [`codec`]s, and a
+//! Networking for goroutines: blocking-style TCP and Unix-socket listeners and streams and UDP
+//! sockets with timeouts and deadlines, [`dial`]/[`dial_timeout`], framing [`codec`]s, and a
 //! connection-per-three-goroutines [`server`] (Go's net package and the classic Go server
 //! shape).
 //!
@@ -15,9 +15,13 @@
 //! | `net.Listen("tcp", addr)` | [`TcpListener::bind(addr)`](TcpListener::bind) |
 //! | `ln.Accept()` | [`ln.accept()`](TcpListener::accept) |
 //! | `net.Dial("tcp", addr)` / `net.DialTimeout` | [`dial(addr)`](dial) / [`dial_timeout(addr, d)`](dial_timeout) |
-//! | `net.LookupHost(host)` | [`lookup_host(host)`](lookup_host) (`IpAddr`s, not strings) |
+//! | `net.LookupHost(host)` | [`lookup_host(host)`](lookup_host) (`IpAddr`s, not strings); [`lookup_host_timeout`] for a context's deadline |
+//! | `net.Dialer{Timeout: d, Resolver: r}.Dial("tcp", addr)` | [`Dialer::new().timeout(d).resolver(r).dial(addr)`](Dialer) |
+//! | `*net.DNSError`, `IsNotFound`, `IsTimeout` | [`DnsError`], [`DnsError::find(&err)`](DnsError::find) |
 //! | `c.SetReadDeadline(t)` (from any goroutine) | [`c.set_read_deadline(Some(t))`](TcpStream::set_read_deadline) |
 //! | `c.Close()` (from any goroutine), `errors.Is(err, net.ErrClosed)` | [`c.close()`](TcpStream::close), [`is_closed_error(&err)`](is_closed_error) |
+//! | `net.ListenUDP("udp", addr)`, `c.ReadFrom(b)`, `c.WriteTo(b, a)` | [`UdpSocket::bind(addr)`](UdpSocket::bind), [`recv_from`](UdpSocket::recv_from), [`send_to`](UdpSocket::send_to) |
+//! | `net.ListenUnixgram("unixgram", addr)` | [`UnixDatagram::bind(path)`](UnixDatagram::bind) |
 //! | `net.Listen("unix", path)` | [`UnixListener::bind(path)`](UnixListener::bind) |
 //! | an accept loop with a connection cap and `Serve`'s backoff (`netutil.LimitListener`, but refusing over the cap) | [`Acceptor`] |
 //!
@@ -44,10 +48,13 @@ mod acceptor;
 mod addr;
 pub mod codec;
 mod deadline;
+mod dial;
+mod dns;
 mod netfd;
 mod ready;
 pub mod server;
 mod tcp;
+mod udp;
 mod unix;
 
 use std::fmt;
@@ -56,17 +63,21 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use acceptor::{Acceptor, ConnSlot};
-pub use addr::{ToAddrs, lookup_host};
+pub use addr::ToAddrs;
+pub use dial::Dialer;
+pub use dns::{DnsError, DnsErrorKind, Resolver, lookup_host, lookup_host_timeout};
 pub use server::{Conn, ConnSender, Server, ServerHandle, ShutdownReport};
 pub use tcp::{Incoming, TcpListener, TcpReadHalf, TcpStream, TcpWriteHalf};
+pub use udp::{UdpSocket, UnixDatagram};
 pub use unix::{UnixListener, UnixReadHalf, UnixStream, UnixWriteHalf};
 
 /// Connects to `addr` over TCP (Go's `net.Dial("tcp", addr)`), trying each resolved address
-/// in turn. The stream has `TCP_NODELAY` set. No timeout: the kernel's connect timeout
-/// applies (minutes); see [`dial_timeout`].
+/// in turn (see [`Dialer`]). The stream has `TCP_NODELAY` set. No timeout: the kernel's
+/// connect timeout applies (minutes); see [`dial_timeout`].
 ///
 /// # Errors
-/// The last address's connection error (`ConnectionRefused`, …), or a resolution error.
+/// The first address's connection error (`ConnectionRefused`, …) if none connects, or a
+/// lookup error ([`DnsError`]).
 ///
 /// # Examples
 /// ```
@@ -75,13 +86,15 @@ pub use unix::{UnixListener, UnixReadHalf, UnixStream, UnixWriteHalf};
 /// assert!(c.nodelay().unwrap());
 /// ```
 pub fn dial(addr: impl ToAddrs) -> io::Result<TcpStream> {
-    tcp::connect(addr, None)
+    Dialer::new().dial(addr)
 }
 
-/// Connects to `addr` over TCP, giving up after `timeout` in total (Go's `net.DialTimeout`).
+/// Connects to `addr` over TCP, giving up after `timeout` in total, name lookup included (Go's
+/// `net.DialTimeout`). Several resolved addresses share the time as [`Dialer`] says.
 ///
 /// # Errors
-/// `TimedOut` when the time is up; otherwise as [`dial`].
+/// `TimedOut` when the time is up (a lookup that ran out of time gives a [`DnsError`] of kind
+/// `Timeout`, whose `io::ErrorKind` is `TimedOut` too); otherwise as [`dial`].
 ///
 /// # Examples
 /// ```
@@ -91,7 +104,7 @@ pub fn dial(addr: impl ToAddrs) -> io::Result<TcpStream> {
 /// assert!(c.is_ok());
 /// ```
 pub fn dial_timeout(addr: impl ToAddrs, timeout: Duration) -> io::Result<TcpStream> {
-    tcp::connect(addr, Some(timeout))
+    Dialer::new().timeout(timeout).dial(addr)
 }
 
 /// The address of a connection's peer: a TCP address, or a Unix socket's path (`None` for an

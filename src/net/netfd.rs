@@ -221,7 +221,7 @@ impl<S: Socket> NetFd<S> {
     /// readiness in between. `drained(&result)` says that the attempt left the socket empty
     /// (a short read), so the next attempt may wait first.
     #[inline]
-    fn op<T>(
+    pub(crate) fn op<T>(
         &self,
         d: Dir,
         mut f: impl FnMut(&S) -> io::Result<T>,

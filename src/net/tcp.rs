@@ -228,7 +228,7 @@ impl TcpStream {
     /// [`dial`](super::dial).
     ///
     /// # Errors
-    /// The last connection error, or a resolution error.
+    /// The first address's connection error if none connects, or a lookup error.
     pub fn connect(addr: impl ToAddrs) -> io::Result<TcpStream> {
         super::dial(addr)
     }
@@ -665,35 +665,24 @@ fn from_std(s: std::net::TcpStream) -> io::Result<may::net::TcpStream> {
     Ok(unsafe { may::net::TcpStream::from_raw_fd(fd) })
 }
 
-/// Connects with an overall `timeout` (`None`: none), trying each address in turn.
-pub(crate) fn connect(addr: impl ToAddrs, timeout: Option<Duration>) -> io::Result<TcpStream> {
-    let addrs = addr.to_addrs()?;
-    let end = timeout.and_then(|t| Instant::now().checked_add(t));
-    let mut last = None;
-    let _io = super::deadline::io_wait(end.is_some());
-    for a in addrs {
-        let r = match end {
-            None => may::net::TcpStream::connect(a),
-            Some(end) => {
-                let now = Instant::now();
-                if now >= end {
-                    return Err(last.unwrap_or_else(timed_out));
-                }
-                if crate::runtime::in_goroutine() {
-                    may::net::TcpStream::connect_timeout(&a, end - now)
-                } else {
-                    // may's thread path ignores the timeout; a thread may block in std's.
-                    std::net::TcpStream::connect_timeout(&a, end - now).and_then(from_std)
-                }
+/// Connects to `a`, giving up at `end` (`None`: the kernel's connect timeout).
+pub(crate) fn connect_one(a: SocketAddr, end: Option<Instant>) -> io::Result<TcpStream> {
+    let r = match end {
+        None => may::net::TcpStream::connect(a),
+        Some(end) => {
+            let now = Instant::now();
+            if now >= end {
+                return Err(timed_out());
             }
-        };
-        match r {
-            Ok(s) => {
-                let _ = s.set_nodelay(true);
-                return Ok(TcpStream::from_may(s));
+            if crate::runtime::in_goroutine() {
+                may::net::TcpStream::connect_timeout(&a, end - now)
+            } else {
+                // may's thread path ignores the timeout; a thread may block in std's.
+                std::net::TcpStream::connect_timeout(&a, end - now).and_then(from_std)
             }
-            Err(e) => last = Some(e),
         }
-    }
-    Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address")))
+    };
+    let s = r?;
+    let _ = s.set_nodelay(true);
+    Ok(TcpStream::from_may(s))
 }

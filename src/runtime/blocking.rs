@@ -22,7 +22,7 @@
 use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
@@ -160,6 +160,34 @@ where
     match join.wait(None, Why::new(Wait::Running)) {
         Waited::Done(r) => r,
         Waited::TimedOut => unreachable!("a wait without deadline does not time out"),
+    }
+}
+
+/// As [`block_on_thread`], but the caller waits only until `deadline`: `None` then, while `f`
+/// runs on to its end on its pool thread and its result is dropped. Always runs `f` on the
+/// pool, also when called from a plain thread (else the deadline could not be kept), unless
+/// no pool thread can be started at all: then `f` runs here after all, as in
+/// [`block_on_thread`].
+pub(crate) fn block_on_thread_until<F, T>(f: F, deadline: Instant) -> Option<Result<T, Panicked>>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let join = Join::new();
+    let done = join.clone();
+    let job: Job = Box::new(move || {
+        // A caller that gave up has detached: the result is dropped here.
+        drop(done.finish(run(f)));
+    });
+    if let Err(job) = pool().submit(job) {
+        job();
+    }
+    match join.wait(Some(deadline), Why::new(Wait::Running)) {
+        Waited::Done(r) => Some(r),
+        Waited::TimedOut => {
+            // A result that arrived meanwhile is still taken.
+            join.detach()
+        }
     }
 }
 

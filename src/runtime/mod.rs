@@ -47,6 +47,7 @@ pub(crate) mod timer;
 mod trace;
 mod watchdog;
 
+pub(crate) use blocking::block_on_thread_until;
 pub use blocking::{BlockingStats, block_on_thread, blocking_stats};
 pub use config::{
     AlreadyStarted, Config, ConfigError, DEFAULT_BLOCKING_KEEP_ALIVE, DEFAULT_MAX_BLOCKING_THREADS,
