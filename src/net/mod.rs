@@ -58,7 +58,7 @@ use std::time::Duration;
 pub use acceptor::{Acceptor, ConnSlot};
 pub use addr::{ToAddrs, lookup_host};
 pub use server::{Conn, ConnSender, Server, ServerHandle, ShutdownReport};
-pub use tcp::{Incoming, TcpListener, TcpReadHalf, TcpStream, TcpWriteHalf};
+pub use tcp::{Incoming, ListenConfig, TcpListener, TcpReadHalf, TcpStream, TcpWriteHalf};
 pub use unix::{UnixListener, UnixReadHalf, UnixStream, UnixWriteHalf};
 
 /// Connects to `addr` over TCP (Go's `net.Dial("tcp", addr)`), trying each resolved address

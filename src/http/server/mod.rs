@@ -59,6 +59,8 @@ pub(crate) struct Shared {
     pub(crate) outcome_tx: Mutex<Option<Sender<()>>>,
     pub(crate) outcome_rx: Receiver<()>,
     pub(crate) addr: SocketAddr,
+    /// How shutdown wakes the accept loop.
+    pub(crate) wake: crate::net::server::ListenerWake,
     /// Parent of every request's context: a child of the base context, cancelled when a
     /// shutdown's grace period ends (so handlers waiting on their context give up).
     pub(crate) ctx: Context,
@@ -169,6 +171,7 @@ impl Server {
             handler: None,
             ctx: None,
             signals: Vec::new(),
+            reuse_port: false,
         }
     }
 
@@ -281,6 +284,7 @@ impl Server {
             },
             srv.fd_limit,
         );
+        srv.wake.release();
         drop(listener);
         drop(alive);
         Err(err)

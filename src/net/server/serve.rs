@@ -43,6 +43,7 @@ impl Server<crate::net::codec::LinesCodec> {
             handler: (),
             signals: Vec::new(),
             ctx: None,
+            reuse_port: false,
         }
     }
 }
@@ -127,6 +128,7 @@ impl<C: Codec> Server<C> {
             },
             srv.fd_limit,
         );
+        srv.wake.release();
         drop(listener);
         srv.stats.goroutines.fetch_sub(1, Ordering::Relaxed);
         drop(alive);
