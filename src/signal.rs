@@ -309,10 +309,14 @@ pub fn notify_context(parent: &Context, signals: &[Signal]) -> io::Result<(Conte
 /// process at once with status `128 + signal` (130 for `SIGINT`, 143 for `SIGTERM`, as a shell
 /// reports a process killed by them). This is the usual shape of a Go service's main
 /// (`signal.NotifyContext`, `srv.Shutdown(ctx)`, and a second Ctrl-C that does not wait for
-/// the drain), as one call: pass the context to a server's `context(..)` builder hook
-/// ([`net::server::Builder::context`](crate::net::server::Builder::context),
-/// [`http::Builder::context`](crate::http::Builder::context)) and the first signal starts its
-/// graceful shutdown (within its `shutdown_grace`).
+/// the drain), as one call: give the context's [`done`](Context::done) channel to a server's
+/// `shutdown_on(..)` builder hook
+/// ([`net::server::Builder::shutdown_on`](crate::net::server::Builder::shutdown_on),
+/// [`http::Builder::shutdown_on`](crate::http::Builder::shutdown_on)) and the first signal
+/// starts its graceful shutdown (within its `shutdown_grace`). Rather not as the server's base
+/// context (`context(..)`): every request's context would be its child, cancelled by the
+/// signal at once, where a drain lets the requests in flight finish (Go has the same trap
+/// with `BaseContext`).
 ///
 /// Both signals are logged (target `goway::signal`): the first at `info`, the one that exits
 /// at `warn`. The subscription lasts as long as the process: call this once, in `main`.
@@ -333,7 +337,7 @@ pub fn notify_context(parent: &Context, signals: &[Signal]) -> io::Result<(Conte
 ///     .addr("127.0.0.1:0")
 ///     .codec(LinesCodec::new())
 ///     .shutdown_grace(Duration::from_secs(10))
-///     .context(&ctx)
+///     .shutdown_on(ctx.done())
 ///     .handler(|conn| {
 ///         for line in conn {
 ///             conn.send(line)?;
