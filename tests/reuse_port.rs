@@ -218,3 +218,29 @@ fn listen_config_reuse_port_shares_a_port_in_one_process() {
     let c = TcpListener::bind(addr).expect("free again");
     drop(c);
 }
+
+#[test]
+fn a_server_dropped_without_serving_leaves_the_port() {
+    let (_g, _w) = common::shared();
+    let a = goway::net::Server::builder()
+        .addr("127.0.0.1:0")
+        .reuse_port(true)
+        .codec(LinesCodec::new())
+        .handler(|_conn| Ok(()))
+        .bind()
+        .expect("bind");
+    let addr = a.local_addr().expect("addr");
+    let net_handle = a.handle();
+    drop(a);
+    let b = goway::http::Server::builder()
+        .addr(addr)
+        .reuse_port(true)
+        .handler(goway::http::not_found)
+        .bind()
+        .expect("bind");
+    let http_handle = b.handle();
+    drop(b);
+    // Both listeners are closed although their handles live: a plain bind gets the port.
+    let c = TcpListener::bind(addr).expect("the port is free");
+    drop((c, net_handle, http_handle));
+}

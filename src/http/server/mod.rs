@@ -114,6 +114,15 @@ pub struct Server {
     pub(super) signals: Vec<Receiver<()>>,
 }
 
+impl Drop for Server {
+    /// A server dropped without serving closes its listener, also one that shares its port
+    /// (whose duplicate descriptor, kept for shutdown, would hold it open and keep taking the
+    /// port's connections).
+    fn drop(&mut self) {
+        self.shared.wake.release();
+    }
+}
+
 impl fmt::Debug for Server {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server")
