@@ -51,7 +51,11 @@
 //! logged at most once per 10 s per kind, the first with its detail and then a count
 //! (`goway::logging::LogSummary`), so a flood of such clients cannot flood the log.
 //!
-//! The process stops on SIGTERM or Ctrl-C; the kernel closes the connections.
+//! **Graceful stop.** On SIGTERM or Ctrl-C the server stops accepting, sends every client
+//! `server shutting down`, ends their input and lets their writers deliver what is queued for
+//! them, for `--grace` seconds at most; then it reports how many sessions ended cleanly and how
+//! many it cut off (still open: its exit closes them) and exits 0. A second signal exits at
+//! once (status 130 or 143).
 
 use std::collections::HashMap;
 use std::io::{BufWriter, Write};
@@ -95,6 +99,10 @@ struct Args {
     /// descriptors each); more are refused (closed at once). `0`: only the descriptor limit.
     #[arg(long, default_value_t = 10_000)]
     max_connections: usize,
+    /// Seconds a graceful stop (on SIGTERM or Ctrl-C) waits for the clients' last lines to be
+    /// delivered before cutting them off; a second signal exits at once.
+    #[arg(long, default_value_t = 10)]
+    grace: u64,
 }
 
 /// How long a departing client's writer may take to deliver the lines still queued for it.
@@ -191,9 +199,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("--queue must be at least 1".into());
     }
 
+    // Cancelled by the first SIGTERM or Ctrl-C; the second one exits at once.
+    let stop = goway::signal::shutdown_context(&goway::context::background())?;
+    let grace = Duration::from_secs(args.grace);
+
     let listener = TcpListener::bind(&args.addr)?;
     // Tests and scripts read the bound address (`--addr 127.0.0.1:0` picks a free port).
     println!("listening on {}", listener.local_addr()?);
+    // Stopping: shutting the listening socket down (through a duplicate of its descriptor,
+    // the acceptor owns the listener) wakes the accept below with an error.
+    let wake = socket2::SockRef::from(listener.as_may().inner()).try_clone()?;
+    {
+        let stop = stop.clone();
+        go!(move || {
+            let _ = stop.done().recv();
+            let _ = wake.shutdown(Shutdown::Read);
+        });
+    }
 
     // entering = make(chan client); leaving = make(chan client); messages = make(chan string)
     let (entering, entering_rx) = chan::bounded(0);
@@ -209,24 +231,55 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         slow: Duration::from_millis(args.slow_ms),
         announce_per_sec: args.announce_per_sec,
     };
-    go!(move || broadcaster(entering_rx, leaving_rx, messages_rx, limits));
+    let quit = stop.done();
+    go!(move || broadcaster(entering_rx, leaving_rx, messages_rx, quit, limits));
 
     // The connection cap, the descriptor budget and Go's accept backoff of goway's servers.
     let mut acceptor = Acceptor::new(listener)
         .fds_per_connection(FDS_PER_CLIENT)
         .max_connections(args.max_connections);
     let mut next_id = 0u64;
+    // Every client's goroutine holds a clone; `all_done` closes once they are all gone.
+    let (alive, all_done) = chan::bounded::<()>(0);
+    // Sessions that ended after the stop signal.
+    let drained = Arc::new(AtomicUsize::new(0));
     loop {
-        // Only an error that retrying cannot fix comes back.
-        let (conn, peer, slot) = acceptor.accept()?;
+        // Only an error that retrying cannot fix comes back (or the stop's).
+        let (conn, peer, slot) = match acceptor.accept() {
+            Ok(c) => c,
+            Err(_) if stop.is_done() => break,
+            Err(e) => return Err(e.into()),
+        };
         next_id += 1;
         let (hub, id, queue, max_line) = (hub.clone(), next_id, args.queue, args.max_line);
+        let (alive, stop, drained) = (alive.clone(), stop.clone(), drained.clone());
         go!(move || {
+            let _alive = alive;
             // The client's place under the cap, until its goroutines are done.
             let _slot = slot;
-            handle_conn(conn, peer.to_string(), id, hub, queue, max_line)
+            handle_conn(conn, peer.to_string(), id, hub, queue, max_line);
+            if stop.is_done() {
+                drained.fetch_add(1, Ordering::Relaxed);
+            }
         });
     }
+    // The broadcaster has told the clients and ended their input: their sessions end once
+    // their last lines are written.
+    drop(alive);
+    log::info!(
+        "shutting down: draining {} client(s), grace {grace:?}",
+        acceptor.active()
+    );
+    if let Err(RecvTimeoutError::Timeout) = all_done.recv_timeout(grace) {
+        let cut_off = acceptor.active();
+        log::warn!("shutdown: grace period over, {cut_off} client(s) cut off");
+        println!("shutdown: grace over, cut off {cut_off} connection(s)");
+    } else {
+        let n = drained.load(Ordering::Relaxed);
+        log::info!("shutdown complete: {n} client(s) drained");
+        println!("shutdown: drained {n} connection(s), cut off 0");
+    }
+    Ok(())
 }
 
 /// Announces arrivals and departures: one by one up to `burst` per window, then counted and
@@ -296,14 +349,27 @@ fn broadcaster(
     entering: Receiver<Client>,
     leaving: Receiver<u64>,
     messages: Receiver<Message>,
+    quit: Receiver<()>,
     limits: Limits,
 ) {
     let mut clients: HashMap<u64, Client> = HashMap::new();
     let mut ann = Announcer::new(limits.announce_per_sec);
     let never = chan::never();
+    let mut quit = Some(quit);
+    let never_quit = chan::never();
     loop {
         let due = ann.due.clone();
         select! {
+            recv(quit.as_ref().unwrap_or(&never_quit)) -> _ => {
+                // The server stops: tell everyone, then end every client's input; each
+                // reader then leaves as if its client had hung up, and its writer delivers
+                // what is queued before closing.
+                quit = None;
+                broadcast(&mut clients, &mut ann, limits, 0, line("server shutting down"));
+                for cli in clients.values() {
+                    let _ = cli.kick.shutdown(Shutdown::Read);
+                }
+            },
             recv(messages) -> msg => {
                 let Ok(msg) = msg else { return };
                 // A line from a client already dropped as too slow is not delivered.

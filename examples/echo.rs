@@ -2,8 +2,10 @@
 //! handler and a writer goroutine joined by bounded channels.
 //!
 //! Run it with `cargo run --release --example echo` (add `-- --addr 127.0.0.1:9000` for another
-//! address; `RUST_LOG=debug` logs each connection), then `nc 127.0.0.1 7878`. It stops on
-//! SIGTERM or Ctrl-C.
+//! address; `RUST_LOG=debug` logs each connection), then `nc 127.0.0.1 7878`. On SIGTERM or
+//! Ctrl-C it drains: it stops accepting, lets every connection finish the lines it has begun
+//! (up to `--grace` seconds), cuts off the rest, reports both and exits 0; a second signal
+//! exits at once (status 130 or 143).
 //!
 //! It ports the Go program `bench/peers/go/echo-article/main.go` (in this repository's
 //! benchmark harness): `net.Listen`, then for each connection `go reader(c, in)`,
@@ -11,9 +13,12 @@
 //! momentarily empty. Benchmark it beside its peers with `bench/compare.sh echo` (see
 //! bench/README.md).
 
+use std::time::Duration;
+
 use clap::Parser;
-use goway::net::Server;
 use goway::net::codec::LinesCodec;
+use goway::net::server::ShutdownError;
+use goway::net::{Server, ShutdownReport};
 
 /// Line echo server on goway.
 #[derive(Parser, Debug)]
@@ -29,18 +34,27 @@ struct Args {
     /// Also serve goway's metrics (`GET /metrics`, Prometheus text) on this address.
     #[arg(long)]
     metrics: Option<String>,
+    /// Seconds a graceful shutdown (on SIGTERM or Ctrl-C) waits for the connections to
+    /// finish before cutting them off; a second signal exits at once.
+    #[arg(long, default_value_t = 10)]
+    grace: u64,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,may=warn"))
         .init();
     let args = Args::parse();
+    // Cancelled by the first SIGTERM or Ctrl-C; the second one exits at once.
+    let ctx = goway::signal::shutdown_context(&goway::context::background())?;
+    let grace = Duration::from_secs(args.grace);
 
     // One worker per CPU this process may use (1 under `taskset -c 0`): goway's default.
     let server = Server::builder()
         .addr(args.addr)
         .codec(LinesCodec::new())
-        .spin_poll(std::time::Duration::from_micros(args.spin_poll_us))
+        .spin_poll(Duration::from_micros(args.spin_poll_us))
+        .shutdown_grace(grace)
+        .shutdown_on(ctx.done())
         .handler(|conn| {
             for frame in conn {
                 conn.send(frame)?;
@@ -51,12 +65,31 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Tests and scripts read the bound address (`--addr 127.0.0.1:0` picks a free port).
     println!("listening on {}", server.listen_addr());
     if let Some(addr) = args.metrics {
-        serve_metrics(addr, "echo", server.handle())?;
+        serve_metrics(addr, "echo", server.handle(), &ctx)?;
     }
-    // SIGTERM and Ctrl-C end the process; the kernel closes the connections.
+    let handle = server.handle();
     match server.serve() {
-        Err(goway::net::server::ServeError::ServerClosed) | Ok(()) => Ok(()),
-        Err(e) => Err(e.into()),
+        Err(goway::net::server::ServeError::ServerClosed) | Ok(()) => {}
+        Err(e) => return Err(e.into()),
+    }
+    // `serve` returns as the drain starts: wait for it (it ends within the grace).
+    report_shutdown(handle.wait_shutdown(grace + Duration::from_secs(5)));
+    Ok(())
+}
+
+/// Logs and prints how the graceful shutdown ended (what drained, what was cut off).
+fn report_shutdown(outcome: Option<Result<ShutdownReport, ShutdownError>>) {
+    match outcome {
+        Some(Ok(r)) => {
+            log::info!("shutdown complete: {} connection(s) drained", r.drained);
+            println!("shutdown: drained {} connection(s), cut off 0", r.drained);
+        }
+        Some(Err(ShutdownError::Timeout { cut_off })) => {
+            log::warn!("shutdown: grace period over, {cut_off} connection(s) cut off");
+            println!("shutdown: grace over, cut off {cut_off} connection(s)");
+        }
+        Some(Err(e)) => log::warn!("shutdown: {e}"),
+        None => log::error!("shutdown: the drain did not finish"),
     }
 }
 
@@ -66,6 +99,7 @@ fn serve_metrics(
     addr: String,
     name: &str,
     server: impl goway::metrics::ServerMetrics,
+    drain: &goway::context::Context,
 ) -> Result<(), Box<dyn std::error::Error>> {
     use goway::http::debug;
     let registry = goway::metrics::Registry::new();
@@ -73,7 +107,7 @@ fn serve_metrics(
     let mut mux = goway::http::ServeMux::new();
     debug::register(&mut mux);
     debug::register_metrics(&mut mux, &registry);
-    debug::register_health(&mut mux, &debug::Readiness::new());
+    debug::register_health(&mut mux, &debug::Readiness::until_done(drain));
     let srv = goway::http::Server::builder()
         .addr(addr)
         .handler(mux)

@@ -5,11 +5,18 @@
 //! another address), then `curl http://127.0.0.1:8080/plaintext`. Benchmark it beside Go's
 //! `net/http`, tokio+hyper and raw `may_minihttp` with `bench/compare.sh http` (see
 //! bench/README.md).
+//!
+//! SIGTERM or Ctrl-C drains it (Go's `srv.Shutdown`): it stops accepting, closes idle
+//! connections, finishes the requests in flight within `--grace` seconds, cuts off the rest,
+//! reports both and exits 0; a second signal exits at once (status 130 or 143).
 
 use std::io::Write;
+use std::time::Duration;
 
 use clap::Parser;
 use goway::http::{Request, ResponseWriter, ServeError, ServeMux, Server};
+use goway::net::ShutdownReport;
+use goway::net::server::ShutdownError;
 
 /// Hello-world HTTP server on goway.
 #[derive(Parser, Debug)]
@@ -21,6 +28,10 @@ struct Args {
     /// Also serve goway's metrics (`GET /metrics`, Prometheus text) on this address.
     #[arg(long)]
     metrics: Option<String>,
+    /// Seconds a graceful shutdown (on SIGTERM or Ctrl-C) waits for the requests in flight
+    /// before cutting them off; a second signal exits at once.
+    #[arg(long, default_value_t = 10)]
+    grace: u64,
 }
 
 fn plaintext(_r: &Request, w: &mut ResponseWriter) {
@@ -49,18 +60,46 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,may=warn"))
         .init();
     let args = Args::parse();
+    // Cancelled by the first SIGTERM or Ctrl-C; the second one exits at once.
+    let ctx = goway::signal::shutdown_context(&goway::context::background())?;
+    let grace = Duration::from_secs(args.grace);
     let mut mux = ServeMux::new();
     mux.handle("GET /plaintext", plaintext);
     mux.handle("GET /json", json);
-    let server = Server::builder().addr(args.addr).handler(mux).bind()?;
+    let server = Server::builder()
+        .addr(args.addr)
+        .handler(mux)
+        .shutdown_grace(grace)
+        .shutdown_on(ctx.done())
+        .bind()?;
     // Tests and scripts read the bound address (`--addr 127.0.0.1:0` picks a free port).
     println!("listening on {}", server.local_addr()?);
     if let Some(addr) = args.metrics {
-        serve_metrics(addr, "http_hello", server.handle())?;
+        serve_metrics(addr, "http_hello", server.handle(), &ctx)?;
     }
+    let handle = server.handle();
     match server.serve() {
-        Err(ServeError::ServerClosed) | Ok(()) => Ok(()),
-        Err(e) => Err(e.into()),
+        Err(ServeError::ServerClosed) | Ok(()) => {}
+        Err(e) => return Err(e.into()),
+    }
+    // `serve` returns as the drain starts: wait for it (it ends within the grace).
+    report_shutdown(handle.wait_shutdown(grace + Duration::from_secs(5)));
+    Ok(())
+}
+
+/// Logs and prints how the graceful shutdown ended (what drained, what was cut off).
+fn report_shutdown(outcome: Option<Result<ShutdownReport, ShutdownError>>) {
+    match outcome {
+        Some(Ok(r)) => {
+            log::info!("shutdown complete: {} connection(s) drained", r.drained);
+            println!("shutdown: drained {} connection(s), cut off 0", r.drained);
+        }
+        Some(Err(ShutdownError::Timeout { cut_off })) => {
+            log::warn!("shutdown: grace period over, {cut_off} connection(s) cut off");
+            println!("shutdown: grace over, cut off {cut_off} connection(s)");
+        }
+        Some(Err(e)) => log::warn!("shutdown: {e}"),
+        None => log::error!("shutdown: the drain did not finish"),
     }
 }
 
@@ -70,6 +109,7 @@ fn serve_metrics(
     addr: String,
     name: &str,
     server: impl goway::metrics::ServerMetrics,
+    drain: &goway::context::Context,
 ) -> Result<(), Box<dyn std::error::Error>> {
     use goway::http::debug;
     let registry = goway::metrics::Registry::new();
@@ -77,7 +117,7 @@ fn serve_metrics(
     let mut mux = goway::http::ServeMux::new();
     debug::register(&mut mux);
     debug::register_metrics(&mut mux, &registry);
-    debug::register_health(&mut mux, &debug::Readiness::new());
+    debug::register_health(&mut mux, &debug::Readiness::until_done(drain));
     let srv = goway::http::Server::builder()
         .addr(addr)
         .handler(mux)

@@ -16,6 +16,11 @@
 //!
 //! Run it with `cargo run --release --example http_todo` (`--addr` to change the address),
 //! then for example `curl -d '{"title":"milk"}' http://127.0.0.1:8080/todos`.
+//!
+//! SIGTERM or Ctrl-C drains it (Go's `srv.Shutdown`): it stops accepting, closes idle
+//! connections, finishes the requests in flight within `--grace` seconds, cuts off the rest,
+//! reports both and exits 0; a second signal exits at once (status 130 or 143). With
+//! `--reuse-port`, several copies can serve one port (docs/deploy.md).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -23,6 +28,8 @@ use std::time::Duration;
 use clap::Parser;
 use goway::context::{self, Context, ContextError};
 use goway::http::{self, Request, ResponseWriter, ServeError, ServeMux, Server, StatusCode};
+use goway::net::ShutdownReport;
+use goway::net::server::ShutdownError;
 use goway::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +40,14 @@ struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: String,
+    /// Seconds a graceful shutdown (on SIGTERM or Ctrl-C) waits for the requests in flight
+    /// before cutting them off; a second signal exits at once.
+    #[arg(long, default_value_t = 10)]
+    grace: u64,
+    /// Set `SO_REUSEPORT`, so that several copies of this server listen on one port (see
+    /// docs/deploy.md).
+    #[arg(long)]
+    reuse_port: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -224,6 +239,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,may=warn"))
         .init();
     let args = Args::parse();
+    // Cancelled by the first SIGTERM or Ctrl-C; the second one exits at once.
+    let shutdown = goway::signal::shutdown_context(&context::background())?;
+    let grace = Duration::from_secs(args.grace);
     let store = std::sync::Arc::new(Store {
         data: Mutex::new(Data::default()),
     });
@@ -240,10 +258,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .read_timeout(Duration::from_secs(10))
         .write_timeout(Duration::from_secs(10))
         .max_body_bytes(1 << 20)
+        .shutdown_grace(grace)
+        .shutdown_on(shutdown.done())
+        .reuse_port(args.reuse_port)
         .bind()?;
     println!("listening on {}", server.local_addr()?);
+    let handle = server.handle();
     match server.serve() {
-        Err(ServeError::ServerClosed) | Ok(()) => Ok(()),
-        Err(e) => Err(e.into()),
+        Err(ServeError::ServerClosed) | Ok(()) => {}
+        Err(e) => return Err(e.into()),
+    }
+    // `serve` returns as the drain starts: wait for it (it ends within the grace).
+    report_shutdown(handle.wait_shutdown(grace + Duration::from_secs(5)));
+    Ok(())
+}
+
+/// Logs and prints how the graceful shutdown ended (what drained, what was cut off).
+fn report_shutdown(outcome: Option<Result<ShutdownReport, ShutdownError>>) {
+    match outcome {
+        Some(Ok(r)) => {
+            log::info!("shutdown complete: {} connection(s) drained", r.drained);
+            println!("shutdown: drained {} connection(s), cut off 0", r.drained);
+        }
+        Some(Err(ShutdownError::Timeout { cut_off })) => {
+            log::warn!("shutdown: grace period over, {cut_off} connection(s) cut off");
+            println!("shutdown: grace over, cut off {cut_off} connection(s)");
+        }
+        Some(Err(e)) => log::warn!("shutdown: {e}"),
+        None => log::error!("shutdown: the drain did not finish"),
     }
 }

@@ -46,13 +46,20 @@
 //! Run it with `cargo run --release --example proxy -- --listen 127.0.0.1:7880 --upstream
 //! 127.0.0.1:7878` (next to `cargo run --release --example echo`), then
 //! `nc 127.0.0.1 7880`. `RUST_LOG=debug` logs every connection with its byte counts.
+//!
+//! **Graceful stop.** SIGTERM or Ctrl-C stops accepting and lets the connections being proxied
+//! finish, for `--grace` seconds at most; then the process reports how many drained and how
+//! many it cut off (still open: its exit closes them) and exits 0. A second signal exits at
+//! once (status 130 or 143).
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use goway::chan::{self, RecvTimeoutError};
 use goway::go;
 use goway::logging::LogSummary;
 use goway::net::{Acceptor, TcpListener, TcpReadHalf, TcpStream, TcpWriteHalf};
@@ -76,6 +83,10 @@ struct Args {
     /// descriptor limit.
     #[arg(long, default_value_t = 10_000)]
     max_connections: usize,
+    /// Seconds a graceful stop (on SIGTERM or Ctrl-C) waits for the open connections to
+    /// finish before cutting them off; a second signal exits at once.
+    #[arg(long, default_value_t = 10)]
+    grace: u64,
 }
 
 /// Parses `250ms`, `3s`, `1m` or a bare number of seconds.
@@ -111,8 +122,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,may=warn"))
         .init();
     let args = Args::parse();
+    // Cancelled by the first SIGTERM or Ctrl-C; the second one exits at once.
+    let stop = goway::signal::shutdown_context(&goway::context::background())?;
+    let grace = Duration::from_secs(args.grace);
 
     let ln = TcpListener::bind(&args.listen)?;
+    // Stopping: shutting the listening socket down (through a duplicate of its descriptor,
+    // the acceptor owns the listener) wakes the accept below with an error.
+    let wake = socket2::SockRef::from(ln.as_may().inner()).try_clone()?;
+    {
+        let stop = stop.clone();
+        go!(move || {
+            let _ = stop.done().recv();
+            let _ = wake.shutdown(Shutdown::Read);
+        });
+    }
     // Tests and scripts read the bound address (`--listen 127.0.0.1:0` picks a free port).
     println!("listening on {}", ln.local_addr()?);
     // The connection cap, the descriptor budget and Go's accept backoff of goway's servers.
@@ -127,18 +151,47 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let upstream: Arc<str> = args.upstream.into();
+    // Every connection's goroutine holds a clone; `all_done` closes once they are all gone.
+    let (alive, all_done) = chan::bounded::<()>(0);
+    // Sessions that ended after the stop signal.
+    let drained = Arc::new(AtomicUsize::new(0));
     loop {
-        // Only an error that retrying cannot fix comes back.
-        let (client, peer, slot) = acceptor.accept()?;
+        // Only an error that retrying cannot fix comes back (or the stop's).
+        let (client, peer, slot) = match acceptor.accept() {
+            Ok(c) => c,
+            Err(_) if stop.is_done() => break,
+            Err(e) => return Err(e.into()),
+        };
         let (upstream, timeout) = (upstream.clone(), args.dial_timeout);
+        let (alive, stop, drained) = (alive.clone(), stop.clone(), drained.clone());
         go!(move || {
+            let _alive = alive;
             // The connection's place under the cap, until both sockets are closed.
             let _slot = slot;
             if let Err(e) = proxy(client, &peer.to_string(), &upstream, timeout) {
                 FAILED.record(|| format!("{peer}: {e}"));
             }
+            if stop.is_done() {
+                drained.fetch_add(1, Ordering::Relaxed);
+            }
         });
     }
+    // The drain: no new connections; the open ones finish within the grace.
+    drop(alive);
+    log::info!(
+        "shutting down: draining {} connection(s), grace {grace:?}",
+        acceptor.active()
+    );
+    if let Err(RecvTimeoutError::Timeout) = all_done.recv_timeout(grace) {
+        let cut_off = acceptor.active();
+        log::warn!("shutdown: grace period over, {cut_off} connection(s) cut off");
+        println!("shutdown: grace over, cut off {cut_off} connection(s)");
+    } else {
+        let n = drained.load(Ordering::Relaxed);
+        log::info!("shutdown complete: {n} connection(s) drained");
+        println!("shutdown: drained {n} connection(s), cut off 0");
+    }
+    Ok(())
 }
 
 /// Forwards one client connection until both directions are done.

@@ -3,7 +3,8 @@
 //! connection reading commands, one writer goroutine per connection fed by a channel, shared
 //! maps under a mutex, an idle timeout by read deadline, and a drain on SIGINT or SIGTERM that
 //! wakes every blocked reader by moving its deadline to now, from another goroutine, as Go's
-//! `conn.SetReadDeadline(time.Now())` does.
+//! `conn.SetReadDeadline(time.Now())` does. A second signal during the drain exits at once
+//! (status 130 or 143), as the other example servers do.
 //!
 //! Commands, one per line: `SET key value` | `GET key` | `DEL key` | `SUB topic` |
 //! `PUB topic message` | `QUIT`. Replies: `OK`, the value, `(nil)`, `(integer) n`, `ERR ...`.
@@ -79,6 +80,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             s.draining.store(true, Ordering::SeqCst);
             for c in s.mu.lock().conns.values() {
                 c.set_read_deadline(Some(Instant::now())); // wakes the blocked reader
+            }
+            drop(s);
+            // Not in the Go program (whose drain ignores further signals): a second signal
+            // during the drain exits at once, as goway's other servers do
+            // (`signal::shutdown_context`).
+            if let Ok(sig) = sigs.recv() {
+                println!("{sig}: exiting at once");
+                std::process::exit(128 + sig.as_raw());
             }
         });
     }

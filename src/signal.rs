@@ -6,6 +6,7 @@
 //! | `sig := <-c`, a `select` case on `c` | `c.recv()`, `recv(c) -> sig => ...` in [`select!`](crate::select!) |
 //! | `signal.Stop(c)` | drop the receiver |
 //! | `ctx, stop := signal.NotifyContext(parent, os.Interrupt)` | [`let (ctx, stop) = signal::notify_context(&parent, &[Signal::INT])?`](notify_context) |
+//! | `NotifyContext(bg, os.Interrupt, syscall.SIGTERM)` + `srv.Shutdown(ctx)`, a second signal exits | [`let ctx = signal::shutdown_context(&bg)?`](shutdown_context), then `.context(&ctx)` on the server's builder |
 //!
 //! Go's rules hold: every subscriber of a signal receives it (each has its own channel); a
 //! delivery never blocks, so a subscriber that has not taken the previous signal yet misses
@@ -121,6 +122,11 @@ enum Target {
         cancel: Option<CancelFunc>,
         ctx: Context,
     },
+    /// [`shutdown_context`]: the first signal cancels, the next one exits the process. For the
+    /// life of the process.
+    Shutdown {
+        cancel: Option<CancelFunc>,
+    },
 }
 
 struct Subscription {
@@ -165,6 +171,7 @@ fn deliver(sig: i32) {
     let mut delivered = false;
     // Cancelled after the lock is released: a cancel runs the context's callbacks.
     let mut cancels = Vec::new();
+    let mut exit_now = None;
     let mut subs = d.subs.lock();
     subs.retain_mut(|s| {
         if !s.signals.contains(&sig) {
@@ -191,9 +198,25 @@ fn deliver(sig: i32) {
                 }
                 false
             }
+            Target::Shutdown { cancel } => {
+                delivered = true;
+                match cancel.take() {
+                    Some(c) => {
+                        log::info!(target: "goway::signal", "{}: shutting down gracefully (the same signal again exits at once)", Signal(sig));
+                        cancels.push(c);
+                    }
+                    None => exit_now = Some(sig),
+                }
+                true
+            }
         }
     });
     drop(subs);
+    if let Some(sig) = exit_now {
+        let code = 128 + sig;
+        log::warn!(target: "goway::signal", "{} during the shutdown: exiting at once (status {code})", Signal(sig));
+        std::process::exit(code);
+    }
     for c in cancels {
         c.cancel();
     }
@@ -279,6 +302,71 @@ pub fn notify_context(parent: &Context, signals: &[Signal]) -> io::Result<(Conte
         },
     )?;
     Ok((ctx, stop))
+}
+
+/// The context of a server's graceful shutdown: a child of `parent` cancelled by the first
+/// `SIGTERM` or `SIGINT` the process receives, after which the next one of them ends the
+/// process at once with status `128 + signal` (130 for `SIGINT`, 143 for `SIGTERM`, as a shell
+/// reports a process killed by them). This is the usual shape of a Go service's main
+/// (`signal.NotifyContext`, `srv.Shutdown(ctx)`, and a second Ctrl-C that does not wait for
+/// the drain), as one call: give the context's [`done`](Context::done) channel to a server's
+/// `shutdown_on(..)` builder hook
+/// ([`net::server::Builder::shutdown_on`](crate::net::server::Builder::shutdown_on),
+/// [`http::Builder::shutdown_on`](crate::http::Builder::shutdown_on)) and the first signal
+/// starts its graceful shutdown (within its `shutdown_grace`). Rather not as the server's base
+/// context (`context(..)`): every request's context would be its child, cancelled by the
+/// signal at once, where a drain lets the requests in flight finish (Go has the same trap
+/// with `BaseContext`).
+///
+/// Both signals are logged (target `goway::signal`): the first at `info`, the one that exits
+/// at `warn`. The subscription lasts as long as the process: call this once, in `main`.
+/// Other subscribers of the two signals (see [`notify`]) still receive them.
+///
+/// # Errors
+/// As [`notify`].
+///
+/// # Examples
+/// A server's main: serve until `SIGTERM` or Ctrl-C, then drain and report.
+/// ```
+/// use std::time::Duration;
+/// use goway::net::{Server, codec::LinesCodec};
+/// use goway::signal::{self, Signal};
+///
+/// let ctx = signal::shutdown_context(&goway::context::background()).unwrap();
+/// let server = Server::builder()
+///     .addr("127.0.0.1:0")
+///     .codec(LinesCodec::new())
+///     .shutdown_grace(Duration::from_secs(10))
+///     .shutdown_on(ctx.done())
+///     .handler(|conn| {
+///         for line in conn {
+///             conn.send(line)?;
+///         }
+///         Ok(())
+///     })
+///     .bind()
+///     .unwrap();
+/// let handle = server.handle();
+/// # let serving = goway::go!(move || server.serve());
+/// signal::raise(Signal::TERM).unwrap(); // as Kubernetes' `kill -TERM <pid>` would
+/// # let _ = serving.join();
+/// // In `main`: `server.serve()` returns `ServerClosed` as the drain starts; then wait for it.
+/// match handle.wait_shutdown(Duration::from_secs(15)) {
+///     Some(Ok(report)) => log::info!("drained {} connection(s)", report.drained),
+///     Some(Err(e)) => log::warn!("{e}"), // the grace ran out: how many were cut off
+///     None => log::error!("the drain did not finish"),
+/// }
+/// assert!(ctx.is_done());
+/// ```
+pub fn shutdown_context(parent: &Context) -> io::Result<Context> {
+    let (ctx, cancel) = context::with_cancel(parent);
+    subscribe(
+        &[Signal::INT, Signal::TERM],
+        Target::Shutdown {
+            cancel: Some(cancel),
+        },
+    )?;
+    Ok(ctx)
 }
 
 /// Sends `sig` to this process (C's `raise`; `kill -<sig> <own pid>`), for tests and for

@@ -125,6 +125,34 @@ fn run_child(scenario: &str) {
             goway::time::sleep(LIMIT);
             println!("survived");
         }
+        // `shutdown_context`: the first SIGTERM cancels the context, the next SIGINT exits 130.
+        "shutdown-context" => {
+            let ctx = signal::shutdown_context(&context::background()).unwrap();
+            // Another subscriber of the same signals still receives them.
+            let other = signal::notify(&[Signal::TERM]).unwrap();
+            assert!(!ctx.is_done());
+            signal::raise(Signal::TERM).unwrap();
+            assert_eq!(
+                ctx.done().recv_timeout(LIMIT),
+                Err(RecvTimeoutError::Closed)
+            );
+            assert_eq!(other.recv_timeout(LIMIT), Ok(Signal::TERM));
+            println!("draining");
+            signal::raise(Signal::INT).unwrap();
+            // Not reached: the second signal exits at once.
+            goway::time::sleep(LIMIT);
+            println!("survived");
+        }
+        // `shutdown_context` whose drain ends: the process exits as it chooses (0 here).
+        "shutdown-context-drained" => {
+            let ctx = signal::shutdown_context(&context::background()).unwrap();
+            signal::raise(Signal::INT).unwrap();
+            assert_eq!(
+                ctx.done().recv_timeout(LIMIT),
+                Err(RecvTimeoutError::Closed)
+            );
+            println!("drained");
+        }
         other => panic!("unknown scenario {other}"),
     }
 }
@@ -157,4 +185,19 @@ fn sigterm_takes_its_default_action_again_once_nobody_listens() {
     let o = child::run(CHILD_ENV, "term-after-stop", LIMIT * 2);
     assert!(!o.stdout.contains("survived"), "{}", o.describe());
     assert_eq!(o.status.signal(), Some(libc::SIGTERM), "{}", o.describe());
+}
+
+#[test]
+fn shutdown_context_cancels_on_the_first_signal_and_exits_on_the_second() {
+    let o = child::run(CHILD_ENV, "shutdown-context", LIMIT * 2);
+    assert!(o.stdout.contains("draining"), "{}", o.describe());
+    assert!(!o.stdout.contains("survived"), "{}", o.describe());
+    assert_eq!(o.code(), Some(128 + libc::SIGINT), "{}", o.describe());
+}
+
+#[test]
+fn shutdown_context_leaves_the_exit_to_the_program_after_one_signal() {
+    let o = child::run(CHILD_ENV, "shutdown-context-drained", LIMIT * 2);
+    assert!(o.status.success(), "{}", o.describe());
+    assert!(o.stdout.contains("drained"), "{}", o.describe());
 }

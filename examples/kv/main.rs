@@ -30,6 +30,11 @@
 //! [`REPLY_CHUNK`] bytes, and an MGET stops building its reply past the hard limit, so no
 //! single request makes the handler hold more either.
 //!
+//! SIGTERM or Ctrl-C drains the server: it stops accepting, answers the requests it has
+//! received (a request half received is waited for, within `--grace` seconds), cuts off what
+//! is left after the grace, reports both and exits 0; a second signal exits at once (status
+//! 130 or 143).
+//!
 //! Benchmark it beside Go and Redis with
 //! `RESP_CANDIDATE='target/release/examples/kv --addr {addr}' bench/compare.sh resp`.
 
@@ -40,9 +45,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use goway::net::Server;
 use goway::net::codec::RespPipelineCodec;
 use goway::net::codec::resp::{Replies, Reply};
+use goway::net::server::ShutdownError;
+use goway::net::{Server, ShutdownReport};
 
 use commands::{Client, ServerInfo, Step};
 use store::Db;
@@ -82,6 +88,10 @@ struct Args {
     /// Seconds a client may stay above the soft limit.
     #[arg(long, default_value_t = 60)]
     output_soft_seconds: u64,
+    /// Seconds a graceful shutdown (on SIGTERM or Ctrl-C) waits for the connections to
+    /// finish before cutting them off; a second signal exits at once.
+    #[arg(long, default_value_t = 10)]
+    grace: u64,
 }
 
 /// Replies of one batch of requests are handed to the writer whenever this many bytes are
@@ -97,6 +107,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,may=warn"))
         .init();
     let args = Args::parse();
+    // Cancelled by the first SIGTERM or Ctrl-C; the second one exits at once.
+    let ctx = goway::signal::shutdown_context(&goway::context::background())?;
+    let grace = Duration::from_secs(args.grace);
     let db = Arc::new(Db::new());
     let mut builder = Server::builder()
         .addr(args.addr)
@@ -108,6 +121,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .idle_timeout(Duration::ZERO)
         .spin_poll(Duration::from_micros(args.spin_poll_us))
         .write_queue(WRITE_QUEUE)
+        .shutdown_grace(grace)
+        .shutdown_on(ctx.done())
         .output_limit(
             args.output_hard_limit,
             args.output_soft_limit,
@@ -186,8 +201,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     // Tests and scripts read the bound address (`--addr 127.0.0.1:0` picks a free port).
     println!("listening on {}", server.listen_addr());
+    let handle = server.handle();
     match server.serve() {
-        Err(goway::net::server::ServeError::ServerClosed) | Ok(()) => Ok(()),
-        Err(e) => Err(e.into()),
+        Err(goway::net::server::ServeError::ServerClosed) | Ok(()) => {}
+        Err(e) => return Err(e.into()),
+    }
+    // `serve` returns as the drain starts: wait for it (it ends within the grace).
+    report_shutdown(handle.wait_shutdown(grace + Duration::from_secs(5)));
+    Ok(())
+}
+
+/// Logs and prints how the graceful shutdown ended (what drained, what was cut off).
+fn report_shutdown(outcome: Option<Result<ShutdownReport, ShutdownError>>) {
+    match outcome {
+        Some(Ok(r)) => {
+            log::info!("shutdown complete: {} connection(s) drained", r.drained);
+            println!("shutdown: drained {} connection(s), cut off 0", r.drained);
+        }
+        Some(Err(ShutdownError::Timeout { cut_off })) => {
+            log::warn!("shutdown: grace period over, {cut_off} connection(s) cut off");
+            println!("shutdown: grace over, cut off {cut_off} connection(s)");
+        }
+        Some(Err(e)) => log::warn!("shutdown: {e}"),
+        None => log::error!("shutdown: the drain did not finish"),
     }
 }

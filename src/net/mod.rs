@@ -67,7 +67,7 @@ pub use addr::ToAddrs;
 pub use dial::Dialer;
 pub use dns::{DnsError, DnsErrorKind, Resolver, lookup_host, lookup_host_timeout};
 pub use server::{Conn, ConnSender, Server, ServerHandle, ShutdownReport};
-pub use tcp::{Incoming, TcpListener, TcpReadHalf, TcpStream, TcpWriteHalf};
+pub use tcp::{Incoming, ListenConfig, TcpListener, TcpReadHalf, TcpStream, TcpWriteHalf};
 pub use udp::{UdpSocket, UnixDatagram};
 pub use unix::{UnixListener, UnixReadHalf, UnixStream, UnixWriteHalf};
 

@@ -58,21 +58,15 @@ impl TcpListener {
     ///
     /// The socket gets `SO_REUSEADDR` (quick restarts) but not `SO_REUSEPORT`, so binding an
     /// address that another socket listens on fails with `AddrInUse` instead of silently
-    /// sharing the port (`may::net::TcpListener::bind` sets `SO_REUSEPORT`). The accept
+    /// sharing the port (`may::net::TcpListener::bind` sets `SO_REUSEPORT`; to share a port
+    /// on purpose, use [`ListenConfig::reuse_port`]). The accept
     /// backlog is the system's maximum (`net.core.somaxconn`), as Go sets it, so a burst of
     /// connections waits in the kernel instead of being refused (`std` uses 128).
     ///
     /// # Errors
     /// The address does not resolve, or no address could be bound (the last error).
     pub fn bind(addr: impl ToAddrs) -> io::Result<TcpListener> {
-        let mut last = None;
-        for a in addr.to_addrs()? {
-            match listen_socket(a) {
-                Ok(l) => return TcpListener::from_std(l),
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address")))
+        ListenConfig::new().listen(addr)
     }
 
     /// Wraps a listening `std` socket; it is switched to non-blocking mode.
@@ -634,10 +628,81 @@ impl Write for &TcpWriteHalf {
 }
 
 /// A listening socket on `a` with `SO_REUSEADDR` and the system's largest backlog.
-fn listen_socket(a: SocketAddr) -> io::Result<std::net::TcpListener> {
+/// How to open a listening socket (Go's `net.ListenConfig`): the socket options set between
+/// `socket(2)` and `bind(2)`, where Go's `ListenConfig.Control` sets them.
+///
+/// [`TcpListener::bind`] is `ListenConfig::new().listen(addr)`. The one option so far is
+/// [`reuse_port`](Self::reuse_port): `SO_REUSEPORT`, so that several processes (or several
+/// listeners of one process) share a port and the kernel spreads the incoming connections
+/// among them (Linux: by a hash of the client's address and port).
+///
+/// # Examples
+/// Two listeners on one port, as two copies of a server would be:
+/// ```
+/// use goway::net::ListenConfig;
+///
+/// let cfg = ListenConfig::new().reuse_port(true);
+/// let a = cfg.listen("127.0.0.1:0").unwrap();
+/// let port = a.local_addr().unwrap().port();
+/// let b = cfg.listen(("127.0.0.1", port)).unwrap();
+/// assert_eq!(b.local_addr().unwrap().port(), port);
+///
+/// // Without `reuse_port` (on either side), the port is taken:
+/// let err = goway::net::TcpListener::bind(("127.0.0.1", port)).unwrap_err();
+/// assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListenConfig {
+    reuse_port: bool,
+}
+
+impl ListenConfig {
+    /// The default: `SO_REUSEADDR` (quick restarts), no `SO_REUSEPORT`.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets `SO_REUSEPORT` on the socket before binding (default `false`). Every socket that
+    /// shares the port must set it (Linux also requires them to belong to the same user);
+    /// then each listener gets its own accept queue, and the kernel sends each new connection
+    /// to one of them. A connection still in a listener's queue when that listener closes is
+    /// reset, so a process leaving the group should stop being sent traffic first (see
+    /// `docs/deploy.md`).
+    pub fn reuse_port(mut self, on: bool) -> Self {
+        self.reuse_port = on;
+        self
+    }
+
+    /// Whether [`reuse_port`](Self::reuse_port) is set.
+    pub fn is_reuse_port(&self) -> bool {
+        self.reuse_port
+    }
+
+    /// Binds to the first address of `addr` that works, and listens, as
+    /// [`TcpListener::bind`] does, with this configuration's options.
+    ///
+    /// # Errors
+    /// The address does not resolve, or no address could be bound (the last error:
+    /// `AddrInUse` when another socket holds the port without both setting `reuse_port`).
+    pub fn listen(&self, addr: impl ToAddrs) -> io::Result<TcpListener> {
+        let mut last = None;
+        for a in addr.to_addrs()? {
+            match listen_socket(a, self) {
+                Ok(l) => return TcpListener::from_std(l),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address")))
+    }
+}
+
+fn listen_socket(a: SocketAddr, cfg: &ListenConfig) -> io::Result<std::net::TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let s = Socket::new(Domain::for_address(a), Type::STREAM, Some(Protocol::TCP))?;
     s.set_reuse_address(true)?;
+    if cfg.reuse_port {
+        s.set_reuse_port(true)?;
+    }
     s.bind(&a.into())?;
     s.listen(listen_backlog())?;
     Ok(s.into())

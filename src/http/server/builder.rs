@@ -15,9 +15,10 @@ use super::{Server, Shared};
 use crate::chan::{self, Receiver};
 use crate::context::{self as gocontext, Context};
 use crate::http::handler::Handler;
+use crate::net::server::ListenerWake;
 use crate::net::server::error as neterr;
 use crate::net::server::{LimitError, ServeError};
-use crate::net::{TcpListener, ToAddrs};
+use crate::net::{ListenConfig, ToAddrs};
 
 /// Configures and binds a [`Server`].
 pub struct Builder {
@@ -26,6 +27,7 @@ pub struct Builder {
     pub(super) handler: Option<Arc<dyn Handler>>,
     pub(super) ctx: Option<Context>,
     pub(super) signals: Vec<Receiver<()>>,
+    pub(super) reuse_port: bool,
 }
 
 impl fmt::Debug for Builder {
@@ -272,6 +274,46 @@ impl Builder {
         self
     }
 
+    /// Sets `SO_REUSEPORT` on the listener before binding (Go: a `ListenConfig.Control` that
+    /// sets it; see [`ListenConfig`](crate::net::ListenConfig)), so that several processes
+    /// (or several servers of one process) listen on the same port and the kernel spreads the
+    /// new connections among them. Every listener on the port must set it; without it,
+    /// binding a port that another socket listens on fails with `AddrInUse`. Default `false`.
+    ///
+    /// A server that shuts down leaves the group at once (its listening socket is shut
+    /// down, so the kernel sends the next connections to the others); a connection that was
+    /// still waiting in its accept queue at that moment is reset by the kernel.
+    ///
+    /// ```
+    /// use goway::http::{ServeError, Server};
+    ///
+    /// let a = Server::builder()
+    ///     .addr("127.0.0.1:0")
+    ///     .reuse_port(true)
+    ///     .handler(goway::http::not_found)
+    ///     .bind()
+    ///     .unwrap();
+    /// let port = a.local_addr().unwrap().port();
+    /// // A second server (in practice, another process) on the same port:
+    /// let b = Server::builder()
+    ///     .addr(("127.0.0.1", port))
+    ///     .reuse_port(true)
+    ///     .handler(goway::http::not_found)
+    ///     .bind()
+    ///     .unwrap();
+    /// assert_eq!(b.local_addr().unwrap().port(), port);
+    /// // Without it, the port is taken:
+    /// let taken = Server::builder()
+    ///     .addr(("127.0.0.1", port))
+    ///     .handler(goway::http::not_found)
+    ///     .bind();
+    /// assert!(matches!(taken, Err(ServeError::Io(e)) if e.kind() == std::io::ErrorKind::AddrInUse));
+    /// ```
+    pub fn reuse_port(mut self, on: bool) -> Self {
+        self.reuse_port = on;
+        self
+    }
+
     /// Shuts the server down gracefully when `signal` closes or delivers a value.
     ///
     /// ```
@@ -333,8 +375,12 @@ impl Builder {
                 e.into()
             }
         };
-        let listener = TcpListener::bind(&*addr).map_err(fail)?;
+        let listener = ListenConfig::new()
+            .reuse_port(self.reuse_port)
+            .listen(&*addr)
+            .map_err(fail)?;
         let local = listener.local_addr().map_err(fail)?;
+        let wake = ListenerWake::new(&listener, self.reuse_port).map_err(fail)?;
         let fd_limit = neterr::nofile_limit();
         let mut max = self.cfg.max_connections;
         if let Some(lim) = fd_limit {
@@ -370,6 +416,7 @@ impl Builder {
             outcome_tx: Mutex::new(Some(outcome_tx)),
             outcome_rx,
             addr: local,
+            wake,
             ctx,
             cut,
             epoch: Instant::now(),

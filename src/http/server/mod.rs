@@ -59,6 +59,8 @@ pub(crate) struct Shared {
     pub(crate) outcome_tx: Mutex<Option<Sender<()>>>,
     pub(crate) outcome_rx: Receiver<()>,
     pub(crate) addr: SocketAddr,
+    /// How shutdown wakes the accept loop.
+    pub(crate) wake: crate::net::server::ListenerWake,
     /// Parent of every request's context: a child of the base context, cancelled when a
     /// shutdown's grace period ends (so handlers waiting on their context give up).
     pub(crate) ctx: Context,
@@ -110,6 +112,15 @@ pub struct Server {
     pub(super) listener: Option<TcpListener>,
     pub(super) shared: Arc<Shared>,
     pub(super) signals: Vec<Receiver<()>>,
+}
+
+impl Drop for Server {
+    /// A server dropped without serving closes its listener, also one that shares its port
+    /// (whose duplicate descriptor, kept for shutdown, would hold it open and keep taking the
+    /// port's connections).
+    fn drop(&mut self) {
+        self.shared.wake.release();
+    }
 }
 
 impl fmt::Debug for Server {
@@ -169,6 +180,7 @@ impl Server {
             handler: None,
             ctx: None,
             signals: Vec::new(),
+            reuse_port: false,
         }
     }
 
@@ -281,6 +293,7 @@ impl Server {
             },
             srv.fd_limit,
         );
+        srv.wake.release();
         drop(listener);
         drop(alive);
         Err(err)

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::Shared;
 use super::table::{ConnEntry, ConnState};
 use crate::chan::RecvTimeoutError;
-use crate::net::server::{ListenAddr, ShutdownError, ShutdownReport, wake_acceptor};
+use crate::net::server::{ListenAddr, ShutdownError, ShutdownReport};
 
 /// How long shutdown lets a connection that never sent a byte stay open (Go: 5 s); then it
 /// is closed like an idle one.
@@ -44,7 +44,7 @@ fn drain_then_cut(srv: &Arc<Shared>, grace: Duration) -> Result<ShutdownReport, 
         let first = srv.alive.lock().take();
         drop(first);
         // Wake an accept loop blocked in `accept`: it sees `closing` and returns.
-        wake_acceptor(&ListenAddr::Tcp(srv.addr));
+        srv.wake.wake(&ListenAddr::Tcp(srv.addr));
         log::info!(target: "goway::http", "http: shutting down, grace {grace:?}");
     }
     // Go's pollIntervalBase: 1 ms, doubling to 500 ms.

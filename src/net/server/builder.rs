@@ -19,7 +19,8 @@ use super::{
 use crate::chan::{self, Receiver};
 use crate::context::{self as gocontext, Context};
 use crate::net::codec::Codec;
-use crate::net::{TcpListener, ToAddrs, UnixListener};
+use crate::net::server::ListenerWake;
+use crate::net::{ListenConfig, ToAddrs, UnixListener};
 
 pub(super) enum BindAddr {
     Tcp(Box<dyn ToAddrs + Send>),
@@ -35,6 +36,7 @@ pub struct Builder<C, H> {
     pub(super) handler: H,
     pub(super) signals: Vec<Receiver<()>>,
     pub(super) ctx: Option<Context>,
+    pub(super) reuse_port: bool,
 }
 
 impl<C, H> fmt::Debug for Builder<C, H> {
@@ -67,6 +69,7 @@ impl<C, H> Builder<C, H> {
             handler: self.handler,
             signals: self.signals,
             ctx: self.ctx,
+            reuse_port: self.reuse_port,
         }
     }
 
@@ -196,6 +199,50 @@ impl<C, H> Builder<C, H> {
         self
     }
 
+    /// Sets `SO_REUSEPORT` on the TCP listener before binding (Go: a `ListenConfig.Control`
+    /// that sets it; see [`ListenConfig`](crate::net::ListenConfig)), so that several
+    /// processes (or several servers of one process) listen on the same port and the kernel
+    /// spreads the new connections among them. Every listener on the port must set it;
+    /// without it, binding a port that another socket listens on fails with `AddrInUse`.
+    /// Default `false`. No effect on a Unix socket.
+    ///
+    /// A server that shuts down leaves the group at once (its listening socket is shut
+    /// down, so the kernel sends the next connections to the others); a connection that was
+    /// still waiting in its accept queue at that moment is reset by the kernel.
+    ///
+    /// ```
+    /// use goway::net::codec::LinesCodec;
+    /// use goway::net::Server;
+    ///
+    /// let echo = |conn: &goway::net::Conn<LinesCodec>| {
+    ///     for line in conn {
+    ///         conn.send(line)?;
+    ///     }
+    ///     Ok(())
+    /// };
+    /// let a = Server::builder()
+    ///     .addr("127.0.0.1:0")
+    ///     .reuse_port(true)
+    ///     .codec(LinesCodec::new())
+    ///     .handler(echo)
+    ///     .bind()
+    ///     .unwrap();
+    /// let port = a.local_addr().unwrap().port();
+    /// // A second server (in practice, another process) on the same port:
+    /// let b = Server::builder()
+    ///     .addr(("127.0.0.1", port))
+    ///     .reuse_port(true)
+    ///     .codec(LinesCodec::new())
+    ///     .handler(echo)
+    ///     .bind()
+    ///     .unwrap();
+    /// assert_eq!(b.local_addr().unwrap().port(), port);
+    /// ```
+    pub fn reuse_port(mut self, on: bool) -> Self {
+        self.reuse_port = on;
+        self
+    }
+
     /// Shuts the server down gracefully when `signal` closes (or receives a value): the
     /// server's stop signal as a goway channel, for example closed by a signal handler or by
     /// a parent's cancellation.
@@ -229,6 +276,7 @@ impl<C: Codec, H> Builder<C, H> {
             handler: Arc::new(f),
             signals: self.signals,
             ctx: self.ctx,
+            reuse_port: self.reuse_port,
         }
     }
 }
@@ -252,6 +300,7 @@ impl<C: Codec> Builder<C, Arc<HandlerFn<C>>> {
                 e.into()
             }
         };
+        let mut wake = ListenerWake::default();
         let (listener, listen) = match self.addr {
             None => {
                 return Err(io::Error::new(
@@ -261,8 +310,12 @@ impl<C: Codec> Builder<C, Arc<HandlerFn<C>>> {
                 .into());
             }
             Some(BindAddr::Tcp(a)) => {
-                let l = TcpListener::bind(&*a).map_err(fail)?;
+                let l = ListenConfig::new()
+                    .reuse_port(self.reuse_port)
+                    .listen(&*a)
+                    .map_err(fail)?;
                 let addr = l.local_addr().map_err(fail)?;
+                wake = ListenerWake::new(&l, self.reuse_port).map_err(fail)?;
                 (Listener::Tcp(l), ListenAddr::Tcp(addr))
             }
             Some(BindAddr::Unix(p)) => {
@@ -325,6 +378,7 @@ impl<C: Codec> Builder<C, Arc<HandlerFn<C>>> {
             listen,
             ctx: self.ctx.unwrap_or_else(gocontext::background),
             spin,
+            wake,
         });
         log::debug!(target: "goway::server", "listening on {}", shared.listen);
         Ok(Server {

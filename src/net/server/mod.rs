@@ -89,7 +89,7 @@ pub use shutdown::ShutdownReport;
 pub use stats::{CloseReason, ClosedBy, Stats};
 
 pub(crate) use config::LINGER;
-pub(crate) use shutdown::wake_acceptor;
+pub(crate) use shutdown::ListenerWake;
 
 use crate::chan::{Receiver, Sender};
 use crate::context::Context;
@@ -159,6 +159,8 @@ pub(crate) struct ServerShared {
     pub(crate) ctx: Context,
     /// The spin poller, when `spin_poll` is set.
     pub(crate) spin: Option<Arc<spin::SpinPoll>>,
+    /// How shutdown wakes the accept loop.
+    pub(crate) wake: ListenerWake,
 }
 
 impl ServerShared {

@@ -20,6 +20,15 @@ pub struct Server<C: Codec> {
     pub(super) signals: Vec<Receiver<()>>,
 }
 
+impl<C: Codec> Drop for Server<C> {
+    /// A server dropped without serving closes its listener, also one that shares its port
+    /// (whose duplicate descriptor, kept for shutdown, would hold it open and keep taking the
+    /// port's connections).
+    fn drop(&mut self) {
+        self.shared.wake.release();
+    }
+}
+
 impl<C: Codec> fmt::Debug for Server<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server")
@@ -43,6 +52,7 @@ impl Server<crate::net::codec::LinesCodec> {
             handler: (),
             signals: Vec::new(),
             ctx: None,
+            reuse_port: false,
         }
     }
 }
@@ -127,6 +137,7 @@ impl<C: Codec> Server<C> {
             },
             srv.fd_limit,
         );
+        srv.wake.release();
         drop(listener);
         srv.stats.goroutines.fetch_sub(1, Ordering::Relaxed);
         drop(alive);

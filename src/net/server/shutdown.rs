@@ -44,7 +44,7 @@ fn drain_then_cut(
         // ends with the shutdown channel.
         srv.shutdown_tx.close();
         drop(srv.alive.lock().take());
-        wake_acceptor(&srv.listen);
+        srv.wake.wake(&srv.listen);
     }
     let conns: Vec<Arc<dyn ConnCtl>> = srv.conns.lock().values().cloned().collect();
     let drained = conns.len();
@@ -73,6 +73,45 @@ fn drain_then_cut(
     log::error!(target: "goway::server", "shutdown grace ({grace:?}) over: cut off {cut_off} connection(s) with work in flight");
     let _ = srv.all_done.recv_timeout(CUT_OFF_SETTLE);
     Err(ShutdownError::Timeout { cut_off })
+}
+
+/// How shutdown wakes the accept loop of a listener that shares its port
+/// ([`reuse_port`](super::Builder::reuse_port)): connecting to the port, as
+/// [`wake_acceptor`] does, may reach another process's listener, so shutdown instead shuts
+/// down this listening socket (through a duplicate of its descriptor), which wakes the
+/// `accept` and takes the socket out of the port's group at once (the kernel sends no more
+/// connections to it). Empty for the other listeners.
+#[derive(Default)]
+pub(crate) struct ListenerWake(parking_lot::Mutex<Option<socket2::Socket>>);
+
+impl ListenerWake {
+    /// Keeps a duplicate of `l`'s descriptor when `reuse_port` is set.
+    pub(crate) fn new(l: &crate::net::TcpListener, reuse_port: bool) -> std::io::Result<Self> {
+        if !reuse_port {
+            return Ok(Self::default());
+        }
+        let dup = socket2::SockRef::from(l.as_may().inner()).try_clone()?;
+        Ok(ListenerWake(parking_lot::Mutex::new(Some(dup))))
+    }
+
+    /// Wakes the accept loop: shuts the shared listening socket down, or else connects to
+    /// `addr`.
+    pub(crate) fn wake(&self, addr: &ListenAddr) {
+        match self.0.lock().take() {
+            Some(sock) => {
+                if let Err(e) = sock.shutdown(std::net::Shutdown::Read) {
+                    log::debug!(target: "goway::server", "shutting down the listener: {e}");
+                }
+            }
+            None => wake_acceptor(addr),
+        }
+    }
+
+    /// Drops the duplicate (the accept loop is over), so that the socket closes with the
+    /// listener.
+    pub(crate) fn release(&self) {
+        drop(self.0.lock().take());
+    }
 }
 
 /// Wakes an accept loop blocked in `accept` by connecting to the listener: it then sees
