@@ -159,6 +159,8 @@ pub(crate) struct ServerShared {
     pub(crate) ctx: Context,
     /// The spin poller, when `spin_poll` is set.
     pub(crate) spin: Option<Arc<spin::SpinPoll>>,
+    /// TLS, when [`Builder::tls`] is set.
+    pub(crate) tls: builder::TlsSetup,
 }
 
 impl ServerShared {

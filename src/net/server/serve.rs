@@ -43,6 +43,7 @@ impl Server<crate::net::codec::LinesCodec> {
             handler: (),
             signals: Vec::new(),
             ctx: None,
+            tls: Default::default(),
         }
     }
 }
