@@ -1,7 +1,8 @@
 //! net::Server serving TLS (`Builder::tls`): frames round trip, handshake failures close the
 //! connection with `CloseReason::TlsHandshake` and leave the accept loop serving, the
 //! handshake timeout ends silent clients (which never hold up others), 1,000 concurrent TLS
-//! connections, and a graceful shutdown that sends close_notify.
+//! connections, and a graceful shutdown that sends close_notify; http::Server serving HTTPS,
+//! to goway's client, `curl --cacert` and `openssl s_client` (skipped when not installed).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::time::Duration;
@@ -182,4 +183,177 @@ fn graceful_shutdown_sends_close_notify() {
     c.read_to_end(&mut rest)
         .expect("a clean end (close_notify), not an unexpected EOF");
     assert!(rest.is_empty());
+}
+
+// ----- http::Server over TLS ------------------------------------------------------------------
+
+fn https_hello(ca: &Ca) -> common::http_server::Running {
+    use goway::http::{Request, ResponseWriter};
+    common::http_server::run(goway::http::Server::builder().tls(ca.server()).handler(
+        |r: &Request, w: &mut ResponseWriter| {
+            let _ = write!(w, "hello over TLS: {}", r.path());
+        },
+    ))
+}
+
+fn get(c: &mut BufReader<tls::TlsStream>, path: &str) -> String {
+    c.get_mut()
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut len = 0;
+    loop {
+        let l = line(c);
+        if l == "\r\n" {
+            break;
+        }
+        if let Some(v) = l.to_ascii_lowercase().strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap();
+        }
+    }
+    let mut body = vec![0u8; len];
+    c.read_exact(&mut body).unwrap();
+    String::from_utf8(body).unwrap()
+}
+
+#[test]
+fn https_keep_alive_and_alpn() {
+    let _g = common::shared();
+    let ca = Ca::new("test CA");
+    let srv = https_hello(&ca);
+    let client = ca.client().with_alpn(&["h2", "http/1.1"]);
+    let c = tls::dial(srv.addr, &client, "localhost").unwrap();
+    assert_eq!(c.alpn_protocol().as_deref(), Some(&b"http/1.1"[..]));
+    let mut c = BufReader::new(c);
+    assert_eq!(get(&mut c, "/a"), "hello over TLS: /a");
+    assert_eq!(get(&mut c, "/b"), "hello over TLS: /b");
+    drop(c);
+    srv.stop();
+}
+
+/// Plain HTTP to the HTTPS port gets Go's 400 reply.
+#[test]
+fn http_to_https_gets_400() {
+    let _g = common::shared();
+    let ca = Ca::new("test CA");
+    let srv = https_hello(&ca);
+    let mut raw = common::client(srv.addr);
+    raw.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    raw.set_read_timeout(Some(WATCHDOG)).unwrap();
+    let mut reply = String::new();
+    let _ = raw.read_to_string(&mut reply);
+    assert!(
+        reply.starts_with("HTTP/1.0 400 Bad Request\r\n"),
+        "{reply:?}"
+    );
+    assert!(reply.contains("Client sent an HTTP request to an HTTPS server"));
+    srv.stop();
+}
+
+/// A temporary file holding `text`, removed on drop.
+struct TempFile(std::path::PathBuf);
+
+impl TempFile {
+    fn new(name: &str, text: &str) -> TempFile {
+        let p = std::env::temp_dir().join(format!("goway-tls-{}-{name}", std::process::id()));
+        std::fs::write(&p, text).unwrap();
+        TempFile(p)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn have(tool: &str) -> bool {
+    let ok = std::process::Command::new(tool)
+        .arg("version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok();
+    if !ok {
+        eprintln!("skipped: {tool} is not installed");
+    }
+    ok
+}
+
+#[test]
+fn curl_with_cacert() {
+    if !have("curl") {
+        return;
+    }
+    let _g = common::shared();
+    let ca = Ca::new("test CA");
+    let cafile = TempFile::new("curl-ca.pem", ca.pem());
+    let srv = https_hello(&ca);
+    let port = srv.addr.port();
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(&cafile.0)
+        .args(["--resolve", &format!("localhost:{port}:127.0.0.1")])
+        .arg(format!("https://localhost:{port}/curl"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello over TLS: /curl"
+    );
+    // Without the CA, curl refuses the server.
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "10"])
+        .args(["--resolve", &format!("localhost:{port}:127.0.0.1")])
+        .arg(format!("https://localhost:{port}/"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    srv.stop();
+}
+
+#[test]
+fn openssl_s_client() {
+    if !have("openssl") {
+        return;
+    }
+    let _g = common::shared();
+    let ca = Ca::new("test CA");
+    let cafile = TempFile::new("openssl-ca.pem", ca.pem());
+    let srv = https_hello(&ca);
+    let mut child = std::process::Command::new("openssl")
+        .args([
+            "s_client",
+            "-quiet",
+            "-verify_return_error",
+            "-servername",
+            "localhost",
+        ])
+        .args([
+            "-alpn",
+            "http/1.1",
+            "-connect",
+            &srv.addr.to_string(),
+            "-CAfile",
+        ])
+        .arg(&cafile.0)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"GET /openssl HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let out = common::child::finish(child, "openssl s_client", WATCHDOG, |_| {});
+    let text = out.describe();
+    assert!(text.contains("hello over TLS: /openssl"), "{text}");
+    srv.stop();
 }

@@ -68,6 +68,8 @@ pub(crate) struct Shared {
     /// Milliseconds since `epoch`, advanced by the janitor at each tick: connections stamp
     /// their idle start with it without reading the clock.
     pub(crate) now_ms: AtomicU64,
+    /// TLS ([`Builder::tls`]): the configuration and the handshake timeout.
+    pub(crate) tls: Option<(crate::tls::ServerConfig, Option<std::time::Duration>)>,
 }
 
 impl Shared {
@@ -169,6 +171,8 @@ impl Server {
             handler: None,
             ctx: None,
             signals: Vec::new(),
+            tls: None,
+            tls_handshake_timeout: None,
         }
     }
 
