@@ -2,8 +2,9 @@
 //! handler and a writer goroutine joined by bounded channels.
 //!
 //! Run it with `cargo run --release --example echo` (add `-- --addr 127.0.0.1:9000` for another
-//! address; `RUST_LOG=debug` logs each connection), then `nc 127.0.0.1 7878`. It stops on
-//! SIGTERM or Ctrl-C.
+//! address; `RUST_LOG=debug` logs each connection), then `nc 127.0.0.1 7878`. With
+//! `--tls-cert cert.pem --tls-key key.pem` it serves TLS: try
+//! `openssl s_client -connect 127.0.0.1:7878 -CAfile ca.pem`. It stops on SIGTERM or Ctrl-C.
 //!
 //! It ports the Go program `bench/peers/go/echo-article/main.go` (in this repository's
 //! benchmark harness): `net.Listen`, then for each connection `go reader(c, in)`,
@@ -26,6 +27,12 @@ struct Args {
     /// (`Config::spin_poll`); 0, the default, never spins.
     #[arg(long, default_value_t = 0, alias = "busy-poll-us")]
     spin_poll_us: u64,
+    /// PEM certificate chain: serve TLS (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -34,10 +41,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
 
     // One worker per CPU this process may use (1 under `taskset -c 0`): goway's default.
-    let server = Server::builder()
+    let mut builder = Server::builder()
         .addr(args.addr)
         .codec(LinesCodec::new())
-        .spin_poll(std::time::Duration::from_micros(args.spin_poll_us))
+        .spin_poll(std::time::Duration::from_micros(args.spin_poll_us));
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        builder = builder.tls(goway::tls::ServerConfig::from_pem_files(cert, key)?);
+    }
+    let server = builder
         .handler(|conn| {
             for frame in conn {
                 conn.send(frame)?;
