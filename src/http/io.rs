@@ -141,7 +141,7 @@ impl<S: Read + Write> ConnIo<S> {
 
 /// A server connection's stream: plain TCP, or TLS over it ([`Builder::tls`]).
 ///
-/// [`Builder::tls`]: crate::http::server::Builder::tls
+/// [`Builder::tls`]: crate::http::Builder::tls
 #[derive(Debug)]
 pub(crate) enum HttpStream {
     Plain(TcpStream),

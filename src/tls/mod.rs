@@ -14,7 +14,7 @@
 //! | `c.CloseWrite()` / `c.Close()` | [`shutdown`](TlsStream::shutdown) / [`close`](TlsStream::close) (both send close_notify) |
 //! | `io.ErrUnexpectedEOF` from a peer gone without close_notify | `ErrorKind::UnexpectedEof` |
 //! | `x509.UnknownAuthorityError`, `x509.HostnameError`, … | [`TlsError`] with a [`TlsErrorKind`] |
-//! | `http.Server{TLSConfig}.ListenAndServeTLS` | [`net::server::Builder::tls`](crate::net::server::Builder::tls), [`http::server::Builder::tls`](crate::http::server::Builder::tls) |
+//! | `http.Server{TLSConfig}.ListenAndServeTLS` | [`net::server::Builder::tls`](crate::net::server::Builder::tls), [`http::Builder::tls`](crate::http::Builder::tls) |
 //!
 //! The crypto is rustls's `ring` provider: pure Rust with a small C and assembly part that
 //! `cc` builds, so goway needs no cmake, Go or nasm (which aws-lc-rs would).
