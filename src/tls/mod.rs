@@ -54,11 +54,16 @@ use crate::net::ToAddrs;
 /// ```
 /// let ln = goway::net::TcpListener::bind("127.0.0.1:0").unwrap();
 /// let addr = ln.local_addr().unwrap();
-/// // A server that closes at once: the handshake fails with UnexpectedEof.
-/// goway::go!(move || drop(ln.accept()));
+/// // A server that does not speak TLS: it ends its side at once (reading what comes).
+/// let server = goway::go!(move || {
+///     let (c, _) = ln.accept().unwrap();
+///     c.shutdown(std::net::Shutdown::Write).unwrap();
+///     let _ = std::io::copy(&mut &c, &mut std::io::sink());
+/// });
 /// let cfg = goway::tls::ClientConfig::new();
 /// let err = goway::tls::dial(addr, &cfg, "localhost").unwrap_err();
 /// assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+/// server.join().unwrap();
 /// ```
 pub fn dial(addr: impl ToAddrs, config: &ClientConfig, server_name: &str) -> io::Result<TlsStream> {
     let tcp = crate::net::dial(addr)?;
