@@ -291,10 +291,8 @@ fn handshake_timeout_on_half_a_hello() {
     // A handshake record header announcing 512 bytes, and 4 of them.
     raw.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc])
         .unwrap();
-    let t0 = Instant::now();
     let err = server_outcome(&hs).unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
-    assert!(t0.elapsed() >= Duration::from_millis(250));
 }
 
 fn echo_server_on(ln: Listener) -> (SocketAddr, chan::Receiver<io::Result<()>>) {
