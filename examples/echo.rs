@@ -2,10 +2,12 @@
 //! handler and a writer goroutine joined by bounded channels.
 //!
 //! Run it with `cargo run --release --example echo` (add `-- --addr 127.0.0.1:9000` for another
-//! address; `RUST_LOG=debug` logs each connection), then `nc 127.0.0.1 7878`. On SIGTERM or
-//! Ctrl-C it drains: it stops accepting, lets every connection finish the lines it has begun
-//! (up to `--grace` seconds), cuts off the rest, reports both and exits 0; a second signal
-//! exits at once (status 130 or 143).
+//! address; `RUST_LOG=debug` logs each connection), then `nc 127.0.0.1 7878`. With
+//! `--tls-cert cert.pem --tls-key key.pem` it serves TLS: try
+//! `openssl s_client -connect 127.0.0.1:7878 -CAfile ca.pem`. On SIGTERM or Ctrl-C it drains:
+//! it stops accepting, lets every connection finish the lines it has begun (up to `--grace`
+//! seconds), cuts off the rest, reports both and exits 0; a second signal exits at once
+//! (status 130 or 143).
 //!
 //! It ports the Go program `bench/peers/go/echo-article/main.go` (in this repository's
 //! benchmark harness): `net.Listen`, then for each connection `go reader(c, in)`,
@@ -38,6 +40,12 @@ struct Args {
     /// finish before cutting them off; a second signal exits at once.
     #[arg(long, default_value_t = 10)]
     grace: u64,
+    /// PEM certificate chain: serve TLS (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -49,12 +57,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let grace = Duration::from_secs(args.grace);
 
     // One worker per CPU this process may use (1 under `taskset -c 0`): goway's default.
-    let server = Server::builder()
+    let mut builder = Server::builder()
         .addr(args.addr)
         .codec(LinesCodec::new())
         .spin_poll(Duration::from_micros(args.spin_poll_us))
         .shutdown_grace(grace)
-        .shutdown_on(ctx.done())
+        .shutdown_on(ctx.done());
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        builder = builder.tls(goway::tls::ServerConfig::from_pem_files(cert, key)?);
+    }
+    let server = builder
         .handler(|conn| {
             for frame in conn {
                 conn.send(frame)?;

@@ -2,7 +2,9 @@
 //! and `GET /json` answers `{"message":"Hello, World!"}`.
 //!
 //! Run it with `cargo run --release --example http_hello` (add `-- --addr 127.0.0.1:9000` for
-//! another address), then `curl http://127.0.0.1:8080/plaintext`. Benchmark it beside Go's
+//! another address), then `curl http://127.0.0.1:8080/plaintext`. With `--tls-cert cert.pem
+//! --tls-key key.pem` it serves HTTPS (`curl --cacert ca.pem https://localhost:8080/plaintext`).
+//! Benchmark it beside Go's
 //! `net/http`, tokio+hyper and raw `may_minihttp` with `bench/compare.sh http` (see
 //! bench/README.md).
 //!
@@ -32,6 +34,12 @@ struct Args {
     /// before cutting them off; a second signal exits at once.
     #[arg(long, default_value_t = 10)]
     grace: u64,
+    /// PEM certificate chain: serve HTTPS (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
 }
 
 fn plaintext(_r: &Request, w: &mut ResponseWriter) {
@@ -66,12 +74,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut mux = ServeMux::new();
     mux.handle("GET /plaintext", plaintext);
     mux.handle("GET /json", json);
-    let server = Server::builder()
+    let mut builder = Server::builder()
         .addr(args.addr)
         .handler(mux)
         .shutdown_grace(grace)
-        .shutdown_on(ctx.done())
-        .bind()?;
+        .shutdown_on(ctx.done());
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        // Go's ListenAndServeTLS(cert, key).
+        builder = builder.tls(goway::tls::ServerConfig::from_pem_files(cert, key)?);
+    }
+    let server = builder.bind()?;
     // Tests and scripts read the bound address (`--addr 127.0.0.1:0` picks a free port).
     println!("listening on {}", server.local_addr()?);
     if let Some(addr) = args.metrics {

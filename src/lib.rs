@@ -15,7 +15,7 @@ compile_error!(
 //
 //   6  fuzzing                  hidden: drives net's and http's parsers for the fuzz targets
 //   5  http
-//   4  net, signal              signal: os/signal on chan and context
+//   4  net, signal, tls         signal: os/signal on chan and context; tls: on net's streams
 //   3  sync, context, logging,  logging rate-limits its reports with a time timer;
 //      bufio, metrics           bufio (Go's Scanner) needs nothing of goway; net's line codec
 //                               shares its line search; metrics reads the runtime, and
@@ -49,6 +49,7 @@ pub mod select;
 pub mod signal;
 pub mod sync;
 pub mod time;
+pub mod tls;
 
 pub use runtime::{Builder, JoinHandle, Panicked};
 

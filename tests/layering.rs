@@ -9,7 +9,7 @@
 //! | 1 | `chan` | channels, on the runtime's parking |
 //! | 2 | `select`, `time`, `macros` | `macros` (`go!`, `select!`) expands to `runtime` and `select` |
 //! | 3 | `sync`, `context`, `logging` | `logging` rate-limits with a `time` timer |
-//! | 4 | `net` | |
+//! | 4 | `net`, `signal`, `tls` | `tls` is built on `net`'s streams; `net` never names `tls` |
 //! | 5 | `http` | |
 //! | 6 | `fuzzing` | drives `net` and `http` parsers (hidden, for the fuzz targets) |
 //!
@@ -35,7 +35,7 @@ const LAYERS: &[&[&str]] = &[
     &["chan"],
     &["select", "time", "macros"],
     &["sync", "context", "logging", "bufio", "metrics"],
-    &["net", "signal"],
+    &["net", "signal", "tls"],
     &["http"],
     &["fuzzing"],
 ];

@@ -19,13 +19,12 @@ use std::time::Instant;
 
 use super::body::{BodyError, BodyState};
 use super::header::Header;
-use super::io::ConnIo;
+use super::io::{ConnIo, HttpStream};
 use super::parse::{self, HEADER_SLACK, Head, HeadError, HeadScan};
 use super::request::Request;
 use super::response::{ResponseWriter, STREAM_AT};
 use super::server::{ConnEntry, ConnState, Shared};
 use super::status::status_text;
-use crate::net::TcpStream;
 use crate::net::server::LINGER;
 use crate::runtime::panic_message;
 
@@ -44,7 +43,7 @@ enum End {
 /// Serves one connection (`conn_id`, for its tracing spans) until it closes.
 #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
 pub(crate) fn serve(
-    stream: TcpStream,
+    stream: HttpStream,
     peer: SocketAddr,
     conn_id: u64,
     srv: &Shared,
@@ -52,6 +51,11 @@ pub(crate) fn serve(
 ) {
     let cfg = &srv.cfg;
     let accepted = Instant::now();
+    if let HttpStream::Tls(s) = &stream {
+        if !tls_handshake(s, peer) {
+            return;
+        }
+    }
     let io = RefCell::new(ConnIo::new(stream, cfg.max_header_bytes + HEADER_SLACK + 1));
     let body = RefCell::new(BodyState::empty());
     let mut head = Head::default();
@@ -307,6 +311,24 @@ fn error_reply(io: &RefCell<ConnIo>, code: u16, why: &str) {
         msg.len()
     );
     iob.out.extend_from_slice(reply.as_bytes());
+}
+
+/// Runs a TLS connection's handshake (under the handshake timeout its listener set); `false`
+/// when it failed and the connection is over. A client speaking plain HTTP gets Go's 400.
+fn tls_handshake(s: &crate::tls::TlsStream, peer: SocketAddr) -> bool {
+    let Err(e) = s.handshake() else { return true };
+    log::debug!(target: "goway::http", "http: TLS handshake error from {peer}: {e}");
+    let http = crate::tls::TlsError::from_io(&e)
+        .is_some_and(|t| t.kind() == crate::tls::TlsErrorKind::HttpToHttps);
+    if http {
+        use std::io::Write as _;
+        let mut tcp = s.get_ref();
+        let _ = tcp.write_all(
+            b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n",
+        );
+    }
+    let _ = s.get_ref().shutdown(Shutdown::Both);
+    false
 }
 
 /// Flushes, sends FIN and, if the client may still be sending (`linger`), reads and

@@ -3,8 +3,12 @@
 
 use std::io::{self, Read, Write};
 
+use std::net::Shutdown;
+use std::time::{Duration, Instant};
+
 use super::date::DateCache;
 use crate::net::TcpStream;
+use crate::tls::TlsStream;
 
 /// First size of the read buffer; it grows for larger heads, up to the head limit.
 const READ_BUF_START: usize = 8 << 10;
@@ -17,7 +21,7 @@ const READ_BUF_START: usize = 8 << 10;
 /// The server's stream is a [`TcpStream`]; `goway::fuzzing` drives the same buffer, head
 /// scanner and body decoder over an in-memory stream that hands its bytes out in pieces.
 #[derive(Debug)]
-pub(crate) struct ConnIo<S = TcpStream> {
+pub(crate) struct ConnIo<S = HttpStream> {
     pub(crate) stream: S,
     buf: Vec<u8>,
     pos: usize,
@@ -132,5 +136,70 @@ impl<S: Read + Write> ConnIo<S> {
         if self.out.capacity() > 4 * READ_BUF_START && self.out.is_empty() {
             self.out = Vec::with_capacity(READ_BUF_START);
         }
+    }
+}
+
+/// A server connection's stream: plain TCP, or TLS over it ([`Builder::tls`]).
+///
+/// [`Builder::tls`]: crate::http::Builder::tls
+#[derive(Debug)]
+pub(crate) enum HttpStream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream>),
+}
+
+impl HttpStream {
+    pub(crate) fn set_read_timeout(&self, d: Option<Duration>) -> io::Result<()> {
+        match self {
+            HttpStream::Plain(s) => s.set_read_timeout(d),
+            HttpStream::Tls(s) => s.set_read_timeout(d),
+        }
+    }
+
+    pub(crate) fn set_read_deadline(&self, t: Option<Instant>) {
+        match self {
+            HttpStream::Plain(s) => s.set_read_deadline(t),
+            HttpStream::Tls(s) => s.set_read_deadline(t),
+        }
+    }
+
+    pub(crate) fn set_write_deadline(&self, t: Option<Instant>) {
+        match self {
+            HttpStream::Plain(s) => s.set_write_deadline(t),
+            HttpStream::Tls(s) => s.set_write_deadline(t),
+        }
+    }
+
+    /// `Shutdown::Write` on TLS sends close_notify first.
+    pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        match (self, how) {
+            (HttpStream::Plain(s), _) => s.shutdown(how),
+            (HttpStream::Tls(s), Shutdown::Write) => s.shutdown(),
+            (HttpStream::Tls(s), _) => s.get_ref().shutdown(how),
+        }
+    }
+}
+
+impl Read for HttpStream {
+    #[inline]
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            HttpStream::Plain(s) => s.read(buf),
+            HttpStream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for HttpStream {
+    #[inline]
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            HttpStream::Plain(s) => s.write(buf),
+            HttpStream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }

@@ -11,6 +11,7 @@ pub mod example;
 pub mod hogs;
 pub mod http_server;
 pub mod net_server;
+pub mod tls;
 pub mod wait;
 
 pub use wait::{WATCHDOG, wait_for, wait_until};

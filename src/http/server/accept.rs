@@ -11,10 +11,12 @@ use super::Shared;
 use super::table::{AtomicConnState, ConnEntry, ConnGuard, ConnState};
 use crate::chan::Sender;
 use crate::http::conn;
+use crate::http::io::HttpStream;
 use crate::net::TcpStream;
 use crate::net::server::LimitError;
 use crate::net::server::accept::RefuseLog;
 use crate::net::server::error as neterr;
+use crate::tls::TlsStream;
 
 /// The overload reply: what a client over `max_connections` gets before the connection closes.
 const OVERLOAD_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 24\r\nConnection: close\r\n\r\n503 Service Unavailable\n";
@@ -46,7 +48,9 @@ pub(super) fn start_conn(
     let max = srv.max_connections;
     if max > 0 && st.active.load(Ordering::Relaxed) >= max as u64 {
         st.rejected.fetch_add(1, Ordering::Relaxed);
-        refuse_overloaded(stream);
+        if srv.tls.is_none() {
+            refuse_overloaded(stream);
+        }
         log.warn(|| format!("http: max_connections ({max}) reached: refusing {peer} with 503"));
         return;
     }
@@ -64,6 +68,20 @@ pub(super) fn start_conn(
             }
             return;
         }
+    };
+    let stream = match &srv.tls {
+        None => HttpStream::Plain(stream),
+        Some((cfg, timeout)) => match TlsStream::server(stream, cfg) {
+            Ok(s) => {
+                s.set_handshake_deadline(timeout.and_then(|d| Instant::now().checked_add(d)));
+                HttpStream::Tls(Box::new(s))
+            }
+            Err(e) => {
+                st.rejected.fetch_add(1, Ordering::Relaxed);
+                log.warn(|| format!("http: refusing {peer}: {e}"));
+                return;
+            }
+        },
     };
     let id = srv.next_id.fetch_add(1, Ordering::Relaxed) + 1;
     let entry = Arc::new(ConnEntry {

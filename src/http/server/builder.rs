@@ -28,6 +28,8 @@ pub struct Builder {
     pub(super) ctx: Option<Context>,
     pub(super) signals: Vec<Receiver<()>>,
     pub(super) reuse_port: bool,
+    pub(super) tls: Option<crate::tls::ServerConfig>,
+    pub(super) tls_handshake_timeout: Option<Duration>,
 }
 
 impl fmt::Debug for Builder {
@@ -52,6 +54,58 @@ impl Builder {
     /// ```
     pub fn addr(mut self, addr: impl ToAddrs + Send + 'static) -> Self {
         self.addr = Some(Box::new(addr));
+        self
+    }
+
+    /// Serves HTTPS (Go's `ListenAndServeTLS`) with `config`; its ALPN protocols become
+    /// `http/1.1` unless it names some. Each connection's goroutine runs the handshake
+    /// first, under the handshake timeout (see
+    /// [`tls_handshake_timeout`](Self::tls_handshake_timeout)); a client that sends plain
+    /// HTTP gets Go's 400 reply. A client refused over `max_connections` is closed without
+    /// the 503 (it has no TLS session to read it in).
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use goway::http::{Request, ResponseWriter, Server};
+    /// use goway::tls::{CertPool, ClientConfig, ServerConfig};
+    ///
+    /// # let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    /// # let (cert, key) = (ck.cert.pem(), ck.signing_key.serialize_pem());
+    /// let server = Server::builder()
+    ///     .addr("127.0.0.1:0")
+    ///     .tls(ServerConfig::from_pem(cert.as_bytes(), key.as_bytes()).unwrap())
+    ///     .handler(|_r: &Request, w: &mut ResponseWriter| {
+    ///         let _ = w.write_all(b"secure hello");
+    ///     })
+    ///     .bind()
+    ///     .unwrap();
+    /// let addr = server.local_addr().unwrap();
+    /// let handle = server.handle();
+    /// goway::go!(move || server.serve());
+    ///
+    /// let roots = CertPool::from_pem(cert.as_bytes()).unwrap();
+    /// let mut c = goway::tls::dial(addr, &ClientConfig::with_roots(roots), "localhost").unwrap();
+    /// c.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    /// let mut reply = String::new();
+    /// c.read_to_string(&mut reply).unwrap();
+    /// assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"));
+    /// assert!(reply.ends_with("secure hello"));
+    /// handle.shutdown().unwrap();
+    /// ```
+    pub fn tls(mut self, config: crate::tls::ServerConfig) -> Self {
+        let config = if config.rustls().alpn_protocols.is_empty() {
+            config.with_alpn(&["http/1.1"])
+        } else {
+            config
+        };
+        self.tls = Some(config);
+        self
+    }
+
+    /// The time a client has to complete the TLS handshake, from its accept (Go's
+    /// `TLSHandshakeTimeout`). Default 10 s; `Duration::ZERO`: no limit.
+    pub fn tls_handshake_timeout(mut self, d: Duration) -> Self {
+        self.tls_handshake_timeout = Some(d);
         self
     }
 
@@ -421,6 +475,14 @@ impl Builder {
             cut,
             epoch: Instant::now(),
             now_ms: AtomicU64::new(0),
+            tls: self.tls.map(|c| {
+                let limit = match self.tls_handshake_timeout {
+                    None => Some(crate::tls::DEFAULT_HANDSHAKE_TIMEOUT),
+                    Some(d) if d.is_zero() => None,
+                    Some(d) => Some(d),
+                };
+                (c, limit)
+            }),
         });
         log::debug!(target: "goway::http", "http: listening on {local}");
         Ok(Server {

@@ -70,6 +70,8 @@ pub(crate) struct Shared {
     /// Milliseconds since `epoch`, advanced by the janitor at each tick: connections stamp
     /// their idle start with it without reading the clock.
     pub(crate) now_ms: AtomicU64,
+    /// TLS ([`Builder::tls`]): the configuration and the handshake timeout.
+    pub(crate) tls: Option<(crate::tls::ServerConfig, Option<std::time::Duration>)>,
 }
 
 impl Shared {
@@ -181,6 +183,8 @@ impl Server {
             ctx: None,
             signals: Vec::new(),
             reuse_port: false,
+            tls: None,
+            tls_handshake_timeout: None,
         }
     }
 

@@ -186,7 +186,11 @@ pub(crate) fn start_conn<C: Codec>(
 ) {
     let st = &srv.stats;
     let max = srv.max_connections;
-    let overload = srv.cfg.overload_reply.as_deref();
+    // A TLS client could not read a plaintext reply: it is just closed.
+    let overload = match srv.tls.config {
+        None => srv.cfg.overload_reply.as_deref(),
+        Some(_) => None,
+    };
     // The connection's goroutines must fit under the process's goroutine limit (memory
     // mappings): refused here with the overload reply, not half-started.
     let live = crate::runtime::num_goroutines();
@@ -208,6 +212,18 @@ pub(crate) fn start_conn<C: Codec>(
         });
         return;
     }
+    let tls = match &srv.tls.config {
+        None => None,
+        Some(cfg) => match rustls::ServerConnection::new(cfg.clone()) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                st.rejected.fetch_add(1, Ordering::Relaxed);
+                stream.refuse(None);
+                log.warn(|| format!("refusing {peer}: cannot start a TLS session: {e}"));
+                return;
+            }
+        },
+    };
     // The connection's one descriptor, shared by its goroutines.
     let sock = stream.into_sock();
     if let Some(sp) = &srv.spin {
@@ -225,6 +241,7 @@ pub(crate) fn start_conn<C: Codec>(
         handler.clone(),
         srv.clone(),
         alive.clone(),
+        tls,
     );
     let shared = parts.shared.clone();
     srv.conns.lock().insert(id, shared.clone());

@@ -37,6 +37,29 @@ pub struct Builder<C, H> {
     pub(super) signals: Vec<Receiver<()>>,
     pub(super) ctx: Option<Context>,
     pub(super) reuse_port: bool,
+    pub(super) tls: TlsSetup,
+}
+
+/// The TLS settings of a server ([`Builder::tls`]).
+#[derive(Clone, Default)]
+pub(crate) struct TlsSetup {
+    pub(crate) config: Option<Arc<rustls::ServerConfig>>,
+    /// `None`: the default (10 s); `Some(ZERO)`: no limit.
+    pub(crate) handshake_timeout: Option<Duration>,
+}
+
+/// Go's default TLS handshake timeout, and the server's.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl TlsSetup {
+    /// The handshake timeout in force (`None`: no limit).
+    pub(crate) fn handshake_limit(&self) -> Option<Duration> {
+        match self.handshake_timeout {
+            None => Some(TLS_HANDSHAKE_TIMEOUT),
+            Some(d) if d.is_zero() => None,
+            Some(d) => Some(d),
+        }
+    }
 }
 
 impl<C, H> fmt::Debug for Builder<C, H> {
@@ -70,6 +93,7 @@ impl<C, H> Builder<C, H> {
             signals: self.signals,
             ctx: self.ctx,
             reuse_port: self.reuse_port,
+            tls: self.tls,
         }
     }
 
@@ -151,6 +175,47 @@ impl<C, H> Builder<C, H> {
     /// See [`Config::read_queue`] (default 64 frames; 0: unbuffered).
     pub fn read_queue(mut self, frames: usize) -> Self {
         self.cfg.read_queue = frames;
+        self
+    }
+
+    /// Serves TLS (Go's `ServeTLS`) with `config`: a
+    /// [`tls::ServerConfig`](crate::tls::ServerConfig) or rustls's own. Each connection's
+    /// reader goroutine runs the handshake before reading frames, under the handshake timeout
+    /// (see [`tls_handshake_timeout`](Self::tls_handshake_timeout)); a failed handshake
+    /// closes the connection with [`CloseReason::TlsHandshake`](super::CloseReason) before
+    /// the handler sees it. Frames, limits, timeouts and stats are as without TLS (`bytes_in`
+    /// and `bytes_out` count the bytes on the wire); a graceful close sends close_notify.
+    /// The overload reply is not sent to clients refused over `max_connections` (they get
+    /// no TLS session to read it in): they are just closed.
+    ///
+    /// ```
+    /// use goway::net::{Server, codec::LinesCodec};
+    /// # let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    /// # let (cert, key) = (ck.cert.pem(), ck.signing_key.serialize_pem());
+    /// let tls = goway::tls::ServerConfig::from_pem(cert.as_bytes(), key.as_bytes()).unwrap();
+    /// let server = Server::builder()
+    ///     .addr("127.0.0.1:0")
+    ///     .codec(LinesCodec::new())
+    ///     .tls(tls)
+    ///     .handler(|conn| {
+    ///         for line in conn {
+    ///             conn.send(line)?;
+    ///         }
+    ///         Ok(())
+    ///     })
+    ///     .bind()
+    ///     .unwrap();
+    /// # drop(server);
+    /// ```
+    pub fn tls(mut self, config: impl Into<Arc<rustls::ServerConfig>>) -> Self {
+        self.tls.config = Some(config.into());
+        self
+    }
+
+    /// The time a client has to complete the TLS handshake, from its accept (Go's
+    /// `TLSHandshakeTimeout`). Default 10 s; `Duration::ZERO`: no limit.
+    pub fn tls_handshake_timeout(mut self, d: Duration) -> Self {
+        self.tls.handshake_timeout = Some(d);
         self
     }
 
@@ -277,6 +342,7 @@ impl<C: Codec, H> Builder<C, H> {
             signals: self.signals,
             ctx: self.ctx,
             reuse_port: self.reuse_port,
+            tls: self.tls,
         }
     }
 }
@@ -379,6 +445,7 @@ impl<C: Codec> Builder<C, Arc<HandlerFn<C>>> {
             ctx: self.ctx.unwrap_or_else(gocontext::background),
             spin,
             wake,
+            tls: self.tls,
         });
         log::debug!(target: "goway::server", "listening on {}", shared.listen);
         Ok(Server {

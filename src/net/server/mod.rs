@@ -161,6 +161,8 @@ pub(crate) struct ServerShared {
     pub(crate) spin: Option<Arc<spin::SpinPoll>>,
     /// How shutdown wakes the accept loop.
     pub(crate) wake: ListenerWake,
+    /// TLS, when [`Builder::tls`] is set.
+    pub(crate) tls: builder::TlsSetup,
 }
 
 impl ServerShared {

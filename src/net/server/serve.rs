@@ -53,6 +53,7 @@ impl Server<crate::net::codec::LinesCodec> {
             signals: Vec::new(),
             ctx: None,
             reuse_port: false,
+            tls: Default::default(),
         }
     }
 }

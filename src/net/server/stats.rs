@@ -65,6 +65,9 @@ reasons! {
     Refused = "refused",
     /// Another I/O error.
     Io = "io_error",
+    /// The TLS handshake failed (a client that does not speak TLS, a refused certificate, a
+    /// handshake that did not finish within the handshake timeout); the handler never ran.
+    TlsHandshake = "tls_handshake",
 }
 
 impl fmt::Display for CloseReason {

@@ -45,6 +45,7 @@ mod handler;
 mod reader;
 mod sender;
 mod shared;
+mod tls;
 mod writer;
 
 use std::fmt;
@@ -224,7 +225,8 @@ impl<C: Codec> Conn<C> {
     /// docs); hands it back (`Err`) to be queued otherwise.
     fn send_direct(&self, frame: C::Out) -> Result<Result<(), SendError<C::Out>>, C::Out> {
         let pending = &self.tx.pending;
-        if pending.load(Ordering::Acquire) != 0 || !self.rx.is_empty() {
+        // Under TLS every reply goes through the writer, which encrypts.
+        if pending.load(Ordering::Acquire) != 0 || !self.rx.is_empty() || self.sh.tls.is_some() {
             return Err(frame);
         }
         let Some(mut out) = self.out.try_lock() else {
@@ -360,6 +362,7 @@ pub(crate) fn build<C: Codec>(
     handler: Arc<HandlerFn<C>>,
     server: Arc<ServerShared>,
     alive: Sender<()>,
+    tls: Option<rustls::ServerConnection>,
 ) -> Parts<C> {
     let cfg = &server.cfg;
     let (in_tx, in_rx) = chan::bounded(cfg.read_queue);
@@ -385,6 +388,7 @@ pub(crate) fn build<C: Codec>(
         running: AtomicU8::new(3),
         server: server.clone(),
         _alive: alive,
+        tls: tls.map(parking_lot::Mutex::new),
     });
     server
         .stats
@@ -399,12 +403,14 @@ pub(crate) fn build<C: Codec>(
         codec: out_codec,
         buf: Vec::new(),
         carry: None,
+        tls_buf: Vec::new(),
     }));
     Parts {
         reader: ReaderTask {
             codec: codec.clone(),
             tx: in_tx,
             _alive: reader_alive_tx,
+            out: out.clone(),
             exit: exit(),
         },
         writer: WriterTask {
@@ -440,7 +446,7 @@ pub(crate) fn build<C: Codec>(
 }
 
 /// The close reason for a socket error.
-fn io_reason(e: &io::Error) -> CloseReason {
+pub(super) fn io_reason(e: &io::Error) -> CloseReason {
     match e.kind() {
         io::ErrorKind::ConnectionReset
         | io::ErrorKind::ConnectionAborted

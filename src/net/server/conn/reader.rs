@@ -5,14 +5,19 @@ use std::io;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use super::io_reason;
 use super::shared::{ConnCtl, ConnShared, Exit};
+use super::tls::{self, Fail, Fed};
+use super::writer::WriteSide;
 use crate::chan::{Sender, TrySendError};
 use crate::net::codec::{Codec, DecodeError};
 use crate::net::ready::ReadGate;
 use crate::net::server::config::Effective;
 use crate::net::server::stats::CloseReason;
 use crate::net::server::stream::{READ_BUF_START, Wakeup, give_read_buf, take_read_buf};
+use crate::sync::Mutex as GoMutex;
 
 /// How much more than `max_frame` the reader buffers for one undecoded frame before giving up
 /// on a codec that does not check sizes itself.
@@ -23,6 +28,8 @@ pub(crate) struct ReaderTask<C: Codec> {
     pub(super) tx: Sender<C::In>,
     /// Dropped when the reader ends: the writer's linger wait ends with it.
     pub(super) _alive: Sender<()>,
+    /// The output side, for what TLS sends on the reader's behalf (handshake, alerts).
+    pub(super) out: Arc<GoMutex<WriteSide<C>>>,
     pub(super) exit: Exit<C::Out>,
 }
 
@@ -60,6 +67,11 @@ impl<C: Codec> ReaderTask<C> {
         // Ends a wait for input when its deadline passes (one timer for the connection).
         let wakeup = sh.sock.wakeup();
         self.codec.set_max_frame(lim.max_frame);
+        if let Some(session) = &sh.tls {
+            if let Err(r) = tls::handshake(&sh, session, &self.out, &wakeup) {
+                return Stop::Abort(r);
+            }
+        }
         let mut st = ReadState::new();
         loop {
             let now = st.fresh.take().unwrap_or_else(Instant::now);
@@ -68,14 +80,18 @@ impl<C: Codec> ReaderTask<C> {
                 Deadline::Passed(reason) => return Stop::Close(reason),
                 Deadline::Restart => continue,
             };
-            if st.gate.must_wait() {
+            if st.gate.must_wait() && !st.tls_more {
                 wait_for_input(&sh, &wakeup, &mut st, deadline);
                 continue;
             }
             if let Err(stop) = self.make_room(&mut st, &lim) {
                 return stop;
             }
-            match read_some(&sh, &mut st) {
+            let got = match &sh.tls {
+                None => read_some(&sh, &mut st),
+                Some(session) => read_some_tls(&sh, &mut st, session, &self.out),
+            };
+            match got {
                 Ok(true) => {}
                 Ok(false) => continue,
                 Err(stop) => return stop,
@@ -262,6 +278,9 @@ struct ReadState {
     frame_start: Option<Instant>,
     /// When the connection last went quiet between frames.
     idle_since: Instant,
+    /// TLS: the last decryption filled the room, so rustls may hold more plaintext (read it
+    /// before waiting on the socket).
+    tls_more: bool,
     /// A partial frame is buffered (as last published in the shared state).
     partial: bool,
     /// The handler returned: input is read and dropped until the client closes.
@@ -280,6 +299,7 @@ impl ReadState {
             end: 0,
             frame_start: None,
             idle_since: Instant::now(),
+            tls_more: false,
             partial: false,
             handler_gone: false,
             gate: ReadGate::default(),
@@ -335,13 +355,7 @@ fn wait_for_input<O: Send + 'static>(
 fn read_some<O: Send + 'static>(sh: &ConnShared<O>, st: &mut ReadState) -> Result<bool, Stop> {
     let room = st.buf.len() - st.end;
     match sh.sock.read_nb(&mut st.buf[st.end..]) {
-        Ok(0) => Err(Stop::Close(if sh.is_draining() {
-            CloseReason::Shutdown
-        } else if st.start < st.end && !st.handler_gone {
-            CloseReason::EofMidFrame
-        } else {
-            CloseReason::Eof
-        })),
+        Ok(0) => Err(Stop::Close(eof_reason(sh, st))),
         Ok(n) => {
             st.gate.read(n, room);
             st.end += n;
@@ -359,6 +373,66 @@ fn read_some<O: Send + 'static>(sh: &ConnShared<O>, st: &mut ReadState) -> Resul
             io::ErrorKind::Interrupted => Ok(false),
             _ => Err(Stop::Abort(io_reason(&e))),
         },
+    }
+}
+
+/// Why the connection closes at the client's EOF.
+fn eof_reason<O: Send + 'static>(sh: &ConnShared<O>, st: &ReadState) -> CloseReason {
+    if sh.is_draining() {
+        CloseReason::Shutdown
+    } else if st.start < st.end && !st.handler_gone {
+        CloseReason::EofMidFrame
+    } else {
+        CloseReason::Eof
+    }
+}
+
+/// Step 4 under TLS: plaintext rustls already holds, else one non-blocking socket read
+/// decrypted; the same answers as [`read_some`]. The end of the client's data (close_notify
+/// or, as Go's unexpected EOF, a bare TCP EOF) closes as EOF does.
+fn read_some_tls<C: Codec>(
+    sh: &ConnShared<C::Out>,
+    st: &mut ReadState,
+    session: &tls::Session,
+    out: &GoMutex<WriteSide<C>>,
+) -> Result<bool, Stop> {
+    loop {
+        let room = st.buf.len() - st.end;
+        let r = io::Read::read(&mut session.lock().reader(), &mut st.buf[st.end..]);
+        match r {
+            Ok(0) => return Err(Stop::Close(eof_reason(sh, st))),
+            Ok(n) => {
+                st.end += n;
+                st.tls_more = n == room;
+                return Ok(true);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(_) => return Err(Stop::Close(eof_reason(sh, st))),
+        }
+        st.tls_more = false;
+        match tls::feed(sh, session, false) {
+            Ok(Fed::Bytes(n)) => {
+                st.gate.read(n, READ_BUF_START);
+                if tls::wants_write(session) {
+                    // A key update's answer, say.
+                    if let Err(e) = tls::flush(sh, out) {
+                        return Err(Stop::Abort(io_reason(&e)));
+                    }
+                }
+            }
+            Ok(Fed::Empty) => {
+                st.gate.would_block();
+                return Ok(false);
+            }
+            // rustls now reports the end (clean or not) on the next read.
+            Ok(Fed::Eof) => {}
+            Err(Fail::Io(e)) => return Err(Stop::Abort(io_reason(&e))),
+            Err(Fail::Tls(e)) => {
+                let _ = tls::flush(sh, out);
+                log::debug!(target: "goway::server", "conn {} {}: TLS: {e}; closing", sh.id, sh.peer);
+                return Err(Stop::Abort(CloseReason::Protocol));
+            }
+        }
     }
 }
 

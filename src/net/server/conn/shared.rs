@@ -57,6 +57,8 @@ pub(crate) struct ConnShared<O> {
     pub(super) server: Arc<ServerShared>,
     /// Keeps the server's "all connections gone" channel open while this connection lives.
     pub(super) _alive: Sender<()>,
+    /// The TLS session, when the server serves TLS.
+    pub(super) tls: Option<super::tls::Session>,
 }
 
 /// Connections reset by their peer, logged at info at most once per 10 s.

@@ -2,6 +2,7 @@
 //! buffer and writes it with one call; then FIN and the linger. [`WriteSide`] is what writing
 //! takes, shared with the handler's direct writes.
 
+use std::io::Write as _;
 use std::net::Shutdown;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -37,6 +38,8 @@ pub(crate) struct WriteSide<C: Codec> {
     /// The handler left the rest of a reply in `buf` for the writer (the socket was full):
     /// its size in the byte bound. Counted in `pending` too.
     pub(super) carry: Option<usize>,
+    /// TLS records to write (empty without TLS).
+    pub(super) tls_buf: Vec<u8>,
 }
 
 impl<C: Codec> WriteSide<C> {
@@ -46,15 +49,23 @@ impl<C: Codec> WriteSide<C> {
         sh: &ConnShared<C::Out>,
         frames: u64,
     ) -> Result<(), CloseReason> {
-        if let Err(e) = self.wr.write_all(&sh.sock, &self.buf) {
-            log::debug!(target: "goway::server", "conn {} {}: write: {e}", sh.id, sh.peer);
-            return Err(io_reason(&e));
-        }
+        let r = match &sh.tls {
+            None => self
+                .wr
+                .write_all(&sh.sock, &self.buf)
+                .map(|()| self.buf.len()),
+            Some(tls) => self.encrypt_and_write(sh, tls),
+        };
+        let wrote = match r {
+            Ok(n) => n,
+            Err(e) => {
+                log::debug!(target: "goway::server", "conn {} {}: write: {e}", sh.id, sh.peer);
+                return Err(io_reason(&e));
+            }
+        };
         let stats = &sh.server.stats;
         stats.frames_out.fetch_add(frames, Ordering::Relaxed);
-        stats
-            .bytes_out
-            .fetch_add(self.buf.len() as u64, Ordering::Relaxed);
+        stats.bytes_out.fetch_add(wrote as u64, Ordering::Relaxed);
         if !sh.replied.load(Ordering::Relaxed) {
             sh.replied.store(true, Ordering::Release);
         }
@@ -63,6 +74,78 @@ impl<C: Codec> WriteSide<C> {
             self.buf = Vec::new();
         }
         Ok(())
+    }
+
+    /// Encrypts the buffer into TLS records (with anything else rustls queued, in order) and
+    /// writes them; returns the bytes written.
+    fn encrypt_and_write(
+        &mut self,
+        sh: &ConnShared<C::Out>,
+        tls: &super::tls::Session,
+    ) -> std::io::Result<usize> {
+        {
+            let mut c = tls.lock();
+            let mut src = &self.buf[..];
+            while !src.is_empty() {
+                let n = std::io::Write::write(&mut c.writer(), src)?;
+                src = &src[n..];
+                let queued = c.wants_write();
+                while c.wants_write() {
+                    c.write_tls(&mut self.tls_buf)?;
+                }
+                if n == 0 && !queued {
+                    // Before the handshake ends rustls holds a bounded amount of plaintext.
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::WriteZero,
+                        "tls: too much output before the handshake completed",
+                    ));
+                }
+            }
+        }
+        self.send_tls_buf(sh)
+    }
+
+    /// Writes the TLS records in `tls_buf` and empties it.
+    fn send_tls_buf(&mut self, sh: &ConnShared<C::Out>) -> std::io::Result<usize> {
+        let len = self.tls_buf.len();
+        let r = self.wr.write_all(&sh.sock, &self.tls_buf);
+        self.tls_buf.clear();
+        if self.tls_buf.capacity() > sh.server.cfg.write_buffer.max(64 << 10) {
+            self.tls_buf = Vec::new();
+        }
+        r.map(|()| len)
+    }
+
+    /// Sends what rustls has queued on its own (handshake messages, alerts, close_notify).
+    /// Nothing without TLS.
+    pub(super) fn tls_flush(&mut self, sh: &ConnShared<C::Out>) -> std::io::Result<()> {
+        let Some(tls) = &sh.tls else { return Ok(()) };
+        {
+            let mut c = tls.lock();
+            while c.wants_write() {
+                c.write_tls(&mut self.tls_buf)?;
+            }
+        }
+        if self.tls_buf.is_empty() {
+            return Ok(());
+        }
+        let n = self.send_tls_buf(sh)?;
+        sh.server
+            .stats
+            .bytes_out
+            .fetch_add(n as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Writes bytes that are not frames (the codec's error reply), encrypted under TLS.
+    fn write_extra(&mut self, sh: &ConnShared<C::Out>, bytes: &[u8]) -> std::io::Result<()> {
+        match &sh.tls {
+            None => self.wr.write_all(&sh.sock, bytes),
+            Some(tls) => {
+                tls.lock().writer().write_all(bytes)?;
+                self.tls_flush(sh)
+            }
+        }
     }
 }
 
@@ -90,7 +173,12 @@ impl<C: Codec> WriterTask<C> {
                 // client a moment to read and close before we stop reading.
                 let reply = sh.error_reply.lock().take();
                 if let Some(reply) = reply {
-                    let _ = self.out.lock().wr.write_all(&sh.sock, &reply);
+                    let _ = self.out.lock().write_extra(&sh, &reply);
+                }
+                if let Some(tls) = &sh.tls {
+                    // The end of the session, then of the stream.
+                    tls.lock().send_close_notify();
+                    let _ = self.out.lock().tls_flush(&sh);
                 }
                 sh.sock.shutdown(Shutdown::Write);
                 let _ = self.reader_alive.recv_timeout(LINGER);
