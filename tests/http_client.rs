@@ -683,47 +683,11 @@ fn one_worker_child() {
 // ---------------------------------------------------------------------------------------
 // Against a real Go net/http server
 
-/// The Go test server, built once into the target directory; `None` (and a message) when
-/// `go` is not on PATH.
-fn go_server_binary() -> Option<std::path::PathBuf> {
-    static BIN: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
-    BIN.get_or_init(|| {
-        if std::process::Command::new("go")
-            .arg("version")
-            .output()
-            .is_err()
-        {
-            eprintln!("skipped: `go` is not on PATH");
-            return None;
-        }
-        let mut dir = std::env::current_exe().expect("exe");
-        dir.pop();
-        let out = dir.join("go-httpserver");
-        let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/go");
-        let status = std::process::Command::new("go")
-            .args(["build", "-o"])
-            .arg(&out)
-            .arg("./httpserver")
-            .current_dir(src)
-            .status()
-            .expect("run go build");
-        assert!(status.success(), "go build of tests/go/httpserver failed");
-        Some(out)
-    })
-    .clone()
-}
-
-fn go_server() -> Option<common::example::Example> {
-    let bin = go_server_binary()?;
-    Some(common::example::Example::start_with(
-        &mut std::process::Command::new(bin),
-        true,
-    ))
-}
-
 #[test]
 fn against_go_server() {
-    let Some(go_srv) = go_server() else { return };
+    let Some(go_srv) = common::go_server::start() else {
+        return;
+    };
     let base = format!("http://{}", go_srv.addr());
     run(move || {
         let client = Client::new();

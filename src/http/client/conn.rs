@@ -104,6 +104,16 @@ pub(crate) struct ResponseHead {
     pub(crate) close: bool,
 }
 
+/// A body to send: the request's own, or one borrowed for one exchange (a server
+/// request's body streamed on by a proxy).
+pub(crate) enum Outgoing<'a> {
+    Owned(BodyKind),
+    Borrowed {
+        reader: &'a mut dyn Read,
+        len: Option<u64>,
+    },
+}
+
 /// How writing a request failed.
 pub(crate) enum WriteError {
     /// Nothing could be written (the request may be sent again elsewhere).
@@ -127,7 +137,7 @@ pub(crate) fn write_request(
     host: &str,
     header: &Header,
     close: bool,
-    body: BodyKind,
+    body: Outgoing<'_>,
 ) -> Result<(), WriteError> {
     let out = &mut pc.io.out;
     out.clear();
@@ -154,9 +164,9 @@ pub(crate) fn write_request(
         out.extend_from_slice(b"Connection: close\r\n");
     }
     let body_len = match &body {
-        BodyKind::Empty | BodyKind::Consumed => Some(0),
-        BodyKind::Bytes(b) => Some(b.len() as u64),
-        BodyKind::Reader { len, .. } => *len,
+        Outgoing::Owned(BodyKind::Empty | BodyKind::Consumed) => Some(0),
+        Outgoing::Owned(BodyKind::Bytes(b)) => Some(b.len() as u64),
+        Outgoing::Owned(BodyKind::Reader { len, .. }) | Outgoing::Borrowed { len, .. } => *len,
     };
     match body_len {
         // Go sends no Content-Length for an empty body, except for methods that expect
@@ -171,25 +181,34 @@ pub(crate) fn write_request(
     }
     out.extend_from_slice(b"\r\n");
     match body {
-        BodyKind::Bytes(b) if b.len() <= INLINE_BODY => {
+        Outgoing::Owned(BodyKind::Bytes(b)) if b.len() <= INLINE_BODY => {
             pc.io.out.extend_from_slice(&b);
             flush_head(pc)
         }
-        BodyKind::Bytes(b) => {
+        Outgoing::Owned(BodyKind::Bytes(b)) => {
             flush_head(pc)?;
             pc.conn
                 .as_ref()
                 .write_all_shared(&b)
                 .map_err(WriteError::Io)
         }
-        BodyKind::Empty | BodyKind::Consumed => flush_head(pc),
-        BodyKind::Reader { mut reader, len } => {
+        Outgoing::Owned(BodyKind::Empty | BodyKind::Consumed) => flush_head(pc),
+        Outgoing::Owned(BodyKind::Reader { mut reader, len }) => {
             flush_head(pc)?;
-            match len {
-                Some(n) => copy_exact(pc, &mut reader, n),
-                None => copy_chunked(pc, &mut reader),
-            }
+            copy_body(pc, &mut *reader, len)
         }
+        Outgoing::Borrowed { reader, len } => {
+            flush_head(pc)?;
+            copy_body(pc, reader, len)
+        }
+    }
+}
+
+fn copy_body(pc: &mut PersistConn, r: &mut dyn Read, len: Option<u64>) -> Result<(), WriteError> {
+    match len {
+        Some(0) => Ok(()),
+        Some(n) => copy_exact(pc, r, n),
+        None => copy_chunked(pc, r),
     }
 }
 

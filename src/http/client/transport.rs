@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::conn::{self, Conn, HeadError, PersistConn, WriteError};
+use super::conn::{self, Conn, HeadError, Outgoing, PersistConn, WriteError};
 use super::error::{CLIENT_TIMEOUT, CLIENT_TIMEOUT_HEADERS, ClientError, HEADER_TIMEOUT};
 use super::request::ClientRequest;
 use super::response::{Live, Response, ResponseBody};
@@ -224,10 +224,36 @@ impl Transport {
         self.round_trip_until(req, None)
     }
 
+    /// Sends one request with a body borrowed for this call, such as a server request's
+    /// body that a proxy streams on (Go's `ReverseProxy`, whose outgoing request takes the
+    /// incoming body). `len` is its length if known (sent as `Content-Length`), else it goes
+    /// chunked. The request's own body is ignored. No redirects; the request is sent again
+    /// on a fresh connection only if nothing of it could be written.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub fn round_trip_streaming(
+        &self,
+        req: &mut ClientRequest,
+        body: &mut dyn std::io::Read,
+        len: Option<u64>,
+    ) -> Result<Response, ClientError> {
+        self.round_trip_inner(req, None, Some((body, len)))
+    }
+
     pub(crate) fn round_trip_until(
         &self,
         req: &mut ClientRequest,
         deadline: Option<Instant>,
+    ) -> Result<Response, ClientError> {
+        self.round_trip_inner(req, deadline, None)
+    }
+
+    fn round_trip_inner(
+        &self,
+        req: &mut ClientRequest,
+        deadline: Option<Instant>,
+        mut borrowed: Option<(&mut dyn std::io::Read, Option<u64>)>,
     ) -> Result<Response, ClientError> {
         let url = req.url.clone();
         if url.scheme() == "https" && self.inner.tls.is_none() {
@@ -243,7 +269,8 @@ impl Transport {
                 Some(pc) => (pc, true),
                 None => (self.dial(&url, &ctx, deadline)?, false),
             };
-            match self.exchange(pc, req, &key, &ctx, deadline) {
+            let body = borrowed.as_mut().map(|(r, len)| (&mut **r, *len));
+            match self.exchange(pc, req, &key, &ctx, deadline, body) {
                 Ok(resp) => return Ok(resp),
                 Err(Failure::Retry(e)) if reused => {
                     log::debug!("http client: retrying on a new connection after: {e}");
@@ -401,13 +428,14 @@ impl Transport {
     }
 
     /// One request and response head on `pc`.
-    fn exchange(
+    fn exchange<'r>(
         &self,
         mut pc: PersistConn,
         req: &mut ClientRequest,
         key: &str,
         ctx: &Context,
         deadline: Option<Instant>,
+        borrowed: Option<(&mut (dyn std::io::Read + 'r), Option<u64>)>,
     ) -> Result<Response, Failure> {
         let cfg = &self.inner.cfg;
         let reused = pc.uses > 0;
@@ -438,8 +466,11 @@ impl Transport {
             })
         };
         conn.set_write_deadline(deadline);
-        let replayable = req.is_replayable();
-        let body = req.body.take_for_send();
+        let replayable = borrowed.is_none() && req.is_replayable();
+        let body = match borrowed {
+            Some((reader, len)) => Outgoing::Borrowed { reader, len },
+            None => Outgoing::Owned(req.body.take_for_send()),
+        };
         let close = req.close || cfg.disable_keep_alives;
         let target = if req.method == "CONNECT" {
             req.url.addr()
