@@ -215,8 +215,8 @@ impl Transport {
         }
     }
 
-    /// Sends one request and reads the response head (Go's `RoundTrip`; no redirects).
-    /// `deadline` is the client's overall deadline.
+    /// Sends one request and reads the response head (Go's `RoundTrip`): no redirects and
+    /// no overall timeout (the [`Client`](super::Client) adds those).
     ///
     /// # Errors
     /// See [`ClientError`].
