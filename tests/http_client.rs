@@ -378,6 +378,30 @@ fn dial_timeout_on_a_full_backlog() {
     assert!(matches!(err, ClientError::Connect { .. }), "{err}");
     assert_eq!(err.to_string(), format!("dial tcp {addr}: i/o timeout"));
     assert!(took < WATCHDOG, "{took:?}");
+    // A cancel ends a dial in progress, long before its 10 s dial timeout.
+    let t = Transport::new(TransportConfig {
+        dial_timeout: Duration::from_secs(10),
+        ..TransportConfig::default()
+    });
+    let client = Client::new().with_transport(t);
+    let url = format!("http://{addr}/");
+    let (err, took) = run(move || {
+        let (ctx, cancel) = context::with_cancel(&context::background());
+        let canceller = go!(move || {
+            // Give the dial time to start (either way the request must end canceled).
+            let (_tx, rx) = chan::bounded::<()>(1);
+            let _ = rx.recv_timeout(Duration::from_millis(200));
+            cancel.cancel();
+        });
+        let start = Instant::now();
+        let req = ClientRequest::new("GET", &url).unwrap().with_context(ctx);
+        let err = client.send(req).unwrap_err();
+        join(canceller);
+        (err, start.elapsed())
+    });
+    assert!(err.is_canceled() && !err.is_timeout(), "{err}");
+    assert_eq!(err.to_string(), "context canceled");
+    assert!(took < Duration::from_secs(9), "{took:?}");
     drop(fillers);
 }
 
