@@ -206,6 +206,32 @@ fn pool_keeps_at_most_max_idle_per_host() {
 }
 
 #[test]
+fn pool_keeps_at_most_max_idle_in_total() {
+    let (a, b) = (goway_server(test_mux()), goway_server(test_mux()));
+    let (ua, ub) = (
+        format!("http://{}/hello", a.addr),
+        format!("http://{}/hello", b.addr),
+    );
+    let t = Transport::new(TransportConfig {
+        max_idle_conns: 1,
+        ..TransportConfig::default()
+    });
+    let client = Client::new().with_transport(t.clone());
+    run(move || {
+        client.get(&ua).unwrap().text().unwrap();
+        client.get(&ub).unwrap().text().unwrap();
+        // B's connection evicted A's: A dials again.
+        assert_eq!(client.transport().stats().idle, 1);
+        client.get(&ua).unwrap().text().unwrap();
+    });
+    let st = t.stats();
+    assert_eq!((st.dials, st.reused, st.idle), (3, 0, 1), "{st:?}");
+    t.close_idle_connections();
+    a.stop();
+    b.stop();
+}
+
+#[test]
 fn bodies_chunked_both_ways() {
     let srv = goway_server(test_mux());
     let base = format!("http://{}", srv.addr);
