@@ -2,9 +2,9 @@
 # compare.sh: goway beside Go, tokio, raw may and Redis, on this machine, in one run.
 #
 # usage: bench/compare.sh [--quick] [MODE]...  MODE: build echo http resp eff chan idle udp
-#        https handshake idle-tls tls (= https handshake idle-tls) all
-#        (default: all = echo http resp eff chan idle udp tls; every mode but build builds
-#        first, udp alone only what it needs)
+#        https handshake idle-tls tls (= https handshake idle-tls) client proxy all
+#        (default: all = echo http resp eff chan idle udp tls; client and proxy run only when
+#        named; every mode but build builds first, udp alone only what it needs)
 #
 # It builds goway's example servers from this checkout and the peers under bench/, then runs
 # each server pinned to SERVER_CPU (0), checks that it answers, loads it from LOAD_CPU (1),
@@ -23,8 +23,8 @@ for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=1 ;;
     -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
-    build|echo|http|resp|eff|chan|idle|udp|https|handshake|idle-tls|tls|all) MODES+=("$arg") ;;
-    *) echo "compare.sh: unknown argument '$arg' (modes: build echo http resp eff chan idle udp https handshake idle-tls tls all; --quick)" >&2; exit 2 ;;
+    build|echo|http|resp|eff|chan|idle|udp|https|handshake|idle-tls|tls|client|proxy|all) MODES+=("$arg") ;;
+    *) echo "compare.sh: unknown argument '$arg' (modes: build echo http resp eff chan idle udp https handshake idle-tls tls client proxy all; --quick)" >&2; exit 2 ;;
   esac
 done
 [ "${#MODES[@]}" -gt 0 ] || MODES=(all)
@@ -61,6 +61,10 @@ UDP_SOCKETS="${UDP_SOCKETS:-16}"            # client sockets of udp-load
 UDP_SIZE="${UDP_SIZE:-64}"                  # bytes per datagram
 UDP_IN_FLIGHT="${UDP_IN_FLIGHT:-4}"         # datagrams in flight per socket (closed loop)
 UDP_LOSS_MS="${UDP_LOSS_MS:-200}"           # an echo not back after this counts as lost
+CLIENT_CONNS="${CLIENT_CONNS:-64}"         # client scenario: concurrent requesters of each client
+CLIENT_PATH="${CLIENT_PATH:-/plaintext}"    # client and proxy scenarios: the upstream's path
+UPSTREAM_CPU="${UPSTREAM_CPU:-$LOAD_CPU}"   # proxy scenario: taskset -c list for the upstream
+WITH_UREQ="${WITH_UREQ:-1}"
 WITH_GOWAY="${WITH_GOWAY:-1}"
 WITH_GO="${WITH_GO:-1}"
 WITH_TOKIO="${WITH_TOKIO:-1}"
@@ -94,12 +98,13 @@ die() { log "compare.sh: $*"; exit 1; }
 have() { command -v "$1" >/dev/null 2>&1; }
 
 # ---- building ------------------------------------------------------------------------------
-GO_PEERS=(echo-article echo-plain http-hello resp-kv chanbench udp-echo)
+GO_PEERS=(echo-article echo-plain http-hello resp-kv chanbench udp-echo http-client reverse-proxy)
 
 build() {
   have cargo || die "cargo not found"
-  log "== build: goway's examples (echo, http_hello, kv, chanbench, udp_echo)"
-  (cd "$REPO_DIR" && cargo build --release --example echo --example http_hello --example kv --example chanbench --example udp_echo) \
+  log "== build: goway's examples (echo, http_hello, kv, chanbench, udp_echo, reverse_proxy, http_client_load)"
+  (cd "$REPO_DIR" && cargo build --release --example echo --example http_hello --example kv --example chanbench \
+    --example udp_echo --example reverse_proxy --example http_client_load) \
     || die "building goway's examples failed"
   if have go; then
     log "== build: Go peers -> $GO_BIN"
@@ -135,7 +140,7 @@ build_udp() {
 
 # ---- processes -------------------------------------------------------------------------------
 SERVER_PID=""
-cleanup() { [ -n "$SERVER_PID" ] && stop_server; return 0; }
+cleanup() { [ -n "$SERVER_PID" ] && stop_server; stop_upstream; return 0; }
 trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT TERM
 
@@ -615,6 +620,101 @@ scenario_udp() {
   print_table "$SCEN" thr "$HOW" "go-udp" "$cols"
 }
 
+# ---- client and proxy: one upstream, several clients or proxies ----------------------------
+# The upstream is Go's http-hello (goway's http_hello without Go): the same server for every
+# client, and behind every proxy.
+upstream_cmd() {
+  if [ -x "$GO_BIN/go-http-hello" ]; then printf '%s' "$GO_BIN/go-http-hello -addr {addr}"
+  elif [ -x "$GOWAY_BIN/http_hello" ]; then printf '%s' "$GOWAY_BIN/http_hello --addr {addr}"
+  fi
+}
+
+# start_upstream: the upstream pinned to UPSTREAM_CPU on a fresh port (UPSTREAM_PORT), for
+# the proxy scenario (its proxies are the servers started and stopped in turn).
+UPSTREAM_PID=""
+start_upstream() {
+  local cmd; cmd="$(upstream_cmd)"
+  [ -n "$cmd" ] || { log "   no upstream built (go-http-hello or http_hello)"; return 1; }
+  alloc_port; UPSTREAM_PORT="$PORT"
+  cmd="${cmd//\{addr\}/127.0.0.1:$PORT}"
+  taskset -c "$UPSTREAM_CPU" setsid bash -c "ulimit -n \$(ulimit -Hn) 2>/dev/null; exec $cmd" \
+    > "$RESULTS_DIR/proxy.upstream.log" 2>&1 < /dev/null &
+  UPSTREAM_PID=$!
+  local i
+  for i in $(seq 200); do
+    port_open "$UPSTREAM_PORT" && return 0
+    kill -0 "$UPSTREAM_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  log "   upstream did not start (log: $RESULTS_DIR/proxy.upstream.log)"; stop_upstream; return 1
+}
+stop_upstream() {
+  local pid="$UPSTREAM_PID" i
+  [ -n "$pid" ] || return 0
+  UPSTREAM_PID=""
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
+  for i in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  kill -KILL -- "-$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  return 0
+}
+
+# Clients: NAME<TAB>COMMAND<TAB>IS_BASE, {url} {d} {w} filled in by load_client.
+client_list() {
+  local a="{url} -c $CLIENT_CONNS -d {d} -warmup {w}"
+  [ "$WITH_GO" = 1 ] && entry go-http.Client "$GO_BIN/go-http-client" "-url $a" 1
+  [ "$WITH_UREQ" = 1 ] && entry ureq "$RUST_BIN/ureq-client" "-url $a" 0
+  [ "$WITH_GOWAY" = 1 ] && entry goway "$GOWAY_BIN/http_client_load" "--url {url} --conns $CLIENT_CONNS --duration {d} --warmup {w}" 0
+}
+client_cols='client=@server;throughput=thr;errors=errors;upstream CPU=srv_cpu;client CPU=gen_cpu;x base thr=thr%base;thr min-max=@range'
+
+scenario_client() {
+  SCEN=client; HOW="http client GET $CLIENT_PATH, keep-alive, $CLIENT_CONNS concurrent requesters, ${DURATION} s after ${WARMUP} s of warm-up, requests/s (the upstream on CPU $SERVER_CPU, each client on CPU $LOAD_CPU)"
+  local rep name cmd isbase url cmd_up
+  cmd_up="$(upstream_cmd)"
+  [ -n "$cmd_up" ] || { log "client: no upstream built: skipped"; return; }
+  for rep in $(seq "$REPS"); do
+    log "== client (run $rep of $REPS)"; run_tag client "$rep" "$REPS"
+    start_server "$TAG" upstream "$cmd_up" || { log "client: upstream did not start: skipped"; return; }
+    check_http "$CLIENT_PATH" || { log "client: upstream health check failed: skipped"; stop_server; return; }
+    url="http://127.0.0.1:$PORT$CLIENT_PATH"
+    while IFS="$TAB" read -r -u 9 name cmd isbase; do
+      cmd="${cmd//\{url\}/$url}"; cmd="${cmd//\{d\}/$DURATION}"; cmd="${cmd//\{w\}/$WARMUP}"
+      # shellcheck disable=SC2086 # the command line is split into its words on purpose
+      run_load "$TAG" "$name" timeout --foreground "$(ceil "$DURATION + $WARMUP + 60")" $cmd
+      local r note="" thr; r="$(result_kv "$LOAD_OUT")"
+      thr="$(kv rps "$r")"
+      [ -n "$thr" ] || note="load failed, rc $LOAD_RC"
+      [ "$(kv errors "$r")" = 0 ] || [ -n "$note" ] || note="errors"
+      log "   $name: ${thr:--} req/s, errors $(kv errors "$r"), upstream CPU $SRV_CPU, client CPU $GEN_CPU"
+      add_row client "$name" "$isbase" "$note" "thr=${thr:--} $r srv_cpu=$SRV_CPU gen_cpu=$GEN_CPU"
+    done 9< <(client_list)
+    stop_server
+  done
+  print_table client thr "$HOW" "go-http.Client" "$client_cols"
+}
+
+proxy_servers() {
+  local up="http://127.0.0.1:$UPSTREAM_PORT"
+  [ "$WITH_GO" = 1 ] && entry go-ReverseProxy "$GO_BIN/go-reverse-proxy" "-addr {addr} -upstream $up" 1
+  [ "$WITH_GOWAY" = 1 ] && entry goway "$GOWAY_BIN/reverse_proxy" "--addr {addr} --upstream $up" 0
+}
+
+scenario_proxy() {
+  have wrk || { log "proxy: wrk not found: skipped (bench/setup.sh installs it)"; return; }
+  have curl || { log "proxy: curl not found: skipped (bench/setup.sh installs it)"; return; }
+  local rep
+  HTTP_PATH="$CLIENT_PATH"
+  SCEN=proxy; HOW="reverse proxy, GET $CLIENT_PATH through it to one upstream (CPU $UPSTREAM_CPU), keep-alive both sides: \`wrk -t$WRK_THREADS -c$WRK_CONNS -d$(ceil "$DURATION")s\` after ${WRK_WARMUP} s of unmeasured wrk, requests/s"
+  start_upstream || { log "proxy: skipped"; return; }
+  for rep in $(seq "$REPS"); do
+    log "== proxy (run $rep of $REPS)"; run_tag proxy "$rep" "$REPS"
+    for_each_server proxy_servers "$TAG" "check_http $CLIENT_PATH" load_http
+  done
+  stop_upstream
+  print_table proxy thr "$HOW" "go-ReverseProxy" "$closed_cols"
+}
+
 # print_table SCENARIO METRIC CAPTION DEFAULT_BASE COLUMNS
 print_table() {
   local rows="$RESULTS_DIR/$1.rows"
@@ -664,6 +764,8 @@ for m in "${MODES[@]}"; do
     idle-tls) scenario_idle_tls ;;
     tls) scenario_tls_http https; scenario_tls_http handshake; scenario_idle_tls ;;
     udp) scenario_udp ;;
+    client) scenario_client ;;
+    proxy) scenario_proxy ;;
   esac
 done
 log "summary: $TABLE"

@@ -41,6 +41,8 @@ enum Chunk {
 enum Framing {
     Length(u64),
     Chunked(Chunk),
+    /// Until the peer closes (a response without length or chunking: the client's side).
+    UntilEof,
     Done,
 }
 
@@ -143,6 +145,15 @@ impl BodyState {
         }
     }
 
+    /// A body that ends when the peer closes the connection (an HTTP client reading a
+    /// response that has neither `Content-Length` nor chunked framing).
+    pub(crate) fn until_eof() -> Self {
+        BodyState {
+            framing: Framing::UntilEof,
+            ..BodyState::empty()
+        }
+    }
+
     /// Whether the whole body was read (or there was none).
     pub(crate) fn is_done(&self) -> bool {
         self.framing == Framing::Done
@@ -153,7 +164,7 @@ impl BodyState {
         match self.framing {
             Framing::Length(n) => Some(n),
             Framing::Done => Some(0),
-            Framing::Chunked(_) => None,
+            Framing::Chunked(_) | Framing::UntilEof => None,
         }
     }
 
@@ -198,6 +209,29 @@ impl BodyState {
         loop {
             match self.framing {
                 Framing::Done => return Ok(0),
+                Framing::UntilEof => {
+                    let n = if !io.buffered().is_empty() {
+                        let b = io.buffered();
+                        let n = dst.len().min(b.len());
+                        dst[..n].copy_from_slice(&b[..n]);
+                        io.consume(n);
+                        n
+                    } else {
+                        match io.read_direct(dst) {
+                            Ok(n) => n,
+                            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                                return Err(self.fail(BodyError::TimedOut));
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                            Err(_) => return Err(self.fail(BodyError::Io)),
+                        }
+                    };
+                    if n == 0 {
+                        self.framing = Framing::Done;
+                    }
+                    self.read += n as u64;
+                    return Ok(n);
+                }
                 Framing::Length(left) => {
                     let want = usize::try_from(left).unwrap_or(usize::MAX).min(dst.len());
                     let n = if !io.buffered().is_empty() {

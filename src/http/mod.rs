@@ -1,6 +1,7 @@
 //! HTTP/1.1 servers the Go way (Go's `net/http`): [`Handler`]s as functions or types, a
 //! [`ServeMux`] with Go 1.22 patterns, and a [`Server`] with Go's timeouts, limits and
-//! graceful shutdown.
+//! graceful shutdown; and the client side: a [`Client`] over a pooling [`Transport`], with
+//! [`get`] and [`post`] helpers (Go's `http.Client`, `http.Get`, `http.Post`).
 //!
 //! | Go | goway |
 //! |---|---|
@@ -79,6 +80,7 @@
 //! ```
 
 pub(crate) mod body;
+mod client;
 mod conn;
 mod date;
 pub mod debug;
@@ -98,6 +100,11 @@ mod response;
 mod server;
 mod status;
 
+pub use client::{
+    Client, ClientError, ClientRequest, Conn, Dialer, RedirectAction, RedirectFn, RedirectPolicy,
+    RequestBody, Response, ResponseBody, TlsConnector, Transport, TransportConfig, TransportStats,
+    Url, get, head, post,
+};
 pub use handler::{Handler, error, not_found, redirect};
 pub use header::Header;
 #[cfg(feature = "json")]

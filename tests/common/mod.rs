@@ -8,6 +8,7 @@
 
 pub mod child;
 pub mod example;
+pub mod go_server;
 pub mod hogs;
 pub mod http_server;
 pub mod net_server;

@@ -1,0 +1,3 @@
+module goway.tests/go
+
+go 1.19
