@@ -395,7 +395,7 @@ fn context_errors_become_io_errors_with_go_texts() {
     assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
     assert_eq!(e.to_string(), "context deadline exceeded");
     let e: std::io::Error = ContextError::Canceled.into();
-    assert_eq!(e.kind(), std::io::ErrorKind::Interrupted);
+    assert_eq!(e.kind(), std::io::ErrorKind::Other);
     let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(ContextError::Canceled);
     assert_eq!(boxed.to_string(), "context canceled");
 }

@@ -48,11 +48,23 @@ impl ContextError {
 }
 
 impl From<ContextError> for std::io::Error {
-    /// `DeadlineExceeded` becomes `TimedOut`, `Canceled` becomes `Interrupted`, each with Go's
-    /// text.
+    /// `DeadlineExceeded` becomes `TimedOut` and `Canceled` becomes `Other`, each with Go's
+    /// text and the `ContextError` inside (`e.get_ref()` and `downcast_ref` recover it).
+    ///
+    /// `std` has no kind for a cancellation. `Interrupted` would be wrong: `read_to_end`,
+    /// `write_all` and `io::copy` retry it, so a cancelled reader would spin. `ConnectionAborted`
+    /// names a peer's abort, and a context is not always about a connection.
+    ///
+    /// ```
+    /// use goway::context::ContextError;
+    /// let e = std::io::Error::from(ContextError::Canceled);
+    /// assert_eq!(e.kind(), std::io::ErrorKind::Other);
+    /// let inner = e.get_ref().and_then(|i| i.downcast_ref::<ContextError>());
+    /// assert_eq!(inner, Some(&ContextError::Canceled));
+    /// ```
     fn from(e: ContextError) -> Self {
         let kind = match e {
-            ContextError::Canceled => std::io::ErrorKind::Interrupted,
+            ContextError::Canceled => std::io::ErrorKind::Other,
             ContextError::DeadlineExceeded => std::io::ErrorKind::TimedOut,
         };
         std::io::Error::new(kind, e)

@@ -110,13 +110,13 @@ impl ClientError {
 
 impl From<ClientError> for io::Error {
     /// An `io::Error` carrying the client error: `TimedOut` for timeouts,
-    /// `ConnectionAborted` for a cancellation (not `Interrupted`, which readers retry),
+    /// `Other` for a cancellation (not `Interrupted`, which readers retry),
     /// the socket's kind for connect and I/O errors,
     /// `InvalidData` for protocol errors, `Other` otherwise.
     fn from(e: ClientError) -> io::Error {
         let kind = match &e {
             _ if e.is_timeout() => io::ErrorKind::TimedOut,
-            ClientError::Canceled(_) => io::ErrorKind::ConnectionAborted,
+            ClientError::Canceled(_) => io::ErrorKind::Other,
             ClientError::Connect { source, .. } | ClientError::Io(source) => source.kind(),
             ClientError::Protocol(_) => io::ErrorKind::InvalidData,
             ClientError::InvalidUrl { .. } | ClientError::UnsupportedScheme(_) => {

@@ -121,7 +121,7 @@ impl Response {
 /// A read fails, and keeps failing, on a body that does not end as framed: a connection
 /// closed before `Content-Length` bytes or the last chunk (`UnexpectedEof`, "unexpected
 /// EOF": never a silently short body), malformed chunked framing (`InvalidData`), the
-/// client's timeout (`TimedOut`), the request's context (`ConnectionAborted` for a
+/// client's timeout (`TimedOut`), the request's context (`Other` for a
 /// cancel, `TimedOut` for a deadline, with the
 /// [`ContextError`](crate::context::ContextError) inside).
 #[derive(Default)]
@@ -217,15 +217,10 @@ impl ResponseBody {
 }
 
 /// The error of a body read that the request's context ended: `TimedOut` for a deadline,
-/// `ConnectionAborted` for a cancel (never `Interrupted`, which `Read` callers retry), with
-/// the [`ContextError`](crate::context::ContextError) inside.
+/// `Other` for a cancel (never `Interrupted`, which `Read` callers retry), with the
+/// [`ContextError`](crate::context::ContextError) inside: the context module's own mapping.
 pub(crate) fn canceled_io(c: crate::context::ContextError) -> io::Error {
-    let kind = if c.is_timeout() {
-        io::ErrorKind::TimedOut
-    } else {
-        io::ErrorKind::ConnectionAborted
-    };
-    io::Error::new(kind, c)
+    io::Error::from(c)
 }
 
 /// Returns a finished body's connection to the pool, or closes it.
