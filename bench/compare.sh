@@ -63,6 +63,7 @@ EFF_CONNS="${EFF_CONNS:-50}"
 EFF_SIZE="${EFF_SIZE:-64}"
 EFF_REPS="${EFF_REPS:-$REPS}"
 EFF_THREADS="${EFF_THREADS:-1}"             # echo-load threads in eff (each busy-polls a CPU)
+METRICS_LOADS="${METRICS_LOADS:-echo eff http}"  # the loads of the metrics mode
 IDLE_N="${IDLE_N:-$(q 10000 500)}"          # idle connections held
 IDLE_SETTLE_MS="${IDLE_SETTLE_MS:-$(q 1000 200)}"
 IDLE_TLS_N="${IDLE_TLS_N:-$(q 5000 300)}"   # idle TLS connections held
@@ -805,15 +806,20 @@ scenario_proxy() {
 }
 
 # ---- metrics: goway without and with its metrics endpoint, scraped during the load -------
-# The same example twice per run: `goway` (no --metrics) and `goway+metrics` (--metrics on a
-# second port, GET /metrics once a second while the load runs). Their order alternates from
-# one run to the next so that neither always goes first.
+# The same example three times per run: `goway` (no --metrics), `goway+metrics` (--metrics on
+# a second port, GET /metrics once a second while the load runs) and `goway+endpoint`
+# (--metrics on a port of its own choosing, never scraped: the endpoint's presence without
+# its scrapes). Their order rotates from one run to the next so that none always goes first.
 METRICS_REP=1
-metrics_pair() { # BINARY: the two entries, in this run's order
-  local off on
-  off="$(entry goway "$1" "--addr {addr}" 1)"
-  on="$(entry goway+metrics "$1" "--addr {addr} --metrics 127.0.0.1:{mport}" 0)"
-  if [ $((METRICS_REP % 2)) = 1 ]; then printf '%s\n' "$off" "$on"; else printf '%s\n' "$on" "$off"; fi | grep -v '^$'
+metrics_pair() { # BINARY: the entries, in this run's order
+  local e=() i k
+  e+=("$(entry goway "$1" "--addr {addr}" 1)")
+  e+=("$(entry goway+metrics "$1" "--addr {addr} --metrics 127.0.0.1:{mport}" 0)")
+  e+=("$(entry goway+endpoint "$1" "--addr {addr} --metrics 127.0.0.1:0" 0)")
+  for i in 0 1 2; do
+    k=$(((i + METRICS_REP - 1) % 3))
+    [ -z "${e[k]}" ] || printf '%s\n' "${e[k]}"
+  done
 }
 metrics_echo_servers() { metrics_pair "$GOWAY_BIN/echo"; }
 metrics_http_servers() { metrics_pair "$GOWAY_BIN/http_hello"; }
@@ -822,8 +828,8 @@ check_http_metrics() { check_http "$HTTP_PATH" && check_metrics; }
 
 scenario_metrics() {
   local rep scr=';scrapes=scrapes;scrapes ok=scrapes_ok'
-  local how_m="goway without and with \`--metrics\` (GET /metrics once a second during the load; x base = on/off)"
-  if [ -x "$LOADGEN" ]; then
+  local how_m="goway without and with \`--metrics\` (goway+metrics: GET /metrics once a second during the load; goway+endpoint: not scraped; x base = on/off)"
+  if [ -x "$LOADGEN" ] && [[ " $METRICS_LOADS " == *" echo "* ]]; then
     for P in $ECHO_PIPELINES; do
       SCEN="metrics-echo-p$P"; HOW="$how_m: echo c=$ECHO_CONNS s=$ECHO_SIZE p=$P: \`echo-load -c $ECHO_CONNS -s $ECHO_SIZE -p $P -d $DURATION -w $WARMUP\` (closed loop), frames/s"
       for rep in $(seq "$REPS"); do
@@ -832,6 +838,8 @@ scenario_metrics() {
       done
       print_table "$SCEN" thr "$HOW" goway "$closed_cols$scr"
     done
+  fi
+  if [ -x "$LOADGEN" ] && [[ " $METRICS_LOADS " == *" eff "* ]]; then
     for R in $EFF_RATE; do
       SCEN="metrics-eff-r$R"; HOW="$how_m: eff, server CPU per echoed frame at $R frames/s offered, c=$EFF_CONNS s=$EFF_SIZE: \`echo-load -c $EFF_CONNS -s $EFF_SIZE -d $DURATION -w $WARMUP --rate $R --server-pid PID -t $EFF_THREADS\` (open loop)"
       for rep in $(seq "$EFF_REPS"); do
@@ -841,10 +849,9 @@ scenario_metrics() {
       print_table "$SCEN" server_us_per_frame "$HOW" goway \
         "server=@server;offered=rate;achieved frames/s=frames_per_s;backlog=backlog;server CPU (cores)=server_cores;server CPU us/frame=server_us_per_frame;x base us/frame=server_us_per_frame%base;us/frame min-max=@range;p50 us=p50_us;p99 us=p99_us;p99.9 us=p999_us;errors=errors$scr"
     done
-  else
-    log "metrics: $LOADGEN is not built: echo and eff skipped"
   fi
-  if have wrk && have curl; then
+  [ -x "$LOADGEN" ] || log "metrics: $LOADGEN is not built: echo and eff skipped"
+  if have wrk && have curl && [[ " $METRICS_LOADS " == *" http "* ]]; then
     for HTTP_PATH in $HTTP_PATHS; do
       SCEN="metrics-http${HTTP_PATH//\//-}"; HOW="$how_m: http GET $HTTP_PATH, keep-alive: \`wrk -t$WRK_THREADS -c$WRK_CONNS -d$(ceil "$DURATION")s\` after ${WRK_WARMUP} s of unmeasured wrk, requests/s"
       for rep in $(seq "$REPS"); do
@@ -853,7 +860,7 @@ scenario_metrics() {
       done
       print_table "$SCEN" thr "$HOW" goway "$closed_cols$scr"
     done
-  else
+  elif [[ " $METRICS_LOADS " == *" http "* ]]; then
     log "metrics: wrk or curl not found: http skipped (bench/setup.sh installs them)"
   fi
 }
