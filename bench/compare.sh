@@ -511,7 +511,7 @@ scenario_eff() {
   [ -x "$LOADGEN" ] || { log "eff: $LOADGEN is not built: skipped"; return; }
   local rep
   for R in $EFF_RATE; do
-    SCEN="eff-r$R"; HOW="eff: server CPU per echoed frame at $R frames/s offered, c=$EFF_CONNS s=$EFF_SIZE: \`echo-load -c $EFF_CONNS -s $EFF_SIZE -d $DURATION -w $WARMUP --rate $R --server-pid PID\` (open loop)"
+    SCEN="eff-r$R"; HOW="eff: server CPU per echoed frame at $R frames/s offered, c=$EFF_CONNS s=$EFF_SIZE: \`echo-load -c $EFF_CONNS -s $EFF_SIZE -d $DURATION -w $WARMUP --rate $R --server-pid PID -t $EFF_THREADS\` (open loop)"
     for rep in $(seq "$EFF_REPS"); do
       log "== $SCEN (run $rep of $EFF_REPS)"; run_tag "$SCEN" "$rep" "$EFF_REPS"
       for_each_server echo_servers "$TAG" check_echo load_eff
