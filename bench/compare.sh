@@ -2,9 +2,10 @@
 # compare.sh: goway beside Go, tokio, raw may and Redis, on this machine, in one run.
 #
 # usage: bench/compare.sh [--quick] [MODE]...  MODE: build echo http resp eff chan idle udp
-#        https handshake idle-tls tls (= https handshake idle-tls) client proxy all
-#        (default: all = echo http resp eff chan idle udp tls; client and proxy run only when
-#        named; every mode but build builds first, udp alone only what it needs)
+#        https handshake idle-tls tls (= https handshake idle-tls) client proxy metrics all
+#        (default: all = echo http resp eff chan idle udp tls; client, proxy and metrics run
+#        only when named; every mode but build builds first, udp alone only what it needs)
+#        WORKERS=2 runs every server on 2 workers with the load generators sharing its CPUs.
 #
 # It builds goway's example servers from this checkout and the peers under bench/, then runs
 # each server pinned to SERVER_CPU (0), checks that it answers, loads it from LOAD_CPU (1),
@@ -23,8 +24,8 @@ for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=1 ;;
     -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
-    build|echo|http|resp|eff|chan|idle|udp|https|handshake|idle-tls|tls|client|proxy|all) MODES+=("$arg") ;;
-    *) echo "compare.sh: unknown argument '$arg' (modes: build echo http resp eff chan idle udp https handshake idle-tls tls client proxy all; --quick)" >&2; exit 2 ;;
+    build|echo|http|resp|eff|chan|idle|udp|https|handshake|idle-tls|tls|client|proxy|metrics|all) MODES+=("$arg") ;;
+    *) echo "compare.sh: unknown argument '$arg' (modes: build echo http resp eff chan idle udp https handshake idle-tls tls client proxy metrics all; --quick)" >&2; exit 2 ;;
   esac
 done
 [ "${#MODES[@]}" -gt 0 ] || MODES=(all)
@@ -34,6 +35,14 @@ q() { if [ "$QUICK" = 1 ]; then printf '%s' "$2"; else printf '%s' "$1"; fi; }  
 DURATION="${DURATION:-$(q 5 0.5)}"          # seconds measured per load run
 WARMUP="${WARMUP:-$(q 1 0.2)}"              # seconds of unmeasured load before them
 REPS="${REPS:-1}"                           # runs of each server list (interleaved); median shown
+WORKERS="${WORKERS:-}"                      # N: servers on N workers, sharing CPUs 0..N-1 with the load
+if [ -n "$WORKERS" ]; then
+  [[ "$WORKERS" =~ ^[1-9][0-9]*$ ]] || { echo "compare.sh: WORKERS must be a positive integer" >&2; exit 2; }
+  SHARED_CPUS="0-$((WORKERS - 1))"
+  SERVER_CPU="${SERVER_CPU:-$SHARED_CPUS}"
+  LOAD_CPU="${LOAD_CPU:-$SHARED_CPUS}"
+  WRK_THREADS="${WRK_THREADS:-$WORKERS}"
+fi
 SERVER_CPU="${SERVER_CPU:-0}"               # taskset -c list for the servers
 LOAD_CPU="${LOAD_CPU:-1}"                   # taskset -c list for the load generators
 CHAN_CPUS="${CHAN_CPUS:-0,1}"               # taskset -c list for the channel benchmarks
@@ -53,6 +62,8 @@ EFF_RATE="${EFF_RATE:-$(q 50000 10000)}"    # offered frames/s; a list runs each
 EFF_CONNS="${EFF_CONNS:-50}"
 EFF_SIZE="${EFF_SIZE:-64}"
 EFF_REPS="${EFF_REPS:-$REPS}"
+EFF_THREADS="${EFF_THREADS:-1}"             # echo-load threads in eff (each busy-polls a CPU)
+METRICS_LOADS="${METRICS_LOADS:-echo eff http}"  # the loads of the metrics mode
 IDLE_N="${IDLE_N:-$(q 10000 500)}"          # idle connections held
 IDLE_SETTLE_MS="${IDLE_SETTLE_MS:-$(q 1000 200)}"
 IDLE_TLS_N="${IDLE_TLS_N:-$(q 5000 300)}"   # idle TLS connections held
@@ -140,7 +151,7 @@ build_udp() {
 
 # ---- processes -------------------------------------------------------------------------------
 SERVER_PID=""
-cleanup() { [ -n "$SERVER_PID" ] && stop_server; stop_upstream; return 0; }
+cleanup() { stop_scraper; [ -n "$SERVER_PID" ] && stop_server; stop_upstream; return 0; }
 trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT TERM
 
@@ -155,8 +166,16 @@ alloc_port() {
 # (so that its whole process group can be stopped) on a fresh port, and waits up to 10 s
 # for it to listen (with READY_LINE set, for that text in its output instead: a UDP server
 # opens no TCP port). {addr} in the template becomes 127.0.0.1:PORT, {port} the port.
+METRICS_PORT=""
 start_server() {
-  local tag="$1" name="$2" cmd="$3"
+  local tag="$1" name="$2" cmd="$3" env=""
+  METRICS_PORT=""
+  if [[ "$cmd" == *"{mport}"* ]]; then # a second port, for the server's metrics endpoint
+    alloc_port; METRICS_PORT="$PORT"; cmd="${cmd//\{mport\}/$PORT}"
+  fi
+  # With WORKERS, Go's scheduler gets it explicitly (the others take it from their flags or
+  # from the CPUs taskset gives them).
+  [ -z "$WORKERS" ] || env="export GOMAXPROCS=$WORKERS; "
   alloc_port
   cmd="${cmd//\{addr\}/127.0.0.1:$PORT}"
   cmd="${cmd//\{port\}/$PORT}"
@@ -164,7 +183,7 @@ start_server() {
   printf '%s\n' "$cmd" > "$SERVER_LOG.cmd"
   # taskset, setsid (not a group leader here, so it does not fork) and exec all replace
   # themselves: $! is the server's own PID and the leader of its process group.
-  taskset -c "$SERVER_CPU" setsid bash -c "ulimit -n \$(ulimit -Hn) 2>/dev/null; exec $cmd" \
+  taskset -c "$SERVER_CPU" setsid bash -c "ulimit -n \$(ulimit -Hn) 2>/dev/null; ${env}exec $cmd" \
     > "$SERVER_LOG" 2>&1 < /dev/null &
   SERVER_PID=$!
   local i
@@ -276,21 +295,90 @@ run_load() {
   local tag="$1" name="$2"; shift 2
   LOAD_OUT="$RESULTS_DIR/$tag.${name//\//_}.load.log"
   local tfile="$LOAD_OUT.time" k0 k1 t0 t1 TIMEFORMAT='%U %S %R'
+  ROW_EXTRA=""
+  [ -z "$METRICS_PORT" ] || start_scraper "$METRICS_PORT" "$LOAD_OUT.scrapes"
   k0="$(cpu_ticks "$SERVER_PID")"; t0="$(now)"
   { time taskset -c "$LOAD_CPU" "$@" > "$LOAD_OUT" 2>&1; } 2> "$tfile"
   LOAD_RC=$?
   t1="$(now)"; k1="$(cpu_ticks "$SERVER_PID")"
+  if [ -n "$METRICS_PORT" ]; then
+    stop_scraper
+    ROW_EXTRA="scrapes=$(wc -l < "$LOAD_OUT.scrapes") scrapes_ok=$(awk '$1 == 200 && $2 > 0' "$LOAD_OUT.scrapes" | wc -l)"
+  fi
   SRV_CPU="$(calc "w = $t1 - $t0; if (w > 0) printf \"%.2f\", ($k1 - $k0) / $CLK_TCK / w; else print \"-\"")"
   GEN_CPU="$(awk 'NF == 3 && $3 > 0 { printf "%.2f", ($1 + $2) / $3 }' "$tfile" 2>/dev/null)"
   [ -n "$GEN_CPU" ] || GEN_CPU="-"
+}
+
+# ---- metrics scraper ------------------------------------------------------------------------
+# scrape_loop PORT OUT: GET /metrics on 127.0.0.1:PORT once a second (from the first scrape),
+# appending one line per scrape to OUT: the status code, the number of sample lines (those
+# starting with a metric name, not '#') and the body's bytes. Bash built-ins only: a scrape forks nothing, so
+# the scraper costs the load generator's CPU next to nothing.
+scrape_loop() {
+  local port="$1" out="$2" next now wait_s status code line samples bytes
+  exec 7<> <(:)   # a pipe nobody writes: `read -t` on it is a sleep without a fork
+  next="${EPOCHREALTIME/./}"
+  while :; do
+    code=000; samples=0; bytes=0
+    if exec 6<>"/dev/tcp/127.0.0.1/$port"; then
+      printf 'GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' >&6
+      if IFS= read -r -t 5 status <&6; then
+        code="${status#* }"; code="${code%% *}"
+        while IFS= read -r -t 5 line <&6 && [ "$line" != $'\r' ] && [ -n "$line" ]; do :; done
+        while IFS= read -r -t 5 line <&6; do
+          bytes=$((bytes + ${#line} + 1))
+          [[ "$line" == [a-z]* ]] && samples=$((samples + 1))
+        done
+      fi
+      exec 6<&-
+    fi
+    printf '%s %s %s\n' "$code" "$samples" "$bytes" >> "$out"
+    next=$((next + 1000000)); now="${EPOCHREALTIME/./}"
+    if [ "$next" -gt "$now" ]; then
+      printf -v wait_s '%d.%06d' $(((next - now) / 1000000)) $(((next - now) % 1000000))
+      read -r -t "$wait_s" -u 7
+    else
+      next="$now"
+    fi
+  done
+}
+SCRAPE_PID=""
+start_scraper() { # PORT OUT: the scraper in the background, on LOAD_CPU
+  : > "$2"
+  scrape_loop "$1" "$2" 2>/dev/null &
+  SCRAPE_PID=$!
+  taskset -p -c "$LOAD_CPU" "$SCRAPE_PID" > /dev/null 2>&1
+}
+stop_scraper() {
+  [ -n "$SCRAPE_PID" ] || return 0
+  kill "$SCRAPE_PID" 2>/dev/null; wait "$SCRAPE_PID" 2>/dev/null
+  SCRAPE_PID=""
+}
+check_metrics() { # the metrics endpoint, when the server has one, answers 200 with samples
+  [ -n "$METRICS_PORT" ] || return 0
+  local i
+  for i in $(seq 100); do # it may start listening just after the server's own port
+    [ "$(curl -s -o /dev/null -m 5 -w '%{http_code}' "http://127.0.0.1:$METRICS_PORT/metrics" 2>/dev/null)" = 200 ] && return 0
+    sleep 0.05
+  done
+  return 1
 }
 
 # result_kv FILE: the KEY=VALUE fields of the last RESULT line of FILE.
 result_kv() { grep '^RESULT' "$1" 2>/dev/null | tail -1 | cut -d' ' -f2-; }
 kv() { tr ' ' '\n' <<< "$2" | awk -F= -v k="$1" '$1 == k { print $2; exit }'; }
 
-# add_row SCENARIO NAME IS_BASE NOTE KVS: one run of one server, for table.awk.
-add_row() { printf '%s\t%s\t%s\t%s\n' "$2" "$3" "$4" "$5" >> "$RESULTS_DIR/$1.rows"; }
+# add_row SCENARIO NAME IS_BASE NOTE KVS: one run of one server, for table.awk (with the
+# scrape counts of the run when the metrics endpoint was scraped: a failed scrape is a note).
+ROW_EXTRA=""
+add_row() {
+  local note="$4"
+  if [ -n "$ROW_EXTRA" ] && [ -z "$note" ] && [ "$(kv scrapes "$ROW_EXTRA")" != "$(kv scrapes_ok "$ROW_EXTRA")" ]; then
+    note="scrape failed"
+  fi
+  printf '%s\t%s\t%s\t%s\n' "$2" "$3" "$note" "$5${ROW_EXTRA:+ $ROW_EXTRA}" >> "$RESULTS_DIR/$1.rows"
+}
 
 # ---- servers ---------------------------------------------------------------------------------
 # Each list prints NAME<TAB>COMMAND<TAB>IS_BASE lines; a server is listed only if it is built
@@ -303,17 +391,19 @@ entry() { # entry NAME BINARY ARGS IS_BASE
 }
 candidate() { wanted "$CANDIDATE_NAME" && [ -n "$1" ] && printf '%s\t%s\t0\n' "$CANDIDATE_NAME" "$1"; return 0; }
 
+tokio_workers() { [ -z "$WORKERS" ] || printf ' --workers %s' "$WORKERS"; }
+
 echo_servers() {
   [ "$WITH_GO" = 1 ] && entry go-article "$GO_BIN/go-echo-article" "-addr {addr}" 1
   [ "$WITH_GO" = 1 ] && entry go-plain "$GO_BIN/go-echo-plain" "-addr {addr}" 0
-  [ "$WITH_TOKIO" = 1 ] && entry tokio-plain "$RUST_BIN/tokio-echo-plain" "--addr {addr}" 0
+  [ "$WITH_TOKIO" = 1 ] && entry tokio-plain "$RUST_BIN/tokio-echo-plain" "--addr {addr}$(tokio_workers)" 0
   [ "$WITH_MAY" = 1 ] && entry may-plain "$RUST_BIN/may-echo-plain" "-addr {addr}" 0
   [ "$WITH_GOWAY" = 1 ] && entry goway "$GOWAY_BIN/echo" "--addr {addr}" 0
   candidate "$ECHO_CANDIDATE"
 }
 http_servers() {
   [ "$WITH_GO" = 1 ] && entry go-net/http "$GO_BIN/go-http-hello" "-addr {addr}" 1
-  [ "$WITH_TOKIO" = 1 ] && entry tokio-hyper "$RUST_BIN/tokio-http-hello" "--addr {addr}" 0
+  [ "$WITH_TOKIO" = 1 ] && entry tokio-hyper "$RUST_BIN/tokio-http-hello" "--addr {addr}$(tokio_workers)" 0
   [ "$WITH_MAY" = 1 ] && entry may-minihttp "$RUST_BIN/may-minihttp-hello" "-addr {addr}" 0
   [ "$WITH_GOWAY" = 1 ] && entry goway "$GOWAY_BIN/http_hello" "--addr {addr}" 0
   candidate "$HTTP_CANDIDATE"
@@ -334,7 +424,7 @@ resp_servers() {
 
 https_servers() {
   [ "$WITH_GO" = 1 ] && entry go-net/http "$GO_BIN/go-http-hello" "-addr {addr} $(TLS_ARGS_GO)" 1
-  [ "$WITH_TOKIO" = 1 ] && entry tokio-hyper-rustls "$RUST_BIN/tokio-https-hello" "--addr {addr} $(TLS_ARGS)" 0
+  [ "$WITH_TOKIO" = 1 ] && entry tokio-hyper-rustls "$RUST_BIN/tokio-https-hello" "--addr {addr} $(TLS_ARGS)$(tokio_workers)" 0
   [ "$WITH_GOWAY" = 1 ] && entry goway "$GOWAY_BIN/http_hello" "--addr {addr} $(TLS_ARGS)" 0
   candidate "$HTTPS_CANDIDATE"
 }
@@ -404,7 +494,7 @@ scenario_echo() {
 load_eff() {
   [ "$1" = failed ] && { record_failed; return; }
   run_load "$TAG" "$1" timeout --foreground "$(ceil "$DURATION + $WARMUP + 60")" "$LOADGEN" --addr "127.0.0.1:$PORT" \
-    -c "$EFF_CONNS" -s "$EFF_SIZE" -d "$DURATION" -w "$WARMUP" --rate "$R" --server-pid "$SERVER_PID"
+    -c "$EFF_CONNS" -s "$EFF_SIZE" -d "$DURATION" -w "$WARMUP" --rate "$R" --server-pid "$SERVER_PID" -t "$EFF_THREADS"
   local r note="" ach off bl; r="$(result_kv "$LOAD_OUT")"
   ach="$(kv frames_per_s "$r")"; off="$(kv rate "$r")"; bl="$(kv backlog "$r")"
   if [ -z "$ach" ] || [ -z "$(kv server_us_per_frame "$r")" ]; then
@@ -421,7 +511,7 @@ scenario_eff() {
   [ -x "$LOADGEN" ] || { log "eff: $LOADGEN is not built: skipped"; return; }
   local rep
   for R in $EFF_RATE; do
-    SCEN="eff-r$R"; HOW="eff: server CPU per echoed frame at $R frames/s offered, c=$EFF_CONNS s=$EFF_SIZE: \`echo-load -c $EFF_CONNS -s $EFF_SIZE -d $DURATION -w $WARMUP --rate $R --server-pid PID\` (open loop)"
+    SCEN="eff-r$R"; HOW="eff: server CPU per echoed frame at $R frames/s offered, c=$EFF_CONNS s=$EFF_SIZE: \`echo-load -c $EFF_CONNS -s $EFF_SIZE -d $DURATION -w $WARMUP --rate $R --server-pid PID -t $EFF_THREADS\` (open loop)"
     for rep in $(seq "$EFF_REPS"); do
       log "== $SCEN (run $rep of $EFF_REPS)"; run_tag "$SCEN" "$rep" "$EFF_REPS"
       for_each_server echo_servers "$TAG" check_echo load_eff
@@ -715,6 +805,66 @@ scenario_proxy() {
   print_table proxy thr "$HOW" "go-ReverseProxy" "$closed_cols"
 }
 
+# ---- metrics: goway without and with its metrics endpoint, scraped during the load -------
+# The same example three times per run: `goway` (no --metrics), `goway+metrics` (--metrics on
+# a second port, GET /metrics once a second while the load runs) and `goway+endpoint`
+# (--metrics on a port of its own choosing, never scraped: the endpoint's presence without
+# its scrapes). Their order rotates from one run to the next so that none always goes first.
+METRICS_REP=1
+metrics_pair() { # BINARY: the entries, in this run's order
+  local e=() i k
+  e+=("$(entry goway "$1" "--addr {addr}" 1)")
+  e+=("$(entry goway+metrics "$1" "--addr {addr} --metrics 127.0.0.1:{mport}" 0)")
+  e+=("$(entry goway+endpoint "$1" "--addr {addr} --metrics 127.0.0.1:0" 0)")
+  for i in 0 1 2; do
+    k=$(((i + METRICS_REP - 1) % 3))
+    [ -z "${e[k]}" ] || printf '%s\n' "${e[k]}"
+  done
+}
+metrics_echo_servers() { metrics_pair "$GOWAY_BIN/echo"; }
+metrics_http_servers() { metrics_pair "$GOWAY_BIN/http_hello"; }
+check_echo_metrics() { check_echo && check_metrics; }
+check_http_metrics() { check_http "$HTTP_PATH" && check_metrics; }
+
+scenario_metrics() {
+  local rep scr=';scrapes=scrapes;scrapes ok=scrapes_ok'
+  local how_m="goway without and with \`--metrics\` (goway+metrics: GET /metrics once a second during the load; goway+endpoint: not scraped; x base = on/off)"
+  if [ -x "$LOADGEN" ] && [[ " $METRICS_LOADS " == *" echo "* ]]; then
+    for P in $ECHO_PIPELINES; do
+      SCEN="metrics-echo-p$P"; HOW="$how_m: echo c=$ECHO_CONNS s=$ECHO_SIZE p=$P: \`echo-load -c $ECHO_CONNS -s $ECHO_SIZE -p $P -d $DURATION -w $WARMUP\` (closed loop), frames/s"
+      for rep in $(seq "$REPS"); do
+        log "== $SCEN (run $rep of $REPS)"; run_tag "$SCEN" "$rep" "$REPS"; METRICS_REP="$rep"
+        for_each_server metrics_echo_servers "$TAG" check_echo_metrics load_echo
+      done
+      print_table "$SCEN" thr "$HOW" goway "$closed_cols$scr"
+    done
+  fi
+  if [ -x "$LOADGEN" ] && [[ " $METRICS_LOADS " == *" eff "* ]]; then
+    for R in $EFF_RATE; do
+      SCEN="metrics-eff-r$R"; HOW="$how_m: eff, server CPU per echoed frame at $R frames/s offered, c=$EFF_CONNS s=$EFF_SIZE: \`echo-load -c $EFF_CONNS -s $EFF_SIZE -d $DURATION -w $WARMUP --rate $R --server-pid PID -t $EFF_THREADS\` (open loop)"
+      for rep in $(seq "$EFF_REPS"); do
+        log "== $SCEN (run $rep of $EFF_REPS)"; run_tag "$SCEN" "$rep" "$EFF_REPS"; METRICS_REP="$rep"
+        for_each_server metrics_echo_servers "$TAG" check_echo_metrics load_eff
+      done
+      print_table "$SCEN" server_us_per_frame "$HOW" goway \
+        "server=@server;offered=rate;achieved frames/s=frames_per_s;backlog=backlog;server CPU (cores)=server_cores;server CPU us/frame=server_us_per_frame;x base us/frame=server_us_per_frame%base;us/frame min-max=@range;p50 us=p50_us;p99 us=p99_us;p99.9 us=p999_us;errors=errors$scr"
+    done
+  fi
+  [ -x "$LOADGEN" ] || log "metrics: $LOADGEN is not built: echo and eff skipped"
+  if have wrk && have curl && [[ " $METRICS_LOADS " == *" http "* ]]; then
+    for HTTP_PATH in $HTTP_PATHS; do
+      SCEN="metrics-http${HTTP_PATH//\//-}"; HOW="$how_m: http GET $HTTP_PATH, keep-alive: \`wrk -t$WRK_THREADS -c$WRK_CONNS -d$(ceil "$DURATION")s\` after ${WRK_WARMUP} s of unmeasured wrk, requests/s"
+      for rep in $(seq "$REPS"); do
+        log "== $SCEN (run $rep of $REPS)"; run_tag "$SCEN" "$rep" "$REPS"; METRICS_REP="$rep"
+        for_each_server metrics_http_servers "$TAG" check_http_metrics load_http
+      done
+      print_table "$SCEN" thr "$HOW" goway "$closed_cols$scr"
+    done
+  elif [[ " $METRICS_LOADS " == *" http "* ]]; then
+    log "metrics: wrk or curl not found: http skipped (bench/setup.sh installs them)"
+  fi
+}
+
 # print_table SCENARIO METRIC CAPTION DEFAULT_BASE COLUMNS
 print_table() {
   local rows="$RESULTS_DIR/$1.rows"
@@ -743,6 +893,7 @@ mkdir -p "$RESULTS_DIR" || die "cannot create $RESULTS_DIR"
   echo "- machine: $(uname -sr), $(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)"
   echo "- tools: $(have go && go version | awk '{ print $3 }'), $(rustc --version 2>/dev/null | awk '{ print $1, $2 }'), $(have wrk && wrk --version 2>&1 | head -1 | awk '{ print $1, $2 }'), redis-benchmark $(have redis-benchmark && redis-benchmark --version | awk '{ print $2 }')"
   echo "- servers on CPU $SERVER_CPU, load generators on CPU $LOAD_CPU; ${DURATION} s measured after ${WARMUP} s of warm-up; $REPS run(s) of each server"
+  [ -z "$WORKERS" ] || echo "- WORKERS=$WORKERS: every server on $WORKERS workers (Go: GOMAXPROCS=$WORKERS; tokio: --workers $WORKERS; may and goway: one per CPU of $SERVER_CPU), the load generators on the same CPUs (wrk -t$WRK_THREADS, eff's echo-load -t$EFF_THREADS)"
   [ -n "$ECHO_CANDIDATE$HTTP_CANDIDATE$RESP_CANDIDATE$CHAN_CANDIDATE" ] &&
     echo "- candidate '$CANDIDATE_NAME': echo='$ECHO_CANDIDATE' http='$HTTP_CANDIDATE' resp='$RESP_CANDIDATE' chan='$CHAN_CANDIDATE'"
   echo "- raw logs: $RESULTS_DIR"
@@ -766,6 +917,7 @@ for m in "${MODES[@]}"; do
     udp) scenario_udp ;;
     client) scenario_client ;;
     proxy) scenario_proxy ;;
+    metrics) scenario_metrics ;;
   esac
 done
 log "summary: $TABLE"

@@ -8,10 +8,13 @@ pub mod tls;
 
 /// The options every tokio peer takes: `--addr HOST:PORT` (also `-addr`, as the Go peers
 /// spell it), `--current-thread` (tokio's single-threaded runtime instead of the
-/// multi-threaded one) and, for the peers that serve TLS, `--tls-cert PATH --tls-key PATH`.
+/// multi-threaded one), `--workers N` (the multi-threaded runtime's worker threads; default
+/// one per CPU the process may use) and, for the peers that serve TLS,
+/// `--tls-cert PATH --tls-key PATH`.
 pub struct Opts {
     pub addr: SocketAddr,
     pub current_thread: bool,
+    pub workers: Option<usize>,
     pub tls_cert: Option<String>,
     pub tls_key: Option<String>,
 }
@@ -19,6 +22,7 @@ pub struct Opts {
 pub fn opts(default_addr: &str) -> Opts {
     let mut addr = default_addr.to_owned();
     let mut current_thread = false;
+    let mut workers = None;
     let (mut tls_cert, mut tls_key) = (None, None);
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -28,6 +32,10 @@ pub fn opts(default_addr: &str) -> Opts {
                 None => usage(),
             },
             "--current-thread" => current_thread = true,
+            "--workers" | "-workers" => match args.next().and_then(|n| n.parse().ok()) {
+                Some(n) if n > 0 => workers = Some(n),
+                _ => usage(),
+            },
             "--tls-cert" | "-tls-cert" => tls_cert = Some(args.next().unwrap_or_else(|| usage())),
             "--tls-key" | "-tls-key" => tls_key = Some(args.next().unwrap_or_else(|| usage())),
             _ => usage(),
@@ -37,6 +45,7 @@ pub fn opts(default_addr: &str) -> Opts {
         Ok(addr) => Opts {
             addr,
             current_thread,
+            workers,
             tls_cert,
             tls_key,
         },
@@ -49,23 +58,25 @@ pub fn opts(default_addr: &str) -> Opts {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: {} [--addr HOST:PORT] [--current-thread] [--tls-cert PATH --tls-key PATH]",
+        "usage: {} [--addr HOST:PORT] [--current-thread] [--workers N] [--tls-cert PATH --tls-key PATH]",
         std::env::args().next().unwrap_or_default()
     );
     exit(2)
 }
 
-/// The runtime: multi-threaded by default, with tokio's default worker count (one per CPU
-/// the process may use, so one under `taskset -c 0`).
-pub fn runtime(current_thread: bool) -> tokio::runtime::Runtime {
-    let built = if current_thread {
+/// The runtime: multi-threaded by default, with `--workers` worker threads or tokio's default
+/// count (one per CPU the process may use, so one under `taskset -c 0`).
+pub fn runtime(o: &Opts) -> tokio::runtime::Runtime {
+    let built = if o.current_thread {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
     } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        if let Some(n) = o.workers {
+            b.worker_threads(n);
+        }
+        b.enable_all().build()
     };
     built.unwrap_or_else(|e| {
         eprintln!("cannot start the tokio runtime: {e}");

@@ -1,7 +1,7 @@
 //! tokio-echo-plain: one tokio task per connection copies what it reads back through a
 //! 32 KiB buffer.
 //!
-//! Usage: tokio-echo-plain [--addr 127.0.0.1:PORT] [--current-thread]
+//! Usage: tokio-echo-plain [--addr 127.0.0.1:PORT] [--current-thread] [--workers N]
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -23,7 +23,7 @@ async fn echo(mut sock: TcpStream) {
 
 fn main() {
     let o = tokio_peers::opts("127.0.0.1:7012");
-    tokio_peers::runtime(o.current_thread).block_on(async move {
+    tokio_peers::runtime(&o).block_on(async move {
         let ln = tokio_peers::listen(o.addr).await;
         loop {
             if let Ok((sock, _)) = ln.accept().await {

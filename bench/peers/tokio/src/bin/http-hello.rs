@@ -4,7 +4,7 @@
 //! * `GET /json`: `{"message":"Hello, World!"}` (application/json, serialized per request)
 //! * anything else: 404
 //!
-//! Usage: tokio-http-hello [--addr 127.0.0.1:PORT] [--current-thread]
+//! Usage: tokio-http-hello [--addr 127.0.0.1:PORT] [--current-thread] [--workers N]
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -17,7 +17,7 @@ fn main() {
         eprintln!("tokio-http-hello serves plain HTTP: use tokio-https-hello for TLS");
         std::process::exit(2)
     }
-    tokio_peers::runtime(o.current_thread).block_on(async move {
+    tokio_peers::runtime(&o).block_on(async move {
         let ln = tokio_peers::listen(o.addr).await;
         loop {
             let Ok((sock, _)) = ln.accept().await else {

@@ -1,7 +1,7 @@
 //! tokio-https-hello: `tokio-http-hello`'s routes (hyper 1.x, HTTP/1.1, keep-alive) over
 //! tokio-rustls. Each connection's handshake runs in its own task.
 //!
-//! Usage: tokio-https-hello --tls-cert PATH --tls-key PATH [--addr 127.0.0.1:PORT] [--current-thread]
+//! Usage: tokio-https-hello --tls-cert PATH --tls-key PATH [--addr 127.0.0.1:PORT] [--current-thread] [--workers N]
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -15,7 +15,7 @@ fn main() {
         std::process::exit(2)
     };
     let acceptor = tokio_peers::tls::acceptor(cert, key);
-    tokio_peers::runtime(o.current_thread).block_on(async move {
+    tokio_peers::runtime(&o).block_on(async move {
         let ln = tokio_peers::listen(o.addr).await;
         loop {
             let Ok((sock, _)) = ln.accept().await else {
