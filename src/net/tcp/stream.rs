@@ -137,10 +137,36 @@ impl TcpStream {
     /// with its own timeouts, deadlines and closed state). To use one connection from several
     /// goroutines, share the stream (`Arc<TcpStream>`) instead: no descriptor is added.
     ///
+    /// [`close`](Self::close) on one copy closes that copy only, as in Go closing a `Conn`
+    /// does not affect the descriptor its `File()` returned: the connection is shut down when
+    /// the last open copy is closed (a copy dropped without `close` no longer counts). What
+    /// acts on the connection itself, [`shutdown`](Self::shutdown) and the socket options,
+    /// acts for every copy.
+    ///
     /// # Errors
-    /// As `dup(2)` (`EMFILE` at the descriptor limit).
+    /// As `dup(2)` (`EMFILE` at the descriptor limit); the closed error after
+    /// [`close`](Self::close).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::io::{Read, Write};
+    /// let ln = goway::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let c = goway::net::dial(ln.local_addr().unwrap()).unwrap();
+    /// let (mut s, _) = ln.accept().unwrap();
+    /// let copy = c.try_clone().unwrap();
+    /// copy.close().unwrap();
+    /// // The original is still open, and so is the connection.
+    /// (&c).write_all(b"x").unwrap();
+    /// let mut buf = [0u8; 1];
+    /// s.read_exact(&mut buf).unwrap();
+    /// // Closing the last open copy shuts the connection down: the peer reads EOF.
+    /// c.close().unwrap();
+    /// assert_eq!(s.read(&mut buf).unwrap(), 0);
+    /// ```
     pub fn try_clone(&self) -> io::Result<TcpStream> {
-        Ok(TcpStream::from_may(self.fd.io().try_clone()?))
+        Ok(TcpStream {
+            fd: self.fd.try_clone(|io| io.try_clone())?,
+        })
     }
 
     /// Splits the stream into a read half and a write half, for a reader goroutine and a
@@ -182,7 +208,9 @@ netfd_methods! {
     /// ([`is_closed_error`](crate::net::is_closed_error): "use of closed network connection"),
     /// those blocked in other goroutines or threads at once. The file descriptor itself is
     /// released when the last owner drops the stream, so that no other goroutine can touch a
-    /// reused descriptor number.
+    /// reused descriptor number. A copy made by [`try_clone`](Self::try_clone) is closed on
+    /// its own: while another copy is open, `close` closes this one only and the connection
+    /// stays up.
     ///
     /// # Errors
     /// The closed error if the stream was closed already (as Go).

@@ -260,9 +260,11 @@ impl UdpSocket {
     /// share it (`Arc<UdpSocket>`) instead.
     ///
     /// # Errors
-    /// As `dup(2)`.
+    /// As `dup(2)`; the closed error after [`close`](Self::close).
     pub fn try_clone(&self) -> io::Result<UdpSocket> {
-        Ok(UdpSocket::from_may(self.fd.io().try_clone()?))
+        Ok(UdpSocket {
+            fd: self.fd.try_clone(|io| io.try_clone())?,
+        })
     }
 
     /// Whether `SO_BROADCAST` is set.
