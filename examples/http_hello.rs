@@ -18,7 +18,6 @@ use std::time::Duration;
 use clap::Parser;
 use goway::http::{Request, ResponseWriter, ServeError, ServeMux, Server};
 use goway::net::ShutdownReport;
-use goway::net::server::ShutdownError;
 
 /// Hello-world HTTP server on goway.
 #[derive(Parser, Debug)]
@@ -87,7 +86,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Tests and scripts read the bound address (`--addr 127.0.0.1:0` picks a free port).
     println!("listening on {}", server.local_addr()?);
     if let Some(addr) = args.metrics {
-        serve_metrics(addr, "http_hello", server.handle(), &ctx)?;
+        // goway's metrics and this server's, the goroutine report and the health probes
+        // (not ready once draining starts), on their own listener.
+        let registry = goway::metrics::Registry::new();
+        registry.register_server("http_hello", server.handle())?;
+        let ready = goway::http::debug::Readiness::until_done(&ctx);
+        let ops = goway::http::debug::serve(addr, &registry, &ready)?;
+        let path = goway::http::debug::METRICS_PATH;
+        println!("metrics on http://{}{path}", ops.local_addr()?);
     }
     let handle = server.handle();
     match server.serve() {
@@ -95,50 +101,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Err(e) => return Err(e.into()),
     }
     // `serve` returns as the drain starts: wait for it (it ends within the grace).
-    report_shutdown(handle.wait_shutdown(grace + Duration::from_secs(5)));
-    Ok(())
-}
-
-/// Logs and prints how the graceful shutdown ended (what drained, what was cut off).
-fn report_shutdown(outcome: Option<Result<ShutdownReport, ShutdownError>>) {
-    match outcome {
-        Some(Ok(r)) => {
-            log::info!("shutdown complete: {} connection(s) drained", r.drained);
-            println!("shutdown: drained {} connection(s), cut off 0", r.drained);
-        }
-        Some(Err(ShutdownError::Timeout { cut_off })) => {
-            log::warn!("shutdown: grace period over, {cut_off} connection(s) cut off");
-            println!("shutdown: grace over, cut off {cut_off} connection(s)");
-        }
-        Some(Err(e)) => log::warn!("shutdown: {e}"),
-        None => log::error!("shutdown: the drain did not finish"),
-    }
-}
-
-/// `--metrics ADDR`: goway's metrics and this server's (`GET /metrics`), with http::debug's
-/// goroutine dump and health probes, served on ADDR in a goroutine.
-fn serve_metrics(
-    addr: String,
-    name: &str,
-    server: impl goway::metrics::ServerMetrics,
-    drain: &goway::context::Context,
-) -> Result<(), Box<dyn std::error::Error>> {
-    use goway::http::debug;
-    let registry = goway::metrics::Registry::new();
-    registry.register_server(name, server)?;
-    let mut mux = goway::http::ServeMux::new();
-    debug::register(&mut mux);
-    debug::register_metrics(&mut mux, &registry);
-    debug::register_health(&mut mux, &debug::Readiness::until_done(drain));
-    let srv = goway::http::Server::builder()
-        .addr(addr)
-        .handler(mux)
-        .bind()?;
-    println!(
-        "metrics on http://{}{}",
-        srv.local_addr()?,
-        debug::METRICS_PATH
-    );
-    goway::go!(move || srv.serve());
+    let outcome = handle.wait_shutdown(grace + Duration::from_secs(5));
+    println!("shutdown: {}", ShutdownReport::log_outcome(outcome));
     Ok(())
 }

@@ -29,7 +29,6 @@ use clap::Parser;
 use goway::context::{self, Context, ContextError};
 use goway::http::{self, Request, ResponseWriter, ServeError, ServeMux, Server, StatusCode};
 use goway::net::ShutdownReport;
-use goway::net::server::ShutdownError;
 use goway::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
@@ -269,22 +268,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Err(e) => return Err(e.into()),
     }
     // `serve` returns as the drain starts: wait for it (it ends within the grace).
-    report_shutdown(handle.wait_shutdown(grace + Duration::from_secs(5)));
+    let outcome = handle.wait_shutdown(grace + Duration::from_secs(5));
+    println!("shutdown: {}", ShutdownReport::log_outcome(outcome));
     Ok(())
-}
-
-/// Logs and prints how the graceful shutdown ended (what drained, what was cut off).
-fn report_shutdown(outcome: Option<Result<ShutdownReport, ShutdownError>>) {
-    match outcome {
-        Some(Ok(r)) => {
-            log::info!("shutdown complete: {} connection(s) drained", r.drained);
-            println!("shutdown: drained {} connection(s), cut off 0", r.drained);
-        }
-        Some(Err(ShutdownError::Timeout { cut_off })) => {
-            log::warn!("shutdown: grace period over, {cut_off} connection(s) cut off");
-            println!("shutdown: grace over, cut off {cut_off} connection(s)");
-        }
-        Some(Err(e)) => log::warn!("shutdown: {e}"),
-        None => log::error!("shutdown: the drain did not finish"),
-    }
 }

@@ -425,7 +425,10 @@ impl Crate {
                         runtime_children.insert(name.to_owned());
                     }
                 }
-                if kw == "macro_rules" {
+                // `#[macro_export] macro_rules! name`: a module's private helper macros
+                // (`netfd_methods!` in net) are that module's own code.
+                let exported = k >= 2 && ident(t.get(k - 2)) == Some("macro_export");
+                if kw == "macro_rules" && exported {
                     if let Some(name) = ident(t.get(k + 2)) {
                         macros.insert(name.to_owned());
                     }

@@ -455,3 +455,54 @@ fn data_arriving_between_a_read_and_a_write_is_not_missed() {
         .expect("the second request was read");
     assert_eq!(second, b"two");
 }
+
+/// Go's `Conn.Close` leaves a descriptor from `File()` working: closing one `try_clone` copy
+/// closes that copy only, and the connection goes down with the last open copy (a dropped
+/// copy no longer counts as open).
+#[test]
+fn closing_a_try_clone_copy_closes_that_copy_only() {
+    let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+    let c = dial(ln.local_addr().unwrap()).unwrap();
+    let (mut s, _) = ln.accept().unwrap();
+    s.set_read_timeout(Some(WATCHDOG)).unwrap();
+    let mut buf = [0u8; 1];
+
+    // A reader blocked on the copy is ended by the copy's close; the original works on.
+    let copy = std::sync::Arc::new(c.try_clone().unwrap());
+    let reader = {
+        let copy = copy.clone();
+        go!(move || (&*copy).read(&mut [0u8; 1]).unwrap_err())
+    };
+    copy.close().unwrap();
+    assert!(goway::net::is_closed_error(&reader.join().unwrap()));
+    assert!(goway::net::is_closed_error(
+        &(&*copy).write(b"x").unwrap_err()
+    ));
+    assert!(goway::net::is_closed_error(&copy.try_clone().unwrap_err()));
+    (&c).write_all(b"a").unwrap();
+    s.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"a");
+    s.write_all(b"b").unwrap();
+    (&c).read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"b");
+
+    // A copy dropped unclosed: the original's close is then the last one and shuts the
+    // connection down although the closed copy's descriptor is still open.
+    drop(c.try_clone().unwrap());
+    c.close().unwrap();
+    assert_eq!(s.read(&mut buf).unwrap(), 0, "the peer reads EOF");
+    drop(copy);
+}
+
+/// Without copies, `close` shuts the connection down at once (the peer reads EOF) although
+/// the descriptor stays open until the stream is dropped.
+#[test]
+fn close_without_copies_shuts_the_connection_down() {
+    let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+    let c = dial(ln.local_addr().unwrap()).unwrap();
+    let (mut s, _) = ln.accept().unwrap();
+    s.set_read_timeout(Some(WATCHDOG)).unwrap();
+    c.close().unwrap();
+    assert_eq!(s.read(&mut [0u8; 1]).unwrap(), 0);
+    drop(c);
+}

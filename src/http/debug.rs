@@ -277,3 +277,51 @@ pub fn metrics(registry: &crate::metrics::Registry) -> impl Handler + use<> {
 pub fn register_metrics(mux: &mut ServeMux, registry: &crate::metrics::Registry) {
     mux.handle(&format!("GET {METRICS_PATH}"), metrics(registry));
 }
+
+/// Serves the operators' pages on a listener of their own at `addr`, in a goroutine: the
+/// goroutine report ([`register`]), `registry`'s metrics ([`register_metrics`]) and the
+/// health probes ([`register_health`]) answering from `readiness`. Returns the server's
+/// handle: its [`local_addr`](crate::http::ServerHandle::local_addr), and
+/// [`shutdown`](crate::http::ServerHandle::shutdown) to stop it (else it serves until the
+/// process exits).
+///
+/// # Errors
+/// The address does not resolve or cannot be bound.
+///
+/// # Examples
+/// ```
+/// use std::io::{Read, Write};
+/// use goway::http::debug;
+///
+/// let registry = goway::metrics::Registry::new();
+/// let ops = debug::serve("127.0.0.1:0", &registry, &debug::Readiness::new()).unwrap();
+/// let mut c = goway::net::dial(ops.local_addr().unwrap()).unwrap();
+/// c.write_all(b"GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
+/// let mut reply = String::new();
+/// c.read_to_string(&mut reply).unwrap();
+/// assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"));
+/// assert!(reply.contains("goway_goroutines "));
+/// ops.shutdown().unwrap();
+/// ```
+#[cfg(feature = "metrics")]
+pub fn serve(
+    addr: impl crate::net::ToAddrs + Send + 'static,
+    registry: &crate::metrics::Registry,
+    readiness: &Readiness,
+) -> Result<super::ServerHandle, super::ServeError> {
+    let mut mux = ServeMux::new();
+    register(&mut mux);
+    register_metrics(&mut mux, registry);
+    register_health(&mut mux, readiness);
+    let srv = super::Server::builder().addr(addr).handler(mux).bind()?;
+    let handle = srv.handle();
+    crate::go!(move || {
+        // Ends with ServerClosed at shutdown, or an accept error retrying cannot fix.
+        if let Err(e) = srv.serve() {
+            if !matches!(e, super::ServeError::ServerClosed) {
+                log::error!(target: "goway::http", "debug server: {e}");
+            }
+        }
+    });
+    Ok(handle)
+}

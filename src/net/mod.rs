@@ -50,6 +50,7 @@ pub mod codec;
 mod deadline;
 mod dial;
 mod dns;
+mod methods;
 mod netfd;
 mod ready;
 pub mod server;

@@ -15,13 +15,15 @@
 //! and a load.
 //!
 //! The file descriptor belongs to the stream and is closed when the stream is dropped, so it
-//! is never closed while another goroutine may still use its number; `close` only shuts the
-//! socket down and marks the stream closed.
+//! is never closed while another goroutine may still use its number; `close` marks the stream
+//! closed and shuts the socket down. Copies made by [`try_clone`](NetFd::try_clone) (each its
+//! own descriptor) are closed one by one, as Go's `Conn.Close` leaves a descriptor from
+//! `File()` working: a copy's `close` shuts the socket down only when no other copy is open.
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::Shutdown;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use may::io::{AsIoData, WaitIo};
@@ -83,7 +85,7 @@ impl Socket for may::os::unix::net::UnixStream {
 /// A socket shared by reference between goroutines and threads; see the module's doc.
 pub(crate) struct NetFd<S> {
     io: S,
-    closed: AtomicBool,
+    closed: Closed,
     rd: Limit,
     wr: Limit,
     ready: Readiness,
@@ -95,6 +97,42 @@ pub(crate) struct NetFd<S> {
     /// The other waiters, and their number (read without the lock).
     followers: Mutex<Vec<Arc<Blocker>>>,
     n_followers: AtomicUsize,
+}
+
+/// A stream's closed state, and the count of open copies it shares with the copies
+/// [`NetFd::try_clone`] made of it.
+#[derive(Default)]
+struct Closed {
+    closed: AtomicBool,
+    /// How many of the copies are open (neither closed nor dropped); set by the first
+    /// `try_clone`, shared by every copy.
+    open_copies: OnceLock<Arc<AtomicUsize>>,
+}
+
+impl Closed {
+    /// Marks this copy closed: `None` if it was closed already, else whether it was the last
+    /// open copy (then the socket may be shut down).
+    fn close(&self) -> Option<bool> {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return None;
+        }
+        Some(
+            self.open_copies
+                .get()
+                .is_none_or(|n| n.fetch_sub(1, Ordering::SeqCst) == 1),
+        )
+    }
+}
+
+impl Drop for Closed {
+    /// A copy dropped without `close` no longer counts as open.
+    fn drop(&mut self) {
+        if !*self.closed.get_mut() {
+            if let Some(n) = self.open_copies.get() {
+                n.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    }
 }
 
 /// Counts a waiter in [`NetFd::waiting`] until dropped.
@@ -117,7 +155,7 @@ impl<S: Socket> NetFd<S> {
     pub(crate) fn new(io: S) -> Self {
         NetFd {
             io,
-            closed: AtomicBool::new(false),
+            closed: Closed::default(),
             rd: Limit::default(),
             wr: Limit::default(),
             ready: Readiness::default(),
@@ -150,7 +188,7 @@ impl<S: Socket> NetFd<S> {
 
     #[inline]
     pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::SeqCst)
+        self.closed.closed.load(Ordering::SeqCst)
     }
 
     /// Sets direction `d`'s per-operation timeout and wakes the blocked operations, which
@@ -166,17 +204,38 @@ impl<S: Socket> NetFd<S> {
         self.kick();
     }
 
-    /// Marks the stream closed, shuts the socket down both ways and wakes every blocked
-    /// operation; it and every later one fail with the closed error. The descriptor stays
-    /// open until the stream is dropped.
+    /// Marks the stream closed and wakes every blocked operation; it and every later one fail
+    /// with the closed error. Unless another copy made by [`try_clone`](Self::try_clone) is
+    /// still open, the socket is shut down both ways. The descriptor stays open until the
+    /// stream is dropped.
     pub(crate) fn close(&self) -> io::Result<()> {
-        if self.closed.swap(true, Ordering::SeqCst) {
-            return Err(super::closed());
+        let last = self.closed.close().ok_or_else(super::closed)?;
+        if last {
+            // The peer may be gone already (ENOTCONN): there is nothing left to shut.
+            let _ = self.io.shutdown_now(Shutdown::Both);
         }
-        // The peer may be gone already (ENOTCONN): there is nothing left to shut.
-        let _ = self.io.shutdown_now(Shutdown::Both);
         self.kick();
         Ok(())
+    }
+
+    /// A second copy of the stream on the duplicated descriptor `dup(io)` returns, with its
+    /// own limits and closed state; the two count each other as open copies (see
+    /// [`close`](Self::close)).
+    ///
+    /// # Errors
+    /// The closed error if this copy is closed; the error of `dup`.
+    pub(crate) fn try_clone(&self, dup: impl FnOnce(&S) -> io::Result<S>) -> io::Result<Self> {
+        if self.is_closed() {
+            return Err(super::closed());
+        }
+        let copy = NetFd::new(dup(&self.io)?);
+        let open = self
+            .closed
+            .open_copies
+            .get_or_init(|| Arc::new(AtomicUsize::new(1)));
+        open.fetch_add(1, Ordering::SeqCst);
+        let _ = copy.closed.open_copies.set(open.clone());
+        Ok(copy)
     }
 
     /// Shuts down one or both directions and wakes the blocked operations (a read then sees

@@ -1,7 +1,7 @@
 //! Unix-domain stream sockets for goroutines, over `may::os::unix::net`.
 
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::Shutdown;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::SocketAddr;
@@ -11,9 +11,8 @@ use std::time::{Duration, Instant};
 
 use may::os::unix::net as may_unix;
 
-use super::deadline::check_timeout;
+use super::methods::{netfd_methods, read_write};
 use super::netfd::NetFd;
-use super::ready::Dir;
 
 /// A Unix-domain socket server (Go's `net.UnixListener`).
 ///
@@ -178,22 +177,6 @@ impl UnixStream {
         Ok((UnixStream::from_may(a), UnixStream::from_may(b)))
     }
 
-    /// The peer's address.
-    ///
-    /// # Errors
-    /// As `getpeername(2)`.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.fd.io().peer_addr()
-    }
-
-    /// This end's address.
-    ///
-    /// # Errors
-    /// As `getsockname(2)`.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.fd.io().local_addr()
-    }
-
     /// Shuts down the read side, the write side, or both, and wakes the operations blocked on
     /// the stream, as [`TcpStream::shutdown`](super::TcpStream::shutdown).
     ///
@@ -201,65 +184,6 @@ impl UnixStream {
     /// As `shutdown(2)`; the closed error after [`close`](Self::close).
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.fd.shutdown(how)
-    }
-
-    /// Closes the connection, as [`TcpStream::close`](super::TcpStream::close): blocked and
-    /// later operations fail with the closed error; the descriptor is released when the last
-    /// owner drops the stream.
-    ///
-    /// # Errors
-    /// The closed error if the stream was closed already.
-    pub fn close(&self) -> io::Result<()> {
-        self.fd.close()
-    }
-
-    /// Sets the timeout of each read (`None`, the default: no limit), as
-    /// [`TcpStream::set_read_timeout`](super::TcpStream::set_read_timeout).
-    ///
-    /// # Errors
-    /// `InvalidInput` for a zero duration.
-    pub fn set_read_timeout(&self, d: Option<Duration>) -> io::Result<()> {
-        check_timeout(d)?;
-        self.fd.set_timeout(Dir::Read, d);
-        Ok(())
-    }
-
-    /// Sets the timeout of each write (`None`, the default: no limit).
-    ///
-    /// # Errors
-    /// `InvalidInput` for a zero duration.
-    pub fn set_write_timeout(&self, d: Option<Duration>) -> io::Result<()> {
-        check_timeout(d)?;
-        self.fd.set_timeout(Dir::Write, d);
-        Ok(())
-    }
-
-    /// The per-read timeout.
-    pub fn read_timeout(&self) -> Option<Duration> {
-        self.fd.limit(Dir::Read).timeout()
-    }
-
-    /// The per-write timeout.
-    pub fn write_timeout(&self) -> Option<Duration> {
-        self.fd.limit(Dir::Write).timeout()
-    }
-
-    /// Sets an absolute read deadline (Go's `SetReadDeadline`; `None` clears it), from any
-    /// goroutine or thread, as
-    /// [`TcpStream::set_read_deadline`](super::TcpStream::set_read_deadline).
-    pub fn set_read_deadline(&self, t: Option<Instant>) {
-        self.fd.set_deadline(Dir::Read, t);
-    }
-
-    /// Sets an absolute write deadline (`None` clears it).
-    pub fn set_write_deadline(&self, t: Option<Instant>) {
-        self.fd.set_deadline(Dir::Write, t);
-    }
-
-    /// Sets both deadlines (Go's `SetDeadline`).
-    pub fn set_deadline(&self, t: Option<Instant>) {
-        self.set_read_deadline(t);
-        self.set_write_deadline(t);
     }
 
     /// Splits into halves for a reader goroutine and a writer goroutine; they share the
@@ -283,57 +207,23 @@ impl UnixStream {
     }
 }
 
-impl AsRawFd for UnixStream {
-    fn as_raw_fd(&self) -> RawFd {
-        self.fd.io().as_raw_fd()
-    }
+netfd_methods! {
+    UnixStream: "stream", "read" / "write", SocketAddr;
+    /// Closes the connection, as [`TcpStream::close`](super::TcpStream::close): blocked and
+    /// later operations fail with the closed error; the descriptor is released when the last
+    /// owner drops the stream.
+    ///
+    /// # Errors
+    /// The closed error if the stream was closed already.
+    fn close;
+    /// Sets an absolute read deadline (Go's `SetReadDeadline`; `None` clears it), from any
+    /// goroutine or thread, as
+    /// [`TcpStream::set_read_deadline`](super::TcpStream::set_read_deadline).
+    fn set_read_deadline;
 }
 
-impl Read for &UnixStream {
-    #[inline]
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.fd.read(buf)
-    }
-}
-
-impl Read for UnixStream {
-    #[inline]
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.fd.read(buf)
-    }
-}
-
-impl Write for &UnixStream {
-    #[inline]
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.fd.write(buf)
-    }
-
-    #[inline]
-    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        self.fd.write_vectored(bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Write for UnixStream {
-    #[inline]
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.fd.write(buf)
-    }
-
-    #[inline]
-    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        self.fd.write_vectored(bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
+read_write!(read UnixStream => fd);
+read_write!(write UnixStream => fd);
 
 /// The read half of a [`UnixStream::split`]. Its methods take `&self`, as the stream's do.
 pub struct UnixReadHalf {
@@ -438,48 +328,5 @@ impl UnixWriteHalf {
     }
 }
 
-impl Read for UnixReadHalf {
-    #[inline]
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.s.fd.read(buf)
-    }
-}
-
-impl Read for &UnixReadHalf {
-    #[inline]
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.s.fd.read(buf)
-    }
-}
-
-impl Write for UnixWriteHalf {
-    #[inline]
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.s.fd.write(buf)
-    }
-
-    #[inline]
-    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        self.s.fd.write_vectored(bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Write for &UnixWriteHalf {
-    #[inline]
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.s.fd.write(buf)
-    }
-
-    #[inline]
-    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        self.s.fd.write_vectored(bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
+read_write!(read UnixReadHalf => s.fd);
+read_write!(write UnixWriteHalf => s.fd);

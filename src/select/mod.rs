@@ -51,14 +51,6 @@ pub struct RecvCase<'a, T> {
     result: Option<Result<T, RecvError>>,
 }
 
-impl<T> fmt::Debug for RecvCase<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RecvCase")
-            .field("chosen", &self.result.is_some())
-            .finish()
-    }
-}
-
 impl<'a, T> RecvCase<'a, T> {
     /// A receive case on `rx`.
     pub fn new(rx: &'a Receiver<T>) -> Self {
@@ -67,22 +59,6 @@ impl<'a, T> RecvCase<'a, T> {
             packet: None,
             result: None,
         }
-    }
-
-    /// The result, once this case was chosen.
-    ///
-    /// # Panics
-    /// If the case was not chosen (a bug in the caller).
-    pub fn into_result(self) -> Result<T, RecvError> {
-        match self.result {
-            Some(r) => r,
-            None => panic!("goway::select: result of a case that was not chosen"),
-        }
-    }
-
-    /// `true` if this case was chosen.
-    pub fn is_chosen(&self) -> bool {
-        self.result.is_some()
     }
 }
 
@@ -138,14 +114,6 @@ pub struct SendCase<'a, T> {
     result: Option<Result<(), SendError<T>>>,
 }
 
-impl<T> fmt::Debug for SendCase<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SendCase")
-            .field("chosen", &self.result.is_some())
-            .finish()
-    }
-}
-
 impl<'a, T> SendCase<'a, T> {
     /// A send case of `value` on `tx`.
     pub fn new(tx: &'a Sender<T>, value: T) -> Self {
@@ -155,22 +123,6 @@ impl<'a, T> SendCase<'a, T> {
             packet: None,
             result: None,
         }
-    }
-
-    /// The result, once this case was chosen.
-    ///
-    /// # Panics
-    /// If the case was not chosen (a bug in the caller).
-    pub fn into_result(self) -> Result<(), SendError<T>> {
-        match self.result {
-            Some(r) => r,
-            None => panic!("goway::select: result of a case that was not chosen"),
-        }
-    }
-
-    /// `true` if this case was chosen.
-    pub fn is_chosen(&self) -> bool {
-        self.result.is_some()
     }
 }
 
@@ -235,6 +187,40 @@ impl<T> Case for SendCase<'_, T> {
         }
     }
 }
+
+/// What [`RecvCase`] and [`SendCase`] share: the result once chosen, and `Debug`.
+macro_rules! case_result {
+    ($Case:ident, $R:ty) => {
+        impl<T> $Case<'_, T> {
+            /// The result, once this case was chosen.
+            ///
+            /// # Panics
+            /// If the case was not chosen (a bug in the caller).
+            pub fn into_result(self) -> $R {
+                match self.result {
+                    Some(r) => r,
+                    None => panic!("goway::select: result of a case that was not chosen"),
+                }
+            }
+
+            /// `true` if this case was chosen.
+            pub fn is_chosen(&self) -> bool {
+                self.result.is_some()
+            }
+        }
+
+        impl<T> fmt::Debug for $Case<'_, T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($Case))
+                    .field("chosen", &self.result.is_some())
+                    .finish()
+            }
+        }
+    };
+}
+
+case_result!(RecvCase, Result<T, RecvError>);
+case_result!(SendCase, Result<(), SendError<T>>);
 
 thread_local! {
     // Per-thread xorshift state. Read and written with no yield in between, so a coroutine
@@ -353,39 +339,34 @@ pub fn run(
 pub trait AsReceiver<T> {
     fn as_receiver(&self) -> &Receiver<T>;
 }
-impl<T> AsReceiver<T> for Receiver<T> {
-    fn as_receiver(&self) -> &Receiver<T> {
-        self
-    }
-}
-impl<T> AsReceiver<T> for &Receiver<T> {
-    fn as_receiver(&self) -> &Receiver<T> {
-        self
-    }
-}
-impl<T> AsReceiver<T> for &mut Receiver<T> {
-    fn as_receiver(&self) -> &Receiver<T> {
-        self
-    }
-}
 
 /// Lets `select!` accept a sender by value, by reference, or as a temporary.
 #[doc(hidden)]
 pub trait AsSender<T> {
     fn as_sender(&self) -> &Sender<T>;
 }
-impl<T> AsSender<T> for Sender<T> {
-    fn as_sender(&self) -> &Sender<T> {
-        self
-    }
+
+/// Implements `$Trait` (`fn $method(&self) -> &$End<T>`) for `$End<T>`, `&$End<T>` and
+/// `&mut $End<T>`.
+macro_rules! as_end {
+    ($Trait:ident, $method:ident, $End:ident) => {
+        impl<T> $Trait<T> for $End<T> {
+            fn $method(&self) -> &$End<T> {
+                self
+            }
+        }
+        impl<T> $Trait<T> for &$End<T> {
+            fn $method(&self) -> &$End<T> {
+                self
+            }
+        }
+        impl<T> $Trait<T> for &mut $End<T> {
+            fn $method(&self) -> &$End<T> {
+                self
+            }
+        }
+    };
 }
-impl<T> AsSender<T> for &Sender<T> {
-    fn as_sender(&self) -> &Sender<T> {
-        self
-    }
-}
-impl<T> AsSender<T> for &mut Sender<T> {
-    fn as_sender(&self) -> &Sender<T> {
-        self
-    }
-}
+
+as_end!(AsReceiver, as_receiver, Receiver);
+as_end!(AsSender, as_sender, Sender);

@@ -11,12 +11,62 @@ use super::stats::CloseReason;
 use super::{ListenAddr, ServerShared};
 use crate::chan::RecvTimeoutError;
 
-/// What a finished shutdown did.
+/// What a finished shutdown did. Its `Display` is one line, "drained 2 connection(s), cut
+/// off 0"; [`log_outcome`](Self::log_outcome) logs and describes any outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ShutdownReport {
     /// Connections open when this call started, all closed gracefully.
     pub drained: usize,
+}
+
+impl std::fmt::Display for ShutdownReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "drained {} connection(s), cut off 0", self.drained)
+    }
+}
+
+impl ShutdownReport {
+    /// Logs the outcome of a shutdown as `wait_shutdown` returns it (of `net::Server` or
+    /// `http::Server`; `Some(r)` for what `shutdown` returned), and returns the same line for
+    /// the program's own output: "drained N connection(s), cut off 0" (logged at `info`),
+    /// "grace over, cut off N connection(s)" (`warn`), or, for `None`, "the drain did not
+    /// finish" (`error`).
+    ///
+    /// # Examples
+    /// ```
+    /// use goway::net::ShutdownReport;
+    /// use goway::net::server::ShutdownError;
+    ///
+    /// let server = goway::http::Server::builder()
+    ///     .addr("127.0.0.1:0")
+    ///     .handler(goway::http::not_found)
+    ///     .bind()
+    ///     .unwrap();
+    /// let line = ShutdownReport::log_outcome(Some(server.handle().shutdown()));
+    /// assert_eq!(line, "drained 0 connection(s), cut off 0");
+    ///
+    /// let cut = Err(ShutdownError::Timeout { cut_off: 3 });
+    /// assert_eq!(ShutdownReport::log_outcome(Some(cut)), "grace over, cut off 3 connection(s)");
+    /// ```
+    pub fn log_outcome(outcome: Option<Result<ShutdownReport, ShutdownError>>) -> String {
+        match outcome {
+            Some(Ok(r)) => {
+                log::info!(target: "goway::server", "shutdown complete: {r}");
+                r.to_string()
+            }
+            Some(Err(ShutdownError::Timeout { cut_off })) => {
+                let line = format!("grace over, cut off {cut_off} connection(s)");
+                log::warn!(target: "goway::server", "shutdown: {line}");
+                line
+            }
+            None => {
+                let line = "the drain did not finish".to_string();
+                log::error!(target: "goway::server", "shutdown: {line}");
+                line
+            }
+        }
+    }
 }
 
 /// How long a cut-off connection gets to finish closing before `shutdown` returns (its

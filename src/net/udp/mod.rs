@@ -9,13 +9,16 @@
 use std::fmt;
 use std::io::{self, IoSlice};
 use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
-use std::os::fd::{AsRawFd, RawFd};
-use std::time::{Duration, Instant};
+use std::os::fd::AsRawFd;
 
 use super::ToAddrs;
-use super::deadline::check_timeout;
+use super::methods::netfd_methods;
 use super::netfd::{NetFd, Socket};
 use super::ready::Dir;
+
+mod unixgram;
+
+pub use unixgram::UnixDatagram;
 
 impl Socket for may::net::UdpSocket {
     // A datagram socket's short read is one whole (small) datagram: it proves nothing.
@@ -252,113 +255,16 @@ impl UdpSocket {
         self.fd.write_vectored(bufs)
     }
 
-    /// Closes the socket (Go's `Conn.Close`): every receive and send blocked in another
-    /// goroutine or thread returns at once, and every later one fails, with the closed error
-    /// ([`is_closed_error`](super::is_closed_error)). The descriptor is released when the
-    /// last owner drops the socket; until then datagrams sent to it are still queued (up to
-    /// the receive buffer) and dropped with it. A [`try_clone`](Self::try_clone) of the
-    /// socket is not closed with it.
-    ///
-    /// # Errors
-    /// The closed error if the socket was closed already.
-    ///
-    /// # Examples
-    /// ```
-    /// use std::sync::Arc;
-    /// let s = Arc::new(goway::net::UdpSocket::bind("127.0.0.1:0").unwrap());
-    /// let r = {
-    ///     let s = s.clone();
-    ///     goway::go!(move || s.recv_from(&mut [0u8; 64]).unwrap_err())
-    /// };
-    /// s.close().unwrap();
-    /// assert!(goway::net::is_closed_error(&r.join().unwrap()));
-    /// ```
-    pub fn close(&self) -> io::Result<()> {
-        self.fd.close()
-    }
-
-    /// The address of the connected peer.
-    ///
-    /// # Errors
-    /// `NotConnected` if the socket is not connected.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.fd.io().inner().peer_addr()
-    }
-
-    /// This socket's address.
-    ///
-    /// # Errors
-    /// As `getsockname(2)`.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.fd.io().local_addr()
-    }
-
-    /// Sets the timeout of each receive (`None`, the default: wait as long as it takes), as
-    /// [`TcpStream::set_read_timeout`](super::TcpStream::set_read_timeout).
-    ///
-    /// # Errors
-    /// `InvalidInput` for a zero duration (as `std`).
-    pub fn set_read_timeout(&self, d: Option<Duration>) -> io::Result<()> {
-        check_timeout(d)?;
-        self.fd.set_timeout(Dir::Read, d);
-        Ok(())
-    }
-
-    /// Sets the timeout of each send (`None`, the default: no limit).
-    ///
-    /// # Errors
-    /// `InvalidInput` for a zero duration (as `std`).
-    pub fn set_write_timeout(&self, d: Option<Duration>) -> io::Result<()> {
-        check_timeout(d)?;
-        self.fd.set_timeout(Dir::Write, d);
-        Ok(())
-    }
-
-    /// The per-receive timeout.
-    pub fn read_timeout(&self) -> Option<Duration> {
-        self.fd.limit(Dir::Read).timeout()
-    }
-
-    /// The per-send timeout.
-    pub fn write_timeout(&self) -> Option<Duration> {
-        self.fd.limit(Dir::Write).timeout()
-    }
-
-    /// Sets an absolute deadline for receives (Go's `SetReadDeadline`; `None` clears it). A
-    /// receive blocked in another goroutine or thread sees the new deadline at once: one in
-    /// the past ends it with `TimedOut`, a later one lets it wait on.
-    ///
-    /// # Examples
-    /// ```
-    /// use std::time::{Duration, Instant};
-    /// let s = goway::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    /// s.set_read_deadline(Some(Instant::now() + Duration::from_millis(20)));
-    /// let err = s.recv_from(&mut [0u8; 64]).unwrap_err();
-    /// assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
-    /// ```
-    pub fn set_read_deadline(&self, t: Option<Instant>) {
-        self.fd.set_deadline(Dir::Read, t);
-    }
-
-    /// Sets an absolute deadline for sends (Go's `SetWriteDeadline`).
-    pub fn set_write_deadline(&self, t: Option<Instant>) {
-        self.fd.set_deadline(Dir::Write, t);
-    }
-
-    /// Sets both deadlines (Go's `SetDeadline`).
-    pub fn set_deadline(&self, t: Option<Instant>) {
-        self.set_read_deadline(t);
-        self.set_write_deadline(t);
-    }
-
     /// A second, independent handle to the same socket (a duplicated descriptor, with its
     /// own timeouts, deadlines and closed state). To use one socket from several goroutines,
     /// share it (`Arc<UdpSocket>`) instead.
     ///
     /// # Errors
-    /// As `dup(2)`.
+    /// As `dup(2)`; the closed error after [`close`](Self::close).
     pub fn try_clone(&self) -> io::Result<UdpSocket> {
-        Ok(UdpSocket::from_may(self.fd.io().try_clone()?))
+        Ok(UdpSocket {
+            fd: self.fd.try_clone(|io| io.try_clone())?,
+        })
     }
 
     /// Whether `SO_BROADCAST` is set.
@@ -502,219 +408,41 @@ impl UdpSocket {
     }
 }
 
-impl AsRawFd for UdpSocket {
-    fn as_raw_fd(&self) -> RawFd {
-        self.fd.io().as_raw_fd()
-    }
-}
-
-/// The may wrapper of a Unix datagram socket (registered with may's poller).
-type MayUnixDatagram = may::io::CoIo<std::os::unix::net::UnixDatagram>;
-
-impl Socket for MayUnixDatagram {
-    const SHORT_READ_DRAINS: bool = false;
-    #[inline]
-    fn read_now(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner().recv(buf)
-    }
-    #[inline]
-    fn write_now(&self, buf: &[u8]) -> io::Result<usize> {
-        self.inner().send(buf)
-    }
-    #[inline]
-    fn write_vectored_now(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        socket2::SockRef::from(self.inner()).send_vectored(bufs)
-    }
-    fn shutdown_now(&self, _how: Shutdown) -> io::Result<()> {
-        // As for UDP: `close` wakes the blocked operations by its kick alone.
-        Ok(())
-    }
-}
-
-/// A Unix datagram socket usable from goroutines (Go's `net.UnixConn` on `"unixgram"`): the
-/// same `&self` methods, deadlines, timeouts and [`close`](Self::close) as [`UdpSocket`],
-/// with paths for addresses. Datagrams longer than a receive's buffer are truncated as on
-/// [`UdpSocket`].
-///
-/// # Examples
-/// ```
-/// use goway::net::UnixDatagram;
-/// let (a, b) = UnixDatagram::pair().unwrap();
-/// let h = goway::go!(move || {
-///     let mut buf = [0u8; 64];
-///     let n = b.recv(&mut buf).unwrap();
-///     buf[..n].to_vec()
-/// });
-/// a.send(b"over a socketpair").unwrap();
-/// assert_eq!(h.join().unwrap(), b"over a socketpair");
-/// ```
-pub struct UnixDatagram {
-    fd: NetFd<MayUnixDatagram>,
-}
-
-impl fmt::Debug for UnixDatagram {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UnixDatagram")
-            .field("local", &self.local_addr().ok())
-            .field("peer", &self.peer_addr().ok())
-            .field("fd", &self.as_raw_fd())
-            .finish()
-    }
-}
-
-impl UnixDatagram {
-    fn from_std(s: std::os::unix::net::UnixDatagram) -> io::Result<Self> {
-        Ok(UnixDatagram {
-            fd: NetFd::new(may::io::CoIo::new(s)?),
-        })
-    }
-
-    /// Binds a socket to the file-system path `path` (Go's `net.ListenUnixgram`).
-    ///
-    /// # Errors
-    /// As `bind(2)` (`AddrInUse` if the path exists).
-    pub fn bind(path: impl AsRef<std::path::Path>) -> io::Result<UnixDatagram> {
-        Self::from_std(std::os::unix::net::UnixDatagram::bind(path)?)
-    }
-
-    /// A socket bound to no path (it can send, and receive once connected).
-    ///
-    /// # Errors
-    /// As `socket(2)`.
-    pub fn unbound() -> io::Result<UnixDatagram> {
-        Self::from_std(std::os::unix::net::UnixDatagram::unbound()?)
-    }
-
-    /// Two sockets connected to each other (`socketpair(2)`).
-    ///
-    /// # Errors
-    /// As `socketpair(2)`.
-    pub fn pair() -> io::Result<(UnixDatagram, UnixDatagram)> {
-        let (a, b) = std::os::unix::net::UnixDatagram::pair()?;
-        Ok((Self::from_std(a)?, Self::from_std(b)?))
-    }
-
-    /// Sets the socket's default peer, the socket bound at `path` (Go's `net.DialUnix`).
-    ///
-    /// # Errors
-    /// As `connect(2)`.
-    pub fn connect(&self, path: impl AsRef<std::path::Path>) -> io::Result<()> {
-        if self.fd.is_closed() {
-            return Err(super::closed());
-        }
-        self.fd.io().inner().connect(path)
-    }
-
-    /// Receives one datagram and its sender's address, as [`UdpSocket::recv_from`].
-    ///
-    /// # Errors
-    /// As [`UdpSocket::recv_from`].
-    pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, std::os::unix::net::SocketAddr)> {
-        let r = self
-            .fd
-            .op(Dir::Read, |s| s.inner().recv_from(&mut *buf), |_| false);
-        self.unless_closed(r)
-    }
-
-    /// Receives one datagram from the connected peer, as [`UdpSocket::recv`].
-    ///
-    /// # Errors
-    /// As [`UdpSocket::recv_from`].
-    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let r = self.fd.op(Dir::Read, |s| s.read_now(&mut *buf), |_| false);
-        self.unless_closed(r)
-    }
-
-    /// Sends `buf` as one datagram to the socket bound at `path`, as [`UdpSocket::send_to`].
-    ///
-    /// # Errors
-    /// As [`UdpSocket::send_to`].
-    pub fn send_to(&self, buf: &[u8], path: impl AsRef<std::path::Path>) -> io::Result<usize> {
-        let path = path.as_ref();
-        self.fd
-            .op(Dir::Write, |s| s.inner().send_to(buf, path), |_| false)
-    }
-
-    /// Sends `buf` as one datagram to the connected peer.
-    ///
-    /// # Errors
-    /// As [`UdpSocket::send`].
-    pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        self.fd.write(buf)
-    }
-
-    /// Closes the socket, as [`UdpSocket::close`]: blocked and later operations fail with
-    /// the closed error.
+netfd_methods! {
+    UdpSocket: "socket", "receive" / "send", SocketAddr;
+    /// Closes the socket (Go's `Conn.Close`): every receive and send blocked in another
+    /// goroutine or thread returns at once, and every later one fails, with the closed error
+    /// ([`is_closed_error`](super::is_closed_error)). The descriptor is released when the
+    /// last owner drops the socket; until then datagrams sent to it are still queued (up to
+    /// the receive buffer) and dropped with it. A [`try_clone`](Self::try_clone) of the
+    /// socket is not closed with it.
     ///
     /// # Errors
     /// The closed error if the socket was closed already.
-    pub fn close(&self) -> io::Result<()> {
-        self.fd.close()
-    }
-
-    /// This socket's address.
     ///
-    /// # Errors
-    /// As `getsockname(2)`.
-    pub fn local_addr(&self) -> io::Result<std::os::unix::net::SocketAddr> {
-        self.fd.io().inner().local_addr()
-    }
-
-    /// The connected peer's address.
+    /// # Examples
+    /// ```
+    /// use std::sync::Arc;
+    /// let s = Arc::new(goway::net::UdpSocket::bind("127.0.0.1:0").unwrap());
+    /// let r = {
+    ///     let s = s.clone();
+    ///     goway::go!(move || s.recv_from(&mut [0u8; 64]).unwrap_err())
+    /// };
+    /// s.close().unwrap();
+    /// assert!(goway::net::is_closed_error(&r.join().unwrap()));
+    /// ```
+    fn close;
+    /// Sets an absolute deadline for receives (Go's `SetReadDeadline`; `None` clears it). A
+    /// receive blocked in another goroutine or thread sees the new deadline at once: one in
+    /// the past ends it with `TimedOut`, a later one lets it wait on.
     ///
-    /// # Errors
-    /// `NotConnected` if the socket is not connected.
-    pub fn peer_addr(&self) -> io::Result<std::os::unix::net::SocketAddr> {
-        self.fd.io().inner().peer_addr()
-    }
-
-    /// Sets the per-receive timeout, as [`UdpSocket::set_read_timeout`].
-    ///
-    /// # Errors
-    /// `InvalidInput` for a zero duration.
-    pub fn set_read_timeout(&self, d: Option<Duration>) -> io::Result<()> {
-        check_timeout(d)?;
-        self.fd.set_timeout(Dir::Read, d);
-        Ok(())
-    }
-
-    /// Sets the per-send timeout, as [`UdpSocket::set_write_timeout`].
-    ///
-    /// # Errors
-    /// `InvalidInput` for a zero duration.
-    pub fn set_write_timeout(&self, d: Option<Duration>) -> io::Result<()> {
-        check_timeout(d)?;
-        self.fd.set_timeout(Dir::Write, d);
-        Ok(())
-    }
-
-    /// Sets the receive deadline, as [`UdpSocket::set_read_deadline`] (wakes a blocked
-    /// receive).
-    pub fn set_read_deadline(&self, t: Option<Instant>) {
-        self.fd.set_deadline(Dir::Read, t);
-    }
-
-    /// Sets the send deadline, as [`UdpSocket::set_write_deadline`].
-    pub fn set_write_deadline(&self, t: Option<Instant>) {
-        self.fd.set_deadline(Dir::Write, t);
-    }
-
-    /// Sets both deadlines.
-    pub fn set_deadline(&self, t: Option<Instant>) {
-        self.set_read_deadline(t);
-        self.set_write_deadline(t);
-    }
-
-    fn unless_closed<T>(&self, r: io::Result<T>) -> io::Result<T> {
-        match r {
-            Ok(_) if self.fd.is_closed() => Err(super::closed()),
-            r => r,
-        }
-    }
-}
-
-impl AsRawFd for UnixDatagram {
-    fn as_raw_fd(&self) -> RawFd {
-        self.fd.io().as_raw_fd()
-    }
+    /// # Examples
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let s = goway::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    /// s.set_read_deadline(Some(Instant::now() + Duration::from_millis(20)));
+    /// let err = s.recv_from(&mut [0u8; 64]).unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    /// ```
+    fn set_read_deadline;
 }
