@@ -36,7 +36,7 @@ impl Drop for CancelRegistration {
 /// error to [`ContextError::Canceled`] (a context already done keeps its error), stops the
 /// deadline's timer and unregisters the context from its parent. Calling it again does
 /// nothing. It is `Send + Sync`: share it (for example in an `Arc`) to cancel from another
-/// goroutine. See the [module docs](self) for why dropping cancels.
+/// goroutine. See the [module docs](crate::context) for why dropping cancels.
 ///
 /// # Examples
 /// ```
