@@ -360,10 +360,21 @@ impl Shared {
 
     fn drive_handshake(&self) -> io::Result<()> {
         loop {
-            let (handshaking, wants_write) = {
-                let c = self.conn.lock();
-                (c.is_handshaking(), c.wants_write())
+            let (handshaking, wants_write, data) = {
+                let mut c = self.conn.lock();
+                let handshaking = c.is_handshaking();
+                // Done, with the peer's first data already decrypted (it came with its
+                // Finished): what rustls queued after the handshake (a server's session
+                // ticket) goes out with the first write, one segment instead of two; a read
+                // that has to wait for the socket sends it first.
+                let data = !handshaking
+                    && c.process_new_packets()
+                        .is_ok_and(|s| s.plaintext_bytes_to_read() > 0);
+                (handshaking, c.wants_write(), data)
             };
+            if data {
+                return Ok(());
+            }
             if wants_write {
                 self.flush()?;
                 continue;
