@@ -197,6 +197,11 @@ impl ResolvesServerCert for CertSlot {
 /// A TLS server's configuration (the server side of Go's `tls.Config`): its certificate
 /// chain and key, whether it asks for client certificates, its ALPN protocols.
 ///
+/// Resumption: a server made here keeps sessions in memory (rustls's cache of 256) and
+/// sends one TLS 1.3 session ticket after each full handshake, as Go's `crypto/tls` does;
+/// rustls's own default is two. Set `send_tls13_tickets` on a rustls configuration and use
+/// [`from_rustls`](Self::from_rustls) for another number.
+///
 /// Cloning is cheap and clones share the certificate: [`reload_pem`](Self::reload_pem) on
 /// any clone makes every server and listener using this configuration present the new
 /// certificate from their next handshake on (connections already made keep theirs), which is
@@ -209,6 +214,7 @@ impl ResolvesServerCert for CertSlot {
 ///     .unwrap()
 ///     .with_alpn(&["h2", "http/1.1"]);
 /// assert_eq!(cfg.rustls().alpn_protocols, vec![b"h2".to_vec(), b"http/1.1".to_vec()]);
+/// assert_eq!(cfg.rustls().send_tls13_tickets, 1);
 /// ```
 #[derive(Clone)]
 pub struct ServerConfig {
@@ -361,8 +367,16 @@ fn build_server(auth: ClientAuth, slot: Arc<CertSlot>) -> io::Result<rustls::Ser
             b.with_client_cert_verifier(v)
         }
     };
-    Ok(b.with_cert_resolver(slot))
+    let mut cfg = b.with_cert_resolver(slot);
+    // One TLS 1.3 session ticket per full handshake, as Go's crypto/tls sends (rustls's
+    // default is 2): each ticket costs both sides an encryption and the client a session
+    // copy. A client that wants to resume more than once gets a new ticket on each resumption.
+    cfg.send_tls13_tickets = TLS13_TICKETS;
+    Ok(cfg)
 }
+
+/// TLS 1.3 session tickets a server sends after each handshake (see [`ServerConfig`]).
+const TLS13_TICKETS: usize = 1;
 
 // ----- client ---------------------------------------------------------------------------------
 

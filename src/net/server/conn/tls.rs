@@ -144,10 +144,21 @@ pub(super) fn handshake<C: Codec>(
         .and_then(|d| Instant::now().checked_add(d));
     let mut first = true;
     loop {
-        let (handshaking, pending) = {
-            let c = tls.lock();
-            (c.is_handshaking(), c.wants_write())
+        let (handshaking, pending, request) = {
+            let mut c = tls.lock();
+            let handshaking = c.is_handshaking();
+            // Done, with the client's first data already decrypted (it came with its
+            // Finished): what rustls queued after the handshake (the session ticket) goes
+            // out in the same write as the first reply, one segment instead of two. Any
+            // later socket read that brings bytes flushes it too.
+            let request = !handshaking
+                && c.process_new_packets()
+                    .is_ok_and(|s| s.plaintext_bytes_to_read() > 0);
+            (handshaking, c.wants_write(), request)
         };
+        if request {
+            return Ok(());
+        }
         if pending {
             flush(sh, out).map_err(|e| super::io_reason(&e))?;
             continue;
