@@ -63,7 +63,9 @@
 //! ```
 
 mod conn;
+mod connect;
 mod error;
+mod pool;
 mod redirect;
 mod request;
 mod response;
@@ -74,11 +76,13 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub use conn::Conn;
+pub use connect::{Dialer, TlsConnector};
 pub use error::ClientError;
+pub use pool::TransportStats;
 pub use redirect::{RedirectAction, RedirectFn, RedirectPolicy};
 pub use request::{ClientRequest, RequestBody};
 pub use response::{Response, ResponseBody};
-pub use transport::{Dialer, TlsConnector, Transport, TransportConfig, TransportStats};
+pub use transport::{Transport, TransportConfig};
 pub use url::Url;
 
 /// An HTTP client (Go's `http.Client`): a transport, an overall timeout per request, a

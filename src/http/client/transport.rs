@@ -1,7 +1,6 @@
 //! The transport (Go's `http.Transport`): dials connections, keeps idle keep-alive ones per
 //! host for the next request, and makes one request/response exchange on a connection.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::sync::Arc;
@@ -9,57 +8,16 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::conn::{self, Conn, HeadError, Outgoing, PersistConn, WriteError};
+use super::conn::{self, HeadError, Outgoing, PersistConn, WriteError};
+use super::connect::{DialError, Dialer, TcpDialer, TlsConnector, dial_ctx};
 use super::error::{CLIENT_TIMEOUT, CLIENT_TIMEOUT_HEADERS, ClientError, HEADER_TIMEOUT};
+use super::pool::Pool;
 use super::request::ClientRequest;
 use super::response::{Live, Response, ResponseBody};
 use super::url::Url;
 use crate::context::Context;
 use crate::http::StatusCode;
 use crate::http::body::BodyState;
-
-/// Opens the TCP connection to `host:port` (the seam for custom dialing: a test's
-/// blackhole, a Unix socket, a SOCKS proxy). The default uses
-/// [`net::dial_timeout`](crate::net::dial_timeout).
-pub trait Dialer: Send + Sync + 'static {
-    /// Connects to `addr` (`host:port`) within `timeout`.
-    ///
-    /// # Errors
-    /// The connection error (`TimedOut` when the time is up).
-    fn dial(&self, addr: &str, timeout: Duration) -> io::Result<Box<dyn Conn>>;
-}
-
-impl<F> Dialer for F
-where
-    F: Fn(&str, Duration) -> io::Result<Box<dyn Conn>> + Send + Sync + 'static,
-{
-    fn dial(&self, addr: &str, timeout: Duration) -> io::Result<Box<dyn Conn>> {
-        self(addr, timeout)
-    }
-}
-
-/// The TLS seam: turns a dialled connection into a TLS one for `https://` URLs. A
-/// transport without one refuses `https://` URLs with [`ClientError::TlsUnavailable`].
-pub trait TlsConnector: Send + Sync + 'static {
-    /// Runs the client handshake for `server_name` on `conn` within `timeout`.
-    ///
-    /// # Errors
-    /// The handshake's error (`TimedOut` when the time is up).
-    fn handshake(
-        &self,
-        conn: Box<dyn Conn>,
-        server_name: &str,
-        timeout: Option<Duration>,
-    ) -> io::Result<Box<dyn Conn>>;
-}
-
-struct TcpDialer;
-
-impl Dialer for TcpDialer {
-    fn dial(&self, addr: &str, timeout: Duration) -> io::Result<Box<dyn Conn>> {
-        Ok(Box::new(crate::net::dial_timeout(addr, timeout)?))
-    }
-}
 
 /// The transport's settings (Go's `http.Transport` fields), with Go's defaults.
 #[derive(Debug, Clone)]
@@ -99,33 +57,11 @@ impl Default for TransportConfig {
     }
 }
 
-/// Counters of a transport, for tests and monitoring.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct TransportStats {
-    /// Connections dialled.
-    pub dials: u64,
-    /// Requests sent on a kept-alive connection taken from the pool.
-    pub reused: u64,
-    /// Requests sent again on another connection after a kept-alive one turned out closed.
-    pub retries: u64,
-    /// Idle connections now in the pool.
-    pub idle: usize,
-}
-
-#[derive(Default)]
-struct Pool {
-    /// Per host (`scheme://host:port`), newest last.
-    idle: HashMap<String, Vec<PersistConn>>,
-    total: usize,
-    stats: TransportStats,
-}
-
-struct Inner {
-    cfg: TransportConfig,
+pub(super) struct Inner {
+    pub(super) cfg: TransportConfig,
     dialer: Arc<dyn Dialer>,
     tls: Option<Arc<dyn TlsConnector>>,
-    pool: Mutex<Pool>,
+    pub(super) pool: Mutex<Pool>,
 }
 
 /// Makes requests over kept-alive connections (Go's `http.Transport`). Cheap to clone:
@@ -148,7 +84,7 @@ struct Inner {
 /// ```
 #[derive(Clone)]
 pub struct Transport {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
 impl fmt::Debug for Transport {
@@ -192,27 +128,6 @@ impl Transport {
     /// The settings.
     pub fn config(&self) -> &TransportConfig {
         &self.inner.cfg
-    }
-
-    /// The counters.
-    pub fn stats(&self) -> TransportStats {
-        let p = self.inner.pool.lock();
-        TransportStats {
-            idle: p.total,
-            ..p.stats
-        }
-    }
-
-    /// Closes every idle connection (Go's `CloseIdleConnections`).
-    pub fn close_idle_connections(&self) {
-        let idle = {
-            let mut p = self.inner.pool.lock();
-            p.total = 0;
-            std::mem::take(&mut p.idle)
-        };
-        for pc in idle.into_values().flatten() {
-            pc.conn.close();
-        }
     }
 
     /// Sends one request and reads the response head (Go's `RoundTrip`): no redirects and
@@ -279,93 +194,6 @@ impl Transport {
                 }
                 Err(Failure::Retry(e)) | Err(Failure::Fatal(e)) => return Err(e),
             }
-        }
-    }
-
-    fn take_idle(&self, key: &str) -> Option<PersistConn> {
-        if self.inner.cfg.disable_keep_alives {
-            return None;
-        }
-        let mut expired = Vec::new();
-        let got = {
-            let mut p = self.inner.pool.lock();
-            let mut got = None;
-            let mut taken = 0;
-            if let Some(list) = p.idle.get_mut(key) {
-                while let Some(pc) = list.pop() {
-                    taken += 1;
-                    let old = self
-                        .inner
-                        .cfg
-                        .idle_conn_timeout
-                        .is_some_and(|t| pc.idle_since.elapsed() > t);
-                    if old {
-                        expired.push(pc);
-                    } else {
-                        got = Some(pc);
-                        break;
-                    }
-                }
-                if list.is_empty() {
-                    p.idle.remove(key);
-                }
-            }
-            p.total -= taken;
-            if got.is_some() {
-                p.stats.reused += 1;
-            }
-            got
-        };
-        for pc in expired {
-            pc.conn.close();
-        }
-        got
-    }
-
-    /// Puts a connection whose response was read to its end back in the pool, or closes
-    /// it if the pool is full.
-    pub(crate) fn put_idle(&self, key: String, mut pc: PersistConn) {
-        let cfg = &self.inner.cfg;
-        if cfg.disable_keep_alives || !pc.io.buffered().is_empty() {
-            // Bytes after the response: the server is confused; do not reuse.
-            pc.conn.close();
-            return;
-        }
-        pc.conn.set_read_deadline(None);
-        pc.conn.set_write_deadline(None);
-        pc.io.trim();
-        pc.idle_since = Instant::now();
-        let mut evicted = None;
-        {
-            let mut p = self.inner.pool.lock();
-            let per_host = p.idle.get(&key).map_or(0, Vec::len);
-            if per_host >= cfg.max_idle_conns_per_host {
-                evicted = Some(pc);
-            } else {
-                if cfg.max_idle_conns > 0 && p.total >= cfg.max_idle_conns {
-                    // Evict the longest idle connection of any host.
-                    let oldest = p
-                        .idle
-                        .iter()
-                        .filter_map(|(k, v)| v.first().map(|c| (k.clone(), c.idle_since)))
-                        .min_by_key(|(_, t)| *t)
-                        .map(|(k, _)| k);
-                    if let Some(k) = oldest {
-                        if let Some(list) = p.idle.get_mut(&k) {
-                            evicted = Some(list.remove(0));
-                            if list.is_empty() {
-                                p.idle.remove(&k);
-                            }
-                            p.total -= 1;
-                        }
-                    }
-                }
-                p.idle.entry(key).or_default().push(pc);
-                p.total += 1;
-            }
-        }
-        if let Some(pc) = evicted {
-            pc.conn.close();
         }
     }
 
@@ -590,42 +418,4 @@ impl Transport {
 enum Failure {
     Retry(ClientError),
     Fatal(ClientError),
-}
-
-enum DialError {
-    Canceled(crate::context::ContextError),
-    Io(io::Error),
-}
-
-/// Dials; a context that can be cancelled is watched while the dial runs (in a goroutine
-/// of its own, which ends with the dial's timeout; its connection is then dropped).
-fn dial_ctx(
-    dialer: Arc<dyn Dialer>,
-    addr: String,
-    timeout: Duration,
-    ctx: &Context,
-) -> Result<Box<dyn Conn>, DialError> {
-    // Only a context that can be cancelled needs watching.
-    match ctx.on_cancel(|_| {}) {
-        Ok(None) => return dialer.dial(&addr, timeout).map_err(DialError::Io),
-        Ok(Some(_)) => {}
-        Err(e) => return Err(DialError::Canceled(e)),
-    }
-    let (tx, rx) = crate::chan::bounded(1);
-    let spawned = crate::Builder::new().spawn(move || {
-        let _ = tx.send(dialer.dial(&addr, timeout));
-    });
-    if let Err(e) = spawned {
-        return Err(DialError::Io(e));
-    }
-    let done = ctx.done();
-    crate::select! {
-        recv(rx) -> r => match r {
-            Ok(r) => r.map_err(DialError::Io),
-            Err(_) => Err(DialError::Io(io::Error::other("http: dial goroutine ended"))),
-        },
-        recv(done) -> _ => Err(DialError::Canceled(
-            ctx.err().unwrap_or(crate::context::ContextError::Canceled),
-        )),
-    }
 }
