@@ -2,10 +2,10 @@
 //! [`TlsConnector`]) and a dial that the request's context can cancel.
 
 use std::io;
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::conn::Conn;
+use super::error::ClientError;
 use crate::context::Context;
 
 /// Opens the TCP connection to `host:port` (the seam for custom dialing: a test's
@@ -28,13 +28,15 @@ where
     }
 }
 
-/// The TLS seam: turns a dialled connection into a TLS one for `https://` URLs. A
-/// transport without one refuses `https://` URLs with [`ClientError::TlsUnavailable`].
+/// The TLS seam: turns a dialled connection into a TLS one for `https://` URLs. goway's
+/// [`tls::ClientConfig`](crate::tls::ClientConfig) is one (the default); implement it for
+/// another TLS stack.
 pub trait TlsConnector: Send + Sync + 'static {
     /// Runs the client handshake for `server_name` on `conn` within `timeout`.
     ///
     /// # Errors
-    /// The handshake's error (`TimedOut` when the time is up).
+    /// The handshake's error (`TimedOut` when the time is up), with a
+    /// [`TlsError`](crate::tls::TlsError) inside for a certificate problem.
     fn handshake(
         &self,
         conn: Box<dyn Conn>,
@@ -51,39 +53,33 @@ impl Dialer for TcpDialer {
     }
 }
 
-pub(super) enum DialError {
-    Canceled(crate::context::ContextError),
-    Io(io::Error),
-}
-
-/// Dials; a context that can be cancelled is watched while the dial runs (in a goroutine
-/// of its own, which ends with the dial's timeout; its connection is then dropped).
-pub(super) fn dial_ctx(
-    dialer: Arc<dyn Dialer>,
-    addr: String,
-    timeout: Duration,
-    ctx: &Context,
-) -> Result<Box<dyn Conn>, DialError> {
+/// Runs `connect` (a dial, then a handshake); a context that can be cancelled is watched
+/// while it runs, in a goroutine of its own that ends with the dial's and handshake's
+/// timeouts (its connection is then dropped).
+pub(super) fn dial_ctx<F>(connect: F, ctx: &Context) -> Result<Box<dyn Conn>, ClientError>
+where
+    F: FnOnce() -> Result<Box<dyn Conn>, ClientError> + Send + 'static,
+{
     // Only a context that can be cancelled needs watching.
     match ctx.on_cancel(|_| {}) {
-        Ok(None) => return dialer.dial(&addr, timeout).map_err(DialError::Io),
+        Ok(None) => return connect(),
         Ok(Some(_)) => {}
-        Err(e) => return Err(DialError::Canceled(e)),
+        Err(e) => return Err(ClientError::Canceled(e)),
     }
     let (tx, rx) = crate::chan::bounded(1);
     let spawned = crate::Builder::new().spawn(move || {
-        let _ = tx.send(dialer.dial(&addr, timeout));
+        let _ = tx.send(connect());
     });
     if let Err(e) = spawned {
-        return Err(DialError::Io(e));
+        return Err(ClientError::Io(e));
     }
     let done = ctx.done();
     crate::select! {
         recv(rx) -> r => match r {
-            Ok(r) => r.map_err(DialError::Io),
-            Err(_) => Err(DialError::Io(io::Error::other("http: dial goroutine ended"))),
+            Ok(r) => r,
+            Err(_) => Err(ClientError::Io(io::Error::other("http: dial goroutine ended"))),
         },
-        recv(done) -> _ => Err(DialError::Canceled(
+        recv(done) -> _ => Err(ClientError::Canceled(
             ctx.err().unwrap_or(crate::context::ContextError::Canceled),
         )),
     }

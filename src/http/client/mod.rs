@@ -29,8 +29,13 @@
 //!   body that can be sent again, or if nothing of it was written.
 //! - Redirects: see [`RedirectPolicy`]; sensitive headers (`Authorization`, `Cookie`, ...)
 //!   are not sent to another host.
-//! - `https://` URLs need a [`TlsConnector`] in the transport; without one they fail with
-//!   [`ClientError::TlsUnavailable`].
+//! - `https://` URLs run TLS through [`goway::tls`](crate::tls), verifying the server
+//!   against the system's roots (or [`TransportConfig::tls`]) and the URL's host, with ALPN
+//!   `http/1.1`; a certificate problem is a [`ClientError::Tls`]. The pool keeps
+//!   connections per scheme, host and port, and redirects may go between `http` and
+//!   `https`.
+//! - [`TransportConfig::max_conns_per_host`] bounds a host's connections; requests beyond
+//!   it wait for one.
 //!
 //! # Examples
 //! ```
@@ -69,6 +74,7 @@ mod pool;
 mod redirect;
 mod request;
 mod response;
+mod tls;
 mod transport;
 mod url;
 

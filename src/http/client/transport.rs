@@ -8,10 +8,13 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use super::conn::Conn;
 use super::conn::{self, HeadError, Outgoing, PersistConn, WriteError};
-use super::connect::{DialError, Dialer, TcpDialer, TlsConnector, dial_ctx};
-use super::error::{CLIENT_TIMEOUT, CLIENT_TIMEOUT_HEADERS, ClientError, HEADER_TIMEOUT};
-use super::pool::Pool;
+use super::connect::{Dialer, TcpDialer, TlsConnector, dial_ctx};
+use super::error::{
+    CLIENT_TIMEOUT, CLIENT_TIMEOUT_HEADERS, ClientError, HEADER_TIMEOUT, TLS_HANDSHAKE_TIMEOUT,
+};
+use super::pool::{ConnSlot, Pool, Reserved};
 use super::request::ClientRequest;
 use super::response::{Live, Response, ResponseBody};
 use super::url::Url;
@@ -33,6 +36,17 @@ pub struct TransportConfig {
     pub dial_timeout: Duration,
     /// TLS handshake timeout, handed to the TLS connector (Go's 10 s).
     pub tls_handshake_timeout: Option<Duration>,
+    /// The TLS configuration of `https://` requests (Go's `TLSClientConfig`): roots to
+    /// trust, a client certificate, a server-name override. The transport makes it offer
+    /// ALPN `http/1.1`. `None`: the system's roots (`SSL_CERT_FILE`, or the distribution's
+    /// CA bundle; Mozilla's roots compiled in where there is none), as Go's
+    /// `DefaultTransport`.
+    pub tls: Option<crate::tls::ClientConfig>,
+    /// Most connections per host, dialing, in use and idle together (Go's
+    /// `MaxConnsPerHost`; 0, the default: no limit). A request beyond it waits until one
+    /// of them comes back to the pool or closes, its context ends, or the client's timeout
+    /// passes.
+    pub max_conns_per_host: usize,
     /// Time allowed from the end of the request to the response head (Go's
     /// `ResponseHeaderTimeout`; none by default).
     pub response_header_timeout: Option<Duration>,
@@ -50,6 +64,8 @@ impl Default for TransportConfig {
             idle_conn_timeout: Some(Duration::from_secs(90)),
             dial_timeout: Duration::from_secs(30),
             tls_handshake_timeout: Some(Duration::from_secs(10)),
+            tls: None,
+            max_conns_per_host: 0,
             response_header_timeout: None,
             disable_keep_alives: false,
             max_response_header_bytes: 1 << 20,
@@ -60,7 +76,7 @@ impl Default for TransportConfig {
 pub(super) struct Inner {
     pub(super) cfg: TransportConfig,
     dialer: Arc<dyn Dialer>,
-    tls: Option<Arc<dyn TlsConnector>>,
+    tls: Arc<dyn TlsConnector>,
     pub(super) pool: Mutex<Pool>,
 }
 
@@ -91,7 +107,6 @@ impl fmt::Debug for Transport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Transport")
             .field("config", &self.inner.cfg)
-            .field("tls", &self.inner.tls.is_some())
             .field("stats", &self.stats())
             .finish()
     }
@@ -104,17 +119,26 @@ impl Default for Transport {
 }
 
 impl Transport {
-    /// A transport with these settings, dialing TCP with [`net::dial_timeout`](crate::net::dial_timeout), without TLS.
+    /// A transport with these settings, dialing TCP with
+    /// [`net::dial_timeout`](crate::net::dial_timeout), and running TLS with
+    /// [`goway::tls`](crate::tls) and `cfg.tls`.
     pub fn new(cfg: TransportConfig) -> Transport {
         Transport::with_parts(cfg, Arc::new(TcpDialer), None)
     }
 
-    /// A transport with its own dialer and TLS connector.
+    /// A transport with its own dialer and TLS connector (`None`: as [`new`](Self::new),
+    /// `cfg.tls` or the system's roots). A connector given here is used as it is: a
+    /// [`tls::ClientConfig`](crate::tls::ClientConfig) should offer ALPN `http/1.1` (or
+    /// none).
     pub fn with_parts(
         cfg: TransportConfig,
         dialer: Arc<dyn Dialer>,
         tls: Option<Arc<dyn TlsConnector>>,
     ) -> Transport {
+        let tls = tls.unwrap_or_else(|| match &cfg.tls {
+            Some(c) => Arc::new(super::tls::with_http_alpn(c.clone())),
+            None => Arc::new(super::tls::SystemRoots),
+        });
         Transport {
             inner: Arc::new(Inner {
                 cfg,
@@ -171,9 +195,6 @@ impl Transport {
         mut borrowed: Option<(&mut dyn std::io::Read, Option<u64>)>,
     ) -> Result<Response, ClientError> {
         let url = req.url.clone();
-        if url.scheme() == "https" && self.inner.tls.is_none() {
-            return Err(ClientError::TlsUnavailable(url.to_string()));
-        }
         let key = format!("{}://{}", url.scheme(), url.addr());
         let ctx = req.context.clone();
         loop {
@@ -182,7 +203,10 @@ impl Transport {
             }
             let (pc, reused) = match self.take_idle(&key) {
                 Some(pc) => (pc, true),
-                None => (self.dial(&url, &ctx, deadline)?, false),
+                None => match self.reserve(&key, &ctx, deadline)? {
+                    Reserved::Slot(slot) => (self.dial(&url, &ctx, deadline, slot)?, false),
+                    Reserved::Again => continue,
+                },
             };
             let body = borrowed.as_mut().map(|(r, len)| (&mut **r, *len));
             match self.exchange(pc, req, &key, &ctx, deadline, body) {
@@ -202,56 +226,78 @@ impl Transport {
         url: &Url,
         ctx: &Context,
         deadline: Option<Instant>,
+        slot: Option<ConnSlot>,
     ) -> Result<PersistConn, ClientError> {
         let cfg = &self.inner.cfg;
         let addr = url.addr();
+        // The request's end: the client's timeout or the context's deadline.
+        let end = match (deadline, ctx.deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let now = Instant::now();
-        let mut timeout = cfg.dial_timeout;
-        let mut client_limited = false;
-        for end in [deadline, ctx.deadline()].into_iter().flatten() {
-            let left = end.saturating_duration_since(now);
-            if left <= timeout {
-                timeout = left;
-                client_limited = true;
-            }
-        }
-        if timeout.is_zero() {
+        let left = end.map(|e| e.saturating_duration_since(now));
+        if left.is_some_and(|l| l.is_zero()) {
             return Err(match ctx.err() {
                 Some(e) => ClientError::Canceled(e),
                 None => ClientError::Timeout(CLIENT_TIMEOUT),
             });
         }
         self.inner.pool.lock().stats.dials += 1;
-        let dialed = dial_ctx(self.inner.dialer.clone(), addr.clone(), timeout, ctx);
-        let conn = match dialed {
-            Ok(c) => c,
-            Err(DialError::Canceled(e)) => return Err(ClientError::Canceled(e)),
-            Err(DialError::Io(e)) => {
-                if let Some(c) = ctx.err() {
-                    return Err(ClientError::Canceled(c));
+        let dialer = self.inner.dialer.clone();
+        let tls = (url.scheme() == "https").then(|| {
+            let host = url.host().trim_start_matches('[').trim_end_matches(']');
+            (self.inner.tls.clone(), host.to_owned())
+        });
+        let (dial_timeout, hs_timeout) = (cfg.dial_timeout, cfg.tls_handshake_timeout);
+        let connect = move || -> Result<Box<dyn Conn>, ClientError> {
+            // Each step gets its own limit, cut to what is left of the request's time.
+            let limit = |own: Option<Duration>| {
+                let left = end.map(|e| e.saturating_duration_since(Instant::now()));
+                match (own, left) {
+                    (Some(o), Some(l)) if l <= o => (Some(l), true),
+                    (None, Some(l)) => (Some(l), true),
+                    (o, _) => (o, false),
                 }
-                if e.kind() == io::ErrorKind::TimedOut && client_limited {
-                    return Err(ClientError::Timeout(CLIENT_TIMEOUT));
-                }
-                let e = if e.kind() == io::ErrorKind::TimedOut {
-                    io::Error::new(io::ErrorKind::TimedOut, "i/o timeout")
-                } else {
-                    e
-                };
-                return Err(ClientError::Connect { addr, source: e });
-            }
+            };
+            let (t, client_limited) = limit(Some(dial_timeout));
+            let conn =
+                dialer
+                    .dial(&addr, t.unwrap_or(dial_timeout))
+                    .map_err(|e| match e.kind() {
+                        io::ErrorKind::TimedOut if client_limited => {
+                            ClientError::Timeout(CLIENT_TIMEOUT)
+                        }
+                        io::ErrorKind::TimedOut => ClientError::Connect {
+                            addr: addr.clone(),
+                            source: io::Error::new(io::ErrorKind::TimedOut, "i/o timeout"),
+                        },
+                        _ => ClientError::Connect {
+                            addr: addr.clone(),
+                            source: e,
+                        },
+                    })?;
+            let Some((tls, host)) = tls else {
+                return Ok(conn);
+            };
+            let (t, client_limited) = limit(hs_timeout);
+            tls.handshake(conn, &host, t).map_err(|e| match e.kind() {
+                io::ErrorKind::TimedOut if client_limited => ClientError::Timeout(CLIENT_TIMEOUT),
+                io::ErrorKind::TimedOut => ClientError::Tls {
+                    addr,
+                    source: io::Error::new(io::ErrorKind::TimedOut, TLS_HANDSHAKE_TIMEOUT),
+                },
+                _ => ClientError::Tls { addr, source: e },
+            })
         };
-        let conn = match (&self.inner.tls, url.scheme()) {
-            (Some(tls), "https") => {
-                let host = url.host().trim_start_matches('[').trim_end_matches(']');
-                tls.handshake(conn, host, cfg.tls_handshake_timeout)
-                    .map_err(|source| ClientError::Tls { addr, source })?
-            }
-            _ => conn,
-        };
+        let conn = dial_ctx(connect, ctx).map_err(|e| match ctx.err() {
+            Some(c) => ClientError::Canceled(c),
+            None => e,
+        })?;
         Ok(PersistConn::new(
             Arc::from(conn),
             cfg.max_response_header_bytes,
+            slot,
         ))
     }
 
