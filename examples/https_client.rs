@@ -1,21 +1,22 @@
-//! Fetches a page over HTTPS with goway's TLS client (Go's `tls.Dial` plus a hand-written
-//! HTTP/1.1 request) and prints the status line and the body.
+//! Fetches a page over HTTPS with goway's HTTP client (Go's `http.Client` with a
+//! `Transport.TLSClientConfig`) and prints the status line and the body.
 //!
 //! `cargo run --release --example https_client -- --host localhost --port 8080 --path /plaintext
 //! --cacert ca.pem` (against `examples/http_hello` run with `--tls-cert/--tls-key`). Without
-//! `--cacert` the server must chain to Mozilla's roots (the `webpki-roots` crate).
+//! `--cacert` the server must chain to the system's roots.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use goway::tls::{self, ClientConfig};
+use goway::http::{Client, ClientError, Conn, Transport, TransportConfig};
+use goway::tls::ClientConfig;
 
-/// HTTPS GET with goway::tls.
+/// HTTPS GET with goway::http::Client.
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
-    /// Server name: verified against the certificate and sent as SNI.
+    /// Server name: in the URL, verified against the certificate and sent as SNI.
     #[arg(long, default_value = "localhost")]
     host: String,
     #[arg(long, default_value_t = 443)]
@@ -25,10 +26,10 @@ struct Args {
     connect: Option<String>,
     #[arg(long, default_value = "/")]
     path: String,
-    /// PEM file of the CA certificates to trust instead of Mozilla's roots.
+    /// PEM file of the CA certificates to trust instead of the system's roots.
     #[arg(long)]
     cacert: Option<std::path::PathBuf>,
-    /// Seconds allowed for the connection and the handshake.
+    /// Seconds allowed for the whole request.
     #[arg(long, default_value_t = 10)]
     timeout: u64,
 }
@@ -36,51 +37,52 @@ struct Args {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let args = Args::parse();
-    let cfg = match &args.cacert {
-        Some(path) => ClientConfig::with_ca_file(path)?,
-        None => ClientConfig::new(),
-    }
-    .with_alpn(&["http/1.1"]);
-    let addr = args
-        .connect
-        .clone()
-        .unwrap_or_else(|| format!("{}:{}", args.host, args.port));
-    let timeout = Duration::from_secs(args.timeout);
-    let mut c = match tls::dial_timeout(addr.as_str(), &cfg, &args.host, timeout) {
-        Ok(c) => c,
+    let cfg = TransportConfig {
+        tls: args
+            .cacert
+            .as_ref()
+            .map(ClientConfig::with_ca_file)
+            .transpose()?,
+        ..TransportConfig::default()
+    };
+    let transport = match args.connect.clone() {
+        // Connect to another address than the URL's host (curl's `--connect-to`).
+        Some(to) => {
+            let dial = move |_addr: &str, t: Duration| -> std::io::Result<Box<dyn Conn>> {
+                Ok(Box::new(goway::net::dial_timeout(to.as_str(), t)?))
+            };
+            Transport::with_parts(cfg, Arc::new(dial), None)
+        }
+        None => Transport::new(cfg),
+    };
+    let client = Client::new()
+        .with_transport(transport)
+        .with_timeout(Duration::from_secs(args.timeout));
+    let url = format!("https://{}:{}{}", args.host, args.port, args.path);
+    let got = goway::go!(move || -> Result<(String, Vec<u8>), ClientError> {
+        let resp = client.get(&url)?;
+        let status = format!(
+            "{} {} {}",
+            resp.proto(),
+            resp.status().as_u16(),
+            resp.reason()
+        );
+        Ok((status, resp.bytes().map_err(ClientError::Io)?))
+    })
+    .join()
+    .map_err(|p| format!("request goroutine panicked: {p}"))?;
+    match got {
+        Ok((status, body)) => {
+            println!("{status}");
+            println!("{}", String::from_utf8_lossy(&body));
+            Ok(())
+        }
         Err(e) => {
             // A certificate problem says which one (unknown authority, wrong host, expired).
-            if let Some(t) = tls::TlsError::from_io(&e) {
+            if let Some(t) = e.tls_error() {
                 eprintln!("TLS error ({:?}): {t}", t.kind());
             }
-            return Err(e.into());
-        }
-    };
-    c.set_deadline(Some(std::time::Instant::now() + timeout));
-    write!(
-        c,
-        "GET {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nUser-Agent: goway-https-client\r\n\r\n",
-        args.path, args.host
-    )?;
-    let mut r = BufReader::new(c);
-    let mut status = String::new();
-    r.read_line(&mut status)?;
-    println!("{}", status.trim_end());
-    // Headers, up to the blank line.
-    loop {
-        let mut l = String::new();
-        if r.read_line(&mut l)? == 0 || l == "\r\n" {
-            break;
+            Err(e.into())
         }
     }
-    let mut body = Vec::new();
-    match r.read_to_end(&mut body) {
-        Ok(_) => {}
-        // Many servers close without close_notify after `Connection: close`; the body is
-        // complete by then (a real client would check Content-Length).
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {}
-        Err(e) => return Err(e.into()),
-    }
-    println!("{}", String::from_utf8_lossy(&body));
-    Ok(())
 }

@@ -11,6 +11,9 @@
 //! - upstream errors answered `502 Bad Gateway` (`504` on a timeout), logged as Go's
 //!   `http: proxy error: <err>`.
 //!
+//! The upstream may be `https://` (verified against the system's roots, or the CA file of
+//! `--upstream-cacert`).
+//!
 //! Run: `cargo run --release --example reverse_proxy -- --addr 127.0.0.1:8081 --upstream
 //! http://127.0.0.1:8080`, then `curl -v http://127.0.0.1:8081/`. Benchmarked beside Go's
 //! `httputil.ReverseProxy` by `bench/compare.sh proxy`.
@@ -40,6 +43,10 @@ struct Args {
     /// Idle keep-alive connections kept to the upstream.
     #[arg(long, default_value_t = 256)]
     max_idle: usize,
+    /// PEM file of the CA certificates that an `https://` upstream is verified against,
+    /// instead of the system's roots.
+    #[arg(long)]
+    upstream_cacert: Option<std::path::PathBuf>,
 }
 
 /// Go's `hopHeaders` (net/http/httputil/reverseproxy.go).
@@ -161,6 +168,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         max_idle_conns: args.max_idle,
         max_idle_conns_per_host: args.max_idle,
         dial_timeout: Duration::from_secs(10),
+        tls: args
+            .upstream_cacert
+            .as_ref()
+            .map(goway::tls::ClientConfig::with_ca_file)
+            .transpose()?,
         ..TransportConfig::default()
     });
     let proxy = Proxy {

@@ -10,7 +10,7 @@
 //! can only finish if B ran while the lookup was in flight.
 
 use std::io::ErrorKind;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -288,4 +288,73 @@ fn when_every_address_fails_the_first_error_is_reported() {
             assert_eq!(err.kind(), first, "{ips:?} {timeout:?}: {err}");
         }
     }
+}
+
+/// A listener on `addr` whose backlog is full, so that a SYN to it is dropped and a connect
+/// hangs: a blackholed address on loopback. `None` if it cannot be bound (no IPv6 loopback,
+/// port taken) or the kernel kept accepting.
+fn blackhole(addr: SocketAddr) -> Option<(socket2::Socket, Vec<std::net::TcpStream>)> {
+    use socket2::{Domain, Socket, Type};
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None).ok()?;
+    sock.bind(&addr.into()).ok()?;
+    sock.listen(0).ok()?;
+    let mut fillers = Vec::new();
+    for _ in 0..64 {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            Ok(s) => fillers.push(s),
+            Err(_) => return Some((sock, fillers)),
+        }
+    }
+    None
+}
+
+#[test]
+fn happy_eyeballs_races_the_other_family_after_the_fallback_delay() {
+    let _g = setup();
+    // The server on IPv4 loopback; the same port on IPv6 loopback, resolved first (the
+    // primary family), blackholed.
+    let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = ln.local_addr().unwrap();
+    let v6 = SocketAddr::from((Ipv6Addr::LOCALHOST, addr.port()));
+    let Some((hole, fillers)) = blackhole(v6) else {
+        eprintln!(
+            "skipped: no IPv6 loopback to blackhole on port {}",
+            addr.port()
+        );
+        return;
+    };
+    // No time limit: tried in turn, the first address would hang for the kernel's connect
+    // timeout (minutes) and the join below would fail at its watchdog.
+    let d = Dialer::new()
+        .fallback_delay(Duration::from_millis(100))
+        .resolver(fixed(&["::1", "127.0.0.1"]));
+    let port = addr.port();
+    let c = join(go!(move || d.dial(("svc.test", port)))).unwrap();
+    assert_eq!(c.peer_addr().unwrap(), addr);
+    let (_server_side, from) = ln.accept().unwrap();
+    assert_eq!(from, c.local_addr().unwrap());
+    // The losing attempt ends at its next SYN retransmission, refused once this is closed.
+    drop((hole, fillers));
+}
+
+#[test]
+fn happy_eyeballs_starts_the_fallback_at_once_when_the_primaries_fail() {
+    let _g = setup();
+    let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = ln.local_addr().unwrap();
+    // Nobody listens on IPv6 loopback at this port (or there is no IPv6): the primary fails
+    // at once, and the fallback must not wait its minute.
+    let d = Dialer::new()
+        .fallback_delay(Duration::from_secs(60))
+        .resolver(fixed(&["::1", "127.0.0.1"]));
+    let port = addr.port();
+    let c = join(go!(move || d.dial(("svc.test", port)))).unwrap();
+    assert_eq!(c.peer_addr().unwrap(), addr);
+    // Both families failing: the primary's error is reported.
+    drop(ln);
+    let d = Dialer::new()
+        .fallback_delay(Duration::from_secs(60))
+        .resolver(fixed(&["224.0.0.1", "::1"]));
+    let err = join(go!(move || d.dial(("svc.test", port)))).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NetworkUnreachable, "{err}");
 }

@@ -357,10 +357,53 @@ fn redirect_to_another_host_drops_authorization() {
 }
 
 #[test]
-fn https_without_tls_is_a_clear_error() {
-    let err = run(|| goway::http::get("https://127.0.0.1:1/").unwrap_err());
-    assert!(matches!(err, ClientError::TlsUnavailable(_)), "{err}");
-    assert!(err.to_string().contains("TLS not available"), "{err}");
+fn max_conns_per_host_makes_requests_wait_for_a_connection() {
+    // Every handler holds its request until the gate closes: the test sees how many run at
+    // once.
+    let (gate, held) = chan::bounded::<()>(1);
+    let inflight = Arc::new(AtomicUsize::new(0));
+    let mut mux = ServeMux::new();
+    let seen = inflight.clone();
+    mux.handle("/held", move |_r: &Request, w: &mut ResponseWriter| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        let _ = held.recv_timeout(WATCHDOG);
+        let _ = w.write_all(b"hello");
+    });
+    let srv = goway_server(mux);
+    let url = format!("http://{}/held", srv.addr);
+    let t = Transport::new(TransportConfig {
+        max_conns_per_host: 2,
+        ..TransportConfig::default()
+    });
+    let client = Client::new().with_transport(t.clone());
+    let reqs: Vec<_> = (0..10)
+        .map(|_| {
+            let (c, u) = (client.clone(), url.clone());
+            go!(move || c.get(&u).map(|r| r.text().expect("body")))
+        })
+        .collect();
+    common::wait_until("2 requests served and 8 waiting", WATCHDOG, || {
+        inflight.load(Ordering::SeqCst) == 2 && t.stats().waited >= 8
+    });
+    // One more, whose context ends while it waits for a connection.
+    let (c, u) = (client.clone(), url.clone());
+    let err = run(move || {
+        let (ctx, _cancel) =
+            context::with_timeout(&context::background(), Duration::from_millis(200));
+        let req = ClientRequest::new("GET", &u).unwrap().with_context(ctx);
+        c.send(req).unwrap_err()
+    });
+    assert!(err.is_canceled() && err.is_timeout(), "{err}");
+    assert_eq!(inflight.load(Ordering::SeqCst), 2);
+    drop(gate);
+    for r in reqs {
+        assert_eq!(join(r).expect("request"), "hello");
+    }
+    assert!(srv.handle.stats().accepted <= 2, "{:?}", srv.handle.stats());
+    let st = t.stats();
+    assert_eq!(st.dials, 2, "{st:?}");
+    t.close_idle_connections();
+    srv.stop();
 }
 
 // ---------------------------------------------------------------------------------------

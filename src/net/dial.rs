@@ -1,5 +1,6 @@
 //! Go's `net.Dialer`: connecting to a name, with a resolver, an overall timeout or deadline,
-//! and the resolved addresses tried one after another.
+//! the resolved addresses tried one after another, and IPv4 raced against IPv6 ("happy
+//! eyeballs").
 
 use std::io;
 use std::net::SocketAddr;
@@ -22,8 +23,14 @@ use super::tcp::{self, TcpStream};
 /// preferred address's), as Go reports it. [`dial`](super::dial) and
 /// [`dial_timeout`](super::dial_timeout) are this with the defaults.
 ///
-/// Go's dialer also races IPv6 against IPv4 ("happy eyeballs", RFC 6555) when a name has
-/// both; this one tries the addresses in turn only.
+/// When a name has addresses of both families, the dialer races them as Go's does ("happy
+/// eyeballs", RFC 6555): it tries the family of the first address (the primaries) in turn,
+/// and after the [fallback delay](Self::fallback_delay) (300 ms), or at once if the
+/// primaries have all failed, the other family in parallel, in another goroutine. The first
+/// connection made wins; the other attempt's connection, if it makes one, is closed. An
+/// attempt that loses goes on in its goroutine until it connects or fails (at the latest at
+/// the dial's time limit), since a connect cannot be withdrawn. If both fail, the error is
+/// the primaries'.
 ///
 /// # Examples
 /// ```
@@ -44,7 +51,13 @@ pub struct Dialer {
     timeout: Option<Duration>,
     deadline: Option<Instant>,
     resolver: Resolver,
+    /// `None`: [`DEFAULT_FALLBACK_DELAY`].
+    fallback_delay: Option<Duration>,
+    no_fallback: bool,
 }
+
+/// How long the primary family gets before the other one is tried too (Go's 300 ms).
+const DEFAULT_FALLBACK_DELAY: Duration = Duration::from_millis(300);
 
 impl Dialer {
     /// A dialer with no time limit (the kernel's connect timeout applies: minutes) and the
@@ -75,6 +88,22 @@ impl Dialer {
         self
     }
 
+    /// How long to wait for the primary family before racing the other one too (Go's
+    /// `Dialer.FallbackDelay`; 300 ms if not set).
+    #[must_use]
+    pub fn fallback_delay(mut self, d: Duration) -> Self {
+        self.fallback_delay = Some(d);
+        self
+    }
+
+    /// Tries every address in turn, never racing the families (Go's negative
+    /// `FallbackDelay`).
+    #[must_use]
+    pub fn disable_fallback(mut self) -> Self {
+        self.no_fallback = true;
+        self
+    }
+
     /// Connects to `addr` (Go's `Dialer.Dial("tcp", addr)`). The stream has `TCP_NODELAY`
     /// set.
     ///
@@ -91,7 +120,75 @@ impl Dialer {
             (a, b) => a.or(b),
         };
         let addrs = addr.to_addrs_with(&self.resolver, end)?;
-        dial_serial(&addrs, end)
+        let Some(first) = addrs.first() else {
+            return dial_serial(&addrs, end);
+        };
+        let (primaries, fallbacks): (Vec<SocketAddr>, Vec<SocketAddr>) =
+            addrs.iter().partition(|a| a.is_ipv4() == first.is_ipv4());
+        if self.no_fallback || fallbacks.is_empty() {
+            return dial_serial(&addrs, end);
+        }
+        let delay = self.fallback_delay.unwrap_or(DEFAULT_FALLBACK_DELAY);
+        dial_parallel(primaries, fallbacks, end, delay)
+    }
+}
+
+/// Races the primaries against the fallbacks, which start after `delay` or when the
+/// primaries have failed (Go's `dialParallel`). The first connection wins.
+fn dial_parallel(
+    primaries: Vec<SocketAddr>,
+    fallbacks: Vec<SocketAddr>,
+    end: Option<Instant>,
+    delay: Duration,
+) -> io::Result<TcpStream> {
+    // Room for both results: a goroutine never waits to hand in its result, and one that
+    // comes after the winner is dropped (its stream closed) with the channel.
+    let (tx, rx) = crate::chan::bounded::<(bool, io::Result<TcpStream>)>(2);
+    let start = |addrs: Vec<SocketAddr>, primary: bool| -> io::Result<()> {
+        let tx = tx.clone();
+        crate::Builder::new()
+            .spawn(move || {
+                let _ = tx.send((primary, dial_serial(&addrs, end)));
+            })
+            .map(drop)
+    };
+    start(primaries, true)?;
+    let timer = crate::time::after(delay);
+    let mut fallbacks = Some(fallbacks);
+    let (mut primary_err, mut fallback_err) = (None, None);
+    let mut running = 1;
+    loop {
+        crate::select! {
+            recv(timer) -> _ => {
+                if let Some(f) = fallbacks.take() {
+                    start(f, false)?;
+                    running += 1;
+                }
+            },
+            recv(rx) -> r => {
+                // `tx` is alive here, so the channel cannot be closed.
+                let Ok((primary, r)) = r else {
+                    return Err(io::Error::other("dial: attempt goroutine ended"));
+                };
+                running -= 1;
+                match r {
+                    Ok(s) => return Ok(s),
+                    Err(e) if primary => {
+                        primary_err = Some(e);
+                        if let Some(f) = fallbacks.take() {
+                            start(f, false)?;
+                            running += 1;
+                        }
+                    }
+                    Err(e) => fallback_err = Some(e),
+                }
+                if running == 0 && fallbacks.is_none() {
+                    return Err(primary_err
+                        .or(fallback_err)
+                        .unwrap_or_else(|| io::Error::other("dial: no attempt made")));
+                }
+            },
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::error::ClientError;
+use super::pool::ConnSlot;
 use super::request::BodyKind;
 use crate::http::Header;
 use crate::http::io::ConnIo;
@@ -32,6 +33,12 @@ pub trait Conn: Send + Sync + 'static {
     fn set_read_deadline(&self, t: Option<Instant>);
     /// Sets the deadline of writes (`None`: none).
     fn set_write_deadline(&self, t: Option<Instant>);
+    /// The TCP stream this connection is, for a [`TlsConnector`](super::TlsConnector) to
+    /// run TLS over; `None` (the default) for any other kind of connection, which is
+    /// then dropped.
+    fn into_tcp(self: Box<Self>) -> Option<TcpStream> {
+        None
+    }
 }
 
 impl Conn for TcpStream {
@@ -49,6 +56,9 @@ impl Conn for TcpStream {
     }
     fn set_write_deadline(&self, t: Option<Instant>) {
         TcpStream::set_write_deadline(self, t);
+    }
+    fn into_tcp(self: Box<Self>) -> Option<TcpStream> {
+        Some(*self)
     }
 }
 
@@ -78,15 +88,18 @@ pub(crate) struct PersistConn {
     pub(crate) uses: u64,
     /// When it went idle.
     pub(crate) idle_since: Instant,
+    /// Its place among its host's `max_conns_per_host`, freed when it is dropped.
+    _slot: Option<ConnSlot>,
 }
 
 impl PersistConn {
-    pub(crate) fn new(conn: Arc<dyn Conn>, max_head: usize) -> Self {
+    pub(crate) fn new(conn: Arc<dyn Conn>, max_head: usize, slot: Option<ConnSlot>) -> Self {
         PersistConn {
             io: ConnIo::new(Shared(conn.clone()), max_head),
             conn,
             uses: 0,
             idle_since: Instant::now(),
+            _slot: slot,
         }
     }
 }

@@ -26,9 +26,6 @@ pub enum ClientError {
     /// A scheme other than `http` and `https`.
     #[error("unsupported protocol scheme {0:?}")]
     UnsupportedScheme(String),
-    /// An `https` URL and no TLS connector in the [`Transport`](super::Transport).
-    #[error("http: TLS not available for {0} (the Transport has no TLS connector)")]
-    TlsUnavailable(String),
     /// The connection could not be made (Go's `dial tcp <addr>: <err>`); a timeout is
     /// [`TimedOut`](io::ErrorKind::TimedOut).
     #[error("dial tcp {addr}: {source}")]
@@ -38,8 +35,11 @@ pub enum ClientError {
         /// The dialer's error.
         source: io::Error,
     },
-    /// The TLS handshake failed or timed out.
-    #[error("tls handshake with {addr}: {source}")]
+    /// The TLS handshake failed or timed out. The text is the TLS error's, as Go's
+    /// (`x509: certificate signed by unknown authority`, `x509: certificate is valid for
+    /// localhost, not example.com`, `net/http: TLS handshake timeout`);
+    /// [`tls_error`](Self::tls_error) gives its [kind](crate::tls::TlsErrorKind).
+    #[error("{source}")]
     Tls {
         /// `host:port`.
         addr: String,
@@ -83,6 +83,8 @@ pub(crate) const CLIENT_TIMEOUT_HEADERS: &str =
 pub(crate) const CLIENT_TIMEOUT: &str = "net/http: request canceled (Client.Timeout exceeded)";
 /// Text of the transport's response header timeout.
 pub(crate) const HEADER_TIMEOUT: &str = "net/http: timeout awaiting response headers";
+/// Text of the transport's TLS handshake timeout.
+pub(crate) const TLS_HANDSHAKE_TIMEOUT: &str = "net/http: TLS handshake timeout";
 /// Text of a timeout while reading a body.
 pub(crate) const BODY_TIMEOUT: &str =
     "context deadline exceeded (Client.Timeout or context cancellation while reading body)";
@@ -99,6 +101,24 @@ impl ClientError {
             }
             ClientError::Io(e) => e.kind() == io::ErrorKind::TimedOut,
             _ => false,
+        }
+    }
+
+    /// The TLS error of a failed handshake (unknown authority, wrong host, expired, ...), or
+    /// of a TLS read or write, if this is one.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use goway::tls::TlsErrorKind;
+    /// let err = goway::http::get("https://wrong.host.badssl.com/").unwrap_err();
+    /// assert_eq!(err.tls_error().map(|t| t.kind()), Some(TlsErrorKind::WrongHost));
+    /// ```
+    pub fn tls_error(&self) -> Option<&crate::tls::TlsError> {
+        match self {
+            ClientError::Tls { source, .. } | ClientError::Io(source) => {
+                crate::tls::TlsError::from_io(source)
+            }
+            _ => None,
         }
     }
 

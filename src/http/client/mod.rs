@@ -29,8 +29,13 @@
 //!   body that can be sent again, or if nothing of it was written.
 //! - Redirects: see [`RedirectPolicy`]; sensitive headers (`Authorization`, `Cookie`, ...)
 //!   are not sent to another host.
-//! - `https://` URLs need a [`TlsConnector`] in the transport; without one they fail with
-//!   [`ClientError::TlsUnavailable`].
+//! - `https://` URLs run TLS through [`goway::tls`](crate::tls), verifying the server
+//!   against the system's roots (or [`TransportConfig::tls`]) and the URL's host, with ALPN
+//!   `http/1.1`; a certificate problem is a [`ClientError::Tls`]. The pool keeps
+//!   connections per scheme, host and port, and redirects may go between `http` and
+//!   `https`.
+//! - [`TransportConfig::max_conns_per_host`] bounds a host's connections; requests beyond
+//!   it wait for one.
 //!
 //! # Examples
 //! ```
@@ -63,10 +68,13 @@
 //! ```
 
 mod conn;
+mod connect;
 mod error;
+mod pool;
 mod redirect;
 mod request;
 mod response;
+mod tls;
 mod transport;
 mod url;
 
@@ -74,11 +82,13 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub use conn::Conn;
+pub use connect::{Dialer, TlsConnector};
 pub use error::ClientError;
+pub use pool::TransportStats;
 pub use redirect::{RedirectAction, RedirectFn, RedirectPolicy};
 pub use request::{ClientRequest, RequestBody};
 pub use response::{Response, ResponseBody};
-pub use transport::{Dialer, TlsConnector, Transport, TransportConfig, TransportStats};
+pub use transport::{Transport, TransportConfig};
 pub use url::Url;
 
 /// An HTTP client (Go's `http.Client`): a transport, an overall timeout per request, a

@@ -1,7 +1,6 @@
 //! The transport (Go's `http.Transport`): dials connections, keeps idle keep-alive ones per
 //! host for the next request, and makes one request/response exchange on a connection.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::sync::Arc;
@@ -9,57 +8,19 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::conn::{self, Conn, HeadError, Outgoing, PersistConn, WriteError};
-use super::error::{CLIENT_TIMEOUT, CLIENT_TIMEOUT_HEADERS, ClientError, HEADER_TIMEOUT};
+use super::conn::Conn;
+use super::conn::{self, HeadError, Outgoing, PersistConn, WriteError};
+use super::connect::{Dialer, TcpDialer, TlsConnector, dial_ctx};
+use super::error::{
+    CLIENT_TIMEOUT, CLIENT_TIMEOUT_HEADERS, ClientError, HEADER_TIMEOUT, TLS_HANDSHAKE_TIMEOUT,
+};
+use super::pool::{ConnSlot, Pool, Reserved};
 use super::request::ClientRequest;
 use super::response::{Live, Response, ResponseBody};
 use super::url::Url;
 use crate::context::Context;
 use crate::http::StatusCode;
 use crate::http::body::BodyState;
-
-/// Opens the TCP connection to `host:port` (the seam for custom dialing: a test's
-/// blackhole, a Unix socket, a SOCKS proxy). The default uses
-/// [`net::dial_timeout`](crate::net::dial_timeout).
-pub trait Dialer: Send + Sync + 'static {
-    /// Connects to `addr` (`host:port`) within `timeout`.
-    ///
-    /// # Errors
-    /// The connection error (`TimedOut` when the time is up).
-    fn dial(&self, addr: &str, timeout: Duration) -> io::Result<Box<dyn Conn>>;
-}
-
-impl<F> Dialer for F
-where
-    F: Fn(&str, Duration) -> io::Result<Box<dyn Conn>> + Send + Sync + 'static,
-{
-    fn dial(&self, addr: &str, timeout: Duration) -> io::Result<Box<dyn Conn>> {
-        self(addr, timeout)
-    }
-}
-
-/// The TLS seam: turns a dialled connection into a TLS one for `https://` URLs. A
-/// transport without one refuses `https://` URLs with [`ClientError::TlsUnavailable`].
-pub trait TlsConnector: Send + Sync + 'static {
-    /// Runs the client handshake for `server_name` on `conn` within `timeout`.
-    ///
-    /// # Errors
-    /// The handshake's error (`TimedOut` when the time is up).
-    fn handshake(
-        &self,
-        conn: Box<dyn Conn>,
-        server_name: &str,
-        timeout: Option<Duration>,
-    ) -> io::Result<Box<dyn Conn>>;
-}
-
-struct TcpDialer;
-
-impl Dialer for TcpDialer {
-    fn dial(&self, addr: &str, timeout: Duration) -> io::Result<Box<dyn Conn>> {
-        Ok(Box::new(crate::net::dial_timeout(addr, timeout)?))
-    }
-}
 
 /// The transport's settings (Go's `http.Transport` fields), with Go's defaults.
 #[derive(Debug, Clone)]
@@ -75,6 +36,17 @@ pub struct TransportConfig {
     pub dial_timeout: Duration,
     /// TLS handshake timeout, handed to the TLS connector (Go's 10 s).
     pub tls_handshake_timeout: Option<Duration>,
+    /// The TLS configuration of `https://` requests (Go's `TLSClientConfig`): roots to
+    /// trust, a client certificate, a server-name override. The transport makes it offer
+    /// ALPN `http/1.1`. `None`: the system's roots (`SSL_CERT_FILE`, or the distribution's
+    /// CA bundle; Mozilla's roots compiled in where there is none), as Go's
+    /// `DefaultTransport`.
+    pub tls: Option<crate::tls::ClientConfig>,
+    /// Most connections per host, dialing, in use and idle together (Go's
+    /// `MaxConnsPerHost`; 0, the default: no limit). A request beyond it waits until one
+    /// of them comes back to the pool or closes, its context ends, or the client's timeout
+    /// passes.
+    pub max_conns_per_host: usize,
     /// Time allowed from the end of the request to the response head (Go's
     /// `ResponseHeaderTimeout`; none by default).
     pub response_header_timeout: Option<Duration>,
@@ -92,6 +64,8 @@ impl Default for TransportConfig {
             idle_conn_timeout: Some(Duration::from_secs(90)),
             dial_timeout: Duration::from_secs(30),
             tls_handshake_timeout: Some(Duration::from_secs(10)),
+            tls: None,
+            max_conns_per_host: 0,
             response_header_timeout: None,
             disable_keep_alives: false,
             max_response_header_bytes: 1 << 20,
@@ -99,33 +73,11 @@ impl Default for TransportConfig {
     }
 }
 
-/// Counters of a transport, for tests and monitoring.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct TransportStats {
-    /// Connections dialled.
-    pub dials: u64,
-    /// Requests sent on a kept-alive connection taken from the pool.
-    pub reused: u64,
-    /// Requests sent again on another connection after a kept-alive one turned out closed.
-    pub retries: u64,
-    /// Idle connections now in the pool.
-    pub idle: usize,
-}
-
-#[derive(Default)]
-struct Pool {
-    /// Per host (`scheme://host:port`), newest last.
-    idle: HashMap<String, Vec<PersistConn>>,
-    total: usize,
-    stats: TransportStats,
-}
-
-struct Inner {
-    cfg: TransportConfig,
+pub(super) struct Inner {
+    pub(super) cfg: TransportConfig,
     dialer: Arc<dyn Dialer>,
-    tls: Option<Arc<dyn TlsConnector>>,
-    pool: Mutex<Pool>,
+    tls: Arc<dyn TlsConnector>,
+    pub(super) pool: Mutex<Pool>,
 }
 
 /// Makes requests over kept-alive connections (Go's `http.Transport`). Cheap to clone:
@@ -148,14 +100,13 @@ struct Inner {
 /// ```
 #[derive(Clone)]
 pub struct Transport {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
 impl fmt::Debug for Transport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Transport")
             .field("config", &self.inner.cfg)
-            .field("tls", &self.inner.tls.is_some())
             .field("stats", &self.stats())
             .finish()
     }
@@ -168,17 +119,26 @@ impl Default for Transport {
 }
 
 impl Transport {
-    /// A transport with these settings, dialing TCP with [`net::dial_timeout`](crate::net::dial_timeout), without TLS.
+    /// A transport with these settings, dialing TCP with
+    /// [`net::dial_timeout`](crate::net::dial_timeout), and running TLS with
+    /// [`goway::tls`](crate::tls) and `cfg.tls`.
     pub fn new(cfg: TransportConfig) -> Transport {
         Transport::with_parts(cfg, Arc::new(TcpDialer), None)
     }
 
-    /// A transport with its own dialer and TLS connector.
+    /// A transport with its own dialer and TLS connector (`None`: as [`new`](Self::new),
+    /// `cfg.tls` or the system's roots). A connector given here is used as it is: a
+    /// [`tls::ClientConfig`](crate::tls::ClientConfig) should offer ALPN `http/1.1` (or
+    /// none).
     pub fn with_parts(
         cfg: TransportConfig,
         dialer: Arc<dyn Dialer>,
         tls: Option<Arc<dyn TlsConnector>>,
     ) -> Transport {
+        let tls = tls.unwrap_or_else(|| match &cfg.tls {
+            Some(c) => Arc::new(super::tls::with_http_alpn(c.clone())),
+            None => Arc::new(super::tls::SystemRoots),
+        });
         Transport {
             inner: Arc::new(Inner {
                 cfg,
@@ -192,27 +152,6 @@ impl Transport {
     /// The settings.
     pub fn config(&self) -> &TransportConfig {
         &self.inner.cfg
-    }
-
-    /// The counters.
-    pub fn stats(&self) -> TransportStats {
-        let p = self.inner.pool.lock();
-        TransportStats {
-            idle: p.total,
-            ..p.stats
-        }
-    }
-
-    /// Closes every idle connection (Go's `CloseIdleConnections`).
-    pub fn close_idle_connections(&self) {
-        let idle = {
-            let mut p = self.inner.pool.lock();
-            p.total = 0;
-            std::mem::take(&mut p.idle)
-        };
-        for pc in idle.into_values().flatten() {
-            pc.conn.close();
-        }
     }
 
     /// Sends one request and reads the response head (Go's `RoundTrip`): no redirects and
@@ -256,9 +195,6 @@ impl Transport {
         mut borrowed: Option<(&mut dyn std::io::Read, Option<u64>)>,
     ) -> Result<Response, ClientError> {
         let url = req.url.clone();
-        if url.scheme() == "https" && self.inner.tls.is_none() {
-            return Err(ClientError::TlsUnavailable(url.to_string()));
-        }
         let key = format!("{}://{}", url.scheme(), url.addr());
         let ctx = req.context.clone();
         loop {
@@ -267,7 +203,10 @@ impl Transport {
             }
             let (pc, reused) = match self.take_idle(&key) {
                 Some(pc) => (pc, true),
-                None => (self.dial(&url, &ctx, deadline)?, false),
+                None => match self.reserve(&key, &ctx, deadline)? {
+                    Reserved::Slot(slot) => (self.dial(&url, &ctx, deadline, slot)?, false),
+                    Reserved::Again => continue,
+                },
             };
             let body = borrowed.as_mut().map(|(r, len)| (&mut **r, *len));
             match self.exchange(pc, req, &key, &ctx, deadline, body) {
@@ -282,148 +221,83 @@ impl Transport {
         }
     }
 
-    fn take_idle(&self, key: &str) -> Option<PersistConn> {
-        if self.inner.cfg.disable_keep_alives {
-            return None;
-        }
-        let mut expired = Vec::new();
-        let got = {
-            let mut p = self.inner.pool.lock();
-            let mut got = None;
-            let mut taken = 0;
-            if let Some(list) = p.idle.get_mut(key) {
-                while let Some(pc) = list.pop() {
-                    taken += 1;
-                    let old = self
-                        .inner
-                        .cfg
-                        .idle_conn_timeout
-                        .is_some_and(|t| pc.idle_since.elapsed() > t);
-                    if old {
-                        expired.push(pc);
-                    } else {
-                        got = Some(pc);
-                        break;
-                    }
-                }
-                if list.is_empty() {
-                    p.idle.remove(key);
-                }
-            }
-            p.total -= taken;
-            if got.is_some() {
-                p.stats.reused += 1;
-            }
-            got
-        };
-        for pc in expired {
-            pc.conn.close();
-        }
-        got
-    }
-
-    /// Puts a connection whose response was read to its end back in the pool, or closes
-    /// it if the pool is full.
-    pub(crate) fn put_idle(&self, key: String, mut pc: PersistConn) {
-        let cfg = &self.inner.cfg;
-        if cfg.disable_keep_alives || !pc.io.buffered().is_empty() {
-            // Bytes after the response: the server is confused; do not reuse.
-            pc.conn.close();
-            return;
-        }
-        pc.conn.set_read_deadline(None);
-        pc.conn.set_write_deadline(None);
-        pc.io.trim();
-        pc.idle_since = Instant::now();
-        let mut evicted = None;
-        {
-            let mut p = self.inner.pool.lock();
-            let per_host = p.idle.get(&key).map_or(0, Vec::len);
-            if per_host >= cfg.max_idle_conns_per_host {
-                evicted = Some(pc);
-            } else {
-                if cfg.max_idle_conns > 0 && p.total >= cfg.max_idle_conns {
-                    // Evict the longest idle connection of any host.
-                    let oldest = p
-                        .idle
-                        .iter()
-                        .filter_map(|(k, v)| v.first().map(|c| (k.clone(), c.idle_since)))
-                        .min_by_key(|(_, t)| *t)
-                        .map(|(k, _)| k);
-                    if let Some(k) = oldest {
-                        if let Some(list) = p.idle.get_mut(&k) {
-                            evicted = Some(list.remove(0));
-                            if list.is_empty() {
-                                p.idle.remove(&k);
-                            }
-                            p.total -= 1;
-                        }
-                    }
-                }
-                p.idle.entry(key).or_default().push(pc);
-                p.total += 1;
-            }
-        }
-        if let Some(pc) = evicted {
-            pc.conn.close();
-        }
-    }
-
     fn dial(
         &self,
         url: &Url,
         ctx: &Context,
         deadline: Option<Instant>,
+        slot: Option<ConnSlot>,
     ) -> Result<PersistConn, ClientError> {
         let cfg = &self.inner.cfg;
         let addr = url.addr();
+        // The request's end: the client's timeout or the context's deadline.
+        let end = match (deadline, ctx.deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let now = Instant::now();
-        let mut timeout = cfg.dial_timeout;
-        let mut client_limited = false;
-        for end in [deadline, ctx.deadline()].into_iter().flatten() {
-            let left = end.saturating_duration_since(now);
-            if left <= timeout {
-                timeout = left;
-                client_limited = true;
-            }
-        }
-        if timeout.is_zero() {
+        let left = end.map(|e| e.saturating_duration_since(now));
+        if left.is_some_and(|l| l.is_zero()) {
             return Err(match ctx.err() {
                 Some(e) => ClientError::Canceled(e),
                 None => ClientError::Timeout(CLIENT_TIMEOUT),
             });
         }
         self.inner.pool.lock().stats.dials += 1;
-        let dialed = dial_ctx(self.inner.dialer.clone(), addr.clone(), timeout, ctx);
-        let conn = match dialed {
-            Ok(c) => c,
-            Err(DialError::Canceled(e)) => return Err(ClientError::Canceled(e)),
-            Err(DialError::Io(e)) => {
-                if let Some(c) = ctx.err() {
-                    return Err(ClientError::Canceled(c));
+        let dialer = self.inner.dialer.clone();
+        let tls = (url.scheme() == "https").then(|| {
+            let host = url.host().trim_start_matches('[').trim_end_matches(']');
+            (self.inner.tls.clone(), host.to_owned())
+        });
+        let (dial_timeout, hs_timeout) = (cfg.dial_timeout, cfg.tls_handshake_timeout);
+        let connect = move || -> Result<Box<dyn Conn>, ClientError> {
+            // Each step gets its own limit, cut to what is left of the request's time.
+            let limit = |own: Option<Duration>| {
+                let left = end.map(|e| e.saturating_duration_since(Instant::now()));
+                match (own, left) {
+                    (Some(o), Some(l)) if l <= o => (Some(l), true),
+                    (None, Some(l)) => (Some(l), true),
+                    (o, _) => (o, false),
                 }
-                if e.kind() == io::ErrorKind::TimedOut && client_limited {
-                    return Err(ClientError::Timeout(CLIENT_TIMEOUT));
-                }
-                let e = if e.kind() == io::ErrorKind::TimedOut {
-                    io::Error::new(io::ErrorKind::TimedOut, "i/o timeout")
-                } else {
-                    e
-                };
-                return Err(ClientError::Connect { addr, source: e });
-            }
+            };
+            let (t, client_limited) = limit(Some(dial_timeout));
+            let conn =
+                dialer
+                    .dial(&addr, t.unwrap_or(dial_timeout))
+                    .map_err(|e| match e.kind() {
+                        io::ErrorKind::TimedOut if client_limited => {
+                            ClientError::Timeout(CLIENT_TIMEOUT)
+                        }
+                        io::ErrorKind::TimedOut => ClientError::Connect {
+                            addr: addr.clone(),
+                            source: io::Error::new(io::ErrorKind::TimedOut, "i/o timeout"),
+                        },
+                        _ => ClientError::Connect {
+                            addr: addr.clone(),
+                            source: e,
+                        },
+                    })?;
+            let Some((tls, host)) = tls else {
+                return Ok(conn);
+            };
+            let (t, client_limited) = limit(hs_timeout);
+            tls.handshake(conn, &host, t).map_err(|e| match e.kind() {
+                io::ErrorKind::TimedOut if client_limited => ClientError::Timeout(CLIENT_TIMEOUT),
+                io::ErrorKind::TimedOut => ClientError::Tls {
+                    addr,
+                    source: io::Error::new(io::ErrorKind::TimedOut, TLS_HANDSHAKE_TIMEOUT),
+                },
+                _ => ClientError::Tls { addr, source: e },
+            })
         };
-        let conn = match (&self.inner.tls, url.scheme()) {
-            (Some(tls), "https") => {
-                let host = url.host().trim_start_matches('[').trim_end_matches(']');
-                tls.handshake(conn, host, cfg.tls_handshake_timeout)
-                    .map_err(|source| ClientError::Tls { addr, source })?
-            }
-            _ => conn,
-        };
+        let conn = dial_ctx(connect, ctx).map_err(|e| match ctx.err() {
+            Some(c) => ClientError::Canceled(c),
+            None => e,
+        })?;
         Ok(PersistConn::new(
             Arc::from(conn),
             cfg.max_response_header_bytes,
+            slot,
         ))
     }
 
@@ -590,42 +464,4 @@ impl Transport {
 enum Failure {
     Retry(ClientError),
     Fatal(ClientError),
-}
-
-enum DialError {
-    Canceled(crate::context::ContextError),
-    Io(io::Error),
-}
-
-/// Dials; a context that can be cancelled is watched while the dial runs (in a goroutine
-/// of its own, which ends with the dial's timeout; its connection is then dropped).
-fn dial_ctx(
-    dialer: Arc<dyn Dialer>,
-    addr: String,
-    timeout: Duration,
-    ctx: &Context,
-) -> Result<Box<dyn Conn>, DialError> {
-    // Only a context that can be cancelled needs watching.
-    match ctx.on_cancel(|_| {}) {
-        Ok(None) => return dialer.dial(&addr, timeout).map_err(DialError::Io),
-        Ok(Some(_)) => {}
-        Err(e) => return Err(DialError::Canceled(e)),
-    }
-    let (tx, rx) = crate::chan::bounded(1);
-    let spawned = crate::Builder::new().spawn(move || {
-        let _ = tx.send(dialer.dial(&addr, timeout));
-    });
-    if let Err(e) = spawned {
-        return Err(DialError::Io(e));
-    }
-    let done = ctx.done();
-    crate::select! {
-        recv(rx) -> r => match r {
-            Ok(r) => r.map_err(DialError::Io),
-            Err(_) => Err(DialError::Io(io::Error::other("http: dial goroutine ended"))),
-        },
-        recv(done) -> _ => Err(DialError::Canceled(
-            ctx.err().unwrap_or(crate::context::ContextError::Canceled),
-        )),
-    }
 }
