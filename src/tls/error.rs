@@ -184,7 +184,11 @@ fn cert_kind(c: &CertificateError) -> (TlsErrorKind, String) {
             K::WrongHost,
             format!(
                 "x509: certificate is valid for {}, not {}",
-                presented.join(", "),
+                presented
+                    .iter()
+                    .map(|n| bare_name(n))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 expected.to_str()
             ),
         ),
@@ -238,5 +242,22 @@ pub(crate) fn clone_io(e: &io::Error) -> io::Error {
     match TlsError::from_io(e) {
         Some(t) => io::Error::new(e.kind(), t.clone()),
         None => io::Error::new(e.kind(), e.to_string()),
+    }
+}
+
+/// A name as rustls presents it (`DnsName("example.com")`, `IpAddress(127.0.0.1)`) in Go's
+/// bare form (`example.com`, `127.0.0.1`); anything else unchanged.
+fn bare_name(n: &str) -> &str {
+    match n.split_once('(') {
+        Some((kind, rest))
+            if !kind.is_empty() && kind.chars().all(|c| c.is_ascii_alphanumeric()) =>
+        {
+            let inner = rest.strip_suffix(')').unwrap_or(rest);
+            inner
+                .strip_prefix('"')
+                .and_then(|i| i.strip_suffix('"'))
+                .unwrap_or(inner)
+        }
+        _ => n,
     }
 }
