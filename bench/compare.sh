@@ -2,9 +2,9 @@
 # compare.sh: goway beside Go, tokio, raw may and Redis, on this machine, in one run.
 #
 # usage: bench/compare.sh [--quick] [MODE]...  MODE: build echo http resp eff chan idle udp
-#        https handshake idle-tls tls (= https handshake idle-tls) client proxy metrics all
-#        (default: all = echo http resp eff chan idle udp tls; client, proxy and metrics run
-#        only when named; every mode but build builds first, udp alone only what it needs)
+#        https handshake resume idle-tls tls (= https handshake idle-tls) client proxy metrics
+#        all (default: all = echo http resp eff chan idle udp tls; resume, client, proxy and
+#        metrics run only when named; every mode but build builds first, udp alone only what it needs)
 #        WORKERS=2 runs every server on 2 workers with the load generators sharing its CPUs.
 #
 # It builds goway's example servers from this checkout and the peers under bench/, then runs
@@ -24,8 +24,8 @@ for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=1 ;;
     -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
-    build|echo|http|resp|eff|chan|idle|udp|https|handshake|idle-tls|tls|client|proxy|metrics|all) MODES+=("$arg") ;;
-    *) echo "compare.sh: unknown argument '$arg' (modes: build echo http resp eff chan idle udp https handshake idle-tls tls client proxy metrics all; --quick)" >&2; exit 2 ;;
+    build|echo|http|resp|eff|chan|idle|udp|https|handshake|resume|idle-tls|tls|client|proxy|metrics|all) MODES+=("$arg") ;;
+    *) echo "compare.sh: unknown argument '$arg' (modes: build echo http resp eff chan idle udp https handshake resume idle-tls tls client proxy metrics all; --quick)" >&2; exit 2 ;;
   esac
 done
 [ "${#MODES[@]}" -gt 0 ] || MODES=(all)
@@ -67,6 +67,8 @@ METRICS_LOADS="${METRICS_LOADS:-echo eff http}"  # the loads of the metrics mode
 IDLE_N="${IDLE_N:-$(q 10000 500)}"          # idle connections held
 IDLE_SETTLE_MS="${IDLE_SETTLE_MS:-$(q 1000 200)}"
 IDLE_TLS_N="${IDLE_TLS_N:-$(q 5000 300)}"   # idle TLS connections held
+HANDSHAKE_THREADS="${HANDSHAKE_THREADS:-16}" # handshake: tls-handshake's client threads (connections)
+HANDSHAKE_VERIFY="${HANDSHAKE_VERIFY:-none}" # handshake: tls-handshake --verify (none: least client CPU; cached, full)
 CHAN_ARGS="${CHAN_ARGS:-$(q '-reps 5' '-reps 1 -scale 0.02 -spawn 10000')}"
 UDP_SOCKETS="${UDP_SOCKETS:-16}"            # client sockets of udp-load
 UDP_SIZE="${UDP_SIZE:-64}"                  # bytes per datagram
@@ -101,6 +103,7 @@ GOWAY_BIN="${GOWAY_BIN:-${CARGO_TARGET_DIR:-$REPO_DIR/target}/release/examples}"
 LOADGEN="$RUST_BIN/echo-load"
 IDLE_PROBE="$RUST_BIN/idle-probe"
 UDP_LOADGEN="$RUST_BIN/udp-load"
+HANDSHAKE_LOADGEN="$RUST_BIN/tls-handshake"
 WRK_LUA="$BENCH_DIR/lib/wrk-report.lua"
 TABLE="$RESULTS_DIR/summary.md"
 
@@ -554,17 +557,18 @@ scenario_http() {
 WRK_EXTRA=()
 
 # https: keep-alive requests over TLS (each wrk connection does one handshake);
-# handshake: `Connection: close` on every request, so each one is a new connection and a full
-# handshake (wrk does not resume sessions).
+# resume: `Connection: close` on every request, so each one is a new connection; wrk
+# (OpenSSL) resumes the session of its previous connection, so nearly all of them are
+# resumptions, not full handshakes (scenario_handshake measures those).
 scenario_tls_http() { # MODE
   have wrk || { log "$1: wrk not found: skipped (bench/setup.sh installs it)"; return; }
   have curl || { log "$1: curl not found: skipped (bench/setup.sh installs it)"; return; }
   tls_setup || { log "$1: no certificates: skipped"; return; }
   local rep mode="$1" how
   HTTP_PATH=/plaintext; HTTP_SCHEME=https
-  if [ "$mode" = handshake ]; then
+  if [ "$mode" = resume ]; then
     WRK_EXTRA=(-H "Connection: close")
-    how="full TLS handshakes: GET /plaintext with \`Connection: close\` (a new connection and handshake per request): \`wrk -t$WRK_THREADS -c$WRK_CONNS -d$(ceil "$DURATION")s -H 'Connection: close'\`, requests (= handshakes) per second"
+    how="TLS resumptions: GET /plaintext with \`Connection: close\` (a new connection per request, wrk resuming the previous session): \`wrk -t$WRK_THREADS -c$WRK_CONNS -d$(ceil "$DURATION")s -H 'Connection: close'\`, requests (= handshakes, nearly all resumed) per second"
   else
     WRK_EXTRA=()
     how="https GET /plaintext, keep-alive: \`wrk -t$WRK_THREADS -c$WRK_CONNS -d$(ceil "$DURATION")s\` over TLS after ${WRK_WARMUP} s of unmeasured wrk, requests/s"
@@ -576,6 +580,40 @@ scenario_tls_http() { # MODE
   done
   print_table "$SCEN" thr "$how" "go-net/http" "$closed_cols"
   WRK_EXTRA=(); HTTP_SCHEME=http
+}
+
+load_handshake() { # NAME IS_BASE
+  [ "$1" = failed ] && { record_failed; return; }
+  run_load "$TAG" "$1" timeout --foreground "$(ceil "$DURATION + $WARMUP + 60")" "$HANDSHAKE_LOADGEN" \
+    --addr "127.0.0.1:$PORT" --ca "$TLS_DIR/ca.pem" -c "$HANDSHAKE_THREADS" -d "$DURATION" -w "$WARMUP" \
+    --verify "$HANDSHAKE_VERIFY" --server-pid "$SERVER_PID"
+  local r note="" thr srv gen; r="$(result_kv "$LOAD_OUT")"
+  thr="$(kv conns_per_s "$r")"
+  # CPU over the measured seconds, as tls-handshake sampled it (the harness's own covers the
+  # warm-up too): the server's from /proc/PID/stat, its own from getrusage.
+  srv="$(kv server_cores "$r")"; gen="$(kv loadgen_cpu "$r")"
+  [ -n "$thr" ] || note="load failed, rc $LOAD_RC"
+  [ "$(kv errors "$r")" = 0 ] || [ -n "$note" ] || note="errors"
+  [ "$(kv resumed "$r")" = 0 ] || [ -n "$note" ] || note="resumed"
+  [ -z "$gen" ] || ! calc "exit !($gen >= 0.95)" || [ -n "$note" ] || note="loadgen-bound"
+  log "   $1: ${thr:--} handshakes/s ($(kv full "$r") full, $(kv resumed "$r") resumed), p99 $(kv p99_us "$r") us, errors $(kv errors "$r"), server CPU ${srv:-$SRV_CPU} ($(kv server_us_per_conn "$r") us/conn), loadgen CPU ${gen:-$GEN_CPU} ($(kv loadgen_us_per_conn "$r") us/conn)"
+  add_row "$SCEN" "$1" "$2" "$note" "thr=${thr:--} $r srv_cpu=${srv:-$SRV_CPU} gen_cpu=${gen:-$GEN_CPU} per_core=$(per_core "$thr" "${srv:-$SRV_CPU}")"
+}
+
+# handshake: full TLS handshakes, a new connection per request, from tls-handshake (rustls
+# with resumption disabled: every connection is a full handshake, counted as such).
+scenario_handshake() {
+  [ -x "$HANDSHAKE_LOADGEN" ] || { log "handshake: $HANDSHAKE_LOADGEN is not built: skipped"; return; }
+  have curl || { log "handshake: curl not found: skipped (bench/setup.sh installs it)"; return; }
+  tls_setup || { log "handshake: no certificates: skipped"; return; }
+  local rep
+  SCEN="handshake"; HOW="full TLS handshakes: GET /plaintext with \`Connection: close\`, a new connection and a full handshake each (no resumption offered): \`tls-handshake -c $HANDSHAKE_THREADS -d $DURATION -w $WARMUP --verify $HANDSHAKE_VERIFY --ca CA\`, connections (= full handshakes) per second; server and loadgen CPU over the measured seconds"
+  for rep in $(seq "$REPS"); do
+    log "== handshake (run $rep of $REPS)"; run_tag handshake "$rep" "$REPS"
+    for_each_server https_servers "$TAG" "check_https /plaintext" load_handshake
+  done
+  print_table handshake thr "$HOW" "go-net/http" \
+    "${closed_cols%%;thr min-max=*};server us/conn=server_us_per_conn;loadgen us/conn=loadgen_us_per_conn;full=full;resumed=resumed;thr min-max=@range"
 }
 
 load_resp() {
@@ -903,7 +941,7 @@ mkdir -p "$RESULTS_DIR" || die "cannot create $RESULTS_DIR"
 for m in "${MODES[@]}"; do
   case "$m" in
     all) scenario_echo; scenario_http; scenario_resp; scenario_eff; scenario_chan; scenario_idle; scenario_udp
-         scenario_tls_http https; scenario_tls_http handshake; scenario_idle_tls ;;
+         scenario_tls_http https; scenario_handshake; scenario_idle_tls ;;
     echo) scenario_echo ;;
     http) scenario_http ;;
     resp) scenario_resp ;;
@@ -911,9 +949,10 @@ for m in "${MODES[@]}"; do
     chan) scenario_chan ;;
     idle) scenario_idle ;;
     https) scenario_tls_http https ;;
-    handshake) scenario_tls_http handshake ;;
+    handshake) scenario_handshake ;;
+    resume) scenario_tls_http resume ;;
     idle-tls) scenario_idle_tls ;;
-    tls) scenario_tls_http https; scenario_tls_http handshake; scenario_idle_tls ;;
+    tls) scenario_tls_http https; scenario_handshake; scenario_idle_tls ;;
     udp) scenario_udp ;;
     client) scenario_client ;;
     proxy) scenario_proxy ;;
