@@ -4,6 +4,8 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::ToAddrs;
@@ -27,10 +29,12 @@ use super::tcp::{self, TcpStream};
 /// eyeballs", RFC 6555): it tries the family of the first address (the primaries) in turn,
 /// and after the [fallback delay](Self::fallback_delay) (300 ms), or at once if the
 /// primaries have all failed, the other family in parallel, in another goroutine. The first
-/// connection made wins; the other attempt's connection, if it makes one, is closed. An
-/// attempt that loses goes on in its goroutine until it connects or fails (at the latest at
-/// the dial's time limit), since a connect cannot be withdrawn. If both fail, the error is
-/// the primaries'.
+/// connection made wins; the other attempt's connection, if it makes one, is closed. The
+/// losing attempt tries no further address once the race is decided, but the connect it has
+/// under way goes on in its goroutine until it connects or fails (at the latest at the dial's
+/// time limit, else at the kernel's connect timeout): unlike Go's, goway's dialer cannot yet
+/// withdraw a connect in progress. Give the dialer a [`timeout`](Self::timeout) to bound it.
+/// If both fail, the error is the primaries'.
 ///
 /// # Examples
 /// ```
@@ -121,12 +125,12 @@ impl Dialer {
         };
         let addrs = addr.to_addrs_with(&self.resolver, end)?;
         let Some(first) = addrs.first() else {
-            return dial_serial(&addrs, end);
+            return dial_serial(&addrs, end, None);
         };
         let (primaries, fallbacks): (Vec<SocketAddr>, Vec<SocketAddr>) =
             addrs.iter().partition(|a| a.is_ipv4() == first.is_ipv4());
         if self.no_fallback || fallbacks.is_empty() {
-            return dial_serial(&addrs, end);
+            return dial_serial(&addrs, end, None);
         }
         let delay = self.fallback_delay.unwrap_or(DEFAULT_FALLBACK_DELAY);
         dial_parallel(primaries, fallbacks, end, delay)
@@ -144,11 +148,15 @@ fn dial_parallel(
     // Room for both results: a goroutine never waits to hand in its result, and one that
     // comes after the winner is dropped (its stream closed) with the channel.
     let (tx, rx) = crate::chan::bounded::<(bool, io::Result<TcpStream>)>(2);
+    // Set when this function returns: an attempt still running then tries no more addresses.
+    let decided = Arc::new(AtomicBool::new(false));
+    let _decide = Decided(&decided);
     let start = |addrs: Vec<SocketAddr>, primary: bool| -> io::Result<()> {
         let tx = tx.clone();
+        let decided = decided.clone();
         crate::Builder::new()
             .spawn(move || {
-                let _ = tx.send((primary, dial_serial(&addrs, end)));
+                let _ = tx.send((primary, dial_serial(&addrs, end, Some(&decided))));
             })
             .map(drop)
     };
@@ -192,12 +200,29 @@ fn dial_parallel(
     }
 }
 
+/// Sets its flag when dropped: [`dial_parallel`] has returned.
+struct Decided<'a>(&'a AtomicBool);
+
+impl Drop for Decided<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
 /// Tries `addrs` in turn until one connects, each with its share of the time left until
-/// `end`; the first error if none does (Go's `dialSerial`).
-fn dial_serial(addrs: &[SocketAddr], end: Option<Instant>) -> io::Result<TcpStream> {
+/// `end`; the first error if none does (Go's `dialSerial`). Stops before the next address once
+/// `decided` is set (a parallel dial has returned).
+fn dial_serial(
+    addrs: &[SocketAddr],
+    end: Option<Instant>,
+    decided: Option<&AtomicBool>,
+) -> io::Result<TcpStream> {
     let _io = super::deadline::io_wait(end.is_some());
     let mut first: Option<io::Error> = None;
     for (i, &a) in addrs.iter().enumerate() {
+        if i > 0 && decided.is_some_and(|d| d.load(Ordering::SeqCst)) {
+            break;
+        }
         let part = match end {
             None => None,
             Some(end) => match partial_deadline(Instant::now(), end, addrs.len() - i) {

@@ -225,17 +225,36 @@ impl<S: Socket> NetFd<S> {
     /// # Errors
     /// The closed error if this copy is closed; the error of `dup`.
     pub(crate) fn try_clone(&self, dup: impl FnOnce(&S) -> io::Result<S>) -> io::Result<Self> {
-        if self.is_closed() {
-            return Err(super::closed());
-        }
-        let copy = NetFd::new(dup(&self.io)?);
         let open = self
             .closed
             .open_copies
             .get_or_init(|| Arc::new(AtomicUsize::new(1)));
+        // Count the copy before looking at `closed`, as `close` marks `closed` before it
+        // looks at the count: a `close` of this copy racing with us then either sees the new
+        // copy counted (and leaves the socket up), or is seen here.
         open.fetch_add(1, Ordering::SeqCst);
-        let _ = copy.closed.open_copies.set(open.clone());
-        Ok(copy)
+        let give_back = || {
+            // The copy is not made after all; if it held the last count (this copy was
+            // closed meanwhile and left the socket up for it), shut the socket down now.
+            if open.fetch_sub(1, Ordering::SeqCst) == 1 {
+                let _ = self.io.shutdown_now(Shutdown::Both);
+            }
+        };
+        if self.is_closed() {
+            give_back();
+            return Err(super::closed());
+        }
+        match dup(&self.io) {
+            Ok(io) => {
+                let copy = NetFd::new(io);
+                let _ = copy.closed.open_copies.set(open.clone());
+                Ok(copy)
+            }
+            Err(e) => {
+                give_back();
+                Err(e)
+            }
+        }
     }
 
     /// Shuts down one or both directions and wakes the blocked operations (a read then sees
