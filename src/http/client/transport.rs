@@ -14,7 +14,7 @@ use super::connect::{Dialer, TcpDialer, TlsConnector, dial_ctx};
 use super::error::{
     CLIENT_TIMEOUT, CLIENT_TIMEOUT_HEADERS, ClientError, HEADER_TIMEOUT, TLS_HANDSHAKE_TIMEOUT,
 };
-use super::pool::{ConnSlot, Pool, Reserved};
+use super::pool::{Acquired, ConnSlot, Pool};
 use super::request::ClientRequest;
 use super::response::{Live, Response, ResponseBody};
 use super::url::Url;
@@ -201,12 +201,9 @@ impl Transport {
             if let Some(e) = ctx.err() {
                 return Err(ClientError::Canceled(e));
             }
-            let (pc, reused) = match self.take_idle(&key) {
-                Some(pc) => (pc, true),
-                None => match self.reserve(&key, &ctx, deadline)? {
-                    Reserved::Slot(slot) => (self.dial(&url, &ctx, deadline, slot)?, false),
-                    Reserved::Again => continue,
-                },
+            let (pc, reused) = match self.acquire(&key, &ctx, deadline)? {
+                Acquired::Idle(pc) => (pc, true),
+                Acquired::Slot(slot) => (self.dial(&url, &ctx, deadline, slot)?, false),
             };
             let body = borrowed.as_mut().map(|(r, len)| (&mut **r, *len));
             match self.exchange(pc, req, &key, &ctx, deadline, body) {
