@@ -406,6 +406,112 @@ fn max_conns_per_host_makes_requests_wait_for_a_connection() {
     srv.stop();
 }
 
+#[test]
+fn max_conns_per_host_one_connection_shared_by_many_never_hangs() {
+    // One connection for the host, many requests taking turns on it, some of them giving
+    // up at once or while waiting: a request that waits while the connection sits idle in
+    // the pool, or a wake-up lost with a cancelled waiter, would hang a request here (the
+    // client's timeout turns a hang into a failure).
+    let srv = goway_server(test_mux());
+    let url = format!("http://{}/hello", srv.addr);
+    let t = Transport::new(TransportConfig {
+        max_conns_per_host: 1,
+        ..TransportConfig::default()
+    });
+    let client = Client::new()
+        .with_transport(t.clone())
+        .with_timeout(Duration::from_secs(10));
+    let steady: Vec<_> = (0..4)
+        .map(|_| {
+            let (c, u) = (client.clone(), url.clone());
+            go!(move || {
+                for _ in 0..100 {
+                    let r = c.get(&u).expect("request");
+                    assert_eq!(r.text().expect("body"), "hello");
+                }
+            })
+        })
+        .collect();
+    let quitters: Vec<_> = (0..4u64)
+        .map(|i| {
+            let (c, u) = (client.clone(), url.clone());
+            go!(move || {
+                for j in 0..100u64 {
+                    let ctx = context::background();
+                    let (ctx, cancel) = context::with_cancel(&ctx);
+                    if (i + j) % 3 == 0 {
+                        cancel.cancel();
+                    }
+                    let wait = Duration::from_micros((i * 37 + j * 101) % 2000);
+                    let (ctx, _end) = context::with_timeout(&ctx, wait);
+                    let req = ClientRequest::new("GET", &u).unwrap().with_context(ctx);
+                    match c.send(req) {
+                        Ok(r) => drop(r.text()),
+                        // A deadline met before the context's timer ran reads as a timeout.
+                        Err(e) => assert!(e.is_canceled() || e.is_timeout(), "{e}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in steady.into_iter().chain(quitters) {
+        join(h);
+    }
+    let (c, u) = (client.clone(), url.clone());
+    assert_eq!(run(move || c.get(&u).unwrap().text().unwrap()), "hello");
+    t.close_idle_connections();
+    srv.stop();
+}
+
+#[test]
+fn a_cancelled_dial_keeps_its_hosts_slot_until_it_ends() {
+    // With one connection per host, a request whose context ends while its dial hangs
+    // returns at once, but the dial goes on: its place is freed only when the dial ends,
+    // so the next request waits until then instead of dialling a second connection.
+    let srv = goway_server(test_mux());
+    let url = format!("http://{}/hello", srv.addr);
+    let (release, hold) = chan::bounded::<()>(1);
+    let (entered_tx, entered) = chan::bounded::<()>(4);
+    let dials = Arc::new(AtomicUsize::new(0));
+    let seen = dials.clone();
+    let dialer =
+        move |addr: &str, timeout: Duration| -> std::io::Result<Box<dyn goway::http::Conn>> {
+            if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                let _ = entered_tx.send(());
+                let _ = hold.recv_timeout(WATCHDOG);
+            }
+            Ok(Box::new(goway::net::dial_timeout(addr, timeout)?))
+        };
+    let t = Transport::with_parts(
+        TransportConfig {
+            max_conns_per_host: 1,
+            ..TransportConfig::default()
+        },
+        Arc::new(dialer),
+        None,
+    );
+    let client = Client::new().with_transport(t.clone());
+    let (ctx, cancel) = context::with_cancel(&context::background());
+    let (c, u) = (client.clone(), url.clone());
+    let first = go!(move || {
+        let req = ClientRequest::new("GET", &u).unwrap().with_context(ctx);
+        c.send(req).unwrap_err()
+    });
+    entered.recv_timeout(WATCHDOG).expect("first dial started");
+    cancel.cancel();
+    assert!(join(first).is_canceled());
+    let (c, u) = (client.clone(), url.clone());
+    let second = go!(move || c.get(&u).expect("second").text().expect("body"));
+    common::wait_until("the second request waits for the slot", WATCHDOG, || {
+        t.stats().waited >= 1
+    });
+    assert_eq!(dials.load(Ordering::SeqCst), 1);
+    drop(release);
+    assert_eq!(join(second), "hello");
+    t.close_idle_connections();
+    srv.stop();
+}
+
 // ---------------------------------------------------------------------------------------
 // Timeouts and cancellation
 

@@ -187,3 +187,62 @@ fn redirects_between_http_and_https() {
     plain.stop();
     secure.stop();
 }
+
+#[test]
+fn kept_alive_connection_closed_without_close_notify_is_retried() {
+    // A raw TLS server: the first connection answers one request, then ends with a bare FIN
+    // (no close_notify) while the client holds it idle; the second one answers every
+    // request. The client's next request meets the end of the data before any byte of its
+    // response (UnexpectedEof from TLS) and goes again on a new connection, as Go's does.
+    use goway::net::TcpListener;
+    use goway::tls::TlsStream;
+    use std::io::Read;
+    use std::net::Shutdown;
+
+    fn serve_one(s: &TlsStream) -> bool {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 1024];
+        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+            match (&mut &*s).read(&mut chunk) {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        (&mut &*s)
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            .is_ok()
+    }
+
+    let ca = Ca::new("https_client test CA");
+    let cfg = ca.server();
+    let ln = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = ln.local_addr().expect("addr").port();
+    let (fin_tx, fin_rx) = goway::chan::bounded::<()>(1);
+    let server = go!(move || {
+        let (tcp, _) = ln.accept().expect("accept 1");
+        let s = TlsStream::server(tcp, &cfg).expect("tls 1");
+        assert!(serve_one(&s), "first request");
+        s.get_ref().shutdown(Shutdown::Write).expect("fin");
+        fin_tx.send(()).expect("signal");
+        // Hold the socket open (no RST) until the client has given up on it.
+        let mut sink = [0u8; 1024];
+        while matches!((&mut &s).read(&mut sink), Ok(n) if n > 0) {}
+        drop(s);
+        let (tcp, _) = ln.accept().expect("accept 2");
+        let s = TlsStream::server(tcp, &cfg).expect("tls 2");
+        while serve_one(&s) {}
+    });
+    let client = client_for(&ca, TransportConfig::default());
+    let (c, url) = (client.clone(), format!("https://localhost:{port}/"));
+    run(move || {
+        assert_eq!(c.get(&url).expect("first").text().unwrap(), "ok");
+        fin_rx
+            .recv_timeout(common::WATCHDOG)
+            .expect("server sent its FIN");
+        assert_eq!(c.get(&url).expect("second").text().unwrap(), "ok");
+    });
+    let st = client.transport().stats();
+    assert_eq!((st.dials, st.retries), (2, 1), "{st:?}");
+    client.transport().close_idle_connections();
+    join(server);
+}

@@ -29,6 +29,12 @@ pub trait Conn: Send + Sync + 'static {
     fn write(&self, buf: &[u8]) -> io::Result<usize>;
     /// Closes the connection, waking the reads and writes blocked on it.
     fn close(&self);
+    /// Ends the connection at once, without writing anything (no TLS close_notify): what a
+    /// request's context runs when it is cancelled, so it must never block. The default
+    /// calls [`close`](Conn::close); a connection whose close can block must override it.
+    fn abort(&self) {
+        self.close();
+    }
     /// Sets the deadline of reads (`None`: none).
     fn set_read_deadline(&self, t: Option<Instant>);
     /// Sets the deadline of writes (`None`: none).
@@ -379,11 +385,16 @@ pub(crate) fn read_head(pc: &mut PersistConn, max: usize) -> Result<ResponseHead
                     }
                     Ok(_) => got_any = true,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    // Nothing of the response read: the server closed the kept-alive
+                    // connection (a TLS one without close_notify reads UnexpectedEof).
                     Err(e)
                         if !got_any
+                            && pc.io.buffered().is_empty()
                             && matches!(
                                 e.kind(),
-                                io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+                                io::ErrorKind::ConnectionReset
+                                    | io::ErrorKind::ConnectionAborted
+                                    | io::ErrorKind::UnexpectedEof
                             ) =>
                     {
                         return Err(HeadError::ClosedBeforeResponse(e));

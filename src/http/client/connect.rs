@@ -55,10 +55,11 @@ impl Dialer for TcpDialer {
 
 /// Runs `connect` (a dial, then a handshake); a context that can be cancelled is watched
 /// while it runs, in a goroutine of its own that ends with the dial's and handshake's
-/// timeouts (its connection is then dropped).
-pub(super) fn dial_ctx<F>(connect: F, ctx: &Context) -> Result<Box<dyn Conn>, ClientError>
+/// timeouts (what it made, such as the connection and its host slot, is then dropped).
+pub(super) fn dial_ctx<T, F>(connect: F, ctx: &Context) -> Result<T, ClientError>
 where
-    F: FnOnce() -> Result<Box<dyn Conn>, ClientError> + Send + 'static,
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, ClientError> + Send + 'static,
 {
     // Only a context that can be cancelled needs watching.
     match ctx.on_cancel(|_| {}) {

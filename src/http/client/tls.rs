@@ -22,6 +22,10 @@ impl Conn for TlsStream {
     fn close(&self) {
         let _ = TlsStream::close(self);
     }
+    fn abort(&self) {
+        // The TCP stream only: TlsStream::close writes close_notify, which can wait.
+        let _ = self.get_ref().close();
+    }
     fn set_read_deadline(&self, t: Option<Instant>) {
         TlsStream::set_read_deadline(self, t);
     }

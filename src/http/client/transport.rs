@@ -14,7 +14,7 @@ use super::connect::{Dialer, TcpDialer, TlsConnector, dial_ctx};
 use super::error::{
     CLIENT_TIMEOUT, CLIENT_TIMEOUT_HEADERS, ClientError, HEADER_TIMEOUT, TLS_HANDSHAKE_TIMEOUT,
 };
-use super::pool::{ConnSlot, Pool, Reserved};
+use super::pool::{Acquired, ConnSlot, Pool};
 use super::request::ClientRequest;
 use super::response::{Live, Response, ResponseBody};
 use super::url::Url;
@@ -201,12 +201,9 @@ impl Transport {
             if let Some(e) = ctx.err() {
                 return Err(ClientError::Canceled(e));
             }
-            let (pc, reused) = match self.take_idle(&key) {
-                Some(pc) => (pc, true),
-                None => match self.reserve(&key, &ctx, deadline)? {
-                    Reserved::Slot(slot) => (self.dial(&url, &ctx, deadline, slot)?, false),
-                    Reserved::Again => continue,
-                },
+            let (pc, reused) = match self.acquire(&key, &ctx, deadline)? {
+                Acquired::Idle(pc) => (pc, true),
+                Acquired::Slot(slot) => (self.dial(&url, &ctx, deadline, slot)?, false),
             };
             let body = borrowed.as_mut().map(|(r, len)| (&mut **r, *len));
             match self.exchange(pc, req, &key, &ctx, deadline, body) {
@@ -250,7 +247,9 @@ impl Transport {
             (self.inner.tls.clone(), host.to_owned())
         });
         let (dial_timeout, hs_timeout) = (cfg.dial_timeout, cfg.tls_handshake_timeout);
-        let connect = move || -> Result<Box<dyn Conn>, ClientError> {
+        // The slot goes with the dial: a cancelled dial keeps its host's place until its
+        // goroutine ends.
+        let connect = move || -> Result<(Box<dyn Conn>, Option<ConnSlot>), ClientError> {
             // Each step gets its own limit, cut to what is left of the request's time.
             let limit = |own: Option<Duration>| {
                 let left = end.map(|e| e.saturating_duration_since(Instant::now()));
@@ -278,19 +277,20 @@ impl Transport {
                         },
                     })?;
             let Some((tls, host)) = tls else {
-                return Ok(conn);
+                return Ok((conn, slot));
             };
             let (t, client_limited) = limit(hs_timeout);
-            tls.handshake(conn, &host, t).map_err(|e| match e.kind() {
+            let conn = tls.handshake(conn, &host, t).map_err(|e| match e.kind() {
                 io::ErrorKind::TimedOut if client_limited => ClientError::Timeout(CLIENT_TIMEOUT),
                 io::ErrorKind::TimedOut => ClientError::Tls {
                     addr,
                     source: io::Error::new(io::ErrorKind::TimedOut, TLS_HANDSHAKE_TIMEOUT),
                 },
                 _ => ClientError::Tls { addr, source: e },
-            })
+            })?;
+            Ok((conn, slot))
         };
-        let conn = dial_ctx(connect, ctx).map_err(|e| match ctx.err() {
+        let (conn, slot) = dial_ctx(connect, ctx).map_err(|e| match ctx.err() {
             Some(c) => ClientError::Canceled(c),
             None => e,
         })?;
@@ -317,7 +317,7 @@ impl Transport {
         let conn = pc.conn.clone();
         let cancel = {
             let closer = conn.clone();
-            match ctx.on_cancel(move |_| closer.close()) {
+            match ctx.on_cancel(move |_| closer.abort()) {
                 Ok(r) => r,
                 Err(e) => {
                     conn.close();
