@@ -6,6 +6,8 @@
 #        all (default: all = echo http resp eff chan idle udp tls; resume, client, proxy and
 #        metrics run only when named; every mode but build builds first, udp alone only what it needs)
 #        WORKERS=2 runs every server on 2 workers with the load generators sharing its CPUs.
+#        COST=1 adds to the echo, http and resp tables what each operation costs the server:
+#        CPU, its user-space share, and system calls (these with perf installed).
 #
 # It builds goway's example servers from this checkout and the peers under bench/, then runs
 # each server pinned to SERVER_CPU (0), checks that it answers, loads it from LOAD_CPU (1),
@@ -64,6 +66,8 @@ EFF_SIZE="${EFF_SIZE:-64}"
 EFF_REPS="${EFF_REPS:-$REPS}"
 EFF_THREADS="${EFF_THREADS:-1}"             # echo-load threads in eff (each busy-polls a CPU)
 METRICS_LOADS="${METRICS_LOADS:-echo eff http}"  # the loads of the metrics mode
+COST="${COST:-0}"                           # 1: echo/http/resp tables add the server's CPU per operation,
+                                            # its user-space share and (with perf) system calls per operation
 IDLE_N="${IDLE_N:-$(q 10000 500)}"          # idle connections held
 IDLE_SETTLE_MS="${IDLE_SETTLE_MS:-$(q 1000 200)}"
 IDLE_TLS_N="${IDLE_TLS_N:-$(q 5000 300)}"   # idle TLS connections held
@@ -285,6 +289,7 @@ TLS_ARGS() { printf -- '--tls-cert %s --tls-key %s' "$TLS_DIR/cert.pem" "$TLS_DI
 # ---- measuring -------------------------------------------------------------------------------
 CLK_TCK="$(getconf CLK_TCK 2>/dev/null || echo 100)"
 cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+cpu_split() { awk '{ sub(/^.*\) /, ""); print $12, $13 }' "/proc/$1/stat" 2>/dev/null || echo 0 0; }  # utime stime
 now() { date +%s.%N; }
 ceil() { awk "BEGIN { x = $1; i = int(x); if (i < x) i++; print i }"; }  # ceil '0.5 + 60' -> 61
 calc() { awk "BEGIN { $1 }"; }  # calc 'printf "%.2f", 1/3'
@@ -300,10 +305,25 @@ run_load() {
   local tfile="$LOAD_OUT.time" k0 k1 t0 t1 TIMEFORMAT='%U %S %R'
   ROW_EXTRA=""
   [ -z "$METRICS_PORT" ] || start_scraper "$METRICS_PORT" "$LOAD_OUT.scrapes"
+  local u0 s0 u1 s1 perf_pid=""
+  read -r u0 s0 <<< "$(cpu_split "$SERVER_PID")"
+  if [ "$COST" = 1 ] && have perf; then # the server's system calls over the load (all threads)
+    perf stat -x, -e raw_syscalls:sys_enter -p "$SERVER_PID" -o "$LOAD_OUT.syscalls" 2>/dev/null &
+    perf_pid=$!
+  fi
   k0="$(cpu_ticks "$SERVER_PID")"; t0="$(now)"
   { time taskset -c "$LOAD_CPU" "$@" > "$LOAD_OUT" 2>&1; } 2> "$tfile"
   LOAD_RC=$?
   t1="$(now)"; k1="$(cpu_ticks "$SERVER_PID")"
+  read -r u1 s1 <<< "$(cpu_split "$SERVER_PID")"
+  SRV_SYSCALLS="-"
+  if [ -n "$perf_pid" ]; then
+    kill -INT "$perf_pid" 2>/dev/null; wait "$perf_pid" 2>/dev/null
+    SRV_SYSCALLS="$(awk -F, '$3 ~ /raw_syscalls:sys_enter/ && $1 ~ /^[0-9]+$/ { print $1 }' "$LOAD_OUT.syscalls" 2>/dev/null)"
+    [ -n "$SRV_SYSCALLS" ] || SRV_SYSCALLS="-"
+  fi
+  SRV_CPU_S="$(calc "printf \"%.3f\", ($k1 - $k0) / $CLK_TCK")"; SRV_WALL="$(calc "printf \"%.3f\", $t1 - $t0")"
+  SRV_USER="$(calc "u = $u1 - $u0; t = u + $s1 - $s0; if (t > 0) printf \"%.2f\", u / t; else print \"-\"")"
   if [ -n "$METRICS_PORT" ]; then
     stop_scraper
     ROW_EXTRA="scrapes=$(wc -l < "$LOAD_OUT.scrapes") scrapes_ok=$(awk '$1 == 200 && $2 > 0' "$LOAD_OUT.scrapes" | wc -l)"
@@ -312,6 +332,19 @@ run_load() {
   GEN_CPU="$(awk 'NF == 3 && $3 > 0 { printf "%.2f", ($1 + $2) / $3 }' "$tfile" 2>/dev/null)"
   [ -n "$GEN_CPU" ] || GEN_CPU="-"
 }
+
+# cost_kvs OPS: with COST=1, the last run_load's server CPU per operation (us_per_op), the
+# share of it spent in user space (user_share) and system calls per operation (sys_per_op;
+# "-" without perf), for OPS operations done over the load; nothing otherwise.
+cost_kvs() {
+  [ "$COST" = 1 ] || return 0
+  calc "o = \"$1\"; c = \"$SRV_CPU_S\"; n = \"$SRV_SYSCALLS\"
+    if (o ~ /^[0-9.]+\$/ && o > 0) { printf \" us_per_op=%.3f\", c * 1e6 / o
+      if (n ~ /^[0-9]+\$/) printf \" sys_per_op=%.2f\", n / o; else printf \" sys_per_op=-\" }
+    else printf \" us_per_op=- sys_per_op=-\"
+    printf \" user_share=%s\", \"$SRV_USER\""
+}
+cost_cols=';server CPU us/op=us_per_op;x base us/op=us_per_op%base;user-space share=user_share;syscalls/op=sys_per_op'
 
 # ---- metrics scraper ------------------------------------------------------------------------
 # scrape_loop PORT OUT: GET /metrics on 127.0.0.1:PORT once a second (from the first scrape),
@@ -465,6 +498,7 @@ TAG=""     # the name its logs start with: the scenario, and the run's number wh
 run_tag() { TAG="$1"; [ "$3" -le 1 ] || TAG="$1.run$2"; }
 HOW=""     # the load, for the table's caption
 closed_cols='server=@server;throughput=thr;p50 us=p50_us;p99 us=p99_us;p99.9 us=p999_us;errors=errors;server CPU=srv_cpu;loadgen CPU=gen_cpu;x base thr=thr%base;x base p99=p99_us%base;thr per server core=per_core;x base per core=per_core%base;thr min-max=@range'
+[ "$COST" = 1 ] && closed_cols="${closed_cols%%;thr min-max=*}$cost_cols;thr min-max=@range"
 per_core() { calc "a = \"$1\"; c = \"$2\"; if (a ~ /^[0-9.]+\$/ && c ~ /^[0-9.]+\$/ && c > 0) printf \"%.0f\", a / c; else print \"-\""; }
 
 record_failed() { add_row "$SCEN" "${FAILED_ROW[0]}" "${FAILED_ROW[1]}" "${FAILED_ROW[2]}" ""; }
@@ -478,7 +512,7 @@ load_echo() { # NAME IS_BASE
   [ -n "$thr" ] || note="load failed, rc $LOAD_RC"
   [ "$(kv errors "$r")" = 0 ] || [ -n "$note" ] || note="errors"
   log "   $1: ${thr:--} frames/s, p99 $(kv p99_us "$r") us, errors $(kv errors "$r"), server CPU $SRV_CPU, loadgen CPU $GEN_CPU"
-  add_row "$SCEN" "$1" "$2" "$note" "thr=${thr:--} $r srv_cpu=$SRV_CPU gen_cpu=$GEN_CPU per_core=$(per_core "$thr" "$SRV_CPU")"
+  add_row "$SCEN" "$1" "$2" "$note" "thr=${thr:--} $r srv_cpu=$SRV_CPU gen_cpu=$GEN_CPU per_core=$(per_core "$thr" "$SRV_CPU")$(cost_kvs "$(calc "printf \"%.0f\", ${thr:-0} * $SRV_WALL")")"
 }
 
 scenario_echo() {
@@ -537,7 +571,7 @@ load_http() {
   [ -n "$thr" ] || note="load failed, rc $LOAD_RC"
   [ "$(kv errors "$r")" = 0 ] || [ -n "$note" ] || note="errors"
   log "   $1: ${thr:--} req/s, p99 $(kv p99_us "$r") us, errors $(kv errors "$r"), server CPU $SRV_CPU, loadgen CPU $GEN_CPU"
-  add_row "$SCEN" "$1" "$2" "$note" "thr=${thr:--} $r srv_cpu=$SRV_CPU gen_cpu=$GEN_CPU per_core=$(per_core "$thr" "$SRV_CPU")"
+  add_row "$SCEN" "$1" "$2" "$note" "thr=${thr:--} $r srv_cpu=$SRV_CPU gen_cpu=$GEN_CPU per_core=$(per_core "$thr" "$SRV_CPU")$(cost_kvs "$(calc "printf \"%.0f\", ${thr:-0} * $SRV_WALL")")"
 }
 
 scenario_http() {
@@ -637,7 +671,8 @@ load_resp() {
     fi
     [ "$errs" = 0 ] || [ -n "$note" ] || note="errors"
     log "   $1 ${t^^}: $thr req/s, p99 $p99 us, server CPU $SRV_CPU (both tests), loadgen CPU $GEN_CPU"
-    add_row "resp-${t,,}" "$1" "$2" "$note" "thr=$thr p50_us=$p50 p99_us=$p99 errors=$errs srv_cpu=$SRV_CPU gen_cpu=$GEN_CPU per_core=$(per_core "$thr" "$SRV_CPU")"
+    # The server's CPU and system calls cover every test of the run: per operation over all of them.
+    add_row "resp-${t,,}" "$1" "$2" "$note" "thr=$thr p50_us=$p50 p99_us=$p99 errors=$errs srv_cpu=$SRV_CPU gen_cpu=$GEN_CPU per_core=$(per_core "$thr" "$SRV_CPU")$(cost_kvs "$((RESP_N * $(tr ',' '\n' <<< "$RESP_TESTS" | wc -l)))")"
   done
 }
 
@@ -732,7 +767,7 @@ load_udp() { # NAME IS_BASE
   [ -n "$thr" ] || note="load failed, rc $LOAD_RC"
   [ "$(kv errors "$r")" = 0 ] || [ -n "$note" ] || note="errors"
   log "   $1: ${thr:--} datagrams/s, p99 $(kv p99_us "$r") us, lost $(kv lost "$r") ($(kv loss_pct "$r") %), errors $(kv errors "$r"), server CPU $SRV_CPU, loadgen CPU $GEN_CPU"
-  add_row "$SCEN" "$1" "$2" "$note" "thr=${thr:--} $r srv_cpu=$SRV_CPU gen_cpu=$GEN_CPU per_core=$(per_core "$thr" "$SRV_CPU")"
+  add_row "$SCEN" "$1" "$2" "$note" "thr=${thr:--} $r srv_cpu=$SRV_CPU gen_cpu=$GEN_CPU per_core=$(per_core "$thr" "$SRV_CPU")$(cost_kvs "$(calc "printf \"%.0f\", ${thr:-0} * $SRV_WALL")")"
 }
 
 scenario_udp() {
