@@ -541,7 +541,7 @@ load_eff() {
   fi
   [ "$(kv errors "$r")" = 0 ] || [ -n "$note" ] || note="errors"
   log "   $1: offered ${off:--}, achieved ${ach:--} frames/s, backlog ${bl:--}, server $(kv server_cores "$r") cores = $(kv server_us_per_frame "$r") us/frame, errors $(kv errors "$r")"
-  add_row "$SCEN" "$1" "$2" "$note" "$r"
+  add_row "$SCEN" "$1" "$2" "$note" "$r$(cost_kvs "$(calc "printf \"%.0f\", ${ach:-0} * $SRV_WALL")")"
 }
 
 scenario_eff() {
@@ -554,7 +554,7 @@ scenario_eff() {
       for_each_server echo_servers "$TAG" check_echo load_eff
     done
     print_table "$SCEN" server_us_per_frame "$HOW" "go-article" \
-      'server=@server;offered=rate;achieved frames/s=frames_per_s;backlog=backlog;server CPU (cores)=server_cores;server CPU us/frame=server_us_per_frame;x base us/frame=server_us_per_frame%base;us/frame (/proc/PID/stat)=server_stat_us_per_frame;us/frame min-max=@range;p50 us=p50_us;p99 us=p99_us;p99.9 us=p999_us;send lag p99 us=sendlag_p99_us;errors=errors'
+      "server=@server;offered=rate;achieved frames/s=frames_per_s;backlog=backlog;server CPU (cores)=server_cores;server CPU us/frame=server_us_per_frame;x base us/frame=server_us_per_frame%base;us/frame (/proc/PID/stat)=server_stat_us_per_frame;us/frame min-max=@range;p50 us=p50_us;p99 us=p99_us;p99.9 us=p999_us;send lag p99 us=sendlag_p99_us;errors=errors$([ "$COST" = 1 ] && echo ';user-space share=user_share;syscalls/frame=sys_per_op')"
   done
 }
 
