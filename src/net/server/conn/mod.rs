@@ -1,9 +1,30 @@
 //! One connection in the article's shape: a reader, a handler and a writer goroutine joined
-//! by two bounded channels (`in`: reader → handler, `out`: handler → writer).
+//! by two bounded channels (`in`: reader → handler, `out`: handler → writer). The writer runs
+//! only while it has work, so an idle connection holds two goroutines.
 //!
 //! Invariants:
-//! - Each goroutine holds an [`Exit`] guard; the last one to exit removes the connection from
-//!   the server's registry and counts its close, once, with the first recorded reason.
+//! - Each part (the reader and handler goroutines, the writer's task) holds an [`Exit`] guard;
+//!   the last one to exit removes the connection from the server's registry and counts its
+//!   close, once, with the first recorded reason.
+//! - The writer runs only while it has work ([`Writers`]). Its task (queue receiver, exit
+//!   guard) sits in a slot while no writer goroutine runs; `running` is false exactly while
+//!   it is there. Whoever queues on `out` (a frame, or the `None` of a carry) then calls
+//!   `kick`, which claims the task (`running` false → true) and starts a writer goroutine
+//!   with it. A writer that finds `out` empty puts the task back, sets `running` false, and
+//!   looks once more (`out` not empty, closed, or a sender waiting): if there is work and it
+//!   wins the claim again, it goes on; else it ends. With `running` and the queue's lock
+//!   both sequentially consistent, a frame queued at any moment is seen either by the
+//!   sender's `kick` (`running` false: it starts a writer) or by the writer's last look
+//!   (the sender saw `running` true before the writer cleared it), so no frame is left
+//!   without a writer. A sender about to wait in a send on a full (or unbuffered) queue
+//!   counts itself in `waiting` and kicks first; a writer that finds the queue empty while
+//!   `waiting` is not zero waits for the frame instead of ending. Frames are written in
+//!   queue order by one writer at a time (the task is in one place), so order holds across
+//!   writer restarts.
+//! - The writer's end (error reply, FIN, linger) is the last run of its task: when the
+//!   handler returns it closes `out` and calls `finish`, which runs the task on the handler's
+//!   own goroutine unless a writer goroutine runs (which then meets the closed queue itself).
+//!   A writer that ends for good leaves `running` true, so nothing starts another.
 //! - Only the reader sends on `in` and closes it when it stops; the handler side (the
 //!   [`Conn`]) is its only receiver, so when the handler returns the reader's sends fail and
 //!   it discards further input.
@@ -39,7 +60,7 @@
 //! [`build`], which wires a connection together; `sender.rs` the [`ConnSender`] other
 //! goroutines queue replies with; `shared.rs` the [`ConnShared`] state, the server's
 //! [`ConnCtl`] view of it and the [`Exit`] guard; `reader.rs`, `handler.rs` and `writer.rs`
-//! the three goroutines.
+//! the three goroutines (`writer.rs` also the [`Writers`] slot that starts the writer).
 
 mod handler;
 mod reader;
@@ -73,7 +94,7 @@ pub(crate) use handler::HandlerTask;
 pub(crate) use reader::ReaderTask;
 pub use sender::ConnSender;
 pub(crate) use shared::{ConnCtl, ConnShared};
-pub(crate) use writer::WriterTask;
+pub(crate) use writer::{WriterTask, Writers};
 
 /// What a handler returns: `Ok(())`, or an error that is logged (at debug level, with the
 /// connection's id and peer) before the connection closes. `?` works on any error type.
@@ -273,6 +294,7 @@ impl<C: Codec> Conn<C> {
             out.carry = Some(n);
             pending.fetch_add(1, Ordering::AcqRel);
             if self.tx.tx.try_send(None).is_ok() {
+                self.tx.writer.kick();
                 return Ok(Ok(()));
             }
             // The writer cannot be woken (an unbuffered queue it is not waiting on, or the
@@ -342,17 +364,18 @@ impl<'a, C: Codec> IntoIterator for &'a Conn<C> {
     }
 }
 
-/// Everything needed to start one connection's goroutines.
+/// Everything needed to start one connection's goroutines (the writer starts when there is
+/// something to write).
 pub(crate) struct Parts<C: Codec> {
     pub(crate) reader: ReaderTask<C>,
-    pub(crate) writer: WriterTask<C>,
     pub(crate) handler: HandlerTask<C>,
     pub(crate) shared: Arc<ConnShared<C::Out>>,
 }
 
-/// Builds a connection: channels, shared state, three tasks with their exit guards. The
-/// caller registers `shared` and spawns the tasks; a task dropped unspawned still accounts
-/// its exit.
+/// Builds a connection: channels, shared state, three tasks with their exit guards (the
+/// writer's parked in its [`Writers`]). The caller registers `shared` and spawns the reader
+/// and the handler; a task dropped unspawned still accounts its exit (and a handler that never
+/// runs leaves the writer's task to be dropped with the last sender).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn build<C: Codec>(
     id: u64,
@@ -393,8 +416,8 @@ pub(crate) fn build<C: Codec>(
     server
         .stats
         .goroutines
-        .fetch_add(3, std::sync::atomic::Ordering::Relaxed);
-    let exit = || Exit(shared.clone());
+        .fetch_add(2, std::sync::atomic::Ordering::Relaxed);
+    let exit = |goroutine| Exit(shared.clone(), goroutine);
     let pending = Arc::new(AtomicUsize::new(0));
     let mut out_codec = codec.clone();
     out_codec.set_max_frame(cfg.max_frame);
@@ -405,21 +428,21 @@ pub(crate) fn build<C: Codec>(
         carry: None,
         tls_buf: Vec::new(),
     }));
+    let writers = Writers::new(WriterTask {
+        out: out.clone(),
+        pending: pending.clone(),
+        budget: budget.clone(),
+        rx: out_rx,
+        reader_alive: reader_alive_rx,
+        exit: exit(false),
+    });
     Parts {
         reader: ReaderTask {
             codec: codec.clone(),
             tx: in_tx,
             _alive: reader_alive_tx,
             out: out.clone(),
-            exit: exit(),
-        },
-        writer: WriterTask {
-            out: out.clone(),
-            pending: pending.clone(),
-            budget: budget.clone(),
-            rx: out_rx,
-            reader_alive: reader_alive_rx,
-            exit: exit(),
+            exit: exit(true),
         },
         handler: HandlerTask {
             conn: Conn {
@@ -431,6 +454,7 @@ pub(crate) fn build<C: Codec>(
                     size: C::encoded_len,
                     conn: Arc::downgrade(&shared),
                     id,
+                    writer: writers,
                 },
                 out,
                 ctx,
@@ -439,7 +463,7 @@ pub(crate) fn build<C: Codec>(
             },
             handler,
             codec: codec.clone(),
-            exit: exit(),
+            exit: exit(true),
         },
         shared,
     }

@@ -52,7 +52,7 @@ pub(crate) struct ConnShared<O> {
     pub(super) replied: AtomicBool,
     /// Codec error reply, written by the writer after the queued replies.
     pub(super) error_reply: Mutex<Option<Vec<u8>>>,
-    /// Goroutines of this connection not yet exited.
+    /// Parts of this connection (reader, handler, writer) not yet exited.
     pub(super) running: AtomicU8,
     pub(super) server: Arc<ServerShared>,
     /// Keeps the server's "all connections gone" channel open while this connection lives.
@@ -86,9 +86,12 @@ impl<O: Send + 'static> ConnShared<O> {
         self.draining.load(Ordering::SeqCst)
     }
 
-    /// One goroutine is done; the last one counts the close.
-    pub(super) fn exit_one(&self) {
-        self.server.stats.goroutines.fetch_sub(1, Ordering::Relaxed);
+    /// One of the three parts (reader, handler, writer) is done; the last one counts the
+    /// close. `goroutine`: the part was a goroutine of its own, counted in `goroutines`.
+    pub(super) fn exit_one(&self, goroutine: bool) {
+        if goroutine {
+            self.server.stats.goroutines.fetch_sub(1, Ordering::Relaxed);
+        }
         if self.running.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.finish();
         }
@@ -163,9 +166,11 @@ impl<O: Send + 'static> ConnCtl for ConnShared<O> {
     }
 }
 
-/// Held by each of a connection's goroutines; its drop accounts the exit (also on panic, for
-/// a codec that panics in the reader or writer).
-pub(crate) struct Exit<O: Send + 'static>(pub(super) Arc<ConnShared<O>>);
+/// Held by each of a connection's parts (the reader and handler goroutines, the writer's
+/// task); its drop accounts the exit (also on panic, for a codec that panics in the reader or
+/// writer). The second field: the part is a goroutine of its own for its whole life (the
+/// writer's goroutines come and go, and count themselves).
+pub(crate) struct Exit<O: Send + 'static>(pub(super) Arc<ConnShared<O>>, pub(super) bool);
 
 impl<O: Send + 'static> Drop for Exit<O> {
     fn drop(&mut self) {
@@ -173,6 +178,6 @@ impl<O: Send + 'static> Drop for Exit<O> {
             log::error!(target: "goway::server", "conn {} {}: codec panicked; closing", self.0.id, self.0.peer);
             self.0.abort(CloseReason::Panic);
         }
-        self.0.exit_one();
+        self.0.exit_one(self.1);
     }
 }
