@@ -1,7 +1,7 @@
 //! The connection's writer goroutine runs only while it has replies to write: it starts when
 //! a reply is queued (or a direct write leaves a rest), and ends once the queue is empty. These
 //! tests check that replies keep their order across many such restarts, that an idle
-//! connection holds only its reader and handler, and that a client that stops reading is
+//! connection holds only its handler (which reads inline), and that a client that stops reading is
 //! still held to the write queue's byte bound.
 //!
 //! `conn_writer_one_worker.rs` runs the same tests on one worker thread.
@@ -46,7 +46,7 @@ fn wait_goroutines(s: &Running, want: u64) {
 /// starts a writer), a reply queued by another goroutine, and a direct write again (which
 /// must wait until the writer has written the queued ones). The client runs in lockstep, so
 /// the writer empties its queue and ends between frames: hundreds of writer restarts, and
-/// between them the connection holds two goroutines.
+/// between them the connection holds one goroutine.
 #[test]
 fn replies_keep_their_order_across_writer_restarts() {
     setup();
@@ -92,8 +92,9 @@ fn replies_keep_their_order_across_writer_restarts() {
         }
         if i % 100 == 0 {
             // Everything written and nothing queued: the writer ends. The handler's helper
-            // goroutine is not the server's: reader and handler, plus the accept loop.
-            wait_goroutines(&s, 2 + 1);
+            // goroutine is not the server's: the handler (reading inline), plus the accept
+            // loop.
+            wait_goroutines(&s, 1 + 1);
         }
     }
     w.shutdown(Shutdown::Write).unwrap();
@@ -217,10 +218,10 @@ fn a_client_that_stops_reading_holds_at_most_the_byte_bound() {
     assert_eq!(st.closed_by[CloseReason::OutputLimit], 1, "{st:?}");
 }
 
-/// Many idle connections hold two goroutines each; after a round of replies each, the writers
-/// have ended again.
+/// Many idle connections hold one goroutine each (the handler, reading inline); after a round
+/// of replies each, the writers have ended again.
 #[test]
-fn idle_connections_hold_two_goroutines() {
+fn idle_connections_hold_one_goroutine() {
     setup();
     const N: usize = 50;
     let s: Running = run(common::line_echo_server(Duration::ZERO));
@@ -234,7 +235,7 @@ fn idle_connections_hold_two_goroutines() {
             c.read_exact(&mut got).unwrap();
             assert_eq!(&got, format!("r{round}\n").as_bytes());
         }
-        wait_goroutines(&s, 2 * N as u64 + 1);
+        wait_goroutines(&s, N as u64 + 1);
     }
     drop(conns);
     s.stop();

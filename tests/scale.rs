@@ -233,10 +233,10 @@ fn hold(n: usize, idle: Duration) {
     let base = srv.gauges();
     let mut conns = connect_and_ping(srv.addr, n);
     let n64 = n as u64;
-    // The article's shape, idle: a reader and a handler per connection (the writer runs only
-    // while it has replies to write), plus the accept loop.
+    // The article's shape, idle: a handler per connection, reading inline (the writer runs
+    // only while it has replies to write), plus the accept loop.
     let held = srv.wait_for("all connections served, idle", |g| {
-        g.active == n64 && g.goroutines == 2 * n64 + 1
+        g.active == n64 && g.goroutines == n64 + 1
     });
     // One descriptor per connection (a second only while a client is not reading).
     assert!(

@@ -54,6 +54,7 @@ impl<C: Codec> HandlerTask<C> {
         // The writer writes what is queued, then closes: a writer goroutine running sees the
         // closed queue, else this goroutine does it. Clones held elsewhere now fail.
         conn.tx.tx.close();
+        conn.finish_reading();
         let writer = conn.tx.writer.clone();
         drop(conn);
         writer.finish();

@@ -277,11 +277,11 @@ impl<C: Codec> Kick for Writers<C> {
     }
 }
 
-/// Counts a writer goroutine in the server's `goroutines` gauge while it lives.
-struct GoroutineCount<'a, O: Send + 'static>(&'a ConnShared<O>);
+/// Counts a writer (or reader) goroutine in the server's `goroutines` gauge while it lives.
+pub(super) struct GoroutineCount<'a, O: Send + 'static>(&'a ConnShared<O>);
 
 impl<'a, O: Send + 'static> GoroutineCount<'a, O> {
-    fn new(sh: &'a ConnShared<O>) -> Self {
+    pub(super) fn new(sh: &'a ConnShared<O>) -> Self {
         sh.server.stats.goroutines.fetch_add(1, Ordering::Relaxed);
         GoroutineCount(sh)
     }
