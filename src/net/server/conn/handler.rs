@@ -51,10 +51,12 @@ impl<C: Codec> HandlerTask<C> {
                 }
             }
         }
+        // Input from now on is discarded until the client closes (by a reader goroutine,
+        // started before the writer can reach its linger, which waits for it).
+        conn.finish_reading();
         // The writer writes what is queued, then closes: a writer goroutine running sees the
         // closed queue, else this goroutine does it. Clones held elsewhere now fail.
         conn.tx.tx.close();
-        conn.finish_reading();
         let writer = conn.tx.writer.clone();
         drop(conn);
         writer.finish();

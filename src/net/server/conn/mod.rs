@@ -28,7 +28,13 @@
 //!   the reader waited for room in `in`).
 //! - When reading stops, [`ReadSide::stop`] records the reason (or aborts) before the
 //!   handler can see the end (`None` from an inline `recv`, `in` closed after), then drops
-//!   reading's exit guard and the writer's linger wait (`alive`).
+//!   reading's exit guard. The writer's linger waits for a reader goroutine to end
+//!   (`reader_alive`, made when one starts); the handler's end starts the discarding reader
+//!   before it closes `out`, so the linger cannot miss it.
+//! - What an idle connection does not use is made on first use: the reader goroutine and
+//!   `in`, the context and its done channel (cancelled at once if made after the
+//!   connection started closing, see [`ConnShared::cancel_ctx`]), `reader_alive`, the
+//!   TLS session's box, the read buffer (taken from a shared pool while reading).
 //! - The writer runs only while it has work ([`Writers`]). Its task (queue receiver, exit
 //!   guard) sits in a slot while no writer goroutine runs; `running` is false exactly while
 //!   it is there. Whoever queues on `out` (a frame, or the `None` of a carry) then calls
@@ -118,6 +124,7 @@ use writer::{WriteSide, encode};
 pub(crate) use handler::HandlerTask;
 use reader::{Next, ReadSide, ReaderTask, Stop};
 pub use sender::ConnSender;
+use shared::CtxCancel;
 pub(crate) use shared::{ConnCtl, ConnShared};
 pub(crate) use writer::{WriterTask, Writers};
 
@@ -159,8 +166,8 @@ pub struct Conn<C: Codec> {
     tx: ConnSender<C::Out>,
     /// The writer's state, for replies the handler writes itself (see the module docs).
     out: Arc<GoMutex<WriteSide<C>>>,
-    ctx: Context,
-    done: Receiver<()>,
+    /// The connection's context and its done channel, made at first use.
+    ctx: OnceLock<(Context, Receiver<()>)>,
     sh: Arc<ConnShared<C::Out>>,
 }
 
@@ -303,11 +310,15 @@ impl<C: Codec> Conn<C> {
 
     /// Starts a reader goroutine queueing frames on `tx` (`None`: discarding the input).
     fn spawn_reader(&self, tx: Option<Sender<C::In>>) {
+        // The writer's linger waits for this reader to end (at most one reader is started).
+        let (alive, alive_rx) = chan::bounded(0);
+        let _ = self.sh.reader_alive.set(alive_rx);
         let task = ReaderTask {
             read: self.read.clone(),
             tx,
             out: self.out.clone(),
             sh: self.sh.clone(),
+            _alive: alive,
         };
         if let Err(e) = crate::Builder::new().spawn(move || task.run()) {
             // The task was dropped, closing `in`: the handler sees the end of the stream.
@@ -470,7 +481,7 @@ impl<C: Codec> Conn<C> {
     /// `recv`.
     pub fn done(&self) -> &Receiver<()> {
         self.start_reader();
-        &self.done
+        &self.ctx().1
     }
 
     /// The connection's context: a child of the server's (see
@@ -481,7 +492,24 @@ impl<C: Codec> Conn<C> {
     /// [`done`](Self::done)).
     pub fn context(&self) -> &Context {
         self.start_reader();
-        &self.ctx
+        &self.ctx().0
+    }
+
+    /// The context and its done channel, made now if not yet: a child of the server's,
+    /// cancelled at once if the connection already started closing.
+    fn ctx(&self) -> &(Context, Receiver<()>) {
+        self.ctx.get_or_init(|| {
+            let (ctx, cancel) = gocontext::with_cancel(&self.sh.server.ctx);
+            let done = ctx.done();
+            let mut slot = self.sh.cancel.lock();
+            if let CtxCancel::Cancelled = *slot {
+                drop(slot);
+                cancel.cancel();
+            } else {
+                *slot = CtxCancel::Made(cancel);
+            }
+            (ctx, done)
+        })
     }
 }
 
@@ -530,9 +558,6 @@ pub(crate) fn build<C: Codec>(
 ) -> Parts<C> {
     let cfg = &server.cfg;
     let (out_tx, out_rx) = chan::bounded(cfg.write_queue);
-    let (ctx, cancel) = gocontext::with_cancel(&server.ctx);
-    let done_rx = ctx.done();
-    let (reader_alive_tx, reader_alive_rx) = chan::bounded(0);
     let budget = Arc::new(WriteBudget::new(Limits::new(cfg)));
     let shared = Arc::new(ConnShared {
         id,
@@ -540,7 +565,7 @@ pub(crate) fn build<C: Codec>(
         sock,
         out_tx: out_tx.clone(),
         budget: budget.clone(),
-        cancel,
+        cancel: Mutex::new(CtxCancel::NotMade),
         reason: AtomicU8::new(0),
         draining: AtomicBool::new(false),
         partial: AtomicBool::new(false),
@@ -549,9 +574,10 @@ pub(crate) fn build<C: Codec>(
         replied: AtomicBool::new(false),
         error_reply: Mutex::new(None),
         running: AtomicU8::new(3),
+        reader_alive: OnceLock::new(),
         server: server.clone(),
         _alive: alive,
-        tls: tls.map(parking_lot::Mutex::new),
+        tls: tls.map(|c| Box::new(parking_lot::Mutex::new(c))),
     });
     server
         .stats
@@ -573,10 +599,9 @@ pub(crate) fn build<C: Codec>(
         pending: pending.clone(),
         budget: budget.clone(),
         rx: out_rx,
-        reader_alive: reader_alive_rx,
         exit: exit(false),
     });
-    let read = ReadSide::new(codec.clone(), cfg, reader_alive_tx, exit(false));
+    let read = ReadSide::new(codec.clone(), cfg, exit(false));
     let parts = Parts {
         handler: HandlerTask {
             conn: Conn {
@@ -593,8 +618,7 @@ pub(crate) fn build<C: Codec>(
                     writer: writers,
                 },
                 out,
-                ctx,
-                done: done_rx,
+                ctx: OnceLock::new(),
                 sh: shared.clone(),
             },
             handler,

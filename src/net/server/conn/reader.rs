@@ -35,8 +35,6 @@ pub(crate) struct ReadSide<C: Codec> {
     wakeup: Option<Wakeup>,
     /// Reading ended (its reason recorded): no more frames.
     pub(super) stopped: bool,
-    /// Dropped when reading ends: the writer's linger wait ends with it.
-    alive: Option<Sender<()>>,
     /// The reading part's exit guard, dropped when reading ends (or taken by the reader
     /// goroutine, which drops it when it ends).
     exit: Option<Exit<C::Out>>,
@@ -60,12 +58,7 @@ pub(super) enum Stop {
 }
 
 impl<C: Codec> ReadSide<C> {
-    pub(super) fn new(
-        mut codec: C,
-        cfg: &Effective,
-        alive: Sender<()>,
-        exit: Exit<C::Out>,
-    ) -> Self {
+    pub(super) fn new(mut codec: C, cfg: &Effective, exit: Exit<C::Out>) -> Self {
         let lim = ReadLimits::new(cfg);
         codec.set_max_frame(lim.max_frame);
         ReadSide {
@@ -74,7 +67,6 @@ impl<C: Codec> ReadSide<C> {
             lim,
             wakeup: None,
             stopped: false,
-            alive: Some(alive),
             exit: Some(exit),
         }
     }
@@ -99,19 +91,19 @@ impl<C: Codec> ReadSide<C> {
         (self.st.start, self.st.end) = (0, 0);
     }
 
-    /// Reading ended for `stop`: records the reason, then lets go of the reading part.
+    /// Reading ended for `stop`: records the reason, then lets go of the reading part's exit
+    /// guard.
     pub(super) fn stop(&mut self, sh: &ConnShared<C::Out>, stop: Stop) {
         self.count_frames(sh);
         // Recorded before the handler can learn of the end: its own reason must not win.
         match stop {
             Stop::Close(r) => {
                 sh.set_reason(r);
-                sh.cancel.cancel();
+                sh.cancel_ctx();
             }
             Stop::Abort(r) => sh.abort(r),
         }
         self.stopped = true;
-        self.alive = None;
         self.exit = None;
         if !self.st.buf.is_empty() {
             give_read_buf(std::mem::take(&mut self.st.buf));
@@ -327,6 +319,8 @@ pub(crate) struct ReaderTask<C: Codec> {
     /// The output side, for what TLS sends on the reader's behalf (handshake, alerts).
     pub(super) out: Arc<GoMutex<WriteSide<C>>>,
     pub(super) sh: Arc<ConnShared<C::Out>>,
+    /// Dropped when the reader ends: the writer's linger wait ends with it.
+    pub(super) _alive: Sender<()>,
 }
 
 impl<C: Codec> ReaderTask<C> {
@@ -334,12 +328,12 @@ impl<C: Codec> ReaderTask<C> {
         let sh = &*self.sh;
         let _count = GoroutineCount::new(sh);
         // The reading part's guard, here while this goroutine runs (a codec panic aborts).
-        let (exit, _alive) = {
+        let exit = {
             let mut rs = self.read.lock();
             if rs.stopped {
                 return;
             }
-            (rs.exit.take(), rs.alive.take())
+            rs.exit.take()
         };
         if let Some(session) = &sh.tls {
             let wakeup = sh.sock.wakeup();

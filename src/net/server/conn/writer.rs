@@ -26,7 +26,6 @@ pub(crate) struct WriterTask<C: Codec> {
     pub(super) pending: Arc<AtomicUsize>,
     pub(super) budget: Arc<WriteBudget>,
     pub(super) rx: Receiver<Option<C::Out>>,
-    pub(super) reader_alive: Receiver<()>,
     pub(super) exit: Exit<C::Out>,
 }
 
@@ -327,7 +326,11 @@ impl<C: Codec> WriterTask<C> {
                     let _ = self.out.lock().tls_flush(&sh);
                 }
                 sh.sock.shutdown(Shutdown::Write);
-                let _ = self.reader_alive.recv_timeout(LINGER);
+                // A reader goroutine discarding the client's input (see the handler's end);
+                // inline reading has ended already.
+                if let Some(alive) = sh.reader_alive.get() {
+                    let _ = alive.recv_timeout(LINGER);
+                }
                 sh.sock.shutdown(Shutdown::Read);
             }
         }
