@@ -338,3 +338,12 @@ fn a_handler_that_returns_early_delivers_its_replies() {
     assert_eq!(st.closed_by[CloseReason::HandlerDone], 1, "{st:?}");
     s.stop();
 }
+
+/// The read side the handler now carries leaves `Conn` shareable as before (a handler may
+/// lend `&Conn` to goroutines it waits for).
+#[test]
+fn conn_stays_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<goway::net::Conn<LinesCodec>>();
+    assert_send_sync::<goway::net::Conn<goway::net::codec::RespPipelineCodec>>();
+}
