@@ -71,6 +71,9 @@ COST="${COST:-0}"                           # 1: echo/http/resp tables add the s
 IDLE_N="${IDLE_N:-$(q 10000 500)}"          # idle connections held
 IDLE_SETTLE_MS="${IDLE_SETTLE_MS:-$(q 1000 200)}"
 IDLE_TLS_N="${IDLE_TLS_N:-$(q 5000 300)}"   # idle TLS connections held
+# goway's echo serves up to 10,000 connections by default: lifted to the descriptor limit so
+# that IDLE_N above 10,000 (19,000 here) is served, not refused.
+GOWAY_ECHO_ARGS="${GOWAY_ECHO_ARGS---max-connections 0}"
 HANDSHAKE_THREADS="${HANDSHAKE_THREADS:-16}" # handshake: tls-handshake's client threads (connections)
 HANDSHAKE_VERIFY="${HANDSHAKE_VERIFY:-none}" # handshake: tls-handshake --verify (none: least client CPU; cached, full)
 CHAN_ARGS="${CHAN_ARGS:-$(q '-reps 5' '-reps 1 -scale 0.02 -spawn 10000')}"
@@ -434,7 +437,7 @@ echo_servers() {
   [ "$WITH_GO" = 1 ] && entry go-plain "$GO_BIN/go-echo-plain" "-addr {addr}" 0
   [ "$WITH_TOKIO" = 1 ] && entry tokio-plain "$RUST_BIN/tokio-echo-plain" "--addr {addr}$(tokio_workers)" 0
   [ "$WITH_MAY" = 1 ] && entry may-plain "$RUST_BIN/may-echo-plain" "-addr {addr}" 0
-  [ "$WITH_GOWAY" = 1 ] && entry goway "$GOWAY_BIN/echo" "--addr {addr}" 0
+  [ "$WITH_GOWAY" = 1 ] && entry goway "$GOWAY_BIN/echo" "--addr {addr}${GOWAY_ECHO_ARGS:+ $GOWAY_ECHO_ARGS}" 0
   candidate "$ECHO_CANDIDATE"
 }
 http_servers() {

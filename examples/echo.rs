@@ -39,6 +39,10 @@ struct Args {
     /// finish before cutting them off; a second signal exits at once.
     #[arg(long, default_value_t = 10)]
     grace: u64,
+    /// Most connections served at once (`Config::max_connections`); 0: only the descriptor
+    /// limit.
+    #[arg(long, default_value_t = 10_000)]
+    max_connections: usize,
     /// PEM certificate chain: serve TLS (with --tls-key).
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<std::path::PathBuf>,
@@ -60,6 +64,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .addr(args.addr)
         .codec(LinesCodec::new())
         .spin_poll(Duration::from_micros(args.spin_poll_us))
+        .max_connections(args.max_connections)
         .shutdown_grace(grace)
         .shutdown_on(ctx.done());
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {

@@ -497,17 +497,20 @@ fn metrics_endpoint_before_during_and_after_load() {
         K as f64
     );
     assert!(during.must("goway_server_received_bytes_total", &echo_l) >= (K * 8) as f64);
-    assert_eq!(
-        during.must("goway_server_goroutines", &echo_l),
-        (3 * K + 1) as f64
+    // A handler per connection (reading inline), and a writer only while one has replies to
+    // write; plus the accept loop.
+    let server_goroutines = during.must("goway_server_goroutines", &echo_l);
+    assert!(
+        ((K + 1) as f64..=(2 * K + 1) as f64).contains(&server_goroutines),
+        "{during:?}"
     );
     assert!(
-        during.must("goway_goroutines", &[]) >= base_goroutines + (3 * K) as f64,
+        during.must("goway_goroutines", &[]) >= base_goroutines + K as f64,
         "{during:?}"
     );
     assert!(
         during.must("goway_goroutines_spawned_total", &[])
-            >= before.must("goway_goroutines_spawned_total", &[]) + (3 * K) as f64
+            >= before.must("goway_goroutines_spawned_total", &[]) + K as f64
     );
 
     // After: the gauges return to their baseline, the counters keep their counts.

@@ -169,8 +169,9 @@ impl RefuseLog {
     }
 }
 
-/// Goroutines per connection: reader, handler, writer.
-pub(crate) const CONN_GOROUTINES: usize = 3;
+/// Goroutines an idle connection holds: its handler (the handler reads inline; the writer
+/// runs only while it has work, the reader only for handlers that ask for it and for TLS).
+pub(crate) const CONN_GOROUTINES: usize = 1;
 
 /// Starts one accepted connection, or refuses it with `overload_reply` (counted in `rejected`)
 /// when the server is full or the process is out of goroutine stacks. Runs on the accept
@@ -191,10 +192,10 @@ pub(crate) fn start_conn<C: Codec>(
         None => srv.cfg.overload_reply.as_deref(),
         Some(_) => None,
     };
-    // The connection's goroutines must fit under the process's goroutine limit (memory
-    // mappings): refused here with the overload reply, not half-started.
+    // The connection's goroutines, and a writer, must fit under the process's goroutine limit
+    // (memory mappings): refused here with the overload reply, not half-started.
     let live = crate::runtime::num_goroutines();
-    if live.saturating_add(CONN_GOROUTINES) > crate::runtime::max_goroutines() {
+    if live.saturating_add(CONN_GOROUTINES + 1) > crate::runtime::max_goroutines() {
         st.rejected.fetch_add(1, Ordering::Relaxed);
         stream.refuse(overload);
         let limit = LimitError::GoroutineStacks {
@@ -253,14 +254,10 @@ pub(crate) fn start_conn<C: Codec>(
     if let Some(sz) = srv.cfg.handler_stack_size {
         hb = hb.stack_size(sz);
     }
-    let (reader, writer, handler) = (parts.reader, parts.writer, parts.handler);
-    let spawned = crate::Builder::new()
-        .spawn(move || writer.run())
-        .and_then(|_| hb.spawn(move || handler.run()))
-        .and_then(|_| crate::Builder::new().spawn(move || reader.run()));
-    if let Err(e) = spawned {
-        // The tasks not spawned were dropped with their exit guards; the spawned ones see
-        // the abort and end.
+    let handler = parts.handler;
+    if let Err(e) = hb.spawn(move || handler.run()) {
+        // The handler's task was dropped with its exit guards (a TLS reader sees the abort
+        // and ends).
         conn::ConnCtl::abort(&*shared, CloseReason::Refused);
         if e.kind() == io::ErrorKind::InvalidInput {
             // handler_stack_size over the maximum (runtime::StackSizeError): not a mapping limit.

@@ -407,7 +407,8 @@ impl<C: Codec> Builder<C, Arc<HandlerFn<C>>> {
                 max = allowed;
             }
         }
-        // Each connection runs three goroutines; the process can hold `max_goroutines()`.
+        // Each connection holds two goroutines (three while writing); the process can hold
+        // `max_goroutines()`.
         let need = max
             .saturating_mul(accept::CONN_GOROUTINES)
             .saturating_add(1);

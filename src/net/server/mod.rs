@@ -7,7 +7,12 @@
 //! ```
 //!
 //! - The **reader** decodes every frame a read brings in and queues each for the handler; a
-//!   full queue stops it reading (backpressure reaches the client's TCP window).
+//!   full queue stops it reading (backpressure reaches the client's TCP window). It costs no
+//!   goroutine of its own until the handler needs one: while the handler waits in
+//!   [`conn.recv()`](Conn::recv) it reads and decodes on the handler's goroutine (so an idle
+//!   connection holds one goroutine); the first [`done`](Conn::done),
+//!   [`incoming`](Conn::incoming) or [`context`](Conn::context) starts a reader goroutine,
+//!   which goes on reading while the handler is busy (and TLS connections always have one).
 //! - The **handler** is your function: `for frame in conn { conn.send(reply)? }`. It may also
 //!   hand [`conn.sender()`](Conn::sender) to other goroutines (broadcast).
 //! - The **writer** takes every reply queued at the moment, encodes them into one buffer and

@@ -142,7 +142,8 @@ pub struct Stats {
     pub bytes_out: u64,
     /// Handler panics caught.
     pub panics: u64,
-    /// The server's live goroutines: 3 per connection, plus the accept loop (gauge).
+    /// The server's live goroutines: 2 per connection (3 while its writer has replies to
+    /// write), plus the accept loop (gauge).
     pub goroutines: u64,
     /// Bytes of replies not yet written, over all connections now (gauge; as the codec's
     /// `encoded_len` sizes them, counting those being written). Each connection's share is

@@ -51,9 +51,15 @@ impl<C: Codec> HandlerTask<C> {
                 }
             }
         }
-        // The writer writes what is queued, then closes. Clones held elsewhere now fail.
+        // Input from now on is discarded until the client closes (by a reader goroutine,
+        // started before the writer can reach its linger, which waits for it).
+        conn.finish_reading();
+        // The writer writes what is queued, then closes: a writer goroutine running sees the
+        // closed queue, else this goroutine does it. Clones held elsewhere now fail.
         conn.tx.tx.close();
+        let writer = conn.tx.writer.clone();
         drop(conn);
+        writer.finish();
         drop(exit);
     }
 }

@@ -1,12 +1,62 @@
-//! One connection in the article's shape: a reader, a handler and a writer goroutine joined
-//! by two bounded channels (`in`: reader → handler, `out`: handler → writer).
+//! One connection in the article's shape: a reader, a handler and a writer, joined by two
+//! bounded queues (`in`: reader → handler, `out`: handler → writer). Only the handler is a
+//! goroutine for the connection's whole life: the handler reads inline (inside `recv`) until
+//! it asks for a reader goroutine, and the writer runs only while it has work, so an idle
+//! connection holds one goroutine.
 //!
 //! Invariants:
-//! - Each goroutine holds an [`Exit`] guard; the last one to exit removes the connection from
-//!   the server's registry and counts its close, once, with the first recorded reason.
-//! - Only the reader sends on `in` and closes it when it stops; the handler side (the
-//!   [`Conn`]) is its only receiver, so when the handler returns the reader's sends fail and
-//!   it discards further input.
+//! - Each part (reading, the handler goroutine, the writer's task) holds an [`Exit`] guard;
+//!   the last one to exit removes the connection from the server's registry and counts its
+//!   close, once, with the first recorded reason. Reading's guard lives in the [`ReadSide`]
+//!   and is dropped when reading stops (or by the reader goroutine, which takes it while it
+//!   runs).
+//! - Reading is done by whoever holds the [`ReadSide`]'s goroutine mutex, so one goroutine at
+//!   a time waits on the socket: the handler inside `recv` / `recv_timeout` while no reader
+//!   goroutine exists (inline), else the reader goroutine, which takes the mutex for one
+//!   frame at a time and queues each frame on `in`. Both run the same code
+//!   ([`ReadSide::next`]): decode the next buffered frame, else wait for the socket under
+//!   the frame or idle deadline, read, decode; the same close reasons, `partial` for drain,
+//!   the codec's error reply, `frames_in`, and no read buffer held while waiting.
+//! - The reader goroutine starts at most once (`in` is made then, in a `OnceLock`): at the
+//!   first [`Conn::incoming`], [`Conn::done`] or [`Conn::context`] (whose users wait on
+//!   something else than `recv` and must learn that the client left while they are busy),
+//!   for TLS from the start, and when the handler returns with reading not yet ended (it
+//!   then discards the input until the client closes, the writer's linger). An inline
+//!   `recv` looks for `in` after taking the mutex, so once a reader goroutine exists every
+//!   frame goes through `in`, in order. Inline, the handler worked on each frame it got:
+//!   the clocks restart when it asks for the next (the idle time is the client's, as when
+//!   the reader waited for room in `in`).
+//! - When reading stops, [`ReadSide::stop`] records the reason (or aborts) before the
+//!   handler can see the end (`None` from an inline `recv`, `in` closed after), then drops
+//!   reading's exit guard. The writer's linger waits for a reader goroutine to end
+//!   (`reader_alive`, made when one starts); the handler's end starts the discarding reader
+//!   before it closes `out`, so the linger cannot miss it.
+//! - What an idle connection does not use is made on first use: the reader goroutine and
+//!   `in`, the context and its done channel (cancelled at once if made after the
+//!   connection started closing, see [`ConnShared::cancel_ctx`]), `reader_alive`, the
+//!   TLS session's box, the read buffer (taken from a shared pool while reading).
+//! - The writer runs only while it has work ([`Writers`]). Its task (queue receiver, exit
+//!   guard) sits in a slot while no writer goroutine runs; `running` is false exactly while
+//!   it is there. Whoever queues on `out` (a frame, or the `None` of a carry) then calls
+//!   `kick`, which claims the task (`running` false → true) and starts a writer goroutine
+//!   with it. A writer that finds `out` empty puts the task back, sets `running` false, and
+//!   looks once more (`out` not empty, closed, or a sender waiting): if there is work and it
+//!   wins the claim again, it goes on; else it ends. With `running` and the queue's lock
+//!   both sequentially consistent, a frame queued at any moment is seen either by the
+//!   sender's `kick` (`running` false: it starts a writer) or by the writer's last look
+//!   (the sender saw `running` true before the writer cleared it), so no frame is left
+//!   without a writer. A sender about to wait in a send on a full (or unbuffered) queue
+//!   counts itself in `waiting` and kicks first; a writer that finds the queue empty while
+//!   `waiting` is not zero waits for the frame instead of ending. Frames are written in
+//!   queue order by one writer at a time (the task is in one place), so order holds across
+//!   writer restarts.
+//! - The writer's end (error reply, FIN, linger) is the last run of its task: when the
+//!   handler returns it closes `out` and calls `finish`, which runs the task on the handler's
+//!   own goroutine unless a writer goroutine runs (which then meets the closed queue itself).
+//!   A writer that ends for good leaves `running` true, so nothing starts another.
+//! - Only the reader goroutine sends on `in` and closes it when it stops; the handler side
+//!   (the [`Conn`]) is its only receiver, so when the handler returns the reader's sends fail
+//!   and it discards further input.
 //! - `out` is closed by the handler goroutine when the handler returns (other goroutines may
 //!   hold [`ConnSender`] clones), or by [`ConnShared::abort`]. The writer drains it, writes,
 //!   sends FIN, and finally shuts the read side so the reader stops.
@@ -15,8 +65,9 @@
 //!   `out` and not yet written (incremented before a frame is queued, decremented by the
 //!   writer, under that mutex, once written). The handler's [`Conn::send`] may write a reply
 //!   itself, skipping a hop to the writer, only while holding the mutex with `pending == 0`
-//!   (nothing sent earlier is still unwritten) and no further input waiting (more frames
-//!   coming means more replies: those go to the writer, which batches them). It writes only
+//!   (nothing sent earlier is still unwritten) and no further input waiting (`in` not empty,
+//!   or inline, undecoded input left in the read side by the last `recv`: more frames coming
+//!   means more replies, and those go to the writer, which batches them). It writes only
 //!   what the socket takes at once: a rest is left in the write side's buffer as its
 //!   `carry`, counted in `pending` and in the byte bound, and the writer is woken by a
 //!   `None` on `out` (frames travel as `Some`); the writer writes a carry before anything
@@ -38,8 +89,9 @@
 //! Where things are: this file holds the handler's [`Conn`] (with its direct write) and
 //! [`build`], which wires a connection together; `sender.rs` the [`ConnSender`] other
 //! goroutines queue replies with; `shared.rs` the [`ConnShared`] state, the server's
-//! [`ConnCtl`] view of it and the [`Exit`] guard; `reader.rs`, `handler.rs` and `writer.rs`
-//! the three goroutines.
+//! [`ConnCtl`] view of it and the [`Exit`] guard; `reader.rs` the [`ReadSide`] and the reader
+//! goroutine, `handler.rs` the handler goroutine and `writer.rs` the writer (with the
+//! [`Writers`] slot that starts it).
 
 mod handler;
 mod reader;
@@ -50,9 +102,9 @@ mod writer;
 
 use std::fmt;
 use std::io;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
@@ -70,10 +122,11 @@ use shared::Exit;
 use writer::{WriteSide, encode};
 
 pub(crate) use handler::HandlerTask;
-pub(crate) use reader::ReaderTask;
+use reader::{Next, ReadSide, ReaderTask, Stop};
 pub use sender::ConnSender;
+use shared::CtxCancel;
 pub(crate) use shared::{ConnCtl, ConnShared};
-pub(crate) use writer::WriterTask;
+pub(crate) use writer::{WriterTask, Writers};
 
 /// What a handler returns: `Ok(())`, or an error that is logged (at debug level, with the
 /// connection's id and peer) before the connection closes. `?` works on any error type.
@@ -104,12 +157,17 @@ pub(crate) type HandlerFn<C> = dyn Fn(&Conn<C>) -> HandlerResult + Send + Sync;
 /// # let _ = echo;
 /// ```
 pub struct Conn<C: Codec> {
-    rx: Receiver<C::In>,
+    /// The reader goroutine's queue, made when it starts; until then the handler reads
+    /// inline (see the module docs).
+    rx: OnceLock<Receiver<C::In>>,
+    read: Arc<GoMutex<ReadSide<C>>>,
+    /// Undecoded input was left buffered by the last inline `recv` (more replies coming).
+    buffered: AtomicBool,
     tx: ConnSender<C::Out>,
     /// The writer's state, for replies the handler writes itself (see the module docs).
     out: Arc<GoMutex<WriteSide<C>>>,
-    ctx: Context,
-    done: Receiver<()>,
+    /// The connection's context and its done channel, made at first use.
+    ctx: OnceLock<(Context, Receiver<()>)>,
     sh: Arc<ConnShared<C::Out>>,
 }
 
@@ -128,11 +186,17 @@ impl<C: Codec> Conn<C> {
     /// received (Go's `v, ok := <-ch` with `ok == false`). [`recv_timeout`](Self::recv_timeout)
     /// answers the same, inside an `Ok`.
     pub fn recv(&self) -> Option<C::In> {
-        // Seen by the reader's idle check: the handler is waiting for input, not working.
-        self.sh.waiting.store(true, Ordering::Relaxed);
-        let r = self.rx.recv().ok();
-        self.sh.waiting.store(false, Ordering::Relaxed);
-        r
+        match self.rx.get() {
+            Some(rx) => {
+                // Seen by the reader's idle check: the handler is waiting for input, not
+                // working.
+                self.sh.waiting.store(true, Ordering::Relaxed);
+                let r = rx.recv().ok();
+                self.sh.waiting.store(false, Ordering::Relaxed);
+                r
+            }
+            None => self.recv_inline(None).unwrap_or(None),
+        }
     }
 
     /// The next frame, waiting at most `timeout`: `Ok` with what [`recv`](Self::recv) would
@@ -182,8 +246,11 @@ impl<C: Codec> Conn<C> {
     /// assert!(serving.join().unwrap().is_err()); // ServerClosed
     /// ```
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<C::In>, Timeout> {
+        let Some(rx) = self.rx.get() else {
+            return self.recv_inline(Some(Instant::now() + timeout));
+        };
         self.sh.waiting.store(true, Ordering::Relaxed);
-        let r = self.rx.recv_timeout(timeout);
+        let r = rx.recv_timeout(timeout);
         self.sh.waiting.store(false, Ordering::Relaxed);
         match r {
             Ok(frame) => Ok(Some(frame)),
@@ -192,10 +259,102 @@ impl<C: Codec> Conn<C> {
         }
     }
 
+    /// `recv` without a reader goroutine: the handler reads and decodes on its own goroutine
+    /// (waiting at most until `until`).
+    fn recv_inline(&self, until: Option<Instant>) -> Result<Option<C::In>, Timeout> {
+        let mut rs = self.read.lock();
+        if let Some(rx) = self.rx.get() {
+            // A reader goroutine started while we waited for the read side: frames come
+            // from it now.
+            drop(rs);
+            let Some(until) = until else {
+                return Ok(self.recv());
+            };
+            let left = until.saturating_duration_since(Instant::now());
+            return match rx.recv_timeout(left) {
+                Ok(frame) => Ok(Some(frame)),
+                Err(RecvTimeoutError::Closed) => Ok(None),
+                Err(RecvTimeoutError::Timeout) => Err(Timeout),
+            };
+        }
+        if rs.stopped {
+            return Ok(None);
+        }
+        let sh = &*self.sh;
+        sh.waiting.store(true, Ordering::Relaxed);
+        let r = rs.next(sh, &self.out, None, until);
+        sh.waiting.store(false, Ordering::Relaxed);
+        match r {
+            Next::Frame(f) => {
+                self.buffered.store(rs.buffered(), Ordering::Relaxed);
+                Ok(Some(f))
+            }
+            Next::Timeout => Err(Timeout),
+            Next::Stop(stop) => {
+                rs.stop(sh, stop);
+                self.buffered.store(false, Ordering::Relaxed);
+                Ok(None)
+            }
+        }
+    }
+
+    /// Starts the reader goroutine (once), which from then on reads for the handler and
+    /// queues the frames on `in`; returns `in`'s receiving end.
+    fn start_reader(&self) -> &Receiver<C::In> {
+        self.rx.get_or_init(|| {
+            let (tx, rx) = chan::bounded(self.sh.server.cfg.read_queue);
+            self.spawn_reader(Some(tx));
+            rx
+        })
+    }
+
+    /// Starts a reader goroutine queueing frames on `tx` (`None`: discarding the input).
+    fn spawn_reader(&self, tx: Option<Sender<C::In>>) {
+        // The writer's linger waits for this reader to end (at most one reader is started).
+        let (alive, alive_rx) = chan::bounded(0);
+        let _ = self.sh.reader_alive.set(alive_rx);
+        let task = ReaderTask {
+            read: self.read.clone(),
+            tx,
+            out: self.out.clone(),
+            sh: self.sh.clone(),
+            _alive: alive,
+        };
+        if let Err(e) = crate::Builder::new().spawn(move || task.run()) {
+            // The task was dropped, closing `in`: the handler sees the end of the stream.
+            let sh = &self.sh;
+            log::warn!(target: "goway::server", "conn {} {}: cannot start its reader: {e}; closing", sh.id, sh.peer);
+            sh.abort(CloseReason::Refused);
+            let mut rs = self.read.lock();
+            if !rs.stopped {
+                rs.stop(sh, Stop::Abort(CloseReason::Refused));
+            }
+        }
+    }
+
+    /// The handler returned: what the client still sends is read and dropped until it
+    /// closes (the writer's linger), by a reader goroutine unless reading already ended.
+    pub(super) fn finish_reading(&self) {
+        if self.rx.get().is_some() {
+            // The reader's sends fail once this `Conn` (the queue's receiver) is dropped.
+            return;
+        }
+        let mut rs = self.read.lock();
+        if rs.stopped {
+            return;
+        }
+        rs.handler_gone(&self.sh);
+        drop(rs);
+        self.spawn_reader(None);
+    }
+
     /// The channel of incoming frames, to use in a `select!` (with a timer, or the handler's
     /// own channels). It closes when the client is done.
+    ///
+    /// The first call starts a reader goroutine for the connection (see
+    /// [`done`](Self::done)).
     pub fn incoming(&self) -> &Receiver<C::In> {
-        &self.rx
+        self.start_reader()
     }
 
     /// Sends `frame` to the client: queued for the writer goroutine, waiting while the write
@@ -226,7 +385,11 @@ impl<C: Codec> Conn<C> {
     fn send_direct(&self, frame: C::Out) -> Result<Result<(), SendError<C::Out>>, C::Out> {
         let pending = &self.tx.pending;
         // Under TLS every reply goes through the writer, which encrypts.
-        if pending.load(Ordering::Acquire) != 0 || !self.rx.is_empty() || self.sh.tls.is_some() {
+        let more = match self.rx.get() {
+            Some(rx) => !rx.is_empty(),
+            None => self.buffered.load(Ordering::Relaxed),
+        };
+        if pending.load(Ordering::Acquire) != 0 || more || self.sh.tls.is_some() {
             return Err(frame);
         }
         let Some(mut out) = self.out.try_lock() else {
@@ -273,6 +436,7 @@ impl<C: Codec> Conn<C> {
             out.carry = Some(n);
             pending.fetch_add(1, Ordering::AcqRel);
             if self.tx.tx.try_send(None).is_ok() {
+                self.tx.writer.kick();
                 return Ok(Ok(()));
             }
             // The writer cannot be woken (an unbuffered queue it is not waiting on, or the
@@ -309,15 +473,43 @@ impl<C: Codec> Conn<C> {
     /// A channel that closes when the connection starts closing: the client left, the server
     /// is draining, or the connection was cut off. For handlers that wait on something other
     /// than [`recv`](Self::recv): `select! { recv(conn.done()) -> _ => return Ok(()), .. }`.
+    ///
+    /// The first call (or one of [`incoming`](Self::incoming) or
+    /// [`context`](Self::context)) starts a reader goroutine for the connection, which reads
+    /// on while the handler is busy, so that a client that leaves is noticed (Go's net/http
+    /// does the same background read); without it the handler reads the input itself, inside
+    /// `recv`.
     pub fn done(&self) -> &Receiver<()> {
-        &self.done
+        self.start_reader();
+        &self.ctx().1
     }
 
     /// The connection's context: a child of the server's (see
     /// [`Builder::context`](super::Builder::context)), cancelled when the connection starts
     /// closing, or when the server's context is. Hand it to work done for this client.
+    ///
+    /// The first call starts a reader goroutine for the connection (see
+    /// [`done`](Self::done)).
     pub fn context(&self) -> &Context {
-        &self.ctx
+        self.start_reader();
+        &self.ctx().0
+    }
+
+    /// The context and its done channel, made now if not yet: a child of the server's,
+    /// cancelled at once if the connection already started closing.
+    fn ctx(&self) -> &(Context, Receiver<()>) {
+        self.ctx.get_or_init(|| {
+            let (ctx, cancel) = gocontext::with_cancel(&self.sh.server.ctx);
+            let done = ctx.done();
+            let mut slot = self.sh.cancel.lock();
+            if let CtxCancel::Cancelled = *slot {
+                drop(slot);
+                cancel.cancel();
+            } else {
+                *slot = CtxCancel::Made(cancel);
+            }
+            (ctx, done)
+        })
     }
 }
 
@@ -342,17 +534,17 @@ impl<'a, C: Codec> IntoIterator for &'a Conn<C> {
     }
 }
 
-/// Everything needed to start one connection's goroutines.
+/// Everything needed to start one connection's handler goroutine (the writer starts when
+/// there is something to write, the reader when the handler asks for it, or for TLS).
 pub(crate) struct Parts<C: Codec> {
-    pub(crate) reader: ReaderTask<C>,
-    pub(crate) writer: WriterTask<C>,
     pub(crate) handler: HandlerTask<C>,
     pub(crate) shared: Arc<ConnShared<C::Out>>,
 }
 
-/// Builds a connection: channels, shared state, three tasks with their exit guards. The
-/// caller registers `shared` and spawns the tasks; a task dropped unspawned still accounts
-/// its exit.
+/// Builds a connection: channels, shared state, three tasks with their exit guards (the
+/// writer's parked in its [`Writers`]). The caller registers `shared` and spawns the reader
+/// and the handler; a task dropped unspawned still accounts its exit (and a handler that never
+/// runs leaves the writer's task to be dropped with the last sender).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn build<C: Codec>(
     id: u64,
@@ -365,11 +557,7 @@ pub(crate) fn build<C: Codec>(
     tls: Option<rustls::ServerConnection>,
 ) -> Parts<C> {
     let cfg = &server.cfg;
-    let (in_tx, in_rx) = chan::bounded(cfg.read_queue);
     let (out_tx, out_rx) = chan::bounded(cfg.write_queue);
-    let (ctx, cancel) = gocontext::with_cancel(&server.ctx);
-    let done_rx = ctx.done();
-    let (reader_alive_tx, reader_alive_rx) = chan::bounded(0);
     let budget = Arc::new(WriteBudget::new(Limits::new(cfg)));
     let shared = Arc::new(ConnShared {
         id,
@@ -377,7 +565,7 @@ pub(crate) fn build<C: Codec>(
         sock,
         out_tx: out_tx.clone(),
         budget: budget.clone(),
-        cancel,
+        cancel: Mutex::new(CtxCancel::NotMade),
         reason: AtomicU8::new(0),
         draining: AtomicBool::new(false),
         partial: AtomicBool::new(false),
@@ -386,15 +574,16 @@ pub(crate) fn build<C: Codec>(
         replied: AtomicBool::new(false),
         error_reply: Mutex::new(None),
         running: AtomicU8::new(3),
+        reader_alive: OnceLock::new(),
         server: server.clone(),
         _alive: alive,
-        tls: tls.map(parking_lot::Mutex::new),
+        tls: tls.map(|c| Box::new(parking_lot::Mutex::new(c))),
     });
     server
         .stats
         .goroutines
-        .fetch_add(3, std::sync::atomic::Ordering::Relaxed);
-    let exit = || Exit(shared.clone());
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let exit = |goroutine| Exit(shared.clone(), goroutine);
     let pending = Arc::new(AtomicUsize::new(0));
     let mut out_codec = codec.clone();
     out_codec.set_max_frame(cfg.max_frame);
@@ -405,25 +594,20 @@ pub(crate) fn build<C: Codec>(
         carry: None,
         tls_buf: Vec::new(),
     }));
-    Parts {
-        reader: ReaderTask {
-            codec: codec.clone(),
-            tx: in_tx,
-            _alive: reader_alive_tx,
-            out: out.clone(),
-            exit: exit(),
-        },
-        writer: WriterTask {
-            out: out.clone(),
-            pending: pending.clone(),
-            budget: budget.clone(),
-            rx: out_rx,
-            reader_alive: reader_alive_rx,
-            exit: exit(),
-        },
+    let writers = Writers::new(WriterTask {
+        out: out.clone(),
+        pending: pending.clone(),
+        budget: budget.clone(),
+        rx: out_rx,
+        exit: exit(false),
+    });
+    let read = ReadSide::new(codec.clone(), cfg, exit(false));
+    let parts = Parts {
         handler: HandlerTask {
             conn: Conn {
-                rx: in_rx,
+                rx: OnceLock::new(),
+                read: Arc::new(GoMutex::new(read)),
+                buffered: AtomicBool::new(false),
                 tx: ConnSender {
                     tx: out_tx,
                     pending,
@@ -431,18 +615,23 @@ pub(crate) fn build<C: Codec>(
                     size: C::encoded_len,
                     conn: Arc::downgrade(&shared),
                     id,
+                    writer: writers,
                 },
                 out,
-                ctx,
-                done: done_rx,
+                ctx: OnceLock::new(),
                 sh: shared.clone(),
             },
             handler,
             codec: codec.clone(),
-            exit: exit(),
+            exit: exit(true),
         },
         shared,
+    };
+    if parts.shared.tls.is_some() {
+        // TLS keeps its reader goroutine from the start (the handshake, records).
+        parts.handler.conn.start_reader();
     }
+    parts
 }
 
 /// The close reason for a socket error.

@@ -1,16 +1,16 @@
-//! The reader goroutine: reads the socket, decodes every frame a read brings in and queues
-//! each for the handler, under the frame and idle clocks.
+//! Reading and decoding a connection's input, under the frame and idle clocks: the
+//! [`ReadSide`], run by the handler itself inside `recv` (inline), or by a reader goroutine
+//! ([`ReaderTask`]) once one is started, which queues each frame for the handler.
 
 use std::io;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-
-use std::sync::Arc;
 
 use super::io_reason;
 use super::shared::{ConnCtl, ConnShared, Exit};
 use super::tls::{self, Fail, Fed};
-use super::writer::WriteSide;
+use super::writer::{GoroutineCount, WriteSide};
 use crate::chan::{Sender, TrySendError};
 use crate::net::codec::{Codec, DecodeError};
 use crate::net::ready::ReadGate;
@@ -23,78 +23,192 @@ use crate::sync::Mutex as GoMutex;
 /// on a codec that does not check sizes itself.
 const FRAME_SLACK: usize = 64 << 10;
 
-pub(crate) struct ReaderTask<C: Codec> {
-    pub(super) codec: C,
-    pub(super) tx: Sender<C::In>,
-    /// Dropped when the reader ends: the writer's linger wait ends with it.
-    pub(super) _alive: Sender<()>,
-    /// The output side, for what TLS sends on the reader's behalf (handshake, alerts).
-    pub(super) out: Arc<GoMutex<WriteSide<C>>>,
-    pub(super) exit: Exit<C::Out>,
+/// What reading takes: the codec, the buffered input and its clocks. Behind a goroutine mutex
+/// shared by the handler's [`Conn`](super::Conn) (which reads inline while no reader goroutine
+/// runs) and the [`ReaderTask`]; whoever holds the mutex is the only one waiting on the socket.
+pub(crate) struct ReadSide<C: Codec> {
+    codec: C,
+    st: ReadState,
+    lim: ReadLimits,
+    /// Ends a wait for input when its deadline passes (one timer for the connection); made
+    /// at the first wait.
+    wakeup: Option<Wakeup>,
+    /// Reading ended (its reason recorded): no more frames.
+    pub(super) stopped: bool,
+    /// The reading part's exit guard, dropped when reading ends (or taken by the reader
+    /// goroutine, which drops it when it ends).
+    exit: Option<Exit<C::Out>>,
 }
 
-/// How the reader stopped.
-enum Stop {
-    /// Close gracefully: the handler finishes the queued frames, the writer writes.
+/// What [`ReadSide::next`] found.
+pub(super) enum Next<F> {
+    Frame(F),
+    /// Reading must stop (the caller calls [`ReadSide::stop`]).
+    Stop(Stop),
+    /// The caller's own deadline passed first; nothing is lost.
+    Timeout,
+}
+
+/// How reading stopped.
+pub(super) enum Stop {
+    /// Close gracefully: the handler finishes the frames received, the writer writes.
     Close(CloseReason),
     /// The socket is unusable: abort the connection.
     Abort(CloseReason),
 }
 
-impl<C: Codec> ReaderTask<C> {
-    pub(crate) fn run(mut self) {
-        let stop = self.read_loop();
-        let sh = &self.exit.0;
-        // Record the reason before closing `in`: the handler returns as soon as it is closed,
-        // and its own reason must not win the race.
+impl<C: Codec> ReadSide<C> {
+    pub(super) fn new(mut codec: C, cfg: &Effective, exit: Exit<C::Out>) -> Self {
+        let lim = ReadLimits::new(cfg);
+        codec.set_max_frame(lim.max_frame);
+        ReadSide {
+            codec,
+            st: ReadState::new(),
+            lim,
+            wakeup: None,
+            stopped: false,
+            exit: Some(exit),
+        }
+    }
+
+    /// Undecoded input is buffered (maybe only part of a frame).
+    #[inline]
+    pub(super) fn buffered(&self) -> bool {
+        self.st.start < self.st.end
+    }
+
+    /// The consumer of the last frame kept it a while (the handler worked on it, or the
+    /// reader waited for room in the handler's queue): the clocks restart after it.
+    #[inline]
+    pub(super) fn held_up(&mut self) {
+        self.st.held = true;
+    }
+
+    /// Nobody will handle more frames: input is read and dropped until the client closes.
+    pub(super) fn handler_gone<O: Send + 'static>(&mut self, sh: &ConnShared<O>) {
+        self.count_frames(sh);
+        self.st.handler_gone = true;
+        (self.st.start, self.st.end) = (0, 0);
+    }
+
+    /// Reading ended for `stop`: records the reason, then lets go of the reading part's exit
+    /// guard.
+    pub(super) fn stop(&mut self, sh: &ConnShared<C::Out>, stop: Stop) {
+        self.count_frames(sh);
+        // Recorded before the handler can learn of the end: its own reason must not win.
         match stop {
             Stop::Close(r) => {
                 sh.set_reason(r);
-                sh.cancel.cancel();
+                sh.cancel_ctx();
             }
             Stop::Abort(r) => sh.abort(r),
         }
-        self.tx.close();
+        self.stopped = true;
+        self.exit = None;
+        if !self.st.buf.is_empty() {
+            give_read_buf(std::mem::take(&mut self.st.buf));
+        }
     }
 
-    /// Reads, decodes and hands frames over until the connection must stop. Each pass is
-    /// one read: [`deadline`](Self::deadline) (1), [`wait_for_input`] when the socket is
-    /// known to be empty (2), [`make_room`](Self::make_room) (3), [`read_some`] (4),
-    /// [`decode_all`](Self::decode_all) (5), and [`restart_clocks`] (6).
-    fn read_loop(&mut self) -> Stop {
-        let sh = self.exit.0.clone();
-        let lim = ReadLimits::new(&sh.server.cfg);
-        // Ends a wait for input when its deadline passes (one timer for the connection).
-        let wakeup = sh.sock.wakeup();
-        self.codec.set_max_frame(lim.max_frame);
-        if let Some(session) = &sh.tls {
-            if let Err(r) = tls::handshake(&sh, session, &self.out, &wakeup) {
-                return Stop::Abort(r);
-            }
+    /// Adds the frames decoded since the last count to the server's stats.
+    fn count_frames<O: Send + 'static>(&mut self, sh: &ConnShared<O>) {
+        let got = std::mem::take(&mut self.st.uncounted);
+        if got > 0 {
+            sh.server.stats.frames_in.fetch_add(got, Ordering::Relaxed);
         }
-        let mut st = ReadState::new();
+    }
+
+    /// The next frame: decoded from the buffered input, else read (waiting for the socket
+    /// under the frame or idle deadline, and `until`). `queued`: the reader goroutine's queue
+    /// to the handler (`None` inline), for the idle check.
+    ///
+    /// Each pass that reads: [`deadline`](Self::deadline) (1), [`wait_for_input`] when the
+    /// socket is known to be empty (2), [`make_room`](Self::make_room) (3), [`read_some`]
+    /// (4); then the frames it brought in are decoded one per call (5), and once they run
+    /// out [`restart_clocks`] (6).
+    pub(super) fn next(
+        &mut self,
+        sh: &ConnShared<C::Out>,
+        out: &GoMutex<WriteSide<C>>,
+        queued: Option<&Sender<C::In>>,
+        until: Option<Instant>,
+    ) -> Next<C::In> {
         loop {
+            let st = &mut self.st;
+            if st.start < st.end && !st.handler_gone {
+                match self.codec.decode(&st.buf[st.start..st.end]) {
+                    Ok(Some((frame, used))) => {
+                        st.start += used;
+                        st.got += 1;
+                        st.uncounted += 1;
+                        if st.start == st.end {
+                            // The read's last frame: counted now (the rest at the clocks'
+                            // restart), one atomic add per read.
+                            self.count_frames(sh);
+                        }
+                        return Next::Frame(frame);
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        let stop = self.protocol_error(sh, e);
+                        return Next::Stop(stop);
+                    }
+                }
+            }
+            let st = &mut self.st;
+            if st.settle {
+                // Every complete frame of the last read is out: restart the clocks.
+                st.settle = false;
+                // Inline, the handler worked on each frame before asking for the next.
+                let held = std::mem::take(&mut st.held) || (queued.is_none() && st.got > 0);
+                let d = Decoded {
+                    got: std::mem::take(&mut st.got),
+                    blocked: held,
+                };
+                // Held up: the clocks restart now, not at the read.
+                let now = if d.blocked {
+                    Instant::now()
+                } else {
+                    st.read_at
+                };
+                self.count_frames(sh);
+                if let Err(stop) = restart_clocks(sh, &mut self.st, &self.lim, now, d) {
+                    return Next::Stop(stop);
+                }
+                self.st.fresh = Some(now);
+            }
+            let st = &mut self.st;
             let now = st.fresh.take().unwrap_or_else(Instant::now);
-            let deadline = match self.deadline(&mut st, &lim, now) {
+            let deadline = match self.deadline(sh, queued, now) {
                 Deadline::At(d) => d,
-                Deadline::Passed(reason) => return Stop::Close(reason),
+                Deadline::Passed(reason) => return Next::Stop(Stop::Close(reason)),
                 Deadline::Restart => continue,
             };
+            if until.is_some_and(|u| now >= u) {
+                return Next::Timeout;
+            }
+            let st = &mut self.st;
             if st.gate.must_wait() && !st.tls_more {
-                wait_for_input(&sh, &wakeup, &mut st, deadline);
+                let wake_at = match (deadline, until) {
+                    (Some(d), Some(u)) => Some(d.min(u)),
+                    (d, u) => d.or(u),
+                };
+                let wakeup = self.wakeup.get_or_insert_with(|| sh.sock.wakeup());
+                wait_for_input(sh, wakeup, st, wake_at);
                 continue;
             }
-            if let Err(stop) = self.make_room(&mut st, &lim) {
-                return stop;
+            if let Err(stop) = self.make_room(sh) {
+                return Next::Stop(stop);
             }
+            let st = &mut self.st;
             let got = match &sh.tls {
-                None => read_some(&sh, &mut st),
-                Some(session) => read_some_tls(&sh, &mut st, session, &self.out),
+                None => read_some(sh, st),
+                Some(session) => read_some_tls(sh, st, session, out),
             };
             match got {
                 Ok(true) => {}
                 Ok(false) => continue,
-                Err(stop) => return stop,
+                Err(stop) => return Next::Stop(stop),
             }
             if st.handler_gone {
                 // Nobody will handle more frames: discard until the client closes.
@@ -102,22 +216,20 @@ impl<C: Codec> ReaderTask<C> {
                 st.idle_since = now;
                 continue;
             }
-            let decoded = match self.decode_all(&mut st) {
-                Ok(d) => d,
-                Err(stop) => return stop,
-            };
-            if let Err(stop) = restart_clocks(&sh, &mut st, &lim, now, decoded) {
-                return stop;
-            }
-            if !decoded.blocked {
-                st.fresh = Some(now);
-            }
+            st.settle = true;
+            st.read_at = now;
         }
     }
 
     /// Step 1, the deadline of this read: the frame's (from its first byte), or the idle one.
     #[inline]
-    fn deadline(&self, st: &mut ReadState, lim: &ReadLimits, now: Instant) -> Deadline {
+    fn deadline(
+        &mut self,
+        sh: &ConnShared<C::Out>,
+        queued: Option<&Sender<C::In>>,
+        now: Instant,
+    ) -> Deadline {
+        let (st, lim) = (&mut self.st, &self.lim);
         let (end, reason) = match st.frame_start {
             Some(fs) => (lim.frame.map(|d| fs + d), CloseReason::FrameTimeout),
             None => (
@@ -127,7 +239,7 @@ impl<C: Codec> ReaderTask<C> {
         };
         match end {
             Some(e) if now >= e => {
-                if reason == CloseReason::IdleTimeout && !self.is_idle() {
+                if reason == CloseReason::IdleTimeout && !is_idle(sh, queued) {
                     // The handler is still working on earlier frames: not idle.
                     st.idle_since = now;
                     return Deadline::Restart;
@@ -142,7 +254,8 @@ impl<C: Codec> ReaderTask<C> {
     /// filled everything. Fails with `FrameTooLarge` once one undecoded frame fills the
     /// largest buffer allowed.
     #[inline]
-    fn make_room(&mut self, st: &mut ReadState, lim: &ReadLimits) -> Result<(), Stop> {
+    fn make_room(&mut self, sh: &ConnShared<C::Out>) -> Result<(), Stop> {
+        let (st, lim) = (&mut self.st, &self.lim);
         if st.buf.is_empty() {
             st.buf = take_read_buf();
         }
@@ -158,13 +271,11 @@ impl<C: Codec> ReaderTask<C> {
             return Ok(());
         }
         if st.buf.len() >= lim.hard_cap {
-            return Err(self.protocol_error(
-                DecodeError::FrameTooLarge {
-                    len: st.end,
-                    max: lim.max_frame,
-                },
-                &st.buf[st.start..st.end],
-            ));
+            let e = DecodeError::FrameTooLarge {
+                len: st.end,
+                max: lim.max_frame,
+            };
+            return Err(self.protocol_error(sh, e));
         }
         let len = st.buf.len();
         let target = if len < lim.grow_to {
@@ -176,61 +287,10 @@ impl<C: Codec> ReaderTask<C> {
         Ok(())
     }
 
-    /// Step 5, decode every complete frame this read brought in and hand each to the handler,
-    /// waiting while its queue is full. Input the handler will never take (it returned) is
-    /// dropped.
-    #[inline]
-    fn decode_all(&mut self, st: &mut ReadState) -> Result<Decoded, Stop> {
-        let stats = &self.exit.0.server.stats;
-        let mut d = Decoded {
-            got: 0,
-            blocked: false,
-        };
-        loop {
-            match self.codec.decode(&st.buf[st.start..st.end]) {
-                Ok(Some((frame, used))) => {
-                    st.start += used;
-                    d.got += 1;
-                    match self.tx.try_send(frame) {
-                        Ok(()) => {}
-                        Err(TrySendError::Full(frame)) => {
-                            d.blocked = true;
-                            if self.tx.send(frame).is_err() {
-                                st.handler_gone = true;
-                                break;
-                            }
-                        }
-                        Err(TrySendError::Closed(_)) => {
-                            st.handler_gone = true;
-                            break;
-                        }
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    stats.frames_in.fetch_add(d.got, Ordering::Relaxed);
-                    return Err(self.protocol_error(e, &st.buf[st.start..st.end]));
-                }
-            }
-        }
-        if d.got > 0 {
-            stats.frames_in.fetch_add(d.got, Ordering::Relaxed);
-        }
-        if st.handler_gone {
-            (st.start, st.end) = (0, 0);
-        }
-        Ok(d)
-    }
-
-    /// Idle means: the handler waits for input and nothing is queued either way.
-    fn is_idle(&self) -> bool {
-        let sh = &self.exit.0;
-        sh.waiting.load(Ordering::Relaxed) && self.tx.is_empty() && sh.out_tx.is_empty()
-    }
-
-    /// `input`: the undecodable bytes, from the frame's start (logged escaped).
-    fn protocol_error(&mut self, e: DecodeError, input: &[u8]) -> Stop {
-        let sh = &self.exit.0;
+    /// The buffered input cannot be decoded: logs it (escaped) and leaves the codec's error
+    /// reply for the writer.
+    fn protocol_error(&mut self, sh: &ConnShared<C::Out>, e: DecodeError) -> Stop {
+        let input = &self.st.buf[self.st.start..self.st.end];
         log::debug!(target: "goway::server", "conn {} {}: {e}; closing; input: {}", sh.id, sh.peer, dump(input));
         if let Some(reply) = self.codec.error_reply(&e) {
             *sh.error_reply.lock() = Some(reply);
@@ -239,6 +299,81 @@ impl<C: Codec> ReaderTask<C> {
             DecodeError::FrameTooLarge { .. } => CloseReason::FrameTooLarge,
             _ => CloseReason::Protocol,
         })
+    }
+}
+
+/// Idle means: the handler waits for input and nothing is queued either way.
+fn is_idle<I, O: Send + 'static>(sh: &ConnShared<O>, queued: Option<&Sender<I>>) -> bool {
+    sh.waiting.load(Ordering::Relaxed)
+        && queued.is_none_or(|q| q.is_empty())
+        && sh.out_tx.is_empty()
+}
+
+/// The reader goroutine, for handlers that wait on something other than `recv` (and for
+/// TLS): reads on, queueing each frame for the handler on the bounded `in` channel, so that
+/// the end of the client's input is seen while the handler is busy.
+pub(crate) struct ReaderTask<C: Codec> {
+    pub(super) read: Arc<GoMutex<ReadSide<C>>>,
+    /// The handler's queue; `None` when the handler has returned (input is discarded).
+    pub(super) tx: Option<Sender<C::In>>,
+    /// The output side, for what TLS sends on the reader's behalf (handshake, alerts).
+    pub(super) out: Arc<GoMutex<WriteSide<C>>>,
+    pub(super) sh: Arc<ConnShared<C::Out>>,
+    /// Dropped when the reader ends: the writer's linger wait ends with it.
+    pub(super) _alive: Sender<()>,
+}
+
+impl<C: Codec> ReaderTask<C> {
+    pub(crate) fn run(self) {
+        let sh = &*self.sh;
+        let _count = GoroutineCount::new(sh);
+        // The reading part's guard, here while this goroutine runs (a codec panic aborts).
+        let exit = {
+            let mut rs = self.read.lock();
+            if rs.stopped {
+                return;
+            }
+            rs.exit.take()
+        };
+        if let Some(session) = &sh.tls {
+            let wakeup = sh.sock.wakeup();
+            if let Err(r) = tls::handshake(sh, session, &self.out, &wakeup) {
+                self.read.lock().stop(sh, Stop::Abort(r));
+                return;
+            }
+        }
+        loop {
+            // The lock is let go between frames: a `recv` that took it while this goroutine
+            // was being started finds the queue and goes there.
+            let mut rs = self.read.lock();
+            let frame = match rs.next(sh, &self.out, self.tx.as_ref(), None) {
+                Next::Frame(f) => f,
+                Next::Stop(stop) => {
+                    rs.stop(sh, stop);
+                    break;
+                }
+                Next::Timeout => continue,
+            };
+            let Some(tx) = &self.tx else {
+                rs.handler_gone(sh);
+                continue;
+            };
+            match tx.try_send(frame) {
+                Ok(()) => {}
+                Err(TrySendError::Full(frame)) => {
+                    rs.held_up();
+                    drop(rs);
+                    if tx.send(frame).is_err() {
+                        self.read.lock().handler_gone(sh);
+                    }
+                }
+                Err(TrySendError::Closed(_)) => rs.handler_gone(sh),
+            }
+        }
+        if let Some(tx) = &self.tx {
+            tx.close();
+        }
+        drop(exit);
     }
 }
 
@@ -289,21 +424,37 @@ struct ReadState {
     /// The clock read of the last pass when that pass never waited (it only read, decoded
     /// and handed frames over, microseconds ago): one clock read per frame instead of two.
     fresh: Option<Instant>,
+    /// A read brought input: once its complete frames are decoded, the clocks restart.
+    settle: bool,
+    /// The clock read before that read.
+    read_at: Instant,
+    /// Frames decoded from that read.
+    got: u64,
+    /// Frames decoded and not yet counted in the stats.
+    uncounted: u64,
+    /// The consumer held the reader up since that read (see [`ReadSide::held_up`]).
+    held: bool,
 }
 
 impl ReadState {
     fn new() -> Self {
+        let now = Instant::now();
         ReadState {
             buf: Vec::new(),
             start: 0,
             end: 0,
             frame_start: None,
-            idle_since: Instant::now(),
+            idle_since: now,
             tls_more: false,
             partial: false,
             handler_gone: false,
             gate: ReadGate::default(),
             fresh: None,
+            settle: false,
+            read_at: now,
+            got: 0,
+            uncounted: 0,
+            held: false,
         }
     }
 }
@@ -323,7 +474,7 @@ enum Deadline {
 struct Decoded {
     /// Frames decoded.
     got: u64,
-    /// The handler's queue was full: the reader waited for it.
+    /// The consumer held the reader up: `now` is the clock read after that.
     blocked: bool,
 }
 
@@ -436,11 +587,11 @@ fn read_some_tls<C: Codec>(
     }
 }
 
-/// Step 6, the clocks after a pass: with every byte decoded the connection is between
-/// frames (idle from `now`, or from after the wait if the handler held the reader up; a
-/// draining connection stops here); with a partial frame left, its clock starts at its first
-/// byte (this read, unless it began in an earlier one) and restarts after the handler held
-/// the reader up. `now` is the clock read before this pass's read.
+/// Step 6, the clocks once a read's complete frames are decoded: with every byte decoded the
+/// connection is between frames (idle from `now`; a draining connection stops here); with a
+/// partial frame left, its clock starts at its first byte (this read, unless it began in an
+/// earlier one) and restarts when the handler held the reader up. `now` is the clock read
+/// before the read, or after the hold-up (`d.blocked`).
 #[inline]
 fn restart_clocks<O: Send + 'static>(
     sh: &ConnShared<O>,
@@ -452,10 +603,7 @@ fn restart_clocks<O: Send + 'static>(
     if st.start == st.end {
         (st.start, st.end) = (0, 0);
         st.frame_start = None;
-        // The clock read before this read (two clock reads per frame instead of three),
-        // unless the handler held the reader up: then the client's idle time starts now, not
-        // before the wait.
-        st.idle_since = if d.blocked { Instant::now() } else { now };
+        st.idle_since = now;
         if st.partial {
             st.partial = false;
             sh.partial.store(false, Ordering::SeqCst);
@@ -469,7 +617,7 @@ fn restart_clocks<O: Send + 'static>(
     } else {
         if d.blocked {
             // The handler held us up: the clock restarts now.
-            st.frame_start = Some(Instant::now());
+            st.frame_start = Some(now);
         } else if st.frame_start.is_none() || d.got > 0 {
             st.frame_start = Some(now);
         }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use super::ConnShared;
+use super::writer::Kick;
 use crate::chan::{SendError, SendTimeoutError, Sender, TrySendError};
 use crate::net::server::budget::{NoRoom, WriteBudget};
 
@@ -35,6 +36,8 @@ pub struct ConnSender<O> {
     /// goroutine must not keep a closed connection's socket open).
     pub(super) conn: Weak<ConnShared<O>>,
     pub(super) id: u64,
+    /// Starts the writer for what was queued (see the module docs of `conn`).
+    pub(super) writer: Arc<dyn Kick>,
 }
 
 impl<O> Clone for ConnSender<O> {
@@ -46,6 +49,7 @@ impl<O> Clone for ConnSender<O> {
             size: self.size,
             conn: self.conn.clone(),
             id: self.id,
+            writer: self.writer.clone(),
         }
     }
 }
@@ -79,9 +83,19 @@ impl<O: Send + 'static> ConnSender<O> {
             self.no_room(e);
             return Err(SendError(frame));
         }
-        self.tx
-            .send(Some(frame))
-            .map_err(|e| SendError(self.unsent(e.0, n)))
+        let r = match self.tx.try_send(Some(frame)) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(f)) => {
+                // A writer must take from the queue while we wait for room in it.
+                self.writer.blocked();
+                let r = self.tx.send(f);
+                self.writer.unblocked();
+                return r.map_err(|e| SendError(self.unsent(e.0, n)));
+            }
+            Err(TrySendError::Closed(f)) => Err(SendError(self.unsent(f, n))),
+        };
+        self.writer.kick();
+        r
     }
 
     /// `frame`'s size for the byte bound; not computed when there is no bound.
@@ -143,7 +157,9 @@ impl<O: Send + 'static> ConnSender<O> {
         self.tx.try_send(Some(frame)).map_err(|e| match e {
             TrySendError::Full(f) => TrySendError::Full(self.unsent(f, n)),
             TrySendError::Closed(f) => TrySendError::Closed(self.unsent(f, n)),
-        })
+        })?;
+        self.writer.kick();
+        Ok(())
     }
 
     /// Queues `frame`, waiting at most `timeout` for room.
@@ -168,13 +184,25 @@ impl<O: Send + 'static> ConnSender<O> {
                 SendTimeoutError::Closed(frame)
             });
         }
+        let frame = match self.tx.try_send(Some(frame)) {
+            Ok(()) => {
+                self.writer.kick();
+                return Ok(());
+            }
+            Err(TrySendError::Full(f)) => f,
+            Err(TrySendError::Closed(f)) => {
+                return Err(SendTimeoutError::Closed(self.unsent(f, n)));
+            }
+        };
         let left = deadline.map_or(timeout, |d| d.saturating_duration_since(Instant::now()));
-        self.tx
-            .send_timeout(Some(frame), left)
-            .map_err(|e| match e {
-                SendTimeoutError::Timeout(f) => SendTimeoutError::Timeout(self.unsent(f, n)),
-                SendTimeoutError::Closed(f) => SendTimeoutError::Closed(self.unsent(f, n)),
-            })
+        // A writer must take from the queue while we wait for room in it.
+        self.writer.blocked();
+        let r = self.tx.send_timeout(frame, left);
+        self.writer.unblocked();
+        r.map_err(|e| match e {
+            SendTimeoutError::Timeout(f) => SendTimeoutError::Timeout(self.unsent(f, n)),
+            SendTimeoutError::Closed(f) => SendTimeoutError::Closed(self.unsent(f, n)),
+        })
     }
 
     /// `true` once the connection is closing: sends fail from then on.

@@ -35,8 +35,10 @@ pub(crate) struct ConnShared<O> {
     /// The write queue's byte bound; closed by `abort` so that senders waiting for room fail.
     pub(super) budget: Arc<WriteBudget>,
     /// Cancels the connection's context when it starts closing ([`Conn::done`]); dropped
-    /// with the connection, which unregisters it from the server's context.
-    pub(super) cancel: CancelFunc,
+    /// with the connection, which unregisters it from the server's context. The context is
+    /// made at the handler's first `context()` or `done()` (an idle connection need not
+    /// carry one): see [`cancel_ctx`](Self::cancel_ctx).
+    pub(super) cancel: Mutex<CtxCancel>,
     /// 0 until a reason is recorded, then `CloseReason as u8 + 1`; set once.
     pub(super) reason: AtomicU8,
     /// The server asked the connection to stop at the next frame boundary.
@@ -52,13 +54,17 @@ pub(crate) struct ConnShared<O> {
     pub(super) replied: AtomicBool,
     /// Codec error reply, written by the writer after the queued replies.
     pub(super) error_reply: Mutex<Option<Vec<u8>>>,
-    /// Goroutines of this connection not yet exited.
+    /// Parts of this connection (reader, handler, writer) not yet exited.
     pub(super) running: AtomicU8,
+    /// Closed when the reader goroutine ends; made when one starts (the writer's linger waits
+    /// on it).
+    pub(super) reader_alive: std::sync::OnceLock<crate::chan::Receiver<()>>,
     pub(super) server: Arc<ServerShared>,
     /// Keeps the server's "all connections gone" channel open while this connection lives.
     pub(super) _alive: Sender<()>,
-    /// The TLS session, when the server serves TLS.
-    pub(super) tls: Option<super::tls::Session>,
+    /// The TLS session, when the server serves TLS (boxed: a rustls session is over a
+    /// kilobyte, which a plain connection need not carry).
+    pub(super) tls: Option<Box<super::tls::Session>>,
 }
 
 /// Connections reset by their peer, logged at info at most once per 10 s.
@@ -67,7 +73,24 @@ static PEER_RESETS: std::sync::LazyLock<crate::logging::LogSummary> =
         crate::logging::LogSummary::new("connections reset by peer").target("goway::server")
     });
 
+/// The connection context's cancel function, once the context is made.
+pub(crate) enum CtxCancel {
+    /// No context yet.
+    NotMade,
+    Made(CancelFunc),
+    /// The connection started closing: a context made from now on is cancelled at once.
+    Cancelled,
+}
+
 impl<O: Send + 'static> ConnShared<O> {
+    /// The connection starts closing: cancels its context (now, or when it is made).
+    pub(super) fn cancel_ctx(&self) {
+        let was = std::mem::replace(&mut *self.cancel.lock(), CtxCancel::Cancelled);
+        if let CtxCancel::Made(cancel) = was {
+            cancel.cancel();
+        }
+    }
+
     /// Records `r` as the close reason unless one is recorded already.
     pub(crate) fn set_reason(&self, r: CloseReason) {
         let _ = self
@@ -86,9 +109,12 @@ impl<O: Send + 'static> ConnShared<O> {
         self.draining.load(Ordering::SeqCst)
     }
 
-    /// One goroutine is done; the last one counts the close.
-    pub(super) fn exit_one(&self) {
-        self.server.stats.goroutines.fetch_sub(1, Ordering::Relaxed);
+    /// One of the three parts (reader, handler, writer) is done; the last one counts the
+    /// close. `goroutine`: the part was a goroutine of its own, counted in `goroutines`.
+    pub(super) fn exit_one(&self, goroutine: bool) {
+        if goroutine {
+            self.server.stats.goroutines.fetch_sub(1, Ordering::Relaxed);
+        }
         if self.running.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.finish();
         }
@@ -132,7 +158,7 @@ impl<O: Send + 'static> ConnCtl for ConnShared<O> {
         if self.draining.swap(true, Ordering::SeqCst) {
             return;
         }
-        self.cancel.cancel();
+        self.cancel_ctx();
         // Between frames the reader may be blocked in `read`: end its input now. Mid-frame it
         // finishes the frame first (within frame_timeout) and stops by itself.
         if !self.partial.load(Ordering::SeqCst) {
@@ -152,7 +178,7 @@ impl<O: Send + 'static> ConnCtl for ConnShared<O> {
         if self.aborted.swap(true, Ordering::AcqRel) {
             return;
         }
-        self.cancel.cancel();
+        self.cancel_ctx();
         self.sock.shutdown(Shutdown::Both);
         self.out_tx.close();
         self.budget.close();
@@ -163,9 +189,11 @@ impl<O: Send + 'static> ConnCtl for ConnShared<O> {
     }
 }
 
-/// Held by each of a connection's goroutines; its drop accounts the exit (also on panic, for
-/// a codec that panics in the reader or writer).
-pub(crate) struct Exit<O: Send + 'static>(pub(super) Arc<ConnShared<O>>);
+/// Held by each of a connection's parts (the reader and handler goroutines, the writer's
+/// task); its drop accounts the exit (also on panic, for a codec that panics in the reader or
+/// writer). The second field: the part is a goroutine of its own for its whole life (the
+/// writer's goroutines come and go, and count themselves).
+pub(crate) struct Exit<O: Send + 'static>(pub(super) Arc<ConnShared<O>>, pub(super) bool);
 
 impl<O: Send + 'static> Drop for Exit<O> {
     fn drop(&mut self) {
@@ -173,6 +201,6 @@ impl<O: Send + 'static> Drop for Exit<O> {
             log::error!(target: "goway::server", "conn {} {}: codec panicked; closing", self.0.id, self.0.peer);
             self.0.abort(CloseReason::Panic);
         }
-        self.0.exit_one();
+        self.0.exit_one(self.1);
     }
 }

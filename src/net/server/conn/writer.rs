@@ -1,15 +1,16 @@
 //! The writer goroutine: takes every reply queued at the moment, encodes them into one
 //! buffer and writes it with one call; then FIN and the linger. [`WriteSide`] is what writing
-//! takes, shared with the handler's direct writes.
+//! takes, shared with the handler's direct writes. The writer runs only while it has work
+//! ([`Writers`]): an idle connection holds no writer goroutine.
 
 use std::io::Write as _;
 use std::net::Shutdown;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 
 use super::io_reason;
 use super::shared::{ConnCtl, ConnShared, Exit};
-use crate::chan::Receiver;
+use crate::chan::{Receiver, TryRecvError};
 use crate::net::codec::Codec;
 use crate::net::server::LINGER;
 use crate::net::server::budget::WriteBudget;
@@ -25,7 +26,6 @@ pub(crate) struct WriterTask<C: Codec> {
     pub(super) pending: Arc<AtomicUsize>,
     pub(super) budget: Arc<WriteBudget>,
     pub(super) rx: Receiver<Option<C::Out>>,
-    pub(super) reader_alive: Receiver<()>,
     pub(super) exit: Exit<C::Out>,
 }
 
@@ -162,13 +162,158 @@ pub(super) fn encode<C: Codec>(
     })
 }
 
+/// Starts the writer when there is work for it (see the module docs of `conn`, "The writer
+/// runs only while it has work"). Type-erased for [`ConnSender`](super::ConnSender), which
+/// does not know the codec.
+pub(crate) trait Kick: Send + Sync {
+    /// Something was queued (or the queue was closed): make sure a writer runs.
+    fn kick(&self);
+    /// A sender is about to wait in a send on the queue: a writer must take from the queue
+    /// until [`unblocked`](Self::unblocked), even when it looks empty (an unbuffered queue
+    /// holds nothing until a receiver waits).
+    fn blocked(&self);
+    /// The send announced by [`blocked`](Self::blocked) returned; kicks as well.
+    fn unblocked(&self);
+    /// The handler returned (the queue is closed): runs the writer's end on this goroutine,
+    /// unless a writer goroutine is running (it will see the closed queue and end).
+    fn finish(&self);
+}
+
+/// The writer's task while no writer goroutine runs, and who is running.
+pub(crate) struct Writers<C: Codec> {
+    /// The task, here while `running` is false (and gone once the writer ended for good).
+    task: parking_lot::Mutex<Option<WriterTask<C>>>,
+    /// A writer goroutine runs (or is being started), or the writer ended for good.
+    running: AtomicBool,
+    /// Senders waiting (or about to wait) in a send on the queue.
+    waiting: AtomicUsize,
+    /// The queue, to look for work after parking.
+    rx: Receiver<Option<C::Out>>,
+    me: Weak<Writers<C>>,
+}
+
+impl<C: Codec> Writers<C> {
+    pub(super) fn new(task: WriterTask<C>) -> Arc<Self> {
+        let rx = task.rx.clone();
+        Arc::new_cyclic(|me| Writers {
+            task: parking_lot::Mutex::new(Some(task)),
+            running: AtomicBool::new(false),
+            waiting: AtomicUsize::new(0),
+            rx,
+            me: me.clone(),
+        })
+    }
+
+    /// Claims the right to run the writer: the task if no writer runs.
+    fn claim(&self) -> Option<WriterTask<C>> {
+        if self.running.load(Ordering::SeqCst) || self.running.swap(true, Ordering::SeqCst) {
+            return None;
+        }
+        // `running` was false, so the task is in its slot (or the writer ended for good).
+        self.task.lock().take()
+    }
+
+    /// Work a parked writer must not leave behind: frames queued, a sender waiting, or the
+    /// queue closed (the end to write).
+    fn has_work(&self) -> bool {
+        !self.rx.is_empty() || self.rx.is_closed() || self.waiting.load(Ordering::SeqCst) > 0
+    }
+
+    /// A writer goroutine: writes until the queue is empty, then parks the task and ends,
+    /// unless work came meanwhile.
+    fn run_spawned(&self, mut task: WriterTask<C>) {
+        let sh = task.exit.0.clone();
+        let _count = GoroutineCount::new(&sh);
+        loop {
+            if !task.run(self) {
+                return;
+            }
+            // Park: the task back first, then `running` false, then one more look. A sender
+            // that queued before this store finds `running` true and relies on this look; one
+            // that queues after it finds `running` false and starts a writer itself.
+            *self.task.lock() = Some(task);
+            self.running.store(false, Ordering::SeqCst);
+            if !self.has_work() {
+                return;
+            }
+            match self.claim() {
+                Some(t) => task = t,
+                // Another writer started (or the end came): it has the work.
+                None => return,
+            }
+        }
+    }
+}
+
+impl<C: Codec> Kick for Writers<C> {
+    fn kick(&self) {
+        let Some(task) = self.claim() else { return };
+        let Some(me) = self.me.upgrade() else { return };
+        let sh = task.exit.0.clone();
+        if let Err(e) = crate::Builder::new().spawn(move || me.run_spawned(task)) {
+            // The task was dropped with its exit guard: the writer is gone for good, and so
+            // is the connection.
+            log::warn!(target: "goway::server", "conn {} {}: cannot start its writer: {e}; closing", sh.id, sh.peer);
+            sh.abort(CloseReason::Refused);
+        }
+    }
+
+    fn blocked(&self) {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        self.kick();
+    }
+
+    fn unblocked(&self) {
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        self.kick();
+    }
+
+    fn finish(&self) {
+        if let Some(mut task) = self.claim() {
+            // The queue is closed: `run` ends the connection's output and returns false.
+            while task.run(self) {}
+        }
+    }
+}
+
+/// Counts a writer (or reader) goroutine in the server's `goroutines` gauge while it lives.
+pub(super) struct GoroutineCount<'a, O: Send + 'static>(&'a ConnShared<O>);
+
+impl<'a, O: Send + 'static> GoroutineCount<'a, O> {
+    pub(super) fn new(sh: &'a ConnShared<O>) -> Self {
+        sh.server.stats.goroutines.fetch_add(1, Ordering::Relaxed);
+        GoroutineCount(sh)
+    }
+}
+
+impl<O: Send + 'static> Drop for GoroutineCount<'_, O> {
+    fn drop(&mut self) {
+        self.0
+            .server
+            .stats
+            .goroutines
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// How the writer stopped writing.
+enum Drained {
+    /// The queue is empty and open: park.
+    Idle,
+    /// The queue is closed and empty: end the output.
+    Closed,
+}
+
 impl<C: Codec> WriterTask<C> {
-    pub(crate) fn run(mut self) {
+    /// Writes what is queued. `true`: the queue is empty, park the task; `false`: the writer
+    /// ended for good (the caller drops the task, and its exit guard with it).
+    fn run(&mut self, w: &Writers<C>) -> bool {
         let sh = self.exit.0.clone();
-        match self.write_loop() {
+        match self.write_loop(w) {
+            Ok(Drained::Idle) => return true,
             Err(r) => sh.abort(r),
-            Ok(()) if sh.aborted.load(Ordering::Acquire) => {}
-            Ok(()) => {
+            Ok(Drained::Closed) if sh.aborted.load(Ordering::Acquire) => {}
+            Ok(Drained::Closed) => {
                 // Graceful end: the codec's error reply if any, then FIN, then give the
                 // client a moment to read and close before we stop reading.
                 let reply = sh.error_reply.lock().take();
@@ -181,22 +326,47 @@ impl<C: Codec> WriterTask<C> {
                     let _ = self.out.lock().tls_flush(&sh);
                 }
                 sh.sock.shutdown(Shutdown::Write);
-                let _ = self.reader_alive.recv_timeout(LINGER);
+                // A reader goroutine discarding the client's input (see the handler's end);
+                // inline reading has ended already.
+                if let Some(alive) = sh.reader_alive.get() {
+                    let _ = alive.recv_timeout(LINGER);
+                }
                 sh.sock.shutdown(Shutdown::Read);
             }
         }
+        // Ended for good: nothing kicks a writer any more (`running` stays true), and the
+        // exit guard drops with the task.
+        w.running.store(true, Ordering::SeqCst);
+        false
     }
 
-    fn write_loop(&mut self) -> Result<(), CloseReason> {
+    /// The next frame: `None` when the queue is empty (`Idle`) or closed and empty (`Closed`).
+    /// Waits only while a sender is waiting to hand one over.
+    fn next(&self, w: &Writers<C>) -> Result<Option<C::Out>, Drained> {
+        match self.rx.try_recv() {
+            Ok(f) => Ok(f),
+            Err(TryRecvError::Closed) => Err(Drained::Closed),
+            Err(TryRecvError::Empty) if w.waiting.load(Ordering::SeqCst) > 0 => {
+                self.rx.recv().map_err(|_| Drained::Closed)
+            }
+            Err(TryRecvError::Empty) => Err(Drained::Idle),
+        }
+    }
+
+    fn write_loop(&mut self, w: &Writers<C>) -> Result<Drained, CloseReason> {
         let sh = self.exit.0.clone();
         let flush_at = sh.server.cfg.write_buffer;
         let mut batch: Vec<Option<C::Out>> = Vec::new();
-        // Wait for a frame; then take every frame queued right now (under one lock of the
-        // queue) into one buffer and write it with one call: the queue being momentarily
-        // empty is the flush signal.
-        while let Ok(first) = self.rx.recv() {
+        // Take a frame; then every frame queued right now (under one lock of the queue) into
+        // one buffer and write it with one call: the queue being momentarily empty is the
+        // flush signal.
+        loop {
+            let first = match self.next(w) {
+                Ok(f) => f,
+                Err(d) => return Ok(d),
+            };
             if sh.aborted.load(Ordering::Acquire) {
-                return Ok(());
+                return Ok(Drained::Closed);
             }
             // Waits while the handler writes a reply itself.
             let mut out = self.out.lock();
@@ -238,6 +408,5 @@ impl<C: Codec> WriterTask<C> {
             // Still under the mutex: the handler may write directly once this reaches 0.
             self.pending.fetch_sub(n as usize, Ordering::AcqRel);
         }
-        Ok(())
     }
 }
