@@ -1,5 +1,7 @@
 //! A framed server in the classic Go shape: one accept goroutine, and per connection a
-//! reader, a handler and a writer goroutine joined by bounded channels.
+//! reader, a handler and a writer joined by bounded channels. The handler is a goroutine for
+//! the connection's whole life; the reader and the writer are goroutines only while they have
+//! work of their own (below), so an idle connection holds one goroutine.
 //!
 //! ```text
 //!            socket                in (bounded)            out (bounded)            socket
@@ -19,7 +21,9 @@
 //!   writes it with one call. One shortcut: when the writer has nothing queued or in hand and
 //!   no more input waits for the handler (a client in lockstep), `conn.send` writes the reply
 //!   from the handler's goroutine at once, saving a hop and a goroutine switch; order, the
-//!   write timeout and the stats are the same either way.
+//!   write timeout and the stats are the same either way. The writer's goroutine starts when
+//!   a reply is queued (or part of one is left that the socket would not take) and ends once
+//!   everything queued is written.
 //!
 //! When any of the three ends, the others end promptly: the reader's end closes the handler's
 //! input; the handler's return closes the writer's queue (after which the writer flushes and

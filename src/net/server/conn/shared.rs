@@ -1,4 +1,4 @@
-//! The state a connection's three goroutines and the server share, what the server does to a
+//! The state a connection's parts (reader, handler, writer) and the server share, what the server does to a
 //! live connection ([`ConnCtl`]), and the exit guard that counts the close once.
 
 use std::net::Shutdown;
@@ -25,7 +25,7 @@ pub(crate) trait ConnCtl: Send + Sync {
     fn queued_bytes(&self) -> (usize, usize);
 }
 
-/// State shared by a connection's three goroutines and the server.
+/// State shared by a connection's parts (reader, handler, writer) and the server.
 pub(crate) struct ConnShared<O> {
     pub(crate) id: u64,
     pub(crate) peer: PeerAddr,
