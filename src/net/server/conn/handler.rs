@@ -38,6 +38,8 @@ impl<C: Codec> HandlerTask<C> {
                 log::debug!(target: "goway::server", "conn {} {}: handler error: {e}", sh.id, sh.peer);
                 sh.set_reason(CloseReason::HandlerError);
             }
+            // The codec panicked inside `recv`: logged and aborted there (see `CodecPanic`).
+            Err(_) if sh.codec_panicked.load(Ordering::Acquire) => {}
             Err(p) => {
                 sh.server.stats.panics.fetch_add(1, Ordering::Relaxed);
                 log::error!(target: "goway::server", "panic serving {}: {}", sh.peer, crate::runtime::panic_message(p.as_ref()));

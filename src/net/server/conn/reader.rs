@@ -84,6 +84,16 @@ impl<C: Codec> ReadSide<C> {
         self.st.held = true;
     }
 
+    /// A reader goroutine takes over from the handler. Frames the handler took from the last
+    /// read were each worked on before it asked for the next (it held the reading up), so the
+    /// clocks restart when that read's frames are out, not at the read: a frame whose rest
+    /// is still to come gets its whole `frame_timeout` from then.
+    pub(super) fn hand_over(&mut self) {
+        if self.st.got > 0 {
+            self.st.held = true;
+        }
+    }
+
     /// Nobody will handle more frames: input is read and dropped until the client closes.
     pub(super) fn handler_gone<O: Send + 'static>(&mut self, sh: &ConnShared<O>) {
         self.count_frames(sh);
@@ -133,6 +143,7 @@ impl<C: Codec> ReadSide<C> {
         queued: Option<&Sender<C::In>>,
         until: Option<Instant>,
     ) -> Next<C::In> {
+        let mut looked = false;
         loop {
             let st = &mut self.st;
             if st.start < st.end && !st.handler_gone {
@@ -184,11 +195,16 @@ impl<C: Codec> ReadSide<C> {
                 Deadline::Passed(reason) => return Next::Stop(Stop::Close(reason)),
                 Deadline::Restart => continue,
             };
-            if until.is_some_and(|u| now >= u) {
+            // Out of time: one read first (a `recv_timeout` of zero, or one whose time ran out
+            // while it decoded, still takes input already in the socket, as the frames a
+            // reader goroutine queued would be), then `Timeout`.
+            let out_of_time = until.is_some_and(|u| now >= u);
+            if out_of_time && looked {
                 return Next::Timeout;
             }
+            looked |= out_of_time;
             let st = &mut self.st;
-            if st.gate.must_wait() && !st.tls_more {
+            if st.gate.must_wait() && !st.tls_more && !out_of_time {
                 let wake_at = match (deadline, until) {
                     (Some(d), Some(u)) => Some(d.min(u)),
                     (d, u) => d.or(u),
@@ -333,6 +349,7 @@ impl<C: Codec> ReaderTask<C> {
             if rs.stopped {
                 return;
             }
+            rs.hand_over();
             rs.exit.take()
         };
         if let Some(session) = &sh.tls {
