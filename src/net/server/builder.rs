@@ -407,8 +407,12 @@ impl<C: Codec> Builder<C, Arc<HandlerFn<C>>> {
                 max = allowed;
             }
         }
-        // Each connection holds two goroutines (three while writing); the process can hold
-        // `max_goroutines()`.
+        // An idle connection holds one goroutine (the handler), a busy one up to three (a
+        // reader while the handler is busy and someone waits on `done`/`incoming`/`context`,
+        // or under TLS; a writer while replies wait); the process can hold
+        // `max_goroutines()`. Counted at one per connection: the figure an idle server
+        // reaches; a busy connection whose reader or writer cannot start is closed
+        // (`Refused`).
         let need = max
             .saturating_mul(accept::CONN_GOROUTINES)
             .saturating_add(1);

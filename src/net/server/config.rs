@@ -87,7 +87,10 @@ pub struct Config {
     /// finish before cutting the remaining connections off. Default 30 s. `0` cuts off at once.
     pub shutdown_grace: Duration,
     /// Stack size of each connection's handler goroutine, in bytes. Default 0: the runtime's
-    /// default (32 KiB, see `runtime::Config::stack_size`).
+    /// default (32 KiB, see `runtime::Config::stack_size`). Besides your handler, this stack
+    /// runs the codec's `decode` (inside `recv`, while no reader goroutine exists), its
+    /// `encode` for replies written at once, and the end of the connection's output when no
+    /// writer goroutine runs: size it for the deepest of these.
     pub handler_stack_size: usize,
     /// Bytes written to a client refused because the server is full or the process is out of
     /// goroutine stacks, as Redis writes `-ERR max number of clients reached`. Default none:

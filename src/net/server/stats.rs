@@ -142,8 +142,10 @@ pub struct Stats {
     pub bytes_out: u64,
     /// Handler panics caught.
     pub panics: u64,
-    /// The server's live goroutines: 2 per connection (3 while its writer has replies to
-    /// write), plus the accept loop (gauge).
+    /// The server's live goroutines (gauge): the accept loop, and per connection its handler,
+    /// plus a reader while one is needed (after the handler's first `done`, `incoming` or
+    /// `context`, under TLS, and while input is discarded after the handler returned) and a
+    /// writer while replies wait to be written. An idle plain connection holds 1.
     pub goroutines: u64,
     /// Bytes of replies not yet written, over all connections now (gauge; as the codec's
     /// `encoded_len` sizes them, counting those being written). Each connection's share is
