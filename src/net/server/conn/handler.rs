@@ -5,7 +5,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::shared::Exit;
+use super::shared::{ConnCtl, Exit};
 use super::{Conn, HandlerFn};
 use crate::net::codec::Codec;
 use crate::net::server::stats::CloseReason;
@@ -38,8 +38,14 @@ impl<C: Codec> HandlerTask<C> {
                 log::debug!(target: "goway::server", "conn {} {}: handler error: {e}", sh.id, sh.peer);
                 sh.set_reason(CloseReason::HandlerError);
             }
-            // The codec panicked inside `recv`: logged and aborted there (see `CodecPanic`).
-            Err(_) if sh.codec_panicked.load(Ordering::Acquire) => {}
+            // A panic out of `recv` (still marked waiting: nothing else there panics) is the
+            // codec's, decoding on this goroutine: the reading part's failure, as in a reader
+            // goroutine (whose exit guard does the same): the connection is aborted, and it
+            // is neither counted nor answered as the handler's panic.
+            Err(_) if sh.waiting.load(Ordering::Relaxed) => {
+                log::error!(target: "goway::server", "conn {} {}: codec panicked; closing", sh.id, sh.peer);
+                sh.abort(CloseReason::Panic);
+            }
             Err(p) => {
                 sh.server.stats.panics.fetch_add(1, Ordering::Relaxed);
                 log::error!(target: "goway::server", "panic serving {}: {}", sh.peer, crate::runtime::panic_message(p.as_ref()));

@@ -282,10 +282,9 @@ impl<C: Codec> Conn<C> {
         }
         let sh = &*self.sh;
         sh.waiting.store(true, Ordering::Relaxed);
-        let r = {
-            let _codec = CodecPanic(sh);
-            rs.next(sh, &self.out, None, until)
-        };
+        // `waiting` stays set if the codec panics in `next`: the handler's panic handling
+        // then knows the panic is the codec's (see `HandlerTask::run`).
+        let r = rs.next(sh, &self.out, None, until);
         sh.waiting.store(false, Ordering::Relaxed);
         match r {
             Next::Frame(f) => {
@@ -516,24 +515,6 @@ impl<C: Codec> Conn<C> {
     }
 }
 
-/// Held around the handler's own decoding: a codec that panics there is the reading part's
-/// failure, as it is in a reader goroutine (whose exit guard does the same), not the
-/// handler's: logged as the codec's, the connection aborted with [`CloseReason::Panic`],
-/// no panic reply and no count in `Stats::panics` (the handler's panic handling sees
-/// `codec_panicked`).
-struct CodecPanic<'a, O: Send + 'static>(&'a ConnShared<O>);
-
-impl<O: Send + 'static> Drop for CodecPanic<'_, O> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let sh = self.0;
-            sh.codec_panicked.store(true, Ordering::Release);
-            log::error!(target: "goway::server", "conn {} {}: codec panicked; closing", sh.id, sh.peer);
-            sh.abort(CloseReason::Panic);
-        }
-    }
-}
-
 /// Blocking iterator over a connection's frames: `for frame in conn`.
 #[derive(Debug)]
 pub struct Frames<'a, C: Codec> {
@@ -593,7 +574,6 @@ pub(crate) fn build<C: Codec>(
         aborted: AtomicBool::new(false),
         waiting: AtomicBool::new(false),
         replied: AtomicBool::new(false),
-        codec_panicked: AtomicBool::new(false),
         error_reply: Mutex::new(None),
         running: AtomicU8::new(3),
         reader_alive: OnceLock::new(),

@@ -198,13 +198,22 @@ impl<C: Codec> ReadSide<C> {
             // Out of time: one read first (a `recv_timeout` of zero, or one whose time ran out
             // while it decoded, still takes input already in the socket, as the frames a
             // reader goroutine queued would be), then `Timeout`.
-            let out_of_time = until.is_some_and(|u| now >= u);
-            if out_of_time && looked {
-                return Next::Timeout;
+            if until.is_some_and(|u| now >= u) {
+                // Out of time: one look at the socket first (a `recv_timeout` of zero, or one
+                // whose time ran out while it decoded, still takes input already there, as the
+                // frames a reader goroutine queued would be), then `Timeout`.
+                if looked {
+                    return Next::Timeout;
+                }
+                looked = true;
+                match self.look_once(sh) {
+                    Ok(true) => continue,
+                    Ok(false) => return Next::Timeout,
+                    Err(stop) => return Next::Stop(stop),
+                }
             }
-            looked |= out_of_time;
             let st = &mut self.st;
-            if st.gate.must_wait() && !st.tls_more && !out_of_time {
+            if st.gate.must_wait() && !st.tls_more {
                 let wake_at = match (deadline, until) {
                     (Some(d), Some(u)) => Some(d.min(u)),
                     (d, u) => d.or(u),
@@ -235,6 +244,27 @@ impl<C: Codec> ReadSide<C> {
             st.settle = true;
             st.read_at = now;
         }
+    }
+
+    /// One read without waiting (plain sockets; under TLS `next` never runs out of time:
+    /// only the inline reader has a time limit): `Ok(true)` if it brought bytes, to decode.
+    /// Kept out of line: the path a waiting handler parks on stays shallow (an idle
+    /// connection's stack keeps to one page).
+    #[cold]
+    #[inline(never)]
+    fn look_once(&mut self, sh: &ConnShared<C::Out>) -> Result<bool, Stop> {
+        self.make_room(sh)?;
+        let st = &mut self.st;
+        if !read_some(sh, st)? {
+            return Ok(false);
+        }
+        if st.handler_gone {
+            (st.start, st.end) = (0, 0);
+            return Ok(false);
+        }
+        st.settle = true;
+        st.read_at = Instant::now();
+        Ok(true)
     }
 
     /// Step 1, the deadline of this read: the frame's (from its first byte), or the idle one.

@@ -52,9 +52,6 @@ pub(crate) struct ConnShared<O> {
     /// A reply was queued by the handler or written by the writer (so a panic reply would
     /// come too late).
     pub(super) replied: AtomicBool,
-    /// The codec panicked while the handler decoded its own input (see
-    /// [`CodecPanic`](super::CodecPanic)): the handler's panic handling leaves it at that.
-    pub(super) codec_panicked: AtomicBool,
     /// Codec error reply, written by the writer after the queued replies.
     pub(super) error_reply: Mutex<Option<Vec<u8>>>,
     /// Parts of this connection (reader, handler, writer) not yet exited.
