@@ -195,9 +195,6 @@ impl<C: Codec> ReadSide<C> {
                 Deadline::Passed(reason) => return Next::Stop(Stop::Close(reason)),
                 Deadline::Restart => continue,
             };
-            // Out of time: one read first (a `recv_timeout` of zero, or one whose time ran out
-            // while it decoded, still takes input already in the socket, as the frames a
-            // reader goroutine queued would be), then `Timeout`.
             if until.is_some_and(|u| now >= u) {
                 // Out of time: one look at the socket first (a `recv_timeout` of zero, or one
                 // whose time ran out while it decoded, still takes input already there, as the
