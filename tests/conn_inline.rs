@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 use goway::chan;
 use goway::net::Server;
 use goway::net::codec::LinesCodec;
-use goway::net::server::{CloseReason, Stats};
+use goway::net::server::CloseReason;
 
 mod common;
-use common::net_server::{Running, run};
+use common::net_server::run;
 use common::wait::wait_until;
 use common::{WATCHDOG, client};
 
@@ -36,14 +36,6 @@ fn read_to_close(c: &mut TcpStream) -> Vec<u8> {
     c.read_to_end(&mut got)
         .expect("read until the server closes");
     got
-}
-
-/// Waits until the server has counted `n` closes; returns its stats.
-fn wait_closed(s: &Running, n: u64) -> Stats {
-    wait_until("connections closed", WATCHDOG, || {
-        s.handle.stats().closed >= n
-    });
-    s.handle.stats()
 }
 
 /// A burst of frames in one write: each frame is answered by a direct reply, a reply queued by
@@ -178,7 +170,7 @@ fn an_idle_client_is_closed_by_the_inline_reader() {
         "{:?}",
         t.elapsed()
     );
-    let st = wait_closed(&s, 1);
+    let st = s.closed_at_least(1);
     assert_eq!(st.closed_by[CloseReason::IdleTimeout], 1, "{st:?}");
     s.stop();
 }
@@ -219,7 +211,7 @@ fn frame_timeout_inline_and_a_busy_handler_is_not_idle() {
     // Half a frame, never finished.
     c.write_all(b"half").unwrap();
     assert!(read_to_close(&mut c).is_empty());
-    let st = wait_closed(&s, 1);
+    let st = s.closed_at_least(1);
     assert_eq!(st.closed_by[CloseReason::FrameTimeout], 1, "{st:?}");
     s.stop();
 }
@@ -334,7 +326,7 @@ fn a_handler_that_returns_early_delivers_its_replies() {
     let got = read_to_close(&mut c);
     assert_eq!(got, b"x\n".repeat(100));
     drop(c);
-    let st = wait_closed(&s, 1);
+    let st = s.closed_at_least(1);
     assert_eq!(st.closed_by[CloseReason::HandlerDone], 1, "{st:?}");
     s.stop();
 }

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use goway::chan;
 use goway::net::Server;
 use goway::net::codec::LinesCodec;
-use goway::net::server::{CloseReason, Stats, Timeout, WhenFull};
+use goway::net::server::{CloseReason, Timeout, WhenFull};
 
 mod common;
-use common::net_server::{Running, run};
+use common::net_server::run;
 use common::wait::wait_until;
 use common::{WATCHDOG, client};
 
@@ -25,13 +25,6 @@ fn setup() {
     if let Some(n) = crate::WORKERS {
         let _ = goway::runtime::Config::new().workers(n).apply();
     }
-}
-
-fn wait_closed(s: &Running, n: u64) -> Stats {
-    wait_until("connections closed", WATCHDOG, || {
-        s.handle.stats().closed >= n
-    });
-    s.handle.stats()
 }
 
 fn read_line(c: &mut TcpStream) -> Vec<u8> {
@@ -100,7 +93,7 @@ fn a_reader_started_after_a_busy_inline_frame_does_not_time_out_a_complete_frame
     let st = s.handle.stats();
     assert_eq!(got, "BBBBBBBB", "frame B lost: {st:?}");
     c.shutdown(Shutdown::Write).unwrap();
-    let st = wait_closed(&s, 1);
+    let st = s.closed_at_least(1);
     assert_eq!(st.closed_by[CloseReason::FrameTimeout], 0, "{st:?}");
     s.stop();
 }
@@ -177,7 +170,7 @@ fn an_abort_from_another_goroutine_ends_an_inline_recv() {
     let s = run(srv);
     let c = client(s.addr);
     assert!(ended_rx.recv_timeout(WATCHDOG).expect("recv never ended"));
-    let st = wait_closed(&s, 1);
+    let st = s.closed_at_least(1);
     assert_eq!(st.closed_by[CloseReason::OutputLimit], 1, "{st:?}");
     drop(c);
     s.stop();
@@ -285,7 +278,7 @@ fn a_codec_panic_inline_is_not_a_handler_panic() {
     let mut got = Vec::new();
     let _ = c.read_to_end(&mut got);
     drop(c);
-    let st = wait_closed(&s, 1);
+    let st = s.closed_at_least(1);
     std::panic::set_hook(hook);
     s.stop();
     assert_eq!(st.closed_by[CloseReason::Panic], 1, "{st:?}");

@@ -34,6 +34,16 @@ pub fn run<C: Codec>(srv: Server<C>) -> Running {
 }
 
 impl Running {
+    /// Waits (bounded by the watchdog) until the server has counted `n` closed connections;
+    /// returns its stats then.
+    #[allow(dead_code)]
+    pub fn closed_at_least(&self, n: u64) -> Stats {
+        super::wait::wait_until("connections closed", WATCHDOG, || {
+            self.handle.stats().closed >= n
+        });
+        self.handle.stats()
+    }
+
     /// Shuts the server down gracefully, then checks it as [`Running::finish`] does.
     pub fn stop(self) -> Stats {
         self.handle.shutdown().expect("graceful shutdown");
