@@ -170,6 +170,109 @@ fn queued_replies_from_two_sources_keep_each_sources_order() {
     assert_eq!(st.frames_out, 2 * N as u64);
 }
 
+/// Replies to a pipelined burst are held in the writer's buffer while more input waits, and
+/// leave together. A held reply must not wait for the handler's next reply: here the handler
+/// parks on a channel after the first reply of a two-frame burst (and another goroutine
+/// queues a reply meanwhile), and the client must get both replies before it lets the
+/// handler go on.
+#[test]
+fn held_replies_leave_while_the_handler_waits_elsewhere() {
+    setup();
+    let (start_tx, start_rx) = chan::bounded::<()>(0);
+    let (gate_tx, gate_rx) = chan::bounded::<()>(0);
+    let srv = Server::builder()
+        .addr("127.0.0.1:0")
+        .codec(LinesCodec::new())
+        .handler(move |conn| {
+            // Both frames are in the socket before the first read: one read takes them.
+            start_rx.recv()?;
+            let other = conn.sender();
+            for frame in conn {
+                conn.send([b"r".as_slice(), &frame].concat())?;
+                if frame == b"a" {
+                    let o = other.clone();
+                    goway::go!(move || o.send(b"x".to_vec()))
+                        .join()
+                        .map_err(|_| "helper panicked")??;
+                    gate_rx.recv()?;
+                }
+            }
+            Ok(())
+        })
+        .bind()
+        .unwrap();
+    let s = run(srv);
+    let c = client(s.addr);
+    let mut w = c.try_clone().unwrap();
+    w.write_all(b"a\nb\n").unwrap();
+    start_tx.send(()).unwrap();
+    let mut r = BufReader::new(c);
+    let mut line = String::new();
+    for want in ["ra\n", "x\n"] {
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        assert_eq!(line, want);
+    }
+    gate_tx.send(()).unwrap();
+    line.clear();
+    r.read_line(&mut line).unwrap();
+    assert_eq!(line, "rb\n");
+    w.shutdown(Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    r.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty());
+    let st = s.stop();
+    assert_eq!(st.frames_out, 3);
+}
+
+/// A burst whose replies are much larger than its frames, to a client that never reads:
+/// the replies held while more input waits count in the byte bound, so the connection
+/// never holds more than the bound (plus the reply that crossed it), and is closed past it.
+#[test]
+fn held_replies_count_in_the_byte_bound() {
+    setup();
+    const BOUND: usize = 256 << 10;
+    const FRAME: usize = 16 << 10;
+    const BURST: usize = 2000;
+    let (start_tx, start_rx) = chan::bounded::<()>(0);
+    let (done_tx, done_rx) = chan::bounded::<usize>(1);
+    let srv = Server::builder()
+        .addr("127.0.0.1:0")
+        .codec(LinesCodec::new())
+        .write_queue_bytes(BOUND)
+        .write_queue_full(WhenFull::Disconnect)
+        .handler(move |conn| {
+            start_rx.recv()?;
+            let mut sent = 0;
+            for _ in conn {
+                if conn.send(vec![b'y'; FRAME - 1]).is_err() {
+                    break;
+                }
+                sent += 1;
+            }
+            let _ = done_tx.send(sent);
+            Ok(())
+        })
+        .bind()
+        .unwrap();
+    let s = run(srv);
+    let mut c = client(s.addr);
+    c.write_all(&b"q\n".repeat(BURST)).unwrap();
+    start_tx.send(()).unwrap();
+    // The client never reads.
+    let sent = done_rx.recv_timeout(WATCHDOG).expect("handler report");
+    assert!(sent < BURST, "the output limit never tripped");
+    let st = s.handle.stats();
+    assert!(
+        st.queued_bytes_peak <= (BOUND + FRAME) as u64,
+        "{} bytes held past a {BOUND}-byte bound: {st:?}",
+        st.queued_bytes_peak
+    );
+    drop(c);
+    let st = s.stop();
+    assert_eq!(st.closed_by[CloseReason::OutputLimit], 1, "{st:?}");
+}
+
 /// A client that stops reading: the handler's direct write leaves a rest to a writer, the
 /// next replies queue behind it, and the connection never holds more than the byte bound
 /// (plus the one reply that crossed it); past it the connection is closed.

@@ -63,15 +63,21 @@
 //! - Replies leave in the order they were sent. The writer's state (codec, buffer, socket
 //!   writer) is a [`WriteSide`] behind a goroutine mutex. `pending` counts frames queued on
 //!   `out` and not yet written (incremented before a frame is queued, decremented by the
-//!   writer, under that mutex, once written). The handler's [`Conn::send`] may write a reply
-//!   itself, skipping a hop to the writer, only while holding the mutex with `pending == 0`
-//!   (nothing sent earlier is still unwritten) and no further input waiting (`in` not empty,
-//!   or inline, undecoded input left in the read side by the last `recv`: more frames coming
-//!   means more replies, and those go to the writer, which batches them). It writes only
-//!   what the socket takes at once: a rest is left in the write side's buffer as its
-//!   `carry`, counted in `pending` and in the byte bound, and the writer is woken by a
-//!   `None` on `out` (frames travel as `Some`); the writer writes a carry before anything
-//!   else. So the handler never waits on the client's reading, only for room in the queue.
+//!   writer, under that mutex, once written). The handler's [`Conn::send`] may put a reply in
+//!   the write side's buffer itself, skipping a hop to the writer, only while holding the
+//!   mutex with nothing pending but its own carry (below): every frame sent earlier is
+//!   written, or in that buffer ahead of this one. With no further input waiting it writes
+//!   the buffer at once; with more input waiting (`in` not empty, or inline, undecoded input
+//!   left in the read side by the last `recv`: more frames coming means more replies) it
+//!   holds the reply there, so a pipelined burst's replies leave in one write, made by the
+//!   handler's last reply of the burst. It writes only what the socket takes at once. What
+//!   stays in the buffer, held or unwritten, is the `carry`: counted once in `pending` and
+//!   in the byte bound, and announced to the writer by a `None` on `out` (frames travel as
+//!   `Some`) with a kick, the moment the carry begins. So a carry never depends on the
+//!   handler coming back: if the handler parks anywhere before writing it (on a channel, a
+//!   lock, the socket), the writer writes it, before anything queued after it. A carry stops
+//!   growing at `write_buffer` bytes (further replies queue behind it). So the handler never
+//!   waits on the client's reading, only for room in the queue.
 //! - The write queue is bounded in bytes too ([`WriteBudget`], `write_queue_bytes`): a
 //!   sender takes a frame's encoded size ([`Codec::encoded_len`]) before queueing it (the
 //!   handler before writing a reply itself), the writer gives the sizes back once the batch
@@ -119,7 +125,7 @@ use crate::net::PeerAddr;
 use crate::net::codec::Codec;
 use crate::sync::Mutex as GoMutex;
 use shared::Exit;
-use writer::{WriteSide, encode};
+use writer::{Carry, WriteSide, encode};
 
 pub(crate) use handler::HandlerTask;
 use reader::{Next, ReadSide, ReaderTask, Stop};
@@ -362,9 +368,12 @@ impl<C: Codec> Conn<C> {
     /// Sends `frame` to the client: queued for the writer goroutine, waiting while the write
     /// queue is full (under [`WhenFull::Wait`](super::WhenFull::Wait); under `Disconnect` a
     /// reply past the limit closes the connection instead). When nothing is queued or being
-    /// written and no more input is waiting, the reply is written at once from the handler's
-    /// goroutine instead (same order, one hop less): as much as the socket takes, the rest
-    /// being left to the writer, so `send` never waits for the client to read.
+    /// written, the reply is encoded on the handler's goroutine instead (same order, one hop
+    /// less): written at once if no more input is waiting, as much as the socket takes, the
+    /// rest being left to the writer, so `send` never waits for the client to read; held
+    /// with the replies before it while a pipelined burst's next frames wait, so the burst's
+    /// replies leave in one write (by the last of them, or by the writer as soon as the
+    /// handler waits on anything else).
     ///
     /// # Errors
     /// `SendError(frame)` once the connection is closing (write failed, peer reset, output
@@ -382,35 +391,39 @@ impl<C: Codec> Conn<C> {
         self.tx.send(frame)
     }
 
-    /// Writes `frame` from the handler's goroutine if the writer is idle (see the module
-    /// docs); hands it back (`Err`) to be queued otherwise.
+    /// Writes `frame` from the handler's goroutine if the writer is idle, or holds it in the
+    /// write side's buffer while more input waits (see the module docs); hands it back
+    /// (`Err`) to be queued otherwise.
     fn send_direct(&self, frame: C::Out) -> Result<Result<(), SendError<C::Out>>, C::Out> {
         let pending = &self.tx.pending;
-        // Under TLS every reply goes through the writer, which encrypts.
-        let more = match self.rx.get() {
-            Some(rx) => !rx.is_empty(),
-            None => self.buffered.load(Ordering::Relaxed),
-        };
-        if pending.load(Ordering::Acquire) != 0 || more || self.sh.tls.is_some() {
+        // Under TLS every reply goes through the writer, which encrypts. More than one
+        // pending: frames are queued (beyond a carry of ours), and this one goes after them.
+        if pending.load(Ordering::Acquire) > 1 || self.sh.tls.is_some() {
             return Err(frame);
         }
         let Some(mut out) = self.out.try_lock() else {
             return Err(frame);
         };
-        // Under the mutex, `pending == 0` means every frame queued before this one is written.
-        if pending.load(Ordering::Acquire) != 0 {
+        let sh = &*self.sh;
+        let flush_at = sh.server.cfg.write_buffer;
+        // Under the mutex, `pending` counting nothing but the carry (if any) means every
+        // frame queued before this one is written; the carry, in the buffer, goes first. A
+        // carry as large as a writer's batch takes no more: the rest waits in the queue.
+        let held = out.carry.is_some();
+        if pending.load(Ordering::Acquire) != usize::from(held)
+            || (held && out.buf.len() >= flush_at)
+        {
             return Err(frame);
         }
-        let sh = &*self.sh;
         if sh.aborted.load(Ordering::Acquire) || self.tx.is_closed() {
             return Ok(Err(SendError(frame)));
         }
-        // Counted in the byte bound while it is being written, as a queued reply is.
+        // Counted in the byte bound until it is written, as a queued reply is.
         let budget = &*self.tx.budget;
         let n = self.tx.size_of(&frame);
         match budget.try_take(n) {
             Ok(true) => {}
-            // Nothing is pending, so this is rare (a sender racing in): queue it.
+            // Nothing else is pending, so this is rare (a sender racing in): queue it.
             Ok(false) => return Err(frame),
             Err(over) => {
                 drop(out);
@@ -419,41 +432,71 @@ impl<C: Codec> Conn<C> {
             }
         }
         let out = &mut *out;
-        out.buf.clear();
+        if !held {
+            out.buf.clear();
+        }
         if let Err(r) = encode(&mut out.codec, frame, &mut out.buf, sh) {
             budget.give_back(n);
             sh.abort(r);
             return Ok(Ok(()));
         }
-        // What the socket takes now; the rest (the client is not reading fast enough, or
-        // the socket failed) goes to the writer, which waits for the client or meets the
-        // error.
+        if let Some(c) = &mut out.carry {
+            c.bytes += n;
+            c.frames += 1;
+        }
+        // More input waiting means more replies: hold this one, so they leave together
+        // (written by the handler's last reply of the burst, or else by the writer, woken
+        // for the carry now).
+        let more = match self.rx.get() {
+            Some(rx) => !rx.is_empty(),
+            None => self.buffered.load(Ordering::Relaxed),
+        };
+        if more && out.buf.len() < flush_at && (held || self.carry(out, n, 1)) {
+            return Ok(Ok(()));
+        }
+        // Write the buffer now: what the socket takes. The rest (the client is not reading
+        // fast enough, or the socket failed) goes to the writer, which waits for the client
+        // or meets the error.
         let sent = out.wr.write_now(&sh.sock, &out.buf);
         sh.server
             .stats
             .bytes_out
             .fetch_add(sent as u64, Ordering::Relaxed);
         out.buf.drain(..sent);
-        if !out.buf.is_empty() {
-            out.carry = Some(n);
-            pending.fetch_add(1, Ordering::AcqRel);
-            if self.tx.tx.try_send(None).is_ok() {
-                self.tx.writer.kick();
-                return Ok(Ok(()));
-            }
-            // The writer cannot be woken (an unbuffered queue it is not waiting on, or the
-            // connection closing): finish here.
-            out.carry = None;
-            pending.fetch_sub(1, Ordering::AcqRel);
+        if !out.buf.is_empty() && (out.carry.is_some() || self.carry(out, n, 1)) {
+            return Ok(Ok(()));
         }
-        // Writes the rest if any, and counts the frame.
-        let r = out.write(sh, 1);
-        budget.give_back(n);
+        // Everything went (or the writer cannot be woken for the rest: finish here).
+        let (bytes, frames) = match out.carry.take() {
+            Some(c) => {
+                pending.fetch_sub(1, Ordering::AcqRel);
+                (c.bytes, c.frames)
+            }
+            None => (n, 1),
+        };
+        let r = out.write(sh, frames);
+        budget.give_back(bytes);
         if let Err(r) = r {
             // The connection is over; the handler learns it at its next `recv` or `send`.
             sh.abort(r);
         }
         Ok(Ok(()))
+    }
+
+    /// Leaves the buffer (`frames` replies, `bytes` in the byte bound) to the writer as a
+    /// carry, counted in `pending`, and wakes it with a `None`; `false` if it cannot be woken
+    /// (an unbuffered queue it is not waiting on, or the connection closing).
+    fn carry(&self, out: &mut WriteSide<C>, bytes: usize, frames: u64) -> bool {
+        let pending = &self.tx.pending;
+        out.carry = Some(Carry { bytes, frames });
+        pending.fetch_add(1, Ordering::AcqRel);
+        if self.tx.tx.try_send(None).is_ok() {
+            self.tx.writer.kick();
+            return true;
+        }
+        out.carry = None;
+        pending.fetch_sub(1, Ordering::AcqRel);
+        false
     }
 
     /// A cloneable sender of frames to this client, usable from any goroutine (for

@@ -35,11 +35,20 @@ pub(crate) struct WriteSide<C: Codec> {
     pub(super) wr: SockWriter,
     pub(super) codec: C,
     pub(super) buf: Vec<u8>,
-    /// The handler left the rest of a reply in `buf` for the writer (the socket was full):
-    /// its size in the byte bound. Counted in `pending` too.
-    pub(super) carry: Option<usize>,
+    /// Replies the handler left in `buf` for the writer: held while more input was waiting,
+    /// or the rest of a write the socket did not take. Counted once in `pending`.
+    pub(super) carry: Option<Carry>,
     /// TLS records to write (empty without TLS).
     pub(super) tls_buf: Vec<u8>,
+}
+
+/// What a carry in [`WriteSide::buf`] holds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Carry {
+    /// Its replies' sizes in the byte bound.
+    pub(super) bytes: usize,
+    /// How many replies (for `frames_out`).
+    pub(super) frames: u64,
 }
 
 impl<C: Codec> WriteSide<C> {
@@ -371,11 +380,11 @@ impl<C: Codec> WriterTask<C> {
             // Waits while the handler writes a reply itself.
             let mut out = self.out.lock();
             let out = &mut *out;
-            // The rest of a reply the handler began writing goes first (`None` woke us for
-            // it, or it came just before this frame).
-            if let Some(bytes) = out.carry.take() {
-                let r = out.write(&sh, 1);
-                self.budget.give_back(bytes);
+            // What the handler left in the buffer goes first (`None` woke us for it, or it
+            // came just before this frame).
+            if let Some(carry) = out.carry.take() {
+                let r = out.write(&sh, carry.frames);
+                self.budget.give_back(carry.bytes);
                 self.pending.fetch_sub(1, Ordering::AcqRel);
                 r?;
             }
