@@ -280,7 +280,6 @@ fn an_abandoned_frame_after_the_switch_times_out_not_early() {
 /// the rest and decoded the frame in time): the next `recv` must hand the frame over, not
 /// close with `FrameTimeout`.
 #[test]
-#[ignore = "bug: the clocks run on while nobody reads after an inline Timeout"]
 fn a_frame_completed_while_the_handler_works_after_a_recv_timeout_is_not_timed_out() {
     setup();
     frame_completed_while_away(false);
@@ -290,7 +289,6 @@ fn a_frame_completed_while_the_handler_works_after_a_recv_timeout_is_not_timed_o
 /// reader takes over a frame clock that ran out while nobody read, and must read the rest
 /// sitting in the socket before it judges the frame late.
 #[test]
-#[ignore = "bug: the clocks run on while nobody reads after an inline Timeout"]
 fn a_frame_completed_while_away_is_not_timed_out_by_the_reader_taking_over() {
     setup();
     frame_completed_while_away(true);
@@ -352,7 +350,6 @@ fn frame_completed_while_away(switch: bool) {
 /// a frame meanwhile. The connection was not idle (the handler was busy, and the client sent):
 /// the next `recv` must hand the frame over, not close with `IdleTimeout`.
 #[test]
-#[ignore = "bug: the clocks run on while nobody reads after an inline Timeout"]
 fn a_frame_sent_while_the_handler_works_after_a_recv_timeout_is_not_idle_timed_out() {
     setup();
     const IDLE: Duration = Duration::from_millis(200);
@@ -391,6 +388,62 @@ fn a_frame_sent_while_the_handler_works_after_a_recv_timeout_is_not_idle_timed_o
     let st = s.handle.stats();
     assert_eq!(got, "hello", "{st:?}");
     drop(c);
+    settled(&s);
+    s.stop();
+}
+
+/// What the allowance above must not give away: a handler that polls (`recv_timeout`, then
+/// work of its own, over and over) still times out a client that trickles a frame forever
+/// (`FrameTimeout`), and one that polls without other work still closes a silent client
+/// (`IdleTimeout`).
+#[test]
+fn a_polling_handler_still_times_out_slowloris_and_silent_clients() {
+    setup();
+    const LIMIT: Duration = Duration::from_millis(200);
+    let srv = Server::builder()
+        .addr("127.0.0.1:0")
+        .codec(LinesCodec::new())
+        .frame_timeout(LIMIT)
+        .idle_timeout(LIMIT)
+        .handler(|conn| {
+            let work = conn.recv().ok_or("no first frame")? == b"worker";
+            loop {
+                match conn.recv_timeout(Duration::from_millis(10)) {
+                    Ok(Some(f)) => conn.send(f)?,
+                    Ok(None) => return Ok(()),
+                    Err(Timeout) if work => goway::time::sleep(Duration::from_millis(30)),
+                    Err(Timeout) => {}
+                }
+            }
+        })
+        .bind()
+        .unwrap();
+    let s = run(srv);
+    // Slowloris: a byte every 20 ms, never a newline, until the server closes.
+    let mut slow = client(s.addr);
+    slow.write_all(b"worker\n").unwrap();
+    let t = Instant::now();
+    let trickle = std::thread::spawn(move || {
+        let mut sent = 0;
+        while slow.write_all(b"s").is_ok() && sent < 1000 {
+            sent += 1;
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = slow.read_to_end(&mut Vec::new());
+        t.elapsed()
+    });
+    let took = common::join_thread(trickle);
+    assert!(took >= LIMIT, "closed after {took:?}");
+    let st = s.closed_at_least(1);
+    assert_eq!(st.closed_by[CloseReason::FrameTimeout], 1, "{st:?}");
+    // A silent client of a handler that only polls.
+    let mut silent = client(s.addr);
+    silent.write_all(b"poller\n").unwrap();
+    let t = Instant::now();
+    assert!(read_to_close(&mut silent).is_empty());
+    assert!(t.elapsed() >= LIMIT, "closed after {:?}", t.elapsed());
+    let st = s.closed_at_least(2);
+    assert_eq!(st.closed_by[CloseReason::IdleTimeout], 1, "{st:?}");
     settled(&s);
     s.stop();
 }
