@@ -802,6 +802,121 @@ fn a_reset_mid_frame_inline_and_after_the_switch() {
     }
 }
 
+/// With an unbuffered write queue the writer cannot be woken for a carry, so the handler
+/// writes its whole reply itself: a client that never reads it and then resets fails that
+/// write (the handler does not hang), and the connection is counted once, as `PeerReset`.
+#[test]
+fn a_reset_while_the_handler_writes_a_whole_reply_itself() {
+    setup();
+    let srv = Server::builder()
+        .addr("127.0.0.1:0")
+        .codec(LinesCodec::new())
+        .max_frame(2 * BIG)
+        .write_queue(0)
+        .handler(|conn| {
+            for frame in conn {
+                match &frame[..] {
+                    b"big" => conn.send(vec![b'B'; BIG - 1])?,
+                    _ => conn.send(frame)?,
+                }
+            }
+            Ok(())
+        })
+        .bind()
+        .unwrap();
+    let s = run(srv);
+    let mut c = client(s.addr);
+    c.write_all(b"big\n").unwrap();
+    // Some of the reply came: the handler is writing it.
+    let mut some = [0u8; 1024];
+    c.read_exact(&mut some).unwrap();
+    reset(c);
+    let st = settled(&s);
+    assert_eq!(st.closed, 1, "{st:?}");
+    assert_eq!(st.closed_by[CloseReason::PeerReset], 1, "{st:?}");
+    still_serves(s.addr);
+    s.stop();
+}
+
+/// A burst whose last frame is cut by the client's half-close, read inline: every complete
+/// frame is answered, then the connection closes with `EofMidFrame`.
+#[test]
+fn a_half_close_mid_frame_after_a_burst_answers_the_complete_frames() {
+    setup();
+    let srv = Server::builder()
+        .addr("127.0.0.1:0")
+        .codec(LinesCodec::new())
+        .handler(switching_echo(Switch::Done, usize::MAX))
+        .bind()
+        .unwrap();
+    let s = run(srv);
+    let mut c = client(s.addr);
+    let mut burst = Vec::new();
+    for i in 0..200 {
+        writeln!(burst, "f{i:03}").unwrap();
+    }
+    c.write_all(&burst).unwrap();
+    c.write_all(b"cut").unwrap();
+    c.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&read_to_close(&mut c)),
+        String::from_utf8_lossy(&burst)
+    );
+    let st = settled(&s);
+    assert_eq!(st.frames_in, 200, "{st:?}");
+    assert_eq!(st.closed_by[CloseReason::EofMidFrame], 1, "{st:?}");
+    s.stop();
+}
+
+/// A drain that comes while the handler is away after a `recv_timeout` that ran out with half
+/// a frame buffered: the frame begun is finished when the client sends its rest (after the
+/// drain began), answered, and the connection closes with `Shutdown`.
+#[test]
+fn a_drain_while_the_handler_is_away_mid_frame_finishes_the_frame() {
+    setup();
+    let (away_tx, away_rx) = chan::bounded::<()>(1);
+    let (back_tx, back_rx) = chan::bounded::<()>(1);
+    let srv = Server::builder()
+        .addr("127.0.0.1:0")
+        .codec(LinesCodec::new())
+        .shutdown_grace(WATCHDOG)
+        .handler(move |conn| {
+            let mut told = false;
+            loop {
+                match conn.recv_timeout(Duration::from_millis(10)) {
+                    Ok(Some(f)) => conn.send(f)?,
+                    Ok(None) => return Ok(()),
+                    Err(Timeout) if !told => {
+                        // Away, with the partial frame buffered, until told to go on.
+                        told = true;
+                        let _ = away_tx.send(());
+                        back_rx.recv_timeout(WATCHDOG).map_err(|_| "not told")?;
+                    }
+                    Err(Timeout) => {}
+                }
+            }
+        })
+        .bind()
+        .unwrap();
+    let s = run(srv);
+    let mut c = client(s.addr);
+    c.write_all(b"hal").unwrap();
+    wait_until("the partial frame read", WATCHDOG, || {
+        s.handle.stats().bytes_in == 3
+    });
+    away_rx.recv_timeout(WATCHDOG).unwrap();
+    let h = s.handle.clone();
+    let shutdown = std::thread::spawn(move || h.shutdown());
+    wait_until("closing", WATCHDOG, || s.handle.is_closing());
+    c.write_all(b"f\n").unwrap();
+    back_tx.send(()).unwrap();
+    assert_eq!(read_to_close(&mut c), b"half\n");
+    let report = common::join_thread(shutdown).expect("drained within the grace");
+    assert_eq!(report.drained, 1);
+    let st = s.finish();
+    assert_eq!(st.closed_by[CloseReason::Shutdown], 1, "{st:?}");
+}
+
 /// Graceful shutdown while a handler reads inline in the middle of a trickled frame, while
 /// one is busy with the first frame of a burst, and while a writer holds a carry for a client
 /// that reads only after the drain began: the frame begun is finished and answered, the whole
