@@ -1215,3 +1215,114 @@ fn a_silent_client_of_a_handler_selecting_on_incoming_is_idle_timed_out() {
     assert_eq!(st.closed_by[CloseReason::IdleTimeout], 1, "{st:?}");
     s.stop();
 }
+
+/// A small deterministic generator (xorshift), for the randomised splits below.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// Randomised: many clients at once, each writing its frames cut at random points into
+/// chunks of 1 to 64 bytes, against handlers that read by `recv`, by zero-timeout polls or by
+/// short `recv_timeout`s, and switch to a reader goroutine (by `done`, `incoming` or
+/// `context`) at a frame chosen by the client: every frame is echoed once, in order.
+#[test]
+fn random_splits_across_the_switch_keep_every_frame_in_order() {
+    setup();
+    const CLIENTS: u64 = 60;
+    const FRAMES: usize = 40;
+    let srv = Server::builder()
+        .addr("127.0.0.1:0")
+        .codec(LinesCodec::new())
+        .handler(|conn| {
+            // The first frame says how to read: `<mode> <switch> <at>`.
+            let first = conn.recv().ok_or("no first frame")?;
+            let first = String::from_utf8_lossy(&first).into_owned();
+            let mut words = first.split(' ');
+            let mode: u32 = words.next().and_then(|w| w.parse().ok()).ok_or("mode")?;
+            let how: u32 = words.next().and_then(|w| w.parse().ok()).ok_or("switch")?;
+            let at: usize = words.next().and_then(|w| w.parse().ok()).ok_or("at")?;
+            let mut n = 0;
+            let mut switched = false;
+            loop {
+                if n == at && !switched {
+                    switched = true;
+                    match how {
+                        0 => drop(conn.done()),
+                        1 => drop(conn.incoming()),
+                        _ => drop(conn.context()),
+                    }
+                }
+                let frame = if switched && how == 1 {
+                    conn.incoming().recv().ok()
+                } else {
+                    match mode {
+                        0 => conn.recv(),
+                        1 => match conn.recv_timeout(Duration::ZERO) {
+                            Ok(f) => f,
+                            Err(Timeout) => {
+                                goway::time::sleep(Duration::from_millis(1));
+                                continue;
+                            }
+                        },
+                        _ => match conn.recv_timeout(Duration::from_millis(1)) {
+                            Ok(f) => f,
+                            Err(Timeout) => continue,
+                        },
+                    }
+                };
+                let Some(frame) = frame else { return Ok(()) };
+                n += 1;
+                conn.send(frame)?;
+            }
+        })
+        .bind()
+        .unwrap();
+    let s = run(srv);
+    let addr = s.addr;
+    let threads: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (i + 1) * 0x2545_F491_4F6C_DD1D);
+                let mut c = client(addr);
+                let (mode, how) = (rng.below(3), rng.below(3));
+                let at = rng.below(FRAMES as u64 + 1);
+                writeln!(c, "{mode} {how} {at}").unwrap();
+                let mut stream = Vec::new();
+                for f in 0..FRAMES {
+                    let len = 1 + rng.below(200) as usize;
+                    stream.extend(std::iter::repeat_n(b'a' + (f % 26) as u8, len));
+                    writeln!(stream, "{i}-{f}").unwrap();
+                }
+                let mut at = 0;
+                while at < stream.len() {
+                    let n = (1 + rng.below(64) as usize).min(stream.len() - at);
+                    c.write_all(&stream[at..at + n]).unwrap();
+                    at += n;
+                }
+                c.shutdown(Shutdown::Write).unwrap();
+                let got = read_to_close(&mut c);
+                assert!(
+                    got == stream,
+                    "client {i} (mode {mode}, switch {how}): {} bytes back of {}",
+                    got.len(),
+                    stream.len()
+                );
+            })
+        })
+        .collect();
+    for t in threads {
+        common::join_thread(t);
+    }
+    let st = s.closed_at_least(CLIENTS);
+    assert_eq!(st.closed_by[CloseReason::Eof], CLIENTS, "{st:?}");
+    assert_eq!(st.frames_in, CLIENTS * (FRAMES as u64 + 1), "{st:?}");
+    settled(&s);
+    s.stop();
+}
