@@ -1289,7 +1289,8 @@ fn random_splits_across_the_switch_keep_every_frame_in_order() {
     let threads: Vec<_> = (0..CLIENTS)
         .map(|i| {
             std::thread::spawn(move || {
-                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (i + 1) * 0x2545_F491_4F6C_DD1D);
+                let mut rng =
+                    Rng(0x9E37_79B9_7F4A_7C15 ^ (i + 1).wrapping_mul(0x2545_F491_4F6C_DD1D));
                 let mut c = client(addr);
                 let (mode, how) = (rng.below(3), rng.below(3));
                 let at = rng.below(FRAMES as u64 + 1);
