@@ -988,6 +988,56 @@ fn a_drain_with_inline_readers_mid_frame_mid_burst_and_a_carry() {
     assert_eq!(st.closed_by[CloseReason::Shutdown], 3, "{st:?}");
 }
 
+/// A drain while the handler is busy with the first frame of a burst, after which it asks for
+/// a reader goroutine: the reader takes over the burst's buffered frames and hands them all
+/// over before the connection closes with `Shutdown`.
+#[test]
+fn a_drain_then_the_switch_mid_burst_answers_the_whole_burst() {
+    setup();
+    let (busy_tx, busy_rx) = chan::bounded::<()>(1);
+    let (go_tx, go_rx) = chan::bounded::<()>(1);
+    let srv = Server::builder()
+        .addr("127.0.0.1:0")
+        .codec(LinesCodec::new())
+        .shutdown_grace(WATCHDOG)
+        .handler(move |conn| {
+            let first = conn.recv().ok_or("no first frame")?;
+            let _ = busy_tx.send(());
+            go_rx.recv_timeout(WATCHDOG).map_err(|_| "not released")?;
+            let _ = conn.done();
+            conn.send(first)?;
+            for frame in conn {
+                conn.send(frame)?;
+            }
+            Ok(())
+        })
+        .bind()
+        .unwrap();
+    let s = run(srv);
+    let mut c = client(s.addr);
+    let mut burst = Vec::new();
+    for i in 0..100 {
+        writeln!(burst, "b{i:03}").unwrap();
+    }
+    c.write_all(&burst).unwrap();
+    busy_rx.recv_timeout(WATCHDOG).unwrap();
+    wait_until("the burst read", WATCHDOG, || {
+        s.handle.stats().bytes_in == burst.len() as u64
+    });
+    let h = s.handle.clone();
+    let shutdown = std::thread::spawn(move || h.shutdown());
+    wait_until("closing", WATCHDOG, || s.handle.is_closing());
+    go_tx.send(()).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&read_to_close(&mut c)),
+        String::from_utf8_lossy(&burst)
+    );
+    let report = common::join_thread(shutdown).expect("drained within the grace");
+    assert_eq!(report.drained, 1);
+    let st = s.finish();
+    assert_eq!(st.closed_by[CloseReason::Shutdown], 1, "{st:?}");
+}
+
 /// Past the grace, a frame begun and never finished and a carry the client never reads are
 /// cut off (`CutOff`), counted once each; `shutdown` says how many.
 #[test]
