@@ -25,7 +25,10 @@
 //!   `recv` looks for `in` after taking the mutex, so once a reader goroutine exists every
 //!   frame goes through `in`, in order. Inline, the handler worked on each frame it got:
 //!   the clocks restart when it asks for the next (the idle time is the client's, as when
-//!   the reader waited for room in `in`).
+//!   the reader waited for room in `in`). After a `recv_timeout` that ran out, nobody reads
+//!   until the handler's next `recv` (or a reader goroutine): a deadline that passed meanwhile
+//!   is judged after reading what the socket holds (frame), or restarts (idle), as a reader
+//!   goroutine would have found (see [`ReadSide::next`]).
 //! - When reading stops, [`ReadSide::stop`] records the reason (or aborts) before the
 //!   handler can see the end (`None` from an inline `recv`, `in` closed after), then drops
 //!   reading's exit guard. The writer's linger waits for a reader goroutine to end
@@ -297,7 +300,11 @@ impl<C: Codec> Conn<C> {
                 self.buffered.store(rs.buffered(), Ordering::Relaxed);
                 Ok(Some(f))
             }
-            Next::Timeout => Err(Timeout),
+            Next::Timeout => {
+                // The clocks run on while the handler is away; `next` allows for it.
+                rs.left_waiting();
+                Err(Timeout)
+            }
             Next::Stop(stop) => {
                 rs.stop(sh, stop);
                 self.buffered.store(false, Ordering::Relaxed);

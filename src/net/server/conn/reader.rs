@@ -94,6 +94,13 @@ impl<C: Codec> ReadSide<C> {
         }
     }
 
+    /// The handler's inline `recv` ran out of time and the handler goes back to its own work:
+    /// nobody reads until its next `recv`, or until a reader goroutine takes over. See
+    /// [`next`](Self::next) for what that changes to the clocks.
+    pub(super) fn left_waiting(&mut self) {
+        self.st.away = true;
+    }
+
     /// Nobody will handle more frames: input is read and dropped until the client closes.
     pub(super) fn handler_gone<O: Send + 'static>(&mut self, sh: &ConnShared<O>) {
         self.count_frames(sh);
@@ -136,6 +143,14 @@ impl<C: Codec> ReadSide<C> {
     /// socket is known to be empty (2), [`make_room`](Self::make_room) (3), [`read_some`]
     /// (4); then the frames it brought in are decoded one per call (5), and once they run
     /// out [`restart_clocks`] (6).
+    ///
+    /// After an inline `Timeout` ([`left_waiting`](Self::left_waiting)) nobody read while the
+    /// handler was away, so a deadline found passed on the first pass may have passed with the
+    /// client's input waiting in the socket, or with the handler busy: neither is the client's
+    /// doing. The frame deadline then first reads what the socket holds (as a reader goroutine
+    /// would have while the handler worked), and only a frame still incomplete once the socket
+    /// is empty is timed out; the idle deadline restarts the idle clock (the handler was not
+    /// waiting for input, as a reader goroutine's idle check would have found).
     pub(super) fn next(
         &mut self,
         sh: &ConnShared<C::Out>,
@@ -144,6 +159,7 @@ impl<C: Codec> ReadSide<C> {
         until: Option<Instant>,
     ) -> Next<C::In> {
         let mut looked = false;
+        let mut away = std::mem::take(&mut self.st.away);
         loop {
             let st = &mut self.st;
             if st.start < st.end && !st.handler_gone {
@@ -191,7 +207,25 @@ impl<C: Codec> ReadSide<C> {
             let st = &mut self.st;
             let now = st.fresh.take().unwrap_or_else(Instant::now);
             let deadline = match self.deadline(sh, queued, now) {
-                Deadline::At(d) => d,
+                Deadline::At(d) => {
+                    // From now on the handler waits here: its absence is over.
+                    away = false;
+                    d
+                }
+                Deadline::Passed(reason) if away => {
+                    if reason == CloseReason::IdleTimeout {
+                        away = false;
+                        self.st.idle_since = now;
+                        continue;
+                    }
+                    // Read on while reads bring input (each read's frames are decoded first).
+                    match self.look_once(sh) {
+                        Ok(true) => {}
+                        Ok(false) => away = false,
+                        Err(stop) => return Next::Stop(stop),
+                    }
+                    continue;
+                }
                 Deadline::Passed(reason) => return Next::Stop(Stop::Close(reason)),
                 Deadline::Restart => continue,
             };
@@ -243,8 +277,9 @@ impl<C: Codec> ReadSide<C> {
         }
     }
 
-    /// One read without waiting (plain sockets; under TLS `next` never runs out of time:
-    /// only the inline reader has a time limit): `Ok(true)` if it brought bytes, to decode.
+    /// One read without waiting (plain sockets; under TLS `next` never runs out of time and
+    /// is never left by an inline handler: only the inline reader has a time limit):
+    /// `Ok(true)` if it brought bytes, to decode.
     /// Kept out of line: the path a waiting handler parks on stays shallow (an idle
     /// connection's stack keeps to one page).
     #[cold]
@@ -478,6 +513,9 @@ struct ReadState {
     uncounted: u64,
     /// The consumer held the reader up since that read (see [`ReadSide::held_up`]).
     held: bool,
+    /// Nobody has read since the handler's inline `recv` ran out of time (see
+    /// [`ReadSide::left_waiting`]).
+    away: bool,
 }
 
 impl ReadState {
@@ -499,6 +537,7 @@ impl ReadState {
             got: 0,
             uncounted: 0,
             held: false,
+            away: false,
         }
     }
 }
