@@ -693,6 +693,10 @@ scenario_resp() {
   done
 }
 
+# The idle tables' columns; the stack ones are "-" for a server without a coroutine stack per
+# connection (idle-probe finds the stack size, see its stack_size).
+idle_cols='server=@server;conns=conns;echoed=echoed;RSS before MiB=rss_before_kb:mib;RSS held MiB=rss_held_kb:mib;RSS after close MiB=rss_after_close_kb:mib;bytes per idle conn=bytes_per_conn;x base bytes=bytes_per_conn%base;mappings held=maps_held;mappings per conn=maps_per_conn;threads=threads_held'
+idle_cols+=';stack KiB=stack_kb;stacks held=stack_maps;pages per stack=stack_pages_mean;stacks with 1/2/3+ pages=stack_hist'
 IDLE_TLS_ARGS=()
 load_idle() {
   [ "$1" = failed ] && { record_failed; return; }
@@ -702,7 +706,7 @@ load_idle() {
   local r note=""; r="$(result_kv "$LOAD_OUT")"
   [ -n "$r" ] || note="probe failed, rc $LOAD_RC"
   [ -z "$r" ] || [ "$(kv echoed "$r")" = "$n" ] || note="not all connections echoed"
-  log "   $1: $(kv bytes_per_conn "$r") bytes per idle connection ($(kv echoed "$r") of $n echoed), $(kv maps_held "$r") mappings"
+  log "   $1: $(kv bytes_per_conn "$r") bytes per idle connection ($(kv echoed "$r") of $n echoed), $(kv maps_held "$r") mappings, $(kv stack_pages_mean "$r") resident pages per stack"
   add_row "$SCEN" "$1" "$2" "$note" "$r"
 }
 
@@ -715,7 +719,7 @@ scenario_idle() {
     for_each_server echo_servers "$TAG" check_echo load_idle
   done
   print_table idle bytes_per_conn "$HOW" "go-article" \
-    'server=@server;conns=conns;echoed=echoed;RSS before MiB=rss_before_kb:mib;RSS held MiB=rss_held_kb:mib;RSS after close MiB=rss_after_close_kb:mib;bytes per idle conn=bytes_per_conn;x base bytes=bytes_per_conn%base;mappings held=maps_held;mappings per conn=maps_per_conn;threads=threads_held'
+    "$idle_cols"
 }
 
 scenario_idle_tls() {
@@ -730,7 +734,7 @@ scenario_idle_tls() {
   done
   IDLE_TLS_ARGS=(); IDLE_COUNT=""
   print_table idle-tls bytes_per_conn "$HOW" "go-plain" \
-    'server=@server;conns=conns;echoed=echoed;RSS before MiB=rss_before_kb:mib;RSS held MiB=rss_held_kb:mib;RSS after close MiB=rss_after_close_kb:mib;bytes per idle conn=bytes_per_conn;x base bytes=bytes_per_conn%base;mappings held=maps_held;mappings per conn=maps_per_conn;threads=threads_held'
+    "$idle_cols"
 }
 
 scenario_chan() {

@@ -1,5 +1,6 @@
 //! What `/proc` tells about another process: the CPU time its threads used, its resident
-//! memory, its thread count and its number of memory mappings.
+//! memory, its thread count, its number of memory mappings, and the resident pages of each of
+//! its guarded anonymous mappings (coroutine and thread stacks).
 
 use std::fs;
 
@@ -86,6 +87,103 @@ pub fn map_count(pid: u32) -> Option<u64> {
     Some(text.lines().count() as u64)
 }
 
+/// An anonymous private read-write mapping of another process with a one-page guard mapping
+/// (no access) just below it: the shape of every coroutine stack from the `generator` crate
+/// (may's and goway's goroutine stacks: one `mmap` of the stack plus its guard page, then
+/// `mprotect` of the lowest page), and of a thread stack. A stack grows down, so its guard is
+/// at its low end; the guard's different protection keeps the kernel from merging it with a
+/// neighbouring stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GuardedMapping {
+    /// The mapping's size without its guard page, in bytes.
+    pub bytes: u64,
+    /// How many of its pages are resident (`Rss` of `/proc/PID/smaps` in pages).
+    pub resident_pages: u64,
+}
+
+/// The guarded anonymous mappings of process `pid` (see [`GuardedMapping`]), read from
+/// `/proc/PID/smaps`, in address order; `None` if the file cannot be read (the process is
+/// gone, or another user's). Reading smaps walks the page tables but faults nothing in: it
+/// does not change what it measures.
+pub fn guarded_mappings(pid: u32) -> Option<Vec<GuardedMapping>> {
+    let text = fs::read_to_string(format!("/proc/{pid}/smaps")).ok()?;
+    Some(parse_guarded_mappings(&text, page_size()))
+}
+
+/// One mapping of smaps: its header line's address range, permissions and whether it is
+/// anonymous (inode 0, no path), and its `Rss` field.
+struct Mapping {
+    start: u64,
+    end: u64,
+    perms: [u8; 4],
+    anon: bool,
+    rss_kb: u64,
+}
+
+fn parse_header(line: &str) -> Option<Mapping> {
+    let mut f = line.split_whitespace();
+    let (start, end) = f.next()?.split_once('-')?;
+    let start = u64::from_str_radix(start, 16).ok()?;
+    let end = u64::from_str_radix(end, 16).ok()?;
+    let perms = f.next()?.as_bytes().try_into().ok()?;
+    let (_offset, _dev, inode) = (f.next()?, f.next()?, f.next()?);
+    let anon = inode == "0" && f.next().is_none();
+    Some(Mapping {
+        start,
+        end,
+        perms,
+        anon,
+        rss_kb: 0,
+    })
+}
+
+/// [`guarded_mappings`] of smaps text, for pages of `page` bytes. A header line starts with
+/// the address range in lowercase hexadecimal; field lines start with a capitalised name.
+fn parse_guarded_mappings(text: &str, page: u64) -> Vec<GuardedMapping> {
+    let mut out = Vec::new();
+    let mut prev: Option<Mapping> = None;
+    let mut cur: Option<Mapping> = None;
+    let mut finish = |prev: &Option<Mapping>, m: &Mapping| {
+        let guarded = prev.as_ref().is_some_and(|g| {
+            g.anon && &g.perms == b"---p" && g.end - g.start == page && g.end == m.start
+        });
+        if guarded && m.anon && &m.perms == b"rw-p" {
+            out.push(GuardedMapping {
+                bytes: m.end - m.start,
+                resident_pages: m.rss_kb * 1024 / page,
+            });
+        }
+    };
+    for line in text.lines() {
+        if line.starts_with(|c: char| c.is_ascii_digit() || ('a'..='f').contains(&c)) {
+            if let Some(m) = parse_header(line) {
+                if let Some(done) = cur.take() {
+                    finish(&prev, &done);
+                    prev = Some(done);
+                }
+                cur = Some(m);
+            }
+        } else if let (Some(m), Some(rest)) = (cur.as_mut(), line.strip_prefix("Rss:")) {
+            m.rss_kb = first_number(rest).unwrap_or(0);
+        }
+    }
+    if let Some(done) = cur {
+        finish(&prev, &done);
+    }
+    out
+}
+
+/// The size of a memory page (`sysconf(_SC_PAGESIZE)`), 4096 if unknown.
+pub fn page_size() -> u64 {
+    // SAFETY: sysconf only reads a configuration value; it has no memory-safety preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if page > 0 {
+        page as u64
+    } else {
+        4096
+    }
+}
+
 /// Raises this process's soft limit on open descriptors to its hard limit, so that it can
 /// hold many connections; returns the limit in force afterwards.
 pub fn raise_nofile_limit() -> u64 {
@@ -106,5 +204,46 @@ pub fn raise_nofile_limit() -> u64 {
             }
         }
         lim.rlim_cur as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guarded_mappings_are_the_rw_ones_just_above_a_one_page_guard() {
+        let smaps = "\
+55d0c0000000-55d0c0001000 r--p 00000000 fd:01 1234 /usr/bin/echo
+Rss:                   4 kB
+7f0000000000-7f0000001000 ---p 00000000 00:00 0
+Size:                  4 kB
+Rss:                   0 kB
+7f0000001000-7f0000009000 rw-p 00000000 00:00 0
+Size:                 32 kB
+Rss:                   4 kB
+VmFlags: rd wr mr mw me ac nr
+7f0000009000-7f000000a000 ---p 00000000 00:00 0
+Rss:                   0 kB
+7f000000a000-7f0000012000 rw-p 00000000 00:00 0
+Rss:                   8 kB
+7f0000012000-7f0000022000 rw-p 00000000 00:00 0
+Rss:                  64 kB
+7f0000030000-7f0000031000 ---p 00000000 00:00 0
+Rss:                   0 kB
+7f0000032000-7f0000042000 rw-p 00000000 00:00 0
+Rss:                  12 kB
+7ffc00000000-7ffc00001000 ---p 00000000 00:00 0
+7ffc00001000-7ffc00021000 rw-p 00000000 00:00 0 [stack]
+Rss:                  16 kB
+";
+        let got = parse_guarded_mappings(smaps, 4096);
+        let want = [(32 << 10, 1), (32 << 10, 2)].map(|(bytes, resident_pages)| GuardedMapping {
+            bytes,
+            resident_pages,
+        });
+        // The third rw mapping has no guard below it, the fourth is not adjacent to its
+        // guard, [stack] is not anonymous.
+        assert_eq!(got, want);
     }
 }
