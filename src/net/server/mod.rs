@@ -18,12 +18,15 @@
 //! - The **handler** is your function: `for frame in conn { conn.send(reply)? }`. It may also
 //!   hand [`conn.sender()`](Conn::sender) to other goroutines (broadcast).
 //! - The **writer** takes every reply queued at the moment, encodes them into one buffer and
-//!   writes it with one call. One shortcut: when the writer has nothing queued or in hand and
-//!   no more input waits for the handler (a client in lockstep), `conn.send` writes the reply
-//!   from the handler's goroutine at once, saving a hop and a goroutine switch; order, the
-//!   write timeout and the stats are the same either way. The writer's goroutine starts when
-//!   a reply is queued (or part of one is left that the socket would not take) and ends once
-//!   everything queued is written.
+//!   writes it with one call. One shortcut: when the writer has nothing queued or in hand,
+//!   `conn.send` encodes the reply on the handler's goroutine, saving a hop and a goroutine
+//!   switch. With no more input waiting (a client in lockstep) it writes it at once; while a
+//!   pipelined burst's next frames wait, it keeps the burst's replies in the writer's buffer
+//!   and the last of them writes them all (the writer is told at once, so they leave even if
+//!   the handler waits on something else first). Order, the write queue's bounds, the write
+//!   timeout and the stats are the same either way. The writer's goroutine starts when a
+//!   reply is queued (or part of one is left that the socket would not take, or a burst's
+//!   replies are being kept) and ends once everything queued is written.
 //!
 //! When any of the three ends, the others end promptly: the reader's end closes the handler's
 //! input; the handler's return closes the writer's queue (after which the writer flushes and
