@@ -1232,7 +1232,6 @@ fn a_few_hundred_hostile_clients_at_once() {
 /// is waiting for input as much as one in `recv`: a client silent for longer than
 /// `idle_timeout` must be closed with `IdleTimeout`.
 #[test]
-#[ignore = "bug: the idle check counts only a handler inside recv as waiting (`waiting`), never one parked in a select on incoming; older than inline reading"]
 fn a_silent_client_of_a_handler_selecting_on_incoming_is_idle_timed_out() {
     setup();
     const IDLE: Duration = Duration::from_millis(200);

@@ -123,6 +123,17 @@ impl<T> Chan<T> {
         self.inner.lock().buf.len()
     }
 
+    /// `true` if a receiver is parked on the channel right now: a `recv`, or a select with a
+    /// receive case on it, still waiting (a packet whose waiter committed elsewhere or gave up
+    /// does not count).
+    pub(crate) fn has_waiting_receiver(&self) -> bool {
+        self.inner
+            .lock()
+            .recvq
+            .iter()
+            .any(|p| p.waiter.is_waiting())
+    }
+
     #[inline]
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)

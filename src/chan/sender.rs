@@ -202,6 +202,12 @@ impl<T> Sender<T> {
         self.len() == 0
     }
 
+    /// `true` if a receiver is parked on the channel right now, in a `recv` or in a select
+    /// with a receive case on it (for the server's idle check).
+    pub(crate) fn has_waiting_receiver(&self) -> bool {
+        self.chan.as_ref().is_some_and(|c| c.has_waiting_receiver())
+    }
+
     /// Buffer size (Go's `cap(ch)`): `Some(0)` for unbuffered and never channels, `None` for
     /// unbounded ones.
     ///

@@ -43,9 +43,10 @@ pub struct Config {
     /// behind does not count. Default 10 s. `0` means no limit. (A per-frame clock, not Go's
     /// `ReadTimeout`, which the HTTP server's `read_timeout` is.)
     pub frame_timeout: Duration,
-    /// Time a connection may sit between frames, with the handler waiting for input and
-    /// nothing queued for writing (Go's `IdleTimeout`); then it is closed with reason
-    /// `IdleTimeout`. Default 60 s. `0` means no limit.
+    /// Time a connection may sit between frames, with the handler waiting for input (in
+    /// `recv`, or parked on `incoming()` in a `select!`) and nothing queued for writing (Go's
+    /// `IdleTimeout`); then it is closed with reason `IdleTimeout`. A handler busy elsewhere
+    /// is not idle. Default 60 s. `0` means no limit.
     pub idle_timeout: Duration,
     /// Time a write may make no progress (a client that stops reading); then the connection
     /// is closed with reason `WriteTimeout`. Default 10 s. `0` means no limit.

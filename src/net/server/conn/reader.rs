@@ -380,11 +380,13 @@ impl<C: Codec> ReadSide<C> {
     }
 }
 
-/// Idle means: the handler waits for input and nothing is queued either way.
+/// Idle means: the handler waits for input (inside `recv`, or parked on `in` in a select of
+/// its own, found on the queue: only then is the lock of `in` taken) and nothing is queued
+/// either way.
 fn is_idle<I, O: Send + 'static>(sh: &ConnShared<O>, queued: Option<&Sender<I>>) -> bool {
-    sh.waiting.load(Ordering::Relaxed)
-        && queued.is_none_or(|q| q.is_empty())
-        && sh.out_tx.is_empty()
+    let waiting =
+        sh.waiting.load(Ordering::Relaxed) || queued.is_some_and(|q| q.has_waiting_receiver());
+    waiting && queued.is_none_or(|q| q.is_empty()) && sh.out_tx.is_empty()
 }
 
 /// The reader goroutine, for handlers that wait on something other than `recv` (and for
