@@ -139,7 +139,11 @@ fn check_burst(lines: &[String], base: usize, n: usize) {
     for (g, w) in got_handler.iter().zip(&want_handler) {
         assert_eq!(*g, w, "handler replies out of order in burst at {base}");
     }
-    assert_eq!(got_other.len(), want_other.len(), "helper replies at {base}");
+    assert_eq!(
+        got_other.len(),
+        want_other.len(),
+        "helper replies at {base}"
+    );
     for (g, w) in got_other.iter().zip(&want_other) {
         assert_eq!(*g, w, "helper replies out of order in burst at {base}");
     }
@@ -155,7 +159,9 @@ fn expected_lines(base: usize, n: usize) -> usize {
 fn order_case(write_queue: Option<usize>, reading: Reading) {
     setup();
     let (start_tx, start_rx) = chan::bounded::<()>(1);
-    let mut b = Server::builder().addr("127.0.0.1:0").codec(LinesCodec::new());
+    let mut b = Server::builder()
+        .addr("127.0.0.1:0")
+        .codec(LinesCodec::new());
     if let Some(q) = write_queue {
         b = b.write_queue(q);
     }
@@ -171,7 +177,10 @@ fn order_case(write_queue: Option<usize>, reading: Reading) {
     let mut base = 0;
     let mut received = 0u64;
     let mut bytes = 0u64;
-    for (round, n) in [300usize, 1, 2, 17, 64, 299, 3, 150].into_iter().enumerate() {
+    for (round, n) in [300usize, 1, 2, 17, 64, 299, 3, 150]
+        .into_iter()
+        .enumerate()
+    {
         let burst: String = (base..base + n).map(|i| format!("{i:06}\n")).collect();
         w.write_all(burst.as_bytes()).unwrap();
         if round == 0 {
@@ -348,7 +357,10 @@ fn replies_larger_than_the_write_buffer_and_a_tiny_buffer_keep_order() {
         assert_eq!(lines.len(), BURST, "write_buffer {wb}");
         let mut bytes = 0;
         for (i, l) in lines.iter().enumerate() {
-            assert!(l.starts_with(&format!("{i:04}")), "write_buffer {wb}: {i}: {l}");
+            assert!(
+                l.starts_with(&format!("{i:04}")),
+                "write_buffer {wb}: {i}: {l}"
+            );
             let want = if i % 3 == 1 { 200 + i + 1 } else { 5 };
             assert_eq!(l.len(), want, "write_buffer {wb}: {i}");
             bytes += l.len() as u64;
@@ -517,7 +529,10 @@ fn fragile_case(poison: &str) -> (Vec<u8>, goway::net::server::Stats) {
 fn an_encode_panic_mid_burst_writes_no_partial_frame() {
     let (got, st) = fragile_case("boom");
     let text = String::from_utf8_lossy(&got);
-    assert!(!text.contains("PARTIAL"), "a partial frame was sent: {text:?}");
+    assert!(
+        !text.contains("PARTIAL"),
+        "a partial frame was sent: {text:?}"
+    );
     assert!(
         ["", "ra\n", "ra\nrb\n"].contains(&text.as_ref()),
         "{text:?}"
@@ -531,7 +546,10 @@ fn an_encode_panic_mid_burst_writes_no_partial_frame() {
 fn an_encode_error_mid_burst_closes_with_encode_error() {
     let (got, st) = fragile_case("bad");
     let text = String::from_utf8_lossy(&got);
-    assert!(!text.contains("PARTIAL"), "a partial frame was sent: {text:?}");
+    assert!(
+        !text.contains("PARTIAL"),
+        "a partial frame was sent: {text:?}"
+    );
     assert!(
         ["", "ra\n", "ra\nrb\n"].contains(&text.as_ref()),
         "{text:?}"
@@ -568,7 +586,9 @@ fn a_drain_while_a_reply_is_held_writes_it() {
     let mut w = c.try_clone().unwrap();
     w.write_all(b"a\nb\n").unwrap();
     start_tx.send(()).unwrap();
-    held_rx.recv_timeout(WATCHDOG).expect("the handler replied to a");
+    held_rx
+        .recv_timeout(WATCHDOG)
+        .expect("the handler replied to a");
     let mut r = BufReader::new(c);
     // Written by the writer while the handler waits.
     assert_eq!(read_n(&mut r, 1), ["ra\n"]);
@@ -633,8 +653,5 @@ fn clients_resetting_mid_burst_leave_nothing_behind() {
     let st = s.closed_at_least(CLIENTS as u64);
     assert_eq!(st.closed, CLIENTS as u64, "{st:?}");
     let st = s.stop();
-    assert!(
-        st.queued_bytes_peak <= ((64 << 10) + 4096) as u64,
-        "{st:?}"
-    );
+    assert!(st.queued_bytes_peak <= ((64 << 10) + 4096) as u64, "{st:?}");
 }
