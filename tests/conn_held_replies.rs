@@ -655,3 +655,153 @@ fn clients_resetting_mid_burst_leave_nothing_behind() {
     let st = s.stop();
     assert!(st.queued_bytes_peak <= ((64 << 10) + 4096) as u64, "{st:?}");
 }
+
+/// The handler of the randomised test: each frame ends in a digit whose bits say what to do
+/// besides the reply (`h`): 1 park on a round trip to a helper (replies held meanwhile),
+/// 2 a reply through the handler's own `ConnSender` (`s`), 4 a job for a helper goroutine
+/// that replies on its own (`o`), 8 a large reply.
+fn random_handler(conn: &Conn<LinesCodec>) -> goway::net::server::HandlerResult {
+    let own = conn.sender();
+    let other = conn.sender();
+    let (jobs_tx, jobs) = chan::bounded::<Vec<u8>>(4096);
+    let helper = goway::go!(move || {
+        for f in jobs {
+            if other.send([b"o".as_slice(), &f].concat()).is_err() {
+                return;
+            }
+        }
+    });
+    let (ping_tx, ping_rx) = chan::bounded::<chan::Sender<()>>(0);
+    let ponger = goway::go!(move || {
+        for back in ping_rx {
+            let _ = back.send(());
+        }
+    });
+    for frame in conn {
+        let bits = frame.last().map_or(0, |d| d.wrapping_sub(b'0'));
+        let mut reply = [b"h".as_slice(), &frame].concat();
+        if bits & 8 != 0 {
+            reply.resize(3000, b'.');
+        }
+        conn.send(reply)?;
+        if bits & 2 != 0 {
+            own.send([b"s".as_slice(), &frame].concat())?;
+        }
+        if bits & 4 != 0 {
+            jobs_tx.send(frame.clone())?;
+        }
+        if bits & 1 != 0 {
+            let (back_tx, back_rx) = chan::bounded(1);
+            ping_tx.send(back_tx)?;
+            back_rx.recv()?;
+        }
+    }
+    drop(jobs_tx);
+    drop(ping_tx);
+    helper.join().map_err(|_| "helper panicked")?;
+    ponger.join().map_err(|_| "ponger panicked")?;
+    Ok(())
+}
+
+/// Clients pipelining random bursts (random sizes, random handler behaviour per frame) while
+/// a thread of their own reads the replies, against servers with a default, a tiny (and
+/// byte-bounded) and an unbuffered write queue and a small write buffer: every reply
+/// arrives, the handler's in its order and the helper's in its own.
+#[test]
+fn random_bursts_from_many_clients_keep_every_reply_in_order() {
+    setup();
+    for (cfg_no, (queue, bytes, wbuf)) in [
+        (64usize, 1usize << 20, 0usize),
+        (2, 8 << 10, 512),
+        (0, 0, 4096),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut cfg = Config::default();
+        cfg.write_queue = queue;
+        cfg.write_queue_bytes = bytes;
+        cfg.write_buffer = wbuf;
+        let srv = Server::builder()
+            .config(cfg)
+            .addr("127.0.0.1:0")
+            .codec(LinesCodec::new())
+            .handler(random_handler)
+            .bind()
+            .unwrap();
+        let s = run(srv);
+        const CLIENTS: u64 = 6;
+        let threads: Vec<_> = (0..CLIENTS)
+            .map(|k| {
+                let addr = s.addr;
+                std::thread::spawn(move || {
+                    let mut seed = (k + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ cfg_no as u64;
+                    let mut rnd = move |m: u64| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        seed % m
+                    };
+                    let c = client(addr);
+                    let mut w = c.try_clone().unwrap();
+                    let mut want_h = Vec::new();
+                    let mut want_o = Vec::new();
+                    let mut i = 0u64;
+                    let mut bursts = Vec::new();
+                    for _ in 0..25 {
+                        let n = 1 + rnd(200);
+                        let mut burst = String::new();
+                        for _ in 0..n {
+                            let bits = rnd(16);
+                            // Parking is rarer: it costs a round trip per frame.
+                            let bits = if rnd(4) == 0 { bits } else { bits & !1 };
+                            // One character, '0' + bits (past '9' for bits of 10 to 15).
+                            let f = format!("{i:06}{}", char::from(b'0' + bits as u8));
+                            let mut h = format!("h{f}");
+                            if bits & 8 != 0 {
+                                h.push_str(&".".repeat(3000 - h.len()));
+                            }
+                            want_h.push(h + "\n");
+                            if bits & 2 != 0 {
+                                want_h.push(format!("s{f}\n"));
+                            }
+                            if bits & 4 != 0 {
+                                want_o.push(format!("o{f}\n"));
+                            }
+                            burst.push_str(&f);
+                            burst.push('\n');
+                            i += 1;
+                        }
+                        bursts.push(burst);
+                    }
+                    let total = want_h.len() + want_o.len();
+                    let reader = std::thread::spawn(move || {
+                        let mut r = BufReader::new(c);
+                        read_n(&mut r, total)
+                    });
+                    for b in bursts {
+                        w.write_all(b.as_bytes()).unwrap();
+                    }
+                    let lines = reader.join().expect("reader");
+                    let got_h: Vec<&String> =
+                        lines.iter().filter(|l| !l.starts_with('o')).collect();
+                    let got_o: Vec<&String> = lines.iter().filter(|l| l.starts_with('o')).collect();
+                    assert_eq!(got_h.len(), want_h.len(), "client {k}");
+                    for (j, (g, w)) in got_h.iter().zip(&want_h).enumerate() {
+                        assert_eq!(*g, w, "client {k}: handler reply {j} out of order");
+                    }
+                    assert_eq!(got_o, want_o.iter().collect::<Vec<_>>(), "client {k}");
+                    w.shutdown(Shutdown::Write).unwrap();
+                    total as u64
+                })
+            })
+            .collect();
+        let mut total = 0;
+        for t in threads {
+            total += join_thread(t);
+        }
+        let st = s.stop();
+        assert_eq!(st.frames_out, total, "config {cfg_no}: {st:?}");
+        assert_eq!(st.closed, CLIENTS, "config {cfg_no}: {st:?}");
+    }
+}
