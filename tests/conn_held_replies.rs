@@ -91,8 +91,7 @@ fn order_handler(
             let _ = back.send(());
         }
     });
-    let mut i = 0u64;
-    for frame in conn {
+    for (i, frame) in conn.into_iter().enumerate() {
         conn.send([b"h".as_slice(), &frame].concat())?;
         if i % 3 == 0 {
             own.send([b"s".as_slice(), &frame].concat())?;
@@ -105,7 +104,6 @@ fn order_handler(
             ping_tx.send(back_tx)?;
             back_rx.recv()?;
         }
-        i += 1;
     }
     drop(jobs_tx);
     drop(ping_tx);
