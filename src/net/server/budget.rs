@@ -167,6 +167,20 @@ impl WriteBudget {
         self.lim.cap != 0 || self.lim.soft != 0
     }
 
+    /// The most bytes of replies the handler may hold back to write them together (its
+    /// carry, see the module docs of `conn`): below half the tightest limit, so that what
+    /// the server holds by its own choice never takes a client past its output limit (held
+    /// replies count until written, and more replies may queue meanwhile). `usize::MAX`
+    /// without a limit.
+    #[inline]
+    pub(crate) fn hold_limit(&self) -> usize {
+        [self.lim.cap, self.lim.soft]
+            .into_iter()
+            .filter(|&b| b != 0)
+            .min()
+            .map_or(usize::MAX, |b| b / 2)
+    }
+
     /// Takes room for `n` bytes if the limits allow it now: `Ok(true)`; `Ok(false)` when
     /// there is no room and the policy is to wait for it; `Err` when the connection is past
     /// its limit (no room under [`WhenFull::Disconnect`], or above the soft limit too long).

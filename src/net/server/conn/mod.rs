@@ -79,7 +79,9 @@
 //!   `Some`) with a kick, the moment the carry begins. So a carry never depends on the
 //!   handler coming back: if the handler parks anywhere before writing it (on a channel, a
 //!   lock, the socket), the writer writes it, before anything queued after it. A carry stops
-//!   growing at `write_buffer` bytes (further replies queue behind it). So the handler never
+//!   growing at `write_buffer` bytes (further replies queue behind it); replies are held
+//!   only below half the output limit ([`WriteBudget::hold_limit`]), so that what the server
+//!   holds by choice never counts as output a reading client left unread. So the handler never
 //!   waits on the client's reading, only for room in the queue.
 //! - The write queue is bounded in bytes too ([`WriteBudget`], `write_queue_bytes`): a
 //!   sender takes a frame's encoded size ([`Codec::encoded_len`]) before queueing it (the
@@ -453,12 +455,19 @@ impl<C: Codec> Conn<C> {
         }
         // More input waiting means more replies: hold this one, so they leave together
         // (written by the handler's last reply of the burst, or else by the writer, woken
-        // for the carry now).
+        // for the carry now). Held replies stay below the writer's buffer size and below
+        // half the output limit: holding them is the server's choice, and must not count
+        // as output the client left unread.
         let more = match self.rx.get() {
             Some(rx) => !rx.is_empty(),
             None => self.buffered.load(Ordering::Relaxed),
         };
-        if more && out.buf.len() < flush_at && (held || self.carry(out, n, 1)) {
+        let held_bytes = out.carry.map_or(n, |c| c.bytes);
+        if more
+            && out.buf.len() < flush_at
+            && held_bytes < budget.hold_limit()
+            && (held || self.carry(out, n, 1))
+        {
             return Ok(Ok(()));
         }
         // Write the buffer now: what the socket takes. The rest (the client is not reading

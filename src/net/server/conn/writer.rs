@@ -158,17 +158,41 @@ impl<C: Codec> WriteSide<C> {
     }
 }
 
-/// Encodes one reply; a codec that cannot encode it closes the connection.
+/// Encodes one reply; a codec that cannot encode it closes the connection. A codec that
+/// fails or panics part-way leaves nothing of the reply in `buf`: replies encoded before it
+/// (a carry the handler held) may still be written, and must not be followed by a fragment.
 pub(super) fn encode<C: Codec>(
     codec: &mut C,
     f: C::Out,
     buf: &mut Vec<u8>,
     sh: &ConnShared<C::Out>,
 ) -> Result<(), CloseReason> {
-    codec.encode(f, buf).map_err(|e| {
+    let mut keep = Rollback {
+        len: buf.len(),
+        buf,
+        done: false,
+    };
+    let r = codec.encode(f, keep.buf);
+    keep.done = r.is_ok();
+    r.map_err(|e| {
         log::error!(target: "goway::server", "conn {} {}: cannot encode reply: {e}; closing", sh.id, sh.peer);
         CloseReason::EncodeError
     })
+}
+
+/// Cuts `buf` back to `len` when dropped before `done` (an encode that failed or panicked).
+struct Rollback<'a> {
+    buf: &'a mut Vec<u8>,
+    len: usize,
+    done: bool,
+}
+
+impl Drop for Rollback<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.buf.truncate(self.len);
+        }
+    }
 }
 
 /// Starts the writer when there is work for it (see the module docs of `conn`, "The writer
