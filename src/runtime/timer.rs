@@ -3,8 +3,8 @@
 //! [`TimerQueue`], served by a single OS thread, `goway-timer`. (Timed waits, a `sleep` or a
 //! `recv_timeout`, do not come here: they park with a timeout, on may's timer.)
 //!
-//! The queue is ordered by deadline (a `BTreeMap` keyed by deadline and id, plus a map from id
-//! to deadline for removal), not a hashed wheel: inserting, removing and finding the earliest
+//! The queue is ordered by deadline (a `BTreeSet` of deadline and id, plus a map from id to
+//! deadline and entry), not a hashed wheel: inserting, removing and finding the earliest
 //! deadline are logarithmic, and the thread sleeps on a condition variable until the earliest
 //! deadline or until an earlier one is inserted. Creating a timer never spawns a goroutine or
 //! a thread.
@@ -16,7 +16,7 @@
 //! Lock order: whatever lock a caller holds while inserting or removing (a timer's own), then
 //! the queue's; the thread never holds the queue's lock while calling [`Fire::fire`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -54,15 +54,42 @@ pub(crate) struct TimerQueue {
 }
 
 struct State {
-    by_time: BTreeMap<(Instant, u64), Entry>,
-    /// When each pending entry is due.
-    due: HashMap<u64, Instant>,
+    /// The pending entries' deadlines and ids, in order. Keys only: a goroutine on its way into
+    /// a park inserts here (see [`TimerQueue::insert`]), and the B-tree's node split moves keys
+    /// and values through its frames, so the entries (40 bytes each) live in `due`.
+    by_time: BTreeSet<(Instant, u64)>,
+    /// When each pending entry is due, and the entry.
+    due: HashMap<u64, (Instant, Entry)>,
     next_id: u64,
     /// Size at which dead entries are swept out.
     sweep_at: usize,
 }
 
 const SWEEP_MIN: usize = 1024;
+
+impl State {
+    /// Takes the dead entries out (see [`Fire::is_dead`]) and sets the next sweep's size; the
+    /// caller drops them once the queue's lock is released.
+    #[cold]
+    #[inline(never)]
+    fn sweep(&mut self) -> Vec<Entry> {
+        let State { by_time, due, .. } = self;
+        let dead: Vec<u64> = due
+            .iter()
+            .filter(|(_, (_, e))| e.target.is_dead())
+            .map(|(id, _)| *id)
+            .collect();
+        let mut swept = Vec::with_capacity(dead.len());
+        for id in dead {
+            if let Some((when, e)) = due.remove(&id) {
+                by_time.remove(&(when, id));
+                swept.push(e);
+            }
+        }
+        self.sweep_at = (self.by_time.len() * 2).max(SWEEP_MIN);
+        swept
+    }
+}
 
 static QUEUE: OnceLock<&'static TimerQueue> = OnceLock::new();
 
@@ -84,7 +111,7 @@ pub(crate) fn queue() -> &'static TimerQueue {
     QUEUE.get_or_init(|| {
         let q: &'static TimerQueue = Box::leak(Box::new(TimerQueue {
             state: Mutex::new(State {
-                by_time: BTreeMap::new(),
+                by_time: BTreeSet::new(),
                 due: HashMap::new(),
                 next_id: 1,
                 sweep_at: SWEEP_MIN,
@@ -132,27 +159,26 @@ impl TimerQueue {
     }
 
     /// Queues `entry` under `id` (which must not be pending) to fire at `when`.
+    ///
+    /// Stack depth matters here: a server connection's reader arms its idle timer through this
+    /// on its way into the park (`WakeupInner::arm`), on a goroutine stack whose park should
+    /// keep to one resident 4 KiB page (an idle connection costs a second page for as long as
+    /// it lives otherwise). The B-tree's node split (about one insert in six) and its
+    /// allocation are the deepest point of that path, so the frames down to it are kept
+    /// small: the B-tree holds keys only (the entries are in `due`), and the rare sweep of
+    /// dead entries, with its locals, is out of line. Measure with `bench/compare.sh idle`
+    /// (`pages per stack`) after changing this path.
     pub(crate) fn insert(&self, id: u64, when: Instant, entry: Entry) {
         // Swept entries are dropped after the lock is released (a channel's last sender closes
         // it and wakes its receivers).
         let mut swept = Vec::new();
         let mut s = self.state.lock();
-        let earliest = s.by_time.keys().next().map(|k| k.0);
+        let earliest = s.by_time.first().map(|k| k.0);
         if s.by_time.len() >= s.sweep_at {
-            let State { by_time, due, .. } = &mut *s;
-            let dead: Vec<(Instant, u64)> = by_time
-                .iter()
-                .filter(|(_, e)| e.target.is_dead())
-                .map(|(k, _)| *k)
-                .collect();
-            for k in dead {
-                due.remove(&k.1);
-                swept.extend(by_time.remove(&k));
-            }
-            s.sweep_at = (s.by_time.len() * 2).max(SWEEP_MIN);
+            swept = s.sweep();
         }
-        s.by_time.insert((when, id), entry);
-        s.due.insert(id, when);
+        s.by_time.insert((when, id));
+        s.due.insert(id, (when, entry));
         drop(s);
         drop(swept);
         if earliest.is_none_or(|e| when < e) {
@@ -164,7 +190,7 @@ impl TimerQueue {
     pub(crate) fn remove(&self, id: u64) -> bool {
         let mut s = self.state.lock();
         match s.due.remove(&id) {
-            Some(when) => s.by_time.remove(&(when, id)).is_some(),
+            Some((when, _)) => s.by_time.remove(&(when, id)),
             None => false,
         }
     }
@@ -176,27 +202,29 @@ impl TimerQueue {
                 let mut s = self.state.lock();
                 loop {
                     let now = Instant::now();
-                    match s.by_time.first_key_value() {
-                        Some((&(when, _), _)) if when <= now => break,
-                        Some((&(when, _), _)) => {
+                    match s.by_time.first() {
+                        Some(&(when, _)) if when <= now => break,
+                        Some(&(when, _)) => {
                             self.cond.wait_for(&mut s, when - now);
                         }
                         None => self.cond.wait(&mut s),
                     }
                 }
                 let now = Instant::now();
-                while let Some(first) = s.by_time.first_entry() {
-                    if first.key().0 > now {
+                while let Some(&(when, id)) = s.by_time.first() {
+                    if when > now {
                         break;
                     }
-                    let ((when, id), entry) = first.remove_entry();
-                    s.due.remove(&id);
+                    s.by_time.pop_first();
+                    let Some((_, entry)) = s.due.remove(&id) else {
+                        continue;
+                    };
                     if let Some(period) = entry.period {
                         if !entry.target.is_dead() {
                             // Go's next tick: the first multiple of the period after now.
                             let next = next_tick(when, period, now);
-                            s.by_time.insert((next, id), entry.clone());
-                            s.due.insert(id, next);
+                            s.by_time.insert((next, id));
+                            s.due.insert(id, (next, entry.clone()));
                         }
                     }
                     fired.push((now, entry));
