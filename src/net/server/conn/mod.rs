@@ -80,9 +80,9 @@
 //!   handler coming back: if the handler parks anywhere before writing it (on a channel, a
 //!   lock, the socket), the writer writes it, before anything queued after it. A carry stops
 //!   growing at `write_buffer` bytes (further replies queue behind it); replies are held
-//!   only below half the output limit ([`WriteBudget::hold_limit`]), so that what the server
-//!   holds by choice never counts as output a reading client left unread. So the handler never
-//!   waits on the client's reading, only for room in the queue.
+//!   only below half the output limit ([`WriteBudget::hold_limit`]), so that what the
+//!   server holds by choice never counts as output a reading client left unread. So the
+//!   handler never waits on the client's reading, only for room in the queue.
 //! - The write queue is bounded in bytes too ([`WriteBudget`], `write_queue_bytes`): a
 //!   sender takes a frame's encoded size ([`Codec::encoded_len`]) before queueing it (the
 //!   handler before writing a reply itself), the writer gives the sizes back once the batch
