@@ -577,3 +577,47 @@ fn config_apply_after_start_is_refused() {
     // The defaults are still in force: goroutines keep running.
     assert_eq!(join(go!(|| 3)).unwrap(), 3);
 }
+
+/// The vendored may's park hook (vendor/may/PATCHES.md 8), which the server's held replies
+/// rely on: it runs on the coroutine before each park, a park inside it does not run it
+/// again, it stays set until replaced, and a thread has none.
+#[test]
+fn a_coroutines_park_hook_runs_before_each_park_and_not_inside_itself() {
+    let _g = shared();
+    use may::coroutine::{Coroutine, ParkHook};
+    let noop: ParkHook = Arc::new(|| {});
+    assert!(
+        Coroutine::set_park_hook(Some(noop)).is_err(),
+        "a thread has no park hook"
+    );
+    let (parked_tx, parked_rx) = chan::bounded::<()>(16);
+    let (go_tx, go_rx) = chan::bounded::<()>(0);
+    let h = go!(move || {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let r = runs.clone();
+        let hook: ParkHook = Arc::new(move || {
+            r.fetch_add(1, Ordering::SeqCst);
+            // A park inside the hook: it must not run the hook again.
+            may::coroutine::yield_now();
+            let _ = parked_tx.try_send(());
+        });
+        assert!(matches!(Coroutine::set_park_hook(Some(hook)), Ok(None)));
+        for _ in 0..2 {
+            go_rx.recv().unwrap();
+        }
+        let twice = runs.load(Ordering::SeqCst);
+        let old = Coroutine::set_park_hook(None);
+        assert!(matches!(old, Ok(Some(_))), "the hook stays set");
+        go_rx.recv().unwrap();
+        (twice, runs.load(Ordering::SeqCst))
+    });
+    for _ in 0..2 {
+        // The goroutine's receive parks (the channel is unbuffered and empty): the hook ran.
+        parked_rx.recv_timeout(WATCHDOG).expect("the hook ran");
+        go_tx.send_timeout((), WATCHDOG).unwrap();
+    }
+    go_tx.send_timeout((), WATCHDOG).unwrap();
+    let (twice, after) = join(h).unwrap();
+    assert_eq!(twice, 2, "once per park");
+    assert_eq!(after, 2, "not after it was cleared");
+}

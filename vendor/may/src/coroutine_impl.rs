@@ -586,6 +586,24 @@ impl Resumes {
 }
 
 impl Coroutine {
+    /// goway patch (PATCHES.md 8): sets (or with `None` clears) a callback the calling
+    /// coroutine runs on its own stack each time it is about to park (any blocking wait,
+    /// sleep, socket wait or yield), and returns the one it replaces. `Err(hook)` on a
+    /// thread, which has no park hook.
+    ///
+    /// The hook must not rely on parking: it runs at the start of a park, and a park inside
+    /// it does not run it again.
+    #[allow(clippy::type_complexity)]
+    pub fn set_park_hook(
+        hook: Option<crate::local::ParkHook>,
+    ) -> Result<Option<crate::local::ParkHook>, Option<crate::local::ParkHook>> {
+        match get_co_local_data() {
+            // SAFETY: the local data lives as long as the coroutine, which is running this code
+            Some(local) => Ok(unsafe { local.as_ref() }.replace_park_hook(hook)),
+            None => Err(hook),
+        }
+    }
+
     /// goway patch: the key under which `for_each_resumer` shows the calling coroutine
     /// (the address of its local data, fixed for its life); `None` on a thread.
     pub fn running_key() -> Option<usize> {

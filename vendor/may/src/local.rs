@@ -1,5 +1,5 @@
 use std::any::TypeId;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::ptr::NonNull;
@@ -20,7 +20,12 @@ pub struct CoroutineLocal {
     join: Arc<Join>,
     // real local data hash map
     local_data: LocalMap,
+    // goway patch (PATCHES.md 8): run on the coroutine's own stack before each park
+    park_hook: Cell<Option<ParkHook>>,
 }
+
+/// goway patch (PATCHES.md 8): a callback a coroutine runs before each park.
+pub type ParkHook = Arc<dyn Fn() + Send + Sync>;
 
 impl CoroutineLocal {
     /// create coroutine local storage
@@ -29,7 +34,13 @@ impl CoroutineLocal {
             co,
             join,
             local_data: RefCell::new(HashMap::default()),
+            park_hook: Cell::new(None),
         })
+    }
+
+    /// goway patch (PATCHES.md 8): replaces the park hook; returns the old one.
+    pub(crate) fn replace_park_hook(&self, hook: Option<ParkHook>) -> Option<ParkHook> {
+        self.park_hook.replace(hook)
     }
 
     // get the coroutine handle
@@ -47,6 +58,28 @@ impl CoroutineLocal {
 pub fn get_co_local_data() -> Option<NonNull<CoroutineLocal>> {
     let ptr = get_local_data();
     NonNull::new(ptr.cast())
+}
+
+/// goway patch (PATCHES.md 8): runs the calling coroutine's park hook, if it has one; called
+/// by every path that parks a coroutine, before it yields. The hook is out of its slot while
+/// it runs, so a park inside it does not run it again; it goes back unless the hook replaced
+/// itself.
+#[inline]
+pub(crate) fn run_park_hook() {
+    let Some(local) = get_co_local_data() else {
+        return;
+    };
+    // SAFETY: the local data lives as long as the coroutine, which is running this code
+    let local = unsafe { local.as_ref() };
+    if let Some(hook) = local.park_hook.take() {
+        hook();
+        let none = local.park_hook.take();
+        match none {
+            None => local.park_hook.set(Some(hook)),
+            // the hook set another one: keep that
+            some => local.park_hook.set(some),
+        }
+    }
 }
 
 #[inline]

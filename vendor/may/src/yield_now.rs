@@ -19,6 +19,8 @@ impl EventSource for Yield {
 /// just like return the ref of a struct member
 #[inline]
 pub fn yield_with<T: EventSource>(resource: &T) {
+    // goway patch (PATCHES.md 8)
+    crate::local::run_park_hook();
     let cancel = current_cancel_data();
     // if cancel detected in user space
     // no need to get into kernel any more
@@ -47,6 +49,8 @@ pub fn yield_with_io<T: EventSource>(resource: &T, is_coroutine: bool) {
         yield_with(resource);
         #[cfg(not(feature = "io_cancel"))]
         {
+            // goway patch (PATCHES.md 8)
+            crate::local::run_park_hook();
             let r = unsafe {
                 std::mem::transmute::<*const (dyn EventSource + '_), *mut (dyn EventSource + 'static)>(
                     resource as &dyn EventSource,
@@ -96,6 +100,8 @@ pub fn get_co_para() -> Option<EventResult> {
 /// goway patch: yield the running coroutine to the back of the ready queue without looking at
 /// its cancel state (`yield_now` would unwind a canceled coroutine at once).
 pub(crate) fn yield_now_uncancelable() {
+    // goway patch (PATCHES.md 8)
+    crate::local::run_park_hook();
     let y = Yield {};
     // SAFETY: as in `yield_with`: `y` outlives the yield, since the scheduler is done with the
     // subscriber (it only re-queues the coroutine) before the coroutine runs again
