@@ -1,8 +1,8 @@
 //! Attacks on the handler's held replies (`Conn::send` while a pipelined burst's next frames
-//! wait): the replies of a burst are encoded into the write side's buffer, announced to the
-//! writer at once, and leave in one write. Every test makes the burst arrive in one read (the
-//! handler waits on a channel before its first `recv` while the client writes the whole
-//! burst), then checks order, counts, close reasons, the output limits and that every
+//! wait): the replies of a burst are encoded into the write side's buffer, handed to the
+//! writer if the handler's goroutine parks first, and leave in one write. Every test makes
+//! the burst arrive in one read (the handler waits on a channel before its first `recv`
+//! while the client writes the whole burst), then checks order, counts, close reasons, the output limits and that every
 //! goroutine ends (`Running::stop`).
 //!
 //! `conn_held_replies_one_worker.rs` runs the same tests on one worker thread.
@@ -802,4 +802,154 @@ fn random_bursts_from_many_clients_keep_every_reply_in_order() {
         assert_eq!(st.frames_out, total, "config {cfg_no}: {st:?}");
         assert_eq!(st.closed, CLIENTS, "config {cfg_no}: {st:?}");
     }
+}
+
+/// Where the handler parks with a reply held (see [`park_case`]).
+#[derive(Clone, Copy, Debug)]
+enum ParkOn {
+    /// A goway channel receive.
+    Channel,
+    /// A goway mutex another goroutine holds.
+    Mutex,
+    /// A read on a socket of its own (a goway `TcpStream`).
+    Socket,
+}
+
+/// The handler replies to the first frame of a burst (held: the second frame waits in the
+/// read buffer) and then parks elsewhere until the client has that reply: its goroutine's
+/// park hook hands the held reply to the writer, whatever it parks on.
+fn park_case(on: ParkOn) {
+    setup();
+    let (start_tx, start_rx) = chan::bounded::<()>(1);
+    let (gate_tx, gate_rx) = chan::bounded::<()>(1);
+    let lock = std::sync::Arc::new(goway::sync::Mutex::new(()));
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let up_addr = upstream.local_addr().unwrap();
+    // For `Mutex`: a goroutine holds the lock until the gate opens.
+    let holder = match on {
+        ParkOn::Mutex => {
+            let (locked_tx, locked_rx) = chan::bounded::<()>(1);
+            let (lock, gate_rx) = (lock.clone(), gate_rx.clone());
+            let h = goway::go!(move || {
+                let _g = lock.lock();
+                locked_tx.send(()).unwrap();
+                gate_rx.recv().unwrap();
+            });
+            locked_rx.recv_timeout(WATCHDOG).expect("the holder locks");
+            Some(h)
+        }
+        _ => None,
+    };
+    let srv = Server::builder()
+        .addr("127.0.0.1:0")
+        .codec(LinesCodec::new())
+        .handler(move |conn| {
+            start_rx.recv()?;
+            let f = conn.recv().ok_or("no first frame")?;
+            conn.send([b"r".as_slice(), &f].concat())?;
+            match on {
+                ParkOn::Channel => gate_rx.recv()?,
+                ParkOn::Mutex => drop(lock.lock()),
+                ParkOn::Socket => {
+                    let mut up = goway::net::dial(up_addr)?;
+                    let mut b = [0u8; 2];
+                    up.read_exact(&mut b)?;
+                }
+            }
+            for f in conn {
+                conn.send([b"r".as_slice(), &f].concat())?;
+            }
+            Ok(())
+        })
+        .bind()
+        .unwrap();
+    let s = run(srv);
+    let c = client(s.addr);
+    let mut w = c.try_clone().unwrap();
+    w.write_all(b"a\nb\n").unwrap();
+    start_tx.send(()).unwrap();
+    let mut r = BufReader::new(c);
+    // The upstream connection (made only by the socket case) is accepted after "ra".
+    assert_eq!(read_n(&mut r, 1), ["ra\n"], "{on:?}");
+    match on {
+        ParkOn::Channel | ParkOn::Mutex => gate_tx.send(()).unwrap(),
+        ParkOn::Socket => {
+            let (mut up, _) = upstream.accept().unwrap();
+            up.write_all(b"go").unwrap();
+        }
+    }
+    assert_eq!(read_n(&mut r, 1), ["rb\n"], "{on:?}");
+    w.shutdown(Shutdown::Write).unwrap();
+    assert!(read_lines(&mut r).is_empty(), "{on:?}");
+    if let Some(h) = holder {
+        common::join(h);
+    }
+    let st = s.stop();
+    assert_eq!(st.frames_out, 2, "{on:?}: {st:?}");
+    assert_eq!(st.closed_by[CloseReason::Eof], 1, "{on:?}: {st:?}");
+}
+
+#[test]
+fn held_replies_leave_when_the_handler_parks_on_a_channel() {
+    park_case(ParkOn::Channel);
+}
+
+#[test]
+fn held_replies_leave_when_the_handler_parks_on_a_mutex() {
+    park_case(ParkOn::Mutex);
+}
+
+#[test]
+fn held_replies_leave_when_the_handler_parks_on_a_socket() {
+    park_case(ParkOn::Socket);
+}
+
+/// A goroutine the handler lends its `&Conn` to (a scoped coroutine) serves the burst: the
+/// reply it holds is handed to the writer at once, since only the handler's own goroutine
+/// has the park hook, and it parks before that goroutine holds anything.
+#[test]
+fn a_reply_held_by_a_goroutine_serving_for_the_handler_is_written() {
+    setup();
+    let (start_tx, start_rx) = chan::bounded::<()>(1);
+    let (gate_tx, gate_rx) = chan::bounded::<()>(1);
+    let srv = Server::builder()
+        .addr("127.0.0.1:0")
+        .codec(LinesCodec::new())
+        .handler(move |conn| {
+            let serve = || -> goway::net::server::HandlerResult {
+                start_rx.recv()?;
+                for f in conn {
+                    conn.send([b"r".as_slice(), &f].concat())?;
+                    if f == b"a" {
+                        gate_rx.recv()?;
+                    }
+                }
+                Ok(())
+            };
+            let mut r: Result<(), String> = Ok(());
+            may::coroutine::scope(|s| {
+                // SAFETY: the scope joins the coroutine before it returns, and its handle is
+                // not leaked, so the borrowed `conn` outlives it.
+                let h = unsafe { s.spawn(|| serve().map_err(|e| e.to_string())) };
+                r = h.join();
+            });
+            r?;
+            Ok(())
+        })
+        .bind()
+        .unwrap();
+    let s = run(srv);
+    let c = client(s.addr);
+    let mut w = c.try_clone().unwrap();
+    w.write_all(b"a\nb\n").unwrap();
+    start_tx.send(()).unwrap();
+    let mut r = BufReader::new(c);
+    assert_eq!(read_n(&mut r, 1), ["ra\n"]);
+    gate_tx.send(()).unwrap();
+    assert_eq!(read_n(&mut r, 1), ["rb\n"]);
+    w.shutdown(Shutdown::Write).unwrap();
+    assert!(read_lines(&mut r).is_empty());
+    let st = s.stop();
+    assert_eq!(st.frames_out, 2, "{st:?}");
+    assert_eq!(st.closed_by[CloseReason::Eof], 1, "{st:?}");
 }

@@ -21,7 +21,7 @@ pub(crate) struct HandlerTask<C: Codec> {
 impl<C: Codec> HandlerTask<C> {
     pub(crate) fn run(self) {
         let HandlerTask {
-            conn,
+            mut conn,
             handler,
             mut codec,
             exit,
@@ -31,8 +31,22 @@ impl<C: Codec> HandlerTask<C> {
         let _span = crate::runtime::enter_span(
             tracing::info_span!(target: "goway::server", "conn", server = %sh.server.listen, peer = %sh.peer, conn_id = sh.id),
         );
+        // While the handler runs, each park of this goroutine starts the writer for a carry
+        // the handler left (see the module docs of `conn`): replies held in a burst never
+        // wait for the handler to come back.
+        let kick = conn.tx.writer.clone();
+        let hook: may::coroutine::ParkHook = Arc::new(move || kick.parking());
+        let before = may::coroutine::Coroutine::set_park_hook(Some(hook));
+        if before.is_ok() {
+            conn.handler_key = may::coroutine::Coroutine::running_key().unwrap_or(0);
+        }
         // A panic ends only this connection (Go's conn.serve recovers and logs it).
-        match panic::catch_unwind(AssertUnwindSafe(|| handler(&conn))) {
+        let ended = panic::catch_unwind(AssertUnwindSafe(|| handler(&conn)));
+        if let Ok(before) = before {
+            let _ = may::coroutine::Coroutine::set_park_hook(before);
+        }
+        conn.handler_key = 0;
+        match ended {
             Ok(Ok(())) => sh.set_reason(CloseReason::HandlerDone),
             Ok(Err(e)) => {
                 log::debug!(target: "goway::server", "conn {} {}: handler error: {e}", sh.id, sh.peer);

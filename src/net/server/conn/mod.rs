@@ -40,15 +40,15 @@
 //!   TLS session's box, the read buffer (taken from a shared pool while reading).
 //! - The writer runs only while it has work ([`Writers`]). Its task (queue receiver, exit
 //!   guard) sits in a slot while no writer goroutine runs; `running` is false exactly while
-//!   it is there. Whoever queues on `out` (a frame, or the `None` of a carry) then calls
+//!   it is there. Whoever queues a frame on `out` (or leaves a carry, below) then calls
 //!   `kick`, which claims the task (`running` false → true) and starts a writer goroutine
 //!   with it. A writer that finds `out` empty puts the task back, sets `running` false, and
-//!   looks once more (`out` not empty, closed, or a sender waiting): if there is work and it
-//!   wins the claim again, it goes on; else it ends. With `running` and the queue's lock
-//!   both sequentially consistent, a frame queued at any moment is seen either by the
-//!   sender's `kick` (`running` false: it starts a writer) or by the writer's last look
-//!   (the sender saw `running` true before the writer cleared it), so no frame is left
-//!   without a writer. A sender about to wait in a send on a full (or unbuffered) queue
+//!   looks once more (`out` not empty, closed, a carry, or a sender waiting): if there is
+//!   work and it wins the claim again, it goes on; else it ends. With `running`, the carry
+//!   flag and the queue's lock all sequentially consistent, a frame queued at any moment is
+//!   seen either by the sender's `kick` (`running` false: it starts a writer) or by the
+//!   writer's last look (the sender saw `running` true before the writer cleared it), so no
+//!   frame is left without a writer. A sender about to wait in a send on a full (or unbuffered) queue
 //!   counts itself in `waiting` and kicks first; a writer that finds the queue empty while
 //!   `waiting` is not zero waits for the frame instead of ending. Frames are written in
 //!   queue order by one writer at a time (the task is in one place), so order holds across
@@ -75,10 +75,16 @@
 //!   holds the reply there, so a pipelined burst's replies leave in one write, made by the
 //!   handler's last reply of the burst. It writes only what the socket takes at once. What
 //!   stays in the buffer, held or unwritten, is the `carry`: counted once in `pending` and
-//!   in the byte bound, and announced to the writer by a `None` on `out` (frames travel as
-//!   `Some`) with a kick, the moment the carry begins. So a carry never depends on the
-//!   handler coming back: if the handler parks anywhere before writing it (on a channel, a
-//!   lock, the socket), the writer writes it, before anything queued after it. A carry stops
+//!   in the byte bound, and flagged to the writer ([`Writers`]' `carry`, set and cleared
+//!   with it under the mutex). A carry never depends on the handler coming back: while the
+//!   handler runs, its goroutine has a park hook (a patch to may, see vendor/may/PATCHES.md)
+//!   that kicks the writer for a carry each time the goroutine is about to park, wherever
+//!   it parks (on a channel, a lock, a sleep, the socket); the writer then writes the carry
+//!   before anything queued after it. So a burst whose replies the handler writes itself
+//!   starts no writer at all. A carry left by another goroutine (one the handler lent its
+//!   `&Conn` to) kicks the writer at once, and the handler's end runs the writer, which
+//!   writes a carry before it ends the output. A handler that computes for long without
+//!   parking holds its carry that long, as it holds the worker thread. A carry stops
 //!   growing at `write_buffer` bytes (further replies queue behind it); replies are held
 //!   only below half the output limit ([`WriteBudget::hold_limit`]), so that what the
 //!   server holds by choice never counts as output a reading client left unread. So the
@@ -177,6 +183,9 @@ pub struct Conn<C: Codec> {
     tx: ConnSender<C::Out>,
     /// The writer's state, for replies the handler writes itself (see the module docs).
     out: Arc<GoMutex<WriteSide<C>>>,
+    /// The handler goroutine's key (`Coroutine::running_key`) while its park hook starts the
+    /// writer for a carry (see the module docs); 0 otherwise.
+    handler_key: usize,
     /// The connection's context and its done channel, made at first use.
     ctx: OnceLock<(Context, Receiver<()>)>,
     sh: Arc<ConnShared<C::Out>>,
@@ -485,6 +494,7 @@ impl<C: Codec> Conn<C> {
         // Everything went (or the writer cannot be woken for the rest: finish here).
         let (bytes, frames) = match out.carry.take() {
             Some(c) => {
+                self.tx.writer.released();
                 pending.fetch_sub(1, Ordering::AcqRel);
                 (c.bytes, c.frames)
             }
@@ -500,19 +510,19 @@ impl<C: Codec> Conn<C> {
     }
 
     /// Leaves the buffer (`frames` replies, `bytes` in the byte bound) to the writer as a
-    /// carry, counted in `pending`, and wakes it with a `None`; `false` if it cannot be woken
-    /// (an unbuffered queue it is not waiting on, or the connection closing).
+    /// carry, counted in `pending`: the writer writes it if the handler's goroutine parks
+    /// before it does (its park hook starts a writer then), or at once when the caller is
+    /// another goroutine. `false` once the connection is closing (no writer may come).
     fn carry(&self, out: &mut WriteSide<C>, bytes: usize, frames: u64) -> bool {
-        let pending = &self.tx.pending;
-        out.carry = Some(Carry { bytes, frames });
-        pending.fetch_add(1, Ordering::AcqRel);
-        if self.tx.tx.try_send(None).is_ok() {
-            self.tx.writer.kick();
-            return true;
+        if self.tx.is_closed() {
+            return false;
         }
-        out.carry = None;
-        pending.fetch_sub(1, Ordering::AcqRel);
-        false
+        out.carry = Some(Carry { bytes, frames });
+        self.tx.pending.fetch_add(1, Ordering::AcqRel);
+        let hooked = self.handler_key != 0
+            && may::coroutine::Coroutine::running_key() == Some(self.handler_key);
+        self.tx.writer.held(!hooked);
+        true
     }
 
     /// A cloneable sender of frames to this client, usable from any goroutine (for
@@ -679,6 +689,7 @@ pub(crate) fn build<C: Codec>(
                     writer: writers,
                 },
                 out,
+                handler_key: 0,
                 ctx: OnceLock::new(),
                 sh: shared.clone(),
             },

@@ -24,7 +24,7 @@ use crate::net::server::budget::{NoRoom, WriteBudget};
 /// }
 /// ```
 pub struct ConnSender<O> {
-    /// Frames as `Some`; `None` wakes the writer for a carry (see the module docs).
+    /// Frames as `Some` (the writer skips a `None`; none is queued now).
     pub(super) tx: Sender<Option<O>>,
     /// Frames queued and not yet written (see the module docs).
     pub(super) pending: Arc<AtomicUsize>,

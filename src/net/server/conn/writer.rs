@@ -210,6 +210,15 @@ pub(crate) trait Kick: Send + Sync {
     /// The handler returned (the queue is closed): runs the writer's end on this goroutine,
     /// unless a writer goroutine is running (it will see the closed queue and end).
     fn finish(&self);
+    /// A carry was left in the write side's buffer (set under its mutex): a writer must write
+    /// it unless the handler does first. `now`: start one at once; else the handler's
+    /// goroutine starts one when it parks ([`parking`](Self::parking)).
+    fn held(&self, now: bool);
+    /// The carry was taken out of the buffer (under its mutex), to be written.
+    fn released(&self);
+    /// The handler's goroutine is about to park (its park hook): a carry it left must not
+    /// wait for it to come back, so a writer starts for it.
+    fn parking(&self);
 }
 
 /// The writer's task while no writer goroutine runs, and who is running.
@@ -220,6 +229,8 @@ pub(crate) struct Writers<C: Codec> {
     running: AtomicBool,
     /// Senders waiting (or about to wait) in a send on the queue.
     waiting: AtomicUsize,
+    /// A carry is in the write side's buffer (changed with it, under its mutex).
+    carry: AtomicBool,
     /// The queue, to look for work after parking.
     rx: Receiver<Option<C::Out>>,
     me: Weak<Writers<C>>,
@@ -232,6 +243,7 @@ impl<C: Codec> Writers<C> {
             task: parking_lot::Mutex::new(Some(task)),
             running: AtomicBool::new(false),
             waiting: AtomicUsize::new(0),
+            carry: AtomicBool::new(false),
             rx,
             me: me.clone(),
         })
@@ -246,10 +258,13 @@ impl<C: Codec> Writers<C> {
         self.task.lock().take()
     }
 
-    /// Work a parked writer must not leave behind: frames queued, a sender waiting, or the
-    /// queue closed (the end to write).
+    /// Work a parked writer must not leave behind: frames queued, a carry, a sender waiting,
+    /// or the queue closed (the end to write).
     fn has_work(&self) -> bool {
-        !self.rx.is_empty() || self.rx.is_closed() || self.waiting.load(Ordering::SeqCst) > 0
+        !self.rx.is_empty()
+            || self.carry.load(Ordering::SeqCst)
+            || self.rx.is_closed()
+            || self.waiting.load(Ordering::SeqCst) > 0
     }
 
     /// A writer goroutine: writes until the queue is empty, then parks the task and ends,
@@ -305,6 +320,26 @@ impl<C: Codec> Kick for Writers<C> {
         if let Some(mut task) = self.claim() {
             // The queue is closed: `run` ends the connection's output and returns false.
             while task.run(self) {}
+        }
+    }
+
+    fn held(&self, now: bool) {
+        // Sequentially consistent, as `running`: a writer parking after this store sees it
+        // in its last look, or this goroutine's `kick` (now or at its park) sees `running`
+        // false and starts one.
+        self.carry.store(true, Ordering::SeqCst);
+        if now {
+            self.kick();
+        }
+    }
+
+    fn released(&self) {
+        self.carry.store(false, Ordering::SeqCst);
+    }
+
+    fn parking(&self) {
+        if self.carry.load(Ordering::SeqCst) {
+            self.kick();
         }
     }
 }
@@ -373,11 +408,13 @@ impl<C: Codec> WriterTask<C> {
         false
     }
 
-    /// The next frame: `None` when the queue is empty (`Idle`) or closed and empty (`Closed`).
+    /// The next frame; `Ok(None)` for a carry to write first (the queue being empty or
+    /// closed); `Idle` when there is nothing, `Closed` when the queue is closed and empty.
     /// Waits only while a sender is waiting to hand one over.
     fn next(&self, w: &Writers<C>) -> Result<Option<C::Out>, Drained> {
         match self.rx.try_recv() {
             Ok(f) => Ok(f),
+            Err(_) if w.carry.load(Ordering::SeqCst) => Ok(None),
             Err(TryRecvError::Closed) => Err(Drained::Closed),
             Err(TryRecvError::Empty) if w.waiting.load(Ordering::SeqCst) > 0 => {
                 self.rx.recv().map_err(|_| Drained::Closed)
@@ -404,13 +441,20 @@ impl<C: Codec> WriterTask<C> {
             // Waits while the handler writes a reply itself.
             let mut out = self.out.lock();
             let out = &mut *out;
-            // What the handler left in the buffer goes first (`None` woke us for it, or it
-            // came just before this frame).
-            if let Some(carry) = out.carry.take() {
-                let r = out.write(&sh, carry.frames);
-                self.budget.give_back(carry.bytes);
-                self.pending.fetch_sub(1, Ordering::AcqRel);
-                r?;
+            // What the handler left in the buffer goes first (we came for it, or it came
+            // just before this frame).
+            match out.carry.take() {
+                Some(carry) => {
+                    w.released();
+                    let r = out.write(&sh, carry.frames);
+                    self.budget.give_back(carry.bytes);
+                    self.pending.fetch_sub(1, Ordering::AcqRel);
+                    r?;
+                }
+                // The handler wrote it first (and cleared the flag, as here: both change
+                // only under this mutex).
+                None if first.is_none() => w.released(),
+                None => {}
             }
             let Some(first) = first else {
                 continue;
@@ -426,7 +470,7 @@ impl<C: Codec> WriterTask<C> {
                 if self.rx.try_recv_many(&mut batch, WRITE_BATCH) == 0 {
                     break;
                 }
-                // A `None` here woke us for a carry already written.
+                // (`None` is not queued any more; skipping it keeps the queue's type.)
                 for f in batch.drain(..).flatten() {
                     n += 1;
                     if bounded {
