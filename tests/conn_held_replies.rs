@@ -953,3 +953,87 @@ fn a_reply_held_by_a_goroutine_serving_for_the_handler_is_written() {
     assert_eq!(st.frames_out, 2, "{st:?}");
     assert_eq!(st.closed_by[CloseReason::Eof], 1, "{st:?}");
 }
+
+/// An unbuffered write queue, a goroutine queueing with `ConnSender::send_timeout` and
+/// timeouts so short that it often gives up while a writer is waiting for its frame, and a
+/// handler that holds a burst's replies and parks in the middle of each burst: every reply
+/// of the handler arrives, in order (a writer left waiting for a sender that gave up is
+/// nudged to look at the carry), and every goroutine ends.
+#[test]
+fn senders_giving_up_on_an_unbuffered_queue_never_strand_held_replies() {
+    setup();
+    const BURSTS: usize = 60;
+    const BURST: usize = 10;
+    let srv = Server::builder()
+        .addr("127.0.0.1:0")
+        .codec(LinesCodec::new())
+        .config({
+            let mut cfg = Config::default();
+            cfg.write_queue = 0;
+            cfg
+        })
+        .handler(|conn| {
+            let other = conn.sender();
+            let (stop_tx, stop_rx) = chan::bounded::<()>(0);
+            let spammer = goway::go!(move || {
+                let mut i = 0u64;
+                // Until the handler drops `stop_tx` (closed) at the client's end.
+                while let Err(goway::chan::TryRecvError::Empty) = stop_rx.try_recv() {
+                    let t = Duration::from_micros(i % 40);
+                    if let Err(goway::chan::SendTimeoutError::Closed(_)) =
+                        other.send_timeout(b"x".to_vec(), t)
+                    {
+                        return;
+                    }
+                    i += 1;
+                }
+            });
+            let (ping_tx, ping_rx) = chan::bounded::<()>(0);
+            let (pong_tx, pong_rx) = chan::bounded::<()>(0);
+            let echo = goway::go!(move || {
+                for () in ping_rx {
+                    if pong_tx.send(()).is_err() {
+                        return;
+                    }
+                }
+            });
+            for f in conn {
+                conn.send([b"r".as_slice(), &f].concat())?;
+                if f.ends_with(b"5") {
+                    // Parks with the burst's first replies held.
+                    ping_tx.send(())?;
+                    pong_rx.recv()?;
+                }
+            }
+            drop(stop_tx);
+            drop(ping_tx);
+            let _ = spammer.join();
+            let _ = echo.join();
+            Ok(())
+        })
+        .bind()
+        .unwrap();
+    let s = run(srv);
+    let c = client(s.addr);
+    let mut w = c.try_clone().unwrap();
+    let mut r = BufReader::new(c);
+    for b in 0..BURSTS {
+        let burst: String = (0..BURST).map(|i| format!("{b}-{i}\n")).collect();
+        w.write_all(burst.as_bytes()).unwrap();
+        let mut got = Vec::new();
+        while got.len() < BURST {
+            let mut line = String::new();
+            let n = r.read_line(&mut line).expect("a reply (none stranded)");
+            assert!(n > 0, "EOF in burst {b}");
+            if line != "x\n" {
+                got.push(line);
+            }
+        }
+        let want: Vec<String> = (0..BURST).map(|i| format!("r{b}-{i}\n")).collect();
+        assert_eq!(got, want, "burst {b}");
+    }
+    w.shutdown(Shutdown::Write).unwrap();
+    assert!(read_lines(&mut r).iter().all(|l| l == "x\n"));
+    let st = s.stop();
+    assert_eq!(st.closed_by[CloseReason::Eof], 1, "{st:?}");
+}

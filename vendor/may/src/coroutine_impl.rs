@@ -591,8 +591,9 @@ impl Coroutine {
     /// sleep, socket wait or yield), and returns the one it replaces. `Err(hook)` on a
     /// thread, which has no park hook.
     ///
-    /// The hook must not rely on parking: it runs at the start of a park, and a park inside
-    /// it does not run it again.
+    /// The hook runs at the start of a park; a park inside it does not run it again. A hook
+    /// that sets another one from inside keeps that one; one that clears itself is put back.
+    /// A panic in the hook aborts the process (it would unwind out of a park).
     #[allow(clippy::type_complexity)]
     pub fn set_park_hook(
         hook: Option<crate::local::ParkHook>,

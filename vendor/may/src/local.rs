@@ -62,8 +62,8 @@ pub fn get_co_local_data() -> Option<NonNull<CoroutineLocal>> {
 
 /// goway patch (PATCHES.md 8): runs the calling coroutine's park hook, if it has one; called
 /// by every path that parks a coroutine, before it yields. The hook is out of its slot while
-/// it runs, so a park inside it does not run it again; it goes back unless the hook replaced
-/// itself.
+/// it runs, so a park inside it does not run it again; it goes back unless the hook set
+/// another one (a hook cannot clear itself). A panic in the hook aborts the process.
 #[inline]
 pub(crate) fn run_park_hook() {
     let Some(local) = get_co_local_data() else {
@@ -72,13 +72,25 @@ pub(crate) fn run_park_hook() {
     // SAFETY: the local data lives as long as the coroutine, which is running this code
     let local = unsafe { local.as_ref() };
     if let Some(hook) = local.park_hook.take() {
+        // a hook must not unwind out of a park: abort if it does
+        let bomb = AbortOnUnwind;
         hook();
+        std::mem::forget(bomb);
         let none = local.park_hook.take();
         match none {
             None => local.park_hook.set(Some(hook)),
             // the hook set another one: keep that
             some => local.park_hook.set(some),
         }
+    }
+}
+
+/// Aborts the process when dropped (only during an unwind: it is forgotten otherwise).
+struct AbortOnUnwind;
+
+impl Drop for AbortOnUnwind {
+    fn drop(&mut self) {
+        std::process::abort();
     }
 }
 

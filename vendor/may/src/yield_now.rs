@@ -100,8 +100,7 @@ pub fn get_co_para() -> Option<EventResult> {
 /// goway patch: yield the running coroutine to the back of the ready queue without looking at
 /// its cancel state (`yield_now` would unwind a canceled coroutine at once).
 pub(crate) fn yield_now_uncancelable() {
-    // goway patch (PATCHES.md 8)
-    crate::local::run_park_hook();
+    // no park hook here (PATCHES.md 8): this only spins, within a park that ran it already
     let y = Yield {};
     // SAFETY: as in `yield_with`: `y` outlives the yield, since the scheduler is done with the
     // subscriber (it only re-queues the coroutine) before the coroutine runs again

@@ -475,7 +475,7 @@ impl<C: Codec> Conn<C> {
         if more
             && out.buf.len() < flush_at
             && held_bytes < budget.hold_limit()
-            && (held || self.carry(out, n, 1))
+            && (held || self.carry(out, n, 1, true))
         {
             return Ok(Ok(()));
         }
@@ -488,8 +488,15 @@ impl<C: Codec> Conn<C> {
             .bytes_out
             .fetch_add(sent as u64, Ordering::Relaxed);
         out.buf.drain(..sent);
-        if !out.buf.is_empty() && (out.carry.is_some() || self.carry(out, n, 1)) {
-            return Ok(Ok(()));
+        if !out.buf.is_empty() {
+            // The rest is not held by choice: a writer waits for the client at once.
+            if out.carry.is_some() {
+                self.tx.writer.held(true);
+                return Ok(Ok(()));
+            }
+            if self.carry(out, n, 1, false) {
+                return Ok(Ok(()));
+            }
         }
         // Everything went (or the writer cannot be woken for the rest: finish here).
         let (bytes, frames) = match out.carry.take() {
@@ -510,16 +517,19 @@ impl<C: Codec> Conn<C> {
     }
 
     /// Leaves the buffer (`frames` replies, `bytes` in the byte bound) to the writer as a
-    /// carry, counted in `pending`: the writer writes it if the handler's goroutine parks
-    /// before it does (its park hook starts a writer then), or at once when the caller is
-    /// another goroutine. `false` once the connection is closing (no writer may come).
-    fn carry(&self, out: &mut WriteSide<C>, bytes: usize, frames: u64) -> bool {
+    /// carry, counted in `pending`. Replies `held` by choice are written by the writer if the
+    /// handler's goroutine parks before it writes them (its park hook starts a writer then);
+    /// otherwise (the rest of a write the socket did not take, or a caller that is not the
+    /// handler's goroutine) a writer starts at once. `false` once the connection is closing
+    /// (no writer may come).
+    fn carry(&self, out: &mut WriteSide<C>, bytes: usize, frames: u64, held: bool) -> bool {
         if self.tx.is_closed() {
             return false;
         }
         out.carry = Some(Carry { bytes, frames });
         self.tx.pending.fetch_add(1, Ordering::AcqRel);
-        let hooked = self.handler_key != 0
+        let hooked = held
+            && self.handler_key != 0
             && may::coroutine::Coroutine::running_key() == Some(self.handler_key);
         self.tx.writer.held(!hooked);
         true

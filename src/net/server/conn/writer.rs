@@ -6,11 +6,11 @@
 use std::io::Write as _;
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 
 use super::io_reason;
 use super::shared::{ConnCtl, ConnShared, Exit};
-use crate::chan::{Receiver, TryRecvError};
+use crate::chan::{self, Receiver, Sender, TryRecvError};
 use crate::net::codec::Codec;
 use crate::net::server::LINGER;
 use crate::net::server::budget::WriteBudget;
@@ -231,6 +231,11 @@ pub(crate) struct Writers<C: Codec> {
     waiting: AtomicUsize,
     /// A carry is in the write side's buffer (changed with it, under its mutex).
     carry: AtomicBool,
+    /// Wakes a writer waiting for a blocked sender's frame ([`WriterTask::next`]) when there
+    /// is something else to look at: the sender gave up, or a carry came. A token left while
+    /// no writer waits stays (capacity 1), so a writer about to wait sees it. Made by the
+    /// first sender that blocks.
+    nudge: OnceLock<(Sender<()>, Receiver<()>)>,
     /// The queue, to look for work after parking.
     rx: Receiver<Option<C::Out>>,
     me: Weak<Writers<C>>,
@@ -244,6 +249,7 @@ impl<C: Codec> Writers<C> {
             running: AtomicBool::new(false),
             waiting: AtomicUsize::new(0),
             carry: AtomicBool::new(false),
+            nudge: OnceLock::new(),
             rx,
             me: me.clone(),
         })
@@ -265,6 +271,22 @@ impl<C: Codec> Writers<C> {
             || self.carry.load(Ordering::SeqCst)
             || self.rx.is_closed()
             || self.waiting.load(Ordering::SeqCst) > 0
+    }
+
+    /// Wakes a writer waiting for a blocked sender's frame, if one may wait (see `nudge`).
+    fn nudge(&self) {
+        if let Some((tx, _)) = self.nudge.get() {
+            let _ = tx.try_send(());
+        }
+    }
+
+    /// The handler's goroutine parks with a carry: start a writer for it, or wake the one
+    /// waiting for a blocked sender. Out of line: an idle handler's park stays shallow.
+    #[cold]
+    #[inline(never)]
+    fn carry_parked(&self) {
+        self.kick();
+        self.nudge();
     }
 
     /// A writer goroutine: writes until the queue is empty, then parks the task and ends,
@@ -307,12 +329,15 @@ impl<C: Codec> Kick for Writers<C> {
     }
 
     fn blocked(&self) {
+        self.nudge.get_or_init(|| chan::bounded(1));
         self.waiting.fetch_add(1, Ordering::SeqCst);
         self.kick();
     }
 
     fn unblocked(&self) {
         self.waiting.fetch_sub(1, Ordering::SeqCst);
+        // A writer waiting for this sender's frame must not wait on if the send gave up.
+        self.nudge();
         self.kick();
     }
 
@@ -331,6 +356,8 @@ impl<C: Codec> Kick for Writers<C> {
         if now {
             self.kick();
         }
+        // A writer waiting for a blocked sender's frame looks at the carry.
+        self.nudge();
     }
 
     fn released(&self) {
@@ -339,7 +366,7 @@ impl<C: Codec> Kick for Writers<C> {
 
     fn parking(&self) {
         if self.carry.load(Ordering::SeqCst) {
-            self.kick();
+            self.carry_parked();
         }
     }
 }
@@ -410,16 +437,26 @@ impl<C: Codec> WriterTask<C> {
 
     /// The next frame; `Ok(None)` for a carry to write first (the queue being empty or
     /// closed); `Idle` when there is nothing, `Closed` when the queue is closed and empty.
-    /// Waits only while a sender is waiting to hand one over.
+    /// Waits only while a sender is waiting to hand one over, and looks again when nudged
+    /// (the sender gave up, or a carry came: see [`Writers`]' `nudge`).
     fn next(&self, w: &Writers<C>) -> Result<Option<C::Out>, Drained> {
-        match self.rx.try_recv() {
-            Ok(f) => Ok(f),
-            Err(_) if w.carry.load(Ordering::SeqCst) => Ok(None),
-            Err(TryRecvError::Closed) => Err(Drained::Closed),
-            Err(TryRecvError::Empty) if w.waiting.load(Ordering::SeqCst) > 0 => {
-                self.rx.recv().map_err(|_| Drained::Closed)
+        loop {
+            match self.rx.try_recv() {
+                Ok(f) => return Ok(f),
+                Err(_) if w.carry.load(Ordering::SeqCst) => return Ok(None),
+                Err(TryRecvError::Closed) => return Err(Drained::Closed),
+                Err(TryRecvError::Empty) if w.waiting.load(Ordering::SeqCst) > 0 => {
+                    // Made before `waiting` was raised.
+                    let Some((_, nudge)) = w.nudge.get() else {
+                        return self.rx.recv().map_err(|_| Drained::Closed);
+                    };
+                    crate::select! {
+                        recv(self.rx) -> f => return f.map_err(|_| Drained::Closed),
+                        recv(nudge) -> _ => continue,
+                    }
+                }
+                Err(TryRecvError::Empty) => return Err(Drained::Idle),
             }
-            Err(TryRecvError::Empty) => Err(Drained::Idle),
         }
     }
 
