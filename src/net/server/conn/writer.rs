@@ -446,12 +446,19 @@ impl<C: Codec> WriterTask<C> {
                 Err(_) if w.carry.load(Ordering::SeqCst) => return Ok(None),
                 Err(TryRecvError::Closed) => return Err(Drained::Closed),
                 Err(TryRecvError::Empty) if w.waiting.load(Ordering::SeqCst) > 0 => {
-                    // Made before `waiting` was raised.
+                    // A closed queue is not the end here: the loop looks for a carry first.
+                    // (The nudge channel is made before `waiting` is raised.)
                     let Some((_, nudge)) = w.nudge.get() else {
-                        return self.rx.recv().map_err(|_| Drained::Closed);
+                        match self.rx.recv() {
+                            Ok(f) => return Ok(f),
+                            Err(_) => continue,
+                        }
                     };
                     crate::select! {
-                        recv(self.rx) -> f => return f.map_err(|_| Drained::Closed),
+                        recv(self.rx) -> f => match f {
+                            Ok(f) => return Ok(f),
+                            Err(_) => continue,
+                        },
                         recv(nudge) -> _ => continue,
                     }
                 }
