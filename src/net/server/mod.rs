@@ -22,11 +22,12 @@
 //!   `conn.send` encodes the reply on the handler's goroutine, saving a hop and a goroutine
 //!   switch. With no more input waiting (a client in lockstep) it writes it at once; while a
 //!   pipelined burst's next frames wait, it keeps the burst's replies in the writer's buffer
-//!   and the last of them writes them all (the writer is told at once, so they leave even if
-//!   the handler waits on something else first). Order, the write queue's bounds, the write
-//!   timeout and the stats are the same either way. The writer's goroutine starts when a
-//!   reply is queued (or part of one is left that the socket would not take, or a burst's
-//!   replies are being kept) and ends once everything queued is written.
+//!   and the last of them writes them all (if the handler parks on anything before that,
+//!   the writer starts and writes them, so they never wait for it). Order, the write
+//!   queue's bounds, the write timeout and the stats are the same either way. The writer's
+//!   goroutine starts when a reply is queued (or part of one is left that the socket would
+//!   not take, or the handler parks while it keeps a burst's replies) and ends once
+//!   everything queued is written.
 //!
 //! When any of the three ends, the others end promptly: the reader's end closes the handler's
 //! input; the handler's return closes the writer's queue (after which the writer flushes and

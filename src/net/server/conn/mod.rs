@@ -48,9 +48,10 @@
 //!   flag and the queue's lock all sequentially consistent, a frame queued at any moment is
 //!   seen either by the sender's `kick` (`running` false: it starts a writer) or by the
 //!   writer's last look (the sender saw `running` true before the writer cleared it), so no
-//!   frame is left without a writer. A sender about to wait in a send on a full (or unbuffered) queue
-//!   counts itself in `waiting` and kicks first; a writer that finds the queue empty while
-//!   `waiting` is not zero waits for the frame instead of ending. Frames are written in
+//!   frame is left without a writer. A sender about to wait in a send on a full (or
+//!   unbuffered) queue counts itself in `waiting` and kicks first; a writer that finds the
+//!   queue empty while `waiting` is not zero waits for the frame instead of ending (or for a
+//!   nudge: the sender gave up, or a carry came, see [`Writers`]). Frames are written in
 //!   queue order by one writer at a time (the task is in one place), so order holds across
 //!   writer restarts.
 //! - The writer's end (error reply, FIN, linger) is the last run of its task: when the
