@@ -24,8 +24,8 @@ use crate::net::server::budget::{NoRoom, WriteBudget};
 /// }
 /// ```
 pub struct ConnSender<O> {
-    /// Frames as `Some` (the writer skips a `None`; none is queued now).
-    pub(super) tx: Sender<Option<O>>,
+    /// The write queue.
+    pub(super) tx: Sender<O>,
     /// Frames queued and not yet written (see the module docs).
     pub(super) pending: Arc<AtomicUsize>,
     /// Bytes queued and not yet written, bounded by `write_queue_bytes`.
@@ -83,7 +83,7 @@ impl<O: Send + 'static> ConnSender<O> {
             self.no_room(e);
             return Err(SendError(frame));
         }
-        let r = match self.tx.try_send(Some(frame)) {
+        let r = match self.tx.try_send(frame) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(f)) => {
                 // A writer must take from the queue while we wait for room in it.
@@ -114,13 +114,10 @@ impl<O: Send + 'static> ConnSender<O> {
         self.pending.fetch_sub(1, Ordering::AcqRel);
     }
 
-    /// A frame that the queue refused (it comes back as sent, `Some`).
-    fn unsent(&self, item: Option<O>, n: usize) -> O {
+    /// A frame that the queue refused, handed back.
+    fn unsent(&self, frame: O, n: usize) -> O {
         self.unqueued(n);
-        match item {
-            Some(frame) => frame,
-            None => unreachable!("senders queue frames as Some"),
-        }
+        frame
     }
 
     /// No room was taken: undoes `pending`, and closes a connection past its limit.
@@ -154,7 +151,7 @@ impl<O: Send + 'static> ConnSender<O> {
                 return Err(TrySendError::Closed(frame));
             }
         }
-        self.tx.try_send(Some(frame)).map_err(|e| match e {
+        self.tx.try_send(frame).map_err(|e| match e {
             TrySendError::Full(f) => TrySendError::Full(self.unsent(f, n)),
             TrySendError::Closed(f) => TrySendError::Closed(self.unsent(f, n)),
         })?;
@@ -184,7 +181,7 @@ impl<O: Send + 'static> ConnSender<O> {
                 SendTimeoutError::Closed(frame)
             });
         }
-        let frame = match self.tx.try_send(Some(frame)) {
+        let frame = match self.tx.try_send(frame) {
             Ok(()) => {
                 self.writer.kick();
                 return Ok(());

@@ -31,7 +31,7 @@ pub(crate) struct ConnShared<O> {
     pub(crate) peer: PeerAddr,
     pub(super) sock: Sock,
     /// Closed by `abort` so the writer stops and the handler's sends fail.
-    pub(super) out_tx: Sender<Option<O>>,
+    pub(super) out_tx: Sender<O>,
     /// The write queue's byte bound; closed by `abort` so that senders waiting for room fail.
     pub(super) budget: Arc<WriteBudget>,
     /// Cancels the connection's context when it starts closing ([`Conn::done`]); dropped

@@ -25,7 +25,7 @@ pub(crate) struct WriterTask<C: Codec> {
     pub(super) out: Arc<GoMutex<WriteSide<C>>>,
     pub(super) pending: Arc<AtomicUsize>,
     pub(super) budget: Arc<WriteBudget>,
-    pub(super) rx: Receiver<Option<C::Out>>,
+    pub(super) rx: Receiver<C::Out>,
     pub(super) exit: Exit<C::Out>,
 }
 
@@ -237,7 +237,7 @@ pub(crate) struct Writers<C: Codec> {
     /// first sender that blocks.
     nudge: OnceLock<(Sender<()>, Receiver<()>)>,
     /// The queue, to look for work after parking.
-    rx: Receiver<Option<C::Out>>,
+    rx: Receiver<C::Out>,
     me: Weak<Writers<C>>,
 }
 
@@ -442,7 +442,7 @@ impl<C: Codec> WriterTask<C> {
     fn next(&self, w: &Writers<C>) -> Result<Option<C::Out>, Drained> {
         loop {
             match self.rx.try_recv() {
-                Ok(f) => return Ok(f),
+                Ok(f) => return Ok(Some(f)),
                 Err(_) if w.carry.load(Ordering::SeqCst) => return Ok(None),
                 Err(TryRecvError::Closed) => return Err(Drained::Closed),
                 Err(TryRecvError::Empty) if w.waiting.load(Ordering::SeqCst) > 0 => {
@@ -450,13 +450,13 @@ impl<C: Codec> WriterTask<C> {
                     // (The nudge channel is made before `waiting` is raised.)
                     let Some((_, nudge)) = w.nudge.get() else {
                         match self.rx.recv() {
-                            Ok(f) => return Ok(f),
+                            Ok(f) => return Ok(Some(f)),
                             Err(_) => continue,
                         }
                     };
                     crate::select! {
                         recv(self.rx) -> f => match f {
-                            Ok(f) => return Ok(f),
+                            Ok(f) => return Ok(Some(f)),
                             Err(_) => continue,
                         },
                         recv(nudge) -> _ => continue,
@@ -470,7 +470,7 @@ impl<C: Codec> WriterTask<C> {
     fn write_loop(&mut self, w: &Writers<C>) -> Result<Drained, CloseReason> {
         let sh = self.exit.0.clone();
         let flush_at = sh.server.cfg.write_buffer;
-        let mut batch: Vec<Option<C::Out>> = Vec::new();
+        let mut batch: Vec<C::Out> = Vec::new();
         // Take a frame; then every frame queued right now (under one lock of the queue) into
         // one buffer and write it with one call: the queue being momentarily empty is the
         // flush signal.
@@ -514,8 +514,7 @@ impl<C: Codec> WriterTask<C> {
                 if self.rx.try_recv_many(&mut batch, WRITE_BATCH) == 0 {
                     break;
                 }
-                // (`None` is not queued any more; skipping it keeps the queue's type.)
-                for f in batch.drain(..).flatten() {
+                for f in batch.drain(..) {
                     n += 1;
                     if bounded {
                         bytes += C::encoded_len(&f);
