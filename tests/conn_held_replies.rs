@@ -863,30 +863,42 @@ fn park_case(on: ParkOn) {
         })
         .bind()
         .unwrap();
-    let s = run(srv);
-    let c = client(s.addr);
-    let mut w = c.try_clone().unwrap();
-    w.write_all(b"a\nb\n").unwrap();
-    start_tx.send(()).unwrap();
-    let mut r = BufReader::new(c);
     // The upstream connection (made only by the socket case) is accepted after "ra".
-    assert_eq!(read_n(&mut r, 1), ["ra\n"], "{on:?}");
-    match on {
+    held_then_released(run(srv), &start_tx, &format!("{on:?}"), || match on {
         ParkOn::Channel | ParkOn::Mutex => gate_tx.send(()).unwrap(),
         ParkOn::Socket => {
             let (mut up, _) = upstream.accept().unwrap();
             up.write_all(b"go").unwrap();
         }
-    }
-    assert_eq!(read_n(&mut r, 1), ["rb\n"], "{on:?}");
-    w.shutdown(Shutdown::Write).unwrap();
-    assert!(read_lines(&mut r).is_empty(), "{on:?}");
+    });
     if let Some(h) = holder {
         common::join(h);
     }
+}
+
+/// The client's side of the tests whose handler holds the reply to `a` (while `b` waits in
+/// its read buffer) and then parks until `release`: `a` and `b` go in one write before the
+/// handler starts; `ra` must arrive while the handler is parked, `rb` after `release`. Then
+/// the client ends, and the server is stopped and its counts checked.
+fn held_then_released(
+    s: common::net_server::Running,
+    start: &chan::Sender<()>,
+    case: &str,
+    release: impl FnOnce(),
+) {
+    let c = client(s.addr);
+    let mut w = c.try_clone().unwrap();
+    w.write_all(b"a\nb\n").unwrap();
+    start.send(()).unwrap();
+    let mut r = BufReader::new(c);
+    assert_eq!(read_n(&mut r, 1), ["ra\n"], "{case}");
+    release();
+    assert_eq!(read_n(&mut r, 1), ["rb\n"], "{case}");
+    w.shutdown(Shutdown::Write).unwrap();
+    assert!(read_lines(&mut r).is_empty(), "{case}");
     let st = s.stop();
-    assert_eq!(st.frames_out, 2, "{on:?}: {st:?}");
-    assert_eq!(st.closed_by[CloseReason::Eof], 1, "{on:?}: {st:?}");
+    assert_eq!(st.frames_out, 2, "{case}: {st:?}");
+    assert_eq!(st.closed_by[CloseReason::Eof], 1, "{case}: {st:?}");
 }
 
 #[test]
@@ -938,20 +950,7 @@ fn a_reply_held_by_a_goroutine_serving_for_the_handler_is_written() {
         })
         .bind()
         .unwrap();
-    let s = run(srv);
-    let c = client(s.addr);
-    let mut w = c.try_clone().unwrap();
-    w.write_all(b"a\nb\n").unwrap();
-    start_tx.send(()).unwrap();
-    let mut r = BufReader::new(c);
-    assert_eq!(read_n(&mut r, 1), ["ra\n"]);
-    gate_tx.send(()).unwrap();
-    assert_eq!(read_n(&mut r, 1), ["rb\n"]);
-    w.shutdown(Shutdown::Write).unwrap();
-    assert!(read_lines(&mut r).is_empty());
-    let st = s.stop();
-    assert_eq!(st.frames_out, 2, "{st:?}");
-    assert_eq!(st.closed_by[CloseReason::Eof], 1, "{st:?}");
+    held_then_released(run(srv), &start_tx, "scoped", || gate_tx.send(()).unwrap());
 }
 
 /// An unbuffered write queue, a goroutine queueing with `ConnSender::send_timeout` and
