@@ -8,6 +8,9 @@
 #        WORKERS=2 runs every server on 2 workers with the load generators sharing its CPUs.
 #        COST=1 adds to the echo, http and resp tables what each operation costs the server:
 #        CPU, its user-space share, and system calls (these with perf installed).
+#        The io_uring echo peers (uring-plain, uring-multishot: echo, eff and idle) are off by
+#        default: WITH_URING=1 adds both, or name them in SERVERS; URING_ARGS adds flags to
+#        both (e.g. URING_ARGS="--setup none"; see peers/uring/src/bin/echo-plain.rs).
 #
 # It builds goway's example servers from this checkout and the peers under bench/, then runs
 # each server pinned to SERVER_CPU (0), checks that it answers, loads it from LOAD_CPU (1),
@@ -90,6 +93,8 @@ WITH_GO="${WITH_GO:-1}"
 WITH_TOKIO="${WITH_TOKIO:-1}"
 WITH_MAY="${WITH_MAY:-1}"
 WITH_REDIS="${WITH_REDIS:-1}"
+WITH_URING="${WITH_URING:-0}"               # 1: the io_uring echo peers (also when named in SERVERS)
+URING_ARGS="${URING_ARGS:-}"                # extra flags of both io_uring echo peers
 SERVERS="${SERVERS:-}"                      # only these servers (names as in the tables)
 BASE="${BASE:-}"                            # ratio base for every table it appears in
 CANDIDATE_NAME="${CANDIDATE_NAME:-candidate}"
@@ -431,12 +436,16 @@ entry() { # entry NAME BINARY ARGS IS_BASE
 candidate() { wanted "$CANDIDATE_NAME" && [ -n "$1" ] && printf '%s\t%s\t0\n' "$CANDIDATE_NAME" "$1"; return 0; }
 
 tokio_workers() { [ -z "$WORKERS" ] || printf ' --workers %s' "$WORKERS"; }
+# uring NAME: an io_uring peer is listed with WITH_URING=1, or when SERVERS names it.
+uring() { [ "$WITH_URING" = 1 ] || { [ -n "$SERVERS" ] && wanted "$1"; }; }
 
 echo_servers() {
   [ "$WITH_GO" = 1 ] && entry go-article "$GO_BIN/go-echo-article" "-addr {addr}" 1
   [ "$WITH_GO" = 1 ] && entry go-plain "$GO_BIN/go-echo-plain" "-addr {addr}" 0
   [ "$WITH_TOKIO" = 1 ] && entry tokio-plain "$RUST_BIN/tokio-echo-plain" "--addr {addr}$(tokio_workers)" 0
   [ "$WITH_MAY" = 1 ] && entry may-plain "$RUST_BIN/may-echo-plain" "-addr {addr}" 0
+  uring uring-plain && entry uring-plain "$RUST_BIN/uring-echo-plain" "--addr {addr}${URING_ARGS:+ $URING_ARGS}" 0
+  uring uring-multishot && entry uring-multishot "$RUST_BIN/uring-echo-plain" "--addr {addr} --multishot${URING_ARGS:+ $URING_ARGS}" 0
   [ "$WITH_GOWAY" = 1 ] && entry goway "$GOWAY_BIN/echo" "--addr {addr}${GOWAY_ECHO_ARGS:+ $GOWAY_ECHO_ARGS}" 0
   candidate "$ECHO_CANDIDATE"
 }
