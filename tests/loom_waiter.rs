@@ -60,6 +60,7 @@ mod channel;
 mod shim {
     use std::cell::RefCell;
 
+    pub use loom::cell::UnsafeCell;
     pub use loom::sync::Arc;
     pub use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 
@@ -999,12 +1000,15 @@ fn waiter_abort_vs_commit() {
         let p = packet.clone();
         let committer = rt.go("committer", move || {
             // A sender handing a value to a waiting receiver (`try_send_locked`).
-            p.put(7);
+            // SAFETY: the only peer (the channel's lock is not modelled here): it writes
+            // before its commit and touches the slot again only if the commit failed.
+            unsafe { p.put(7) };
             if p.try_select() {
                 p.waiter.unpark();
                 true
             } else {
-                assert_eq!(p.take(), Some(7));
+                // SAFETY: as above.
+                assert_eq!(unsafe { p.take() }, Some(7));
                 false
             }
         });
@@ -1013,7 +1017,8 @@ fn waiter_abort_vs_commit() {
         let committed = committer.join().unwrap();
         assert_eq!(aborted, !committed);
         assert_eq!(chosen, committed.then_some(1));
-        assert_eq!(packet.take(), committed.then_some(7));
+        // SAFETY: the owner, after joining the only peer.
+        assert_eq!(unsafe { packet.take() }, committed.then_some(7));
         drop(packet);
         Waiter::release(w);
         rt.stop();
@@ -1198,7 +1203,8 @@ fn select_recv2(chans: [&Chan<u32>; 2]) -> (usize, Option<u32>) {
         }
         let result = chosen.map(|i| {
             let p = packets[i].take().expect("the chosen case was registered");
-            (i, p.take())
+            // SAFETY: the owner, committed through this packet (as `RecvCase::complete`).
+            (i, unsafe { p.take() })
         });
         Waiter::release(w);
         match result {
