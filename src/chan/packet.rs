@@ -39,6 +39,12 @@ pub(crate) struct Packet<T> {
 // of them touch the slot at once; what moves through it is a `T`, hence `T: Send`.
 unsafe impl<T: Send> Sync for Packet<T> {}
 
+// The impl above puts no bound on `Waiter`: it relies on `Waiter` being `Send + Sync` itself.
+const _: () = {
+    fn send_sync<W: Send + Sync>() {}
+    let _ = send_sync::<Waiter>;
+};
+
 impl<T> Packet<T> {
     pub(crate) fn new(waiter: Arc<Waiter>, case: usize, value: Option<T>) -> Arc<Self> {
         Arc::new(Packet {
