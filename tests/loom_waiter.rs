@@ -60,6 +60,7 @@ mod channel;
 mod shim {
     use std::cell::RefCell;
 
+    pub use loom::cell::UnsafeCell;
     pub use loom::sync::Arc;
     pub use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 
@@ -999,12 +1000,15 @@ fn waiter_abort_vs_commit() {
         let p = packet.clone();
         let committer = rt.go("committer", move || {
             // A sender handing a value to a waiting receiver (`try_send_locked`).
-            p.put(7);
+            // SAFETY: the only peer (the channel's lock is not modelled here): it writes
+            // before its commit and touches the slot again only if the commit failed.
+            unsafe { p.put(7) };
             if p.try_select() {
                 p.waiter.unpark();
                 true
             } else {
-                assert_eq!(p.take(), Some(7));
+                // SAFETY: as above.
+                assert_eq!(unsafe { p.take() }, Some(7));
                 false
             }
         });
@@ -1013,7 +1017,8 @@ fn waiter_abort_vs_commit() {
         let committed = committer.join().unwrap();
         assert_eq!(aborted, !committed);
         assert_eq!(chosen, committed.then_some(1));
-        assert_eq!(packet.take(), committed.then_some(7));
+        // SAFETY: the owner, after joining the only peer.
+        assert_eq!(unsafe { packet.take() }, committed.then_some(7));
         drop(packet);
         Waiter::release(w);
         rt.stop();
@@ -1198,7 +1203,8 @@ fn select_recv2(chans: [&Chan<u32>; 2]) -> (usize, Option<u32>) {
         }
         let result = chosen.map(|i| {
             let p = packets[i].take().expect("the chosen case was registered");
-            (i, p.take())
+            // SAFETY: the owner, committed through this packet (as `RecvCase::complete`).
+            (i, unsafe { p.take() })
         });
         Waiter::release(w);
         match result {
@@ -1238,4 +1244,177 @@ fn chan0_select2_vs_send_and_try_send() {
         assert!(matches!(b.try_send(3), Err(TrySendError::Full(3))));
         rt.stop();
     });
+}
+
+/// `select::run` with two `SendCase`s, transcribed as [`select_recv2`] is: poll, register,
+/// wait, unregister the others (taking an unsent value back), complete. Returns the chosen
+/// case, its result (`Err(v)`: closed, value back) and the values the other cases kept.
+fn select_send2(
+    chans: [&Chan<u32>; 2],
+    values: [u32; 2],
+) -> (usize, Result<(), u32>, [Option<u32>; 2]) {
+    let mut value = values.map(Some);
+    loop {
+        // Step 1: poll (`SendCase::try_op`).
+        for (i, c) in chans.iter().enumerate() {
+            let Some(v) = value[i].take() else { continue };
+            match c.try_send(v) {
+                Ok(()) => return (i, Ok(()), value),
+                Err(TrySendError::Closed(v)) => return (i, Err(v), value),
+                Err(TrySendError::Full(v)) => value[i] = Some(v),
+            }
+        }
+        // Step 2: register everywhere (`SendCase::register`).
+        let w = Waiter::new();
+        let mut packets = [None, None];
+        let mut ready = false;
+        for (i, c) in chans.iter().enumerate() {
+            let Some(v) = value[i].take() else { continue };
+            match c.register_send(&w, i, v) {
+                Ok(p) => packets[i] = Some(p),
+                Err(v) => {
+                    value[i] = Some(v);
+                    ready = true;
+                    break;
+                }
+            }
+        }
+        let chosen = if ready {
+            if w.try_abort() { None } else { w.selected() }
+        } else {
+            w.wait(None, why())
+        };
+        // `SendCase::unregister`.
+        for (i, c) in chans.iter().enumerate() {
+            if Some(i) != chosen {
+                if let Some(p) = packets[i].take() {
+                    c.unregister_send(&p);
+                    // SAFETY: the owner, with the packet out of the queue under the lock.
+                    if let Some(v) = unsafe { p.take() } {
+                        value[i] = Some(v);
+                    }
+                }
+            }
+        }
+        // `SendCase::complete`.
+        let result = chosen.map(|i| {
+            let p = packets[i].take().expect("the chosen case was registered");
+            // SAFETY: the owner, committed through this packet.
+            (i, unsafe { p.take() }.map_or(Ok(()), Err))
+        });
+        Waiter::release(w);
+        match result {
+            Some((i, r)) => return (i, r, value),
+            None if ready => continue,
+            None => unreachable!("a select without a deadline only returns with a case"),
+        }
+    }
+}
+
+/// A 2-case select sending on two unbuffered channels, against a blocking receive on one and a
+/// `try_recv` on the other: a withdrawn `SendCase` takes its value back after `commit_sender`
+/// may have taken it out, failed to commit and put it back. Exactly one value is delivered,
+/// the other comes back to its case, and no packet is left behind.
+#[test]
+fn chan0_select_send2_vs_recv_and_try_recv() {
+    check(2, || {
+        let rt = Rt::start(GOWAY_MAY, false);
+        let a = chan(0);
+        let b = chan(0);
+        let ra = a.clone();
+        let blocking = rt.go("receiver", move || ra.recv(None).ok());
+        let rb = b.clone();
+        let trying = rt.go("trier", move || rb.try_recv());
+        let (i, r, kept) = select_send2([&a, &b], [1, 2]);
+        let tried = trying.join().unwrap();
+        assert_eq!(r, Ok(()));
+        match i {
+            0 => {
+                assert_eq!(kept, [None, Some(2)]);
+                assert_eq!(tried, Err(TryRecvError::Empty));
+            }
+            1 => {
+                assert_eq!(kept, [Some(1), None]);
+                assert_eq!(tried, Ok(2));
+                a.send(1, None).unwrap();
+            }
+            _ => unreachable!(),
+        }
+        assert_eq!(blocking.join().unwrap(), Some(1));
+        assert_eq!(a.try_recv(), Err(TryRecvError::Empty));
+        assert_eq!(b.try_recv(), Err(TryRecvError::Empty));
+        rt.stop();
+    });
+}
+
+/// The same select against a close of one channel and a `try_recv` on the other: the close
+/// commits the `SendCase` with its value still in the slot (the case gets it back), or the
+/// other case is taken and the closed case's value comes back through `unregister`.
+#[test]
+fn chan0_select_send2_vs_close_and_try_recv() {
+    check(2, || {
+        let rt = Rt::start(GOWAY_MAY, false);
+        let a = chan(0);
+        let b = chan(0);
+        let ca = a.clone();
+        let closer = rt.go("closer", move || assert!(ca.close()));
+        let rb = b.clone();
+        let trying = rt.go("trier", move || rb.try_recv());
+        let (i, r, kept) = select_send2([&a, &b], [1, 2]);
+        let tried = trying.join().unwrap();
+        closer.join().unwrap();
+        match (i, r) {
+            (0, Err(1)) => {
+                assert_eq!(kept, [None, Some(2)]);
+                assert_eq!(tried, Err(TryRecvError::Empty));
+            }
+            (1, Ok(())) => {
+                assert_eq!(kept, [Some(1), None]);
+                assert_eq!(tried, Ok(2));
+            }
+            other => panic!("unexpected select result {other:?}"),
+        }
+        assert_eq!(b.try_recv(), Err(TryRecvError::Empty));
+        rt.stop();
+    });
+}
+
+/// A full one-slot buffer, a sender blocked behind it with a deadline, and a receiver whose
+/// `try_recv_many` (or `recv`) pops the buffer and refills it from the blocked sender
+/// (`commit_sender` under the lock) while the sender times out and takes its value back:
+/// every value is received, left in the buffer or returned, exactly once and in order.
+fn refill_vs_send_timeout(many: bool) {
+    check(2, move || {
+        let rt = Rt::start(GOWAY_MAY, true);
+        let c = chan(1);
+        c.try_send(6).unwrap();
+        let tx = c.clone();
+        let sender = rt.go("sender", move || tx.send(7, Some(Instant::at_ms(1))));
+        let mut got = Vec::new();
+        if many {
+            c.try_recv_many(&mut got, 2);
+        } else {
+            got.push(c.recv(None).unwrap());
+        }
+        let sent = sender.join().unwrap();
+        while let Ok(v) = c.try_recv() {
+            got.push(v);
+        }
+        match sent {
+            Ok(()) => assert_eq!(got, [6, 7]),
+            Err(SendTimeoutError::Timeout(7)) => assert_eq!(got, [6]),
+            other => panic!("unexpected send result {other:?}"),
+        }
+        rt.stop();
+    });
+}
+
+#[test]
+fn chan1_refill_vs_send_timeout_recv() {
+    refill_vs_send_timeout(false);
+}
+
+#[test]
+fn chan1_refill_vs_send_timeout_try_recv_many() {
+    refill_vs_send_timeout(true);
 }

@@ -40,8 +40,9 @@ struct Inner<T> {
     sendq: VecDeque<Arc<Packet<T>>>,
 }
 
-/// A waiter to wake once the lock is released.
-pub(crate) type Wake = Option<Arc<Waiter>>;
+/// A committed packet whose waiter to wake once the lock is released (the queue's reference
+/// to the packet, so waking it takes no reference count of its own).
+pub(crate) type Wake<T> = Option<Arc<Packet<T>>>;
 
 /// Packets of finished waiters met under the lock. They are dropped only after the lock is
 /// released: dropping the last reference to a waiter can wait for may to finish parking its
@@ -55,9 +56,9 @@ fn take_at<P>(q: &mut VecDeque<P>, i: usize) -> Option<P> {
 }
 
 #[inline]
-fn wake(w: Wake) {
-    if let Some(w) = w {
-        w.unpark();
+fn wake<T>(w: Wake<T>) {
+    if let Some(p) = w {
+        p.waiter.unpark();
     }
 }
 
@@ -70,7 +71,7 @@ fn commit_sender<T>(
     q: &mut VecDeque<Arc<Packet<T>>>,
     me: Option<&Arc<Waiter>>,
     dead: &mut Dead<T>,
-) -> Option<(T, Arc<Waiter>)> {
+) -> Option<(T, Arc<Packet<T>>)> {
     let mut i = 0;
     while i < q.len() {
         if me.is_some_and(|me| q[i].belongs_to(me)) {
@@ -78,11 +79,14 @@ fn commit_sender<T>(
             continue;
         }
         let p = take_at(q, i)?;
-        if let Some(v) = p.take() {
+        // SAFETY: a peer under the channel's lock, with the packet just out of the queue
+        // (packet.rs: who touches a slot); the value leaves before the commit.
+        if let Some(v) = unsafe { p.take() } {
             if p.try_select() {
-                return Some((v, p.waiter.clone()));
+                return Some((v, p));
             }
-            p.put(v);
+            // SAFETY: as above; the commit failed, so the slot is still this peer's.
+            unsafe { p.put(v) };
         }
         dead.push(p);
     }
@@ -146,7 +150,7 @@ impl<T> Chan<T> {
         v: T,
         me: Option<&Arc<Waiter>>,
         dead: &mut Dead<T>,
-    ) -> Result<Wake, TrySendError<T>> {
+    ) -> Result<Wake<T>, TrySendError<T>> {
         if g.closed {
             return Err(TrySendError::Closed(v));
         }
@@ -166,11 +170,14 @@ impl<T> Chan<T> {
             let Some(p) = found else { break };
             // The value goes into the slot before the commit, so the receiver finds it as soon
             // as it sees itself selected.
-            p.put(v);
+            // SAFETY: a peer under the channel's lock, with the packet just out of the queue
+            // (packet.rs: who touches a slot); it writes before the commit, never after.
+            unsafe { p.put(v) };
             if p.try_select() {
-                return Ok(Some(p.waiter.clone()));
+                return Ok(Some(p));
             }
-            match p.take() {
+            // SAFETY: as above; the commit failed, so the slot is still this peer's.
+            match unsafe { p.take() } {
                 Some(back) => v = back,
                 None => unreachable!("a dead packet's slot is touched by nobody else"),
             }
@@ -190,7 +197,7 @@ impl<T> Chan<T> {
         g: &mut Inner<T>,
         me: Option<&Arc<Waiter>>,
         dead: &mut Dead<T>,
-    ) -> Result<(T, Wake), TryRecvError> {
+    ) -> Result<(T, Wake<T>), TryRecvError> {
         if let Some(v) = g.buf.pop_front() {
             // A slot freed: move the first waiting sender's value into the buffer (FIFO kept).
             let mut w = None;
@@ -225,7 +232,10 @@ impl<T> Chan<T> {
 
     /// `try_send` that leaves the wake-up and the dead packets to the caller, who must run
     /// them after releasing its own locks (see [`Dead`]).
-    pub(crate) fn try_send_deferred(&self, v: T) -> (Result<(), TrySendError<T>>, Wake, Dead<T>) {
+    pub(crate) fn try_send_deferred(
+        &self,
+        v: T,
+    ) -> (Result<(), TrySendError<T>>, Wake<T>, Dead<T>) {
         let mut dead = Dead::new();
         let r = {
             let mut g = self.inner.lock();
@@ -253,7 +263,7 @@ impl<T> Chan<T> {
     /// Moves up to `max` ready values into `out` under one lock; how many it moved.
     pub(crate) fn try_recv_many(&self, out: &mut Vec<T>, max: usize) -> usize {
         let mut dead = Dead::new();
-        let mut wakes: Vec<Arc<Waiter>> = Vec::new();
+        let mut wakes: Vec<Arc<Packet<T>>> = Vec::new();
         let mut n = 0;
         {
             let mut g = self.inner.lock();
@@ -271,8 +281,8 @@ impl<T> Chan<T> {
             }
         }
         drop(dead);
-        for w in wakes {
-            w.unpark();
+        for p in wakes {
+            p.waiter.unpark();
         }
         n
     }
@@ -305,13 +315,15 @@ impl<T> Chan<T> {
         drop(dead);
         let r = match waiter.wait(deadline, Why::at(Wait::ChanSend, self.site)) {
             // Committed: by a receiver (slot emptied) or by close (value still there).
-            Some(_) => match packet.take() {
+            // SAFETY: the owner, committed through this packet (its only one).
+            Some(_) => match unsafe { packet.take() } {
                 None => Ok(()),
                 Some(v) => Err(SendTimeoutError::Closed(v)),
             },
             None => {
                 self.remove_send(&packet);
-                match packet.take() {
+                // SAFETY: the owner, with the packet out of the queue under the lock.
+                match unsafe { packet.take() } {
                     Some(v) => Err(SendTimeoutError::Timeout(v)),
                     None => unreachable!("an aborted send keeps its value"),
                 }
@@ -350,7 +362,8 @@ impl<T> Chan<T> {
         drop(dead);
         let r = match waiter.wait(deadline, Why::at(Wait::ChanRecv, self.site)) {
             // Committed: by a sender (value in the slot) or by close (slot empty).
-            Some(_) => packet.take().ok_or(RecvTimeoutError::Closed),
+            // SAFETY: the owner, committed through this packet (its only one).
+            Some(_) => unsafe { packet.take() }.ok_or(RecvTimeoutError::Closed),
             None => {
                 self.remove_recv(&packet);
                 Err(RecvTimeoutError::Timeout)

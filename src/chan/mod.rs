@@ -77,14 +77,14 @@ pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
 /// The second half of [`Sender::try_send_deferred`]: call [`finish`](Deferred::finish) after
 /// releasing every lock.
 pub(crate) struct Deferred<T> {
-    wake: channel::Wake,
+    wake: channel::Wake<T>,
     dead: channel::Dead<T>,
 }
 
 impl<T> Deferred<T> {
     pub(crate) fn finish(self) {
-        if let Some(w) = self.wake {
-            w.unpark();
+        if let Some(p) = self.wake {
+            p.waiter.unpark();
         }
         drop(self.dead);
     }

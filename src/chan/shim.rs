@@ -18,3 +18,20 @@ pub(crate) use parking_lot::Mutex;
 pub(crate) use crate::runtime::park::Waiter;
 pub(crate) use crate::runtime::registry::{Site, Wait, Why};
 pub(crate) use crate::runtime::yield_now;
+
+/// `std::cell::UnsafeCell` with loom's interface (`with_mut` hands out the raw pointer), so the
+/// loom shim can track every access to a packet's slot.
+pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+impl<T> UnsafeCell<T> {
+    #[inline]
+    pub(crate) const fn new(v: T) -> Self {
+        UnsafeCell(std::cell::UnsafeCell::new(v))
+    }
+
+    /// Calls `f` with a pointer to the value; what `f` may do with it is the caller's contract.
+    #[inline]
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}

@@ -100,7 +100,9 @@ impl<T> Case for RecvCase<'_, T> {
 
     fn complete(&mut self) {
         if let Some(p) = self.packet.take() {
-            self.result = Some(p.take().ok_or(RecvError));
+            // SAFETY: the owner, committed through this packet (`complete` runs only for the
+            // chosen case): packet.rs, who touches a slot.
+            self.result = Some(unsafe { p.take() }.ok_or(RecvError));
         }
     }
 }
@@ -170,8 +172,9 @@ impl<T> Case for SendCase<'_, T> {
     fn unregister(&mut self) {
         if let (Some(c), Some(p)) = (&self.tx.chan, self.packet.take()) {
             c.unregister_send(&p);
-            // Nobody else touches a packet of a withdrawn or already-committed waiter.
-            if let Some(v) = p.take() {
+            // SAFETY: the owner, with the packet out of the queue under the channel's lock
+            // (packet.rs, who touches a slot): no peer meets it again.
+            if let Some(v) = unsafe { p.take() } {
                 self.value = Some(v);
             }
         }
@@ -180,7 +183,9 @@ impl<T> Case for SendCase<'_, T> {
     fn complete(&mut self) {
         if let Some(p) = self.packet.take() {
             // A receiver took the value (slot empty), or close committed us (value still there).
-            self.result = Some(match p.take() {
+            // SAFETY: the owner, committed through this packet (`complete` runs only for the
+            // chosen case): packet.rs, who touches a slot.
+            self.result = Some(match unsafe { p.take() } {
                 None => Ok(()),
                 Some(v) => Err(SendError(v)),
             });
