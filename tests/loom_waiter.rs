@@ -5,7 +5,8 @@
 //! primitive they use from a sibling module `shim`. The library's shims
 //! (`src/runtime/park/shim.rs`, `src/chan/shim.rs`) hand them std/parking_lot/may; this file
 //! compiles the *same three files* (and `error.rs`) next to the one `shim` below, built on
-//! loom's atomics, `Arc` and `Mutex`, with the parker being [`may_model::Park`]: a step-by-step model of may's `Park`
+//! loom's atomics, `Arc`, `Mutex` and `UnsafeCell` (which reports two unordered accesses to a
+//! packet's slot), with the parker being [`may_model::Park`]: a step-by-step model of may's `Park`
 //! (`vendor/may/src/park.rs`), its worker-side `subscribe` and its timer thread. A coroutine
 //! that nobody takes out of a park's slot and resumes stays blocked, so loom reports it as a
 //! deadlock.
@@ -15,8 +16,8 @@
 //! (goway never cancels a parked goroutine). The per-thread pool is a loom thread-local, so the
 //! real recycle-and-reuse path runs. `src/select/mod.rs` cannot be compiled here (it is
 //! written against the public `Sender`/`Receiver` of `chan`, which reach the whole runtime),
-//! so the select model drives the real `Chan::register_recv`/`unregister_recv`, `Waiter` and
-//! `Packet` with a line-by-line transcription of `select::run` and `RecvCase`.
+//! so the select models drive the real `Chan::register_*`/`unregister_*`, `Waiter` and
+//! `Packet` with line-by-line transcriptions of `select::run` and `RecvCase` / `SendCase`.
 //!
 //! Time is a model clock: it moves only when the model's timer thread fires a timer (to that
 //! timer's deadline), which it may do at any point after the timer is armed.

@@ -2,8 +2,9 @@
 //!
 //! [`channel`](super::channel) (the channel core) and [`packet`](super::packet) take every
 //! synchronisation primitive and every runtime service they use from this module, and from
-//! nowhere else. Here they are the real ones: std's atomics and `Arc`, parking_lot's `Mutex`,
-//! the runtime's [`Waiter`] (parking), registry and `yield_now`. `tests/loom_waiter.rs`
+//! nowhere else. Here they are the real ones: std's atomics, `Arc` and `UnsafeCell`,
+//! parking_lot's `Mutex`, the runtime's [`Waiter`] (parking), registry and `yield_now`.
+//! `tests/loom_waiter.rs`
 //! compiles the very same files, and the runtime's `park/waiter.rs`, next to a `shim` of its
 //! own, built on loom's types and on a loom model of may's `Park`, and model-checks them. So
 //! anything these files need goes through here, under the same name in both shims; the
