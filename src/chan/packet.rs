@@ -10,10 +10,11 @@
 //! A slot has no lock of its own: the channel protocol hands it from one party to the next, and
 //! each hand-over is ordered by the channel's lock or by the waiter's commit.
 //!
-//! - A **peer** (the other side of the channel, or `close`) touches a packet's slot only while
-//!   it holds that channel's lock, with the packet in the channel's wait queue or just taken
-//!   out of it by this same critical section. If the peer commits the waiter through this
-//!   packet, it writes the slot *before* the commit and never touches it again.
+//! - A **peer** (the other side of the channel) touches a packet's slot only while it holds
+//!   that channel's lock, with the packet in the channel's wait queue or just taken out of it
+//!   by this same critical section. If the peer commits the waiter through this packet, it
+//!   reads or writes the slot *before* the commit and never touches it again. `close` commits
+//!   the waiters it takes out of the queues and never touches a slot.
 //! - The packet's **owner** (the goroutine or thread whose waiter it is) touches the slot only
 //!   once nobody else can: after its waiter was committed through this very packet (the
 //!   commit's compare-and-swap releases the committer's write and the owner's load of the
