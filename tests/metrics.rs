@@ -434,6 +434,10 @@ fn metrics_endpoint_before_during_and_after_load() {
         .register_server("debug", web.handle.clone())
         .unwrap();
 
+    // The accept loop counts itself once its goroutine runs, which may be after `run` returns.
+    wait_until("the echo server's accept loop", WATCHDOG, || {
+        echo.handle.stats().goroutines == 1
+    });
     // Every family has a TYPE and HELP, every counter ends in _total (the parser checks).
     let before = scrape(web.addr);
     for (name, ty) in [
@@ -479,7 +483,18 @@ fn metrics_endpoint_before_during_and_after_load() {
         assert_eq!(&buf[..n], format!("hello {i}\n").as_bytes());
         clients.push(c);
     }
-    let during = scrape(web.addr);
+    // A frame is counted as received when the reader next runs out of input, and as sent once
+    // its write returns: both may come after the client has read the echo.
+    let during = wait_for("the load counted", WATCHDOG, || {
+        let e = scrape(web.addr);
+        let got = e.must("goway_server_frames_received_total", &echo_l);
+        let sent = e.must("goway_server_frames_sent_total", &echo_l);
+        if got == K as f64 && sent == K as f64 {
+            Ok(e)
+        } else {
+            Err(format!("received {got}, sent {sent}"))
+        }
+    });
     assert_eq!(
         during.must("goway_server_connections_active", &echo_l),
         K as f64
