@@ -37,6 +37,7 @@ mod error;
 pub(crate) mod packet;
 mod receiver;
 mod sender;
+mod lock;
 mod shim;
 
 use std::sync::Arc;
