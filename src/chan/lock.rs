@@ -1,18 +1,25 @@
 //! The channel lock: a test-and-test-and-set spin lock whose release is a plain store.
 //!
-//! Every critical section under a channel's lock is a few dozen instructions that never park,
-//! yield or allocate beyond a queue's growth, and wake nobody (waiters are woken after the
-//! release). Goroutines on one worker therefore never contend for it: only worker threads (and
-//! plain threads) do, each for the length of such a section. A parking mutex pays a second
+//! No critical section under a channel's lock parks, yields, switches coroutines, runs user
+//! code or wakes anybody (waiters are woken, values and dead packets dropped, after the
+//! release). Most are a few dozen instructions plus, on the blocking paths, the allocation of a
+//! wait's packet; a few grow with a queue (withdrawing a timed-out waiter from a long wait
+//! queue, an unbounded buffer reallocating). Since a holder never switches, goroutines of one
+//! worker never contend for the lock: only worker threads (and plain threads) do, each for the
+//! length of such a section. A parking mutex pays a second
 //! read-modify-write at every release to learn whether anyone sleeps on it; with two cores
 //! passing a channel's cache line back and forth, that release is about as costly as the
 //! acquire. This lock releases with a store.
 //!
 //! A waiter spins on a plain load (no traffic while the line is held), and after
 //! [`SPINS`] rounds gives its CPU to the holder with `sched_yield`, in case the holder's thread
-//! was preempted. It never sleeps: a goroutine's worker thread must not block.
+//! was preempted. It never sleeps: a goroutine's worker thread must not block. Nor does it
+//! yield the coroutine: some callers hold another lock while they take a channel's (the HTTP
+//! client's connection pool, the timers), and a coroutine switch there would hold that lock
+//! across a park. The lock is not fair; no caller needs it to be.
 
 use std::cell::UnsafeCell;
+use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -47,7 +54,10 @@ impl<T> SpinMutex<T> {
         {
             self.lock_contended();
         }
-        SpinGuard { lock: self }
+        SpinGuard {
+            lock: self,
+            _not_send: PhantomData,
+        }
     }
 
     #[cold]
@@ -75,10 +85,15 @@ impl<T> SpinMutex<T> {
     }
 }
 
-/// Holds a [`SpinMutex`]; releases it when dropped.
+/// Holds a [`SpinMutex`]; releases it when dropped. Like std's guard it stays on the thread
+/// that locked (`!Send`), and is shared between threads only when `T` is `Sync`.
 pub(crate) struct SpinGuard<'a, T> {
     lock: &'a SpinMutex<T>,
+    _not_send: PhantomData<*const ()>,
 }
+
+// SAFETY: a shared guard gives out only `&T`, which other threads may hold when `T: Sync`.
+unsafe impl<T: Sync> Sync for SpinGuard<'_, T> {}
 
 impl<T> Deref for SpinGuard<'_, T> {
     type Target = T;
@@ -133,7 +148,10 @@ mod tests {
         for h in hs {
             h.join().unwrap();
         }
-        assert_eq!(*m.lock(), (THREADS as u64 * ROUNDS, THREADS as u64 * ROUNDS));
+        assert_eq!(
+            *m.lock(),
+            (THREADS as u64 * ROUNDS, THREADS as u64 * ROUNDS)
+        );
     }
 
     /// A guard dropped by a panic releases the lock.

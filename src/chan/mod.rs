@@ -34,10 +34,10 @@
 
 mod channel;
 mod error;
+mod lock;
 pub(crate) mod packet;
 mod receiver;
 mod sender;
-mod lock;
 mod shim;
 
 use std::sync::Arc;
