@@ -9,6 +9,10 @@
 //!   takes it back (timeout, close, or another select case won).
 //! - Once `closed` is set it never clears, and both wait queues are empty from then on.
 //! - Waiters are woken only after the lock is released.
+//! - Nothing under the lock parks, yields, wakes a waiter, or drops a value or a packet that
+//!   could be the last reference (values and dead packets are dropped after the release): the
+//!   lock is a spin lock ([`lock`](super::lock)): other threads spin while it is held, so
+//!   what it guards stays short (a few sections grow with a queue's length, see there).
 //!
 //! Everything this file synchronises with comes from [`shim`](super::shim): `tests/loom_waiter.rs`
 //! compiles this same file against a loom-based shim and model-checks it.

@@ -34,6 +34,7 @@
 
 mod channel;
 mod error;
+mod lock;
 pub(crate) mod packet;
 mod receiver;
 mod sender;

@@ -2,8 +2,9 @@
 //!
 //! [`channel`](super::channel) (the channel core) and [`packet`](super::packet) take every
 //! synchronisation primitive and every runtime service they use from this module, and from
-//! nowhere else. Here they are the real ones: std's atomics, `Arc` and `UnsafeCell`,
-//! parking_lot's `Mutex`, the runtime's [`Waiter`] (parking), registry and `yield_now`.
+//! nowhere else. Here they are the real ones: std's atomics, `Arc` and `UnsafeCell`, the
+//! channel's spin lock ([`lock`](super::lock), as `Mutex`), the runtime's [`Waiter`]
+//! (parking), registry and `yield_now`.
 //! `tests/loom_waiter.rs`
 //! compiles the very same files, and the runtime's `park/waiter.rs`, next to a `shim` of its
 //! own, built on loom's types and on a loom model of may's `Park`, and model-checks them. So
@@ -14,7 +15,7 @@ pub(crate) use std::sync::Arc;
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 pub(crate) use std::time::Instant;
 
-pub(crate) use parking_lot::Mutex;
+pub(crate) use super::lock::SpinMutex as Mutex;
 
 pub(crate) use crate::runtime::park::Waiter;
 pub(crate) use crate::runtime::registry::{Site, Wait, Why};
