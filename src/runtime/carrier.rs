@@ -59,7 +59,13 @@ const THROTTLE_LOW: usize = 64;
 /// Paused spawners; `ANY_THROTTLED` says whether to look.
 static THROTTLED: Mutex<Vec<Arc<Waiter>>> = Mutex::new(Vec::new());
 static ANY_THROTTLED: AtomicBool = AtomicBool::new(false);
-/// A paused spawner re-checks after this long even if nobody wakes it.
+/// The longest a spawner stays paused; then it goes on whatever the backlog. The wake-up does
+/// not rely on it: whoever brings the backlog down to `THROTTLE_LOW` wakes every paused
+/// spawner (`started` and `throttle` each write their side, then read the other's, all
+/// `SeqCst`, so at least one of them sees the other). It bounds the pause when the backlog
+/// does not fall: plain threads are never paused, and a thread spawning in a loop can keep the
+/// backlog above `THROTTLE_LOW` for as long as it likes; the paused goroutine must not wait
+/// for that thread to stop.
 const THROTTLE_MAX_PAUSE: Duration = Duration::from_millis(5);
 
 /// Runs `job` on an idle carrier, or on a new one.
