@@ -270,9 +270,13 @@ fn proxy_lets_an_open_session_finish_after_sigterm() {
     assert_eq!(round_trip(&mut c, "one"), "one\n");
 
     sigterm(&ex);
-    // The drain has started once the port accepts no more.
+    // The drain has started once the port accepts no more. Each probe that still connects may
+    // be accepted, served and drained as well.
+    let mut probes = 0;
     wait_until("the proxy to stop accepting", WATCHDOG, || {
-        TcpStream::connect_timeout(&a, Duration::from_secs(1)).is_err()
+        let refused = TcpStream::connect_timeout(&a, Duration::from_secs(1)).is_err();
+        probes += usize::from(!refused);
+        refused
     });
     // The open session goes on until its client ends it.
     assert_eq!(round_trip(&mut c, "two"), "two\n");
@@ -280,12 +284,13 @@ fn proxy_lets_an_open_session_finish_after_sigterm() {
     assert_eq!(read_to_eof(&mut c), "");
 
     let report = exits_0(ex, WATCHDOG);
-    // A probe that connected just before the listener closed is served (and drained) too.
+    // The session, and any probe that connected before the listener closed (accepted and
+    // drained, or left in the backlog and reset with the listener).
     assert!(
-        [1, 2]
+        (1..=1 + probes)
             .map(|n| format!("shutdown: drained {n} connection(s), cut off 0"))
-            .contains(&report),
-        "{report}"
+            .any(|r| r == report),
+        "{report} ({probes} probe(s) connected)"
     );
     sigterm(&upstream);
     assert!(exits_0(upstream, WATCHDOG).starts_with("shutdown: drained"));
