@@ -340,8 +340,10 @@ fn yield_now_lets_a_goroutine_woken_by_a_thread_run() {
     join(b);
 }
 
+/// Two goroutines that keep waking each other never leave the worker's local run queue empty;
+/// a goroutine that is new or woken from another thread waits in the worker's global queue,
+/// which the worker looks at every 61 runs (as Go's scheduler does).
 #[test]
-#[ignore = "BUG: goroutines that keep waking each other on a worker starve goroutines that are new or woken from OS threads (may drains a worker's global queue only when its local queue is empty; Go checks its global run queue every 61 schedules)"]
 fn ping_pong_pair_does_not_starve_a_new_goroutine() {
     let _serial = setup();
     let flag = Arc::new(AtomicBool::new(false));
@@ -635,4 +637,76 @@ fn a_scanner_waiting_for_a_line_parks_its_goroutine_not_the_worker() {
         drop(client);
     });
     assert_eq!(join(a), (Some("hello, A".to_string()), false));
+}
+
+/// The calling thread's id. Not inlined: a thread-local's address must not be kept across the
+/// caller's park (the goroutine may resume on another thread).
+#[inline(never)]
+fn current_thread() -> std::thread::ThreadId {
+    std::thread::current().id()
+}
+
+/// A timed wait that runs out resumes its goroutine on the worker. may's timer thread used to
+/// run the goroutine itself, which then went on with its work on the timer thread, beside the
+/// one worker and holding up every other timeout, until it parked again.
+#[test]
+fn a_wait_that_times_out_goes_on_on_the_worker() {
+    let _serial = setup();
+    let (_keep, rx) = chan::bounded::<()>(0);
+    let h = go!(move || {
+        let before = current_thread();
+        let r = rx.recv_timeout(Duration::from_millis(20));
+        (before, current_thread(), r)
+    });
+    let (before, after, r) = join(h);
+    assert_eq!(r, Err(RecvTimeoutError::Timeout));
+    assert_eq!(
+        before, after,
+        "a goroutine whose timed wait ran out went on on another thread than the one worker"
+    );
+}
+
+/// A goroutine whose timed wait runs out is queued on the worker (its global queue) and runs
+/// even while a ping-pong pair keeps the worker's local queue busy.
+#[test]
+fn a_timed_out_goroutine_runs_beside_a_ping_pong_pair() {
+    let _serial = setup();
+    let flag = Arc::new(AtomicBool::new(false));
+    let (ping_tx, ping_rx) = chan::bounded::<u64>(0);
+    let (pong_tx, pong_rx) = chan::bounded::<u64>(0);
+    let (_keep, never) = chan::bounded::<()>(0);
+    let f = flag.clone();
+    // B parks in a timed receive first, then the pair starts.
+    let (b, _) = spawn_a(move || {
+        let r = never.recv_timeout(Duration::from_millis(20));
+        f.store(true, Ordering::SeqCst);
+        r
+    });
+    let echo = go!(move || {
+        for v in &ping_rx {
+            if pong_tx.send(v).is_err() {
+                break;
+            }
+        }
+    });
+    let driver = go!(move || {
+        // Bounded by the watchdog, or until B has run.
+        let end = Instant::now() + WATCHDOG;
+        let mut i = 0u64;
+        while Instant::now() < end {
+            if flag.load(Ordering::SeqCst) {
+                return true;
+            }
+            ping_tx.send(i).unwrap();
+            pong_rx.recv().unwrap();
+            i += 1;
+        }
+        false
+    });
+    assert!(
+        join(driver),
+        "the goroutine whose wait timed out never ran beside the ping-pong pair"
+    );
+    assert_eq!(join(b), Err(RecvTimeoutError::Timeout));
+    join(echo);
 }

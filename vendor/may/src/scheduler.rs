@@ -28,6 +28,11 @@ cfg_if::cfg_if! {
 }
 
 // thread id, only workers are normal ones
+/// goway patch: a worker running its local queue looks at its global queue once every this
+/// many coroutines it ran (Go: 61)
+#[cfg(feature = "work_steal")]
+const GLOBAL_CHECK_INTERVAL: u32 = 61;
+
 thread_local! { pub static WORKER_ID: Cell<usize> = const { Cell::new(usize::MAX) }; }
 
 // here we use Arc<AtomicOption<>> for that in the select implementation
@@ -51,8 +56,11 @@ fn init_scheduler() {
             if let Some(mut co) = c.take() {
                 // set the timeout result for the coroutine
                 set_co_para(&mut co, io::Error::new(io::ErrorKind::TimedOut, "timeout"));
-                // s.schedule_global(c);
-                run_coroutine(co);
+                // goway patch: hand it to a worker rather than run it here. Run here, it went
+                // on with its work on this thread until its next park, holding up every other
+                // timer and running beside the workers (its wake-ups, made off any worker,
+                // each cost a global push and an eventfd write)
+                unsafe { &*SCHED }.schedule_global(co);
             }
         };
 
@@ -146,9 +154,22 @@ impl Scheduler {
         #[cfg(feature = "rand_work_steal")]
         let mut rng = fastrand::Rng::new();
 
+        // goway patch: how many coroutines this call ran from the local queue since it last
+        // looked at the global one
+        let mut since_global = 0u32;
+
         'work: loop {
+            // goway patch: every GLOBAL_CHECK_INTERVAL-th run looks at the global queue first
+            // (as Go's scheduler does every 61 schedules), so coroutines woken by other threads
+            // (timers, plain threads) and new ones are not held up for as long as the local
+            // queue never runs dry, as it does under coroutines that keep waking each other
+            if since_global >= GLOBAL_CHECK_INTERVAL {
+                since_global = 0;
+                self.collect_global(id);
+            }
             match local.pop() {
                 Some(co) => {
+                    since_global += 1;
                     run_coroutine(co);
                     continue 'work;
                 }
