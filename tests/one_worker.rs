@@ -340,13 +340,20 @@ fn yield_now_lets_a_goroutine_woken_by_a_thread_run() {
     join(b);
 }
 
-#[test]
-#[ignore = "BUG: goroutines that keep waking each other on a worker starve goroutines that are new or woken from OS threads (may drains a worker's global queue only when its local queue is empty; Go checks its global run queue every 61 schedules)"]
-fn ping_pong_pair_does_not_starve_a_new_goroutine() {
-    let _serial = setup();
-    let flag = Arc::new(AtomicBool::new(false));
+/// Starts two goroutines that keep waking each other (a ping-pong over unbuffered channels),
+/// which never leave the worker's local run queue empty. They go on until `flag` is set (then
+/// the driver returns `true`) or for at most half the watchdog (`false`). Returns the driver,
+/// the echo and a receiver that gets a message after the first round trip.
+fn ping_pong_until(
+    flag: Arc<AtomicBool>,
+) -> (
+    goway::JoinHandle<bool>,
+    goway::JoinHandle<()>,
+    chan::Receiver<()>,
+) {
     let (ping_tx, ping_rx) = chan::bounded::<u64>(0);
     let (pong_tx, pong_rx) = chan::bounded::<u64>(0);
+    let (started_tx, started_rx) = chan::bounded::<()>(1);
     let echo = go!(move || {
         for v in &ping_rx {
             if pong_tx.send(v).is_err() {
@@ -354,23 +361,37 @@ fn ping_pong_pair_does_not_starve_a_new_goroutine() {
             }
         }
     });
-    let f = flag.clone();
-    let (driver, _) = spawn_a(move || {
-        // Bounded: 200,000 round trips, or until B has run.
-        for i in 0..200_000u64 {
-            if f.load(Ordering::SeqCst) {
-                return Some(i);
+    let driver = go!(move || {
+        let end = Instant::now() + WATCHDOG / 2;
+        let mut i = 0u64;
+        while Instant::now() < end {
+            if flag.load(Ordering::SeqCst) {
+                return true;
             }
             ping_tx.send(i).unwrap();
             pong_rx.recv().unwrap();
+            if i == 0 {
+                let _ = started_tx.try_send(());
+            }
+            i += 1;
         }
-        None
+        false
     });
+    (driver, echo, started_rx)
+}
+
+/// Two goroutines that keep waking each other never leave the worker's local run queue empty;
+/// a goroutine that is new or woken from another thread waits in the worker's global queue,
+/// which the worker looks at every 61 runs (as Go's scheduler does).
+#[test]
+fn ping_pong_pair_does_not_starve_a_new_goroutine() {
+    let _serial = setup();
+    let flag = Arc::new(AtomicBool::new(false));
+    let (driver, echo, started) = ping_pong_until(flag.clone());
+    started.recv_timeout(WATCHDOG).expect("the pair started");
+    // B is new: it lands in the worker's global queue.
     let b = go!(move || flag.store(true, Ordering::SeqCst));
-    assert!(
-        join(driver).is_some(),
-        "B never ran during 200,000 round trips of the ping-pong pair"
-    );
+    assert!(join(driver), "B never ran beside the ping-pong pair");
     join(b);
     join(echo);
 }
@@ -635,4 +656,90 @@ fn a_scanner_waiting_for_a_line_parks_its_goroutine_not_the_worker() {
         drop(client);
     });
     assert_eq!(join(a), (Some("hello, A".to_string()), false));
+}
+
+/// The calling thread's id. Not inlined: a thread-local's address must not be kept across the
+/// caller's park (the goroutine may resume on another thread).
+#[inline(never)]
+fn current_thread() -> std::thread::ThreadId {
+    std::thread::current().id()
+}
+
+/// A timed wait that runs out resumes its goroutine on the worker. may's timer thread used to
+/// run the goroutine itself, which then went on with its work on the timer thread, beside the
+/// one worker and holding up every other timeout, until it parked again.
+#[test]
+fn a_wait_that_times_out_goes_on_on_the_worker() {
+    let _serial = setup();
+    let (_keep, rx) = chan::bounded::<()>(0);
+    let h = go!(move || {
+        let before = current_thread();
+        let r = rx.recv_timeout(Duration::from_millis(20));
+        (before, current_thread(), r)
+    });
+    let (before, after, r) = join(h);
+    assert_eq!(r, Err(RecvTimeoutError::Timeout));
+    assert_eq!(
+        before, after,
+        "a goroutine whose timed wait ran out went on on another thread than the one worker"
+    );
+}
+
+/// A goroutine whose timed wait runs out is queued on the worker (its global queue) and runs
+/// even while a ping-pong pair keeps the worker's local queue busy.
+#[test]
+fn a_timed_out_goroutine_runs_beside_a_ping_pong_pair() {
+    let _serial = setup();
+    let flag = Arc::new(AtomicBool::new(false));
+    let (driver, echo, started) = ping_pong_until(flag.clone());
+    started.recv_timeout(WATCHDOG).expect("the pair started");
+    // B's timed wait starts and runs out while the pair runs.
+    let (_keep, never) = chan::bounded::<()>(0);
+    let b = go!(move || {
+        let r = never.recv_timeout(Duration::from_millis(20));
+        flag.store(true, Ordering::SeqCst);
+        r
+    });
+    assert!(
+        join(driver),
+        "the goroutine whose wait timed out never ran beside the ping-pong pair"
+    );
+    assert_eq!(join(b), Err(RecvTimeoutError::Timeout));
+    join(echo);
+}
+
+/// A goroutine waiting for a socket to become readable is woken even while a ping-pong pair
+/// keeps the worker's local queue busy: the worker goes back to poll its sockets after about a
+/// millisecond, not only once it runs out of goroutines.
+#[test]
+fn a_socket_read_completes_beside_a_ping_pong_pair() {
+    use std::io::{Read, Write};
+    let _serial = setup();
+    let ln = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = ln.local_addr().expect("addr");
+    let flag = Arc::new(AtomicBool::new(false));
+    let (ready_tx, ready_rx) = chan::bounded::<()>(1);
+    let f = flag.clone();
+    // B connects, then parks in a read until the test thread writes.
+    let b = go!(move || {
+        let mut c = goway::net::dial(addr).expect("dial");
+        ready_tx.send(()).unwrap();
+        let mut byte = [0u8; 1];
+        let r = c.read(&mut byte).map(|n| (n, byte[0]));
+        f.store(true, Ordering::SeqCst);
+        r.expect("read")
+    });
+    // B's connection is in the listener's backlog by now: this accept does not wait.
+    ready_rx.recv_timeout(WATCHDOG).expect("B connected");
+    let (mut server_side, _) = ln.accept().expect("accept");
+    let (driver, echo, started) = ping_pong_until(flag);
+    // The pair is running when the byte comes in.
+    started.recv_timeout(WATCHDOG).expect("the pair started");
+    server_side.write_all(b"x").expect("write");
+    assert!(
+        join(driver),
+        "the goroutine waiting on its socket never ran beside the ping-pong pair"
+    );
+    assert_eq!(join(b), (1, b'x'));
+    join(echo);
 }

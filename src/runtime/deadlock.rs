@@ -13,8 +13,9 @@
 //! 1. the main thread, and every other thread that ever waited in goway, is parked in goway
 //!    on a channel, a select, a join or a `sync` primitive, with no deadline (their registry
 //!    records, kept for threads whenever the detector is on);
-//! 2. no coroutine runs: each thread that resumes coroutines (may's workers and timer thread)
-//!    runs none (the resume records of the vendored may, `PATCHES.md` 6);
+//! 2. no coroutine runs: each thread that resumes coroutines (may's workers; its timer thread
+//!    too before `PATCHES.md` 9) runs none (the resume records of the vendored may,
+//!    `PATCHES.md` 6);
 //! 3. nothing outside the process's threads can wake any of them: no goway timer is pending
 //!    (`time::after`, tickers, `after_func`, timeouts, context deadlines), the blocking pool
 //!    runs no call, the process holds no socket beyond standard input and output other than

@@ -28,9 +28,10 @@ pub(crate) fn park_until(deadline: Option<Instant>, why: Why) {
 }
 
 /// Parks the calling goroutine and has the timer thread wake it: being woken from a plain
-/// thread puts it on a worker's global run queue, which may drains only once the worker's local
-/// queue is empty, so every goroutine queued before it runs first (Go's `Gosched` puts the
-/// goroutine on the global queue for the same reason).
+/// thread puts it on a worker's global run queue, behind every goroutine queued there before it
+/// (Go's `Gosched` puts the goroutine on the global queue for the same reason). The vendored
+/// may's workers now also take in their global queue every 61 runs (`vendor/may/PATCHES.md`
+/// 10), which alone keeps a `yield_now` loop from starving those goroutines.
 fn yield_to_all() {
     let w = Waiter::new();
     let q = timer::queue();

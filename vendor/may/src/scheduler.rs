@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Once};
 use std::thread;
 use std::time::Duration;
+#[cfg(feature = "work_steal")]
+use std::time::Instant;
 
 use crate::config::config;
 use crate::coroutine_impl::{run_coroutine, CoroutineImpl};
@@ -28,6 +30,20 @@ cfg_if::cfg_if! {
 }
 
 // thread id, only workers are normal ones
+/// goway patch: a worker running its local queue looks at its global queue once every this
+/// many coroutines it ran (Go: 61)
+#[cfg(feature = "work_steal")]
+const GLOBAL_CHECK_INTERVAL: u32 = 61;
+
+/// goway patch: a worker whose local queue does not run dry still goes back to its event loop
+/// (socket readiness, socket timeouts) once this long after its first global-queue check;
+/// before, a worker polled its sockets only when it had no coroutine left to run, so two
+/// coroutines that keep waking each other held up every socket of the worker for as long as
+/// they went on. Go's `sysmon` polls the network after 10 ms without a poll; this check costs
+/// the worker one clock read every `GLOBAL_CHECK_INTERVAL` runs, so it can afford 1 ms.
+#[cfg(feature = "work_steal")]
+const POLL_INTERVAL: Duration = Duration::from_millis(1);
+
 thread_local! { pub static WORKER_ID: Cell<usize> = const { Cell::new(usize::MAX) }; }
 
 // here we use Arc<AtomicOption<>> for that in the select implementation
@@ -51,8 +67,11 @@ fn init_scheduler() {
             if let Some(mut co) = c.take() {
                 // set the timeout result for the coroutine
                 set_co_para(&mut co, io::Error::new(io::ErrorKind::TimedOut, "timeout"));
-                // s.schedule_global(c);
-                run_coroutine(co);
+                // goway patch: hand it to a worker rather than run it here. Run here, it went
+                // on with its work on this thread until its next park, holding up every other
+                // timer and running beside the workers (its wake-ups, made off any worker,
+                // each cost a global push and an eventfd write)
+                unsafe { &*SCHED }.schedule_global(co);
             }
         };
 
@@ -127,18 +146,25 @@ impl Scheduler {
         })
     }
 
+    /// Runs this worker's queued coroutines. goway patch: returns `true` when it stopped with
+    /// coroutines still queued (see `POLL_INTERVAL`), so that the event loop polls without
+    /// waiting and comes back.
     #[inline]
     #[cfg(not(feature = "work_steal"))]
-    pub fn run_queued_tasks(&self, id: usize) {
+    pub fn run_queued_tasks(&self, id: usize) -> bool {
         let local = unsafe { self.local_queues.get_unchecked(id) };
         while let Some(co) = local.pop() {
             run_coroutine(co);
         }
+        false
     }
 
+    /// Runs this worker's queued coroutines. goway patch: returns `true` when it stopped with
+    /// coroutines still queued (see `POLL_INTERVAL`), so that the event loop polls without
+    /// waiting and comes back.
     #[inline]
     #[cfg(feature = "work_steal")]
-    pub fn run_queued_tasks(&self, id: usize) {
+    pub fn run_queued_tasks(&self, id: usize) -> bool {
         let local = unsafe { &mut *self.local_queues.get_unchecked(id).get() };
 
         let max_steal: usize = std::cmp::min(3, self.workers - 1);
@@ -146,14 +172,32 @@ impl Scheduler {
         #[cfg(feature = "rand_work_steal")]
         let mut rng = fastrand::Rng::new();
 
+        // goway patch: how many coroutines this call ran from the local queue since it last
+        // looked at the global one
+        let mut since_global = 0u32;
+        // goway patch: when the first of those checks ran (read only then: most calls run
+        // fewer coroutines than that and never read the clock)
+        let mut first_check: Option<Instant> = None;
+
         'work: loop {
+            // goway patch: after every GLOBAL_CHECK_INTERVAL-th run, look at the global queue
+            // (as Go's scheduler does every 61 schedules), so coroutines woken by other threads
+            // (timers, plain threads) and new ones are not held up for as long as the local
+            // queue never runs dry, as it does under coroutines that keep waking each other
             match local.pop() {
                 Some(co) => {
                     run_coroutine(co);
+                    since_global += 1;
+                    if since_global >= GLOBAL_CHECK_INTERVAL {
+                        since_global = 0;
+                        if self.periodic_check(id, local, &mut first_check) {
+                            return true;
+                        }
+                    }
                     continue 'work;
                 }
                 None => {
-                    self.collect_global(id);
+                    self.collect_global_into(id, local);
                     if local.has_tasks() {
                         continue 'work;
                     }
@@ -175,7 +219,46 @@ impl Scheduler {
                     continue 'work;
                 }
             }
-            return;
+            return false;
+        }
+    }
+
+    /// goway patch: `run_queued_tasks`' check every `GLOBAL_CHECK_INTERVAL` runs, out of its
+    /// loop. `true`: stop, so that the event loop polls the sockets (and their timeouts, which
+    /// are run only between two calls); else the global queue has been taken in.
+    #[cold]
+    #[inline(never)]
+    #[cfg(feature = "work_steal")]
+    fn periodic_check(
+        &self,
+        id: usize,
+        local: &mut Local<CoroutineImpl>,
+        first_check: &mut Option<Instant>,
+    ) -> bool {
+        // only the epoll selector polls again at once when told to (`select` returns a zero
+        // timeout); the kqueue and IOCP ones would wait for their next event instead
+        if cfg!(any(target_os = "linux", target_os = "android")) {
+            let now = Instant::now();
+            let since = *first_check.get_or_insert(now);
+            if now.duration_since(since) >= POLL_INTERVAL && local.has_tasks() {
+                return true;
+            }
+        }
+        self.collect_global_into(id, local);
+        false
+    }
+
+    /// goway patch: `collect_global` into the local queue the caller already holds (a second
+    /// `&mut` to it, made from the cell while the caller's is live, would alias it)
+    #[cfg(feature = "work_steal")]
+    fn collect_global_into(&self, id: usize, local: &mut Local<CoroutineImpl>) {
+        let global = unsafe { self.global_queues.get_unchecked(id) };
+        let mut v = global.bulk_pop();
+        while !v.is_empty() {
+            for co in v {
+                local.push_back(co);
+            }
+            v = global.bulk_pop();
         }
     }
 

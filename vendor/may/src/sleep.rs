@@ -15,9 +15,9 @@ struct Sleep {
 impl EventSource for Sleep {
     // register the coroutine to the park
     //
-    // goway patch: the timer thread may resume the coroutine (and it may finish and free its
-    // shared data) as soon as the timer is armed, so the timer is armed last; a handle keeps the
-    // cancel data alive for the re-check after it
+    // goway patch: once the timer is armed, the coroutine may be resumed on another thread (a
+    // worker the timer thread hands it to, fix 9) and finish and free its shared data, so the
+    // timer is armed last; a handle keeps the cancel data alive for the re-check after it
     fn subscribe(&mut self, co: CoroutineImpl) {
         let handle = co_get_handle(&co);
         let cancel = handle.get_cancel();

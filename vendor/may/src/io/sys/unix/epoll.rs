@@ -84,6 +84,13 @@ impl Selector {
             .unwrap_or(EpollTimeout::NONE);
         #[cfg(not(feature = "io_timeout"))]
         let timeout_ms = EpollTimeout::NONE;
+        // goway patch: coroutines are still queued (`run_queued_tasks` stopped to let this poll
+        // run): look without waiting
+        let timeout_ms = if _timeout == Some(0) {
+            EpollTimeout::ZERO
+        } else {
+            timeout_ms
+        };
         // info!("select; timeout={:?}", timeout_ms);
 
         let single_selector = &self.vec[id];
@@ -142,10 +149,16 @@ impl Selector {
         };
 
         // run all the local tasks
-        scheduler.run_queued_tasks(id);
+        // goway patch: unless it stopped to let the sockets be polled
+        let more = scheduler.run_queued_tasks(id);
 
         // free the unused event_data
         self.free_unused_event_data(id);
+
+        // goway patch: coroutines left to run: poll again without waiting
+        if more {
+            return Ok(Some(0));
+        }
 
         #[cfg(feature = "io_timeout")]
         return Ok(next_expire.map(|t| t.saturating_sub(now())));
