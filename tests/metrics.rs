@@ -483,8 +483,9 @@ fn metrics_endpoint_before_during_and_after_load() {
         assert_eq!(&buf[..n], format!("hello {i}\n").as_bytes());
         clients.push(c);
     }
-    // A frame is counted as received when the reader next runs out of input, and as sent once
-    // its write returns: both may come after the client has read the echo.
+    // A frame is counted as sent once its write returns, which may come after the client has
+    // read the echo (received frames are counted before the handler gets them; waiting on both
+    // costs nothing).
     let during = wait_for("the load counted", WATCHDOG, || {
         let e = scrape(web.addr);
         let got = e.must("goway_server_frames_received_total", &echo_l);

@@ -10,8 +10,8 @@
 //! - Once `closed` is set it never clears, and both wait queues are empty from then on.
 //! - Waiters are woken only after the lock is released.
 //! - Nothing under the lock parks, yields, wakes a waiter, or drops a value or a packet that
-//!   could be the last reference (values and dead packets are dropped after the release): the
-//!   lock is a spin lock ([`lock`](super::lock)): other threads spin while it is held, so
+//!   could be the last reference (values and dead packets are dropped after the release). The
+//!   lock is a spin lock ([`lock`](super::lock)), so other threads spin while it is held, and
 //!   what it guards stays short (a few sections grow with a queue's length, see there).
 //!
 //! Everything this file synchronises with comes from [`shim`](super::shim): `tests/loom_waiter.rs`

@@ -6,10 +6,9 @@
 //! wait's packet; a few grow with a queue (withdrawing a timed-out waiter from a long wait
 //! queue, an unbounded buffer reallocating). Since a holder never switches, goroutines of one
 //! worker never contend for the lock: only worker threads (and plain threads) do, each for the
-//! length of such a section. A parking mutex pays a second
-//! read-modify-write at every release to learn whether anyone sleeps on it; with two cores
-//! passing a channel's cache line back and forth, that release is about as costly as the
-//! acquire. This lock releases with a store.
+//! length of such a section. A parking mutex pays a second read-modify-write at every release
+//! to learn whether anyone sleeps on it; with two cores passing a channel's cache line back and
+//! forth, that release is about as costly as the acquire. This lock releases with a store.
 //!
 //! A waiter spins on a plain load (no traffic while the line is held), and after
 //! [`SPINS`] rounds gives its CPU to the holder with `sched_yield`, in case the holder's thread
