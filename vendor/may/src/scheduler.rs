@@ -29,7 +29,6 @@ cfg_if::cfg_if! {
     }
 }
 
-// thread id, only workers are normal ones
 /// goway patch: a worker running its local queue looks at its global queue once every this
 /// many coroutines it ran (Go: 61)
 #[cfg(feature = "work_steal")]
@@ -44,6 +43,7 @@ const GLOBAL_CHECK_INTERVAL: u32 = 61;
 #[cfg(feature = "work_steal")]
 const POLL_INTERVAL: Duration = Duration::from_millis(1);
 
+// thread id, only workers are normal ones
 thread_local! { pub static WORKER_ID: Cell<usize> = const { Cell::new(usize::MAX) }; }
 
 // here we use Arc<AtomicOption<>> for that in the select implementation
@@ -71,6 +71,8 @@ fn init_scheduler() {
                 // on with its work on this thread until its next park, holding up every other
                 // timer and running beside the workers (its wake-ups, made off any worker,
                 // each cost a global push and an eventfd write)
+                // SAFETY: `SCHED` was set to a leaked `Box` (never freed) before this thread
+                // was spawned, and is never written again
                 unsafe { &*SCHED }.schedule_global(co);
             }
         };
@@ -146,9 +148,8 @@ impl Scheduler {
         })
     }
 
-    /// Runs this worker's queued coroutines. goway patch: returns `true` when it stopped with
-    /// coroutines still queued (see `POLL_INTERVAL`), so that the event loop polls without
-    /// waiting and comes back.
+    /// Runs this worker's queued coroutines. goway patch: returns `false`, as it runs the
+    /// queue to the end (the early stop of fix 11 is in the `work_steal` variant).
     #[inline]
     #[cfg(not(feature = "work_steal"))]
     pub fn run_queued_tasks(&self, id: usize) -> bool {
@@ -252,6 +253,8 @@ impl Scheduler {
     /// `&mut` to it, made from the cell while the caller's is live, would alias it)
     #[cfg(feature = "work_steal")]
     fn collect_global_into(&self, id: usize, local: &mut Local<CoroutineImpl>) {
+        // SAFETY: `id` is the calling worker's index, below `workers`, the length of
+        // `global_queues` (as in `collect_global`)
         let global = unsafe { self.global_queues.get_unchecked(id) };
         let mut v = global.bulk_pop();
         while !v.is_empty() {
