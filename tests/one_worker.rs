@@ -743,3 +743,102 @@ fn a_socket_read_completes_beside_a_ping_pong_pair() {
     assert_eq!(join(b), (1, b'x'));
     join(echo);
 }
+
+/// Work that takes the worker for some microseconds without parking.
+fn burn() {
+    let mut x = 0u64;
+    for i in 0..10_000u64 {
+        x = std::hint::black_box(x.wrapping_add(i));
+    }
+    std::hint::black_box(x);
+}
+
+/// A goroutine spawning in a loop is paused once 256 goroutines wait to start (with one worker
+/// none starts before it parks), and goes on once they have: the backlog, and so the stacks
+/// in use, stay bounded.
+#[test]
+fn a_goroutine_spawning_in_a_loop_is_paused_at_256_waiting() {
+    let _serial = setup();
+    const N: usize = 5_000;
+    let base = goway::runtime::metrics();
+    let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let r = ran.clone();
+    let spawner = go!(move || {
+        let (mut backlog, mut stacks) = (0, 0);
+        for _ in 0..N {
+            let r = r.clone();
+            drop(go!(move || r.fetch_add(1, Ordering::Relaxed)));
+            let m = goway::runtime::metrics();
+            backlog = m.goroutines_runnable.max(backlog);
+            stacks = m.stacks.max(stacks);
+        }
+        (backlog, stacks)
+    });
+    let (backlog, stacks) = join(spawner);
+    common::wait_until("every goroutine to run", WATCHDOG, || {
+        ran.load(Ordering::Relaxed) == N
+    });
+    assert!(
+        (200..=257).contains(&backlog),
+        "at most 256 goroutines wait to start after a spawn returns, and the spawner runs \
+         until 256 do; saw {backlog}"
+    );
+    assert!(
+        stacks <= base.stacks + 258,
+        "{} stacks in use at most, from {} before",
+        stacks,
+        base.stacks
+    );
+}
+
+/// A goroutine paused for spawning too fast goes on while a plain thread keeps hundreds of
+/// goroutines waiting to start: the pause lasts a number of starts, not until the backlog is
+/// low again, which that thread never lets it be (and no timer ends it).
+#[test]
+fn a_paused_spawner_goes_on_while_a_thread_keeps_the_backlog_high() {
+    use std::sync::atomic::AtomicUsize;
+    let _serial = setup();
+    let base = goway::runtime::num_goroutines();
+    let stop = Arc::new(AtomicBool::new(false));
+    // The thread's goroutines that have not started yet.
+    let waiting = Arc::new(AtomicUsize::new(0));
+    let (s, w) = (stop.clone(), waiting.clone());
+    let flood = std::thread::spawn(move || {
+        while !s.load(Ordering::SeqCst) {
+            if w.load(Ordering::SeqCst) >= 1000 {
+                std::thread::yield_now();
+                continue;
+            }
+            w.fetch_add(1, Ordering::SeqCst);
+            let w = w.clone();
+            drop(go!(move || {
+                w.fetch_sub(1, Ordering::SeqCst);
+                burn();
+            }));
+        }
+    });
+    common::wait_until("the thread's backlog to pass 256", WATCHDOG, || {
+        goway::runtime::metrics().goroutines_runnable > 256
+    });
+    let ran = Arc::new(AtomicUsize::new(0));
+    let r = ran.clone();
+    let spawner = go!(move || {
+        let mut high = 0;
+        for _ in 0..50 {
+            high = goway::runtime::metrics().goroutines_runnable.max(high);
+            let r = r.clone();
+            drop(go!(move || r.fetch_add(1, Ordering::Relaxed)));
+        }
+        high
+    });
+    let high = join(spawner);
+    stop.store(true, Ordering::SeqCst);
+    common::join_thread(flood);
+    assert!(
+        high > 256,
+        "the backlog was not kept high while the goroutine spawned (at most {high})"
+    );
+    common::wait_until("every goroutine to finish", WATCHDOG, || {
+        ran.load(Ordering::Relaxed) == 50 && goway::runtime::num_goroutines() <= base
+    });
+}

@@ -621,3 +621,33 @@ fn a_coroutines_park_hook_runs_before_each_park_and_not_inside_itself() {
     assert_eq!(twice, 2, "once per park");
     assert_eq!(after, 2, "not after it was cleared");
 }
+
+/// Goroutines spawning in loops on every worker at once, beside a plain thread doing the
+/// same, are paused while too many of the goroutines they spawned wait to start, and all go
+/// on: every goroutine runs.
+#[test]
+fn goroutines_spawning_in_loops_at_once_all_finish() {
+    let _g = shared();
+    const SPAWNERS: usize = 4;
+    const EACH: usize = 20_000;
+    let ran = Arc::new(AtomicUsize::new(0));
+    let spawn_each = |ran: Arc<AtomicUsize>| {
+        move || {
+            for _ in 0..EACH {
+                let r = ran.clone();
+                drop(go!(move || r.fetch_add(1, Ordering::Relaxed)));
+            }
+        }
+    };
+    let hs: Vec<_> = (0..SPAWNERS)
+        .map(|_| go!(spawn_each(ran.clone())))
+        .collect();
+    let thread = std::thread::spawn(spawn_each(ran.clone()));
+    for h in hs {
+        join(h).unwrap();
+    }
+    common::join_thread(thread);
+    wait_until("every goroutine to run", WATCHDOG, || {
+        ran.load(Ordering::Relaxed) == (SPAWNERS + 1) * EACH
+    });
+}

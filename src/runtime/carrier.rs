@@ -13,13 +13,13 @@
 //!   owns the right to hand it exactly one job.
 //! - `STACKS` counts every coroutine goway started (carriers busy or idle, dedicated goroutines)
 //!   and is checked against the mapping budget before a new stack is made.
-//! - `PENDING` counts jobs handed out and not yet started.
+//! - `SUBMITTED` counts jobs once they are handed out, `STARTED` once they start (every job
+//!   calls `started` first thing, which may come before its spawner counts it handed out).
 
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
@@ -48,29 +48,49 @@ struct Slot {
 const MAX_IDLE: usize = 1024;
 
 static STACKS: AtomicUsize = AtomicUsize::new(0);
-static PENDING: AtomicUsize = AtomicUsize::new(0);
+/// Jobs handed out, and jobs started, since the process began; each on a cache line of its
+/// own (spawning and starting are often on different workers).
+static SUBMITTED: Counter = Counter(AtomicUsize::new(0));
+static STARTED: Counter = Counter(AtomicUsize::new(0));
 
-/// A goroutine that spawns while this many spawned goroutines wait to start is paused until
-/// the backlog falls to `THROTTLE_LOW` (Go's local run queue holds 256). Without it, a loop
-/// spawning 100k short goroutines runs none of them until it blocks, so all 100k need a stack
-/// at once (and there are only about 31k on a default Linux).
+#[repr(align(64))]
+struct Counter(AtomicUsize);
+
+/// `(started, waiting)`: jobs started so far, and jobs handed out and not started yet then,
+/// never overcounted: `STARTED` is read first, and each job `SUBMITTED` counts is either in
+/// `started` or starts later, so `STARTED` is sure to reach `started + waiting`. (A job that
+/// starts before its spawner counts it handed out is missed for that moment.)
+fn backlog() -> (usize, usize) {
+    let started = STARTED.0.load(Ordering::SeqCst);
+    let waiting = SUBMITTED.0.load(Ordering::SeqCst).saturating_sub(started);
+    (started, waiting)
+}
+
+/// A goroutine that spawns while more than this many spawned goroutines wait to start is
+/// paused while as many more start as that backlog exceeds `THROTTLE_LOW`, at most
+/// `THROTTLE_HIGH - THROTTLE_LOW` (Go's local run queue holds 256): alone, it goes on once the
+/// backlog is down to `THROTTLE_LOW`. Without it, a loop spawning 100k short goroutines runs
+/// none of them until it blocks, so all 100k need a stack at once (and there are only about
+/// 31k on a default Linux).
+///
+/// The pause is counted in starts, not until the backlog is low again: a plain thread
+/// spawning in a loop (plain threads are never paused: they hold up no worker) may keep the
+/// backlog high for as long as it likes, and the paused goroutine must not wait for that
+/// thread to stop. Every job in the backlog is runnable and counts itself started first
+/// thing, so the starts come without a timer (which would cost a wake-up of the timer thread
+/// per pause).
 const THROTTLE_HIGH: usize = 256;
 const THROTTLE_LOW: usize = 64;
-/// Paused spawners; `ANY_THROTTLED` says whether to look.
-static THROTTLED: Mutex<Vec<Arc<Waiter>>> = Mutex::new(Vec::new());
-static ANY_THROTTLED: AtomicBool = AtomicBool::new(false);
-/// The longest a spawner stays paused; then it goes on whatever the backlog. The wake-up does
-/// not rely on it: whoever brings the backlog down to `THROTTLE_LOW` wakes every paused
-/// spawner (`started` and `throttle` each write their side, then read the other's, all
-/// `SeqCst`, so at least one of them sees the other). It bounds the pause when the backlog
-/// does not fall: plain threads are never paused, and a thread spawning in a loop can keep the
-/// backlog above `THROTTLE_LOW` for as long as it likes; the paused goroutine must not wait
-/// for that thread to stop.
-const THROTTLE_MAX_PAUSE: Duration = Duration::from_millis(5);
+/// Paused spawners, each with the `STARTED` count that ends its pause.
+static THROTTLED: Mutex<Vec<(usize, Arc<Waiter>)>> = Mutex::new(Vec::new());
+/// The smallest of `THROTTLED`'s counts, `usize::MAX` when it is empty; written under its
+/// lock. Each start reads it after counting itself, and each spawner reads `STARTED` after
+/// writing it (all `SeqCst`), so of a start that ends a pause and the spawner, at least one
+/// sees the other.
+static WAKE_AT: AtomicUsize = AtomicUsize::new(usize::MAX);
 
 /// Runs `job` on an idle carrier, or on a new one.
 pub(crate) fn submit(job: Job, max_stacks: usize) -> io::Result<()> {
-    PENDING.fetch_add(1, Ordering::SeqCst);
     // Pop first: the idle-stack lock must not be held while waking the carrier (a woken
     // coroutine may run on this very worker and need that lock).
     let idle = IDLE.lock().pop();
@@ -85,6 +105,7 @@ pub(crate) fn submit(job: Job, max_stacks: usize) -> io::Result<()> {
                 w.unpark();
             }
         }
+        SUBMITTED.0.fetch_add(1, Ordering::SeqCst);
         return Ok(());
     }
     spawn_coroutine(
@@ -92,16 +113,15 @@ pub(crate) fn submit(job: Job, max_stacks: usize) -> io::Result<()> {
         None,
         max_stacks,
     )
-    .inspect_err(|_| {
-        PENDING.fetch_sub(1, Ordering::SeqCst);
+    .inspect(|()| {
+        SUBMITTED.0.fetch_add(1, Ordering::SeqCst);
     })
 }
 
 /// Runs `job` on a coroutine of its own with a stack of `words` machine words.
 pub(crate) fn spawn_dedicated(job: Job, words: usize, max_stacks: usize) -> io::Result<()> {
-    PENDING.fetch_add(1, Ordering::SeqCst);
-    spawn_coroutine(job, Some(words), max_stacks).inspect_err(|_| {
-        PENDING.fetch_sub(1, Ordering::SeqCst);
+    spawn_coroutine(job, Some(words), max_stacks).inspect(|()| {
+        SUBMITTED.0.fetch_add(1, Ordering::SeqCst);
     })
 }
 
@@ -109,50 +129,72 @@ pub(crate) fn spawn_dedicated(job: Job, words: usize, max_stacks: usize) -> io::
 /// `runtime::metrics`.
 pub(crate) fn counts() -> (usize, usize, usize) {
     let idle = IDLE.lock().len();
-    (
-        STACKS.load(Ordering::Relaxed),
-        idle,
-        PENDING.load(Ordering::Relaxed),
-    )
+    (STACKS.load(Ordering::Relaxed), idle, backlog().1)
 }
 
 /// Called first thing by every job.
 pub(crate) fn started() {
-    let left = PENDING.fetch_sub(1, Ordering::SeqCst) - 1;
-    if left <= THROTTLE_LOW && ANY_THROTTLED.load(Ordering::SeqCst) {
-        let paused = {
-            let mut t = THROTTLED.lock();
-            ANY_THROTTLED.store(false, Ordering::SeqCst);
-            std::mem::take(&mut *t)
-        };
-        for w in paused {
-            if w.try_select(0) {
-                w.unpark();
+    let now = STARTED.0.fetch_add(1, Ordering::SeqCst) + 1;
+    if now >= WAKE_AT.load(Ordering::SeqCst) {
+        end_pauses(now);
+    }
+}
+
+/// Wakes the paused spawners whose pause ends at `now` starts or earlier.
+#[cold]
+#[inline(never)]
+fn end_pauses(now: usize) {
+    let due: Vec<Arc<Waiter>> = {
+        let mut t = THROTTLED.lock();
+        let mut due = Vec::new();
+        t.retain(|(at, w)| {
+            let keep = *at > now;
+            if !keep {
+                due.push(w.clone());
             }
+            keep
+        });
+        set_wake_at(&t);
+        due
+    };
+    for w in due {
+        if w.try_select(0) {
+            w.unpark();
         }
     }
+}
+
+/// Sets `WAKE_AT` for paused spawners `t` (`THROTTLED`, locked).
+fn set_wake_at(t: &[(usize, Arc<Waiter>)]) {
+    let at = t.iter().map(|(at, _)| *at).min().unwrap_or(usize::MAX);
+    WAKE_AT.store(at, Ordering::SeqCst);
 }
 
 /// Pauses a spawning goroutine while too many spawned goroutines wait to start (see
 /// `THROTTLE_HIGH`). Plain threads are never paused: they do not hold up a worker.
 pub(crate) fn throttle() {
-    if PENDING.load(Ordering::Relaxed) <= THROTTLE_HIGH || !super::park::in_goroutine() {
+    let (started, backlog) = backlog();
+    if backlog <= THROTTLE_HIGH || !super::park::in_goroutine() {
         return;
     }
+    // Counted from the same `started`: `STARTED` is sure to pass `started + backlog`, and so
+    // `until`, however many spawn or start meanwhile.
+    let until = started + (backlog - THROTTLE_LOW).min(THROTTLE_HIGH - THROTTLE_LOW);
     let w = Waiter::new();
     {
         let mut t = THROTTLED.lock();
-        t.push(w.clone());
-        ANY_THROTTLED.store(true, Ordering::SeqCst);
+        t.push((until, w.clone()));
+        set_wake_at(&t);
     }
-    // Re-check after registering: a starter that already passed its check would miss us.
-    if PENDING.load(Ordering::SeqCst) > THROTTLE_LOW {
-        w.wait(
-            Some(Instant::now() + THROTTLE_MAX_PAUSE),
-            Why::new(Wait::SpawnThrottle),
-        );
+    // Re-check after registering: a start that read `WAKE_AT` before it was set missed us.
+    if STARTED.0.load(Ordering::SeqCst) < until {
+        w.wait(None, Why::new(Wait::SpawnThrottle));
     }
-    THROTTLED.lock().retain(|x| !Arc::ptr_eq(x, &w));
+    {
+        let mut t = THROTTLED.lock();
+        t.retain(|(_, x)| !Arc::ptr_eq(x, &w));
+        set_wake_at(&t);
+    }
     w.recycle();
 }
 

@@ -189,8 +189,9 @@ impl Builder {
     ///
     /// Goroutines with the default stack size run on recycled coroutines (see the module
     /// docs), so a spawn usually costs no system call. A goroutine spawning faster than the
-    /// runtime starts them is briefly paused once 256 are waiting to start, as Go's bounded
-    /// run queue would.
+    /// runtime starts them is paused once 256 are waiting to start, until 192 of them have
+    /// started (Go's run queue holds 256), so that a spawning loop does not need a stack per
+    /// iteration.
     ///
     /// # Errors
     /// - The [`stack_size`](Builder::stack_size) is over [`max_stack_size`]: an error of kind
