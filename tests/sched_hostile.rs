@@ -13,7 +13,7 @@
 //! - examples/echo and examples/kv as child processes (`taskset -c 0` for one worker): 2,000
 //!   idle connections and a flood on one, clients that never read beside ping-pong clients, a
 //!   slowloris trickle, resets mid-write; every reply complete and in order, and the server's
-//!   descriptors back to where they were.
+//!   sockets back to where they were.
 //!
 //! Nothing here asserts a duration. `timer_lateness_beside_ping_pong_pairs` (ignored) prints
 //! how late timed waits end beside the pairs:
@@ -492,6 +492,49 @@ fn timed_waits_end_beside_busy_pairs() {
     back_to(baseline);
 }
 
+/// Timed receives racing their wake-ups beside busy pairs: a timeout (a timed-out goroutine
+/// handed to a worker by may's timer thread) and a send that comes at the same moment never
+/// lose, repeat or reorder a value.
+#[test]
+fn timeouts_racing_wake_ups_lose_no_value_beside_busy_pairs() {
+    let _one = setup();
+    let baseline = goway::runtime::num_goroutines();
+    let pairs = Pairs::start(workers());
+    let before = pairs.rounds();
+    const N: u64 = 500;
+    let mut hs = Vec::new();
+    for k in 0..4u64 {
+        let (tx, rx) = chan::bounded::<u64>(1);
+        hs.push(goway::go!(move || {
+            for i in 0..N {
+                // Sleeps of 0-49 µs: the send lands before, at or after the receiver's
+                // timeout.
+                goway::time::sleep(Duration::from_micros((i * 7 + k) % 50));
+                tx.send(i).unwrap();
+            }
+        }));
+        hs.push(goway::go!(move || {
+            let mut next = 0;
+            while next < N {
+                match rx.recv_timeout(Duration::from_micros(20)) {
+                    Ok(v) => {
+                        assert_eq!(v, next, "value out of order, repeated or lost");
+                        next += 1;
+                    }
+                    Err(chan::RecvTimeoutError::Timeout) => {}
+                    Err(e) => panic!("{e:?} after {next} values"),
+                }
+            }
+            assert!(rx.try_recv().is_err(), "a value past the last");
+        }));
+    }
+    for h in hs {
+        join(h);
+    }
+    pairs.finish(before);
+    back_to(baseline);
+}
+
 /// Not a test: how late timed waits end beside busy pairs, printed (p50, p99, max).
 #[test]
 #[ignore]
@@ -569,9 +612,18 @@ fn start_example(name: &str, args: &[&str]) -> Example {
     Example::start_with(&mut cmd, true)
 }
 
+/// The socket descriptors of process `pid` (its other descriptors come and go: the runtime
+/// reads `/proc/self/maps` now and then).
 fn fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
+        .map(|d| {
+            d.flatten()
+                .filter(|e| {
+                    std::fs::read_link(e.path())
+                        .is_ok_and(|t| t.to_string_lossy().starts_with("socket:"))
+                })
+                .count()
+        })
         .unwrap_or(0)
 }
 
@@ -593,7 +645,14 @@ fn attack_example(
     // 2,000 idle connections, then a flood on one.
     const CROWD: usize = 2000;
     let crowd: Vec<TcpStream> = (0..CROWD).map(|_| client(addr)).collect();
-    wait_until("the crowd accepted", WATCHDOG, || fds(pid) >= base + CROWD);
+    common::wait_for("the crowd accepted", WATCHDOG, || {
+        let n = fds(pid);
+        if n >= base + CROWD {
+            Ok(())
+        } else {
+            Err(format!("{n} sockets, {base} before the crowd"))
+        }
+    });
     flood(client(addr), 50_000, req, reply);
     // Clients that never read, clients that reset mid-write, beside ping-pong clients and a
     // slowloris trickle.
@@ -633,7 +692,7 @@ fn attack_example(
         reset(c);
     }
     drop(crowd);
-    wait_until("the server's descriptors back to before", WATCHDOG, || {
+    wait_until("the server's sockets back to before", WATCHDOG, || {
         fds(pid) <= base
     });
     // Still served, and the first connection too.
