@@ -97,7 +97,13 @@ impl Selector {
         let epoll = &single_selector.epoll;
 
         // Wait for epoll events for at most timeout_ms milliseconds
-        let n = epoll.wait(events, timeout_ms)?;
+        // goway patch: a signal handled on this thread ends the wait early (EINTR): no error,
+        // and the timers and queued coroutines below still get their pass
+        let n = match epoll.wait(events, timeout_ms) {
+            Ok(n) => n,
+            Err(nix::errno::Errno::EINTR) => 0,
+            Err(e) => return Err(from_nix_error(e)),
+        };
         // println!("epoll_wait = {}", n);
 
         // collect coroutines
