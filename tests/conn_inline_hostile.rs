@@ -19,7 +19,7 @@ use goway::net::server::{CloseReason, Conn, HandlerResult, Stats, Timeout};
 mod common;
 use common::net_server::{Running, run};
 use common::wait::wait_until;
-use common::{WATCHDOG, client};
+use common::{WATCHDOG, client, read_to_close, reset};
 
 /// Worker threads for this test binary (`None`: the default).
 #[allow(dead_code)]
@@ -47,29 +47,6 @@ fn read_line(c: &mut TcpStream) -> Vec<u8> {
             Err(e) => panic!("read: {e} after {:?}", String::from_utf8_lossy(&line)),
         }
     }
-}
-
-/// Reads until the server closes (a reset counts as the end too); returns what came.
-fn read_to_close(c: &mut TcpStream) -> Vec<u8> {
-    let mut got = Vec::new();
-    let mut buf = [0u8; 64 << 10];
-    loop {
-        match c.read(&mut buf) {
-            Ok(0) => return got,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == ErrorKind::ConnectionReset => return got,
-            Err(e) => panic!("read until the server closes: {e}"),
-        }
-    }
-}
-
-/// Closes `c` with a reset (SO_LINGER 0).
-fn reset(c: TcpStream) {
-    socket2::SockRef::from(&c)
-        .set_linger(Some(Duration::ZERO))
-        .expect("SO_LINGER 0");
-    drop(c);
 }
 
 /// Every connection closed and every connection goroutine gone: the accept loop alone runs.

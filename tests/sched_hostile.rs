@@ -38,7 +38,7 @@ mod common;
 use common::example::{Example, build_example};
 use common::net_server::{Running, run};
 use common::wait::wait_until;
-use common::{WATCHDOG, client, join, join_thread};
+use common::{WATCHDOG, client, join, join_thread, read_to_close, reset};
 
 /// Worker threads for this test binary (`None`: the default).
 #[allow(dead_code)]
@@ -157,29 +157,6 @@ impl Drop for Pairs {
 }
 
 // ----- client helpers --------------------------------------------------------------------------
-
-/// Reads until the server closes (a reset counts as the end too); returns what came.
-fn read_to_close(c: &mut TcpStream) -> Vec<u8> {
-    let mut got = Vec::new();
-    let mut buf = [0u8; 64 << 10];
-    loop {
-        match c.read(&mut buf) {
-            Ok(0) => return got,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == ErrorKind::ConnectionReset => return got,
-            Err(e) => panic!("read until the server closes: {e}"),
-        }
-    }
-}
-
-/// Closes `c` with a reset (SO_LINGER 0).
-fn reset(c: TcpStream) {
-    socket2::SockRef::from(&c)
-        .set_linger(Some(Duration::ZERO))
-        .expect("SO_LINGER 0");
-    drop(c);
-}
 
 /// Writes `frame` over and over (64 KiB of copies a write) until the socket takes no more
 /// (the peer is not reading); returns the bytes written. Only the last frame may be cut.

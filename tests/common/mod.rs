@@ -59,6 +59,29 @@ pub fn client(addr: SocketAddr) -> TcpStream {
     c
 }
 
+/// Reads until the server closes (a reset counts as the end too); returns what came.
+pub fn read_to_close(c: &mut TcpStream) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 64 << 10];
+    loop {
+        match std::io::Read::read(c, &mut buf) {
+            Ok(0) => return got,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return got,
+            Err(e) => panic!("read until the server closes: {e}"),
+        }
+    }
+}
+
+/// Closes `c` with a reset (SO_LINGER 0).
+pub fn reset(c: TcpStream) {
+    socket2::SockRef::from(&c)
+        .set_linger(Some(Duration::ZERO))
+        .expect("SO_LINGER 0");
+    drop(c);
+}
+
 static LOCK: RwLock<()> = RwLock::new(());
 
 /// Aborts the test binary if a test is still running after `TEST_LIMIT`: a hang inside the
