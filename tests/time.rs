@@ -309,9 +309,12 @@ fn ticker_slow_receiver_finds_one_buffered_tick_the_rest_dropped() {
         extra += 1;
     }
     assert!(extra <= 1, "{extra} extra ticks: missed ticks were queued");
-    // Ticking goes on at the period.
+    // Ticking goes on. A tick carries the clock the timer thread read before sending it, and
+    // on a loaded machine that thread can be held up in between, so a tick stamped during the
+    // sleep can arrive after the drain above: the next tick is only sure to be stamped after
+    // `first`, and how it is timed is not asserted here.
     let next = ticker.c().recv_timeout(WATCHDOG).expect("ticking goes on");
-    assert!(next >= first + period * 6, "{:?}", next - first);
+    assert!(next >= first + period, "{:?}", next - first);
 }
 
 #[test]
