@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use goway::chan;
 use goway::net::Server;
 use goway::net::codec::{Codec, DecodeError, EncodeError, LinesCodec};
-use goway::net::server::{CloseReason, Conn, HandlerResult, Stats, Timeout};
+use goway::net::server::{CloseReason, Conn, HandlerResult, Timeout};
 
 mod common;
 use common::net_server::{Running, run};
@@ -47,19 +47,6 @@ fn read_line(c: &mut TcpStream) -> Vec<u8> {
             Err(e) => panic!("read: {e} after {:?}", String::from_utf8_lossy(&line)),
         }
     }
-}
-
-/// Every connection closed and every connection goroutine gone: the accept loop alone runs.
-fn settled(s: &Running) -> Stats {
-    wait_until(
-        "every connection closed, its goroutines gone",
-        WATCHDOG,
-        || {
-            let st = s.handle.stats();
-            st.active == 0 && st.accepted == st.closed && st.goroutines == 1
-        },
-    );
-    s.handle.stats()
 }
 
 /// A fresh client is still served: `ping` comes back (the server echoes lines).
@@ -159,7 +146,7 @@ fn trickled_frames_survive_the_switch_to_a_reader_goroutine() {
             }
             c.shutdown(Shutdown::Write).unwrap();
             assert!(read_to_close(&mut c).is_empty());
-            let st = settled(&s);
+            let st = s.settled();
             assert_eq!(st.frames_in, 20, "{how:?} at {at}: {st:?}");
             assert_eq!(st.closed_by[CloseReason::Eof], 1, "{how:?} at {at}: {st:?}");
             s.stop();
@@ -203,7 +190,7 @@ fn a_switch_mid_burst_keeps_the_buffered_frames_and_a_trickled_one() {
         );
         c.shutdown(Shutdown::Write).unwrap();
         assert!(read_to_close(&mut c).is_empty());
-        let st = settled(&s);
+        let st = s.settled();
         assert_eq!(st.frames_in, 51, "{how:?}: {st:?}");
         assert_eq!(st.closed_by[CloseReason::Eof], 1, "{how:?}: {st:?}");
         s.stop();
@@ -241,7 +228,7 @@ fn an_abandoned_frame_after_the_switch_times_out_not_early() {
             "{how:?}: closed after {:?}",
             t.elapsed()
         );
-        let st = settled(&s);
+        let st = s.settled();
         assert_eq!(
             st.closed_by[CloseReason::FrameTimeout],
             1,
@@ -318,7 +305,7 @@ fn frame_completed_while_away(switch: bool) {
     let st = s.handle.stats();
     assert_eq!(got, "half", "switch {switch}: {st:?}");
     drop(c);
-    settled(&s);
+    s.settled();
     s.stop();
 }
 
@@ -365,7 +352,7 @@ fn a_frame_sent_while_the_handler_works_after_a_recv_timeout_is_not_idle_timed_o
     let st = s.handle.stats();
     assert_eq!(got, "hello", "{st:?}");
     drop(c);
-    settled(&s);
+    s.settled();
     s.stop();
 }
 
@@ -421,7 +408,7 @@ fn a_polling_handler_still_times_out_slowloris_and_silent_clients() {
     assert!(t.elapsed() >= LIMIT, "closed after {:?}", t.elapsed());
     let st = s.closed_at_least(2);
     assert_eq!(st.closed_by[CloseReason::IdleTimeout], 1, "{st:?}");
-    settled(&s);
+    s.settled();
     s.stop();
 }
 
@@ -513,7 +500,7 @@ fn a_flood_while_the_handler_is_busy_is_read_in_bounded_memory_and_served_in_ord
         }
         c.shutdown(Shutdown::Write).unwrap();
         assert!(read_to_close(&mut c).is_empty());
-        let st = settled(&s);
+        let st = s.settled();
         assert_eq!(st.frames_in, 1 + frames as u64, "reader {reader}: {st:?}");
         assert_eq!(st.closed_by[CloseReason::Eof], 1, "reader {reader}: {st:?}");
         s.stop();
@@ -637,7 +624,7 @@ fn garbage_and_oversized_frames_inline_and_after_the_switch() {
     }
     good.shutdown(Shutdown::Write).unwrap();
     assert!(read_to_close(&mut good).is_empty());
-    let st = settled(&s);
+    let st = s.settled();
     assert_eq!(st.closed, 7, "{st:?}");
     assert_eq!(st.closed_by[CloseReason::Eof], 1, "{st:?}");
     s.stop();
@@ -693,7 +680,7 @@ fn a_reset_while_the_writer_holds_a_carry() {
     c.write_all(b"big\n").unwrap();
     wait_writer(&s);
     reset(c);
-    let st = settled(&s);
+    let st = s.settled();
     assert_eq!(st.closed, 1, "{st:?}");
     assert_eq!(st.closed_by[CloseReason::PeerReset], 1, "{st:?}");
     still_serves(s.addr);
@@ -715,7 +702,7 @@ fn a_reset_while_the_handler_waits_for_room() {
         s.handle.stats().queued_bytes >= 1 << 20
     });
     reset(c);
-    let st = settled(&s);
+    let st = s.settled();
     assert_eq!(st.closed, 1, "{st:?}");
     assert_eq!(st.closed_by[CloseReason::PeerReset], 1, "{st:?}");
     still_serves(s.addr);
@@ -737,7 +724,7 @@ fn a_half_close_while_the_writer_holds_a_carry_still_gets_the_whole_reply() {
     assert_eq!(got.len(), BIG + 6, "{:?}", s.handle.stats());
     assert!(got[..BIG - 1].iter().all(|&b| b == b'B'));
     assert_eq!(&got[BIG - 1..], b"\nafter\n");
-    let st = settled(&s);
+    let st = s.settled();
     assert_eq!(st.closed_by[CloseReason::Eof], 1, "{st:?}");
     still_serves(s.addr);
     s.stop();
@@ -767,7 +754,7 @@ fn a_reset_mid_frame_inline_and_after_the_switch() {
             s.handle.stats().bytes_in == 7
         });
         reset(c);
-        let st = settled(&s);
+        let st = s.settled();
         assert_eq!(st.closed, 1, "{st:?}");
         assert_eq!(
             st.closed_by[CloseReason::PeerReset] + st.closed_by[CloseReason::EofMidFrame],
@@ -808,7 +795,7 @@ fn a_reset_while_the_handler_writes_a_whole_reply_itself() {
     let mut some = [0u8; 1024];
     c.read_exact(&mut some).unwrap();
     reset(c);
-    let st = settled(&s);
+    let st = s.settled();
     assert_eq!(st.closed, 1, "{st:?}");
     assert_eq!(st.closed_by[CloseReason::PeerReset], 1, "{st:?}");
     still_serves(s.addr);
@@ -839,7 +826,7 @@ fn a_half_close_mid_frame_after_a_burst_answers_the_complete_frames() {
         String::from_utf8_lossy(&read_to_close(&mut c)),
         String::from_utf8_lossy(&burst)
     );
-    let st = settled(&s);
+    let st = s.settled();
     assert_eq!(st.frames_in, 200, "{st:?}");
     assert_eq!(st.closed_by[CloseReason::EofMidFrame], 1, "{st:?}");
     s.stop();
@@ -1200,7 +1187,7 @@ fn a_few_hundred_hostile_clients_at_once() {
         2 * per,
         "{st:?}"
     );
-    settled(&s);
+    s.settled();
     still_serves(addr);
     s.stop();
 }
@@ -1350,6 +1337,6 @@ fn random_splits_across_the_switch_keep_every_frame_in_order() {
     let st = s.closed_at_least(CLIENTS);
     assert_eq!(st.closed_by[CloseReason::Eof], CLIENTS, "{st:?}");
     assert_eq!(st.frames_in, CLIENTS * (FRAMES as u64 + 1), "{st:?}");
-    settled(&s);
+    s.settled();
     s.stop();
 }

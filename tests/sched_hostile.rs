@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use goway::chan;
 use goway::net::Server;
 use goway::net::codec::LinesCodec;
-use goway::net::server::{CloseReason, Stats};
+use goway::net::server::CloseReason;
 
 mod common;
 use common::example::{Example, build_example};
@@ -255,19 +255,6 @@ fn echo_server(read_limit: Option<Duration>, write_limit: Option<Duration>) -> R
 /// A reply larger than a loopback connection's socket buffers take.
 const BIG: usize = 8 << 20;
 
-/// Every connection closed and its goroutines gone: the accept loop alone runs.
-fn settled(s: &Running) -> Stats {
-    wait_until(
-        "every connection closed, its goroutines gone",
-        WATCHDOG,
-        || {
-            let st = s.handle.stats();
-            st.active == 0 && st.accepted == st.closed && st.goroutines == 1
-        },
-    );
-    s.handle.stats()
-}
-
 /// The pairs stopped, the server shut down: the process's goroutines back to `baseline`.
 fn back_to(baseline: usize) {
     wait_until("the goroutine count back to its baseline", WATCHDOG, || {
@@ -300,7 +287,7 @@ fn an_idle_crowd_a_flood_and_ping_pong_clients_beside_busy_pairs() {
         join_thread(p);
     }
     drop(crowd);
-    let st = settled(&s);
+    let st = s.settled();
     assert_eq!(st.closed_by[CloseReason::Eof], CROWD as u64 + 5, "{st:?}");
     pairs.finish(before);
     s.stop();
@@ -338,7 +325,7 @@ fn idle_and_frame_timeouts_fire_beside_busy_pairs() {
     assert!(join_thread(trickle).is_empty());
     // The ping-pong client was served beside them; it goes idle now and is timed out too.
     assert!(read_to_close(&mut pinger).is_empty());
-    let st = settled(&s);
+    let st = s.settled();
     assert_eq!(st.closed_by[CloseReason::IdleTimeout], 2, "{st:?}");
     assert_eq!(st.closed_by[CloseReason::FrameTimeout], 2, "{st:?}");
     assert_eq!(st.closed, 4, "{st:?}");
@@ -368,7 +355,7 @@ fn a_never_reading_client_is_write_timed_out_beside_busy_pairs() {
     pinger.shutdown(Shutdown::Write).unwrap();
     assert!(read_to_close(&mut pinger).is_empty());
     drop(deaf);
-    let st = settled(&s);
+    let st = s.settled();
     assert_eq!(st.closed_by[CloseReason::WriteTimeout], 1, "{st:?}");
     assert_eq!(st.closed_by[CloseReason::Eof], 1, "{st:?}");
     assert_eq!(st.closed, 2, "{st:?}");
@@ -402,13 +389,13 @@ fn resets_mid_write_beside_busy_pairs() {
     for c in cs {
         reset(c);
     }
-    let st = settled(&s);
+    let st = s.settled();
     assert_eq!(st.closed_by[CloseReason::PeerReset], N as u64, "{st:?}");
     assert_eq!(st.closed, N as u64, "{st:?}");
     let mut c = client(s.addr);
     ping_pong(&mut c, 10, line, line);
     drop(c);
-    settled(&s);
+    s.settled();
     pairs.finish(before);
     s.stop();
     back_to(baseline);

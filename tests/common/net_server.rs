@@ -44,6 +44,21 @@ impl Running {
         self.handle.stats()
     }
 
+    /// Waits (bounded by the watchdog) until every connection is closed and its goroutines
+    /// gone, the accept loop alone running; returns its stats then.
+    #[allow(dead_code)]
+    pub fn settled(&self) -> Stats {
+        super::wait::wait_until(
+            "every connection closed, its goroutines gone",
+            WATCHDOG,
+            || {
+                let st = self.handle.stats();
+                st.active == 0 && st.accepted == st.closed && st.goroutines == 1
+            },
+        );
+        self.handle.stats()
+    }
+
     /// Shuts the server down gracefully, then checks it as [`Running::finish`] does.
     pub fn stop(self) -> Stats {
         self.handle.shutdown().expect("graceful shutdown");
